@@ -1,0 +1,774 @@
+//! Loading posts: the first stage of the pipeline.
+//!
+//! Walks the posts folder, reads each `.md`/`.mdx` file, splits its front
+//! matter, and turns it into a [`Post`] with a real date, a permalink,
+//! resolved authors and slugged tags. Problems become [`Diagnostic`]s with
+//! the file, line and column; a post with an error is left out and named, the
+//! others go on.
+
+pub mod authors;
+pub mod dates;
+pub mod front_matter;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use rayon::prelude::*;
+use serde_yaml::{Mapping, Value};
+
+use crate::config::{Config, key_position, yaml_error_parts};
+use crate::diagnostics::{Diagnostic, Severity, display_path, line_col};
+use crate::urls;
+pub use authors::{Author, AuthorMap};
+use dates::{DateError, parse_front_matter_date, split_dated_name, ymd_date};
+use front_matter::scalar_text;
+
+/// A post file larger than this is refused (a mistake, or an attack, not a post).
+pub const MAX_POST_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Front matter keys newsroom reads. Others are ignored and listed by `check`.
+const KNOWN_KEYS: [&str; 14] = [
+    "title",
+    "description",
+    "date",
+    "slug",
+    "tags",
+    "image",
+    "draft",
+    "unlisted",
+    "last_update",
+    "authors",
+    "author",
+    "authorURL",
+    "authorImageURL",
+    "authorTitle",
+];
+
+/// One blog post, loaded and validated, not yet rendered.
+#[derive(Debug, Clone)]
+pub struct Post {
+    /// The file, relative to the site folder (`posts/2021-12-20-wrapped.md`).
+    pub source: PathBuf,
+    /// The post's folder relative to the posts folder, `""` or ending in `/`:
+    /// relative links in the post resolve against it.
+    pub folder: String,
+    /// `.mdx` posts get the MDX-lite treatment.
+    pub mdx: bool,
+    pub title: String,
+    pub description: Option<String>,
+    /// The publication instant; naive dates are UTC.
+    pub date: DateTime<FixedOffset>,
+    /// `last_update`, or the publication date.
+    pub updated: DateTime<FixedOffset>,
+    /// The absolute, percent-encoded URL of the post.
+    pub permalink: String,
+    pub tags: Vec<Tag>,
+    pub authors: Vec<Author>,
+    /// The front matter `image`, absolute.
+    pub image: Option<String>,
+    pub draft: bool,
+    pub unlisted: bool,
+    /// The Markdown after the front matter, `\n` line ends.
+    pub body: String,
+    /// The 1-based file line `body` starts on.
+    pub body_line: usize,
+}
+
+impl Post {
+    /// Whether the post goes into feeds and digests: not a draft, not
+    /// unlisted, not dated after `now`.
+    pub fn is_listed(&self, now: DateTime<Utc>) -> bool {
+        !self.draft && !self.unlisted && self.date.with_timezone(&Utc) <= now
+    }
+
+    /// The file line and column of a byte offset into `body`.
+    pub fn body_position(&self, offset: usize) -> (usize, usize) {
+        let (line, column) = line_col(&self.body, offset);
+        (line + self.body_line - 1, column)
+    }
+}
+
+/// A tag as written, and its slug for URLs and folder names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Tag {
+    pub label: String,
+    pub slug: String,
+}
+
+impl Tag {
+    pub fn new(label: &str) -> Tag {
+        Tag {
+            label: label.trim().to_string(),
+            slug: tag_slug(label),
+        }
+    }
+}
+
+/// The tag's slug: lower-cased, each run of characters other than letters
+/// and digits replaced by one `-`, no `-` at either end.
+pub fn tag_slug(label: &str) -> String {
+    let mut slug = String::with_capacity(label.len());
+    for c in label.chars() {
+        if c.is_alphanumeric() {
+            slug.extend(c.to_lowercase());
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_matches('-');
+    if slug.is_empty() {
+        "tag".to_string()
+    } else {
+        slug.to_string()
+    }
+}
+
+/// Everything the posts folder held.
+#[derive(Debug, Default)]
+pub struct LoadedPosts {
+    /// Posts without errors (drafts included), sorted by source path.
+    pub posts: Vec<Post>,
+    /// Every problem found, in no particular order.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Posts left out because of an error.
+    pub rejected: Vec<PathBuf>,
+}
+
+/// Loads every post under the site's posts folder.
+pub fn load_posts(root: &Path, config: &Config) -> anyhow::Result<LoadedPosts> {
+    let posts_dir = root.join(&config.posts);
+    if !posts_dir.is_dir() {
+        anyhow::bail!(
+            "the posts folder `{}` does not exist (set `posts:` in newsroom.yaml)",
+            posts_dir.display()
+        );
+    }
+    let mut loaded = LoadedPosts::default();
+    let authors = load_authors(root, &posts_dir, &mut loaded.diagnostics);
+    let files = post_files(root, &posts_dir, &mut loaded.diagnostics)?;
+    let results: Vec<(PathBuf, Option<Post>, Vec<Diagnostic>)> = files
+        .par_iter()
+        .map(|file| {
+            let source = display_path(root, file);
+            let mut diagnostics = Vec::new();
+            let post = load_post(
+                file,
+                &source,
+                &posts_dir,
+                config,
+                &authors,
+                &mut diagnostics,
+            );
+            (source, post, diagnostics)
+        })
+        .collect();
+    for (source, post, diagnostics) in results {
+        let failed = diagnostics.iter().any(Diagnostic::is_error);
+        loaded.diagnostics.extend(diagnostics);
+        match post {
+            Some(post) if !failed => loaded.posts.push(post),
+            _ => loaded.rejected.push(source),
+        }
+    }
+    Ok(loaded)
+}
+
+/// The post files under `posts_dir`, sorted. Symbolic links that lead out of
+/// the folder are reported and not followed; `_`- and `.`-prefixed entries are skipped.
+fn post_files(
+    root: &Path,
+    posts_dir: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let canonical_root = posts_dir.canonicalize()?;
+    let mut files = Vec::new();
+    let walker = walkdir::WalkDir::new(posts_dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| {
+            entry.depth() == 0
+                || !entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with('_') || n.starts_with('.'))
+        });
+    for entry in walker {
+        let entry = entry.map_err(|e| anyhow::anyhow!("failed to read the posts folder: {e}"))?;
+        let path = entry.path();
+        let is_post = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("md" | "mdx")
+        );
+        if !is_post {
+            continue;
+        }
+        if entry.path_is_symlink() {
+            let inside = path
+                .canonicalize()
+                .is_ok_and(|target| target.starts_with(&canonical_root));
+            if !inside {
+                diagnostics.push(Diagnostic::warning(
+                    display_path(root, path),
+                    (1, 1),
+                    "symbolic link leads outside the posts folder; not followed",
+                ));
+                continue;
+            }
+        }
+        if path.is_file() {
+            files.push(path.to_path_buf());
+        }
+    }
+    Ok(files)
+}
+
+fn load_authors(root: &Path, posts_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> AuthorMap {
+    for name in authors::AUTHORS_FILES {
+        let path = posts_dir.join(name);
+        if !path.is_file() {
+            continue;
+        }
+        let source = display_path(root, &path);
+        return match read_text(&path, &source, diagnostics) {
+            Some(text) => authors::parse_authors_file(&text, &source, diagnostics),
+            None => AuthorMap::new(),
+        };
+    }
+    AuthorMap::new()
+}
+
+/// Reads a user file as text: size-limited, valid UTF-8, BOM dropped, CRLF made LF.
+/// Problems become diagnostics and `None`.
+pub fn read_text(path: &Path, source: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+    let bytes = match std::fs::metadata(path).and_then(|meta| {
+        if meta.len() > MAX_POST_BYTES {
+            Err(std::io::Error::other(format!(
+                "file is {} bytes; the limit is {MAX_POST_BYTES}",
+                meta.len()
+            )))
+        } else {
+            std::fs::read(path)
+        }
+    }) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            diagnostics.push(Diagnostic::error(
+                source,
+                (1, 1),
+                format!("cannot read: {error}"),
+            ));
+            return None;
+        }
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(normalise_text(text)),
+        Err(error) => {
+            let valid = error.utf8_error().valid_up_to();
+            let bytes = error.as_bytes();
+            let prefix = String::from_utf8_lossy(&bytes[..valid]);
+            diagnostics.push(Diagnostic::error(
+                source,
+                line_col(&prefix, prefix.len()),
+                format!(
+                    "file is not valid UTF-8 (byte 0x{:02x}); save it as UTF-8",
+                    bytes[valid]
+                ),
+            ));
+            None
+        }
+    }
+}
+
+fn normalise_text(text: String) -> String {
+    let text = text
+        .strip_prefix('\u{feff}')
+        .map(str::to_string)
+        .unwrap_or(text);
+    if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text
+    }
+}
+
+/// Loads one post file; diagnostics go to `diagnostics`, errors in drafts as warnings.
+fn load_post(
+    path: &Path,
+    source: &Path,
+    posts_dir: &Path,
+    config: &Config,
+    authors: &AuthorMap,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Post> {
+    let text = read_text(path, source, diagnostics)?;
+    let mut reader = PostReader {
+        source,
+        diagnostics: Vec::new(),
+        yaml: "",
+        yaml_line: 1,
+    };
+    let post = reader.read(&text, path, posts_dir, config, authors);
+    if post.as_ref().is_some_and(|p| p.draft) {
+        for diagnostic in &mut reader.diagnostics {
+            if diagnostic.severity == Severity::Error {
+                diagnostic.severity = Severity::Warning;
+                diagnostic.message.push_str(" (in a draft)");
+            }
+        }
+    }
+    diagnostics.append(&mut reader.diagnostics);
+    post
+}
+
+/// Reads one post's text, collecting diagnostics with file positions.
+struct PostReader<'a> {
+    source: &'a Path,
+    diagnostics: Vec<Diagnostic>,
+    yaml: &'a str,
+    yaml_line: usize,
+}
+
+impl<'a> PostReader<'a> {
+    fn error(&mut self, position: (usize, usize), message: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::error(self.source, position, message));
+    }
+
+    fn warning(&mut self, position: (usize, usize), message: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::warning(self.source, position, message));
+    }
+
+    /// The file position of a front matter key's value, or of the front matter's start.
+    fn key_position(&self, key: &str) -> (usize, usize) {
+        key_position(self.yaml, key)
+            .map(|(line, column)| (line + self.yaml_line - 1, column))
+            .unwrap_or((self.yaml_line.saturating_sub(1).max(1), 1))
+    }
+
+    fn read(
+        &mut self,
+        text: &'a str,
+        path: &Path,
+        posts_dir: &Path,
+        config: &Config,
+        authors: &AuthorMap,
+    ) -> Option<Post> {
+        if text.trim().is_empty() {
+            self.error(
+                (1, 1),
+                "empty file: a post needs front matter with at least a `title`",
+            );
+            return None;
+        }
+        let split = match front_matter::split(text) {
+            Ok(split) => split,
+            Err(front_matter::Unclosed) => {
+                self.error(
+                    (1, 1),
+                    "front matter starts with `---` but has no closing `---` line",
+                );
+                return None;
+            }
+        };
+        self.yaml = split.yaml;
+        self.yaml_line = split.yaml_line;
+        let mapping = match front_matter::parse_mapping(split.yaml) {
+            Ok(mapping) => mapping,
+            Err(error) => {
+                let (line, column, message) = yaml_error_parts(&error);
+                let hint = if split.yaml.lines().any(|l| l.starts_with('\t')) {
+                    " (YAML does not allow tabs for indentation; use spaces)"
+                } else {
+                    ""
+                };
+                self.error(
+                    (line + split.yaml_line - 1, column),
+                    format!("front matter is not valid YAML: {message}{hint}"),
+                );
+                return None;
+            }
+        };
+
+        let relative = path.strip_prefix(posts_dir).unwrap_or(path);
+        let mdx = relative.extension().is_some_and(|e| e == "mdx");
+        let (name_stem, folder) = post_name(relative);
+        let dated_name = split_dated_name(&name_stem);
+
+        for key in mapping.keys() {
+            if let Some(key) = key.as_str()
+                && !KNOWN_KEYS.contains(&key)
+            {
+                let position = self.key_position(key);
+                self.warning(
+                    (position.0, 1),
+                    format!("unknown front matter key `{key}` ignored"),
+                );
+            }
+        }
+
+        let mut body = split.body.to_string();
+        let title = match self.text_field(&mapping, "title") {
+            Some(title) if !title.trim().is_empty() => Some(title.trim().to_string()),
+            _ => take_heading_title(&mut body),
+        };
+        let Some(title) = title else {
+            self.error(
+                self.key_position("title"),
+                "missing `title` in front matter (and no `# Heading` to take it from)",
+            );
+            return None;
+        };
+
+        let date = self.post_date(&mapping, dated_name.as_ref())?;
+        let updated = self.last_update(&mapping).unwrap_or(date);
+        let draft = self.bool_field(&mapping, "draft");
+        let unlisted = self.bool_field(&mapping, "unlisted");
+        let description = self
+            .text_field(&mapping, "description")
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty());
+        let slug = self
+            .text_field(&mapping, "slug")
+            .map(|s| s.trim().trim_matches('/').to_string())
+            .filter(|s| !s.is_empty());
+
+        let blog_url = config.blog_url();
+        let path_part = match (&slug, &dated_name) {
+            (Some(slug), _) => urls::encode_path(slug),
+            (None, Some(dated)) => {
+                let (y, m, d) = dated.ymd;
+                let name = if dated.name.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{}", urls::encode_path(dated.name))
+                };
+                format!("{y:04}/{m:02}/{d:02}{name}")
+            }
+            (None, None) => urls::encode_path(&name_stem),
+        };
+        let permalink = format!("{blog_url}{path_part}");
+        let post_base = format!("{blog_url}{}", urls::encode_path(&folder));
+
+        let tags = self.tags(&mapping);
+        let authors = self.authors(&mapping, authors, &config.site.url);
+        let image = self
+            .text_field(&mapping, "image")
+            .map(|image| urls::absolutize(&post_base, image.trim()));
+
+        Some(Post {
+            source: self.source.to_path_buf(),
+            folder,
+            mdx,
+            title,
+            description,
+            date,
+            updated,
+            permalink,
+            tags,
+            authors,
+            image,
+            draft,
+            unlisted,
+            body,
+            body_line: split.body_line,
+        })
+    }
+
+    fn text_field(&mut self, mapping: &Mapping, key: &str) -> Option<String> {
+        let value = mapping.get(key)?;
+        if value.is_null() {
+            return None;
+        }
+        let text = scalar_text(value);
+        if text.is_none() {
+            self.error(self.key_position(key), format!("`{key}` must be text"));
+        }
+        text
+    }
+
+    fn bool_field(&mut self, mapping: &Mapping, key: &str) -> bool {
+        match mapping.get(key) {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
+            Some(_) => {
+                self.error(
+                    self.key_position(key),
+                    format!("`{key}` must be true or false"),
+                );
+                false
+            }
+        }
+    }
+
+    /// The front matter `date`, else the file name's; an error when neither is a real date.
+    fn post_date(
+        &mut self,
+        mapping: &Mapping,
+        dated_name: Option<&dates::DatedName>,
+    ) -> Option<DateTime<FixedOffset>> {
+        if let Some(value) = mapping.get("date").filter(|v| !v.is_null()) {
+            let position = self.key_position("date");
+            let Some(text) = scalar_text(value) else {
+                self.error(
+                    position,
+                    "`date` must be a date such as 2021-12-20 or 2021-12-20T10:00:00Z",
+                );
+                return None;
+            };
+            return match parse_front_matter_date(&text) {
+                Ok(date) => Some(date),
+                Err(DateError::Impossible) => {
+                    self.error(position, format!("date {} is not a real date", text.trim()));
+                    None
+                }
+                Err(DateError::Unreadable) => {
+                    self.error(
+                        position,
+                        format!("date `{}` is not a date such as 2021-12-20 or 2021-12-20T10:00:00+01:00", text.trim()),
+                    );
+                    None
+                }
+            };
+        }
+        match dated_name {
+            Some(dated) => match ymd_date(dated.ymd) {
+                Ok(date) => Some(midnight_utc(date)),
+                Err(_) => {
+                    let (y, m, d) = dated.ymd;
+                    self.error(
+                        (1, 1),
+                        format!("date {y:04}-{m:02}-{d:02} in the file name is not a real date"),
+                    );
+                    None
+                }
+            },
+            None => {
+                self.error(
+                    (1, 1),
+                    "post has no date: name the file YYYY-MM-DD-slug.md or set `date:` in the front matter",
+                );
+                None
+            }
+        }
+    }
+
+    fn last_update(&mut self, mapping: &Mapping) -> Option<DateTime<FixedOffset>> {
+        let value = mapping.get("last_update")?;
+        let text = match value {
+            Value::Mapping(fields) => fields.get("date").and_then(scalar_text),
+            other => scalar_text(other),
+        }?;
+        match parse_front_matter_date(&text) {
+            Ok(date) => Some(date),
+            Err(_) => {
+                self.warning(
+                    self.key_position("last_update"),
+                    format!("last_update date `{text}` ignored: not a real date"),
+                );
+                None
+            }
+        }
+    }
+
+    fn tags(&mut self, mapping: &Mapping) -> Vec<Tag> {
+        let mut labels = Vec::new();
+        match mapping.get("tags") {
+            None | Some(Value::Null) => {}
+            Some(Value::Sequence(items)) => {
+                for item in items {
+                    match item {
+                        Value::Mapping(fields) => {
+                            labels.extend(fields.get("label").and_then(scalar_text))
+                        }
+                        other => match scalar_text(other) {
+                            Some(label) => labels.push(label),
+                            None => self.error(self.key_position("tags"), "each tag must be text"),
+                        },
+                    }
+                }
+            }
+            Some(other) => match scalar_text(other) {
+                Some(text) => labels.extend(text.split(',').map(str::to_string)),
+                None => self.error(self.key_position("tags"), "`tags` must be a list of text"),
+            },
+        }
+        let mut tags: Vec<Tag> = Vec::new();
+        for label in labels.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
+            let tag = Tag::new(label);
+            if !tags.iter().any(|t| t.slug == tag.slug) {
+                tags.push(tag);
+            }
+        }
+        tags
+    }
+
+    fn authors(&mut self, mapping: &Mapping, known: &AuthorMap, site_url: &str) -> Vec<Author> {
+        let mut found = Vec::new();
+        let items: Vec<&Value> = match mapping.get("authors") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Sequence(items)) => items.iter().collect(),
+            Some(other) => vec![other],
+        };
+        for item in items {
+            match item {
+                Value::Mapping(fields) => {
+                    let key = fields.get("key").and_then(scalar_text);
+                    let mut problems = Vec::new();
+                    let inline = authors::author_from_mapping(fields, &mut problems);
+                    for problem in problems {
+                        self.warning(self.key_position("authors"), format!("author: {problem}"));
+                    }
+                    match (key.and_then(|k| known.get(&k).cloned()), inline) {
+                        (Some(mut base), inline) => {
+                            if let Some(title) = fields.get("title").and_then(scalar_text) {
+                                base.title = Some(title);
+                            }
+                            let _ = inline;
+                            found.push(base);
+                        }
+                        (None, Some(author)) => found.push(author),
+                        (None, None) => self.error(
+                            self.key_position("authors"),
+                            "an inline author needs a `name`",
+                        ),
+                    }
+                }
+                other => match scalar_text(other) {
+                    Some(key) => match known.get(key.trim()) {
+                        Some(author) => found.push(author.clone()),
+                        None => self.error(
+                            self.key_position("authors"),
+                            format!("author `{}` is not in authors.yml", key.trim()),
+                        ),
+                    },
+                    None => self.error(
+                        self.key_position("authors"),
+                        "`authors` must be keys of authors.yml or objects",
+                    ),
+                },
+            }
+        }
+        if let Some(name) = self
+            .text_field(mapping, "author")
+            .filter(|n| !n.trim().is_empty())
+        {
+            let url = self.text_field(mapping, "authorURL");
+            let image_url = self.text_field(mapping, "authorImageURL");
+            let title = self.text_field(mapping, "authorTitle");
+            found.push(Author {
+                name: name.trim().to_string(),
+                title,
+                url,
+                image_url,
+                email: None,
+            });
+        }
+        let site_base = format!("{site_url}/");
+        for author in &mut found {
+            author.url = author.url.take().map(|u| urls::absolutize(&site_base, &u));
+            author.image_url = author
+                .image_url
+                .take()
+                .map(|u| urls::absolutize(&site_base, &u));
+        }
+        found
+    }
+}
+
+/// The post's name (file stem, or folder name for `…/index.md`) and its folder
+/// relative to the posts folder (`""` or ending in `/`).
+fn post_name(relative: &Path) -> (String, String) {
+    let stem = relative
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let parent = relative.parent().filter(|p| !p.as_os_str().is_empty());
+    let folder = parent
+        .map(|p| format!("{}/", p.to_string_lossy().replace('\\', "/")))
+        .unwrap_or_default();
+    if stem == "index"
+        && let Some(dir_name) = parent.and_then(|p| p.file_name()).and_then(|n| n.to_str())
+    {
+        return (dir_name.to_string(), folder);
+    }
+    (stem, folder)
+}
+
+/// Docusaurus takes a post's title from a leading `# Heading` when the front
+/// matter has none; the heading is then removed from the body (the line stays
+/// blank so line numbers hold).
+fn take_heading_title(body: &mut String) -> Option<String> {
+    let mut offset = 0;
+    for line in body.split_inclusive('\n') {
+        let content = line.trim_end();
+        if content.trim().is_empty()
+            || content.starts_with("import ")
+            || content.starts_with("export ")
+        {
+            offset += line.len();
+            continue;
+        }
+        let title = content
+            .strip_prefix("# ")?
+            .trim()
+            .trim_end_matches('#')
+            .trim()
+            .to_string();
+        if title.is_empty() {
+            return None;
+        }
+        body.replace_range(offset..offset + content.len(), "");
+        return Some(title);
+    }
+    None
+}
+
+fn midnight_utc(date: NaiveDate) -> DateTime<FixedOffset> {
+    date.and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
+        .fixed_offset()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_slugs_collapse_runs_of_other_characters() {
+        assert_eq!(tag_slug("Getting Started"), "getting-started");
+        assert_eq!(tag_slug("  C++ / Rust!! "), "c-rust");
+        assert_eq!(tag_slug("Ünïcode Tag"), "ünïcode-tag");
+        assert_eq!(tag_slug("!!!"), "tag");
+    }
+
+    #[test]
+    fn folder_posts_take_the_folder_name() {
+        assert_eq!(
+            post_name(Path::new("2026-09-22-spotlight/index.md")),
+            (
+                "2026-09-22-spotlight".into(),
+                "2026-09-22-spotlight/".into()
+            )
+        );
+        assert_eq!(
+            post_name(Path::new("2026-09-22-a.mdx")),
+            ("2026-09-22-a".into(), String::new())
+        );
+    }
+
+    #[test]
+    fn a_leading_heading_becomes_the_title() {
+        let mut body = "\n# Validating traffic\n\nHello".to_string();
+        assert_eq!(
+            take_heading_title(&mut body).as_deref(),
+            Some("Validating traffic")
+        );
+        assert_eq!(body, "\n\n\nHello");
+        let mut body = "Text first\n# Not a title".to_string();
+        assert_eq!(take_heading_title(&mut body), None);
+    }
+}

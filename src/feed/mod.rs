@@ -1,0 +1,155 @@
+//! Feeds: the rendered posts as RSS 2.0, Atom 1.0 and JSON Feed 1.1.
+//!
+//! One [`FeedSpec`] describes one feed set (the site's, or one tag's): its
+//! metadata and its entries, newest first with ties broken by permalink. The
+//! three writers serialise the same spec through their own crates (rss,
+//! atom_syndication, serde_json), so the three formats always carry the same
+//! items in the same order. Feed-level dates come from the newest post, never
+//! from the clock, so unchanged input gives byte-identical output.
+
+pub mod atom;
+pub mod json;
+pub mod rss;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::config::{Config, FeedContent, SiteAuthor};
+use crate::content::{Author, Post};
+use crate::markdown::RenderedPost;
+
+/// The file names of one feed set, inside its folder.
+pub const RSS_FILE: &str = "feed.xml";
+pub const ATOM_FILE: &str = "atom.xml";
+pub const JSON_FILE: &str = "feed.json";
+/// The stylesheet that makes `feed.xml` readable in a browser (`feeds.xslt`).
+pub const XSLT_FILE: &str = "feed.xsl";
+/// The built-in stylesheet.
+pub const XSLT: &str = include_str!("feed.xsl");
+
+/// One post as a feed entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub post: &'a Post,
+    pub rendered: &'a RenderedPost,
+}
+
+impl Entry<'_> {
+    /// The post's authors, or the site author when it names none.
+    pub fn authors(&self, site: &SiteAuthor) -> Vec<Author> {
+        if self.post.authors.is_empty() {
+            vec![Author {
+                name: site.name.clone(),
+                email: site.email.clone(),
+                ..Author::default()
+            }]
+        } else {
+            self.post.authors.clone()
+        }
+    }
+}
+
+/// Everything one feed set says, in every format.
+#[derive(Debug, Clone)]
+pub struct FeedSpec<'a> {
+    pub title: String,
+    pub description: String,
+    /// The HTML page the feed stands for (the blog, or a tag's page), absolute.
+    pub home_url: String,
+    /// The folder URL the three files are published at, ending in `/`.
+    pub feed_base_url: String,
+    pub language: String,
+    pub copyright: String,
+    pub author: SiteAuthor,
+    /// Whether entries carry the whole post besides the excerpt.
+    pub content: FeedContent,
+    pub xslt: bool,
+    /// Newest first, ties broken by permalink.
+    pub entries: Vec<Entry<'a>>,
+    /// The newest entry's date (publication or update), or `fallback_updated` for an empty feed.
+    pub updated: DateTime<FixedOffset>,
+}
+
+impl<'a> FeedSpec<'a> {
+    /// A feed set of `entries` (any order) with the site's metadata.
+    pub fn new(
+        config: &Config,
+        title: String,
+        home_url: String,
+        feed_base_url: String,
+        mut entries: Vec<Entry<'a>>,
+        fallback_updated: DateTime<FixedOffset>,
+    ) -> Self {
+        sort_newest_first(&mut entries);
+        if config.feeds.limit > 0 {
+            entries.truncate(config.feeds.limit);
+        }
+        let updated = entries
+            .iter()
+            .map(|e| e.post.updated.max(e.post.date))
+            .max()
+            .unwrap_or(fallback_updated);
+        FeedSpec {
+            title,
+            description: config.site.description.clone(),
+            home_url,
+            feed_base_url,
+            language: config.site.language.clone(),
+            copyright: config.site.copyright.clone(),
+            author: site_author(config),
+            content: config.feeds.content,
+            xslt: config.feeds.xslt,
+            entries,
+            updated,
+        }
+    }
+
+    pub fn rss_url(&self) -> String {
+        format!("{}{RSS_FILE}", self.feed_base_url)
+    }
+    pub fn atom_url(&self) -> String {
+        format!("{}{ATOM_FILE}", self.feed_base_url)
+    }
+    pub fn json_url(&self) -> String {
+        format!("{}{JSON_FILE}", self.feed_base_url)
+    }
+}
+
+/// The feed-level author: `site.author`, or the site's title as a name.
+pub fn site_author(config: &Config) -> SiteAuthor {
+    config
+        .site
+        .author
+        .clone()
+        .filter(|a| !a.name.trim().is_empty())
+        .unwrap_or_else(|| SiteAuthor {
+            name: config.site.title.clone(),
+            email: None,
+        })
+}
+
+/// Newest first; equal dates ordered by permalink so output never depends on file order.
+pub fn sort_newest_first(entries: &mut [Entry<'_>]) {
+    entries.sort_by(|a, b| {
+        b.post
+            .date
+            .cmp(&a.post.date)
+            .then_with(|| a.post.permalink.cmp(&b.post.permalink))
+    });
+}
+
+/// The three serialised documents of one feed set.
+#[derive(Debug, Clone)]
+pub struct FeedFiles {
+    pub rss: String,
+    pub atom: String,
+    pub json: String,
+}
+
+/// Serialises a feed set in all three formats.
+pub fn write_all(spec: &FeedSpec<'_>) -> anyhow::Result<FeedFiles> {
+    Ok(FeedFiles {
+        rss: rss::to_string(spec)?,
+        atom: atom::to_string(spec)?,
+        json: json::to_string(spec)?,
+    })
+}

@@ -1,0 +1,121 @@
+//! The `newsroom` binary: parses arguments, calls the library, prints, and
+//! maps the outcome to an exit code (0 success, 1 work failed, 2 usage or
+//! configuration error).
+
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+
+use cli::{Cli, Command};
+use newsroom::config::ConfigError;
+use newsroom::site::{self, BuildOptions, Site};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            if is_broken_pipe(&error) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {error:#}");
+            if error.downcast_ref::<ConfigError>().is_some()
+                || error.chain().any(|e| e.is::<ConfigError>())
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let now = newsroom::clock::now()?;
+    let site = match Site::open(&cli.site_dir) {
+        Ok(site) => site,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    match cli.command {
+        Command::Build(args) => {
+            let options = BuildOptions {
+                out_dir: args.out,
+                keep_going: args.keep_going,
+            };
+            let report = site::build(&site, &options, now)?;
+            let mut stderr = std::io::stderr().lock();
+            for diagnostic in report.diagnostics.iter().filter(|d| d.is_error()) {
+                writeln!(stderr, "{diagnostic}")?;
+            }
+            if !report.written {
+                writeln!(
+                    stderr,
+                    "build stopped: {} error(s) in {} post(s); nothing was written (fix them, or use --keep-going to skip those posts)",
+                    report.errors(),
+                    report.skipped.len()
+                )?;
+                return Ok(ExitCode::from(1));
+            }
+            for skipped in &report.skipped {
+                writeln!(stderr, "skipped {}", skipped.display())?;
+            }
+            if report.warnings() > 0 {
+                writeln!(
+                    stderr,
+                    "{} warning(s); run `newsroom check` to see them",
+                    report.warnings()
+                )?;
+            }
+            println!(
+                "built {} post(s) into {}: {} feed set(s), {} file(s) copied{}",
+                report.listed_posts,
+                report.out_dir.display(),
+                report.feed_sets,
+                report.assets_copied,
+                if report.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} post(s) skipped", report.skipped.len())
+                }
+            );
+            Ok(if report.skipped.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Check => {
+            let diagnostics = site::check(&site, now)?;
+            let mut stdout = std::io::stdout().lock();
+            for diagnostic in &diagnostics {
+                writeln!(stdout, "{diagnostic}")?;
+            }
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            writeln!(
+                stdout,
+                "{} error(s), {} warning(s)",
+                errors,
+                diagnostics.len() - errors
+            )?;
+            Ok(if errors > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

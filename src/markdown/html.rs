@@ -1,0 +1,273 @@
+//! Making rendered post HTML safe and self-contained for feeds and email.
+//!
+//! Two passes, each done by a library built for it:
+//! 1. lol_html rewrites the HTML as a stream: video iframes become a linked
+//!    thumbnail (other iframes a link), every `href`/`src`/`srcset` is made
+//!    absolute, links to other posts' files become their permalinks, images
+//!    get an `alt`, and local file references are collected for copying.
+//! 2. ammonia removes everything not on its allow-list: scripts, styles,
+//!    forms, event handlers, `javascript:` URLs, comments.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
+
+use lol_html::html_content::ContentType;
+use lol_html::{RewriteStrSettings, element, rewrite_str};
+use maud::html;
+
+use crate::urls;
+
+/// What relative references in one post resolve against.
+pub struct LinkContext<'a> {
+    /// The absolute URL of the post's folder, ending in `/`.
+    pub base_url: &'a str,
+    /// The post's folder relative to the posts folder (`""` or ending in `/`).
+    pub folder: &'a str,
+    /// Post files (relative to the posts folder) and their permalinks.
+    pub post_links: &'a HashMap<String, String>,
+}
+
+/// Safe, absolute HTML and the local files it references.
+#[derive(Debug, Default)]
+pub struct CleanHtml {
+    pub html: String,
+    /// Local file references as written (decoded), relative to the post's folder.
+    pub local_refs: BTreeSet<String>,
+}
+
+static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::default();
+    builder
+        .link_rel(None)
+        .url_schemes(["http", "https", "mailto", "tel"].into_iter().collect())
+        .add_tag_attributes("img", ["srcset", "loading"])
+        .add_tag_attributes("a", ["title"])
+        .add_tags(["figure", "figcaption"]);
+    builder
+});
+
+/// Rewrites and sanitises rendered post HTML.
+pub fn clean(raw: &str, context: &LinkContext) -> CleanHtml {
+    let local_refs = RefCell::new(BTreeSet::new());
+    let absolute = |value: &str| -> String {
+        let value = value.trim();
+        if let Some(reference) = urls::local_file_reference(value) {
+            if let Some(permalink) = post_link(&reference, value, context) {
+                return permalink;
+            }
+            local_refs.borrow_mut().insert(reference);
+        }
+        urls::absolutize(context.base_url, value)
+    };
+    let rewritten = rewrite_str(
+        raw,
+        RewriteStrSettings::new()
+            .append_element_content_handler(element!("iframe", |el| {
+                let src = el.get_attribute("src").unwrap_or_default();
+                let title = el.get_attribute("title").filter(|t| !t.trim().is_empty());
+                el.replace(
+                    &embed_replacement(&urls::absolutize(context.base_url, &src), title),
+                    ContentType::Html,
+                );
+                Ok(())
+            }))
+            .append_element_content_handler(element!("[href], [src], [poster]", |el| {
+                for name in ["href", "src", "poster"] {
+                    if let Some(value) = el.get_attribute(name) {
+                        el.set_attribute(name, &absolute(&value))?;
+                    }
+                }
+                Ok(())
+            }))
+            .append_element_content_handler(element!("[srcset]", |el| {
+                let srcset = el.get_attribute("srcset").unwrap_or_default();
+                let rewritten: Vec<String> = srcset
+                    .split(',')
+                    .filter(|c| !c.trim().is_empty())
+                    .map(|candidate| {
+                        let mut parts = candidate.trim().splitn(2, char::is_whitespace);
+                        let url = absolute(parts.next().unwrap_or_default());
+                        match parts.next() {
+                            Some(descriptor) => format!("{url} {}", descriptor.trim()),
+                            None => url,
+                        }
+                    })
+                    .collect();
+                el.set_attribute("srcset", &rewritten.join(", "))?;
+                Ok(())
+            }))
+            .append_element_content_handler(element!("img:not([alt])", |el| {
+                el.set_attribute("alt", "")?;
+                Ok(())
+            })),
+    );
+    // lol_html only fails on memory limits it is not given here; fall back to
+    // sanitising the raw HTML rather than losing the post.
+    let rewritten = rewritten.unwrap_or_else(|_| raw.to_string());
+    CleanHtml {
+        html: SANITIZER.clean(&rewritten).to_string(),
+        local_refs: local_refs.into_inner(),
+    }
+}
+
+/// A link to another post's source file (`./2021-01-01-other.md#part`) becomes its permalink.
+fn post_link(reference: &str, original: &str, context: &LinkContext) -> Option<String> {
+    if !(reference.ends_with(".md") || reference.ends_with(".mdx")) {
+        return None;
+    }
+    let path = normalise(&format!("{}{}", context.folder, reference))?;
+    let permalink = context.post_links.get(&path)?;
+    let fragment = original.find('#').map(|at| &original[at..]).unwrap_or("");
+    Some(format!("{permalink}{fragment}"))
+}
+
+/// Resolves `.` and `..` in a `/`-separated relative path; `None` if it climbs above its root.
+pub fn normalise(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// A YouTube or Vimeo player URL's watch page and thumbnail image.
+pub fn video_thumbnail(src: &str) -> Option<(String, String, &'static str)> {
+    let url = url::Url::parse(src).ok()?;
+    let host = url
+        .host_str()?
+        .trim_start_matches("www.")
+        .trim_start_matches("m.");
+    let mut segments = url.path_segments()?.filter(|s| !s.is_empty());
+    match host {
+        "youtube.com" | "youtube-nocookie.com" => {
+            if segments.next()? != "embed" {
+                return None;
+            }
+            let id = segments.next()?;
+            Some((
+                format!("https://www.youtube.com/watch?v={id}"),
+                format!("https://img.youtube.com/vi/{id}/hqdefault.jpg"),
+                "YouTube",
+            ))
+        }
+        "player.vimeo.com" => {
+            if segments.next()? != "video" {
+                return None;
+            }
+            let id = segments.next()?;
+            Some((
+                format!("https://vimeo.com/{id}"),
+                format!("https://vumbnail.com/{id}.jpg"),
+                "Vimeo",
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// What an iframe becomes: a linked thumbnail for videos, a plain link otherwise.
+fn embed_replacement(src: &str, title: Option<String>) -> String {
+    match video_thumbnail(src) {
+        Some((watch, thumbnail, service)) => {
+            let alt = title.unwrap_or_else(|| format!("Watch the video on {service}"));
+            html! {
+                a href=(watch) { img src=(thumbnail) alt=(alt) width="480" height="360"; }
+            }
+            .into_string()
+        }
+        None if urls::has_scheme(src) => {
+            let text = title.unwrap_or_else(|| src.to_string());
+            html! { a href=(src) { (text) } }.into_string()
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean_in(raw: &str, folder: &str) -> CleanHtml {
+        let links = HashMap::from([(
+            "2021-01-01-other.md".to_string(),
+            "https://x.org/blog/2021/01/01/other".to_string(),
+        )]);
+        let base = format!("https://x.org/blog/{folder}");
+        clean(
+            raw,
+            &LinkContext {
+                base_url: &base,
+                folder,
+                post_links: &links,
+            },
+        )
+    }
+
+    #[test]
+    fn scripts_styles_handlers_and_javascript_urls_are_removed() {
+        let out = clean_in(
+            r#"<p onclick="x()">a<script>alert(1)</script><style>p{}</style><a href="javascript:alert(1)">j</a></p>"#,
+            "",
+        );
+        assert_eq!(out.html, "<p>a<a>j</a></p>");
+    }
+
+    #[test]
+    fn youtube_iframes_become_linked_thumbnails() {
+        let out = clean_in(
+            r#"<iframe src="https://www.youtube.com/embed/abc123" title="Talk"></iframe>"#,
+            "",
+        );
+        assert_eq!(
+            out.html,
+            r#"<a href="https://www.youtube.com/watch?v=abc123"><img src="https://img.youtube.com/vi/abc123/hqdefault.jpg" alt="Talk" width="480" height="360"></a>"#
+        );
+    }
+
+    #[test]
+    fn references_become_absolute_and_local_files_are_collected() {
+        let out = clean_in(
+            r#"<img src="./a.png"><a href="/docs">d</a><img srcset="b.png 2x, /c.png 1x">"#,
+            "2026-09-22-s/",
+        );
+        assert!(
+            out.html
+                .contains(r#"src="https://x.org/blog/2026-09-22-s/a.png""#),
+            "{}",
+            out.html
+        );
+        assert!(out.html.contains(r#"href="https://x.org/docs""#));
+        assert!(out.html.contains(
+            r#"srcset="https://x.org/blog/2026-09-22-s/b.png 2x, https://x.org/c.png 1x""#
+        ));
+        assert_eq!(
+            out.local_refs.into_iter().collect::<Vec<_>>(),
+            ["./a.png", "b.png"]
+        );
+    }
+
+    #[test]
+    fn links_to_post_files_become_permalinks() {
+        let out = clean_in(r#"<a href="./2021-01-01-other.md#part">o</a>"#, "");
+        assert!(
+            out.html
+                .contains(r#"href="https://x.org/blog/2021/01/01/other#part""#),
+            "{}",
+            out.html
+        );
+        assert!(out.local_refs.is_empty());
+    }
+
+    #[test]
+    fn normalise_refuses_to_climb_out() {
+        assert_eq!(normalise("a/./b/../c.png").as_deref(), Some("a/c.png"));
+        assert_eq!(normalise("../../etc/passwd"), None);
+    }
+}

@@ -1,0 +1,312 @@
+//! Rendering: a post's Markdown (or MDX-lite) to safe, absolute HTML, and the
+//! excerpt cut at the truncate marker.
+//!
+//! The cut is made on pulldown-cmark's event stream, never on the raw text:
+//! a marker inside code is text, and link reference definitions anywhere in
+//! the post still resolve inside the excerpt because the parser has seen the
+//! whole document. Rendering is pure: no file system, no clock.
+
+pub mod html;
+pub mod mdx;
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+
+use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
+
+use crate::content::Post;
+use crate::diagnostics::Diagnostic;
+pub use html::LinkContext;
+
+/// The Markdown extensions newsroom enables (GitHub-flavoured, as Docusaurus).
+pub fn parser_options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+}
+
+/// A post rendered for feeds (and, through the same cleaning, for email).
+#[derive(Debug, Clone)]
+pub struct RenderedPost {
+    /// The excerpt as safe HTML with absolute URLs.
+    pub excerpt_html: String,
+    /// The whole post, when asked for.
+    pub content_html: Option<String>,
+    /// Whether the post had a truncate marker (otherwise the excerpt is the
+    /// description or the first paragraph).
+    pub has_marker: bool,
+    /// Local files the post references, relative to its folder, as written.
+    pub local_refs: BTreeSet<String>,
+    /// Problems found while rendering (warnings only).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Source text ready for the parser: MDX-lite is rewritten, line-preserving.
+pub fn markdown_source(post: &Post) -> std::borrow::Cow<'_, str> {
+    if post.mdx {
+        mdx::to_markdown(&post.body).into()
+    } else {
+        post.body.as_str().into()
+    }
+}
+
+/// Parses a post's Markdown into events with their byte ranges.
+pub fn parse(source: &str) -> Vec<(Event<'_>, Range<usize>)> {
+    Parser::new_ext(source, parser_options())
+        .into_offset_iter()
+        .collect()
+}
+
+/// Renders a post: its excerpt always, the whole post when `full`.
+pub fn render_post(post: &Post, links: &LinkContext, full: bool) -> RenderedPost {
+    let source = markdown_source(post);
+    let events = parse(&source);
+    let mut diagnostics = Vec::new();
+    for (event, range) in &events {
+        if let Event::Html(html) | Event::InlineHtml(html) = event {
+            for component in jsx_components(html) {
+                diagnostics.push(Diagnostic::warning(
+                    &post.source,
+                    post.body_position(range.start),
+                    format!("unknown component <{component}> reduced to its children"),
+                ));
+            }
+        }
+    }
+    let marker = find_marker(&events);
+    let excerpt_events = match marker {
+        Some(cut) => close_open_tags(&events[..cut]),
+        None => {
+            diagnostics.push(Diagnostic::warning(
+                &post.source,
+                (post.body_line, 1),
+                "no truncate marker (<!--truncate-->): the excerpt is the description or the first paragraph",
+            ));
+            fallback_excerpt(post, &events)
+        }
+    };
+    let mut local_refs = BTreeSet::new();
+    let mut to_html = |events: Vec<Event<'_>>| {
+        let mut raw = String::with_capacity(source.len() + source.len() / 4);
+        pulldown_cmark::html::push_html(&mut raw, events.into_iter().map(replace_task_markers));
+        let clean = html::clean(&raw, links);
+        local_refs.extend(clean.local_refs);
+        clean.html
+    };
+    let excerpt_html = to_html(excerpt_events);
+    let content_html = full.then(|| to_html(events.iter().map(|(e, _)| e.clone()).collect()));
+    if !full && marker.is_some() {
+        // Files referenced only below the marker are still published with the post.
+        to_html(events.iter().map(|(e, _)| e.clone()).collect());
+    }
+    RenderedPost {
+        excerpt_html,
+        content_html,
+        has_marker: marker.is_some(),
+        local_refs,
+        diagnostics,
+    }
+}
+
+/// The index of the event where the excerpt ends: the first truncate marker
+/// that is not inside code, in any of its three forms.
+pub fn find_marker(events: &[(Event<'_>, Range<usize>)]) -> Option<usize> {
+    let mut index = 0;
+    while index < events.len() {
+        match &events[index].0 {
+            Event::Html(html) | Event::InlineHtml(html) if is_html_marker(html) => {
+                let starts_block =
+                    index > 0 && matches!(events[index - 1].0, Event::Start(Tag::HtmlBlock));
+                return Some(if starts_block { index - 1 } else { index });
+            }
+            Event::Start(Tag::Paragraph) => {
+                let mut text = String::new();
+                let mut end = index + 1;
+                while let Some((Event::Text(t), _)) = events.get(end) {
+                    text.push_str(t);
+                    end += 1;
+                }
+                if matches!(events.get(end), Some((Event::End(TagEnd::Paragraph), _)))
+                    && mdx::is_truncate_comment(&text)
+                {
+                    return Some(index);
+                }
+            }
+            _ => {}
+        }
+        index += 1;
+    }
+    None
+}
+
+/// `<!--truncate-->` or `<!-- truncate -->`.
+fn is_html_marker(html: &str) -> bool {
+    let trimmed = html.trim();
+    trimmed
+        .strip_prefix("<!--")
+        .and_then(|t| t.strip_suffix("-->"))
+        .is_some_and(|inner| inner.trim() == "truncate")
+}
+
+/// The events before the cut, with every tag still open at the cut closed.
+fn close_open_tags<'a>(events: &[(Event<'a>, Range<usize>)]) -> Vec<Event<'a>> {
+    let mut open: Vec<TagEnd> = Vec::new();
+    let mut out: Vec<Event<'a>> = Vec::with_capacity(events.len() + 4);
+    for (event, _) in events {
+        match event {
+            Event::Start(tag) => open.push(tag.to_end()),
+            Event::End(_) => {
+                open.pop();
+            }
+            _ => {}
+        }
+        out.push(event.clone());
+    }
+    out.extend(open.into_iter().rev().map(Event::End));
+    out
+}
+
+/// Without a marker: the description as a paragraph, else the first paragraph.
+fn fallback_excerpt<'a>(post: &Post, events: &[(Event<'a>, Range<usize>)]) -> Vec<Event<'a>> {
+    if let Some(description) = &post.description {
+        return vec![
+            Event::Start(Tag::Paragraph),
+            Event::Text(CowStr::from(description.clone())),
+            Event::End(TagEnd::Paragraph),
+        ];
+    }
+    let Some(start) = events
+        .iter()
+        .position(|(e, _)| matches!(e, Event::Start(Tag::Paragraph)))
+    else {
+        return vec![
+            Event::Start(Tag::Paragraph),
+            Event::Text(CowStr::from(post.title.clone())),
+            Event::End(TagEnd::Paragraph),
+        ];
+    };
+    let mut depth = 0usize;
+    let mut out = Vec::new();
+    for (event, _) in &events[start..] {
+        match event {
+            Event::Start(_) => depth += 1,
+            Event::End(_) => depth -= 1,
+            _ => {}
+        }
+        out.push(event.clone());
+        if depth == 0 {
+            break;
+        }
+    }
+    out
+}
+
+/// Task list checkboxes become characters: feeds and email forbid `<input>`.
+fn replace_task_markers(event: Event<'_>) -> Event<'_> {
+    match event {
+        Event::TaskListMarker(true) => Event::Text("☑ ".into()),
+        Event::TaskListMarker(false) => Event::Text("☐ ".into()),
+        other => other,
+    }
+}
+
+/// Capitalised tag names in raw HTML: MDX/JSX components, which the sanitiser
+/// reduces to their children.
+pub fn jsx_components(html: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut rest = html;
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at + 1..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .collect();
+        if name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            found.insert(name);
+        }
+    }
+    found
+}
+
+/// Maps post files (relative to the posts folder) to permalinks, for links between posts.
+pub fn post_link_map<'a>(
+    posts: impl IntoIterator<Item = &'a Post>,
+    posts_dir: &std::path::Path,
+) -> HashMap<String, String> {
+    posts
+        .into_iter()
+        .filter_map(|post| {
+            let relative = post.source.strip_prefix(posts_dir).ok()?;
+            Some((
+                relative.to_string_lossy().replace('\\', "/"),
+                post.permalink.clone(),
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn excerpt(markdown: &str) -> Option<String> {
+        let events = parse(markdown);
+        let cut = find_marker(&events)?;
+        let mut out = String::new();
+        pulldown_cmark::html::push_html(&mut out, close_open_tags(&events[..cut]).into_iter());
+        Some(out)
+    }
+
+    #[test]
+    fn cuts_at_each_marker_form() {
+        for marker in ["<!--truncate-->", "<!-- truncate -->", "{/* truncate */}"] {
+            assert_eq!(
+                excerpt(&format!("Intro\n\n{marker}\n\nRest")).as_deref(),
+                Some("<p>Intro</p>\n"),
+                "{marker}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_marker_inside_code_is_text() {
+        let markdown = "Intro\n\n```md\n<!--truncate-->\n```\n\nMore\n\n<!--truncate-->\n\nRest";
+        let html = excerpt(markdown).unwrap();
+        assert!(
+            html.contains("&lt;!--truncate--&gt;") && html.contains("<p>More</p>"),
+            "{html}"
+        );
+        assert!(!html.contains("Rest"));
+        assert_eq!(excerpt("`<!--truncate-->` in code\n\nRest"), None);
+    }
+
+    #[test]
+    fn reference_definitions_below_the_marker_resolve_in_the_excerpt() {
+        let html =
+            excerpt("See [the docs][docs].\n\n<!--truncate-->\n\n[docs]: https://x.org/docs\n")
+                .unwrap();
+        assert_eq!(
+            html,
+            "<p>See <a href=\"https://x.org/docs\">the docs</a>.</p>\n"
+        );
+    }
+
+    #[test]
+    fn an_inline_marker_closes_the_open_paragraph() {
+        assert_eq!(
+            excerpt("Intro *text* <!--truncate--> rest").as_deref(),
+            Some("<p>Intro <em>text</em> </p>\n")
+        );
+    }
+
+    #[test]
+    fn components_are_found_by_their_capital() {
+        assert_eq!(
+            jsx_components("<Tabs><TabItem value=\"a\"><div>")
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["TabItem", "Tabs"]
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! The site: a folder with `newsroom.yaml` and posts, and the stages that
+//! `build` and `check` run over it.
+//!
+//! `build` reads as its list of stages: load, render, resolve assets, make
+//! feeds, write everything into a staging folder, swap it in. The swap makes
+//! the build atomic: a failed build leaves the previous `public/` as it was.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+
+use crate::config::Config;
+use crate::content::{self, LoadedPosts, Post};
+use crate::diagnostics::{self, Diagnostic};
+use crate::feed::{self, Entry, FeedSpec};
+use crate::markdown::{self, LinkContext, RenderedPost};
+use crate::urls;
+
+/// A site folder and its configuration.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub root: PathBuf,
+    pub config: Config,
+}
+
+impl Site {
+    /// Opens the site folder `root`, reading its `newsroom.yaml`.
+    pub fn open(root: &Path) -> Result<Site> {
+        let config = Config::load(root)?;
+        Ok(Site {
+            root: root.to_path_buf(),
+            config,
+        })
+    }
+
+    /// The posts folder.
+    pub fn posts_dir(&self) -> PathBuf {
+        self.root.join(&self.config.posts)
+    }
+
+    /// The default output folder, `public/` in the site folder.
+    pub fn default_out_dir(&self) -> PathBuf {
+        self.root.join("public")
+    }
+
+    /// Loads every post.
+    pub fn load_posts(&self) -> Result<LoadedPosts> {
+        content::load_posts(&self.root, &self.config)
+    }
+
+    /// The absolute URL of a post's folder, for relative references in it.
+    pub fn post_base_url(&self, post: &Post) -> String {
+        format!(
+            "{}{}",
+            self.config.blog_url(),
+            urls::encode_path(&post.folder)
+        )
+    }
+
+    /// Renders posts in parallel, in the order given.
+    pub fn render_posts(
+        &self,
+        posts: &[&Post],
+        post_links: &HashMap<String, String>,
+        full: bool,
+    ) -> Vec<RenderedPost> {
+        posts
+            .par_iter()
+            .map(|post| {
+                let base_url = self.post_base_url(post);
+                let context = LinkContext {
+                    base_url: &base_url,
+                    folder: &post.folder,
+                    post_links,
+                };
+                markdown::render_post(post, &context, full)
+            })
+            .collect()
+    }
+
+    /// Maps post files (relative to the posts folder) to permalinks.
+    pub fn post_links(&self, posts: &[Post]) -> HashMap<String, String> {
+        markdown::post_link_map(posts.iter().filter(|p| !p.draft), &self.config.posts)
+    }
+}
+
+/// What `build` is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Where to write; `public/` in the site folder by default.
+    pub out_dir: Option<PathBuf>,
+    /// Skip posts with errors instead of refusing to build.
+    pub keep_going: bool,
+}
+
+/// What `build` did.
+#[derive(Debug, Default)]
+pub struct BuildReport {
+    /// Every problem found, sorted, errors first.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Posts left out because of errors.
+    pub skipped: Vec<PathBuf>,
+    /// Whether the output was written (false when errors stopped the build).
+    pub written: bool,
+    pub out_dir: PathBuf,
+    /// Listed posts (in feeds, subject to the limit).
+    pub listed_posts: usize,
+    /// Feed sets written: the site's and one per tag.
+    pub feed_sets: usize,
+    /// Local files copied into the output.
+    pub assets_copied: usize,
+}
+
+impl BuildReport {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+/// `newsroom build`: feeds and assets into the output folder, atomically.
+pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<BuildReport> {
+    let out_dir = options
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| site.default_out_dir());
+    let loaded = site.load_posts()?;
+    let mut report = BuildReport {
+        out_dir: out_dir.clone(),
+        skipped: loaded.rejected.clone(),
+        ..Default::default()
+    };
+    let mut diagnostics = loaded.diagnostics;
+    if diagnostics.iter().any(Diagnostic::is_error) && !options.keep_going {
+        diagnostics::sort(&mut diagnostics);
+        report.diagnostics = diagnostics;
+        return Ok(report);
+    }
+
+    let listed: Vec<&Post> = loaded.posts.iter().filter(|p| p.is_listed(now)).collect();
+    let post_links = site.post_links(&loaded.posts);
+    let full = site.config.feeds.content == crate::config::FeedContent::Full;
+    let rendered = site.render_posts(&listed, &post_links, full);
+    let mut assets = BTreeMap::new();
+    for (post, rendered) in listed.iter().zip(&rendered) {
+        diagnostics.extend(rendered.diagnostics.iter().cloned());
+        assets.extend(resolve_assets(
+            site,
+            post,
+            &rendered.local_refs,
+            &mut diagnostics,
+        ));
+    }
+    let entries: Vec<Entry> = listed
+        .iter()
+        .zip(&rendered)
+        .map(|(post, rendered)| Entry { post, rendered })
+        .collect();
+    let feed_sets = feed_sets(site, &entries, now)?;
+
+    let staging = stage_dir(&out_dir)?;
+    for (folder, files) in &feed_sets {
+        let dir = staging.path().join(folder);
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("failed to create `{}`", dir.display()))?;
+        write_file(&dir.join(feed::RSS_FILE), &files.rss)?;
+        write_file(&dir.join(feed::ATOM_FILE), &files.atom)?;
+        write_file(&dir.join(feed::JSON_FILE), &files.json)?;
+        if site.config.feeds.xslt {
+            write_file(&dir.join(feed::XSLT_FILE), feed::XSLT)?;
+        }
+    }
+    for (relative, source) in &assets {
+        let target = staging.path().join(relative);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent)
+                .with_context(|| format!("failed to create `{}`", parent.display()))?;
+        }
+        fs::copy(source, &target)
+            .with_context(|| format!("failed to copy `{}`", source.display()))?;
+    }
+    replace_dir(staging, &out_dir)?;
+
+    diagnostics::sort(&mut diagnostics);
+    report.diagnostics = diagnostics;
+    report.written = true;
+    report.listed_posts = listed.len();
+    report.feed_sets = feed_sets.len();
+    report.assets_copied = assets.len();
+    Ok(report)
+}
+
+/// `newsroom check`: every problem of every post, nothing written.
+pub fn check(site: &Site, _now: DateTime<Utc>) -> Result<Vec<Diagnostic>> {
+    let loaded = site.load_posts()?;
+    let mut diagnostics = loaded.diagnostics;
+    let checked: Vec<&Post> = loaded.posts.iter().filter(|p| !p.draft).collect();
+    let post_links = site.post_links(&loaded.posts);
+    let rendered = site.render_posts(&checked, &post_links, false);
+    for (post, rendered) in checked.iter().zip(&rendered) {
+        diagnostics.extend(rendered.diagnostics.iter().cloned());
+        resolve_assets(site, post, &rendered.local_refs, &mut diagnostics);
+    }
+    diagnostics::sort(&mut diagnostics);
+    Ok(diagnostics)
+}
+
+/// The main feed set (folder `""`) and one per tag (`tags/<slug>`), serialised.
+fn feed_sets(
+    site: &Site,
+    entries: &[Entry],
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, feed::FeedFiles)>> {
+    let config = &site.config;
+    let blog_url = config.blog_url();
+    let fallback = now.fixed_offset();
+    let mut specs = vec![(
+        String::new(),
+        FeedSpec::new(
+            config,
+            config.site.title.clone(),
+            blog_url.clone(),
+            blog_url.clone(),
+            entries.to_vec(),
+            fallback,
+        ),
+    )];
+    if config.feeds.tags {
+        let mut by_tag: BTreeMap<&str, (&str, Vec<Entry>)> = BTreeMap::new();
+        for entry in entries {
+            for tag in &entry.post.tags {
+                by_tag
+                    .entry(&tag.slug)
+                    .or_insert_with(|| (&tag.label, Vec::new()))
+                    .1
+                    .push(*entry);
+            }
+        }
+        for (slug, (label, tagged)) in by_tag {
+            let tag_url = format!("{blog_url}tags/{}", urls::encode_path(slug));
+            let title = format!("{} — {label}", config.site.title);
+            let spec = FeedSpec::new(
+                config,
+                title,
+                tag_url.clone(),
+                format!("{tag_url}/"),
+                tagged,
+                fallback,
+            );
+            specs.push((format!("tags/{slug}"), spec));
+        }
+    }
+    specs
+        .into_par_iter()
+        .map(|(folder, spec)| Ok((folder, feed::write_all(&spec)?)))
+        .collect()
+}
+
+/// Checks a post's local references: each must stay inside the posts folder
+/// and exist. Returns the files to copy (output-relative path → source).
+fn resolve_assets(
+    site: &Site,
+    post: &Post,
+    local_refs: &BTreeSet<String>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> BTreeMap<PathBuf, PathBuf> {
+    let posts_dir = site.posts_dir();
+    let mut copies = BTreeMap::new();
+    for reference in local_refs {
+        let position = post
+            .body
+            .find(reference.as_str())
+            .map(|at| post.body_position(at))
+            .unwrap_or((post.body_line, 1));
+        let Some(relative) = markdown::html::normalise(&format!("{}{reference}", post.folder))
+        else {
+            diagnostics.push(Diagnostic::warning(
+                &post.source,
+                position,
+                format!("`{reference}` leaves the posts folder; not copied"),
+            ));
+            continue;
+        };
+        let source = posts_dir.join(&relative);
+        let inside = source
+            .canonicalize()
+            .ok()
+            .zip(posts_dir.canonicalize().ok())
+            .is_some_and(|(file, root)| file.starts_with(root));
+        if !source.is_file() {
+            if !source.is_dir() {
+                diagnostics.push(Diagnostic::warning(
+                    &post.source,
+                    position,
+                    format!("`{reference}` does not exist; not copied"),
+                ));
+            }
+            continue;
+        }
+        if !inside {
+            diagnostics.push(Diagnostic::warning(
+                &post.source,
+                position,
+                format!("`{reference}` is a link leading outside the posts folder; not copied"),
+            ));
+            continue;
+        }
+        if relative.ends_with(".md") || relative.ends_with(".mdx") {
+            continue;
+        }
+        copies.insert(PathBuf::from(relative), source);
+    }
+    copies
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text).with_context(|| format!("failed to write `{}`", path.display()))
+}
+
+/// A staging folder beside the output folder (same file system, so the swap is a rename).
+fn stage_dir(out_dir: &Path) -> Result<tempfile::TempDir> {
+    let parent = out_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)
+        .with_context(|| format!("failed to create `{}`", parent.display()))?;
+    tempfile::Builder::new()
+        .prefix(".newsroom-staging-")
+        .tempdir_in(parent)
+        .with_context(|| {
+            format!(
+                "failed to create a staging folder in `{}`",
+                parent.display()
+            )
+        })
+}
+
+/// Puts the staged output in place of `out_dir`: the old folder is moved
+/// aside, the new one renamed in, then the old one removed. If the second
+/// rename fails the old folder is put back.
+pub fn replace_dir(staging: tempfile::TempDir, out_dir: &Path) -> Result<()> {
+    let staged = staging.keep();
+    if out_dir.exists() {
+        let name = out_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "public".into());
+        let aside = out_dir.with_file_name(format!(".{name}.old-{}", std::process::id()));
+        fs::rename(out_dir, &aside)
+            .with_context(|| format!("failed to move `{}` aside", out_dir.display()))?;
+        if let Err(error) = fs::rename(&staged, out_dir) {
+            let _ = fs::rename(&aside, out_dir);
+            let _ = fs::remove_dir_all(&staged);
+            return Err(error).with_context(|| {
+                format!("failed to put the new `{}` in place", out_dir.display())
+            });
+        }
+        fs::remove_dir_all(&aside)
+            .with_context(|| format!("failed to remove `{}`", aside.display()))?;
+    } else {
+        fs::rename(&staged, out_dir)
+            .with_context(|| format!("failed to create `{}`", out_dir.display()))?;
+    }
+    Ok(())
+}

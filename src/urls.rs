@@ -1,0 +1,143 @@
+//! URL rules shared by loading and rendering: percent-encoding of permalink
+//! paths and resolving references against the page they appear on.
+//!
+//! A relative reference resolves against `{site.url}{blog_path}/` plus the
+//! post's folder; a root-relative one against `site.url`. The `url` crate
+//! does the resolving (RFC 3986), so `../`, `./` and `//host` behave as
+//! browsers make them behave.
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+/// Characters percent-encoded in a path: the WHATWG path set plus `%`
+/// (file names are not pre-encoded) and the characters that make URLs
+/// ambiguous inside HTML and feeds.
+const PATH: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'|')
+    .add(b'[')
+    .add(b']');
+
+/// Percent-encodes each segment of a `/`-separated path, keeping the slashes.
+pub fn encode_path(path: &str) -> String {
+    utf8_percent_encode(path, PATH).to_string()
+}
+
+/// Characters percent-encoded in a query value (`{email}` in an unsubscribe URL).
+const QUERY_VALUE: &AsciiSet = &PATH
+    .add(b'&')
+    .add(b'+')
+    .add(b'=')
+    .add(b'/')
+    .add(b';')
+    .add(b'@')
+    .add(b':');
+
+/// Percent-encodes text for use as one query parameter value.
+pub fn encode_query_value(value: &str) -> String {
+    utf8_percent_encode(value, QUERY_VALUE).to_string()
+}
+
+/// Whether a reference is already absolute (has a scheme) or is a fragment.
+pub fn has_scheme(reference: &str) -> bool {
+    let Some(colon) = reference.find(':') else {
+        return false;
+    };
+    let scheme = &reference[..colon];
+    !scheme.is_empty()
+        && scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// Resolves `reference` against `base` (an absolute URL). References that
+/// already have a scheme, and fragments, are returned as they are; one that
+/// cannot be resolved is returned unchanged for the sanitiser to judge.
+pub fn absolutize(base: &str, reference: &str) -> String {
+    let reference = reference.trim();
+    if reference.is_empty() || reference.starts_with('#') || has_scheme(reference) {
+        return reference.to_string();
+    }
+    match url::Url::parse(base).and_then(|base| base.join(reference)) {
+        Ok(url) => url.to_string(),
+        Err(_) => reference.to_string(),
+    }
+}
+
+/// A local file reference (relative, no scheme, not root-relative, not a
+/// fragment), with query and fragment removed and percent-decoding applied,
+/// as a path relative to the post's folder; `None` for anything else.
+pub fn local_file_reference(reference: &str) -> Option<String> {
+    let reference = reference.trim();
+    if reference.is_empty() || reference.starts_with(['#', '/', '?']) || has_scheme(reference) {
+        return None;
+    }
+    let end = reference.find(['?', '#']).unwrap_or(reference.len());
+    let path = percent_encoding::percent_decode_str(&reference[..end])
+        .decode_utf8()
+        .ok()?;
+    (!path.is_empty()).then(|| path.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_spaces_and_unicode_but_keeps_slashes_and_plus() {
+        assert_eq!(
+            encode_path("releases/lantern 2.0"),
+            "releases/lantern%202.0"
+        );
+        assert_eq!(encode_path("es2015+-packages"), "es2015+-packages");
+        assert_eq!(encode_path("café"), "caf%C3%A9");
+    }
+
+    #[test]
+    fn resolves_relative_and_root_relative_references() {
+        let base = "https://example.org/blog/2026-09-22-spot/";
+        assert_eq!(
+            absolutize(base, "./a.png"),
+            "https://example.org/blog/2026-09-22-spot/a.png"
+        );
+        assert_eq!(
+            absolutize(base, "../assets/b.png"),
+            "https://example.org/blog/assets/b.png"
+        );
+        assert_eq!(
+            absolutize(base, "/img/c.png"),
+            "https://example.org/img/c.png"
+        );
+        assert_eq!(
+            absolutize(base, "//cdn.example.com/d.png"),
+            "https://cdn.example.com/d.png"
+        );
+        assert_eq!(absolutize(base, "mailto:a@b.c"), "mailto:a@b.c");
+        assert_eq!(absolutize(base, "#top"), "#top");
+    }
+
+    #[test]
+    fn local_references_are_decoded_paths() {
+        assert_eq!(
+            local_file_reference("./assets/a%20b.png?x=1").as_deref(),
+            Some("./assets/a b.png")
+        );
+        assert_eq!(local_file_reference("/img/a.png"), None);
+        assert_eq!(local_file_reference("https://x.org/a.png"), None);
+        assert_eq!(local_file_reference("data:image/png;base64,xx"), None);
+    }
+}
