@@ -309,7 +309,7 @@ impl Config {
 /// Turns a serde_yaml error into `path:line:col: message`, without serde_yaml's
 /// own " at line L column C" suffix (the position goes in front instead).
 pub fn yaml_error(path: &Path, error: &serde_yaml::Error) -> ConfigError {
-    let (line, column, message) = yaml_error_parts(error);
+    let (line, column, message) = yaml_error_parts(error, 1);
     ConfigError {
         path: path.to_path_buf(),
         line,
@@ -319,18 +319,46 @@ pub fn yaml_error(path: &Path, error: &serde_yaml::Error) -> ConfigError {
 }
 
 /// The 1-based position and the bare message of a serde_yaml error.
-pub fn yaml_error_parts(error: &serde_yaml::Error) -> (usize, usize, String) {
+/// `first_line` is the file line the YAML text starts on, so positions
+/// mentioned inside the message ("while parsing … at line 1") are file lines too.
+pub fn yaml_error_parts(error: &serde_yaml::Error, first_line: usize) -> (usize, usize, String) {
     let mut message = error.to_string();
-    match error.location() {
+    let position = match error.location() {
         Some(location) => {
             let suffix = format!(" at line {} column {}", location.line(), location.column());
-            if let Some(at) = message.find(&suffix) {
+            if let Some(at) = message.rfind(&suffix) {
                 message.replace_range(at..at + suffix.len(), "");
             }
-            (location.line(), location.column(), message)
+            (location.line() + first_line - 1, location.column())
         }
-        None => (1, 1, message),
+        None => (first_line, 1),
+    };
+    (
+        position.0,
+        position.1,
+        shift_line_numbers(&message, first_line - 1),
+    )
+}
+
+/// Adds `offset` to every "line N" in a YAML parser message.
+fn shift_line_numbers(message: &str, offset: usize) -> String {
+    if offset == 0 {
+        return message.to_string();
     }
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("line ") {
+        out.push_str(&rest[..at + 5]);
+        rest = &rest[at + 5..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(line) => out.push_str(&(line + offset).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The position of a `key:`'s value in YAML text, found by its first occurrence

@@ -46,7 +46,7 @@ pub fn parse_authors_file(text: &str, path: &Path, diagnostics: &mut Vec<Diagnos
             return authors;
         }
         Err(error) => {
-            let (line, column, message) = yaml_error_parts(&error);
+            let (line, column, message) = yaml_error_parts(&error, 1);
             diagnostics.push(Diagnostic::error(path, (line, column), message));
             return authors;
         }

@@ -38,8 +38,7 @@ pub fn split(text: &str) -> Result<Split<'_>, Unclosed> {
     }
     let yaml_start = first_line_end + 1;
     let mut offset = yaml_start;
-    let mut line = 2;
-    for raw in text[yaml_start..].split_inclusive('\n') {
+    for (line, raw) in (2..).zip(text[yaml_start..].split_inclusive('\n')) {
         let content = raw.strip_suffix('\n').unwrap_or(raw);
         if is_fence(content) || content.trim_end() == "..." {
             let body_start = offset + raw.len();
@@ -51,7 +50,6 @@ pub fn split(text: &str) -> Result<Split<'_>, Unclosed> {
             });
         }
         offset += raw.len();
-        line += 1;
     }
     Err(Unclosed)
 }

@@ -376,14 +376,18 @@ impl<'a> PostReader<'a> {
         let mapping = match front_matter::parse_mapping(split.yaml) {
             Ok(mapping) => mapping,
             Err(error) => {
-                let (line, column, message) = yaml_error_parts(&error);
-                let hint = if split.yaml.lines().any(|l| l.starts_with('\t')) {
-                    " (YAML does not allow tabs for indentation; use spaces)"
-                } else {
-                    ""
+                let (line, column, message) = yaml_error_parts(&error, split.yaml_line);
+                // The YAML scanner reports a tab where it gives up, often a line late;
+                // point at the tab itself, the thing to fix.
+                let (position, hint) = match split.yaml.lines().position(|l| l.starts_with('\t')) {
+                    Some(tab_line) => (
+                        (tab_line + split.yaml_line, 1),
+                        " (YAML does not allow tabs for indentation; use spaces)",
+                    ),
+                    None => ((line, column), ""),
                 };
                 self.error(
-                    (line + split.yaml_line - 1, column),
+                    position,
                     format!("front matter is not valid YAML: {message}{hint}"),
                 );
                 return None;

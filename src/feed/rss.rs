@@ -92,7 +92,9 @@ fn item(spec: &FeedSpec<'_>, entry: &Entry<'_>) -> Item {
 /// `Mon, 20 Dec 2021 00:00:00 +0000`: RFC 822 in UTC, as validators prefer.
 pub fn rfc822(date: chrono::DateTime<chrono::FixedOffset>) -> String {
     // chrono's to_rfc2822 does not zero-pad the day; validators want two digits.
-    date.with_timezone(&chrono::Utc).format("%a, %d %b %Y %H:%M:%S +0000").to_string()
+    date.with_timezone(&chrono::Utc)
+        .format("%a, %d %b %Y %H:%M:%S +0000")
+        .to_string()
 }
 
 /// Adds the `xml-stylesheet` processing instruction after the XML declaration.

@@ -300,7 +300,10 @@ mod tests {
     fn comments_go_but_the_truncate_marker_and_code_stay() {
         let out = to_markdown("a {/* hidden */} b\n{/* truncate */}\n```\n{/* code */}\n```");
         let blank = " ".repeat("{/* hidden */}".len());
-        assert_eq!(out, format!("a {blank} b\n{{/* truncate */}}\n```\n{{/* code */}}\n```"));
+        assert_eq!(
+            out,
+            format!("a {blank} b\n{{/* truncate */}}\n```\n{{/* code */}}\n```")
+        );
         let out = to_markdown("x\n{/* one\ntwo */}\ny");
         assert_eq!(out, "x\n\n\ny");
     }

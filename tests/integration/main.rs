@@ -1,0 +1,7 @@
+//! The integration suite: one test binary, a module per capability. Every
+//! test runs the real `newsroom` binary on real files and reads what it wrote
+//! back with independent parsers.
+
+mod bad_inputs;
+mod example_site;
+mod support;

@@ -1,0 +1,110 @@
+//! Shared helpers: temporary sites, running the binary with a pinned clock.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// The instant every test runs at, so "future" and "previous month" never drift.
+pub const NOW: &str = "2026-11-22T12:00:00Z";
+
+/// The repository root, where the example site lives.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `newsroom` binary with the pinned clock, in `dir`.
+pub fn newsroom(dir: &Path) -> Command {
+    let mut command = Command::cargo_bin("newsroom").expect("the binary is built");
+    command
+        .env("NEWSROOM_NOW", NOW)
+        .env_remove("NEWSROOM_SMTP_URL")
+        .arg("-C")
+        .arg(dir);
+    command
+}
+
+/// Runs newsroom and returns its output whatever the exit code.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    newsroom(dir).args(args).output().expect("newsroom runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A throw-away site folder with a minimal configuration.
+pub struct TempSite {
+    pub dir: tempfile::TempDir,
+}
+
+impl TempSite {
+    pub fn new() -> TempSite {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("posts")).unwrap();
+        std::fs::write(
+            dir.path().join("newsroom.yaml"),
+            "site:\n  title: Test Blog\n  url: https://test.example.org\n  author: { name: Test Team }\n",
+        )
+        .unwrap();
+        TempSite { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `bytes` to `posts/<name>`, creating folders.
+    pub fn post(&self, name: &str, bytes: impl AsRef<[u8]>) -> &Self {
+        let path = self.path().join("posts").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+        self
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path().join(relative))
+            .unwrap_or_else(|e| panic!("{relative}: {e}"))
+    }
+}
+
+/// Reads a feed back with feed-rs, an independent parser.
+pub fn parse_feed(path: &Path) -> feed_rs::model::Feed {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    feed_rs::parser::parse(bytes.as_slice())
+        .unwrap_or_else(|e| panic!("feed-rs cannot read {}: {e}", path.display()))
+}
+
+/// Copies the example site (config and posts) into a fresh temp folder.
+pub fn copy_example_site() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = repo_root();
+    for entry in walkdir::WalkDir::new(root.join("posts")) {
+        let entry = entry.unwrap();
+        let target = dir.path().join(entry.path().strip_prefix(&root).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    for file in ["newsroom.yaml", "subscribers.example.csv"] {
+        std::fs::copy(root.join(file), dir.path().join(file)).unwrap();
+    }
+    if root.join("templates").is_dir() {
+        for entry in std::fs::read_dir(root.join("templates")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+            std::fs::copy(
+                entry.path(),
+                dir.path().join("templates").join(entry.file_name()),
+            )
+            .unwrap();
+        }
+    }
+    dir
+}
