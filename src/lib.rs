@@ -4,13 +4,16 @@
 //! The crate is the pipeline; the `newsroom` binary is a thin CLI over it.
 //! Each module is one stage and data flows one way:
 //! [`config`] and [`content`] load, [`markdown`] renders, [`feed`] writes feeds,
-//! [`site`] runs the stages for `build` and `check`.
+//! [`digest`] makes the monthly email from the same rendering, [`subscribers`]
+//! reads who gets it, and [`site`] runs the stages for `build` and `check`.
 
 pub mod clock;
 pub mod config;
 pub mod content;
 pub mod diagnostics;
+pub mod digest;
 pub mod feed;
 pub mod markdown;
 pub mod site;
+pub mod subscribers;
 pub mod urls;

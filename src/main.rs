@@ -10,8 +10,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, DigestCommand};
 use newsroom::config::ConfigError;
+use newsroom::digest::{Month, preview};
 use newsroom::site::{self, BuildOptions, Site};
 
 fn main() -> ExitCode {
@@ -74,10 +75,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 )?;
             }
             println!(
-                "built {} post(s) into {}: {} feed set(s), {} file(s) copied{}",
+                "built {} post(s) into {}: {} feed set(s), {} digest archive page(s), {} file(s) copied{}",
                 report.listed_posts,
                 report.out_dir.display(),
                 report.feed_sets,
+                report.digest_archives,
                 report.assets_copied,
                 if report.skipped.is_empty() {
                     String::new()
@@ -91,6 +93,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Digest(command) => run_digest(&site, command, now),
         Command::Check => {
             let diagnostics = site::check(&site, now)?;
             let mut stdout = std::io::stdout().lock();
@@ -105,6 +108,60 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 diagnostics.len() - errors
             )?;
             Ok(if errors > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+/// The month of a digest command: `--month`, or the previous calendar month.
+fn digest_month(month: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Result<Month, String> {
+    match month {
+        Some(text) => text.parse(),
+        None => Ok(Month::previous(now)),
+    }
+}
+
+fn run_digest(
+    site: &Site,
+    command: DigestCommand,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<ExitCode> {
+    match command {
+        DigestCommand::Preview(args) => {
+            let month = match digest_month(args.month.as_deref(), now) {
+                Ok(month) => month,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let out = args.out.unwrap_or_else(|| site.root.join("preview"));
+            let report = preview::preview(site, month, &out, now)?;
+            for diagnostic in &report.diagnostics {
+                eprintln!("{diagnostic}");
+            }
+            for warning in &report.warnings {
+                eprintln!("warning: {warning}");
+            }
+            match &report.dir {
+                None => println!(
+                    "no posts in {} ({month}): nothing to send, nothing written",
+                    month.label()
+                ),
+                Some(dir) => println!(
+                    "previewed the {} digest ({} post(s)) in {}: {} message(s), {} subscriber(s) skipped",
+                    month.label(),
+                    report.posts,
+                    dir.display(),
+                    report.messages,
+                    report.skipped
+                ),
+            }
+            let failed = report.diagnostics.iter().any(|d| d.is_error());
+            Ok(if failed {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

@@ -16,6 +16,8 @@ use rayon::prelude::*;
 use crate::config::Config;
 use crate::content::{self, LoadedPosts, Post};
 use crate::diagnostics::{self, Diagnostic};
+use crate::digest::template::DigestTemplate;
+use crate::digest::{Digest, DigestInput, Month};
 use crate::feed::{self, Entry, FeedSpec};
 use crate::markdown::{self, LinkContext, RenderedPost};
 use crate::urls;
@@ -113,6 +115,8 @@ pub struct BuildReport {
     pub feed_sets: usize,
     /// Local files copied into the output.
     pub assets_copied: usize,
+    /// Months with a web version of their digest.
+    pub digest_archives: usize,
 }
 
 impl BuildReport {
@@ -163,6 +167,7 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
         .map(|(post, rendered)| Entry { post, rendered })
         .collect();
     let feed_sets = feed_sets(site, &entries, now)?;
+    let archives = digest_archives(site, &listed, &rendered)?;
 
     let staging = stage_dir(&out_dir)?;
     for (folder, files) in &feed_sets {
@@ -175,6 +180,12 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
         if site.config.feeds.xslt {
             write_file(&dir.join(feed::XSLT_FILE), feed::XSLT)?;
         }
+    }
+    for (month, html) in &archives {
+        let dir = staging.path().join("digest").join(month.to_string());
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("failed to create `{}`", dir.display()))?;
+        write_file(&dir.join("index.html"), html)?;
     }
     for (relative, source) in &assets {
         let target = staging.path().join(relative);
@@ -193,7 +204,37 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
     report.listed_posts = listed.len();
     report.feed_sets = feed_sets.len();
     report.assets_copied = assets.len();
+    report.digest_archives = archives.len();
     Ok(report)
+}
+
+/// The web version of every month's digest (`public/digest/YYYY-MM/index.html`),
+/// the "view in browser" target of the emails.
+fn digest_archives(
+    site: &Site,
+    listed: &[&Post],
+    rendered: &[RenderedPost],
+) -> Result<Vec<(Month, String)>> {
+    let template = DigestTemplate::load(&site.root)?;
+    let mut by_month: BTreeMap<Month, Vec<(&Post, &RenderedPost)>> = BTreeMap::new();
+    for (post, rendered) in listed.iter().zip(rendered) {
+        by_month
+            .entry(Month::of(post.date))
+            .or_default()
+            .push((post, rendered));
+    }
+    by_month
+        .into_par_iter()
+        .map(|(month, mut posts)| {
+            posts.sort_by(|a, b| {
+                a.0.date
+                    .cmp(&b.0.date)
+                    .then_with(|| a.0.permalink.cmp(&b.0.permalink))
+            });
+            let digest = Digest::render(&site.config, &template, &DigestInput { month, posts })?;
+            Ok((month, digest.archive_html))
+        })
+        .collect()
 }
 
 /// `newsroom check`: every problem of every post, nothing written.
@@ -207,8 +248,34 @@ pub fn check(site: &Site, _now: DateTime<Utc>) -> Result<Vec<Diagnostic>> {
         diagnostics.extend(rendered.diagnostics.iter().cloned());
         resolve_assets(site, post, &rendered.local_refs, &mut diagnostics);
     }
+    if let Err(error) = DigestTemplate::load(&site.root) {
+        diagnostics.push(template_diagnostic(&error));
+    }
+    let csv_path = site.root.join(&site.config.digest.subscribers);
+    if csv_path.is_file() {
+        diagnostics.extend(
+            crate::subscribers::load(&csv_path, &site.config.digest.subscribers)?.diagnostics,
+        );
+    }
     diagnostics::sort(&mut diagnostics);
     Ok(diagnostics)
+}
+
+/// A template error (`path:line:col: message`) as a diagnostic.
+fn template_diagnostic(error: &anyhow::Error) -> Diagnostic {
+    let text = error.to_string();
+    let mut parts = text.splitn(4, ':');
+    match (
+        parts.next(),
+        parts.next().and_then(|l| l.parse().ok()),
+        parts.next().and_then(|c| c.parse().ok()),
+        parts.next(),
+    ) {
+        (Some(path), Some(line), Some(column), Some(message)) => {
+            Diagnostic::error(path, (line, column), message.trim())
+        }
+        _ => Diagnostic::error("templates/digest.md", (1, 1), text),
+    }
 }
 
 /// The main feed set (folder `""`) and one per tag (`tags/<slug>`), serialised.

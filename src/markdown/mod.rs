@@ -8,6 +8,7 @@
 
 pub mod html;
 pub mod mdx;
+pub mod text;
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
@@ -36,6 +37,8 @@ pub struct RenderedPost {
     /// Whether the post had a truncate marker (otherwise the excerpt is the
     /// description or the first paragraph).
     pub has_marker: bool,
+    /// The excerpt as plain text with numbered link references, for email.
+    pub excerpt_text: text::PlainText,
     /// Local files the post references, relative to its folder, as written.
     pub local_refs: BTreeSet<String>,
     /// Problems found while rendering (warnings only).
@@ -86,6 +89,7 @@ pub fn render_post(post: &Post, links: &LinkContext, full: bool) -> RenderedPost
             fallback_excerpt(post, &events)
         }
     };
+    let excerpt_text = text::to_text(excerpt_events.iter().cloned(), links.base_url);
     let mut local_refs = BTreeSet::new();
     let mut to_html = |events: Vec<Event<'_>>| {
         let mut raw = String::with_capacity(source.len() + source.len() / 4);
@@ -96,17 +100,42 @@ pub fn render_post(post: &Post, links: &LinkContext, full: bool) -> RenderedPost
     };
     let excerpt_html = to_html(excerpt_events);
     let content_html = full.then(|| to_html(events.iter().map(|(e, _)| e.clone()).collect()));
-    if !full && marker.is_some() {
-        // Files referenced only below the marker are still published with the post.
-        to_html(events.iter().map(|(e, _)| e.clone()).collect());
+    if !full && let Some(cut) = marker {
+        // Files referenced below the marker are published with the post too.
+        local_refs.extend(references_in(&events[cut..], links));
     }
     RenderedPost {
         excerpt_html,
         content_html,
         has_marker: marker.is_some(),
+        excerpt_text,
         local_refs,
         diagnostics,
     }
+}
+
+/// Local file references in events, without rendering them: link and image
+/// targets, and URLs in raw HTML (found by the same rewriter as rendering uses).
+fn references_in(events: &[(Event<'_>, Range<usize>)], links: &LinkContext) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut raw = String::new();
+    for (event, _) in events {
+        match event {
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
+                if let Some(reference) = crate::urls::local_file_reference(dest_url)
+                    && !(reference.ends_with(".md") || reference.ends_with(".mdx"))
+                {
+                    found.insert(reference);
+                }
+            }
+            Event::Html(html) | Event::InlineHtml(html) => raw.push_str(html),
+            _ => {}
+        }
+    }
+    if !raw.is_empty() {
+        found.extend(html::clean(&raw, links).local_refs);
+    }
+    found
 }
 
 /// The index of the event where the excerpt ends: the first truncate marker

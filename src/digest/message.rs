@@ -1,0 +1,248 @@
+//! One digest message per subscriber, built with lettre.
+//!
+//! The digest is rendered once; per subscriber only the slots (greeting,
+//! name, address, unsubscribe URL) are filled and the headers set. lettre
+//! encodes every header (RFC 2047 for non-ASCII, quoting of display names), so
+//! no name or subject can add or break a header. The MIME boundary and the
+//! Message-ID are derived from the digest id and the address, so the bytes
+//! `preview` writes are the bytes `send` transmits.
+
+use hmac::{Hmac, KeyInit, Mac};
+use lettre::Message;
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use sha2::{Digest as _, Sha256};
+
+use super::Digest;
+use super::template::fill_slots;
+use crate::subscribers::Subscriber;
+use crate::urls;
+
+/// The environment variable holding the HMAC key of unsubscribe tokens.
+pub const SECRET_VAR: &str = "NEWSROOM_UNSUBSCRIBE_SECRET";
+/// The key `preview` uses when the secret is not set; `send` refuses to run without the real one.
+pub const DEVELOPMENT_SECRET: &str = "newsroom-development-key-do-not-use-for-sending";
+
+/// Sender settings shared by every message of a run.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+    pub list_id: String,
+    pub unsubscribe_url: String,
+    pub unsubscribe_mailto: Option<String>,
+    pub secret: Vec<u8>,
+    pub date: std::time::SystemTime,
+    /// Prefix for the subject (`[TEST] ` for test sends).
+    pub subject_prefix: String,
+}
+
+/// A message ready to write or send.
+#[derive(Debug, Clone)]
+pub struct OutgoingMessage {
+    pub to: String,
+    pub message_id: String,
+    pub html: String,
+    pub text: String,
+    pub message: Message,
+}
+
+impl OutgoingMessage {
+    /// The exact bytes of the message (what an `.eml` file holds and SMTP transmits).
+    pub fn bytes(&self) -> Vec<u8> {
+        self.message.formatted()
+    }
+}
+
+/// The hex HMAC-SHA256 of the normalised address: the unsubscribe token.
+pub fn unsubscribe_token(secret: &[u8], address: &str) -> String {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(address.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The subscriber's one-click unsubscribe URL from the configured pattern.
+pub fn unsubscribe_url(pattern: &str, secret: &[u8], address: &str) -> String {
+    pattern
+        .replace("{email}", &urls::encode_query_value(address))
+        .replace("{token}", &unsubscribe_token(secret, address))
+}
+
+/// A stable, opaque id for an address within a digest: the first 16 bytes of SHA-256.
+fn address_hash(digest_id: &str, address: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(digest_id.as_bytes());
+    hasher.update([0]);
+    hasher.update(address.as_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// The deterministic Message-ID of the digest for one address.
+pub fn message_id(digest: &Digest, list_id: &str, address: &str) -> String {
+    format!(
+        "<{}.{}@{}>",
+        digest.id,
+        address_hash(&digest.id, address),
+        list_id
+    )
+}
+
+/// Builds the message for one subscriber.
+pub fn build(
+    digest: &Digest,
+    sender: &Sender,
+    subscriber: &Subscriber,
+) -> anyhow::Result<OutgoingMessage> {
+    let address: lettre::Address = subscriber
+        .email
+        .parse()
+        .map_err(|e| anyhow::anyhow!("`{}` is not a valid address: {e}", subscriber.email))?;
+    let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, &sender.secret, &subscriber.email);
+    let name = subscriber.name.as_deref().unwrap_or("");
+    let raw_value = |slot: &str| -> String {
+        match slot {
+            "greeting" if name.is_empty() => "Hello,".to_string(),
+            "greeting" => format!("Hi {name},"),
+            "name" if name.is_empty() => "there".to_string(),
+            "name" => name.to_string(),
+            "email" => subscriber.email.clone(),
+            "unsubscribe_url" => unsubscribe.clone(),
+            _ => String::new(),
+        }
+    };
+    let html = fill_slots(&digest.html, &|slot| escape_html(&raw_value(slot)));
+    let text = fill_slots(&digest.text, &raw_value);
+    let subject = single_line(&format!(
+        "{}{}",
+        sender.subject_prefix,
+        fill_slots(&digest.subject, &raw_value)
+    ));
+    let message_id = message_id(digest, &sender.list_id, &subscriber.email);
+
+    let mut list_unsubscribe = format!("<{unsubscribe}>");
+    if let Some(mailto) = &sender.unsubscribe_mailto {
+        list_unsubscribe.push_str(&format!(", <mailto:{mailto}?subject=unsubscribe>"));
+    }
+    let to = Mailbox::new(Some(name.to_string()).filter(|n| !n.is_empty()), address);
+    let mut builder = Message::builder()
+        .from(sender.from.clone())
+        .to(to)
+        .subject(subject)
+        .date(sender.date)
+        .message_id(Some(message_id.clone()))
+        .header(ListId(format!("<{}>", sender.list_id)))
+        .header(ListUnsubscribe(list_unsubscribe))
+        .header(ListUnsubscribePost);
+    if let Some(reply_to) = &sender.reply_to {
+        builder = builder.reply_to(reply_to.clone());
+    }
+    let boundary = format!("newsroom-{}", address_hash(&message_id, "boundary"));
+    let body = MultiPart::alternative()
+        .boundary(boundary)
+        .singlepart(SinglePart::plain(text.clone()))
+        .singlepart(SinglePart::html(html.clone()));
+    let message = builder.multipart(body)?;
+    Ok(OutgoingMessage {
+        to: subscriber.email.clone(),
+        message_id,
+        html,
+        text,
+        message,
+    })
+}
+
+/// Control characters (CR, LF, tabs) become spaces: a subject is one line.
+fn single_line(text: &str) -> String {
+    text.split(|c: char| c.is_control())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Escapes text for HTML content and attribute values (maud's escaper).
+pub fn escape_html(text: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(text.len() + 8);
+    let _ = maud::Escaper::new(&mut out).write_str(text);
+    out
+}
+
+macro_rules! text_header {
+    ($type:ident, $name:literal) => {
+        #[derive(Debug, Clone)]
+        struct $type(String);
+
+        impl Header for $type {
+            fn name() -> HeaderName {
+                HeaderName::new_from_ascii_str($name)
+            }
+            fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+                Ok($type(s.to_string()))
+            }
+            fn display(&self) -> HeaderValue {
+                HeaderValue::new(Self::name(), single_line(&self.0))
+            }
+        }
+    };
+}
+
+text_header!(ListId, "List-Id");
+text_header!(ListUnsubscribe, "List-Unsubscribe");
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+#[derive(Debug, Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_hmac_sha256_hex() {
+        // RFC 4231 test case 2.
+        let mac = unsubscribe_token(b"Jefe", "what do ya want for nothing?");
+        assert_eq!(
+            mac,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn the_email_is_percent_encoded_in_the_unsubscribe_url() {
+        let url = unsubscribe_url(
+            "https://x.org/u?email={email}&token={token}",
+            b"k",
+            "a+b@x.org",
+        );
+        assert!(
+            url.starts_with("https://x.org/u?email=a%2Bb%40x.org&token="),
+            "{url}"
+        );
+    }
+
+    #[test]
+    fn subjects_are_one_line() {
+        assert_eq!(single_line("a\r\nBcc: x\tb"), "a Bcc: x b");
+    }
+
+    #[test]
+    fn html_escaping_covers_attributes() {
+        assert_eq!(
+            escape_html(r#"<a href="x">&"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;"
+        );
+    }
+}

@@ -1,0 +1,386 @@
+//! The monthly digest: a month's listed posts, oldest first, rendered once as
+//! HTML (maud, CSS inlined with css-inline) and plain text, with slots that
+//! [`message::build`] fills per subscriber.
+//!
+//! Preview and send share this renderer, so what is previewed is what is sent.
+
+pub mod email;
+pub mod message;
+pub mod preview;
+pub mod template;
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
+
+use crate::config::Config;
+use crate::content::Post;
+use crate::markdown::{self, RenderedPost};
+use email::{Footer, Page, PersonalFooter, PostBlock};
+use template::{DigestTemplate, SLOT_CLOSE, SLOT_OPEN, fill_globals};
+
+/// Gmail clips a message whose HTML is larger than this.
+pub const GMAIL_CLIP_BYTES: usize = 102 * 1024;
+
+/// A calendar month, `YYYY-MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    pub year: i32,
+    pub month: u32,
+}
+
+impl Month {
+    /// The calendar month before the one `now` is in (UTC): the default digest.
+    pub fn previous(now: DateTime<Utc>) -> Month {
+        let (year, month) = (now.year(), now.month());
+        if month == 1 {
+            Month {
+                year: year - 1,
+                month: 12,
+            }
+        } else {
+            Month {
+                year,
+                month: month - 1,
+            }
+        }
+    }
+
+    /// The month a post belongs to: the calendar date it was published on, in its own offset.
+    pub fn of(date: DateTime<FixedOffset>) -> Month {
+        Month {
+            year: date.year(),
+            month: date.month(),
+        }
+    }
+
+    /// `October 2026`.
+    pub fn label(&self) -> String {
+        let first =
+            NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a parsed month is valid");
+        first.format("%B %Y").to_string()
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl FromStr for Month {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Month, String> {
+        let invalid = || format!("`{text}` is not a month: use YYYY-MM, such as 2026-10");
+        let (year, month) = text.trim().split_once('-').ok_or_else(invalid)?;
+        let year: i32 = year.parse().map_err(|_| invalid())?;
+        let month: u32 = month.parse().map_err(|_| invalid())?;
+        if year < 1970 || year > 9999 || !(1..=12).contains(&month) {
+            return Err(invalid());
+        }
+        Ok(Month { year, month })
+    }
+}
+
+/// The month's listed posts, oldest first (ties by permalink).
+pub fn posts_of_month<'a>(posts: &'a [Post], month: Month, now: DateTime<Utc>) -> Vec<&'a Post> {
+    let mut chosen: Vec<&Post> = posts
+        .iter()
+        .filter(|p| p.is_listed(now) && Month::of(p.date) == month)
+        .collect();
+    chosen.sort_by(|a, b| {
+        a.date
+            .cmp(&b.date)
+            .then_with(|| a.permalink.cmp(&b.permalink))
+    });
+    chosen
+}
+
+/// A digest rendered once: HTML and text with slots for the personal parts.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    /// `digest-YYYY-MM`: the ledger key and the Message-ID prefix.
+    pub id: String,
+    pub month: Month,
+    pub post_count: usize,
+    /// Subject with slots.
+    pub subject: String,
+    /// Email HTML, CSS inlined, with slots.
+    pub html: String,
+    /// Text part with slots.
+    pub text: String,
+    /// The web version: no personal parts, CSS inlined.
+    pub archive_html: String,
+    /// Where the web version is published.
+    pub archive_url: String,
+}
+
+/// A month's posts with their rendering, the input of [`Digest::render`].
+pub struct DigestInput<'a> {
+    pub month: Month,
+    pub posts: Vec<(&'a Post, &'a RenderedPost)>,
+}
+
+/// A slot in once-rendered output.
+fn slot(name: &str) -> String {
+    format!("{SLOT_OPEN}{name}{SLOT_CLOSE}")
+}
+
+/// The URL of a month's web version.
+pub fn archive_url(config: &Config, month: Month) -> String {
+    format!("{}digest/{month}/", config.blog_url())
+}
+
+impl Digest {
+    /// Renders the digest once for everyone.
+    pub fn render(
+        config: &Config,
+        template: &DigestTemplate,
+        input: &DigestInput,
+    ) -> Result<Digest> {
+        let month_label = input.month.label();
+        let post_count = input.posts.len().to_string();
+        let globals = |name: &str| match name {
+            "month" => Some(month_label.clone()),
+            "site_title" => Some(config.site.title.clone()),
+            "post_count" => Some(post_count.clone()),
+            _ => None,
+        };
+        let subject = fill_globals(&template.subject, &globals);
+        let preheader = fill_globals(&template.preheader, &globals);
+        let intro_md = fill_globals(&template.intro.0, &globals);
+        let footer_md = fill_globals(&template.footer.0, &globals);
+        let blog_url = config.blog_url();
+        let intro_html = owner_markdown_html(&intro_md, &blog_url);
+        let footer_html = owner_markdown_html(&footer_md, &blog_url);
+        let archive_url = archive_url(config, input.month);
+
+        let blocks = || -> Vec<PostBlock> {
+            input
+                .posts
+                .iter()
+                .map(|(post, rendered)| PostBlock {
+                    title: &post.title,
+                    permalink: &post.permalink,
+                    date_label: post.date.format("%B %-d, %Y").to_string(),
+                    authors: &post.authors,
+                    excerpt_html: &rendered.excerpt_html,
+                })
+                .collect()
+        };
+        let (email_slot, unsubscribe_slot) = (slot("email"), slot("unsubscribe_url"));
+        // The web version greets nobody in particular and has no personal footer.
+        let neutral = |text: &str| {
+            template::fill_slots(text, &|name| {
+                if name == "greeting" {
+                    "Hello,".into()
+                } else {
+                    "there".into()
+                }
+            })
+        };
+        let archive_subject = neutral(&subject);
+        let archive_intro = neutral(&intro_html);
+        let page = |personal: bool| Page {
+            lang: &config.site.language,
+            subject: if personal { &subject } else { &archive_subject },
+            preheader: &preheader,
+            site_title: &config.site.title,
+            blog_url: &blog_url,
+            month_label: &month_label,
+            intro_html: if personal {
+                &intro_html
+            } else {
+                &archive_intro
+            },
+            posts: blocks(),
+            footer: Footer {
+                text_html: &footer_html,
+                postal_address: &config.digest.postal_address,
+                archive_url: &archive_url,
+                site_url: &blog_url,
+                personal: personal.then(|| PersonalFooter {
+                    email: &email_slot,
+                    unsubscribe_url: &unsubscribe_slot,
+                }),
+            },
+        };
+        let inliner = css_inline::CSSInliner::options()
+            .keep_style_tags(false)
+            .load_remote_stylesheets(false)
+            .build();
+        let inline = |markup: maud::Markup| -> Result<String> {
+            inliner
+                .inline(&markup.into_string())
+                .context("failed to inline templates/email.css")
+        };
+        let html = inline(email::page(&page(true), &template.css))?;
+        let archive_html = inline(email::page(&page(false), &template.css))?;
+        let text = text_part(
+            config,
+            &intro_md,
+            &footer_md,
+            input,
+            &month_label,
+            &archive_url,
+        );
+        Ok(Digest {
+            id: format!("digest-{}", input.month),
+            month: input.month,
+            post_count: input.posts.len(),
+            subject,
+            html,
+            text,
+            archive_html,
+            archive_url,
+        })
+    }
+}
+
+/// Site-owner Markdown (intro, footer) as clean HTML.
+fn owner_markdown_html(markdown: &str, base_url: &str) -> String {
+    let mut raw = String::new();
+    pulldown_cmark::html::push_html(
+        &mut raw,
+        pulldown_cmark::Parser::new_ext(markdown, markdown::parser_options()),
+    );
+    let links = std::collections::HashMap::new();
+    markdown::html::clean(
+        &raw,
+        &markdown::LinkContext {
+            base_url,
+            folder: "",
+            post_links: &links,
+        },
+    )
+    .html
+}
+
+/// The text part: intro, each post with its links listed under it, footer.
+fn text_part(
+    config: &Config,
+    intro_md: &str,
+    footer_md: &str,
+    input: &DigestInput,
+    month_label: &str,
+    archive_url: &str,
+) -> String {
+    let blog_url = config.blog_url();
+    let plain = |markdown: &str| {
+        markdown::text::to_text(
+            pulldown_cmark::Parser::new_ext(markdown, markdown::parser_options()),
+            &blog_url,
+        )
+        .text
+    };
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{}: monthly digest, {month_label}\n\n",
+        config.site.title
+    ));
+    out.push_str(&plain(intro_md));
+    out.push_str("\n\n");
+    for (post, rendered) in &input.posts {
+        out.push_str(&"-".repeat(60));
+        out.push_str("\n\n");
+        out.push_str(&post.title);
+        out.push('\n');
+        let authors: Vec<&str> = post.authors.iter().map(|a| a.name.as_str()).collect();
+        if !authors.is_empty() {
+            out.push_str(&format!("by {} · ", authors.join(", ")));
+        }
+        out.push_str(&post.date.format("%B %-d, %Y").to_string());
+        out.push_str("\n\n");
+        out.push_str(&rendered.excerpt_text.text);
+        out.push_str("\n\n");
+        for (index, link) in rendered.excerpt_text.links.iter().enumerate() {
+            out.push_str(&format!("[{}] {link}\n", index + 1));
+        }
+        out.push_str(&format!("Read more: {}\n\n", post.permalink));
+    }
+    out.push_str(&"-".repeat(60));
+    out.push_str("\n\n");
+    out.push_str(&plain(footer_md));
+    out.push_str(&format!(
+        "\n\nThis email was sent to {}.\nUnsubscribe with one click: {}\nView in browser: {archive_url}\n\n{}\n",
+        slot("email"),
+        slot("unsubscribe_url"),
+        config.digest.postal_address
+    ));
+    out
+}
+
+/// Checks the digest settings of the configuration before anything is sent or written.
+pub fn sender(
+    config: &Config,
+    secret: Vec<u8>,
+    date: std::time::SystemTime,
+) -> Result<message::Sender> {
+    let from = config.digest.from.parse().with_context(|| {
+        format!(
+            "digest.from `{}` is not a mailbox such as \"Name <news@example.org>\"",
+            config.digest.from
+        )
+    })?;
+    let reply_to = match config.digest.reply_to.trim() {
+        "" => None,
+        text => Some(
+            text.parse()
+                .with_context(|| format!("digest.reply_to `{text}` is not an address"))?,
+        ),
+    };
+    let list_id = config.digest.list_id.trim().to_string();
+    if list_id.is_empty()
+        || !list_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        bail!("digest.list_id `{list_id}` must be a domain-like name such as news.example.org");
+    }
+    let pattern = &config.digest.unsubscribe_url;
+    if !pattern.starts_with("https://")
+        || url::Url::parse(&pattern.replace(['{', '}'], "")).is_err()
+    {
+        bail!(
+            "digest.unsubscribe_url `{pattern}` must be an https:// URL (one-click unsubscribe requires it)"
+        );
+    }
+    let mailto = match config.digest.unsubscribe_mailto.trim() {
+        "" => None,
+        text => {
+            text.parse::<lettre::Address>()
+                .with_context(|| format!("digest.unsubscribe_mailto `{text}` is not an address"))?;
+            Some(text.to_string())
+        }
+    };
+    Ok(message::Sender {
+        from,
+        reply_to,
+        list_id,
+        unsubscribe_url: pattern.clone(),
+        unsubscribe_mailto: mailto,
+        secret,
+        date,
+        subject_prefix: String::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_parse_and_default_to_the_previous_one() {
+        assert_eq!("2026-10".parse::<Month>().unwrap().to_string(), "2026-10");
+        assert!("2026-13".parse::<Month>().is_err());
+        assert!("October".parse::<Month>().is_err());
+        let january = DateTime::parse_from_rfc3339("2027-01-15T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(Month::previous(january).to_string(), "2026-12");
+        assert_eq!("2026-10".parse::<Month>().unwrap().label(), "October 2026");
+    }
+}

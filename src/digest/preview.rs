@@ -1,0 +1,202 @@
+//! `newsroom digest preview`: the dry run. Writes exactly what `send` would
+//! transmit, as files: one `.eml` per active subscriber, the HTML the first
+//! one sees, the text part, and a manifest of every subscriber row.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+
+use super::message::{self, DEVELOPMENT_SECRET, SECRET_VAR};
+use super::template::DigestTemplate;
+use super::{Digest, DigestInput, GMAIL_CLIP_BYTES, Month, posts_of_month};
+use crate::diagnostics::{self, Diagnostic};
+use crate::site::{Site, replace_dir};
+use crate::subscribers::{self, Status};
+
+/// What `preview` did.
+#[derive(Debug, Default)]
+pub struct PreviewReport {
+    pub month: Option<Month>,
+    /// The month's folder, when something was written.
+    pub dir: Option<PathBuf>,
+    pub posts: usize,
+    pub messages: usize,
+    /// Subscriber rows not mailed (unsubscribed, bounced).
+    pub skipped: usize,
+    /// Problems with posts, subscribers or messages.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Notes for the user (no secret set, Gmail clipping).
+    pub warnings: Vec<String>,
+}
+
+/// The unsubscribe secret from the environment, or the development key with a warning.
+pub fn secret_or_development(warnings: &mut Vec<String>) -> Vec<u8> {
+    match std::env::var(SECRET_VAR) {
+        Ok(secret) if !secret.is_empty() => secret.into_bytes(),
+        _ => {
+            warnings.push(format!(
+                "{SECRET_VAR} is not set: unsubscribe tokens use a fixed development key (`digest send` refuses to run without the real one)"
+            ));
+            DEVELOPMENT_SECRET.as_bytes().to_vec()
+        }
+    }
+}
+
+/// Renders the month's digest once, from the site's posts and templates.
+pub fn render_month(
+    site: &Site,
+    month: Month,
+    now: DateTime<Utc>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<Option<Digest>> {
+    let loaded = site.load_posts()?;
+    diagnostics.extend(loaded.diagnostics.into_iter().filter(Diagnostic::is_error));
+    let posts = posts_of_month(&loaded.posts, month, now);
+    if posts.is_empty() {
+        return Ok(None);
+    }
+    let template = DigestTemplate::load(&site.root)?;
+    let links = site.post_links(&loaded.posts);
+    let rendered = site.render_posts(&posts, &links, false);
+    let input = DigestInput {
+        month,
+        posts: posts.iter().copied().zip(rendered.iter()).collect(),
+    };
+    Digest::render(&site.config, &template, &input).map(Some)
+}
+
+/// A file name for an address that is safe on any file system.
+pub fn safe_file_name(index: usize, address: &str) -> String {
+    let cleaned: String = address
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '@' | '+' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    format!("{index:05}-{}.eml", cleaned.trim_start_matches('.'))
+}
+
+/// Writes the preview of `month` into `out_dir/YYYY-MM/`, replacing it atomically.
+pub fn preview(
+    site: &Site,
+    month: Month,
+    out_dir: &Path,
+    now: DateTime<Utc>,
+) -> Result<PreviewReport> {
+    let mut report = PreviewReport {
+        month: Some(month),
+        ..Default::default()
+    };
+    let Some(digest) = render_month(site, month, now, &mut report.diagnostics)? else {
+        return Ok(report);
+    };
+    report.posts = digest.post_count;
+    let secret = secret_or_development(&mut report.warnings);
+    let sender = super::sender(&site.config, secret, now.into())?;
+
+    let csv_path = site.root.join(&site.config.digest.subscribers);
+    let list = subscribers::load(&csv_path, &site.config.digest.subscribers)?;
+    report.diagnostics.extend(list.diagnostics.iter().cloned());
+
+    let month_dir = out_dir.join(month.to_string());
+    fs::create_dir_all(out_dir)
+        .with_context(|| format!("failed to create `{}`", out_dir.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".newsroom-preview-")
+        .tempdir_in(out_dir)
+        .with_context(|| {
+            format!(
+                "failed to create a staging folder in `{}`",
+                out_dir.display()
+            )
+        })?;
+    let messages_dir = staging.path().join("messages");
+    fs::create_dir_all(&messages_dir)?;
+
+    let active: Vec<_> = list.active().collect();
+    let results: Vec<Result<(String, usize, Option<(String, String)>)>> = active
+        .par_iter()
+        .enumerate()
+        .map(|(index, subscriber)| {
+            let outgoing = message::build(&digest, &sender, subscriber)?;
+            let bytes = outgoing.bytes();
+            let path = messages_dir.join(safe_file_name(index + 1, &subscriber.email));
+            fs::write(&path, &bytes)
+                .with_context(|| format!("failed to write `{}`", path.display()))?;
+            let first = (index == 0).then(|| (outgoing.html.clone(), outgoing.text.clone()));
+            Ok((outgoing.message_id, bytes.len(), first))
+        })
+        .collect();
+
+    let mut manifest = csv::Writer::from_path(staging.path().join("manifest.csv"))?;
+    manifest.write_record(["address", "status", "message_id", "bytes", "reason"])?;
+    let mut first_view = None;
+    let mut largest_html = 0;
+    for (subscriber, result) in active.iter().zip(results) {
+        let (message_id, bytes, first) = result?;
+        if let Some(first) = first {
+            largest_html = largest_html.max(first.0.len());
+            first_view = Some(first);
+        }
+        manifest.write_record([
+            subscriber.email.as_str(),
+            "ready",
+            &message_id,
+            &bytes.to_string(),
+            "",
+        ])?;
+        report.messages += 1;
+    }
+    for subscriber in list.subscribers.iter().filter(|s| !s.is_active()) {
+        let reason = match subscriber.status {
+            Status::Unsubscribed => "unsubscribed",
+            Status::Bounced => "bounced",
+            Status::Subscribed => "",
+        };
+        manifest.write_record([subscriber.email.as_str(), "skipped", "", "0", reason])?;
+        report.skipped += 1;
+    }
+    manifest.flush()?;
+    drop(manifest);
+
+    let (html, text) =
+        first_view.unwrap_or_else(|| (digest.archive_html.clone(), digest.text.clone()));
+    if html.len() > GMAIL_CLIP_BYTES {
+        report.warnings.push(format!(
+            "the HTML part is {} bytes; Gmail clips messages over {GMAIL_CLIP_BYTES} bytes (fewer or shorter excerpts help)",
+            html.len()
+        ));
+    }
+    fs::write(staging.path().join("index.html"), html)?;
+    fs::write(staging.path().join("digest.txt"), text)?;
+    replace_dir(staging, &month_dir)?;
+    diagnostics::sort(&mut report.diagnostics);
+    report.dir = Some(month_dir);
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_safe_for_any_address() {
+        assert_eq!(
+            safe_file_name(1, "ada@example.org"),
+            "00001-ada@example.org.eml"
+        );
+        assert_eq!(
+            safe_file_name(2, "\"a/b\\c\"@x.org"),
+            "00002-_a_b_c_@x.org.eml"
+        );
+        assert_eq!(safe_file_name(3, "..@x"), "00003-@x.eml");
+    }
+}

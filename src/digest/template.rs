@@ -1,0 +1,279 @@
+//! `templates/digest.md`: the digest's words, editable without recompiling.
+//!
+//! Front matter holds the subject and preheader; the body is the intro, then
+//! `<!-- footer -->`, then the footer text, in Markdown. Placeholders in
+//! braces are filled in two steps: the ones that are the same for everyone
+//! (`{month}`, `{site_title}`, `{post_count}`) when the digest is rendered
+//! once, the personal ones (`{greeting}`, `{name}`) per subscriber. An
+//! unknown placeholder is an error naming the file and line.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::config::yaml_error_parts;
+use crate::content::front_matter;
+
+/// The built-in template, used when a site has no `templates/digest.md`.
+pub const DEFAULT_DIGEST_MD: &str = include_str!("../../templates/digest.md");
+/// The built-in stylesheet, used when a site has no `templates/email.css`.
+pub const DEFAULT_EMAIL_CSS: &str = include_str!("../../templates/email.css");
+
+/// The line in `digest.md` that separates the intro from the footer text.
+const FOOTER_MARKER: &str = "<!-- footer -->";
+
+/// Placeholders filled once per digest.
+pub const GLOBAL_PLACEHOLDERS: [&str; 3] = ["month", "site_title", "post_count"];
+/// Placeholders filled per subscriber.
+pub const PERSONAL_PLACEHOLDERS: [&str; 2] = ["greeting", "name"];
+
+/// Marks a personal placeholder inside once-rendered text: a private-use
+/// character pair around its name, which no Markdown or HTML step alters.
+pub const SLOT_OPEN: char = '\u{E000}';
+pub const SLOT_CLOSE: char = '\u{E001}';
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Head {
+    subject: String,
+    #[serde(default)]
+    preheader: String,
+}
+
+/// The parsed template.
+#[derive(Debug, Clone)]
+pub struct DigestTemplate {
+    pub source: PathBuf,
+    pub subject: String,
+    pub preheader: String,
+    /// Intro Markdown and the file line it starts on.
+    pub intro: (String, usize),
+    /// Footer Markdown and the file line it starts on.
+    pub footer: (String, usize),
+    /// The stylesheet inlined into the HTML.
+    pub css: String,
+}
+
+impl DigestTemplate {
+    /// Reads `templates/digest.md` and `templates/email.css` from the site
+    /// folder, each falling back to the built-in default.
+    pub fn load(site_root: &Path) -> Result<DigestTemplate> {
+        let dir = site_root.join("templates");
+        let md_path = dir.join("digest.md");
+        let (text, source) = if md_path.is_file() {
+            let text = std::fs::read_to_string(&md_path)
+                .with_context(|| format!("failed to read `{}`", md_path.display()))?;
+            (text, PathBuf::from("templates/digest.md"))
+        } else {
+            (
+                DEFAULT_DIGEST_MD.to_string(),
+                PathBuf::from("(built-in) templates/digest.md"),
+            )
+        };
+        let css_path = dir.join("email.css");
+        let css = if css_path.is_file() {
+            std::fs::read_to_string(&css_path)
+                .with_context(|| format!("failed to read `{}`", css_path.display()))?
+        } else {
+            DEFAULT_EMAIL_CSS.to_string()
+        };
+        DigestTemplate::parse(&text, &source, css)
+    }
+
+    /// Parses template text; `source` names it in errors.
+    pub fn parse(text: &str, source: &Path, css: String) -> Result<DigestTemplate> {
+        let text = text
+            .strip_prefix('\u{feff}')
+            .unwrap_or(text)
+            .replace("\r\n", "\n");
+        let split = front_matter::split(&text).map_err(|_| {
+            anyhow::anyhow!(
+                "{}:1:1: front matter has no closing `---`",
+                source.display()
+            )
+        })?;
+        let head: Head = serde_yaml::from_str(split.yaml).map_err(|error| {
+            let (line, column, message) = yaml_error_parts(&error, split.yaml_line);
+            anyhow::anyhow!("{}:{line}:{column}: {message}", source.display())
+        })?;
+        let (intro, footer) = match split.body.find(FOOTER_MARKER) {
+            Some(at) => {
+                let footer_line = split.body_line + split.body[..at].matches('\n').count();
+                (
+                    (split.body[..at].to_string(), split.body_line),
+                    (
+                        split.body[at + FOOTER_MARKER.len()..].to_string(),
+                        footer_line,
+                    ),
+                )
+            }
+            None => (
+                (split.body.to_string(), split.body_line),
+                (String::new(), split.body_line),
+            ),
+        };
+        let template = DigestTemplate {
+            source: source.to_path_buf(),
+            subject: head.subject,
+            preheader: head.preheader,
+            intro,
+            footer,
+            css,
+        };
+        let yaml_line = |key: &str| {
+            crate::config::key_position(split.yaml, key)
+                .map_or(split.yaml_line, |(l, _)| l + split.yaml_line - 1)
+        };
+        template.check_placeholders(&template.subject, yaml_line("subject"))?;
+        template.check_placeholders(&template.preheader, yaml_line("preheader"))?;
+        template.check_placeholders(&template.intro.0, template.intro.1)?;
+        template.check_placeholders(&template.footer.0, template.footer.1)?;
+        Ok(template)
+    }
+
+    fn check_placeholders(&self, text: &str, first_line: usize) -> Result<()> {
+        for (offset, name) in placeholders(text) {
+            if !GLOBAL_PLACEHOLDERS.contains(&name) && !PERSONAL_PLACEHOLDERS.contains(&name) {
+                let line = first_line + text[..offset].matches('\n').count();
+                let column = text[..offset]
+                    .rsplit('\n')
+                    .next()
+                    .map_or(0, |l| l.chars().count())
+                    + 1;
+                bail!(
+                    "{}:{line}:{column}: unknown placeholder `{{{name}}}` (known: {}, {})",
+                    self.source.display(),
+                    GLOBAL_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", "),
+                    PERSONAL_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `{name}` placeholders in text with their byte offsets; `{{` and `}}` are literal braces.
+fn placeholders(text: &str) -> Vec<(usize, &str)> {
+    let mut found = Vec::new();
+    let bytes = text.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'{' if bytes.get(index + 1) == Some(&b'{') => index += 2,
+            b'{' => match text[index + 1..].find('}') {
+                Some(close) => {
+                    found.push((index, text[index + 1..index + 1 + close].trim()));
+                    index += close + 2;
+                }
+                None => index += 1,
+            },
+            _ => index += 1,
+        }
+    }
+    found
+}
+
+/// Fills the global placeholders and turns personal ones into slots for [`fill_slots`].
+pub fn fill_globals(text: &str, global: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut rest = text;
+    while let Some(at) = rest.find(['{', '}']) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        if tail.starts_with('}') {
+            out.push('}');
+            rest = &tail[1..];
+            continue;
+        }
+        match tail.find('}') {
+            Some(close) => {
+                let name = tail[1..close].trim();
+                match global(name) {
+                    Some(value) => out.push_str(&value),
+                    None => {
+                        out.push(SLOT_OPEN);
+                        out.push_str(name);
+                        out.push(SLOT_CLOSE);
+                    }
+                }
+                rest = &tail[close + 1..];
+            }
+            None => {
+                out.push_str(tail);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Replaces every slot in once-rendered text with its personal value.
+pub fn fill_slots(text: &str, value: &dyn Fn(&str) -> String) -> String {
+    if !text.contains(SLOT_OPEN) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(open) = rest.find(SLOT_OPEN) {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + SLOT_OPEN.len_utf8()..];
+        match after.find(SLOT_CLOSE) {
+            Some(close) => {
+                out.push_str(&value(&after[..close]));
+                rest = &after[close + SLOT_CLOSE.len_utf8()..];
+            }
+            None => {
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_template_parses() {
+        let template =
+            DigestTemplate::parse(DEFAULT_DIGEST_MD, Path::new("digest.md"), String::new())
+                .unwrap();
+        assert!(template.subject.contains("{month}"));
+        assert!(template.footer.0.contains("subscribed"));
+    }
+
+    #[test]
+    fn an_unknown_placeholder_names_file_and_line() {
+        let error = DigestTemplate::parse(
+            "---\nsubject: Hi\n---\nIntro\n\nHello {nmae}!\n",
+            Path::new("t/digest.md"),
+            String::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string().split(" (known").next().unwrap(),
+            "t/digest.md:6:7: unknown placeholder `{nmae}`"
+        );
+    }
+
+    #[test]
+    fn globals_fill_now_and_personal_ones_later() {
+        let once = fill_globals("{greeting} {month} {{literal}}", &|name| {
+            (name == "month").then(|| "May".to_string())
+        });
+        assert_eq!(once, "\u{E000}greeting\u{E001} May {literal}");
+        assert_eq!(
+            fill_slots(&once, &|name| format!("<{name}>")),
+            "<greeting> May {literal}"
+        );
+    }
+}

@@ -1,0 +1,307 @@
+//! Plain text from Markdown events, for the email's text part.
+//!
+//! Made from the same parsed Markdown as the HTML (not by scraping the HTML),
+//! so paragraphs, lists and code keep their shape. Links become numbered
+//! references (`the docs [1]`), listed after the text with their absolute URLs.
+
+use pulldown_cmark::{Event, Tag, TagEnd};
+
+use crate::urls;
+
+/// Plain text and the URLs its `[n]` references point to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlainText {
+    pub text: String,
+    /// `links[n - 1]` is the target of reference `[n]`.
+    pub links: Vec<String>,
+}
+
+/// Converts events (an excerpt, or any Markdown) to text; relative links
+/// resolve against `base_url`.
+pub fn to_text<'a>(events: impl IntoIterator<Item = Event<'a>>, base_url: &str) -> PlainText {
+    let mut writer = TextWriter {
+        base_url,
+        ..TextWriter::default()
+    };
+    for event in events {
+        writer.event(event);
+    }
+    let text = writer.out.trim_end().to_string();
+    PlainText {
+        text,
+        links: writer.links,
+    }
+}
+
+#[derive(Default)]
+struct TextWriter<'b> {
+    base_url: &'b str,
+    out: String,
+    links: Vec<String>,
+    /// Open link targets, for the reference after the link text.
+    link_stack: Vec<String>,
+    /// Open lists: `Some(n)` numbered from n, `None` bulleted.
+    lists: Vec<Option<u64>>,
+    quote_depth: usize,
+    in_code_block: bool,
+    in_image: bool,
+}
+
+impl TextWriter<'_> {
+    fn reference(&mut self, target: &str) -> usize {
+        let url = urls::absolutize(self.base_url, target);
+        match self.links.iter().position(|l| *l == url) {
+            Some(index) => index + 1,
+            None => {
+                self.links.push(url);
+                self.links.len()
+            }
+        }
+    }
+
+    fn block_break(&mut self) {
+        let trimmed = self.out.trim_end_matches([' ', '>']).len();
+        self.out.truncate(trimmed);
+        if self.out.is_empty() {
+            return;
+        }
+        while !self.out.ends_with("\n\n") {
+            self.out.push('\n');
+        }
+        self.line_prefix();
+    }
+
+    fn newline(&mut self) {
+        self.out.push('\n');
+        self.line_prefix();
+    }
+
+    fn line_prefix(&mut self) {
+        for _ in 0..self.quote_depth {
+            self.out.push_str("> ");
+        }
+        if !self.lists.is_empty() && !self.out.ends_with("\n\n") {
+            self.out.push_str(&"   ".repeat(self.lists.len()));
+        }
+    }
+
+    fn push_text(&mut self, text: &str) {
+        if self.in_code_block {
+            for (index, line) in text.split('\n').enumerate() {
+                if index > 0 {
+                    self.newline();
+                }
+                if !line.is_empty() {
+                    self.out.push_str("    ");
+                    self.out.push_str(line);
+                }
+            }
+        } else {
+            self.out.push_str(text);
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Start(tag) => self.start(tag),
+            Event::End(tag) => self.end(tag),
+            Event::Text(text) => self.push_text(&text),
+            Event::Code(code) => self.out.push_str(&code),
+            Event::SoftBreak => self.out.push(' '),
+            Event::HardBreak => self.newline(),
+            Event::Rule => {
+                self.block_break();
+                self.out.push_str("----------");
+                self.block_break();
+            }
+            Event::TaskListMarker(done) => self.out.push_str(if done { "[x] " } else { "[ ] " }),
+            Event::FootnoteReference(name) => {
+                self.out.push_str(&format!("[^{name}]"));
+            }
+            Event::Html(html) | Event::InlineHtml(html) => self.raw_html(&html),
+            Event::InlineMath(math) | Event::DisplayMath(math) => self.out.push_str(&math),
+        }
+    }
+
+    fn start(&mut self, tag: Tag<'_>) {
+        match tag {
+            Tag::Paragraph | Tag::Table(_) | Tag::FootnoteDefinition(_) => {
+                if !self.out.ends_with("- ") && !self.out.ends_with(". ") {
+                    self.block_break();
+                }
+            }
+            Tag::Heading { .. } => self.block_break(),
+            Tag::BlockQuote(_) => {
+                self.block_break();
+                self.quote_depth += 1;
+                self.out.push_str("> ");
+            }
+            Tag::CodeBlock(_) => {
+                self.block_break();
+                self.in_code_block = true;
+            }
+            Tag::List(start) => {
+                self.block_break();
+                self.lists.push(start);
+            }
+            Tag::Item => {
+                if !self.out.ends_with("\n\n") && !self.out.is_empty() {
+                    self.out.push('\n');
+                }
+                let depth = self.lists.len().saturating_sub(1);
+                self.out.push_str(&"   ".repeat(depth));
+                match self.lists.last_mut() {
+                    Some(Some(number)) => {
+                        self.out.push_str(&format!("{number}. "));
+                        *number += 1;
+                    }
+                    _ => self.out.push_str("- "),
+                }
+            }
+            Tag::TableRow | Tag::TableHead => {
+                if !self.out.ends_with('\n') && !self.out.is_empty() {
+                    self.out.push('\n');
+                }
+            }
+            Tag::TableCell => {
+                if !self.out.ends_with('\n') {
+                    self.out.push_str(" | ");
+                }
+            }
+            Tag::Link { dest_url, .. } => self.link_stack.push(dest_url.to_string()),
+            Tag::Image { dest_url, .. } => {
+                self.in_image = true;
+                self.link_stack.push(dest_url.to_string());
+                self.out.push_str("[image: ");
+            }
+            _ => {}
+        }
+    }
+
+    fn end(&mut self, tag: TagEnd) {
+        match tag {
+            TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::Table | TagEnd::FootnoteDefinition => {
+                self.block_break()
+            }
+            TagEnd::BlockQuote(_) => {
+                self.quote_depth = self.quote_depth.saturating_sub(1);
+                self.block_break();
+            }
+            TagEnd::CodeBlock => {
+                self.in_code_block = false;
+                self.block_break();
+            }
+            TagEnd::List(_) => {
+                self.lists.pop();
+                self.block_break();
+            }
+            TagEnd::Link => {
+                if let Some(target) = self.link_stack.pop()
+                    && !target.starts_with('#')
+                {
+                    let n = self.reference(&target);
+                    self.out.push_str(&format!(" [{n}]"));
+                }
+            }
+            TagEnd::Image => {
+                self.in_image = false;
+                let target = self.link_stack.pop().unwrap_or_default();
+                let n = self.reference(&target);
+                self.out.push_str(&format!("] [{n}]"));
+            }
+            _ => {}
+        }
+    }
+
+    /// Raw HTML carries no text worth keeping in a text part, but embedded
+    /// videos are content: they become a reference to the video's page.
+    fn raw_html(&mut self, html: &str) {
+        let mut rest = html;
+        while let Some(at) = rest.find("<iframe") {
+            rest = &rest[at..];
+            let src = attribute(rest, "src").unwrap_or_default();
+            let url = urls::absolutize(self.base_url, &src);
+            let target = super::html::video_thumbnail(&url)
+                .map(|(watch, _, _)| watch)
+                .unwrap_or(url);
+            if !target.is_empty() {
+                self.block_break();
+                let n = self.reference(&target);
+                self.out.push_str(&format!("[video] [{n}]"));
+                self.block_break();
+            }
+            rest = &rest[1..];
+        }
+    }
+}
+
+/// The value of `name="…"` in the first tag of `tag`.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let end = tag.find('>').unwrap_or(tag.len());
+    let tag = &tag[..end];
+    let at = tag.find(&format!("{name}="))? + name.len() + 1;
+    let value = &tag[at..];
+    let quote = value.chars().next()?;
+    if quote == '"' || quote == '\'' {
+        value[1..]
+            .find(quote)
+            .map(|close| value[1..1 + close].to_string())
+    } else {
+        Some(
+            value
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::markdown::parse;
+
+    fn text(markdown: &str) -> PlainText {
+        to_text(
+            parse(markdown).into_iter().map(|(e, _)| e),
+            "https://x.org/blog/",
+        )
+    }
+
+    #[test]
+    fn links_become_numbered_references() {
+        let out = text(
+            "See [the docs](/docs) and [the repo](https://github.com/x) and [docs again](/docs).",
+        );
+        assert_eq!(
+            out.text,
+            "See the docs [1] and the repo [2] and docs again [1]."
+        );
+        assert_eq!(out.links, ["https://x.org/docs", "https://github.com/x"]);
+    }
+
+    #[test]
+    fn blocks_keep_their_shape() {
+        let out = text("# Title\n\nPara one\nwraps.\n\n- a\n- b\n\n```\ncode\n```\n\n> quoted");
+        assert_eq!(
+            out.text,
+            "Title\n\nPara one wraps.\n\n- a\n- b\n\n    code\n\n> quoted"
+        );
+    }
+
+    #[test]
+    fn images_and_videos_are_references() {
+        let out = text(
+            "![Banner](./a.png)\n\n<iframe src=\"https://www.youtube.com/embed/abc\"></iframe>\n",
+        );
+        assert_eq!(out.text, "[image: Banner] [1]\n\n[video] [2]");
+        assert_eq!(
+            out.links,
+            [
+                "https://x.org/blog/a.png",
+                "https://www.youtube.com/watch?v=abc"
+            ]
+        );
+    }
+}

@@ -1,0 +1,854 @@
+//! `subscribers.csv`: who the digest is mailed to, read with the `csv` crate.
+//!
+//! The file is kept by people, often exported from a spreadsheet or another
+//! mailing tool, so it is read leniently: any column order, header names in any
+//! case, a UTF-8 BOM and CRLF line ends are all fine, and columns newsroom does
+//! not know are kept for templates. A bad row is reported as a [`Diagnostic`]
+//! with its line number and skipped; it never stops the rows after it, so one
+//! typo cannot cancel a whole mailing. Addresses are normalised here once, so
+//! de-duplication, the delivery ledger and unsubscribe tokens all agree on who
+//! a subscriber is.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use csv::{ErrorKind, StringRecord};
+
+use crate::diagnostics::Diagnostic;
+
+/// A subscriber file larger than this is refused before it is read: 512 MiB
+/// is millions of rows, far beyond any list newsroom is meant for, and a
+/// bigger file is almost certainly the wrong one.
+pub const MAX_SUBSCRIBER_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// The UTF-8 byte order mark some spreadsheet programs put at the start of a CSV export.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How much of a user's value is echoed back in a diagnostic, so a pasted
+/// paragraph in the email column does not flood the terminal.
+const MAX_SHOWN_CHARS: usize = 60;
+
+/// A subscriber's status from the CSV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Receives the digest; the default when the `status` cell is empty.
+    Subscribed,
+    /// Asked to stop receiving the digest.
+    Unsubscribed,
+    /// Mail to the address bounced; it is not mailed again.
+    Bounced,
+}
+
+impl Status {
+    /// Parses a `status` cell: trimmed, case-insensitive, empty means subscribed.
+    fn parse(raw: &str) -> Result<Status, String> {
+        let value = raw.trim();
+        if value.is_empty() || value.eq_ignore_ascii_case("subscribed") {
+            Ok(Status::Subscribed)
+        } else if value.eq_ignore_ascii_case("unsubscribed") {
+            Ok(Status::Unsubscribed)
+        } else if value.eq_ignore_ascii_case("bounced") {
+            Ok(Status::Bounced)
+        } else {
+            Err(format!(
+                "unknown status `{}` (expected subscribed, unsubscribed or bounced)",
+                shown(value)
+            ))
+        }
+    }
+}
+
+/// One valid row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    /// Normalised address (trimmed, domain lower-cased): the identity used for de-duplication, the ledger and tokens.
+    pub email: String,
+    /// Display name, trimmed; None when empty. Control characters (CR, LF, tabs, other C0/C1 controls) are replaced by a space and runs of whitespace collapsed, so a name can never break a header line.
+    pub name: Option<String>,
+    /// Whether the digest is mailed to this subscriber.
+    pub status: Status,
+    /// Columns other than email/name/status, in file order: (header, value).
+    pub extra: Vec<(String, String)>,
+    /// 1-based line number of the row in the file (the header is line 1; a quoted field spanning lines counts as its first line).
+    pub line: usize,
+}
+
+impl Subscriber {
+    /// Whether the digest is mailed to this subscriber (status `subscribed`).
+    pub fn is_active(&self) -> bool {
+        self.status == Status::Subscribed
+    }
+}
+
+/// Everything the subscriber file held.
+#[derive(Debug, Default)]
+pub struct SubscriberList {
+    /// Valid, de-duplicated rows in file order (the first occurrence of an address wins).
+    pub subscribers: Vec<Subscriber>,
+    /// Problems: rejected rows (error severity — invalid address, empty address, unknown status, wrong number of fields / unparseable row) and duplicates (warning severity, naming the line of the first occurrence, e.g. "duplicate of line 3 (ada@example.org); skipped"), plus a warning for a name that had control characters removed.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl SubscriberList {
+    /// Subscribers with status Subscribed.
+    pub fn active(&self) -> impl Iterator<Item = &Subscriber> {
+        self.subscribers.iter().filter(|s| s.is_active())
+    }
+
+    /// Number of rows rejected with an error. Problems with the file as a
+    /// whole (an unreadable header, no `email` column) are reported at line 1
+    /// and are not rows, so they are not counted.
+    pub fn rejected(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.is_error() && d.line > 1)
+            .count()
+    }
+}
+
+/// Where each known column is in the header; the rest are extra columns.
+struct Columns {
+    email: usize,
+    name: Option<usize>,
+    status: Option<usize>,
+    /// (index, header) of every other column, in file order.
+    extra: Vec<(usize, String)>,
+    /// How many fields the header has; rows must match it.
+    len: usize,
+}
+
+impl Columns {
+    /// Finds the columns by trimmed, case-insensitive header name. A repeated
+    /// known header is warned about and kept as an extra column so its data is
+    /// not silently lost.
+    fn find(
+        headers: &StringRecord,
+        source: &Path,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<Self> {
+        let mut email = None;
+        let mut name = None;
+        let mut status = None;
+        let mut extra = Vec::new();
+        for (index, header) in headers.iter().enumerate() {
+            let header = header.trim();
+            let slot = if header.eq_ignore_ascii_case("email") {
+                &mut email
+            } else if header.eq_ignore_ascii_case("name") {
+                &mut name
+            } else if header.eq_ignore_ascii_case("status") {
+                &mut status
+            } else {
+                extra.push((index, header.to_owned()));
+                continue;
+            };
+            if slot.is_none() {
+                *slot = Some(index);
+            } else {
+                diagnostics.push(Diagnostic::warning(
+                    source,
+                    (1, 1),
+                    format!(
+                        "column {} repeats the `{}` header; only the first is read, this one is kept as an extra column",
+                        index + 1,
+                        shown(header)
+                    ),
+                ));
+                extra.push((index, header.to_owned()));
+            }
+        }
+        let Some(email) = email else {
+            let message = if headers.iter().all(|h| h.trim().is_empty()) {
+                "no header row; the first line must name the columns, including `email`".to_owned()
+            } else {
+                let found: Vec<&str> = headers.iter().map(str::trim).collect();
+                format!(
+                    "no `email` column in the header (found: {})",
+                    shown(&found.join(", "))
+                )
+            };
+            diagnostics.push(Diagnostic::error(source, (1, 1), message));
+            return None;
+        };
+        Some(Columns {
+            email,
+            name,
+            status,
+            extra,
+            len: headers.len(),
+        })
+    }
+}
+
+/// Reads and validates a subscriber CSV from `reader`; `source` is the path shown in diagnostics.
+pub fn parse(reader: impl Read, source: &Path) -> SubscriberList {
+    let mut list = SubscriberList::default();
+    let reader = match skip_bom(reader) {
+        Ok(reader) => reader,
+        Err(err) => {
+            list.diagnostics.push(Diagnostic::error(
+                source,
+                (1, 1),
+                format!("could not read the file: {err}"),
+            ));
+            return list;
+        }
+    };
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .buffer_capacity(64 * 1024)
+        .from_reader(LineTracker::new(reader));
+
+    let columns = match csv.headers() {
+        Ok(headers) => Columns::find(headers, source, &mut list.diagnostics),
+        Err(err) => {
+            list.diagnostics
+                .push(Diagnostic::error(source, (1, 1), read_problem(&err, None)));
+            None
+        }
+    };
+    let Some(columns) = columns else {
+        return list;
+    };
+
+    // Address -> line of its first occurrence. The key is a second copy of the
+    // address, which is cheaper than hashing into `subscribers` by index.
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut record = StringRecord::new();
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = line_of(&mut csv, record.position());
+                match read_row(&record, &columns, line) {
+                    Ok((subscriber, name_had_controls)) => {
+                        match seen.entry(subscriber.email.clone()) {
+                            Entry::Occupied(first) => list.diagnostics.push(Diagnostic::warning(
+                                source,
+                                (line, 1),
+                                format!(
+                                    "duplicate of line {} ({}); skipped",
+                                    first.get(),
+                                    subscriber.email
+                                ),
+                            )),
+                            Entry::Vacant(slot) => {
+                                slot.insert(line);
+                                if name_had_controls {
+                                    list.diagnostics.push(Diagnostic::warning(
+                                        source,
+                                        (line, 1),
+                                        "the name contained control characters (line breaks, tabs); they were replaced by spaces",
+                                    ));
+                                }
+                                list.subscribers.push(subscriber);
+                            }
+                        }
+                    }
+                    Err(reason) => {
+                        list.diagnostics
+                            .push(Diagnostic::error(source, (line, 1), reason))
+                    }
+                }
+            }
+            Err(err) => {
+                let reader_position = csv.position().clone();
+                let line = line_of(&mut csv, Some(err.position().unwrap_or(&reader_position)));
+                let headers = csv.headers().ok().cloned();
+                list.diagnostics.push(Diagnostic::error(
+                    source,
+                    (line.max(1), 1),
+                    read_problem(&err, headers.as_ref()),
+                ));
+                // A row that is not UTF-8 has been consumed whole, so the rows
+                // after it can still be read; any other error (I/O) leaves the
+                // reader in an unknown state.
+                if !matches!(err.kind(), ErrorKind::Utf8 { .. }) {
+                    break;
+                }
+            }
+        }
+    }
+    list
+}
+
+/// Reads the file at `path` (refusing files over [`MAX_SUBSCRIBER_FILE_BYTES`]); `source` is the path shown in diagnostics.
+pub fn load(path: &Path, source: &Path) -> Result<SubscriberList> {
+    let metadata = std::fs::metadata(path)
+        .with_context(|| format!("failed to read the subscriber file `{}`", path.display()))?;
+    if !metadata.is_file() {
+        bail!("the subscriber file `{}` is not a file", path.display());
+    }
+    if metadata.len() > MAX_SUBSCRIBER_FILE_BYTES {
+        bail!(
+            "the subscriber file `{}` is {} bytes; it may be at most {MAX_SUBSCRIBER_FILE_BYTES} bytes (512 MiB)",
+            path.display(),
+            metadata.len()
+        );
+    }
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("failed to read the subscriber file `{}`", path.display()))?;
+    Ok(parse(file, source))
+}
+
+/// Normalises one address: trims, checks it with lettre::Address, lower-cases the domain. Err(reason) in plain words, e.g. "`bob@` is not a valid email address" or "empty email address".
+pub fn normalise_address(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err("empty email address".to_owned());
+    }
+    let invalid = || format!("`{}` is not a valid email address", shown(trimmed));
+    let address: lettre::Address = trimmed.parse().map_err(|_| invalid())?;
+    let domain = address.domain();
+    if !domain.chars().any(char::is_uppercase) {
+        return Ok(trimmed.to_owned());
+    }
+    // The local part keeps its case: RFC 5321 lets a server treat `Ada` and
+    // `ada` as different mailboxes, while domains are case-insensitive.
+    let normalised = format!("{}@{}", address.user(), domain.to_lowercase());
+    // Unicode lower-casing can change a domain's spelling; the digest parses
+    // this string again when it builds the message, so it must stay valid.
+    match normalised.parse::<lettre::Address>() {
+        Ok(_) => Ok(normalised),
+        Err(_) => Err(invalid()),
+    }
+}
+
+/// Turns one record into a subscriber, or the reason it is rejected. The
+/// flag says whether control characters were removed from the name.
+fn read_row(
+    record: &StringRecord,
+    columns: &Columns,
+    line: usize,
+) -> Result<(Subscriber, bool), String> {
+    let fields = record.len();
+    // Spreadsheets often pad rows with empty trailing cells; only data beyond
+    // the header makes a long row wrong.
+    let extra_data = fields > columns.len && record.iter().skip(columns.len).any(|f| !f.is_empty());
+    if fields < columns.len || extra_data {
+        return Err(format!(
+            "row has {fields} field{}, the header has {}",
+            if fields == 1 { "" } else { "s" },
+            columns.len
+        ));
+    }
+    let field = |index: usize| record.get(index).unwrap_or("");
+
+    // Every problem with the row is named at once, so fixing the file takes
+    // one round trip, but the row counts as one rejection.
+    let email = normalise_address(field(columns.email));
+    let status = Status::parse(columns.status.map_or("", field));
+    let (email, status) = match (email, status) {
+        (Ok(email), Ok(status)) => (email, status),
+        (Err(a), Err(b)) => return Err(format!("{a}; {b}")),
+        (Err(reason), _) | (_, Err(reason)) => return Err(reason),
+    };
+
+    let (name, name_had_controls) = clean_name(columns.name.map_or("", field));
+    let extra = columns
+        .extra
+        .iter()
+        .map(|(index, header)| (header.clone(), field(*index).to_owned()))
+        .collect();
+    Ok((
+        Subscriber {
+            email,
+            name,
+            status,
+            extra,
+            line,
+        },
+        name_had_controls,
+    ))
+}
+
+/// Makes a name safe for a `To:` header and a greeting: control characters
+/// become spaces and whitespace runs collapse to one space. Returns the name
+/// (None when nothing is left) and whether control characters were present.
+fn clean_name(raw: &str) -> (Option<String>, bool) {
+    let had_controls = raw.chars().any(char::is_control);
+    let mut name = String::with_capacity(raw.len());
+    for word in raw
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+    {
+        if !name.is_empty() {
+            name.push(' ');
+        }
+        name.push_str(word);
+    }
+    ((!name.is_empty()).then_some(name), had_controls)
+}
+
+/// The 1-based line on which the record at `position` starts.
+fn line_of<R: Read>(
+    csv: &mut csv::Reader<LineTracker<R>>,
+    position: Option<&csv::Position>,
+) -> usize {
+    let Some(position) = position else {
+        return 1;
+    };
+    let fallback = position.line() as usize;
+    csv.get_mut()
+        .line_at_or_after(position.byte())
+        .unwrap_or(fallback)
+        .max(1)
+}
+
+/// Passes bytes through to the csv reader while noting where each line
+/// starts, because csv's own `Position::line()` is wrong for the files people
+/// actually have: a record after a CRLF is reported one line early (the LF is
+/// counted as part of the next record) and skipped blank lines are not
+/// counted. A line ends at LF, CRLF or a lone CR, as csv and editors agree.
+struct LineTracker<R> {
+    inner: R,
+    /// Offset of the next byte read from `inner`.
+    offset: u64,
+    /// Line number of the next byte.
+    line: usize,
+    at_line_start: bool,
+    after_cr: bool,
+    /// (offset, line) of each line start that holds data (not a line end),
+    /// not yet claimed by a record; csv reads at most a buffer ahead, so this
+    /// stays small however long the file is.
+    starts: VecDeque<(u64, usize)>,
+}
+
+impl<R: Read> LineTracker<R> {
+    fn new(inner: R) -> Self {
+        LineTracker {
+            inner,
+            offset: 0,
+            line: 1,
+            at_line_start: true,
+            after_cr: false,
+            starts: VecDeque::new(),
+        }
+    }
+
+    /// The line of the first data byte at or after `offset`. A record's
+    /// position can point at the LF of the previous CRLF or at blank lines
+    /// before it, and its first data byte is always at a line start.
+    fn line_at_or_after(&mut self, offset: u64) -> Option<usize> {
+        while self
+            .starts
+            .front()
+            .is_some_and(|&(start, _)| start < offset)
+        {
+            self.starts.pop_front();
+        }
+        self.starts.front().map(|&(_, line)| line)
+    }
+}
+
+impl<R: Read> Read for LineTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &byte in &buf[..n] {
+            if self.after_cr {
+                self.after_cr = false;
+                self.line += 1;
+                self.at_line_start = true;
+                if byte == b'\n' {
+                    self.offset += 1;
+                    continue;
+                }
+            }
+            match byte {
+                b'\r' => {
+                    self.after_cr = true;
+                    self.at_line_start = false;
+                }
+                b'\n' => {
+                    self.line += 1;
+                    self.at_line_start = true;
+                }
+                _ if self.at_line_start => {
+                    self.starts.push_back((self.offset, self.line));
+                    self.at_line_start = false;
+                }
+                _ => {}
+            }
+            self.offset += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// Drops a leading UTF-8 BOM. csv-core strips one too, but only when all
+/// three bytes arrive in its first read, which a slow or chunked reader does
+/// not promise; a BOM left in place would turn the header `email` into
+/// `\u{feff}email` and make the whole file look like it has no `email` column.
+fn skip_bom<R: Read>(mut reader: R) -> std::io::Result<impl Read> {
+    let mut prefix = Vec::with_capacity(UTF8_BOM.len());
+    (&mut reader)
+        .take(UTF8_BOM.len() as u64)
+        .read_to_end(&mut prefix)?;
+    if prefix == UTF8_BOM {
+        prefix.clear();
+    }
+    Ok(std::io::Cursor::new(prefix).chain(reader))
+}
+
+/// Explains a csv error in the terms of the file, naming the column for
+/// text that is not UTF-8.
+fn read_problem(err: &csv::Error, headers: Option<&StringRecord>) -> String {
+    match err.kind() {
+        ErrorKind::Utf8 { err: utf8, .. } => {
+            let column = headers
+                .and_then(|h| h.get(utf8.field()))
+                .filter(|h| !h.is_empty())
+                .map_or_else(
+                    || format!("field {}", utf8.field() + 1),
+                    |h| format!("the `{}` column", shown(h)),
+                );
+            format!("row is not valid UTF-8 (in {column}); save the file as UTF-8")
+        }
+        ErrorKind::Io(io) => format!("could not read the file: {io}"),
+        _ => format!("could not read the row: {err}"),
+    }
+}
+
+/// A user's value made safe to quote in a one-line diagnostic: control
+/// characters escaped and long values cut short.
+fn shown(value: &str) -> String {
+    let mut out = String::with_capacity(value.len().min(MAX_SHOWN_CHARS + 3));
+    for (count, c) in value.chars().enumerate() {
+        if count == MAX_SHOWN_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::Severity;
+
+    fn parse_str(text: &str) -> SubscriberList {
+        parse(text.as_bytes(), Path::new("subscribers.csv"))
+    }
+
+    fn emails(list: &SubscriberList) -> Vec<&str> {
+        list.subscribers.iter().map(|s| s.email.as_str()).collect()
+    }
+
+    fn messages(list: &SubscriberList) -> Vec<String> {
+        list.diagnostics.iter().map(ToString::to_string).collect()
+    }
+
+    /// Hands out one byte per read, like a slow pipe.
+    struct OneByteAtATime<'a>(&'a [u8]);
+
+    impl Read for OneByteAtATime<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((&byte, rest)), Some(slot)) => {
+                    *slot = byte;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn bom_and_crlf_file_parses_with_the_right_header() {
+        let text = "\u{feff}Email,Name\r\nada@example.org,Ada Lovelace\r\nbob@example.org,Bob\r\n";
+        for list in [
+            parse_str(text),
+            parse(
+                OneByteAtATime(text.as_bytes()),
+                Path::new("subscribers.csv"),
+            ),
+        ] {
+            assert!(list.diagnostics.is_empty(), "{:?}", messages(&list));
+            assert_eq!(emails(&list), ["ada@example.org", "bob@example.org"]);
+            assert_eq!(list.subscribers[0].name.as_deref(), Some("Ada Lovelace"));
+            assert_eq!(list.subscribers[0].line, 2);
+            assert_eq!(list.subscribers[1].line, 3);
+            assert!(list.subscribers[0].extra.is_empty());
+        }
+    }
+
+    #[test]
+    fn headers_are_trimmed_case_insensitive_and_in_any_order() {
+        let list = parse_str(" STATUS ,Name, email \nbounced,Ada, ada@example.org \n");
+        assert!(list.diagnostics.is_empty(), "{:?}", messages(&list));
+        let ada = &list.subscribers[0];
+        assert_eq!(ada.email, "ada@example.org");
+        assert_eq!(ada.name.as_deref(), Some("Ada"));
+        assert_eq!(ada.status, Status::Bounced);
+    }
+
+    #[test]
+    fn missing_email_column_is_one_error_at_line_one() {
+        let list = parse_str("name,status\nAda,subscribed\nBob,\n");
+        assert!(list.subscribers.is_empty());
+        assert_eq!(
+            messages(&list),
+            ["subscribers.csv:1:1: error: no `email` column in the header (found: name, status)"]
+        );
+        assert_eq!(list.rejected(), 0);
+    }
+
+    #[test]
+    fn invalid_address_is_rejected_with_its_line() {
+        let list = parse_str("email\nada@example.org\nbob@\ncarol@example.org\n");
+        assert_eq!(emails(&list), ["ada@example.org", "carol@example.org"]);
+        assert_eq!(
+            messages(&list),
+            ["subscribers.csv:3:1: error: `bob@` is not a valid email address"]
+        );
+        assert_eq!(list.rejected(), 1);
+    }
+
+    #[test]
+    fn duplicates_differ_only_in_domain_case_not_local_part() {
+        let list = parse_str(
+            "email,name\nAda@example.org,First\nAda@Example.ORG,Second\nADA@example.org,Third\n",
+        );
+        assert_eq!(emails(&list), ["Ada@example.org", "ADA@example.org"]);
+        assert_eq!(list.subscribers[0].name.as_deref(), Some("First"));
+        assert_eq!(list.diagnostics.len(), 1);
+        let duplicate = &list.diagnostics[0];
+        assert_eq!(duplicate.severity, Severity::Warning);
+        assert_eq!(duplicate.line, 3);
+        assert_eq!(
+            duplicate.message,
+            "duplicate of line 2 (Ada@example.org); skipped"
+        );
+        assert_eq!(list.rejected(), 0);
+    }
+
+    #[test]
+    fn control_characters_in_a_quoted_name_are_cleaned_and_warned() {
+        let list =
+            parse_str("email,name\nada@example.org,\"Ada\r\nBcc: evil@example.com\tLovelace\"\n");
+        assert_eq!(
+            list.subscribers[0].name.as_deref(),
+            Some("Ada Bcc: evil@example.com Lovelace")
+        );
+        assert_eq!(list.diagnostics.len(), 1);
+        assert_eq!(list.diagnostics[0].severity, Severity::Warning);
+        assert_eq!(list.diagnostics[0].line, 2);
+        assert!(list.diagnostics[0].message.contains("control characters"));
+    }
+
+    #[test]
+    fn plain_names_are_not_warned_about() {
+        let list = parse_str("email,name\nada@example.org,  Ada   Lovelace \nbob@example.org,\n");
+        assert!(list.diagnostics.is_empty(), "{:?}", messages(&list));
+        assert_eq!(list.subscribers[0].name.as_deref(), Some("Ada Lovelace"));
+        assert_eq!(list.subscribers[1].name, None);
+    }
+
+    #[test]
+    fn empty_address_is_rejected() {
+        let list = parse_str("email,name\n  ,Nobody\nada@example.org,Ada\n");
+        assert_eq!(emails(&list), ["ada@example.org"]);
+        assert_eq!(
+            messages(&list),
+            ["subscribers.csv:2:1: error: empty email address"]
+        );
+    }
+
+    #[test]
+    fn unknown_status_is_rejected_and_known_ones_match_any_case() {
+        let list = parse_str(
+            "email,status\nada@example.org,maybe\nbob@example.org, Unsubscribed \ncarol@example.org,\n",
+        );
+        assert_eq!(emails(&list), ["bob@example.org", "carol@example.org"]);
+        assert_eq!(list.subscribers[0].status, Status::Unsubscribed);
+        assert_eq!(list.subscribers[1].status, Status::Subscribed);
+        assert_eq!(
+            messages(&list),
+            [
+                "subscribers.csv:2:1: error: unknown status `maybe` (expected subscribed, unsubscribed or bounced)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_row_with_several_problems_names_them_all_and_counts_once() {
+        let list = parse_str("email,status\nbob@,maybe\n");
+        assert_eq!(list.rejected(), 1);
+        assert_eq!(
+            list.diagnostics[0].message,
+            "`bob@` is not a valid email address; unknown status `maybe` (expected subscribed, unsubscribed or bounced)"
+        );
+    }
+
+    #[test]
+    fn quoted_commas_in_a_name_are_kept_whole() {
+        let list = parse_str("email,name\nada@example.org,\"Doe, Jane\"\n");
+        assert!(list.diagnostics.is_empty(), "{:?}", messages(&list));
+        assert_eq!(list.subscribers[0].name.as_deref(), Some("Doe, Jane"));
+    }
+
+    #[test]
+    fn extra_columns_are_kept_in_file_order() {
+        let list = parse_str(
+            "plan,email,name,Joined\npro,ada@example.org,Ada,2024-01-02\nfree,bob@example.org,Bob,\n",
+        );
+        assert!(list.diagnostics.is_empty(), "{:?}", messages(&list));
+        let pair = |h: &str, v: &str| (h.to_owned(), v.to_owned());
+        assert_eq!(
+            list.subscribers[0].extra,
+            [pair("plan", "pro"), pair("Joined", "2024-01-02")]
+        );
+        assert_eq!(
+            list.subscribers[1].extra,
+            [pair("plan", "free"), pair("Joined", "")]
+        );
+    }
+
+    #[test]
+    fn short_and_long_rows_are_rejected_and_later_rows_still_load() {
+        let list = parse_str(
+            "email,name,status\n\
+             ada@example.org,Ada\n\
+             bob@example.org,Bob,subscribed,surprise\n\
+             carol@example.org,Carol,,,\n\
+             dan@example.org,Dan,\n",
+        );
+        assert_eq!(emails(&list), ["carol@example.org", "dan@example.org"]);
+        assert_eq!(
+            messages(&list),
+            [
+                "subscribers.csv:2:1: error: row has 2 fields, the header has 3",
+                "subscribers.csv:3:1: error: row has 4 fields, the header has 3",
+            ]
+        );
+        assert_eq!(list.rejected(), 2);
+    }
+
+    #[test]
+    fn line_numbers_count_a_quoted_field_that_spans_lines_as_its_first_line() {
+        let list = parse_str(
+            "email,name\r\nada@example.org,\"Ada\r\nLovelace\"\r\nbob@example.org,Bob\r\nbad,Bad\r\n",
+        );
+        assert_eq!(list.subscribers[0].line, 2);
+        assert_eq!(list.subscribers[1].line, 4);
+        let lines: Vec<(usize, Severity)> = list
+            .diagnostics
+            .iter()
+            .map(|d| (d.line, d.severity))
+            .collect();
+        assert_eq!(lines, [(2, Severity::Warning), (5, Severity::Error)]);
+    }
+
+    #[test]
+    fn line_numbers_count_blank_lines_and_lone_carriage_returns() {
+        let list = parse_str("email\r\n\r\nada@example.org\r\n\r\n\r\nbob@example.org\r\n");
+        let lines: Vec<usize> = list.subscribers.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [3, 6]);
+        let list = parse_str("email\rada@example.org\rbob@example.org\r");
+        let lines: Vec<usize> = list.subscribers.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [2, 3]);
+    }
+
+    #[test]
+    fn unsubscribed_and_bounced_rows_are_loaded_but_not_active() {
+        let list = parse_str(
+            "email,status\nada@example.org,subscribed\nbob@example.org,unsubscribed\ncarol@example.org,BOUNCED\n",
+        );
+        assert_eq!(list.subscribers.len(), 3);
+        let active: Vec<&str> = list.active().map(|s| s.email.as_str()).collect();
+        assert_eq!(active, ["ada@example.org"]);
+        assert!(!list.subscribers[1].is_active());
+        assert_eq!(list.subscribers[2].status, Status::Bounced);
+    }
+
+    #[test]
+    fn a_row_that_is_not_utf8_is_rejected_and_later_rows_load() {
+        let bytes = b"email,name\nada@example.org,Ad\xFF\nbob@example.org,Bob\n";
+        let list = parse(&bytes[..], Path::new("subscribers.csv"));
+        assert_eq!(emails(&list), ["bob@example.org"]);
+        assert_eq!(
+            messages(&list),
+            [
+                "subscribers.csv:2:1: error: row is not valid UTF-8 (in the `name` column); save the file as UTF-8"
+            ]
+        );
+    }
+
+    #[test]
+    fn normalise_address_trims_and_lower_cases_only_the_domain() {
+        assert_eq!(
+            normalise_address("  Ada.L@Example.ORG \t").as_deref(),
+            Ok("Ada.L@example.org")
+        );
+        assert_eq!(
+            normalise_address("ada@example.org").as_deref(),
+            Ok("ada@example.org")
+        );
+        assert_eq!(
+            normalise_address(" "),
+            Err("empty email address".to_owned())
+        );
+        assert_eq!(
+            normalise_address("bob@"),
+            Err("`bob@` is not a valid email address".to_owned())
+        );
+        assert!(normalise_address("Ada <ada@example.org>").is_err());
+        assert!(normalise_address("ada@exa mple.org").is_err());
+    }
+
+    #[test]
+    fn header_only_and_empty_files() {
+        let header_only = parse_str("email,name\n");
+        assert!(header_only.subscribers.is_empty());
+        assert!(header_only.diagnostics.is_empty());
+        let empty = parse_str("");
+        assert_eq!(empty.diagnostics.len(), 1);
+        assert!(empty.diagnostics[0].is_error());
+        assert_eq!(empty.diagnostics[0].line, 1);
+    }
+
+    #[test]
+    fn load_reads_a_file_and_names_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subscribers.csv");
+        let err = load(&path, Path::new("subscribers.csv")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains(&path.display().to_string()),
+            "{err:#}"
+        );
+
+        std::fs::write(&path, "email\nada@example.org\n").unwrap();
+        let list = load(&path, Path::new("subscribers.csv")).unwrap();
+        assert_eq!(emails(&list), ["ada@example.org"]);
+    }
+
+    #[test]
+    fn load_refuses_an_oversized_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subscribers.csv");
+        // Sparse, so the test does not write half a gigabyte.
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(MAX_SUBSCRIBER_FILE_BYTES + 1)
+            .unwrap();
+        let err = load(&path, Path::new("subscribers.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains(&(MAX_SUBSCRIBER_FILE_BYTES + 1).to_string()),
+            "{err}"
+        );
+    }
+}
