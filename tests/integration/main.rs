@@ -3,5 +3,6 @@
 //! back with independent parsers.
 
 mod bad_inputs;
+mod digest;
 mod example_site;
 mod support;
