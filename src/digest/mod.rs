@@ -78,7 +78,7 @@ impl FromStr for Month {
         let (year, month) = text.trim().split_once('-').ok_or_else(invalid)?;
         let year: i32 = year.parse().map_err(|_| invalid())?;
         let month: u32 = month.parse().map_err(|_| invalid())?;
-        if year < 1970 || year > 9999 || !(1..=12).contains(&month) {
+        if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) {
             return Err(invalid());
         }
         Ok(Month { year, month })
@@ -86,7 +86,7 @@ impl FromStr for Month {
 }
 
 /// The month's listed posts, oldest first (ties by permalink).
-pub fn posts_of_month<'a>(posts: &'a [Post], month: Month, now: DateTime<Utc>) -> Vec<&'a Post> {
+pub fn posts_of_month(posts: &[Post], month: Month, now: DateTime<Utc>) -> Vec<&Post> {
     let mut chosen: Vec<&Post> = posts
         .iter()
         .filter(|p| p.is_listed(now) && Month::of(p.date) == month)

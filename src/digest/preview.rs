@@ -16,6 +16,10 @@ use crate::diagnostics::{self, Diagnostic};
 use crate::site::{Site, replace_dir};
 use crate::subscribers::{self, Status};
 
+/// A message written to disk: its Message-ID, its size, and for the first
+/// subscriber the HTML and text that become `index.html` and `digest.txt`.
+type WrittenMessage = (String, usize, Option<(String, String)>);
+
 /// What `preview` did.
 #[derive(Debug, Default)]
 pub struct PreviewReport {
@@ -122,7 +126,7 @@ pub fn preview(
     fs::create_dir_all(&messages_dir)?;
 
     let active: Vec<_> = list.active().collect();
-    let results: Vec<Result<(String, usize, Option<(String, String)>)>> = active
+    let results: Vec<Result<WrittenMessage>> = active
         .par_iter()
         .enumerate()
         .map(|(index, subscriber)| {

@@ -186,9 +186,9 @@ pub fn fill_globals(text: &str, global: &dyn Fn(&str) -> Option<String>) -> Stri
             rest = &tail[2..];
             continue;
         }
-        if tail.starts_with('}') {
+        if let Some(after) = tail.strip_prefix('}') {
             out.push('}');
-            rest = &tail[1..];
+            rest = after;
             continue;
         }
         match tail.find('}') {

@@ -125,10 +125,11 @@ impl TextWriter<'_> {
 
     fn start(&mut self, tag: Tag<'_>) {
         match tag {
-            Tag::Paragraph | Tag::Table(_) | Tag::FootnoteDefinition(_) => {
-                if !self.out.ends_with("- ") && !self.out.ends_with(". ") {
-                    self.block_break();
-                }
+            // A paragraph right after a list bullet stays on the bullet's line.
+            Tag::Paragraph | Tag::Table(_) | Tag::FootnoteDefinition(_)
+                if !self.out.ends_with("- ") && !self.out.ends_with(". ") =>
+            {
+                self.block_break();
             }
             Tag::Heading { .. } => self.block_break(),
             Tag::BlockQuote(_) => {
@@ -158,16 +159,10 @@ impl TextWriter<'_> {
                     _ => self.out.push_str("- "),
                 }
             }
-            Tag::TableRow | Tag::TableHead => {
-                if !self.out.ends_with('\n') && !self.out.is_empty() {
-                    self.out.push('\n');
-                }
+            Tag::TableRow | Tag::TableHead if !self.out.ends_with('\n') && !self.out.is_empty() => {
+                self.out.push('\n');
             }
-            Tag::TableCell => {
-                if !self.out.ends_with('\n') {
-                    self.out.push_str(" | ");
-                }
-            }
+            Tag::TableCell if !self.out.ends_with('\n') => self.out.push_str(" | "),
             Tag::Link { dest_url, .. } => self.link_stack.push(dest_url.to_string()),
             Tag::Image { dest_url, .. } => {
                 self.in_image = true;
