@@ -94,21 +94,28 @@ ensure_vnu() {
 case "$1" in -h|--help) usage ;; esac
 
 # vnu silently skips paths that do not exist (and exits 0), so check first.
-nfiles=0
+# Directories are expanded here (vnu itself would also check non-HTML files).
+files=()
 missing=0
 for arg in "$@"; do
     if [ -d "$arg" ]; then
-        n="$(find "$arg" -type f \( -name '*.html' -o -name '*.htm' -o -name '*.xhtml' \) | wc -l)"
-        nfiles=$((nfiles + n))
+        while IFS= read -r -d '' f; do
+            files+=("$f")
+        done < <(find "$arg" -type f \( -name '*.html' -o -name '*.htm' -o -name '*.xhtml' \) -print0 | sort -z)
     elif [ -f "$arg" ] && [ -r "$arg" ]; then
-        nfiles=$((nfiles + 1))
+        files+=("$arg")
     else
         echo "$arg: error: no such readable file or directory" >&2
         missing=$((missing + 1))
     fi
 done
 if [ "$missing" -gt 0 ]; then
-    echo "html-check: $missing missing of $# paths given, nothing checked" >&2
+    echo "html-check: $missing of $# paths missing, nothing checked" >&2
+    exit 1
+fi
+nfiles=${#files[@]}
+if [ "$nfiles" -eq 0 ]; then
+    echo "html-check: no HTML files found in: $*" >&2
     exit 1
 fi
 
@@ -121,7 +128,7 @@ trap 'rm -f "$out" "$err"' EXIT
 
 # JSON on stdout so errors can be counted exactly; Java's own output stays on stderr.
 set +e
-java -jar "$VNU_JAR" --errors-only --stdout --format json -- "$@" >"$out" 2>"$err"
+java -jar "$VNU_JAR" --errors-only --stdout --format json "${files[@]}" >"$out" 2>"$err"
 rc=$?
 set -e
 

@@ -1,0 +1,288 @@
+//! The delivery ledger: an SQLite file (WAL mode) that makes a send resumable
+//! and exactly-once.
+//!
+//! The recipient list of a digest is frozen into it when the digest's first
+//! send starts. Each message is marked `sending` (committed) before it is
+//! handed to the relay and `sent` with the relay's reply after, so a crash at
+//! any instant leaves every row in a state the next run can act on: `sent`
+//! rows are skipped, `sending` rows are reported as ambiguous (the relay may
+//! have the message) instead of being sent twice.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Where a recipient of a digest stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum State {
+    Pending,
+    Sending,
+    Sent,
+    FailedTransient,
+    FailedPermanent,
+    Ambiguous,
+    Suppressed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Sending => "sending",
+            State::Sent => "sent",
+            State::FailedTransient => "failed_transient",
+            State::FailedPermanent => "failed_permanent",
+            State::Ambiguous => "ambiguous",
+            State::Suppressed => "suppressed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<State> {
+        Some(match text {
+            "pending" => State::Pending,
+            "sending" => State::Sending,
+            "sent" => State::Sent,
+            "failed_transient" => State::FailedTransient,
+            "failed_permanent" => State::FailedPermanent,
+            "ambiguous" => State::Ambiguous,
+            "suppressed" => State::Suppressed,
+            _ => return None,
+        })
+    }
+
+    /// Every state, in the order `status` prints them.
+    pub const ALL: [State; 7] = [
+        State::Sent,
+        State::Pending,
+        State::Sending,
+        State::FailedTransient,
+        State::FailedPermanent,
+        State::Ambiguous,
+        State::Suppressed,
+    ];
+}
+
+/// One recipient row.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    pub id: i64,
+    pub address: String,
+    pub name: Option<String>,
+    pub state: State,
+    pub attempts: u32,
+    pub reply: Option<String>,
+}
+
+/// The ledger file.
+pub struct Ledger {
+    connection: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS digests (
+    digest_id TEXT PRIMARY KEY,
+    frozen_at TEXT NOT NULL,
+    recipients INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    digest_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    name TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT,
+    reply TEXT,
+    updated_at TEXT NOT NULL,
+    UNIQUE (digest_id, address)
+);
+CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (digest_id, state);
+CREATE TABLE IF NOT EXISTS suppressions (
+    address TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+";
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Ledger {
+    /// Opens (creating when needed) the ledger at `path`, in WAL mode.
+    pub fn open(path: &Path) -> Result<Ledger> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
+        }
+        let connection = Connection::open(path).with_context(|| format!("failed to open the ledger `{}`", path.display()))?;
+        // WAL with synchronous=NORMAL: every commit survives a crash of the
+        // process (the case that matters here); only a power loss can take the
+        // last commits, and then the relay's own queue is lost too.
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        connection.execute_batch(SCHEMA).context("failed to create the ledger tables")?;
+        Ok(Ledger { connection })
+    }
+
+    /// Whether the digest's recipient list is frozen already.
+    pub fn is_frozen(&self, digest_id: &str) -> Result<bool> {
+        Ok(self
+            .connection
+            .query_row("SELECT 1 FROM digests WHERE digest_id = ?1", [digest_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Freezes the recipient list of a digest (once; later calls keep the first list).
+    pub fn freeze<'a>(&mut self, digest_id: &str, recipients: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> Result<usize> {
+        let tx = self.connection.transaction()?;
+        let already = tx.query_row("SELECT recipients FROM digests WHERE digest_id = ?1", [digest_id], |r| r.get::<_, i64>(0)).optional()?;
+        if let Some(count) = already {
+            return Ok(count as usize);
+        }
+        let now = now_text();
+        let mut count = 0;
+        {
+            let mut insert = tx.prepare(
+                "INSERT OR IGNORE INTO deliveries (digest_id, address, name, state, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4)",
+            )?;
+            for (address, name) in recipients {
+                count += insert.execute(params![digest_id, address, name, now])?;
+            }
+        }
+        tx.execute("INSERT INTO digests (digest_id, frozen_at, recipients) VALUES (?1, ?2, ?3)", params![digest_id, now, count as i64])?;
+        tx.commit()?;
+        Ok(count)
+    }
+
+    /// Prepares a run: `sending` rows left by a crash become `ambiguous` (or
+    /// `pending` with `resend_ambiguous`, together with earlier ambiguous rows);
+    /// transient failures become `pending`; permanent failures too with
+    /// `retry_failed`; suppressed addresses become `suppressed`.
+    pub fn recover(&mut self, digest_id: &str, resend_ambiguous: bool, retry_failed: bool) -> Result<usize> {
+        let tx = self.connection.transaction()?;
+        let now = now_text();
+        let crashed = tx.execute(
+            "UPDATE deliveries SET state = 'ambiguous', reply = 'interrupted while sending (the relay may have accepted it)', updated_at = ?2
+             WHERE digest_id = ?1 AND state = 'sending'",
+            params![digest_id, now],
+        )?;
+        if resend_ambiguous {
+            tx.execute("UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'ambiguous'", params![digest_id, now])?;
+        }
+        tx.execute("UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'failed_transient'", params![digest_id, now])?;
+        if retry_failed {
+            tx.execute("UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'failed_permanent'", params![digest_id, now])?;
+        }
+        tx.execute(
+            "UPDATE deliveries SET state = 'suppressed', updated_at = ?2
+             WHERE digest_id = ?1 AND state = 'pending' AND address IN (SELECT address FROM suppressions)",
+            params![digest_id, now],
+        )?;
+        tx.commit()?;
+        Ok(crashed)
+    }
+
+    /// The rows still to send, in list order.
+    pub fn pending(&self, digest_id: &str) -> Result<Vec<Recipient>> {
+        self.rows(digest_id, Some(State::Pending))
+    }
+
+    /// Rows of a digest, all or in one state.
+    pub fn rows(&self, digest_id: &str, state: Option<State>) -> Result<Vec<Recipient>> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, address, name, state, attempts, reply FROM deliveries
+             WHERE digest_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id",
+        )?;
+        let rows = statement.query_map(params![digest_id, state.map(State::as_str)], |row| {
+            let state: String = row.get(3)?;
+            Ok(Recipient {
+                id: row.get(0)?,
+                address: row.get(1)?,
+                name: row.get(2)?,
+                state: State::parse(&state).unwrap_or(State::Ambiguous),
+                attempts: row.get::<_, i64>(4)? as u32,
+                reply: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Marks a row `sending` and counts the attempt; committed before the message leaves.
+    pub fn mark_sending(&self, id: i64, message_id: &str) -> Result<()> {
+        self.connection.execute(
+            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, message_id = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, message_id, now_text()],
+        )?;
+        Ok(())
+    }
+
+    /// Records the outcome of an attempt.
+    pub fn mark(&self, id: i64, state: State, reply: &str) -> Result<()> {
+        self.connection.execute(
+            "UPDATE deliveries SET state = ?2, reply = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, state.as_str(), reply, now_text()],
+        )?;
+        Ok(())
+    }
+
+    /// Counts per state.
+    pub fn counts(&self, digest_id: &str) -> Result<Vec<(State, usize)>> {
+        let mut statement = self.connection.prepare("SELECT state, COUNT(*) FROM deliveries WHERE digest_id = ?1 GROUP BY state")?;
+        let found: Vec<(String, i64)> =
+            statement.query_map([digest_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(State::ALL
+            .iter()
+            .map(|state| (*state, found.iter().find(|(s, _)| s == state.as_str()).map_or(0, |(_, n)| *n as usize)))
+            .collect())
+    }
+
+    /// Records that an address must never be mailed again.
+    pub fn suppress(&self, address: &str, reason: &str) -> Result<bool> {
+        let changed = self.connection.execute(
+            "INSERT OR IGNORE INTO suppressions (address, reason, created_at) VALUES (?1, ?2, ?3)",
+            params![address, reason, now_text()],
+        )?;
+        Ok(changed > 0)
+    }
+
+    /// Whether an address is suppressed.
+    pub fn is_suppressed(&self, address: &str) -> Result<bool> {
+        Ok(self.connection.query_row("SELECT 1 FROM suppressions WHERE address = ?1", [address], |_| Ok(())).optional()?.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crash_while_sending_leaves_an_ambiguous_row_not_a_pending_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        ledger.freeze("d", [("a@x.org", None), ("b@x.org", Some("B"))].into_iter()).unwrap();
+        let rows = ledger.pending("d").unwrap();
+        ledger.mark_sending(rows[0].id, "<m@x>").unwrap();
+        ledger.mark(rows[1].id, State::FailedTransient, "451").unwrap();
+        drop(ledger);
+        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        assert_eq!(ledger.recover("d", false, false).unwrap(), 1);
+        let states: Vec<State> = ledger.rows("d", None).unwrap().iter().map(|r| r.state).collect();
+        assert_eq!(states, [State::Ambiguous, State::Pending]);
+        // Freezing again keeps the first list.
+        assert_eq!(ledger.freeze("d", [("c@x.org", None)].into_iter()).unwrap(), 2);
+    }
+
+    #[test]
+    fn suppressed_addresses_are_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        ledger.freeze("d", [("a@x.org", None), ("b@x.org", None)].into_iter()).unwrap();
+        assert!(ledger.suppress("a@x.org", "unsubscribe").unwrap());
+        ledger.recover("d", false, false).unwrap();
+        let pending: Vec<String> = ledger.pending("d").unwrap().into_iter().map(|r| r.address).collect();
+        assert_eq!(pending, ["b@x.org"]);
+    }
+}
