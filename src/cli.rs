@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "newsroom", version, about, long_about = None)]
 #[command(
     after_help = "Exit status: 0 success, 1 some work failed (bad posts, failed deliveries), 2 usage or configuration error.\n\
-Environment: NEWSROOM_NOW (RFC 3339 instant that replaces the clock), NEWSROOM_UNSUBSCRIBE_SECRET (HMAC key of unsubscribe tokens)."
+Environment: NEWSROOM_NOW (RFC 3339 instant that replaces the clock), NEWSROOM_UNSUBSCRIBE_SECRET (HMAC key of unsubscribe tokens), NEWSROOM_SMTP_URL (the relay for `digest send`)."
 )]
 pub struct Cli {
     /// Run in the site folder DIR (the one holding newsroom.yaml) instead of the current directory.
@@ -37,6 +37,11 @@ pub enum Command {
     /// The monthly email digest: preview it as files, send it, see how a send went.
     #[command(subcommand)]
     Digest(DigestCommand),
+    /// Record that ADDRESS must never get a digest again (kept in the ledger, honoured by every later send).
+    Unsubscribe {
+        /// The address to suppress.
+        address: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +54,47 @@ pub enum DigestCommand {
     /// a row is skipped). Without NEWSROOM_UNSUBSCRIBE_SECRET a fixed development
     /// key signs the unsubscribe links, with a warning.
     Preview(PreviewArgs),
+    /// Send the month's digest to every active subscriber over SMTP, exactly once, resumably.
+    ///
+    /// The relay comes from NEWSROOM_SMTP_URL (smtp://host:port, smtps://user:pass@host:465;
+    /// TLS is required for any host that is not this machine). NEWSROOM_UNSUBSCRIBE_SECRET
+    /// must be set. The recipient list is frozen in the ledger (delivery.ledger) when the
+    /// digest's first send starts; a re-run skips what was sent, retries transient failures,
+    /// and reports messages interrupted mid-send as ambiguous instead of sending them twice.
+    /// Exit status 0 only if every message was sent.
+    Send(SendArgs),
+    /// What the ledger knows of a digest: sent, failed, pending, ambiguous, and who.
+    Status(MonthArg),
+}
+
+#[derive(Debug, Args)]
+pub struct MonthArg {
+    /// The digest's month, YYYY-MM (default: the previous calendar month).
+    #[arg(long, value_name = "YYYY-MM")]
+    pub month: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The month to send, YYYY-MM (default: the previous calendar month).
+    #[arg(long, value_name = "YYYY-MM")]
+    pub month: Option<String>,
+    /// SMTP connections used at once (default: delivery.concurrency, 4).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// At most N messages per second (default: delivery.rate; 0 = as fast as the relay takes them).
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+    /// Also retry messages the relay refused permanently (5xx) in an earlier run.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Also resend messages whose fate is unknown (the connection dropped after the
+    /// message was transmitted): their recipients may get the digest twice.
+    #[arg(long)]
+    pub resend_ambiguous: bool,
+    /// Send one copy, with a [TEST] subject prefix, to ADDRESS only; the ledger is not touched.
+    #[arg(long, value_name = "ADDRESS")]
+    pub test_to: Option<String>,
 }
 
 #[derive(Debug, Args)]

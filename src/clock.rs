@@ -14,11 +14,7 @@ pub fn now() -> Result<DateTime<Utc>> {
     match std::env::var(NOW_VAR) {
         Ok(value) if !value.trim().is_empty() => DateTime::parse_from_rfc3339(value.trim())
             .map(|t| t.with_timezone(&Utc))
-            .with_context(|| {
-                format!(
-                    "{NOW_VAR}=`{value}` is not an RFC 3339 timestamp such as 2026-11-01T00:00:00Z"
-                )
-            }),
+            .with_context(|| format!("{NOW_VAR}=`{value}` is not an RFC 3339 timestamp such as 2026-11-01T00:00:00Z")),
         _ => Ok(Utc::now()),
     }
 }

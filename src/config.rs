@@ -99,12 +99,7 @@ pub struct FeedsConfig {
 
 impl Default for FeedsConfig {
     fn default() -> Self {
-        FeedsConfig {
-            limit: default_limit(),
-            content: FeedContent::Excerpt,
-            tags: true,
-            xslt: false,
-        }
+        FeedsConfig { limit: default_limit(), content: FeedContent::Excerpt, tags: true, xslt: false }
     }
 }
 
@@ -166,11 +161,7 @@ pub struct DeliveryConfig {
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
-        DeliveryConfig {
-            ledger: default_ledger(),
-            concurrency: default_concurrency(),
-            rate: 0.0,
-        }
+        DeliveryConfig { ledger: default_ledger(), concurrency: default_concurrency(), rate: 0.0 }
     }
 }
 
@@ -225,14 +216,7 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.path.display(),
-            self.line,
-            self.column,
-            self.message
-        )
+        write!(f, "{}:{}:{}: {}", self.path.display(), self.line, self.column, self.message)
     }
 }
 
@@ -244,21 +228,13 @@ impl Config {
         let path = root.join(CONFIG_FILE);
         let size = std::fs::metadata(&path)
             .with_context(|| {
-                format!(
-                    "no `{}` in `{}` (use -C DIR to point at a site folder)",
-                    CONFIG_FILE,
-                    root.display()
-                )
+                format!("no `{}` in `{}` (use -C DIR to point at a site folder)", CONFIG_FILE, root.display())
             })?
             .len();
         if size > MAX_CONFIG_BYTES {
-            bail!(
-                "`{}` is {size} bytes; a configuration file may be at most {MAX_CONFIG_BYTES}",
-                path.display()
-            );
+            bail!("`{}` is {size} bytes; a configuration file may be at most {MAX_CONFIG_BYTES}", path.display());
         }
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
         Ok(Config::parse(&text, Path::new(CONFIG_FILE))?)
     }
 
@@ -268,12 +244,7 @@ impl Config {
         let mut config: Config = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
         config.normalise().map_err(|message| {
             let (line, column) = key_position(text, "url").unwrap_or((1, 1));
-            ConfigError {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message,
-            }
+            ConfigError { path: path.to_path_buf(), line, column, message }
         })?;
         Ok(config)
     }
@@ -282,18 +253,11 @@ impl Config {
         let url = url::Url::parse(self.site.url.trim())
             .map_err(|e| format!("site.url `{}` is not a URL: {e}", self.site.url))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(format!(
-                "site.url `{}` must be an http(s) URL with a host",
-                self.site.url
-            ));
+            return Err(format!("site.url `{}` must be an http(s) URL with a host", self.site.url));
         }
         self.site.url = url.as_str().trim_end_matches('/').to_string();
         let path = self.site.blog_path.trim().trim_matches('/');
-        self.site.blog_path = if path.is_empty() {
-            String::new()
-        } else {
-            format!("/{path}")
-        };
+        self.site.blog_path = if path.is_empty() { String::new() } else { format!("/{path}") };
         if self.site.title.trim().is_empty() {
             return Err("site.title must not be empty".into());
         }
@@ -310,12 +274,7 @@ impl Config {
 /// own " at line L column C" suffix (the position goes in front instead).
 pub fn yaml_error(path: &Path, error: &serde_yaml::Error) -> ConfigError {
     let (line, column, message) = yaml_error_parts(error, 1);
-    ConfigError {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message,
-    }
+    ConfigError { path: path.to_path_buf(), line, column, message }
 }
 
 /// The 1-based position and the bare message of a serde_yaml error.
@@ -333,11 +292,7 @@ pub fn yaml_error_parts(error: &serde_yaml::Error, first_line: usize) -> (usize,
         }
         None => (first_line, 1),
     };
-    (
-        position.0,
-        position.1,
-        shift_line_numbers(&message, first_line - 1),
-    )
+    (position.0, position.1, shift_line_numbers(&message, first_line - 1))
 }
 
 /// Adds `offset` to every "line N" in a YAML parser message.
@@ -398,8 +353,7 @@ mod tests {
 
     #[test]
     fn unknown_key_is_an_error_with_its_position() {
-        let error = parse("site:\n  title: T\n  url: https://example.org\nfeeds:\n  limt: 3\n")
-            .unwrap_err();
+        let error = parse("site:\n  title: T\n  url: https://example.org\nfeeds:\n  limt: 3\n").unwrap_err();
         assert_eq!((error.line, error.column), (5, 3), "{error}");
         assert!(error.message.contains("unknown field `limt`"), "{error}");
     }

@@ -35,32 +35,12 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(
-        path: impl Into<PathBuf>,
-        (line, column): (usize, usize),
-        message: impl Into<String>,
-    ) -> Self {
-        Diagnostic {
-            path: path.into(),
-            line,
-            column,
-            severity: Severity::Error,
-            message: message.into(),
-        }
+    pub fn error(path: impl Into<PathBuf>, (line, column): (usize, usize), message: impl Into<String>) -> Self {
+        Diagnostic { path: path.into(), line, column, severity: Severity::Error, message: message.into() }
     }
 
-    pub fn warning(
-        path: impl Into<PathBuf>,
-        (line, column): (usize, usize),
-        message: impl Into<String>,
-    ) -> Self {
-        Diagnostic {
-            path: path.into(),
-            line,
-            column,
-            severity: Severity::Warning,
-            message: message.into(),
-        }
+    pub fn warning(path: impl Into<PathBuf>, (line, column): (usize, usize), message: impl Into<String>) -> Self {
+        Diagnostic { path: path.into(), line, column, severity: Severity::Warning, message: message.into() }
     }
 
     pub fn is_error(&self) -> bool {
@@ -70,15 +50,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.path.display(),
-            self.line,
-            self.column,
-            self.severity,
-            self.message
-        )
+        write!(f, "{}:{}:{}: {}: {}", self.path.display(), self.line, self.column, self.severity, self.message)
     }
 }
 
@@ -86,8 +58,7 @@ impl fmt::Display for Diagnostic {
 /// so the output is stable from run to run.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
-        (a.severity, &a.path, a.line, a.column, &a.message)
-            .cmp(&(b.severity, &b.path, b.line, b.column, &b.message))
+        (a.severity, &a.path, a.line, a.column, &a.message).cmp(&(b.severity, &b.path, b.line, b.column, &b.message))
     });
 }
 
@@ -109,9 +80,7 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 
 /// A path shown relative to the site folder when it is inside it, as users typed it.
 pub fn display_path(site_root: &Path, path: &Path) -> PathBuf {
-    path.strip_prefix(site_root)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|_| path.to_path_buf())
+    path.strip_prefix(site_root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
 }
 
 #[cfg(test)]
@@ -129,10 +98,7 @@ mod tests {
 
     #[test]
     fn errors_sort_before_warnings() {
-        let mut d = vec![
-            Diagnostic::warning("a.md", (1, 1), "w"),
-            Diagnostic::error("b.md", (9, 1), "e"),
-        ];
+        let mut d = vec![Diagnostic::warning("a.md", (1, 1), "w"), Diagnostic::error("b.md", (9, 1), "e")];
         sort(&mut d);
         assert!(d[0].is_error());
         assert_eq!(d[0].to_string(), "b.md:9:1: error: e");

@@ -10,6 +10,7 @@
 pub mod clock;
 pub mod config;
 pub mod content;
+pub mod delivery;
 pub mod diagnostics;
 pub mod digest;
 pub mod feed;

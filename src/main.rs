@@ -12,6 +12,7 @@ use clap::Parser;
 
 use cli::{Cli, Command, DigestCommand};
 use newsroom::config::ConfigError;
+use newsroom::delivery::{self, SendOptions, SetupError};
 use newsroom::digest::{Month, preview};
 use newsroom::site::{self, BuildOptions, Site};
 
@@ -24,9 +25,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {error:#}");
-            if error.downcast_ref::<ConfigError>().is_some()
-                || error.chain().any(|e| e.is::<ConfigError>())
-            {
+            if error.chain().any(|e| e.is::<ConfigError>() || e.is::<SetupError>()) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)
@@ -46,10 +45,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     match cli.command {
         Command::Build(args) => {
-            let options = BuildOptions {
-                out_dir: args.out,
-                keep_going: args.keep_going,
-            };
+            let options = BuildOptions { out_dir: args.out, keep_going: args.keep_going };
             let report = site::build(&site, &options, now)?;
             let mut stderr = std::io::stderr().lock();
             for diagnostic in report.diagnostics.iter().filter(|d| d.is_error()) {
@@ -68,11 +64,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 writeln!(stderr, "skipped {}", skipped.display())?;
             }
             if report.warnings() > 0 {
-                writeln!(
-                    stderr,
-                    "{} warning(s); run `newsroom check` to see them",
-                    report.warnings()
-                )?;
+                writeln!(stderr, "{} warning(s); run `newsroom check` to see them", report.warnings())?;
             }
             println!(
                 "built {} post(s) into {}: {} feed set(s), {} digest archive page(s), {} file(s) copied{}",
@@ -87,13 +79,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     format!(", {} post(s) skipped", report.skipped.len())
                 }
             );
-            Ok(if report.skipped.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(if report.skipped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Digest(command) => run_digest(&site, command, now),
+        Command::Unsubscribe { address } => {
+            let (address, added) = delivery::unsubscribe(&site, &address)?;
+            if added {
+                println!("{address} is unsubscribed: no later send will mail it");
+            } else {
+                println!("{address} was already unsubscribed");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check => {
             let diagnostics = site::check(&site, now)?;
             let mut stdout = std::io::stdout().lock();
@@ -101,17 +98,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 writeln!(stdout, "{diagnostic}")?;
             }
             let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-            writeln!(
-                stdout,
-                "{} error(s), {} warning(s)",
-                errors,
-                diagnostics.len() - errors
-            )?;
-            Ok(if errors > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            writeln!(stdout, "{} error(s), {} warning(s)", errors, diagnostics.len() - errors)?;
+            Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
     }
 }
@@ -124,11 +112,7 @@ fn digest_month(month: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Resu
     }
 }
 
-fn run_digest(
-    site: &Site,
-    command: DigestCommand,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<ExitCode> {
+fn run_digest(site: &Site, command: DigestCommand, now: chrono::DateTime<chrono::Utc>) -> Result<ExitCode> {
     match command {
         DigestCommand::Preview(args) => {
             let month = match digest_month(args.month.as_deref(), now) {
@@ -147,10 +131,7 @@ fn run_digest(
                 eprintln!("warning: {warning}");
             }
             match &report.dir {
-                None => println!(
-                    "no posts in {} ({month}): nothing to send, nothing written",
-                    month.label()
-                ),
+                None => println!("no posts in {} ({month}): nothing to send, nothing written", month.label()),
                 Some(dir) => println!(
                     "previewed the {} digest ({} post(s)) in {}: {} message(s), {} subscriber(s) skipped",
                     month.label(),
@@ -161,18 +142,55 @@ fn run_digest(
                 ),
             }
             let failed = report.diagnostics.iter().any(|d| d.is_error());
-            Ok(if failed {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        DigestCommand::Send(args) => {
+            let month = match digest_month(args.month.as_deref(), now) {
+                Ok(month) => month,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let options = SendOptions {
+                month,
+                concurrency: args.concurrency.unwrap_or(site.config.delivery.concurrency),
+                rate: args.rate.unwrap_or(site.config.delivery.rate),
+                retry_failed: args.retry_failed,
+                resend_ambiguous: args.resend_ambiguous,
+                test_to: args.test_to,
+                progress_bar: true,
+            };
+            let report = delivery::send(site, &options, now)?;
+            if report.nothing_to_send {
+                println!("no posts in {} ({month}): nothing to send", month.label());
+                return Ok(ExitCode::SUCCESS);
+            }
+            if report.recovered_ambiguous > 0 {
+                eprintln!(
+                    "warning: {} message(s) were being sent when an earlier run stopped; they are reported as ambiguous and not resent (--resend-ambiguous to override)",
+                    report.recovered_ambiguous
+                );
+            }
+            println!("{report}");
+            Ok(if report.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        DigestCommand::Status(args) => {
+            let month = match digest_month(args.month.as_deref(), now) {
+                Ok(month) => month,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            print!("{}", delivery::status(site, month)?);
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    error
+        .chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }

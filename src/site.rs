@@ -33,10 +33,7 @@ impl Site {
     /// Opens the site folder `root`, reading its `newsroom.yaml`.
     pub fn open(root: &Path) -> Result<Site> {
         let config = Config::load(root)?;
-        Ok(Site {
-            root: root.to_path_buf(),
-            config,
-        })
+        Ok(Site { root: root.to_path_buf(), config })
     }
 
     /// The posts folder.
@@ -56,29 +53,16 @@ impl Site {
 
     /// The absolute URL of a post's folder, for relative references in it.
     pub fn post_base_url(&self, post: &Post) -> String {
-        format!(
-            "{}{}",
-            self.config.blog_url(),
-            urls::encode_path(&post.folder)
-        )
+        format!("{}{}", self.config.blog_url(), urls::encode_path(&post.folder))
     }
 
     /// Renders posts in parallel, in the order given.
-    pub fn render_posts(
-        &self,
-        posts: &[&Post],
-        post_links: &HashMap<String, String>,
-        full: bool,
-    ) -> Vec<RenderedPost> {
+    pub fn render_posts(&self, posts: &[&Post], post_links: &HashMap<String, String>, full: bool) -> Vec<RenderedPost> {
         posts
             .par_iter()
             .map(|post| {
                 let base_url = self.post_base_url(post);
-                let context = LinkContext {
-                    base_url: &base_url,
-                    folder: &post.folder,
-                    post_links,
-                };
+                let context = LinkContext { base_url: &base_url, folder: &post.folder, post_links };
                 markdown::render_post(post, &context, full)
             })
             .collect()
@@ -130,16 +114,9 @@ impl BuildReport {
 
 /// `newsroom build`: feeds and assets into the output folder, atomically.
 pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<BuildReport> {
-    let out_dir = options
-        .out_dir
-        .clone()
-        .unwrap_or_else(|| site.default_out_dir());
+    let out_dir = options.out_dir.clone().unwrap_or_else(|| site.default_out_dir());
     let loaded = site.load_posts()?;
-    let mut report = BuildReport {
-        out_dir: out_dir.clone(),
-        skipped: loaded.rejected.clone(),
-        ..Default::default()
-    };
+    let mut report = BuildReport { out_dir: out_dir.clone(), skipped: loaded.rejected.clone(), ..Default::default() };
     let mut diagnostics = loaded.diagnostics;
     if diagnostics.iter().any(Diagnostic::is_error) && !options.keep_going {
         diagnostics::sort(&mut diagnostics);
@@ -154,26 +131,16 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
     let mut assets = BTreeMap::new();
     for (post, rendered) in listed.iter().zip(&rendered) {
         diagnostics.extend(rendered.diagnostics.iter().cloned());
-        assets.extend(resolve_assets(
-            site,
-            post,
-            &rendered.local_refs,
-            &mut diagnostics,
-        ));
+        assets.extend(resolve_assets(site, post, &rendered.local_refs, &mut diagnostics));
     }
-    let entries: Vec<Entry> = listed
-        .iter()
-        .zip(&rendered)
-        .map(|(post, rendered)| Entry { post, rendered })
-        .collect();
+    let entries: Vec<Entry> = listed.iter().zip(&rendered).map(|(post, rendered)| Entry { post, rendered }).collect();
     let feed_sets = feed_sets(site, &entries, now)?;
     let archives = digest_archives(site, &listed, &rendered)?;
 
     let staging = stage_dir(&out_dir)?;
     for (folder, files) in &feed_sets {
         let dir = staging.path().join(folder);
-        fs::create_dir_all(&dir)
-            .with_context(|| format!("failed to create `{}`", dir.display()))?;
+        fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
         write_file(&dir.join(feed::RSS_FILE), &files.rss)?;
         write_file(&dir.join(feed::ATOM_FILE), &files.atom)?;
         write_file(&dir.join(feed::JSON_FILE), &files.json)?;
@@ -183,18 +150,15 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
     }
     for (month, html) in &archives {
         let dir = staging.path().join("digest").join(month.to_string());
-        fs::create_dir_all(&dir)
-            .with_context(|| format!("failed to create `{}`", dir.display()))?;
+        fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
         write_file(&dir.join("index.html"), html)?;
     }
     for (relative, source) in &assets {
         let target = staging.path().join(relative);
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent)
-                .with_context(|| format!("failed to create `{}`", parent.display()))?;
+            fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
         }
-        fs::copy(source, &target)
-            .with_context(|| format!("failed to copy `{}`", source.display()))?;
+        fs::copy(source, &target).with_context(|| format!("failed to copy `{}`", source.display()))?;
     }
     replace_dir(staging, &out_dir)?;
 
@@ -210,27 +174,16 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
 
 /// The web version of every month's digest (`public/digest/YYYY-MM/index.html`),
 /// the "view in browser" target of the emails.
-fn digest_archives(
-    site: &Site,
-    listed: &[&Post],
-    rendered: &[RenderedPost],
-) -> Result<Vec<(Month, String)>> {
+fn digest_archives(site: &Site, listed: &[&Post], rendered: &[RenderedPost]) -> Result<Vec<(Month, String)>> {
     let template = DigestTemplate::load(&site.root)?;
     let mut by_month: BTreeMap<Month, Vec<(&Post, &RenderedPost)>> = BTreeMap::new();
     for (post, rendered) in listed.iter().zip(rendered) {
-        by_month
-            .entry(Month::of(post.date))
-            .or_default()
-            .push((post, rendered));
+        by_month.entry(Month::of(post.date)).or_default().push((post, rendered));
     }
     by_month
         .into_par_iter()
         .map(|(month, mut posts)| {
-            posts.sort_by(|a, b| {
-                a.0.date
-                    .cmp(&b.0.date)
-                    .then_with(|| a.0.permalink.cmp(&b.0.permalink))
-            });
+            posts.sort_by(|a, b| a.0.date.cmp(&b.0.date).then_with(|| a.0.permalink.cmp(&b.0.permalink)));
             let digest = Digest::render(&site.config, &template, &DigestInput { month, posts })?;
             Ok((month, digest.archive_html))
         })
@@ -253,9 +206,7 @@ pub fn check(site: &Site, _now: DateTime<Utc>) -> Result<Vec<Diagnostic>> {
     }
     let csv_path = site.root.join(&site.config.digest.subscribers);
     if csv_path.is_file() {
-        diagnostics.extend(
-            crate::subscribers::load(&csv_path, &site.config.digest.subscribers)?.diagnostics,
-        );
+        diagnostics.extend(crate::subscribers::load(&csv_path, &site.config.digest.subscribers)?.diagnostics);
     }
     diagnostics::sort(&mut diagnostics);
     Ok(diagnostics)
@@ -279,11 +230,7 @@ fn template_diagnostic(error: &anyhow::Error) -> Diagnostic {
 }
 
 /// The main feed set (folder `""`) and one per tag (`tags/<slug>`), serialised.
-fn feed_sets(
-    site: &Site,
-    entries: &[Entry],
-    now: DateTime<Utc>,
-) -> Result<Vec<(String, feed::FeedFiles)>> {
+fn feed_sets(site: &Site, entries: &[Entry], now: DateTime<Utc>) -> Result<Vec<(String, feed::FeedFiles)>> {
     let config = &site.config;
     let blog_url = config.blog_url();
     let fallback = now.fixed_offset();
@@ -302,31 +249,17 @@ fn feed_sets(
         let mut by_tag: BTreeMap<&str, (&str, Vec<Entry>)> = BTreeMap::new();
         for entry in entries {
             for tag in &entry.post.tags {
-                by_tag
-                    .entry(&tag.slug)
-                    .or_insert_with(|| (&tag.label, Vec::new()))
-                    .1
-                    .push(*entry);
+                by_tag.entry(&tag.slug).or_insert_with(|| (&tag.label, Vec::new())).1.push(*entry);
             }
         }
         for (slug, (label, tagged)) in by_tag {
             let tag_url = format!("{blog_url}tags/{}", urls::encode_path(slug));
             let title = format!("{} — {label}", config.site.title);
-            let spec = FeedSpec::new(
-                config,
-                title,
-                tag_url.clone(),
-                format!("{tag_url}/"),
-                tagged,
-                fallback,
-            );
+            let spec = FeedSpec::new(config, title, tag_url.clone(), format!("{tag_url}/"), tagged, fallback);
             specs.push((format!("tags/{slug}"), spec));
         }
     }
-    specs
-        .into_par_iter()
-        .map(|(folder, spec)| Ok((folder, feed::write_all(&spec)?)))
-        .collect()
+    specs.into_par_iter().map(|(folder, spec)| Ok((folder, feed::write_all(&spec)?))).collect()
 }
 
 /// Checks a post's local references: each must stay inside the posts folder
@@ -340,13 +273,9 @@ fn resolve_assets(
     let posts_dir = site.posts_dir();
     let mut copies = BTreeMap::new();
     for reference in local_refs {
-        let position = post
-            .body
-            .find(reference.as_str())
-            .map(|at| post.body_position(at))
-            .unwrap_or((post.body_line, 1));
-        let Some(relative) = markdown::html::normalise(&format!("{}{reference}", post.folder))
-        else {
+        let position =
+            post.body.find(reference.as_str()).map(|at| post.body_position(at)).unwrap_or((post.body_line, 1));
+        let Some(relative) = markdown::html::normalise(&format!("{}{reference}", post.folder)) else {
             diagnostics.push(Diagnostic::warning(
                 &post.source,
                 position,
@@ -392,21 +321,12 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 
 /// A staging folder beside the output folder (same file system, so the swap is a rename).
 fn stage_dir(out_dir: &Path) -> Result<tempfile::TempDir> {
-    let parent = out_dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(parent)
-        .with_context(|| format!("failed to create `{}`", parent.display()))?;
+    let parent = out_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
     tempfile::Builder::new()
         .prefix(".newsroom-staging-")
         .tempdir_in(parent)
-        .with_context(|| {
-            format!(
-                "failed to create a staging folder in `{}`",
-                parent.display()
-            )
-        })
+        .with_context(|| format!("failed to create a staging folder in `{}`", parent.display()))
 }
 
 /// Puts the staged output in place of `out_dir`: the old folder is moved
@@ -415,25 +335,17 @@ fn stage_dir(out_dir: &Path) -> Result<tempfile::TempDir> {
 pub fn replace_dir(staging: tempfile::TempDir, out_dir: &Path) -> Result<()> {
     let staged = staging.keep();
     if out_dir.exists() {
-        let name = out_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "public".into());
+        let name = out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "public".into());
         let aside = out_dir.with_file_name(format!(".{name}.old-{}", std::process::id()));
-        fs::rename(out_dir, &aside)
-            .with_context(|| format!("failed to move `{}` aside", out_dir.display()))?;
+        fs::rename(out_dir, &aside).with_context(|| format!("failed to move `{}` aside", out_dir.display()))?;
         if let Err(error) = fs::rename(&staged, out_dir) {
             let _ = fs::rename(&aside, out_dir);
             let _ = fs::remove_dir_all(&staged);
-            return Err(error).with_context(|| {
-                format!("failed to put the new `{}` in place", out_dir.display())
-            });
+            return Err(error).with_context(|| format!("failed to put the new `{}` in place", out_dir.display()));
         }
-        fs::remove_dir_all(&aside)
-            .with_context(|| format!("failed to remove `{}`", aside.display()))?;
+        fs::remove_dir_all(&aside).with_context(|| format!("failed to remove `{}`", aside.display()))?;
     } else {
-        fs::rename(&staged, out_dir)
-            .with_context(|| format!("failed to create `{}`", out_dir.display()))?;
+        fs::rename(&staged, out_dir).with_context(|| format!("failed to create `{}`", out_dir.display()))?;
     }
     Ok(())
 }

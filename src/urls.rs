@@ -34,14 +34,7 @@ pub fn encode_path(path: &str) -> String {
 }
 
 /// Characters percent-encoded in a query value (`{email}` in an unsubscribe URL).
-const QUERY_VALUE: &AsciiSet = &PATH
-    .add(b'&')
-    .add(b'+')
-    .add(b'=')
-    .add(b'/')
-    .add(b';')
-    .add(b'@')
-    .add(b':');
+const QUERY_VALUE: &AsciiSet = &PATH.add(b'&').add(b'+').add(b'=').add(b'/').add(b';').add(b'@').add(b':');
 
 /// Percent-encodes text for use as one query parameter value.
 pub fn encode_query_value(value: &str) -> String {
@@ -55,13 +48,8 @@ pub fn has_scheme(reference: &str) -> bool {
     };
     let scheme = &reference[..colon];
     !scheme.is_empty()
-        && scheme
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 /// Resolves `reference` against `base` (an absolute URL). References that
@@ -87,9 +75,7 @@ pub fn local_file_reference(reference: &str) -> Option<String> {
         return None;
     }
     let end = reference.find(['?', '#']).unwrap_or(reference.len());
-    let path = percent_encoding::percent_decode_str(&reference[..end])
-        .decode_utf8()
-        .ok()?;
+    let path = percent_encoding::percent_decode_str(&reference[..end]).decode_utf8().ok()?;
     (!path.is_empty()).then(|| path.into_owned())
 }
 
@@ -99,10 +85,7 @@ mod tests {
 
     #[test]
     fn encodes_spaces_and_unicode_but_keeps_slashes_and_plus() {
-        assert_eq!(
-            encode_path("releases/lantern 2.0"),
-            "releases/lantern%202.0"
-        );
+        assert_eq!(encode_path("releases/lantern 2.0"), "releases/lantern%202.0");
         assert_eq!(encode_path("es2015+-packages"), "es2015+-packages");
         assert_eq!(encode_path("café"), "caf%C3%A9");
     }
@@ -110,32 +93,17 @@ mod tests {
     #[test]
     fn resolves_relative_and_root_relative_references() {
         let base = "https://example.org/blog/2026-09-22-spot/";
-        assert_eq!(
-            absolutize(base, "./a.png"),
-            "https://example.org/blog/2026-09-22-spot/a.png"
-        );
-        assert_eq!(
-            absolutize(base, "../assets/b.png"),
-            "https://example.org/blog/assets/b.png"
-        );
-        assert_eq!(
-            absolutize(base, "/img/c.png"),
-            "https://example.org/img/c.png"
-        );
-        assert_eq!(
-            absolutize(base, "//cdn.example.com/d.png"),
-            "https://cdn.example.com/d.png"
-        );
+        assert_eq!(absolutize(base, "./a.png"), "https://example.org/blog/2026-09-22-spot/a.png");
+        assert_eq!(absolutize(base, "../assets/b.png"), "https://example.org/blog/assets/b.png");
+        assert_eq!(absolutize(base, "/img/c.png"), "https://example.org/img/c.png");
+        assert_eq!(absolutize(base, "//cdn.example.com/d.png"), "https://cdn.example.com/d.png");
         assert_eq!(absolutize(base, "mailto:a@b.c"), "mailto:a@b.c");
         assert_eq!(absolutize(base, "#top"), "#top");
     }
 
     #[test]
     fn local_references_are_decoded_paths() {
-        assert_eq!(
-            local_file_reference("./assets/a%20b.png?x=1").as_deref(),
-            Some("./assets/a b.png")
-        );
+        assert_eq!(local_file_reference("./assets/a%20b.png?x=1").as_deref(), Some("./assets/a b.png"));
         assert_eq!(local_file_reference("/img/a.png"), None);
         assert_eq!(local_file_reference("https://x.org/a.png"), None);
         assert_eq!(local_file_reference("data:image/png;base64,xx"), None);

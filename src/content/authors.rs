@@ -38,11 +38,7 @@ pub fn parse_authors_file(text: &str, path: &Path, diagnostics: &mut Vec<Diagnos
         Ok(Value::Mapping(mapping)) => mapping,
         Ok(Value::Null) => return authors,
         Ok(_) => {
-            diagnostics.push(Diagnostic::error(
-                path,
-                (1, 1),
-                "authors file must map author keys to objects",
-            ));
+            diagnostics.push(Diagnostic::error(path, (1, 1), "authors file must map author keys to objects"));
             return authors;
         }
         Err(error) => {
@@ -55,29 +51,21 @@ pub fn parse_authors_file(text: &str, path: &Path, diagnostics: &mut Vec<Diagnos
         let Some(key) = scalar_text(&key) else {
             continue;
         };
-        let position = key_position(text, &key)
-            .map(|(line, _)| (line, 1))
-            .unwrap_or((1, 1));
+        let position = key_position(text, &key).map(|(line, _)| (line, 1)).unwrap_or((1, 1));
         match value {
             Value::Mapping(fields) => {
                 let mut problems = Vec::new();
                 let author = author_from_mapping(&fields, &mut problems);
                 for problem in problems {
-                    diagnostics.push(Diagnostic::warning(
-                        path,
-                        position,
-                        format!("author `{key}`: {problem}"),
-                    ));
+                    diagnostics.push(Diagnostic::warning(path, position, format!("author `{key}`: {problem}")));
                 }
                 match author {
                     Some(author) => {
                         authors.insert(key, author);
                     }
-                    None => diagnostics.push(Diagnostic::error(
-                        path,
-                        position,
-                        format!("author `{key}` has no `name`"),
-                    )),
+                    None => {
+                        diagnostics.push(Diagnostic::error(path, position, format!("author `{key}` has no `name`")))
+                    }
                 }
             }
             _ => diagnostics.push(Diagnostic::error(
@@ -96,11 +84,7 @@ pub fn author_from_mapping(fields: &Mapping, problems: &mut Vec<String>) -> Opti
     let mut author = Author::default();
     for (key, value) in fields {
         let Some(key) = key.as_str() else { continue };
-        let text = || {
-            scalar_text(value)
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        };
+        let text = || scalar_text(value).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         match key {
             "name" => author.name = text().unwrap_or_default(),
             "title" => author.title = text(),

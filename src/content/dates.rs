@@ -22,16 +22,12 @@ pub fn split_dated_name(stem: &str) -> Option<DatedName<'_>> {
     let month = parts.next()?;
     let day = parts.next()?;
     let name = parts.next().unwrap_or("");
-    let digits = |s: &str, min: usize, max: usize| {
-        (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
-    };
+    let digits =
+        |s: &str, min: usize, max: usize| (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
     if !(digits(year, 4, 4) && digits(month, 1, 2) && digits(day, 1, 2)) {
         return None;
     }
-    Some(DatedName {
-        ymd: (year.parse().ok()?, month.parse().ok()?, day.parse().ok()?),
-        name,
-    })
+    Some(DatedName { ymd: (year.parse().ok()?, month.parse().ok()?, day.parse().ok()?), name })
 }
 
 /// Why a date could not be read.
@@ -69,17 +65,12 @@ pub fn parse_front_matter_date(text: &str) -> Result<DateTime<FixedOffset>, Date
         .find_map(|format| NaiveTime::parse_from_str(time_part, format).ok())
         .ok_or(DateError::Unreadable)?;
     let naive = NaiveDateTime::new(date, time);
-    offset
-        .from_local_datetime(&naive)
-        .single()
-        .ok_or(DateError::Unreadable)
+    offset.from_local_datetime(&naive).single().ok_or(DateError::Unreadable)
 }
 
 fn parse_ymd(text: &str) -> Result<(i32, u32, u32), DateError> {
     let mut parts = text.split('-');
-    let (Some(y), Some(m), Some(d), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(DateError::Unreadable);
     };
     let number = |s: &str, max_len: usize| {
@@ -109,13 +100,8 @@ fn split_offset(text: &str) -> Result<(&str, FixedOffset), DateError> {
             return Err(DateError::Unreadable);
         }
         let hours: i32 = digits[..2].parse().map_err(|_| DateError::Unreadable)?;
-        let minutes: i32 = if digits.len() == 4 {
-            digits[2..].parse().map_err(|_| DateError::Unreadable)?
-        } else {
-            0
-        };
-        let offset = FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
-            .ok_or(DateError::Unreadable)?;
+        let minutes: i32 = if digits.len() == 4 { digits[2..].parse().map_err(|_| DateError::Unreadable)? } else { 0 };
+        let offset = FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or(DateError::Unreadable)?;
         return Ok((time, offset));
     }
     Ok((text, utc()))
@@ -130,9 +116,7 @@ mod tests {
     use super::*;
 
     fn rfc3339(text: &str) -> String {
-        parse_front_matter_date(text)
-            .map(|d| d.to_rfc3339())
-            .unwrap_or_else(|e| format!("{e:?}"))
+        parse_front_matter_date(text).map(|d| d.to_rfc3339()).unwrap_or_else(|e| format!("{e:?}"))
     }
 
     #[test]
@@ -141,18 +125,9 @@ mod tests {
         assert_eq!(rfc3339("2016-10-24 3:45:00"), "2016-10-24T03:45:00+00:00");
         assert_eq!(rfc3339("2015-11-3 10:30:00"), "2015-11-03T10:30:00+00:00");
         assert_eq!(rfc3339("2019-03-19T12:00"), "2019-03-19T12:00:00+00:00");
-        assert_eq!(
-            rfc3339("2024-01-12T00:00:00.000Z"),
-            "2024-01-12T00:00:00+00:00"
-        );
-        assert_eq!(
-            rfc3339("2026-09-15T09:30:00+02:00"),
-            "2026-09-15T09:30:00+02:00"
-        );
-        assert_eq!(
-            rfc3339("2026-09-15 09:30:00 -0500"),
-            "2026-09-15T09:30:00-05:00"
-        );
+        assert_eq!(rfc3339("2024-01-12T00:00:00.000Z"), "2024-01-12T00:00:00+00:00");
+        assert_eq!(rfc3339("2026-09-15T09:30:00+02:00"), "2026-09-15T09:30:00+02:00");
+        assert_eq!(rfc3339("2026-09-15 09:30:00 -0500"), "2026-09-15T09:30:00-05:00");
     }
 
     #[test]

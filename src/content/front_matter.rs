@@ -27,11 +27,7 @@ pub struct Unclosed;
 /// A text that does not start with `---` has no front matter.
 pub fn split(text: &str) -> Result<Split<'_>, Unclosed> {
     let Some(first_line_end) = text.find('\n') else {
-        return if is_fence(text) {
-            Err(Unclosed)
-        } else {
-            Ok(no_front_matter(text))
-        };
+        return if is_fence(text) { Err(Unclosed) } else { Ok(no_front_matter(text)) };
     };
     if !is_fence(&text[..first_line_end]) {
         return Ok(no_front_matter(text));
@@ -55,12 +51,7 @@ pub fn split(text: &str) -> Result<Split<'_>, Unclosed> {
 }
 
 fn no_front_matter(text: &str) -> Split<'_> {
-    Split {
-        yaml: "",
-        yaml_line: 1,
-        body: text,
-        body_line: 1,
-    }
+    Split { yaml: "", yaml_line: 1, body: text, body_line: 1 }
 }
 
 fn is_fence(line: &str) -> bool {

@@ -97,10 +97,7 @@ pub struct Tag {
 
 impl Tag {
     pub fn new(label: &str) -> Tag {
-        Tag {
-            label: label.trim().to_string(),
-            slug: tag_slug(label),
-        }
+        Tag { label: label.trim().to_string(), slug: tag_slug(label) }
     }
 }
 
@@ -116,11 +113,7 @@ pub fn tag_slug(label: &str) -> String {
         }
     }
     let slug = slug.trim_matches('-');
-    if slug.is_empty() {
-        "tag".to_string()
-    } else {
-        slug.to_string()
-    }
+    if slug.is_empty() { "tag".to_string() } else { slug.to_string() }
 }
 
 /// Everything the posts folder held.
@@ -138,10 +131,7 @@ pub struct LoadedPosts {
 pub fn load_posts(root: &Path, config: &Config) -> anyhow::Result<LoadedPosts> {
     let posts_dir = root.join(&config.posts);
     if !posts_dir.is_dir() {
-        anyhow::bail!(
-            "the posts folder `{}` does not exist (set `posts:` in newsroom.yaml)",
-            posts_dir.display()
-        );
+        anyhow::bail!("the posts folder `{}` does not exist (set `posts:` in newsroom.yaml)", posts_dir.display());
     }
     let mut loaded = LoadedPosts::default();
     let authors = load_authors(root, &posts_dir, &mut loaded.diagnostics);
@@ -151,14 +141,7 @@ pub fn load_posts(root: &Path, config: &Config) -> anyhow::Result<LoadedPosts> {
         .map(|file| {
             let source = display_path(root, file);
             let mut diagnostics = Vec::new();
-            let post = load_post(
-                file,
-                &source,
-                &posts_dir,
-                config,
-                &authors,
-                &mut diagnostics,
-            );
+            let post = load_post(file, &source, &posts_dir, config, &authors, &mut diagnostics);
             (source, post, diagnostics)
         })
         .collect();
@@ -175,37 +158,21 @@ pub fn load_posts(root: &Path, config: &Config) -> anyhow::Result<LoadedPosts> {
 
 /// The post files under `posts_dir`, sorted. Symbolic links that lead out of
 /// the folder are reported and not followed; `_`- and `.`-prefixed entries are skipped.
-fn post_files(
-    root: &Path,
-    posts_dir: &Path,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> anyhow::Result<Vec<PathBuf>> {
+fn post_files(root: &Path, posts_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> anyhow::Result<Vec<PathBuf>> {
     let canonical_root = posts_dir.canonicalize()?;
     let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(posts_dir)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|entry| {
-            entry.depth() == 0
-                || !entry
-                    .file_name()
-                    .to_str()
-                    .is_some_and(|n| n.starts_with('_') || n.starts_with('.'))
-        });
+    let walker = walkdir::WalkDir::new(posts_dir).sort_by_file_name().into_iter().filter_entry(|entry| {
+        entry.depth() == 0 || !entry.file_name().to_str().is_some_and(|n| n.starts_with('_') || n.starts_with('.'))
+    });
     for entry in walker {
         let entry = entry.map_err(|e| anyhow::anyhow!("failed to read the posts folder: {e}"))?;
         let path = entry.path();
-        let is_post = matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("md" | "mdx")
-        );
+        let is_post = matches!(path.extension().and_then(|e| e.to_str()), Some("md" | "mdx"));
         if !is_post {
             continue;
         }
         if entry.path_is_symlink() {
-            let inside = path
-                .canonicalize()
-                .is_ok_and(|target| target.starts_with(&canonical_root));
+            let inside = path.canonicalize().is_ok_and(|target| target.starts_with(&canonical_root));
             if !inside {
                 diagnostics.push(Diagnostic::warning(
                     display_path(root, path),
@@ -242,21 +209,14 @@ fn load_authors(root: &Path, posts_dir: &Path, diagnostics: &mut Vec<Diagnostic>
 pub fn read_text(path: &Path, source: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
     let bytes = match std::fs::metadata(path).and_then(|meta| {
         if meta.len() > MAX_POST_BYTES {
-            Err(std::io::Error::other(format!(
-                "file is {} bytes; the limit is {MAX_POST_BYTES}",
-                meta.len()
-            )))
+            Err(std::io::Error::other(format!("file is {} bytes; the limit is {MAX_POST_BYTES}", meta.len())))
         } else {
             std::fs::read(path)
         }
     }) {
         Ok(bytes) => bytes,
         Err(error) => {
-            diagnostics.push(Diagnostic::error(
-                source,
-                (1, 1),
-                format!("cannot read: {error}"),
-            ));
+            diagnostics.push(Diagnostic::error(source, (1, 1), format!("cannot read: {error}")));
             return None;
         }
     };
@@ -269,10 +229,7 @@ pub fn read_text(path: &Path, source: &Path, diagnostics: &mut Vec<Diagnostic>) 
             diagnostics.push(Diagnostic::error(
                 source,
                 line_col(&prefix, prefix.len()),
-                format!(
-                    "file is not valid UTF-8 (byte 0x{:02x}); save it as UTF-8",
-                    bytes[valid]
-                ),
+                format!("file is not valid UTF-8 (byte 0x{:02x}); save it as UTF-8", bytes[valid]),
             ));
             None
         }
@@ -280,15 +237,8 @@ pub fn read_text(path: &Path, source: &Path, diagnostics: &mut Vec<Diagnostic>) 
 }
 
 fn normalise_text(text: String) -> String {
-    let text = text
-        .strip_prefix('\u{feff}')
-        .map(str::to_string)
-        .unwrap_or(text);
-    if text.contains('\r') {
-        text.replace("\r\n", "\n").replace('\r', "\n")
-    } else {
-        text
-    }
+    let text = text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text);
+    if text.contains('\r') { text.replace("\r\n", "\n").replace('\r', "\n") } else { text }
 }
 
 /// Loads one post file; diagnostics go to `diagnostics`, errors in drafts as warnings.
@@ -301,12 +251,7 @@ fn load_post(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Post> {
     let text = read_text(path, source, diagnostics)?;
-    let mut reader = PostReader {
-        source,
-        diagnostics: Vec::new(),
-        yaml: "",
-        yaml_line: 1,
-    };
+    let mut reader = PostReader { source, diagnostics: Vec::new(), yaml: "", yaml_line: 1 };
     let post = reader.read(&text, path, posts_dir, config, authors);
     if post.as_ref().is_some_and(|p| p.draft) {
         for diagnostic in &mut reader.diagnostics {
@@ -330,13 +275,11 @@ struct PostReader<'a> {
 
 impl<'a> PostReader<'a> {
     fn error(&mut self, position: (usize, usize), message: impl Into<String>) {
-        self.diagnostics
-            .push(Diagnostic::error(self.source, position, message));
+        self.diagnostics.push(Diagnostic::error(self.source, position, message));
     }
 
     fn warning(&mut self, position: (usize, usize), message: impl Into<String>) {
-        self.diagnostics
-            .push(Diagnostic::warning(self.source, position, message));
+        self.diagnostics.push(Diagnostic::warning(self.source, position, message));
     }
 
     /// The file position of a front matter key's value, or of the front matter's start.
@@ -355,19 +298,13 @@ impl<'a> PostReader<'a> {
         authors: &AuthorMap,
     ) -> Option<Post> {
         if text.trim().is_empty() {
-            self.error(
-                (1, 1),
-                "empty file: a post needs front matter with at least a `title`",
-            );
+            self.error((1, 1), "empty file: a post needs front matter with at least a `title`");
             return None;
         }
         let split = match front_matter::split(text) {
             Ok(split) => split,
             Err(front_matter::Unclosed) => {
-                self.error(
-                    (1, 1),
-                    "front matter starts with `---` but has no closing `---` line",
-                );
+                self.error((1, 1), "front matter starts with `---` but has no closing `---` line");
                 return None;
             }
         };
@@ -380,16 +317,12 @@ impl<'a> PostReader<'a> {
                 // The YAML scanner reports a tab where it gives up, often a line late;
                 // point at the tab itself, the thing to fix.
                 let (position, hint) = match split.yaml.lines().position(|l| l.starts_with('\t')) {
-                    Some(tab_line) => (
-                        (tab_line + split.yaml_line, 1),
-                        " (YAML does not allow tabs for indentation; use spaces)",
-                    ),
+                    Some(tab_line) => {
+                        ((tab_line + split.yaml_line, 1), " (YAML does not allow tabs for indentation; use spaces)")
+                    }
                     None => ((line, column), ""),
                 };
-                self.error(
-                    position,
-                    format!("front matter is not valid YAML: {message}{hint}"),
-                );
+                self.error(position, format!("front matter is not valid YAML: {message}{hint}"));
                 return None;
             }
         };
@@ -404,10 +337,7 @@ impl<'a> PostReader<'a> {
                 && !KNOWN_KEYS.contains(&key)
             {
                 let position = self.key_position(key);
-                self.warning(
-                    (position.0, 1),
-                    format!("unknown front matter key `{key}` ignored"),
-                );
+                self.warning((position.0, 1), format!("unknown front matter key `{key}` ignored"));
             }
         }
 
@@ -428,25 +358,18 @@ impl<'a> PostReader<'a> {
         let updated = self.last_update(&mapping).unwrap_or(date);
         let draft = self.bool_field(&mapping, "draft");
         let unlisted = self.bool_field(&mapping, "unlisted");
-        let description = self
-            .text_field(&mapping, "description")
-            .map(|d| d.trim().to_string())
-            .filter(|d| !d.is_empty());
-        let slug = self
-            .text_field(&mapping, "slug")
-            .map(|s| s.trim().trim_matches('/').to_string())
-            .filter(|s| !s.is_empty());
+        let description =
+            self.text_field(&mapping, "description").map(|d| d.trim().to_string()).filter(|d| !d.is_empty());
+        let slug =
+            self.text_field(&mapping, "slug").map(|s| s.trim().trim_matches('/').to_string()).filter(|s| !s.is_empty());
 
         let blog_url = config.blog_url();
         let path_part = match (&slug, &dated_name) {
             (Some(slug), _) => urls::encode_path(slug),
             (None, Some(dated)) => {
                 let (y, m, d) = dated.ymd;
-                let name = if dated.name.is_empty() {
-                    String::new()
-                } else {
-                    format!("/{}", urls::encode_path(dated.name))
-                };
+                let name =
+                    if dated.name.is_empty() { String::new() } else { format!("/{}", urls::encode_path(dated.name)) };
                 format!("{y:04}/{m:02}/{d:02}{name}")
             }
             (None, None) => urls::encode_path(&name_stem),
@@ -456,9 +379,7 @@ impl<'a> PostReader<'a> {
 
         let tags = self.tags(&mapping);
         let authors = self.authors(&mapping, authors, &config.site.url);
-        let image = self
-            .text_field(&mapping, "image")
-            .map(|image| urls::absolutize(&post_base, image.trim()));
+        let image = self.text_field(&mapping, "image").map(|image| urls::absolutize(&post_base, image.trim()));
 
         Some(Post {
             source: self.source.to_path_buf(),
@@ -497,28 +418,18 @@ impl<'a> PostReader<'a> {
             Some(Value::Bool(b)) => *b,
             Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
             Some(_) => {
-                self.error(
-                    self.key_position(key),
-                    format!("`{key}` must be true or false"),
-                );
+                self.error(self.key_position(key), format!("`{key}` must be true or false"));
                 false
             }
         }
     }
 
     /// The front matter `date`, else the file name's; an error when neither is a real date.
-    fn post_date(
-        &mut self,
-        mapping: &Mapping,
-        dated_name: Option<&dates::DatedName>,
-    ) -> Option<DateTime<FixedOffset>> {
+    fn post_date(&mut self, mapping: &Mapping, dated_name: Option<&dates::DatedName>) -> Option<DateTime<FixedOffset>> {
         if let Some(value) = mapping.get("date").filter(|v| !v.is_null()) {
             let position = self.key_position("date");
             let Some(text) = scalar_text(value) else {
-                self.error(
-                    position,
-                    "`date` must be a date such as 2021-12-20 or 2021-12-20T10:00:00Z",
-                );
+                self.error(position, "`date` must be a date such as 2021-12-20 or 2021-12-20T10:00:00Z");
                 return None;
             };
             return match parse_front_matter_date(&text) {
@@ -541,10 +452,7 @@ impl<'a> PostReader<'a> {
                 Ok(date) => Some(midnight_utc(date)),
                 Err(_) => {
                     let (y, m, d) = dated.ymd;
-                    self.error(
-                        (1, 1),
-                        format!("date {y:04}-{m:02}-{d:02} in the file name is not a real date"),
-                    );
+                    self.error((1, 1), format!("date {y:04}-{m:02}-{d:02} in the file name is not a real date"));
                     None
                 }
             },
@@ -583,9 +491,7 @@ impl<'a> PostReader<'a> {
             Some(Value::Sequence(items)) => {
                 for item in items {
                     match item {
-                        Value::Mapping(fields) => {
-                            labels.extend(fields.get("label").and_then(scalar_text))
-                        }
+                        Value::Mapping(fields) => labels.extend(fields.get("label").and_then(scalar_text)),
                         other => match scalar_text(other) {
                             Some(label) => labels.push(label),
                             None => self.error(self.key_position("tags"), "each tag must be text"),
@@ -633,10 +539,7 @@ impl<'a> PostReader<'a> {
                             found.push(base);
                         }
                         (None, Some(author)) => found.push(author),
-                        (None, None) => self.error(
-                            self.key_position("authors"),
-                            "an inline author needs a `name`",
-                        ),
+                        (None, None) => self.error(self.key_position("authors"), "an inline author needs a `name`"),
                     }
                 }
                 other => match scalar_text(other) {
@@ -647,35 +550,22 @@ impl<'a> PostReader<'a> {
                             format!("author `{}` is not in authors.yml", key.trim()),
                         ),
                     },
-                    None => self.error(
-                        self.key_position("authors"),
-                        "`authors` must be keys of authors.yml or objects",
-                    ),
+                    None => {
+                        self.error(self.key_position("authors"), "`authors` must be keys of authors.yml or objects")
+                    }
                 },
             }
         }
-        if let Some(name) = self
-            .text_field(mapping, "author")
-            .filter(|n| !n.trim().is_empty())
-        {
+        if let Some(name) = self.text_field(mapping, "author").filter(|n| !n.trim().is_empty()) {
             let url = self.text_field(mapping, "authorURL");
             let image_url = self.text_field(mapping, "authorImageURL");
             let title = self.text_field(mapping, "authorTitle");
-            found.push(Author {
-                name: name.trim().to_string(),
-                title,
-                url,
-                image_url,
-                email: None,
-            });
+            found.push(Author { name: name.trim().to_string(), title, url, image_url, email: None });
         }
         let site_base = format!("{site_url}/");
         for author in &mut found {
             author.url = author.url.take().map(|u| urls::absolutize(&site_base, &u));
-            author.image_url = author
-                .image_url
-                .take()
-                .map(|u| urls::absolutize(&site_base, &u));
+            author.image_url = author.image_url.take().map(|u| urls::absolutize(&site_base, &u));
         }
         found
     }
@@ -684,15 +574,9 @@ impl<'a> PostReader<'a> {
 /// The post's name (file stem, or folder name for `…/index.md`) and its folder
 /// relative to the posts folder (`""` or ending in `/`).
 fn post_name(relative: &Path) -> (String, String) {
-    let stem = relative
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default()
-        .to_string();
+    let stem = relative.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
     let parent = relative.parent().filter(|p| !p.as_os_str().is_empty());
-    let folder = parent
-        .map(|p| format!("{}/", p.to_string_lossy().replace('\\', "/")))
-        .unwrap_or_default();
+    let folder = parent.map(|p| format!("{}/", p.to_string_lossy().replace('\\', "/"))).unwrap_or_default();
     if stem == "index"
         && let Some(dir_name) = parent.and_then(|p| p.file_name()).and_then(|n| n.to_str())
     {
@@ -708,19 +592,11 @@ fn take_heading_title(body: &mut String) -> Option<String> {
     let mut offset = 0;
     for line in body.split_inclusive('\n') {
         let content = line.trim_end();
-        if content.trim().is_empty()
-            || content.starts_with("import ")
-            || content.starts_with("export ")
-        {
+        if content.trim().is_empty() || content.starts_with("import ") || content.starts_with("export ") {
             offset += line.len();
             continue;
         }
-        let title = content
-            .strip_prefix("# ")?
-            .trim()
-            .trim_end_matches('#')
-            .trim()
-            .to_string();
+        let title = content.strip_prefix("# ")?.trim().trim_end_matches('#').trim().to_string();
         if title.is_empty() {
             return None;
         }
@@ -731,10 +607,7 @@ fn take_heading_title(body: &mut String) -> Option<String> {
 }
 
 fn midnight_utc(date: NaiveDate) -> DateTime<FixedOffset> {
-    date.and_hms_opt(0, 0, 0)
-        .expect("midnight exists")
-        .and_utc()
-        .fixed_offset()
+    date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().fixed_offset()
 }
 
 #[cfg(test)]
@@ -753,24 +626,15 @@ mod tests {
     fn folder_posts_take_the_folder_name() {
         assert_eq!(
             post_name(Path::new("2026-09-22-spotlight/index.md")),
-            (
-                "2026-09-22-spotlight".into(),
-                "2026-09-22-spotlight/".into()
-            )
+            ("2026-09-22-spotlight".into(), "2026-09-22-spotlight/".into())
         );
-        assert_eq!(
-            post_name(Path::new("2026-09-22-a.mdx")),
-            ("2026-09-22-a".into(), String::new())
-        );
+        assert_eq!(post_name(Path::new("2026-09-22-a.mdx")), ("2026-09-22-a".into(), String::new()));
     }
 
     #[test]
     fn a_leading_heading_becomes_the_title() {
         let mut body = "\n# Validating traffic\n\nHello".to_string();
-        assert_eq!(
-            take_heading_title(&mut body).as_deref(),
-            Some("Validating traffic")
-        );
+        assert_eq!(take_heading_title(&mut body).as_deref(), Some("Validating traffic"));
         assert_eq!(body, "\n\n\nHello");
         let mut body = "Text first\n# Not a title".to_string();
         assert_eq!(take_heading_title(&mut body), None);

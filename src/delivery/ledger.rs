@@ -115,7 +115,8 @@ impl Ledger {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
         }
-        let connection = Connection::open(path).with_context(|| format!("failed to open the ledger `{}`", path.display()))?;
+        let connection =
+            Connection::open(path).with_context(|| format!("failed to open the ledger `{}`", path.display()))?;
         // WAL with synchronous=NORMAL: every commit survives a crash of the
         // process (the case that matters here); only a power loss can take the
         // last commits, and then the relay's own queue is lost too.
@@ -136,9 +137,15 @@ impl Ledger {
     }
 
     /// Freezes the recipient list of a digest (once; later calls keep the first list).
-    pub fn freeze<'a>(&mut self, digest_id: &str, recipients: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> Result<usize> {
+    pub fn freeze<'a>(
+        &mut self,
+        digest_id: &str,
+        recipients: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+    ) -> Result<usize> {
         let tx = self.connection.transaction()?;
-        let already = tx.query_row("SELECT recipients FROM digests WHERE digest_id = ?1", [digest_id], |r| r.get::<_, i64>(0)).optional()?;
+        let already = tx
+            .query_row("SELECT recipients FROM digests WHERE digest_id = ?1", [digest_id], |r| r.get::<_, i64>(0))
+            .optional()?;
         if let Some(count) = already {
             return Ok(count as usize);
         }
@@ -152,7 +159,10 @@ impl Ledger {
                 count += insert.execute(params![digest_id, address, name, now])?;
             }
         }
-        tx.execute("INSERT INTO digests (digest_id, frozen_at, recipients) VALUES (?1, ?2, ?3)", params![digest_id, now, count as i64])?;
+        tx.execute(
+            "INSERT INTO digests (digest_id, frozen_at, recipients) VALUES (?1, ?2, ?3)",
+            params![digest_id, now, count as i64],
+        )?;
         tx.commit()?;
         Ok(count)
     }
@@ -170,7 +180,10 @@ impl Ledger {
             params![digest_id, now],
         )?;
         if resend_ambiguous {
-            tx.execute("UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'ambiguous'", params![digest_id, now])?;
+            tx.execute(
+                "UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'ambiguous'",
+                params![digest_id, now],
+            )?;
         }
         tx.execute("UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'failed_transient'", params![digest_id, now])?;
         if retry_failed {
@@ -230,7 +243,8 @@ impl Ledger {
 
     /// Counts per state.
     pub fn counts(&self, digest_id: &str) -> Result<Vec<(State, usize)>> {
-        let mut statement = self.connection.prepare("SELECT state, COUNT(*) FROM deliveries WHERE digest_id = ?1 GROUP BY state")?;
+        let mut statement =
+            self.connection.prepare("SELECT state, COUNT(*) FROM deliveries WHERE digest_id = ?1 GROUP BY state")?;
         let found: Vec<(String, i64)> =
             statement.query_map([digest_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
         Ok(State::ALL
@@ -250,7 +264,11 @@ impl Ledger {
 
     /// Whether an address is suppressed.
     pub fn is_suppressed(&self, address: &str) -> Result<bool> {
-        Ok(self.connection.query_row("SELECT 1 FROM suppressions WHERE address = ?1", [address], |_| Ok(())).optional()?.is_some())
+        Ok(self
+            .connection
+            .query_row("SELECT 1 FROM suppressions WHERE address = ?1", [address], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 }
 

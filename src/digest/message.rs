@@ -56,8 +56,7 @@ impl OutgoingMessage {
 
 /// The hex HMAC-SHA256 of the normalised address: the unsubscribe token.
 pub fn unsubscribe_token(secret: &[u8], address: &str) -> String {
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(address.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
@@ -80,24 +79,13 @@ fn address_hash(digest_id: &str, address: &str) -> String {
 
 /// The deterministic Message-ID of the digest for one address.
 pub fn message_id(digest: &Digest, list_id: &str, address: &str) -> String {
-    format!(
-        "<{}.{}@{}>",
-        digest.id,
-        address_hash(&digest.id, address),
-        list_id
-    )
+    format!("<{}.{}@{}>", digest.id, address_hash(&digest.id, address), list_id)
 }
 
 /// Builds the message for one subscriber.
-pub fn build(
-    digest: &Digest,
-    sender: &Sender,
-    subscriber: &Subscriber,
-) -> anyhow::Result<OutgoingMessage> {
-    let address: lettre::Address = subscriber
-        .email
-        .parse()
-        .map_err(|e| anyhow::anyhow!("`{}` is not a valid address: {e}", subscriber.email))?;
+pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyhow::Result<OutgoingMessage> {
+    let address: lettre::Address =
+        subscriber.email.parse().map_err(|e| anyhow::anyhow!("`{}` is not a valid address: {e}", subscriber.email))?;
     let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, &sender.secret, &subscriber.email);
     let name = subscriber.name.as_deref().unwrap_or("");
     let raw_value = |slot: &str| -> String {
@@ -113,11 +101,7 @@ pub fn build(
     };
     let html = fill_slots(&digest.html, &|slot| escape_html(&raw_value(slot)));
     let text = fill_slots(&digest.text, &raw_value);
-    let subject = single_line(&format!(
-        "{}{}",
-        sender.subject_prefix,
-        fill_slots(&digest.subject, &raw_value)
-    ));
+    let subject = single_line(&format!("{}{}", sender.subject_prefix, fill_slots(&digest.subject, &raw_value)));
     let message_id = message_id(digest, &sender.list_id, &subscriber.email);
 
     let mut list_unsubscribe = format!("<{unsubscribe}>");
@@ -143,21 +127,12 @@ pub fn build(
         .singlepart(SinglePart::plain(text.clone()))
         .singlepart(SinglePart::html(html.clone()));
     let message = builder.multipart(body)?;
-    Ok(OutgoingMessage {
-        to: subscriber.email.clone(),
-        message_id,
-        html,
-        text,
-        message,
-    })
+    Ok(OutgoingMessage { to: subscriber.email.clone(), message_id, html, text, message })
 }
 
 /// Control characters (CR, LF, tabs) become spaces: a subject is one line.
 fn single_line(text: &str) -> String {
-    text.split(|c: char| c.is_control())
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    text.split(|c: char| c.is_control()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// Escapes text for HTML content and attribute values (maud's escaper).
@@ -214,23 +189,13 @@ mod tests {
     fn tokens_are_hmac_sha256_hex() {
         // RFC 4231 test case 2.
         let mac = unsubscribe_token(b"Jefe", "what do ya want for nothing?");
-        assert_eq!(
-            mac,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(mac, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
     #[test]
     fn the_email_is_percent_encoded_in_the_unsubscribe_url() {
-        let url = unsubscribe_url(
-            "https://x.org/u?email={email}&token={token}",
-            b"k",
-            "a+b@x.org",
-        );
-        assert!(
-            url.starts_with("https://x.org/u?email=a%2Bb%40x.org&token="),
-            "{url}"
-        );
+        let url = unsubscribe_url("https://x.org/u?email={email}&token={token}", b"k", "a+b@x.org");
+        assert!(url.starts_with("https://x.org/u?email=a%2Bb%40x.org&token="), "{url}");
     }
 
     #[test]
@@ -240,9 +205,6 @@ mod tests {
 
     #[test]
     fn html_escaping_covers_attributes() {
-        assert_eq!(
-            escape_html(r#"<a href="x">&"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;"
-        );
+        assert_eq!(escape_html(r#"<a href="x">&"#), "&lt;a href=&quot;x&quot;&gt;&amp;");
     }
 }

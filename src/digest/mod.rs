@@ -35,31 +35,17 @@ impl Month {
     /// The calendar month before the one `now` is in (UTC): the default digest.
     pub fn previous(now: DateTime<Utc>) -> Month {
         let (year, month) = (now.year(), now.month());
-        if month == 1 {
-            Month {
-                year: year - 1,
-                month: 12,
-            }
-        } else {
-            Month {
-                year,
-                month: month - 1,
-            }
-        }
+        if month == 1 { Month { year: year - 1, month: 12 } } else { Month { year, month: month - 1 } }
     }
 
     /// The month a post belongs to: the calendar date it was published on, in its own offset.
     pub fn of(date: DateTime<FixedOffset>) -> Month {
-        Month {
-            year: date.year(),
-            month: date.month(),
-        }
+        Month { year: date.year(), month: date.month() }
     }
 
     /// `October 2026`.
     pub fn label(&self) -> String {
-        let first =
-            NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a parsed month is valid");
+        let first = NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a parsed month is valid");
         first.format("%B %Y").to_string()
     }
 }
@@ -87,15 +73,8 @@ impl FromStr for Month {
 
 /// The month's listed posts, oldest first (ties by permalink).
 pub fn posts_of_month(posts: &[Post], month: Month, now: DateTime<Utc>) -> Vec<&Post> {
-    let mut chosen: Vec<&Post> = posts
-        .iter()
-        .filter(|p| p.is_listed(now) && Month::of(p.date) == month)
-        .collect();
-    chosen.sort_by(|a, b| {
-        a.date
-            .cmp(&b.date)
-            .then_with(|| a.permalink.cmp(&b.permalink))
-    });
+    let mut chosen: Vec<&Post> = posts.iter().filter(|p| p.is_listed(now) && Month::of(p.date) == month).collect();
+    chosen.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.permalink.cmp(&b.permalink)));
     chosen
 }
 
@@ -136,11 +115,7 @@ pub fn archive_url(config: &Config, month: Month) -> String {
 
 impl Digest {
     /// Renders the digest once for everyone.
-    pub fn render(
-        config: &Config,
-        template: &DigestTemplate,
-        input: &DigestInput,
-    ) -> Result<Digest> {
+    pub fn render(config: &Config, template: &DigestTemplate, input: &DigestInput) -> Result<Digest> {
         let month_label = input.month.label();
         let post_count = input.posts.len().to_string();
         let globals = |name: &str| match name {
@@ -175,11 +150,7 @@ impl Digest {
         // The web version greets nobody in particular and has no personal footer.
         let neutral = |text: &str| {
             template::fill_slots(text, &|name| {
-                if name == "greeting" {
-                    "Hello,".into()
-                } else {
-                    "there".into()
-                }
+                if name == "greeting" { "Hello,".into() } else { "there".into() }
             })
         };
         let archive_subject = neutral(&subject);
@@ -191,42 +162,23 @@ impl Digest {
             site_title: &config.site.title,
             blog_url: &blog_url,
             month_label: &month_label,
-            intro_html: if personal {
-                &intro_html
-            } else {
-                &archive_intro
-            },
+            intro_html: if personal { &intro_html } else { &archive_intro },
             posts: blocks(),
             footer: Footer {
                 text_html: &footer_html,
                 postal_address: &config.digest.postal_address,
                 archive_url: &archive_url,
                 site_url: &blog_url,
-                personal: personal.then(|| PersonalFooter {
-                    email: &email_slot,
-                    unsubscribe_url: &unsubscribe_slot,
-                }),
+                personal: personal.then(|| PersonalFooter { email: &email_slot, unsubscribe_url: &unsubscribe_slot }),
             },
         };
-        let inliner = css_inline::CSSInliner::options()
-            .keep_style_tags(false)
-            .load_remote_stylesheets(false)
-            .build();
+        let inliner = css_inline::CSSInliner::options().keep_style_tags(false).load_remote_stylesheets(false).build();
         let inline = |markup: maud::Markup| -> Result<String> {
-            inliner
-                .inline(&markup.into_string())
-                .context("failed to inline templates/email.css")
+            inliner.inline(&markup.into_string()).context("failed to inline templates/email.css")
         };
         let html = inline(email::page(&page(true), &template.css))?;
         let archive_html = inline(email::page(&page(false), &template.css))?;
-        let text = text_part(
-            config,
-            &intro_md,
-            &footer_md,
-            input,
-            &month_label,
-            &archive_url,
-        );
+        let text = text_part(config, &intro_md, &footer_md, input, &month_label, &archive_url);
         Ok(Digest {
             id: format!("digest-{}", input.month),
             month: input.month,
@@ -243,20 +195,9 @@ impl Digest {
 /// Site-owner Markdown (intro, footer) as clean HTML.
 fn owner_markdown_html(markdown: &str, base_url: &str) -> String {
     let mut raw = String::new();
-    pulldown_cmark::html::push_html(
-        &mut raw,
-        pulldown_cmark::Parser::new_ext(markdown, markdown::parser_options()),
-    );
+    pulldown_cmark::html::push_html(&mut raw, pulldown_cmark::Parser::new_ext(markdown, markdown::parser_options()));
     let links = std::collections::HashMap::new();
-    markdown::html::clean(
-        &raw,
-        &markdown::LinkContext {
-            base_url,
-            folder: "",
-            post_links: &links,
-        },
-    )
-    .html
+    markdown::html::clean(&raw, &markdown::LinkContext { base_url, folder: "", post_links: &links }).html
 }
 
 /// The text part: intro, each post with its links listed under it, footer.
@@ -270,17 +211,10 @@ fn text_part(
 ) -> String {
     let blog_url = config.blog_url();
     let plain = |markdown: &str| {
-        markdown::text::to_text(
-            pulldown_cmark::Parser::new_ext(markdown, markdown::parser_options()),
-            &blog_url,
-        )
-        .text
+        markdown::text::to_text(pulldown_cmark::Parser::new_ext(markdown, markdown::parser_options()), &blog_url).text
     };
     let mut out = String::new();
-    out.push_str(&format!(
-        "{}: monthly digest, {month_label}\n\n",
-        config.site.title
-    ));
+    out.push_str(&format!("{}: monthly digest, {month_label}\n\n", config.site.title));
     out.push_str(&plain(intro_md));
     out.push_str("\n\n");
     for (post, rendered) in &input.posts {
@@ -314,39 +248,21 @@ fn text_part(
 }
 
 /// Checks the digest settings of the configuration before anything is sent or written.
-pub fn sender(
-    config: &Config,
-    secret: Vec<u8>,
-    date: std::time::SystemTime,
-) -> Result<message::Sender> {
+pub fn sender(config: &Config, secret: Vec<u8>, date: std::time::SystemTime) -> Result<message::Sender> {
     let from = config.digest.from.parse().with_context(|| {
-        format!(
-            "digest.from `{}` is not a mailbox such as \"Name <news@example.org>\"",
-            config.digest.from
-        )
+        format!("digest.from `{}` is not a mailbox such as \"Name <news@example.org>\"", config.digest.from)
     })?;
     let reply_to = match config.digest.reply_to.trim() {
         "" => None,
-        text => Some(
-            text.parse()
-                .with_context(|| format!("digest.reply_to `{text}` is not an address"))?,
-        ),
+        text => Some(text.parse().with_context(|| format!("digest.reply_to `{text}` is not an address"))?),
     };
     let list_id = config.digest.list_id.trim().to_string();
-    if list_id.is_empty()
-        || !list_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-    {
+    if list_id.is_empty() || !list_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) {
         bail!("digest.list_id `{list_id}` must be a domain-like name such as news.example.org");
     }
     let pattern = &config.digest.unsubscribe_url;
-    if !pattern.starts_with("https://")
-        || url::Url::parse(&pattern.replace(['{', '}'], "")).is_err()
-    {
-        bail!(
-            "digest.unsubscribe_url `{pattern}` must be an https:// URL (one-click unsubscribe requires it)"
-        );
+    if !pattern.starts_with("https://") || url::Url::parse(&pattern.replace(['{', '}'], "")).is_err() {
+        bail!("digest.unsubscribe_url `{pattern}` must be an https:// URL (one-click unsubscribe requires it)");
     }
     let mailto = match config.digest.unsubscribe_mailto.trim() {
         "" => None,
@@ -377,9 +293,7 @@ mod tests {
         assert_eq!("2026-10".parse::<Month>().unwrap().to_string(), "2026-10");
         assert!("2026-13".parse::<Month>().is_err());
         assert!("October".parse::<Month>().is_err());
-        let january = DateTime::parse_from_rfc3339("2027-01-15T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let january = DateTime::parse_from_rfc3339("2027-01-15T00:00:00Z").unwrap().with_timezone(&Utc);
         assert_eq!(Month::previous(january).to_string(), "2026-12");
         assert_eq!("2026-10".parse::<Month>().unwrap().label(), "October 2026");
     }

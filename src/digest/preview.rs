@@ -65,10 +65,7 @@ pub fn render_month(
     let template = DigestTemplate::load(&site.root)?;
     let links = site.post_links(&loaded.posts);
     let rendered = site.render_posts(&posts, &links, false);
-    let input = DigestInput {
-        month,
-        posts: posts.iter().copied().zip(rendered.iter()).collect(),
-    };
+    let input = DigestInput { month, posts: posts.iter().copied().zip(rendered.iter()).collect() };
     Digest::render(&site.config, &template, &input).map(Some)
 }
 
@@ -76,29 +73,15 @@ pub fn render_month(
 pub fn safe_file_name(index: usize, address: &str) -> String {
     let cleaned: String = address
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '@' | '+' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '@' | '+' | '-' | '_') { c } else { '_' })
         .take(100)
         .collect();
     format!("{index:05}-{}.eml", cleaned.trim_start_matches('.'))
 }
 
 /// Writes the preview of `month` into `out_dir/YYYY-MM/`, replacing it atomically.
-pub fn preview(
-    site: &Site,
-    month: Month,
-    out_dir: &Path,
-    now: DateTime<Utc>,
-) -> Result<PreviewReport> {
-    let mut report = PreviewReport {
-        month: Some(month),
-        ..Default::default()
-    };
+pub fn preview(site: &Site, month: Month, out_dir: &Path, now: DateTime<Utc>) -> Result<PreviewReport> {
+    let mut report = PreviewReport { month: Some(month), ..Default::default() };
     let Some(digest) = render_month(site, month, now, &mut report.diagnostics)? else {
         return Ok(report);
     };
@@ -111,17 +94,11 @@ pub fn preview(
     report.diagnostics.extend(list.diagnostics.iter().cloned());
 
     let month_dir = out_dir.join(month.to_string());
-    fs::create_dir_all(out_dir)
-        .with_context(|| format!("failed to create `{}`", out_dir.display()))?;
+    fs::create_dir_all(out_dir).with_context(|| format!("failed to create `{}`", out_dir.display()))?;
     let staging = tempfile::Builder::new()
         .prefix(".newsroom-preview-")
         .tempdir_in(out_dir)
-        .with_context(|| {
-            format!(
-                "failed to create a staging folder in `{}`",
-                out_dir.display()
-            )
-        })?;
+        .with_context(|| format!("failed to create a staging folder in `{}`", out_dir.display()))?;
     let messages_dir = staging.path().join("messages");
     fs::create_dir_all(&messages_dir)?;
 
@@ -133,8 +110,7 @@ pub fn preview(
             let outgoing = message::build(&digest, &sender, subscriber)?;
             let bytes = outgoing.bytes();
             let path = messages_dir.join(safe_file_name(index + 1, &subscriber.email));
-            fs::write(&path, &bytes)
-                .with_context(|| format!("failed to write `{}`", path.display()))?;
+            fs::write(&path, &bytes).with_context(|| format!("failed to write `{}`", path.display()))?;
             let first = (index == 0).then(|| (outgoing.html.clone(), outgoing.text.clone()));
             Ok((outgoing.message_id, bytes.len(), first))
         })
@@ -150,13 +126,7 @@ pub fn preview(
             largest_html = largest_html.max(first.0.len());
             first_view = Some(first);
         }
-        manifest.write_record([
-            subscriber.email.as_str(),
-            "ready",
-            &message_id,
-            &bytes.to_string(),
-            "",
-        ])?;
+        manifest.write_record([subscriber.email.as_str(), "ready", &message_id, &bytes.to_string(), ""])?;
         report.messages += 1;
     }
     for subscriber in list.subscribers.iter().filter(|s| !s.is_active()) {
@@ -171,8 +141,7 @@ pub fn preview(
     manifest.flush()?;
     drop(manifest);
 
-    let (html, text) =
-        first_view.unwrap_or_else(|| (digest.archive_html.clone(), digest.text.clone()));
+    let (html, text) = first_view.unwrap_or_else(|| (digest.archive_html.clone(), digest.text.clone()));
     if html.len() > GMAIL_CLIP_BYTES {
         report.warnings.push(format!(
             "the HTML part is {} bytes; Gmail clips messages over {GMAIL_CLIP_BYTES} bytes (fewer or shorter excerpts help)",
@@ -193,14 +162,8 @@ mod tests {
 
     #[test]
     fn file_names_are_safe_for_any_address() {
-        assert_eq!(
-            safe_file_name(1, "ada@example.org"),
-            "00001-ada@example.org.eml"
-        );
-        assert_eq!(
-            safe_file_name(2, "\"a/b\\c\"@x.org"),
-            "00002-_a_b_c_@x.org.eml"
-        );
+        assert_eq!(safe_file_name(1, "ada@example.org"), "00001-ada@example.org.eml");
+        assert_eq!(safe_file_name(2, "\"a/b\\c\"@x.org"), "00002-_a_b_c_@x.org.eml");
         assert_eq!(safe_file_name(3, "..@x"), "00003-@x.eml");
     }
 }

@@ -62,19 +62,15 @@ impl DigestTemplate {
         let dir = site_root.join("templates");
         let md_path = dir.join("digest.md");
         let (text, source) = if md_path.is_file() {
-            let text = std::fs::read_to_string(&md_path)
-                .with_context(|| format!("failed to read `{}`", md_path.display()))?;
+            let text =
+                std::fs::read_to_string(&md_path).with_context(|| format!("failed to read `{}`", md_path.display()))?;
             (text, PathBuf::from("templates/digest.md"))
         } else {
-            (
-                DEFAULT_DIGEST_MD.to_string(),
-                PathBuf::from("(built-in) templates/digest.md"),
-            )
+            (DEFAULT_DIGEST_MD.to_string(), PathBuf::from("(built-in) templates/digest.md"))
         };
         let css_path = dir.join("email.css");
         let css = if css_path.is_file() {
-            std::fs::read_to_string(&css_path)
-                .with_context(|| format!("failed to read `{}`", css_path.display()))?
+            std::fs::read_to_string(&css_path).with_context(|| format!("failed to read `{}`", css_path.display()))?
         } else {
             DEFAULT_EMAIL_CSS.to_string()
         };
@@ -83,16 +79,9 @@ impl DigestTemplate {
 
     /// Parses template text; `source` names it in errors.
     pub fn parse(text: &str, source: &Path, css: String) -> Result<DigestTemplate> {
-        let text = text
-            .strip_prefix('\u{feff}')
-            .unwrap_or(text)
-            .replace("\r\n", "\n");
-        let split = front_matter::split(&text).map_err(|_| {
-            anyhow::anyhow!(
-                "{}:1:1: front matter has no closing `---`",
-                source.display()
-            )
-        })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text).replace("\r\n", "\n");
+        let split = front_matter::split(&text)
+            .map_err(|_| anyhow::anyhow!("{}:1:1: front matter has no closing `---`", source.display()))?;
         let head: Head = serde_yaml::from_str(split.yaml).map_err(|error| {
             let (line, column, message) = yaml_error_parts(&error, split.yaml_line);
             anyhow::anyhow!("{}:{line}:{column}: {message}", source.display())
@@ -102,16 +91,10 @@ impl DigestTemplate {
                 let footer_line = split.body_line + split.body[..at].matches('\n').count();
                 (
                     (split.body[..at].to_string(), split.body_line),
-                    (
-                        split.body[at + FOOTER_MARKER.len()..].to_string(),
-                        footer_line,
-                    ),
+                    (split.body[at + FOOTER_MARKER.len()..].to_string(), footer_line),
                 )
             }
-            None => (
-                (split.body.to_string(), split.body_line),
-                (String::new(), split.body_line),
-            ),
+            None => ((split.body.to_string(), split.body_line), (String::new(), split.body_line)),
         };
         let template = DigestTemplate {
             source: source.to_path_buf(),
@@ -122,8 +105,7 @@ impl DigestTemplate {
             css,
         };
         let yaml_line = |key: &str| {
-            crate::config::key_position(split.yaml, key)
-                .map_or(split.yaml_line, |(l, _)| l + split.yaml_line - 1)
+            crate::config::key_position(split.yaml, key).map_or(split.yaml_line, |(l, _)| l + split.yaml_line - 1)
         };
         template.check_placeholders(&template.subject, yaml_line("subject"))?;
         template.check_placeholders(&template.preheader, yaml_line("preheader"))?;
@@ -136,11 +118,7 @@ impl DigestTemplate {
         for (offset, name) in placeholders(text) {
             if !GLOBAL_PLACEHOLDERS.contains(&name) && !PERSONAL_PLACEHOLDERS.contains(&name) {
                 let line = first_line + text[..offset].matches('\n').count();
-                let column = text[..offset]
-                    .rsplit('\n')
-                    .next()
-                    .map_or(0, |l| l.chars().count())
-                    + 1;
+                let column = text[..offset].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
                 bail!(
                     "{}:{line}:{column}: unknown placeholder `{{{name}}}` (known: {}, {})",
                     self.source.display(),
@@ -244,9 +222,7 @@ mod tests {
 
     #[test]
     fn the_built_in_template_parses() {
-        let template =
-            DigestTemplate::parse(DEFAULT_DIGEST_MD, Path::new("digest.md"), String::new())
-                .unwrap();
+        let template = DigestTemplate::parse(DEFAULT_DIGEST_MD, Path::new("digest.md"), String::new()).unwrap();
         assert!(template.subject.contains("{month}"));
         assert!(template.footer.0.contains("subscribed"));
     }
@@ -259,21 +235,13 @@ mod tests {
             String::new(),
         )
         .unwrap_err();
-        assert_eq!(
-            error.to_string().split(" (known").next().unwrap(),
-            "t/digest.md:6:7: unknown placeholder `{nmae}`"
-        );
+        assert_eq!(error.to_string().split(" (known").next().unwrap(), "t/digest.md:6:7: unknown placeholder `{nmae}`");
     }
 
     #[test]
     fn globals_fill_now_and_personal_ones_later() {
-        let once = fill_globals("{greeting} {month} {{literal}}", &|name| {
-            (name == "month").then(|| "May".to_string())
-        });
+        let once = fill_globals("{greeting} {month} {{literal}}", &|name| (name == "month").then(|| "May".to_string()));
         assert_eq!(once, "\u{E000}greeting\u{E001} May {literal}");
-        assert_eq!(
-            fill_slots(&once, &|name| format!("<{name}>")),
-            "<greeting> May {literal}"
-        );
+        assert_eq!(fill_slots(&once, &|name| format!("<{name}>")), "<greeting> May {literal}");
     }
 }

@@ -2,9 +2,7 @@
 //! `published` and `updated`, an author on every entry (the site author as
 //! fallback), the excerpt as an HTML summary.
 
-use atom_syndication::{
-    Category, Content, Entry as AtomEntry, Feed, Generator, Link, Person, Text,
-};
+use atom_syndication::{Category, Content, Entry as AtomEntry, Feed, Generator, Link, Person, Text};
 
 use super::{Entry, FeedSpec};
 use crate::config::FeedContent;
@@ -15,15 +13,8 @@ pub fn to_string(spec: &FeedSpec<'_>) -> anyhow::Result<String> {
         title: Text::plain(spec.title.clone()),
         id: spec.home_url.clone(),
         updated: spec.updated,
-        authors: vec![Person {
-            name: spec.author.name.clone(),
-            email: spec.author.email.clone(),
-            ..Person::default()
-        }],
-        generator: Some(Generator {
-            value: "newsroom".into(),
-            ..Generator::default()
-        }),
+        authors: vec![Person { name: spec.author.name.clone(), email: spec.author.email.clone(), ..Person::default() }],
+        generator: Some(Generator { value: "newsroom".into(), ..Generator::default() }),
         links: vec![
             Link {
                 href: spec.atom_url(),
@@ -38,16 +29,10 @@ pub fn to_string(spec: &FeedSpec<'_>) -> anyhow::Result<String> {
                 ..Link::default()
             },
         ],
-        rights: Some(spec.copyright.clone())
-            .filter(|c| !c.is_empty())
-            .map(Text::plain),
+        rights: Some(spec.copyright.clone()).filter(|c| !c.is_empty()).map(Text::plain),
         subtitle: Some(Text::plain(spec.description.clone())),
         lang: Some(spec.language.clone()),
-        entries: spec
-            .entries
-            .iter()
-            .map(|entry| entry_of(spec, entry))
-            .collect(),
+        entries: spec.entries.iter().map(|entry| entry_of(spec, entry)).collect(),
         ..Feed::default()
     };
     let bytes = feed.write_to(Vec::new())?;
@@ -64,21 +49,12 @@ fn entry_of(spec: &FeedSpec<'_>, entry: &Entry<'_>) -> AtomEntry {
         authors: entry
             .authors(&spec.author)
             .into_iter()
-            .map(|a| Person {
-                name: a.name,
-                email: a.email,
-                uri: a.url,
-                ..Person::default()
-            })
+            .map(|a| Person { name: a.name, email: a.email, uri: a.url, ..Person::default() })
             .collect(),
         categories: post
             .tags
             .iter()
-            .map(|t| Category {
-                term: t.slug.clone(),
-                label: Some(t.label.clone()),
-                ..Category::default()
-            })
+            .map(|t| Category { term: t.slug.clone(), label: Some(t.label.clone()), ..Category::default() })
             .collect(),
         links: vec![Link {
             href: post.permalink.clone(),

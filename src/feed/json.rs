@@ -55,11 +55,7 @@ pub fn to_string(spec: &FeedSpec<'_>) -> anyhow::Result<String> {
         feed_url: spec.json_url(),
         description: &spec.description,
         language: &spec.language,
-        authors: vec![JsonAuthor {
-            name: spec.author.name.clone(),
-            url: None,
-            avatar: None,
-        }],
+        authors: vec![JsonAuthor { name: spec.author.name.clone(), url: None, avatar: None }],
         items: spec.entries.iter().map(|entry| item(spec, entry)).collect(),
     };
     let mut text = serde_json::to_string_pretty(&feed)?;
@@ -85,11 +81,7 @@ fn item<'a>(spec: &FeedSpec<'_>, entry: &Entry<'a>) -> JsonItem<'a> {
         authors: entry
             .authors(&spec.author)
             .into_iter()
-            .map(|a| JsonAuthor {
-                name: a.name,
-                url: a.url,
-                avatar: a.image_url,
-            })
+            .map(|a| JsonAuthor { name: a.name, url: a.url, avatar: a.image_url })
             .collect(),
         tags: post.tags.iter().map(|t| t.label.as_str()).collect(),
     }

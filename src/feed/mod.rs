@@ -37,11 +37,7 @@ impl Entry<'_> {
     /// The post's authors, or the site author when it names none.
     pub fn authors(&self, site: &SiteAuthor) -> Vec<Author> {
         if self.post.authors.is_empty() {
-            vec![Author {
-                name: site.name.clone(),
-                email: site.email.clone(),
-                ..Author::default()
-            }]
+            vec![Author { name: site.name.clone(), email: site.email.clone(), ..Author::default() }]
         } else {
             self.post.authors.clone()
         }
@@ -83,11 +79,7 @@ impl<'a> FeedSpec<'a> {
         if config.feeds.limit > 0 {
             entries.truncate(config.feeds.limit);
         }
-        let updated = entries
-            .iter()
-            .map(|e| e.post.updated.max(e.post.date))
-            .max()
-            .unwrap_or(fallback_updated);
+        let updated = entries.iter().map(|e| e.post.updated.max(e.post.date)).max().unwrap_or(fallback_updated);
         FeedSpec {
             title,
             description: config.site.description.clone(),
@@ -121,20 +113,12 @@ pub fn site_author(config: &Config) -> SiteAuthor {
         .author
         .clone()
         .filter(|a| !a.name.trim().is_empty())
-        .unwrap_or_else(|| SiteAuthor {
-            name: config.site.title.clone(),
-            email: None,
-        })
+        .unwrap_or_else(|| SiteAuthor { name: config.site.title.clone(), email: None })
 }
 
 /// Newest first; equal dates ordered by permalink so output never depends on file order.
 pub fn sort_newest_first(entries: &mut [Entry<'_>]) {
-    entries.sort_by(|a, b| {
-        b.post
-            .date
-            .cmp(&a.post.date)
-            .then_with(|| a.post.permalink.cmp(&b.post.permalink))
-    });
+    entries.sort_by(|a, b| b.post.date.cmp(&a.post.date).then_with(|| a.post.permalink.cmp(&b.post.permalink)));
 }
 
 /// The three serialised documents of one feed set.
@@ -147,9 +131,5 @@ pub struct FeedFiles {
 
 /// Serialises a feed set in all three formats.
 pub fn write_all(spec: &FeedSpec<'_>) -> anyhow::Result<FeedFiles> {
-    Ok(FeedFiles {
-        rss: rss::to_string(spec)?,
-        atom: atom::to_string(spec)?,
-        json: json::to_string(spec)?,
-    })
+    Ok(FeedFiles { rss: rss::to_string(spec)?, atom: atom::to_string(spec)?, json: json::to_string(spec)? })
 }

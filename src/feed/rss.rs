@@ -35,31 +35,19 @@ pub fn to_string(spec: &FeedSpec<'_>) -> anyhow::Result<String> {
     };
     let bytes = channel.write_to(Vec::new())?;
     let xml = String::from_utf8(bytes)?;
-    Ok(if spec.xslt {
-        with_stylesheet(&xml)
-    } else {
-        xml
-    })
+    Ok(if spec.xslt { with_stylesheet(&xml) } else { xml })
 }
 
 fn item(spec: &FeedSpec<'_>, entry: &Entry<'_>) -> Item {
     let post = entry.post;
     let authors = entry.authors(&spec.author);
     let (author, dublin_core_ext) = match authors.as_slice() {
-        [only] if only.email.is_some() => (
-            Some(format!(
-                "{} ({})",
-                only.email.as_deref().unwrap_or_default(),
-                only.name
-            )),
-            None,
-        ),
+        [only] if only.email.is_some() => {
+            (Some(format!("{} ({})", only.email.as_deref().unwrap_or_default(), only.name)), None)
+        }
         many => (
             None,
-            Some(DublinCoreExtension {
-                creators: many.iter().map(|a| a.name.clone()).collect(),
-                ..Default::default()
-            }),
+            Some(DublinCoreExtension { creators: many.iter().map(|a| a.name.clone()).collect(), ..Default::default() }),
         ),
     };
     Item {
@@ -67,18 +55,8 @@ fn item(spec: &FeedSpec<'_>, entry: &Entry<'_>) -> Item {
         link: Some(post.permalink.clone()),
         description: Some(entry.rendered.excerpt_html.clone()),
         author,
-        categories: post
-            .tags
-            .iter()
-            .map(|t| Category {
-                name: t.label.clone(),
-                domain: None,
-            })
-            .collect(),
-        guid: Some(Guid {
-            value: post.permalink.clone(),
-            permalink: true,
-        }),
+        categories: post.tags.iter().map(|t| Category { name: t.label.clone(), domain: None }).collect(),
+        guid: Some(Guid { value: post.permalink.clone(), permalink: true }),
         pub_date: Some(rfc822(post.date)),
         content: match spec.content {
             FeedContent::Full => entry.rendered.content_html.clone(),
@@ -92,9 +70,7 @@ fn item(spec: &FeedSpec<'_>, entry: &Entry<'_>) -> Item {
 /// `Mon, 20 Dec 2021 00:00:00 +0000`: RFC 822 in UTC, as validators prefer.
 pub fn rfc822(date: chrono::DateTime<chrono::FixedOffset>) -> String {
     // chrono's to_rfc2822 does not zero-pad the day; validators want two digits.
-    date.with_timezone(&chrono::Utc)
-        .format("%a, %d %b %Y %H:%M:%S +0000")
-        .to_string()
+    date.with_timezone(&chrono::Utc).format("%a, %d %b %Y %H:%M:%S +0000").to_string()
 }
 
 /// Adds the `xml-stylesheet` processing instruction after the XML declaration.

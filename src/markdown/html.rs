@@ -66,10 +66,7 @@ pub fn clean(raw: &str, context: &LinkContext) -> CleanHtml {
             .append_element_content_handler(element!("iframe", |el| {
                 let src = el.get_attribute("src").unwrap_or_default();
                 let title = el.get_attribute("title").filter(|t| !t.trim().is_empty());
-                el.replace(
-                    &embed_replacement(&urls::absolutize(context.base_url, &src), title),
-                    ContentType::Html,
-                );
+                el.replace(&embed_replacement(&urls::absolutize(context.base_url, &src), title), ContentType::Html);
                 Ok(())
             }))
             .append_element_content_handler(element!("[href], [src], [poster]", |el| {
@@ -105,10 +102,7 @@ pub fn clean(raw: &str, context: &LinkContext) -> CleanHtml {
     // lol_html only fails on memory limits it is not given here; fall back to
     // sanitising the raw HTML rather than losing the post.
     let rewritten = rewritten.unwrap_or_else(|_| raw.to_string());
-    CleanHtml {
-        html: SANITIZER.clean(&rewritten).to_string(),
-        local_refs: local_refs.into_inner(),
-    }
+    CleanHtml { html: SANITIZER.clean(&rewritten).to_string(), local_refs: local_refs.into_inner() }
 }
 
 /// A link to another post's source file (`./2021-01-01-other.md#part`) becomes its permalink.
@@ -140,10 +134,7 @@ pub fn normalise(path: &str) -> Option<String> {
 /// A YouTube or Vimeo player URL's watch page and thumbnail image.
 pub fn video_thumbnail(src: &str) -> Option<(String, String, &'static str)> {
     let url = url::Url::parse(src).ok()?;
-    let host = url
-        .host_str()?
-        .trim_start_matches("www.")
-        .trim_start_matches("m.");
+    let host = url.host_str()?.trim_start_matches("www.").trim_start_matches("m.");
     let mut segments = url.path_segments()?.filter(|s| !s.is_empty());
     match host {
         "youtube.com" | "youtube-nocookie.com" => {
@@ -162,11 +153,7 @@ pub fn video_thumbnail(src: &str) -> Option<(String, String, &'static str)> {
                 return None;
             }
             let id = segments.next()?;
-            Some((
-                format!("https://vimeo.com/{id}"),
-                format!("https://vumbnail.com/{id}.jpg"),
-                "Vimeo",
-            ))
+            Some((format!("https://vimeo.com/{id}"), format!("https://vumbnail.com/{id}.jpg"), "Vimeo"))
         }
         _ => None,
     }
@@ -195,19 +182,10 @@ mod tests {
     use super::*;
 
     fn clean_in(raw: &str, folder: &str) -> CleanHtml {
-        let links = HashMap::from([(
-            "2021-01-01-other.md".to_string(),
-            "https://x.org/blog/2021/01/01/other".to_string(),
-        )]);
+        let links =
+            HashMap::from([("2021-01-01-other.md".to_string(), "https://x.org/blog/2021/01/01/other".to_string())]);
         let base = format!("https://x.org/blog/{folder}");
-        clean(
-            raw,
-            &LinkContext {
-                base_url: &base,
-                folder,
-                post_links: &links,
-            },
-        )
+        clean(raw, &LinkContext { base_url: &base, folder, post_links: &links })
     }
 
     #[test]
@@ -221,10 +199,7 @@ mod tests {
 
     #[test]
     fn youtube_iframes_become_linked_thumbnails() {
-        let out = clean_in(
-            r#"<iframe src="https://www.youtube.com/embed/abc123" title="Talk"></iframe>"#,
-            "",
-        );
+        let out = clean_in(r#"<iframe src="https://www.youtube.com/embed/abc123" title="Talk"></iframe>"#, "");
         assert_eq!(
             out.html,
             r#"<a href="https://www.youtube.com/watch?v=abc123"><img src="https://img.youtube.com/vi/abc123/hqdefault.jpg" alt="Talk" width="480" height="360"></a>"#
@@ -233,35 +208,18 @@ mod tests {
 
     #[test]
     fn references_become_absolute_and_local_files_are_collected() {
-        let out = clean_in(
-            r#"<img src="./a.png"><a href="/docs">d</a><img srcset="b.png 2x, /c.png 1x">"#,
-            "2026-09-22-s/",
-        );
-        assert!(
-            out.html
-                .contains(r#"src="https://x.org/blog/2026-09-22-s/a.png""#),
-            "{}",
-            out.html
-        );
+        let out =
+            clean_in(r#"<img src="./a.png"><a href="/docs">d</a><img srcset="b.png 2x, /c.png 1x">"#, "2026-09-22-s/");
+        assert!(out.html.contains(r#"src="https://x.org/blog/2026-09-22-s/a.png""#), "{}", out.html);
         assert!(out.html.contains(r#"href="https://x.org/docs""#));
-        assert!(out.html.contains(
-            r#"srcset="https://x.org/blog/2026-09-22-s/b.png 2x, https://x.org/c.png 1x""#
-        ));
-        assert_eq!(
-            out.local_refs.into_iter().collect::<Vec<_>>(),
-            ["./a.png", "b.png"]
-        );
+        assert!(out.html.contains(r#"srcset="https://x.org/blog/2026-09-22-s/b.png 2x, https://x.org/c.png 1x""#));
+        assert_eq!(out.local_refs.into_iter().collect::<Vec<_>>(), ["./a.png", "b.png"]);
     }
 
     #[test]
     fn links_to_post_files_become_permalinks() {
         let out = clean_in(r#"<a href="./2021-01-01-other.md#part">o</a>"#, "");
-        assert!(
-            out.html
-                .contains(r#"href="https://x.org/blog/2021/01/01/other#part""#),
-            "{}",
-            out.html
-        );
+        assert!(out.html.contains(r#"href="https://x.org/blog/2021/01/01/other#part""#), "{}", out.html);
         assert!(out.local_refs.is_empty());
     }
 

@@ -105,48 +105,29 @@ fn closes_fence(line: &str, fence_char: char, fence_len: usize) -> bool {
 }
 
 fn brace_balance(line: &str) -> i32 {
-    line.chars()
-        .map(|c| matches!(c, '{' | '(' | '[') as i32 - matches!(c, '}' | ')' | ']') as i32)
-        .sum()
+    line.chars().map(|c| matches!(c, '{' | '(' | '[') as i32 - matches!(c, '}' | ')' | ']') as i32).sum()
 }
 
 /// Whether an `import`/`export` statement is complete after this line.
 fn module_statement_ends(line: &str, open_brackets: i32) -> bool {
     let trimmed = line.trim_end();
     open_brackets <= 0
-        && (trimmed.ends_with(';')
-            || trimmed.contains(" from ")
-            || !trimmed.ends_with(['{', ',', '(', '[', '=']))
+        && (trimmed.ends_with(';') || trimmed.contains(" from ") || !trimmed.ends_with(['{', ',', '(', '[', '=']))
 }
 
 /// The label of an admonition opening line: `:::note`, `:::tip Title`, `:::info[Title]`.
 fn admonition_open(trimmed: &str) -> Option<String> {
     let rest = trimmed.strip_prefix(":::")?.trim_start_matches(':');
-    let kind_len = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .count();
+    let kind_len = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').count();
     if kind_len == 0 {
         return None;
     }
     let kind = &rest[..kind_len];
     let title = rest[kind_len..].trim();
-    let title = title
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(title)
-        .trim();
-    let mut label: String = kind
-        .chars()
-        .next()
-        .map(|c| c.to_uppercase().collect())
-        .unwrap_or_default();
+    let title = title.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(title).trim();
+    let mut label: String = kind.chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
     label.push_str(&kind[1..]);
-    Some(if title.is_empty() {
-        label
-    } else {
-        format!("{label}: {title}")
-    })
+    Some(if title.is_empty() { label } else { format!("{label}: {title}") })
 }
 
 fn is_admonition_close(trimmed: &str) -> bool {
@@ -230,11 +211,7 @@ pub fn is_truncate_comment(text: &str) -> bool {
     let Some(inner) = inner.strip_prefix('{').and_then(|t| t.strip_suffix('}')) else {
         return false;
     };
-    let Some(inner) = inner
-        .trim()
-        .strip_prefix("/*")
-        .and_then(|t| t.strip_suffix("*/"))
-    else {
+    let Some(inner) = inner.trim().strip_prefix("/*").and_then(|t| t.strip_suffix("*/")) else {
         return false;
     };
     inner.trim() == "truncate"
@@ -258,9 +235,7 @@ fn normalise_jsx(line: &str) -> String {
             in_tag = true;
         } else if c == '>' {
             in_tag = false;
-        } else if in_tag
-            && let Some((jsx, html)) = JSX_ATTRIBUTES.iter().find(|(jsx, _)| rest.starts_with(jsx))
-        {
+        } else if in_tag && let Some((jsx, html)) = JSX_ATTRIBUTES.iter().find(|(jsx, _)| rest.starts_with(jsx)) {
             out.push_str(html);
             index += jsx.len();
             continue;
@@ -286,24 +261,15 @@ mod tests {
     #[test]
     fn admonitions_become_labelled_blockquotes() {
         let out = to_markdown(":::tip Upgrade today\nRun it.\n\nAgain.\n:::\nAfter");
-        assert_eq!(
-            out,
-            "> **Tip: Upgrade today**\\\n> Run it.\n>\n> Again.\n\nAfter"
-        );
-        assert_eq!(
-            to_markdown(":::note[Heads up]\n\nX\n:::"),
-            "> **Note: Heads up**\n>\n> X\n"
-        );
+        assert_eq!(out, "> **Tip: Upgrade today**\\\n> Run it.\n>\n> Again.\n\nAfter");
+        assert_eq!(to_markdown(":::note[Heads up]\n\nX\n:::"), "> **Note: Heads up**\n>\n> X\n");
     }
 
     #[test]
     fn comments_go_but_the_truncate_marker_and_code_stay() {
         let out = to_markdown("a {/* hidden */} b\n{/* truncate */}\n```\n{/* code */}\n```");
         let blank = " ".repeat("{/* hidden */}".len());
-        assert_eq!(
-            out,
-            format!("a {blank} b\n{{/* truncate */}}\n```\n{{/* code */}}\n```")
-        );
+        assert_eq!(out, format!("a {blank} b\n{{/* truncate */}}\n```\n{{/* code */}}\n```"));
         let out = to_markdown("x\n{/* one\ntwo */}\ny");
         assert_eq!(out, "x\n\n\ny");
     }
@@ -311,10 +277,7 @@ mod tests {
     #[test]
     fn jsx_attribute_names_are_normalised_only_in_tags() {
         let out = to_markdown("<iframe frameBorder=\"0\" allowFullScreen></iframe> `className=`");
-        assert_eq!(
-            out,
-            "<iframe frameborder=\"0\" allowfullscreen></iframe> `className=`"
-        );
+        assert_eq!(out, "<iframe frameborder=\"0\" allowfullscreen></iframe> `className=`");
     }
 
     #[test]

@@ -21,10 +21,7 @@ pub use html::LinkContext;
 
 /// The Markdown extensions newsroom enables (GitHub-flavoured, as Docusaurus).
 pub fn parser_options() -> Options {
-    Options::ENABLE_TABLES
-        | Options::ENABLE_FOOTNOTES
-        | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_TASKLISTS
+    Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
 }
 
 /// A post rendered for feeds (and, through the same cleaning, for email).
@@ -47,18 +44,12 @@ pub struct RenderedPost {
 
 /// Source text ready for the parser: MDX-lite is rewritten, line-preserving.
 pub fn markdown_source(post: &Post) -> std::borrow::Cow<'_, str> {
-    if post.mdx {
-        mdx::to_markdown(&post.body).into()
-    } else {
-        post.body.as_str().into()
-    }
+    if post.mdx { mdx::to_markdown(&post.body).into() } else { post.body.as_str().into() }
 }
 
 /// Parses a post's Markdown into events with their byte ranges.
 pub fn parse(source: &str) -> Vec<(Event<'_>, Range<usize>)> {
-    Parser::new_ext(source, parser_options())
-        .into_offset_iter()
-        .collect()
+    Parser::new_ext(source, parser_options()).into_offset_iter().collect()
 }
 
 /// Renders a post: its excerpt always, the whole post when `full`.
@@ -104,14 +95,7 @@ pub fn render_post(post: &Post, links: &LinkContext, full: bool) -> RenderedPost
         // Files referenced below the marker are published with the post too.
         local_refs.extend(references_in(&events[cut..], links));
     }
-    RenderedPost {
-        excerpt_html,
-        content_html,
-        has_marker: marker.is_some(),
-        excerpt_text,
-        local_refs,
-        diagnostics,
-    }
+    RenderedPost { excerpt_html, content_html, has_marker: marker.is_some(), excerpt_text, local_refs, diagnostics }
 }
 
 /// Local file references in events, without rendering them: link and image
@@ -145,8 +129,7 @@ pub fn find_marker(events: &[(Event<'_>, Range<usize>)]) -> Option<usize> {
     while index < events.len() {
         match &events[index].0 {
             Event::Html(html) | Event::InlineHtml(html) if is_html_marker(html) => {
-                let starts_block =
-                    index > 0 && matches!(events[index - 1].0, Event::Start(Tag::HtmlBlock));
+                let starts_block = index > 0 && matches!(events[index - 1].0, Event::Start(Tag::HtmlBlock));
                 return Some(if starts_block { index - 1 } else { index });
             }
             Event::Start(Tag::Paragraph) => {
@@ -172,10 +155,7 @@ pub fn find_marker(events: &[(Event<'_>, Range<usize>)]) -> Option<usize> {
 /// `<!--truncate-->` or `<!-- truncate -->`.
 fn is_html_marker(html: &str) -> bool {
     let trimmed = html.trim();
-    trimmed
-        .strip_prefix("<!--")
-        .and_then(|t| t.strip_suffix("-->"))
-        .is_some_and(|inner| inner.trim() == "truncate")
+    trimmed.strip_prefix("<!--").and_then(|t| t.strip_suffix("-->")).is_some_and(|inner| inner.trim() == "truncate")
 }
 
 /// The events before the cut, with every tag still open at the cut closed.
@@ -205,10 +185,7 @@ fn fallback_excerpt<'a>(post: &Post, events: &[(Event<'a>, Range<usize>)]) -> Ve
             Event::End(TagEnd::Paragraph),
         ];
     }
-    let Some(start) = events
-        .iter()
-        .position(|(e, _)| matches!(e, Event::Start(Tag::Paragraph)))
-    else {
+    let Some(start) = events.iter().position(|(e, _)| matches!(e, Event::Start(Tag::Paragraph))) else {
         return vec![
             Event::Start(Tag::Paragraph),
             Event::Text(CowStr::from(post.title.clone())),
@@ -247,10 +224,7 @@ pub fn jsx_components(html: &str) -> BTreeSet<String> {
     let mut rest = html;
     while let Some(at) = rest.find('<') {
         rest = &rest[at + 1..];
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
-            .collect();
+        let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
         if name.starts_with(|c: char| c.is_ascii_uppercase()) {
             found.insert(name);
         }
@@ -267,10 +241,7 @@ pub fn post_link_map<'a>(
         .into_iter()
         .filter_map(|post| {
             let relative = post.source.strip_prefix(posts_dir).ok()?;
-            Some((
-                relative.to_string_lossy().replace('\\', "/"),
-                post.permalink.clone(),
-            ))
+            Some((relative.to_string_lossy().replace('\\', "/"), post.permalink.clone()))
         })
         .collect()
 }
@@ -290,11 +261,7 @@ mod tests {
     #[test]
     fn cuts_at_each_marker_form() {
         for marker in ["<!--truncate-->", "<!-- truncate -->", "{/* truncate */}"] {
-            assert_eq!(
-                excerpt(&format!("Intro\n\n{marker}\n\nRest")).as_deref(),
-                Some("<p>Intro</p>\n"),
-                "{marker}"
-            );
+            assert_eq!(excerpt(&format!("Intro\n\n{marker}\n\nRest")).as_deref(), Some("<p>Intro</p>\n"), "{marker}");
         }
     }
 
@@ -302,39 +269,26 @@ mod tests {
     fn a_marker_inside_code_is_text() {
         let markdown = "Intro\n\n```md\n<!--truncate-->\n```\n\nMore\n\n<!--truncate-->\n\nRest";
         let html = excerpt(markdown).unwrap();
-        assert!(
-            html.contains("&lt;!--truncate--&gt;") && html.contains("<p>More</p>"),
-            "{html}"
-        );
+        assert!(html.contains("&lt;!--truncate--&gt;") && html.contains("<p>More</p>"), "{html}");
         assert!(!html.contains("Rest"));
         assert_eq!(excerpt("`<!--truncate-->` in code\n\nRest"), None);
     }
 
     #[test]
     fn reference_definitions_below_the_marker_resolve_in_the_excerpt() {
-        let html =
-            excerpt("See [the docs][docs].\n\n<!--truncate-->\n\n[docs]: https://x.org/docs\n")
-                .unwrap();
-        assert_eq!(
-            html,
-            "<p>See <a href=\"https://x.org/docs\">the docs</a>.</p>\n"
-        );
+        let html = excerpt("See [the docs][docs].\n\n<!--truncate-->\n\n[docs]: https://x.org/docs\n").unwrap();
+        assert_eq!(html, "<p>See <a href=\"https://x.org/docs\">the docs</a>.</p>\n");
     }
 
     #[test]
     fn an_inline_marker_closes_the_open_paragraph() {
-        assert_eq!(
-            excerpt("Intro *text* <!--truncate--> rest").as_deref(),
-            Some("<p>Intro <em>text</em> </p>\n")
-        );
+        assert_eq!(excerpt("Intro *text* <!--truncate--> rest").as_deref(), Some("<p>Intro <em>text</em> </p>\n"));
     }
 
     #[test]
     fn components_are_found_by_their_capital() {
         assert_eq!(
-            jsx_components("<Tabs><TabItem value=\"a\"><div>")
-                .into_iter()
-                .collect::<Vec<_>>(),
+            jsx_components("<Tabs><TabItem value=\"a\"><div>").into_iter().collect::<Vec<_>>(),
             ["TabItem", "Tabs"]
         );
     }

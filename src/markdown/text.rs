@@ -19,18 +19,12 @@ pub struct PlainText {
 /// Converts events (an excerpt, or any Markdown) to text; relative links
 /// resolve against `base_url`.
 pub fn to_text<'a>(events: impl IntoIterator<Item = Event<'a>>, base_url: &str) -> PlainText {
-    let mut writer = TextWriter {
-        base_url,
-        ..TextWriter::default()
-    };
+    let mut writer = TextWriter { base_url, ..TextWriter::default() };
     for event in events {
         writer.event(event);
     }
     let text = writer.out.trim_end().to_string();
-    PlainText {
-        text,
-        links: writer.links,
-    }
+    PlainText { text, links: writer.links }
 }
 
 #[derive(Default)]
@@ -175,9 +169,7 @@ impl TextWriter<'_> {
 
     fn end(&mut self, tag: TagEnd) {
         match tag {
-            TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::Table | TagEnd::FootnoteDefinition => {
-                self.block_break()
-            }
+            TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::Table | TagEnd::FootnoteDefinition => self.block_break(),
             TagEnd::BlockQuote(_) => {
                 self.quote_depth = self.quote_depth.saturating_sub(1);
                 self.block_break();
@@ -216,9 +208,7 @@ impl TextWriter<'_> {
             rest = &rest[at..];
             let src = attribute(rest, "src").unwrap_or_default();
             let url = urls::absolutize(self.base_url, &src);
-            let target = super::html::video_thumbnail(&url)
-                .map(|(watch, _, _)| watch)
-                .unwrap_or(url);
+            let target = super::html::video_thumbnail(&url).map(|(watch, _, _)| watch).unwrap_or(url);
             if !target.is_empty() {
                 self.block_break();
                 let n = self.reference(&target);
@@ -238,17 +228,9 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
     let value = &tag[at..];
     let quote = value.chars().next()?;
     if quote == '"' || quote == '\'' {
-        value[1..]
-            .find(quote)
-            .map(|close| value[1..1 + close].to_string())
+        value[1..].find(quote).map(|close| value[1..1 + close].to_string())
     } else {
-        Some(
-            value
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        )
+        Some(value.split_whitespace().next().unwrap_or_default().to_string())
     }
 }
 
@@ -258,45 +240,26 @@ mod tests {
     use crate::markdown::parse;
 
     fn text(markdown: &str) -> PlainText {
-        to_text(
-            parse(markdown).into_iter().map(|(e, _)| e),
-            "https://x.org/blog/",
-        )
+        to_text(parse(markdown).into_iter().map(|(e, _)| e), "https://x.org/blog/")
     }
 
     #[test]
     fn links_become_numbered_references() {
-        let out = text(
-            "See [the docs](/docs) and [the repo](https://github.com/x) and [docs again](/docs).",
-        );
-        assert_eq!(
-            out.text,
-            "See the docs [1] and the repo [2] and docs again [1]."
-        );
+        let out = text("See [the docs](/docs) and [the repo](https://github.com/x) and [docs again](/docs).");
+        assert_eq!(out.text, "See the docs [1] and the repo [2] and docs again [1].");
         assert_eq!(out.links, ["https://x.org/docs", "https://github.com/x"]);
     }
 
     #[test]
     fn blocks_keep_their_shape() {
         let out = text("# Title\n\nPara one\nwraps.\n\n- a\n- b\n\n```\ncode\n```\n\n> quoted");
-        assert_eq!(
-            out.text,
-            "Title\n\nPara one wraps.\n\n- a\n- b\n\n    code\n\n> quoted"
-        );
+        assert_eq!(out.text, "Title\n\nPara one wraps.\n\n- a\n- b\n\n    code\n\n> quoted");
     }
 
     #[test]
     fn images_and_videos_are_references() {
-        let out = text(
-            "![Banner](./a.png)\n\n<iframe src=\"https://www.youtube.com/embed/abc\"></iframe>\n",
-        );
+        let out = text("![Banner](./a.png)\n\n<iframe src=\"https://www.youtube.com/embed/abc\"></iframe>\n");
         assert_eq!(out.text, "[image: Banner] [1]\n\n[video] [2]");
-        assert_eq!(
-            out.links,
-            [
-                "https://x.org/blog/a.png",
-                "https://www.youtube.com/watch?v=abc"
-            ]
-        );
+        assert_eq!(out.links, ["https://x.org/blog/a.png", "https://www.youtube.com/watch?v=abc"]);
     }
 }

@@ -102,19 +102,8 @@ fn each_bad_input_is_reported_as_expected() {
         site.post(case.file, case.bytes);
         let output = run(site.path(), &["check"]);
         let report = stdout(&output);
-        assert_eq!(
-            output.status.code(),
-            Some(case.exit),
-            "{}: {report}{}",
-            case.name,
-            stderr(&output)
-        );
-        assert!(
-            report.contains(case.expect),
-            "{}: expected {:?} in:\n{report}",
-            case.name,
-            case.expect
-        );
+        assert_eq!(output.status.code(), Some(case.exit), "{}: {report}{}", case.name, stderr(&output));
+        assert!(report.contains(case.expect), "{}: expected {:?} in:\n{report}", case.name, case.expect);
         insta::assert_snapshot!(format!("bad_input_{}", case.name), report);
     }
 }
@@ -134,27 +123,15 @@ fn keep_going_publishes_every_good_post() {
         .filter_map(|l| l.strip_prefix("skipped posts/"))
         .map(|l| l.to_owned().leak() as &str)
         .collect();
-    let mut expected: Vec<&str> = CASES
-        .iter()
-        .filter(|c| c.exit == 1)
-        .map(|c| c.file)
-        .collect();
+    let mut expected: Vec<&str> = CASES.iter().filter(|c| c.exit == 1).map(|c| c.file).collect();
     expected.sort();
     assert_eq!(skipped, expected);
     let good = CASES.iter().filter(|c| c.exit == 0).count();
     for file in ["feed.xml", "atom.xml", "feed.json"] {
         let feed = parse_feed(&site.path().join("public").join(file));
         assert_eq!(feed.entries.len(), good, "{file}");
-        let hostile = feed
-            .entries
-            .iter()
-            .find(|e| e.id.ends_with("hostile"))
-            .unwrap();
-        assert_eq!(
-            hostile.title.as_ref().unwrap().content,
-            "Ends ]]> here <script>alert(1)</script>",
-            "{file}"
-        );
+        let hostile = feed.entries.iter().find(|e| e.id.ends_with("hostile")).unwrap();
+        assert_eq!(hostile.title.as_ref().unwrap().content, "Ends ]]> here <script>alert(1)</script>", "{file}");
         let body = hostile
             .summary
             .as_ref()
@@ -162,26 +139,13 @@ fn keep_going_publishes_every_good_post() {
             .or_else(|| hostile.content.as_ref().and_then(|c| c.body.clone()))
             .unwrap();
         assert!(body.contains("A ]]&gt; B"), "{file}: {body}");
-        assert!(
-            !body.contains("<script") && !body.contains("onerror"),
-            "{file}: {body}"
-        );
-        let windows = feed
-            .entries
-            .iter()
-            .find(|e| e.id.ends_with("crlf"))
-            .unwrap();
+        assert!(!body.contains("<script") && !body.contains("onerror"), "{file}: {body}");
+        let windows = feed.entries.iter().find(|e| e.id.ends_with("crlf")).unwrap();
         assert_eq!(windows.title.as_ref().unwrap().content, "Windows");
         assert_eq!(windows.categories.len(), 1, "{file}");
     }
     assert!(!site.path().join("public/etc").exists());
     let excerpt = site.read("public/feed.json");
-    assert!(
-        excerpt.contains("Still excerpt."),
-        "the marker in code did not cut the excerpt"
-    );
-    assert!(
-        !excerpt.contains("<p>Body</p>"),
-        "the real marker cut the excerpt"
-    );
+    assert!(excerpt.contains("Still excerpt."), "the marker in code did not cut the excerpt");
+    assert!(!excerpt.contains("<p>Body</p>"), "the real marker cut the excerpt");
 }

@@ -10,10 +10,7 @@ use crate::support::*;
 
 fn preview(site: &Path, args: &[&str]) -> std::process::Output {
     let mut command = newsroom(site);
-    command
-        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "test-secret")
-        .args(["digest", "preview"])
-        .args(args);
+    command.env("NEWSROOM_UNSUBSCRIBE_SECRET", "test-secret").args(["digest", "preview"]).args(args);
     command.output().unwrap()
 }
 
@@ -21,12 +18,7 @@ fn messages(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<_> = std::fs::read_dir(dir.join("messages"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
         .collect();
     files.sort();
     files
@@ -37,50 +29,26 @@ fn preview_writes_one_message_per_active_subscriber_that_reads_back() {
     let site = copy_example_site();
     let output = preview(site.path(), &[]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(
-        stdout(&output).contains("October 2026 digest (3 post(s))"),
-        "{}",
-        stdout(&output)
-    );
+    assert!(stdout(&output).contains("October 2026 digest (3 post(s))"), "{}", stdout(&output));
     let dir = site.path().join("preview/2026-10");
     let messages = messages(&dir);
     // 12 rows: 2 unsubscribed and 1 bounced are skipped.
     assert_eq!(messages.len(), 9);
     let manifest = std::fs::read_to_string(dir.join("manifest.csv")).unwrap();
     assert_eq!(manifest.lines().count(), 1 + 12, "{manifest}");
-    assert_eq!(
-        manifest.lines().filter(|l| l.contains(",skipped,")).count(),
-        3
-    );
+    assert_eq!(manifest.lines().filter(|l| l.contains(",skipped,")).count(), 3);
 
     for (name, bytes) in &messages {
-        let message = MessageParser::default()
-            .parse(bytes)
-            .unwrap_or_else(|| panic!("{name} does not parse"));
+        let message = MessageParser::default().parse(bytes).unwrap_or_else(|| panic!("{name} does not parse"));
         let to = message.to().and_then(|a| a.first()).unwrap();
         let address = to.address().unwrap();
-        assert!(
-            name.ends_with(&format!("-{address}.eml")),
-            "{name} vs {address}"
-        );
-        assert_eq!(
-            message.from().unwrap().first().unwrap().address(),
-            Some("news@lantern.example.org")
-        );
-        assert_eq!(
-            message.reply_to().unwrap().first().unwrap().address(),
-            Some("community@lantern.example.org")
-        );
-        assert_eq!(
-            message.subject(),
-            Some("Lantern Community Blog digest: October 2026")
-        );
+        assert!(name.ends_with(&format!("-{address}.eml")), "{name} vs {address}");
+        assert_eq!(message.from().unwrap().first().unwrap().address(), Some("news@lantern.example.org"));
+        assert_eq!(message.reply_to().unwrap().first().unwrap().address(), Some("community@lantern.example.org"));
+        assert_eq!(message.subject(), Some("Lantern Community Blog digest: October 2026"));
         assert!(message.date().is_some());
         let id = message.message_id().unwrap();
-        assert!(
-            id.starts_with("digest-2026-10.") && id.ends_with("@news.lantern.example.org"),
-            "{id}"
-        );
+        assert!(id.starts_with("digest-2026-10.") && id.ends_with("@news.lantern.example.org"), "{id}");
         assert!(manifest.contains(&format!("<{id}>")), "manifest lacks {id}");
         let header = |header: &'static str| -> String {
             message
@@ -89,63 +57,32 @@ fn preview_writes_one_message_per_active_subscriber_that_reads_back() {
                 .unwrap_or_else(|| panic!("{name}: no {header}"))
         };
         assert_eq!(header("List-Id"), "<news.lantern.example.org>");
-        assert_eq!(
-            header("List-Unsubscribe-Post"),
-            "List-Unsubscribe=One-Click"
-        );
+        assert_eq!(header("List-Unsubscribe-Post"), "List-Unsubscribe=One-Click");
         let unsubscribe = header("List-Unsubscribe");
         let unsubscribe = unsubscribe.as_str();
         let encoded = address.replace('@', "%40");
         assert!(
-            unsubscribe.starts_with(&format!(
-                "<https://lantern.example.org/unsubscribe?email={encoded}&token="
-            )),
+            unsubscribe.starts_with(&format!("<https://lantern.example.org/unsubscribe?email={encoded}&token=")),
             "{unsubscribe}"
         );
-        assert!(
-            unsubscribe.contains("<mailto:unsubscribe@lantern.example.org?subject=unsubscribe>")
-        );
+        assert!(unsubscribe.contains("<mailto:unsubscribe@lantern.example.org?subject=unsubscribe>"));
         // multipart/alternative, text first, then HTML.
         assert_eq!(message.content_type().unwrap().ctype(), "multipart");
-        assert_eq!(
-            message.content_type().unwrap().subtype(),
-            Some("alternative")
-        );
+        assert_eq!(message.content_type().unwrap().subtype(), Some("alternative"));
         let text = message.body_text(0).unwrap();
         let html = message.body_html(0).unwrap();
-        assert!(
-            message.text_body[0] < message.html_body[0],
-            "text part must come first"
-        );
+        assert!(message.text_body[0] < message.html_body[0], "text part must come first");
         for body in [&*text, &*html] {
             assert!(
-                body.contains("Fix-It October is back")
-                    && body.contains("Building a developer portal in an afternoon")
+                body.contains("Fix-It October is back") && body.contains("Building a developer portal in an afternoon")
             );
-            assert!(
-                body.contains(
-                    "https://lantern.example.org/blog/2026/10/28/newsletter-october-2026"
-                )
-            );
+            assert!(body.contains("https://lantern.example.org/blog/2026/10/28/newsletter-october-2026"));
         }
-        let token_url = unsubscribe
-            .trim_start_matches('<')
-            .split('>')
-            .next()
-            .unwrap();
-        assert!(
-            text.contains(token_url),
-            "{name}: text lacks the unsubscribe URL"
-        );
-        assert!(
-            html.contains(&token_url.replace('&', "&amp;")),
-            "{name}: HTML lacks the unsubscribe URL"
-        );
+        let token_url = unsubscribe.trim_start_matches('<').split('>').next().unwrap();
+        assert!(text.contains(token_url), "{name}: text lacks the unsubscribe URL");
+        assert!(html.contains(&token_url.replace('&', "&amp;")), "{name}: HTML lacks the unsubscribe URL");
         assert!(html.contains("42 Harbour Road"), "postal address");
-        assert!(
-            html.contains("https://lantern.example.org/blog/digest/2026-10/"),
-            "view in browser"
-        );
+        assert!(html.contains("https://lantern.example.org/blog/digest/2026-10/"), "view in browser");
         match to.name() {
             Some(name) => assert!(text.contains(&format!("Hi {name},")), "greeting for {name}"),
             None => assert!(text.contains("Hello,"), "neutral greeting"),
@@ -156,16 +93,9 @@ fn preview_writes_one_message_per_active_subscriber_that_reads_back() {
 #[test]
 fn one_whole_message_matches_its_snapshot() {
     let site = copy_example_site();
-    assert!(
-        preview(site.path(), &["--month", "2026-09"])
-            .status
-            .success()
-    );
+    assert!(preview(site.path(), &["--month", "2026-09"]).status.success());
     let messages = messages(&site.path().join("preview/2026-09"));
-    let (_, bytes) = messages
-        .iter()
-        .find(|(name, _)| name.contains("zoe.angstrom"))
-        .unwrap();
+    let (_, bytes) = messages.iter().find(|(name, _)| name.contains("zoe.angstrom")).unwrap();
     insta::assert_snapshot!("digest_2026_09_zoe", String::from_utf8_lossy(bytes));
 }
 
@@ -174,11 +104,7 @@ fn a_month_without_posts_sends_nothing_and_writes_nothing() {
     let site = copy_example_site();
     let output = preview(site.path(), &["--month", "2026-02"]);
     assert_eq!(output.status.code(), Some(0));
-    assert!(
-        stdout(&output).contains("no posts in February 2026 (2026-02): nothing to send"),
-        "{}",
-        stdout(&output)
-    );
+    assert!(stdout(&output).contains("no posts in February 2026 (2026-02): nothing to send"), "{}", stdout(&output));
     assert!(!site.path().join("preview").exists());
 }
 
@@ -187,16 +113,9 @@ fn build_writes_the_web_version_of_each_month() {
     let site = copy_example_site();
     assert!(run(site.path(), &["build"]).status.success());
     for month in ["2026-08", "2026-09", "2026-10"] {
-        let html = std::fs::read_to_string(
-            site.path()
-                .join(format!("public/digest/{month}/index.html")),
-        )
-        .unwrap();
+        let html = std::fs::read_to_string(site.path().join(format!("public/digest/{month}/index.html"))).unwrap();
         assert!(html.starts_with("<!DOCTYPE html>"), "{month}");
-        assert!(
-            !html.contains("unsubscribe?email"),
-            "{month}: the web version has no personal unsubscribe link"
-        );
+        assert!(!html.contains("unsubscribe?email"), "{month}: the web version has no personal unsubscribe link");
         assert!(!html.contains('\u{E000}'), "{month}: an unfilled slot");
     }
 }
@@ -235,36 +154,19 @@ fn no_subscriber_field_can_add_a_header() {
     ];
     for (name, bytes) in &messages {
         let message = MessageParser::default().parse(bytes).unwrap();
-        let mut names: Vec<String> = message
-            .headers()
-            .iter()
-            .map(|h| h.name().to_ascii_lowercase())
-            .collect();
+        let mut names: Vec<String> = message.headers().iter().map(|h| h.name().to_ascii_lowercase()).collect();
         names.sort();
         let mut want: Vec<String> = expected.iter().map(|s| s.to_ascii_lowercase()).collect();
         want.sort();
         assert_eq!(names, want, "{name}");
         assert_eq!(message.to().unwrap().iter().count(), 1, "{name}");
-        assert_eq!(
-            message.subject(),
-            Some("Lantern Community Blog digest: October 2026"),
-            "{name}"
-        );
+        assert_eq!(message.subject(), Some("Lantern Community Blog digest: October 2026"), "{name}");
     }
     let mallory = MessageParser::default().parse(&messages[1].1).unwrap();
-    assert_eq!(
-        mallory.to().unwrap().first().unwrap().name(),
-        Some("Mallory Subject: pwned")
-    );
+    assert_eq!(mallory.to().unwrap().first().unwrap().name(), Some("Mallory Subject: pwned"));
     let quoted = MessageParser::default().parse(&messages[2].1).unwrap();
-    assert_eq!(
-        quoted.to().unwrap().first().unwrap().address(),
-        Some("c@example.org")
-    );
-    assert_eq!(
-        quoted.to().unwrap().first().unwrap().name(),
-        Some("Quote \" and, comma <x@y.z>")
-    );
+    assert_eq!(quoted.to().unwrap().first().unwrap().address(), Some("c@example.org"));
+    assert_eq!(quoted.to().unwrap().first().unwrap().name(), Some("Quote \" and, comma <x@y.z>"));
 }
 
 /// Bad subscriber rows: each is reported with its line and reason, and every
@@ -286,29 +188,11 @@ fn bad_subscriber_rows_are_reported_and_the_rest_mailed() {
     .unwrap();
     let output = preview(site.path(), &[]);
     let report = stderr(&output);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "rejected rows make the run report failure: {report}"
-    );
+    assert_eq!(output.status.code(), Some(1), "rejected rows make the run report failure: {report}");
     insta::assert_snapshot!(
         "bad_subscriber_rows",
-        report
-            .lines()
-            .filter(|l| l.starts_with("subscribers"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        report.lines().filter(|l| l.starts_with("subscribers")).collect::<Vec<_>>().join("\n")
     );
-    let names: Vec<String> = messages(&site.path().join("preview/2026-10"))
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "00001-good@example.org.eml",
-            "00002-quoted@example.org.eml",
-            "00003-crlf@example.org.eml"
-        ]
-    );
+    let names: Vec<String> = messages(&site.path().join("preview/2026-10")).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["00001-good@example.org.eml", "00002-quoted@example.org.eml", "00003-crlf@example.org.eml"]);
 }

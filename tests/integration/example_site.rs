@@ -22,12 +22,7 @@ const EXPECTED: [(&str, &str, &str, &[&str]); 11] = [
         "2026-10-13T00:00:00Z",
         &["Sam Guest"],
     ),
-    (
-        "Fix-It October is back",
-        "2026/10/02/fix-it-october",
-        "2026-10-02T00:00:00Z",
-        &["Ada Fernández"],
-    ),
+    ("Fix-It October is back", "2026/10/02/fix-it-october", "2026-10-02T00:00:00Z", &["Ada Fernández"]),
     // Front matter date (29th) wins for the date; the permalink keeps the file name's date, as Docusaurus does.
     (
         "Docs sprint recap: 146 pages in two days",
@@ -65,12 +60,7 @@ const EXPECTED: [(&str, &str, &str, &[&str]); 11] = [
         "2026-08-20T00:00:00Z",
         &["Ada Fernández"],
     ),
-    (
-        "Lantern 1.9 is out",
-        "2026/08/12/lantern-1-9-released",
-        "2026-08-12T00:00:00Z",
-        &["Ada Fernández"],
-    ),
+    ("Lantern 1.9 is out", "2026/08/12/lantern-1-9-released", "2026-08-12T00:00:00Z", &["Ada Fernández"]),
     (
         "Welcome to the Lantern Community Blog",
         "2026/08/03/welcome-to-the-lantern-blog",
@@ -94,31 +84,13 @@ fn every_feed_reads_back_item_for_item() {
         assert_eq!(feed.entries.len(), EXPECTED.len(), "{file}");
         for (entry, (title, path, date, authors)) in feed.entries.iter().zip(EXPECTED) {
             let where_ = format!("{file}: {title}");
-            assert_eq!(
-                entry.title.as_ref().map(|t| t.content.as_str()),
-                Some(title),
-                "{where_}"
-            );
+            assert_eq!(entry.title.as_ref().map(|t| t.content.as_str()), Some(title), "{where_}");
             let link = format!("https://lantern.example.org/blog/{path}");
-            assert_eq!(
-                entry.links.first().map(|l| l.href.as_str()),
-                Some(link.as_str()),
-                "{where_}"
-            );
+            assert_eq!(entry.links.first().map(|l| l.href.as_str()), Some(link.as_str()), "{where_}");
             assert_eq!(entry.id, link, "{where_}: id/guid");
-            let published = entry
-                .published
-                .unwrap_or_else(|| panic!("{where_}: no date"));
-            assert_eq!(
-                published.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                date,
-                "{where_}"
-            );
-            let names: Vec<&str> = entry
-                .authors
-                .iter()
-                .map(|a| a.name.as_deref().unwrap_or_default())
-                .collect();
+            let published = entry.published.unwrap_or_else(|| panic!("{where_}: no date"));
+            assert_eq!(published.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), date, "{where_}");
+            let names: Vec<&str> = entry.authors.iter().map(|a| a.name.as_deref().unwrap_or_default()).collect();
             assert_eq!(names, authors, "{where_}");
             // RSS description and Atom summary carry the excerpt; JSON Feed's content_html does.
             let summary = if file == "feed.json" {
@@ -127,10 +99,7 @@ fn every_feed_reads_back_item_for_item() {
                 entry.summary.as_ref().map(|s| s.content.clone())
             }
             .unwrap_or_default();
-            assert!(
-                summary.contains("<p>"),
-                "{where_}: summary is the excerpt HTML: {summary}"
-            );
+            assert!(summary.contains("<p>"), "{where_}: summary is the excerpt HTML: {summary}");
         }
     }
 }
@@ -140,29 +109,23 @@ fn excerpts_stop_at_the_marker_and_keep_what_is_above_it() {
     let site = build_example();
     let feed = parse_feed(&site.path().join("public/feed.json"));
     let excerpt = |path: &str| {
-        let entry = feed
-            .entries
-            .iter()
-            .find(|e| e.id.ends_with(path))
-            .unwrap_or_else(|| panic!("{path}"));
+        let entry = feed.entries.iter().find(|e| e.id.ends_with(path)).unwrap_or_else(|| panic!("{path}"));
         entry.content.as_ref().and_then(|c| c.body.clone()).unwrap()
     };
     // The marker inside the fenced code block is text; the real one comes later.
     let tutorial = excerpt("how-to-write-an-excerpt");
     assert!(tutorial.contains("&lt;!--truncate--&gt;"), "{tutorial}");
-    assert!(
-        tutorial.contains("The marker itself never shows up anywhere"),
-        "{tutorial}"
-    );
+    assert!(tutorial.contains("The marker itself never shows up anywhere"), "{tutorial}");
     // A reference definition at the very end of the post resolves above the marker.
     assert!(excerpt("lantern-1-9-released").contains(r#"href="https://lantern.example.org/docs""#));
     // The YouTube iframe is a linked thumbnail; the image is absolute.
     let meetup = excerpt("meetup-recap-harbour-city");
     assert!(meetup.contains(r#"<a href="https://www.youtube.com/watch?v=dQw4w9WgXcQ"><img src="https://img.youtube.com/vi/dQw4w9WgXcQ/hqdefault.jpg""#), "{meetup}");
     assert!(!meetup.contains("<iframe"));
-    assert!(excerpt("contributor-spotlight").contains(
-        r#"src="https://lantern.example.org/blog/2026-09-22-contributor-spotlight/spotlight.png""#
-    ));
+    assert!(
+        excerpt("contributor-spotlight")
+            .contains(r#"src="https://lantern.example.org/blog/2026-09-22-contributor-spotlight/spotlight.png""#)
+    );
 }
 
 #[test]
@@ -170,19 +133,10 @@ fn drafts_and_unlisted_posts_appear_nowhere() {
     let site = build_example();
     for entry in walkdir::WalkDir::new(site.path().join("public")) {
         let entry = entry.unwrap();
-        if entry.file_type().is_file()
-            && entry
-                .path()
-                .extension()
-                .is_some_and(|e| e == "xml" || e == "json")
-        {
+        if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "xml" || e == "json") {
             let text = std::fs::read_to_string(entry.path()).unwrap();
             for hidden in ["plugin-sdk-deep-dive", "lanternconf-speaker-preview"] {
-                assert!(
-                    !text.contains(hidden),
-                    "{} mentions {hidden}",
-                    entry.path().display()
-                );
+                assert!(!text.contains(hidden), "{} mentions {hidden}", entry.path().display());
             }
         }
     }
@@ -191,18 +145,11 @@ fn drafts_and_unlisted_posts_appear_nowhere() {
 #[test]
 fn referenced_files_are_copied_at_their_relative_path() {
     let site = build_example();
-    for file in [
-        "assets/lantern-banner.png",
-        "assets/meetup-2026.png",
-        "2026-09-22-contributor-spotlight/spotlight.png",
-    ] {
-        let copied = std::fs::read(site.path().join("public").join(file))
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert_eq!(
-            copied,
-            std::fs::read(site.path().join("posts").join(file)).unwrap(),
-            "{file}"
-        );
+    for file in
+        ["assets/lantern-banner.png", "assets/meetup-2026.png", "2026-09-22-contributor-spotlight/spotlight.png"]
+    {
+        let copied = std::fs::read(site.path().join("public").join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(copied, std::fs::read(site.path().join("posts").join(file)).unwrap(), "{file}");
     }
 }
 
@@ -212,17 +159,10 @@ fn tag_feeds_hold_only_their_tag() {
     let dir = site.path().join("public/tags/getting-started");
     for file in ["feed.xml", "atom.xml", "feed.json"] {
         let feed = parse_feed(&dir.join(file));
-        let titles: Vec<String> = feed
-            .entries
-            .iter()
-            .map(|e| e.title.clone().unwrap().content)
-            .collect();
+        let titles: Vec<String> = feed.entries.iter().map(|e| e.title.clone().unwrap().content).collect();
         assert_eq!(
             titles,
-            [
-                "Building a developer portal in an afternoon",
-                "How to write a good excerpt for your post"
-            ],
+            ["Building a developer portal in an afternoon", "How to write a good excerpt for your post"],
             "{file}"
         );
     }
@@ -250,12 +190,7 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .into_iter()
         .map(Result::unwrap)
         .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            (
-                e.path().strip_prefix(dir).unwrap().display().to_string(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
+        .map(|e| (e.path().strip_prefix(dir).unwrap().display().to_string(), std::fs::read(e.path()).unwrap()))
         .collect()
 }
 
@@ -269,11 +204,7 @@ fn two_builds_of_the_same_input_are_byte_identical() {
         assert!(output.status.success(), "{}", stderr(&output));
     }
     let (a, b) = (tree(&first), tree(&second));
-    assert!(
-        a.len() > 40,
-        "expected the full output, got {} files",
-        a.len()
-    );
+    assert!(a.len() > 40, "expected the full output, got {} files", a.len());
     assert_eq!(a, b);
 }
 
@@ -282,16 +213,11 @@ fn a_failed_build_leaves_the_previous_output_untouched() {
     let site = copy_example_site();
     assert!(run(site.path(), &["build"]).status.success());
     let before = tree(&site.path().join("public"));
-    std::fs::write(
-        site.path().join("posts/2026-10-30-broken.md"),
-        "---\ntitle: [unclosed\n---\nText\n",
-    )
-    .unwrap();
+    std::fs::write(site.path().join("posts/2026-10-30-broken.md"), "---\ntitle: [unclosed\n---\nText\n").unwrap();
     let output = run(site.path(), &["build"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr(&output)
-            .contains("posts/2026-10-30-broken.md:3:1: error: front matter is not valid YAML"),
+        stderr(&output).contains("posts/2026-10-30-broken.md:3:1: error: front matter is not valid YAML"),
         "{}",
         stderr(&output)
     );
@@ -299,15 +225,6 @@ fn a_failed_build_leaves_the_previous_output_untouched() {
     // With --keep-going the good posts are published and the bad one named.
     let output = run(site.path(), &["build", "--keep-going"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("skipped posts/2026-10-30-broken.md"),
-        "{}",
-        stderr(&output)
-    );
-    assert_eq!(
-        parse_feed(&site.path().join("public/feed.xml"))
-            .entries
-            .len(),
-        EXPECTED.len()
-    );
+    assert!(stderr(&output).contains("skipped posts/2026-10-30-broken.md"), "{}", stderr(&output));
+    assert_eq!(parse_feed(&site.path().join("public/feed.xml")).entries.len(), EXPECTED.len());
 }

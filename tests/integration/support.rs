@@ -16,11 +16,7 @@ pub fn repo_root() -> PathBuf {
 /// The `newsroom` binary with the pinned clock, in `dir`.
 pub fn newsroom(dir: &Path) -> Command {
     let mut command = Command::cargo_bin("newsroom").expect("the binary is built");
-    command
-        .env("NEWSROOM_NOW", NOW)
-        .env_remove("NEWSROOM_SMTP_URL")
-        .arg("-C")
-        .arg(dir);
+    command.env("NEWSROOM_NOW", NOW).env_remove("NEWSROOM_SMTP_URL").arg("-C").arg(dir);
     command
 }
 
@@ -67,16 +63,14 @@ impl TempSite {
     }
 
     pub fn read(&self, relative: &str) -> String {
-        std::fs::read_to_string(self.path().join(relative))
-            .unwrap_or_else(|e| panic!("{relative}: {e}"))
+        std::fs::read_to_string(self.path().join(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
     }
 }
 
 /// Reads a feed back with feed-rs, an independent parser.
 pub fn parse_feed(path: &Path) -> feed_rs::model::Feed {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    feed_rs::parser::parse(bytes.as_slice())
-        .unwrap_or_else(|e| panic!("feed-rs cannot read {}: {e}", path.display()))
+    feed_rs::parser::parse(bytes.as_slice()).unwrap_or_else(|e| panic!("feed-rs cannot read {}: {e}", path.display()))
 }
 
 /// Copies the example site (config and posts) into a fresh temp folder.
@@ -99,11 +93,7 @@ pub fn copy_example_site() -> tempfile::TempDir {
         for entry in std::fs::read_dir(root.join("templates")).unwrap() {
             let entry = entry.unwrap();
             std::fs::create_dir_all(dir.path().join("templates")).unwrap();
-            std::fs::copy(
-                entry.path(),
-                dir.path().join("templates").join(entry.file_name()),
-            )
-            .unwrap();
+            std::fs::copy(entry.path(), dir.path().join("templates").join(entry.file_name())).unwrap();
         }
     }
     dir

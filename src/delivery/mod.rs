@@ -1,0 +1,607 @@
+//! `newsroom digest send`: hands each subscriber's message to the SMTP relay
+//! exactly once, resumably.
+//!
+//! N workers each own one connection (reconnecting as needed) and take
+//! recipients from one queue. Every attempt is bracketed in the ledger:
+//! `sending` is committed before the message leaves, the outcome after, so at
+//! most `concurrency` rows can be in doubt after a crash. Transient failures
+//! are retried with exponential backoff and jitter, a bounded number of times;
+//! throttling replies pause every worker; permanent failures are recorded and
+//! skipped; a connection lost after the final `.` is recorded as ambiguous
+//! and not resent.
+
+pub mod ledger;
+pub mod relay;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+
+use crate::digest::message::{self, SECRET_VAR, Sender};
+use crate::digest::{Digest, Month, preview};
+use crate::site::Site;
+use crate::subscribers::{self, Status, Subscriber};
+use ledger::{Ledger, Recipient, State};
+use relay::{Outcome, Relay, SMTP_URL_VAR};
+
+/// Attempts per message in one run before a transient failure is recorded as failed.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// The first retry's delay; each further retry doubles it (plus jitter).
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Connection attempts in a row a worker makes before it gives up.
+const CONNECT_ATTEMPTS: u32 = 5;
+
+/// A problem with how send was started (no secret, no relay, another sender):
+/// exit status 2, nothing sent.
+#[derive(Debug)]
+pub struct SetupError(pub String);
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+fn setup_error(message: impl Into<String>) -> anyhow::Error {
+    SetupError(message.into()).into()
+}
+
+/// What `send` is asked to do.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    pub month: Month,
+    pub concurrency: usize,
+    /// Messages per second; 0 for as fast as the relay takes them.
+    pub rate: f64,
+    pub retry_failed: bool,
+    pub resend_ambiguous: bool,
+    /// Send one `[TEST]` copy to this address and touch no ledger.
+    pub test_to: Option<String>,
+    /// Show an interactive progress bar (only on a terminal).
+    pub progress_bar: bool,
+}
+
+/// What a send did.
+#[derive(Debug, Default, Clone)]
+pub struct SendReport {
+    pub digest_id: String,
+    pub relay: String,
+    pub nothing_to_send: bool,
+    /// Recipients in the frozen list.
+    pub recipients: usize,
+    /// Sent in this run.
+    pub sent: usize,
+    /// Already sent by an earlier run, or suppressed: not sent again.
+    pub skipped: usize,
+    pub failed_permanent: usize,
+    pub failed_transient: usize,
+    pub ambiguous: usize,
+    /// `sending` rows from an interrupted run, now reported ambiguous.
+    pub recovered_ambiguous: usize,
+    /// Left pending (the relay could not be reached).
+    pub pending: usize,
+    pub elapsed: Duration,
+}
+
+impl SendReport {
+    /// Whether anything failed or is in doubt (exit status 1).
+    pub fn failed(&self) -> bool {
+        self.failed_permanent + self.failed_transient + self.ambiguous + self.pending > 0
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.sent as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl fmt::Display for SendReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} sent, {} failed ({} permanent, {} transient), {} skipped, {} ambiguous, {} pending; {:.1} messages/s over {:.1}s",
+            self.digest_id,
+            self.sent,
+            self.failed_permanent + self.failed_transient,
+            self.failed_permanent,
+            self.failed_transient,
+            self.skipped,
+            self.ambiguous,
+            self.pending,
+            self.rate(),
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// The ledger file of a site.
+pub fn ledger_path(site: &Site) -> PathBuf {
+    site.root.join(&site.config.delivery.ledger)
+}
+
+fn secret() -> Result<Vec<u8>> {
+    match std::env::var(SECRET_VAR) {
+        Ok(secret) if !secret.is_empty() => Ok(secret.into_bytes()),
+        _ => Err(setup_error(format!(
+            "{SECRET_VAR} is not set: it is the key that signs every unsubscribe link, and a send without it would mail links that do not work"
+        ))),
+    }
+}
+
+fn relay() -> Result<Relay> {
+    let url = std::env::var(SMTP_URL_VAR).map_err(|_| {
+        setup_error(format!(
+            "{SMTP_URL_VAR} is not set (e.g. smtp://127.0.0.1:2525 or smtps://user:pass@mail.example.org)"
+        ))
+    })?;
+    Relay::parse(&url).map_err(|e| setup_error(e.to_string()))
+}
+
+/// Holds the per-digest send lock: a second sender of the same digest refuses.
+/// An OS file lock, so a killed sender never leaves a stale lock behind.
+fn lock_digest(ledger_path: &Path, digest_id: &str) -> Result<std::fs::File> {
+    let lock_path = ledger_path.with_file_name(format!(
+        "{}.{digest_id}.lock",
+        ledger_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("failed to open `{}`", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(setup_error(format!(
+            "another `digest send` of {digest_id} is running (it holds `{}`); not starting a second one",
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("failed to lock `{}`", lock_path.display()))
+        }
+    }
+}
+
+/// `newsroom digest send`.
+pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<SendReport> {
+    let secret = secret()?;
+    let relay = relay()?;
+    let mut diagnostics = Vec::new();
+    let started = Instant::now();
+    let Some(digest) = preview::render_month(site, options.month, now, &mut diagnostics)? else {
+        return Ok(SendReport {
+            digest_id: format!("digest-{}", options.month),
+            nothing_to_send: true,
+            ..Default::default()
+        });
+    };
+    let mut sender =
+        crate::digest::sender(&site.config, secret, now.into()).map_err(|e| setup_error(format!("{e:#}")))?;
+    let mut report = SendReport { digest_id: digest.id.clone(), relay: relay.display(), ..Default::default() };
+
+    if let Some(address) = &options.test_to {
+        sender.subject_prefix = "[TEST] ".into();
+        let address = subscribers::normalise_address(address).map_err(setup_error)?;
+        let recipient = Recipient { id: 0, address, name: None, state: State::Pending, attempts: 0, reply: None };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let outcome = runtime.block_on(async {
+            let mut connection = relay.connect().await.map_err(anyhow::Error::msg)?;
+            let outgoing = build(&digest, &sender, &recipient)?;
+            let (outcome, _) = relay::transmit(&mut connection, outgoing.message.envelope(), &outgoing.bytes()).await;
+            let _ = connection.quit().await;
+            anyhow::Ok(outcome)
+        })?;
+        match outcome {
+            Outcome::Sent(_) => report.sent = 1,
+            Outcome::Permanent(_) => report.failed_permanent = 1,
+            Outcome::Transient { .. } => report.failed_transient = 1,
+            Outcome::Ambiguous(_) => report.ambiguous = 1,
+        }
+        report.elapsed = started.elapsed();
+        return Ok(report);
+    }
+
+    let ledger_path = ledger_path(site);
+    let _lock = lock_digest(&ledger_path, &digest.id)?;
+    let mut ledger = Ledger::open(&ledger_path)?;
+    if !ledger.is_frozen(&digest.id)? {
+        let csv = site.root.join(&site.config.digest.subscribers);
+        let list = subscribers::load(&csv, &site.config.digest.subscribers)?;
+        for diagnostic in list.diagnostics.iter().filter(|d| d.is_error()) {
+            eprintln!("{diagnostic}");
+        }
+        let mut active = Vec::new();
+        for subscriber in list.active() {
+            if !ledger.is_suppressed(&subscriber.email)? {
+                active.push((subscriber.email.as_str(), subscriber.name.as_deref()));
+            }
+        }
+        ledger.freeze(&digest.id, active.into_iter())?;
+    }
+    report.recovered_ambiguous = ledger.recover(&digest.id, options.resend_ambiguous, options.retry_failed)?;
+    let pending = ledger.pending(&digest.id)?;
+    let all = ledger.rows(&digest.id, None)?;
+    report.recipients = all.len();
+    report.skipped = all.iter().filter(|r| matches!(r.state, State::Sent | State::Suppressed)).count();
+
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(
+            pending.into_iter().map(|recipient| Job { recipient, attempt: 0, not_before: Instant::now() }).collect(),
+        ),
+        ledger: Mutex::new(ledger),
+        state: Mutex::new(RunState::default()),
+        digest,
+        sender,
+        relay,
+        rate: options.rate,
+        progress: Progress::new(options.progress_bar, 0),
+    });
+    let total = shared.queue.lock().expect("queue").len();
+    shared.progress.set_total(total);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let workers = options.concurrency.max(1);
+    runtime.block_on(async {
+        let ticker = tokio::spawn(progress_ticker(shared.clone()));
+        let handles: Vec<_> = (0..workers).map(|_| tokio::spawn(worker(shared.clone()))).collect();
+        for handle in handles {
+            if let Err(error) = handle.await {
+                eprintln!("a send worker stopped: {error}");
+            }
+        }
+        ticker.abort();
+    });
+    shared.progress.finish();
+    let state = shared.state.lock().expect("state");
+    if let Some(error) = &state.connect_error {
+        eprintln!("error: could not reach the relay: {error}");
+    }
+    let ledger = shared.ledger.lock().expect("ledger");
+    let counts = ledger.counts(&report.digest_id)?;
+    let count = |state: State| counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
+    report.sent = state.sent;
+    report.failed_permanent = count(State::FailedPermanent);
+    report.failed_transient = count(State::FailedTransient);
+    report.ambiguous = count(State::Ambiguous);
+    report.pending = count(State::Pending) + count(State::Sending);
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Builds the message of one ledger row.
+fn build(digest: &Digest, sender: &Sender, recipient: &Recipient) -> Result<message::OutgoingMessage> {
+    let subscriber = Subscriber {
+        email: recipient.address.clone(),
+        name: recipient.name.clone(),
+        status: Status::Subscribed,
+        extra: Vec::new(),
+        line: 0,
+    };
+    message::build(digest, sender, &subscriber)
+}
+
+struct Job {
+    recipient: Recipient,
+    attempt: u32,
+    not_before: Instant,
+}
+
+#[derive(Default)]
+struct RunState {
+    /// Jobs taken and not yet finished (they may come back to the queue).
+    in_flight: usize,
+    sent: usize,
+    /// Every worker waits until then after a throttling reply.
+    paused_until: Option<Instant>,
+    /// The next moment a message may start, under `--rate`.
+    next_slot: Option<Instant>,
+    connect_error: Option<String>,
+    workers_given_up: usize,
+}
+
+struct Shared {
+    queue: Mutex<VecDeque<Job>>,
+    ledger: Mutex<Ledger>,
+    state: Mutex<RunState>,
+    digest: Digest,
+    sender: Sender,
+    relay: Relay,
+    rate: f64,
+    progress: Progress,
+}
+
+enum Next {
+    Job(Job),
+    Wait(Duration),
+    Done,
+}
+
+impl Shared {
+    fn next_job(&self) -> Next {
+        let mut queue = self.queue.lock().expect("queue");
+        let mut state = self.state.lock().expect("state");
+        let now = Instant::now();
+        if let Some(index) = queue.iter().position(|job| job.not_before <= now) {
+            let job = queue.remove(index).expect("index is in the queue");
+            state.in_flight += 1;
+            return Next::Job(job);
+        }
+        match queue.iter().map(|job| job.not_before).min() {
+            Some(earliest) => Next::Wait(earliest - now),
+            None if state.in_flight > 0 => Next::Wait(Duration::from_millis(20)),
+            None => Next::Done,
+        }
+    }
+
+    /// Waits for a throttling pause and for the next `--rate` slot.
+    async fn pace(&self) {
+        let wait = {
+            let mut state = self.state.lock().expect("state");
+            let now = Instant::now();
+            let mut start = state.paused_until.filter(|t| *t > now).unwrap_or(now);
+            if self.rate > 0.0 {
+                let slot = state.next_slot.unwrap_or(now).max(start);
+                state.next_slot = Some(slot + Duration::from_secs_f64(1.0 / self.rate));
+                start = slot;
+            }
+            start.saturating_duration_since(now)
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn finish(&self, job: Job, state: State, reply: &str) {
+        if let Err(error) = self.ledger.lock().expect("ledger").mark(job.recipient.id, state, reply) {
+            eprintln!("error: the ledger could not record {} as {}: {error:#}", job.recipient.address, state.as_str());
+        }
+        let mut run = self.state.lock().expect("state");
+        run.in_flight -= 1;
+        if state == State::Sent {
+            run.sent += 1;
+        }
+        drop(run);
+        if state != State::Pending {
+            self.progress.inc(state);
+        }
+    }
+
+    fn retry(&self, mut job: Job, reply: &str, throttle: bool) {
+        let delay = backoff(job.attempt);
+        if throttle {
+            let mut run = self.state.lock().expect("state");
+            let until = Instant::now() + delay;
+            run.paused_until = Some(run.paused_until.map_or(until, |t| t.max(until)));
+        }
+        job.attempt += 1;
+        if job.attempt >= MAX_ATTEMPTS {
+            return self.finish(job, State::FailedTransient, reply);
+        }
+        if let Err(error) = self.ledger.lock().expect("ledger").mark(job.recipient.id, State::Pending, reply) {
+            eprintln!("error: the ledger could not record a retry of {}: {error:#}", job.recipient.address);
+        }
+        job.not_before = Instant::now() + delay;
+        self.queue.lock().expect("queue").push_back(job);
+        self.state.lock().expect("state").in_flight -= 1;
+    }
+
+    /// Puts a job back untouched (no attempt was made).
+    fn give_back(&self, job: Job) {
+        self.queue.lock().expect("queue").push_front(job);
+        self.state.lock().expect("state").in_flight -= 1;
+    }
+}
+
+/// Exponential backoff with full jitter: up to base·2^attempt, at most BACKOFF_MAX.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(16)).min(BACKOFF_MAX);
+    let millis = ceiling.as_millis() as u64;
+    Duration::from_millis(millis / 2 + fastrand::u64(0..=millis / 2))
+}
+
+/// One worker: one connection, jobs from the shared queue until it is empty.
+async fn worker(shared: Arc<Shared>) {
+    let mut connection = None;
+    let mut connect_failures = 0;
+    loop {
+        let job = match shared.next_job() {
+            Next::Job(job) => job,
+            Next::Wait(duration) => {
+                tokio::time::sleep(duration.min(Duration::from_millis(200))).await;
+                continue;
+            }
+            Next::Done => break,
+        };
+        shared.pace().await;
+        if connection.is_none() {
+            match shared.relay.connect().await {
+                Ok(opened) => {
+                    connection = Some(opened);
+                    connect_failures = 0;
+                }
+                Err(error) => {
+                    connect_failures += 1;
+                    shared.give_back(job);
+                    if connect_failures >= CONNECT_ATTEMPTS {
+                        let mut state = shared.state.lock().expect("state");
+                        state.connect_error = Some(error);
+                        state.workers_given_up += 1;
+                        break;
+                    }
+                    tokio::time::sleep(backoff(connect_failures)).await;
+                    continue;
+                }
+            }
+        }
+        let outgoing = match build(&shared.digest, &shared.sender, &job.recipient) {
+            Ok(outgoing) => outgoing,
+            Err(error) => {
+                shared.finish(job, State::FailedPermanent, &format!("{error:#}"));
+                continue;
+            }
+        };
+        let marked = shared.ledger.lock().expect("ledger").mark_sending(job.recipient.id, &outgoing.message_id);
+        if let Err(error) = marked {
+            // Without the `sending` mark a crash could send twice: stop here.
+            eprintln!("error: the ledger could not record a send ({error:#}); stopping this worker");
+            shared.give_back(job);
+            break;
+        }
+        let bytes = outgoing.bytes();
+        let conn = connection.as_mut().expect("connected above");
+        let (outcome, usable) = relay::transmit(conn, outgoing.message.envelope(), &bytes).await;
+        if !usable {
+            connection = None;
+        }
+        match outcome {
+            Outcome::Sent(reply) => shared.finish(job, State::Sent, &reply),
+            Outcome::Permanent(reply) => shared.finish(job, State::FailedPermanent, &reply),
+            Outcome::Ambiguous(reply) => shared.finish(job, State::Ambiguous, &reply),
+            Outcome::Transient { reply, throttle } => shared.retry(job, &reply, throttle),
+        }
+    }
+    if let Some(mut connection) = connection {
+        let _ = tokio::time::timeout(Duration::from_secs(5), connection.quit()).await;
+    }
+}
+
+/// A progress bar on a terminal; a plain line every few seconds otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    counts: Mutex<(usize, usize, usize, usize, Instant)>,
+}
+
+impl Progress {
+    fn new(interactive: bool, total: usize) -> Progress {
+        let bar = (interactive && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress { bar, counts: Mutex::new((0, 0, 0, total, Instant::now())) }
+    }
+
+    fn set_total(&self, total: usize) {
+        self.counts.lock().expect("progress").3 = total;
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+        }
+    }
+
+    fn inc(&self, state: State) {
+        let mut counts = self.counts.lock().expect("progress");
+        match state {
+            State::Sent => counts.0 += 1,
+            State::Ambiguous => counts.2 += 1,
+            _ => counts.1 += 1,
+        }
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(format!("{} failed, {} ambiguous", counts.1, counts.2));
+        }
+    }
+
+    fn line(&self) -> Option<String> {
+        if self.bar.is_some() {
+            return None;
+        }
+        let (sent, failed, ambiguous, total, started) = *self.counts.lock().expect("progress");
+        let done = sent + failed + ambiguous;
+        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let eta = if rate > 0.0 { (total.saturating_sub(done)) as f64 / rate } else { 0.0 };
+        Some(format!(
+            "progress: {done}/{total} ({sent} sent, {failed} failed, {ambiguous} ambiguous), {rate:.0} messages/s, eta {eta:.0}s"
+        ))
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+async fn progress_ticker(shared: Arc<Shared>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(5));
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        if let Some(line) = shared.progress.line() {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// `newsroom digest status`: the ledger's counts for a digest, and the addresses in trouble.
+pub fn status(site: &Site, month: Month) -> Result<String> {
+    let path = ledger_path(site);
+    let digest_id = format!("digest-{month}");
+    if !path.exists() {
+        return Ok(format!("{digest_id}: no ledger at {} (nothing has been sent)\n", path.display()));
+    }
+    let ledger = Ledger::open(&path)?;
+    if !ledger.is_frozen(&digest_id)? {
+        return Ok(format!("{digest_id}: not sent yet\n"));
+    }
+    let mut out = String::new();
+    let counts = ledger.counts(&digest_id)?;
+    let total: usize = counts.iter().map(|(_, n)| n).sum();
+    out.push_str(&format!("{digest_id}: {total} recipients\n"));
+    for (state, count) in &counts {
+        let label = match state {
+            State::Sending => "sending (in doubt if no send is running)",
+            other => other.as_str(),
+        };
+        out.push_str(&format!("  {label}: {count}\n"));
+    }
+    for state in [State::FailedPermanent, State::FailedTransient, State::Ambiguous, State::Sending] {
+        let rows = ledger.rows(&digest_id, Some(state))?;
+        if !rows.is_empty() {
+            out.push_str(&format!("{}:\n", state.as_str()));
+            for row in rows {
+                out.push_str(&format!(
+                    "  {} ({} attempt(s)): {}\n",
+                    row.address,
+                    row.attempts,
+                    row.reply.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `newsroom unsubscribe ADDRESS`: every later send skips the address.
+pub fn unsubscribe(site: &Site, address: &str) -> Result<(String, bool)> {
+    let address = subscribers::normalise_address(address).map_err(setup_error)?;
+    let ledger = Ledger::open(&ledger_path(site))?;
+    let added = ledger.suppress(&address, "unsubscribe")?;
+    Ok((address, added))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        for attempt in 0..20 {
+            let delay = backoff(attempt);
+            let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(16)).min(BACKOFF_MAX);
+            assert!(delay <= ceiling && delay >= ceiling / 2, "{attempt}: {delay:?}");
+        }
+    }
+}
