@@ -5,4 +5,6 @@
 mod bad_inputs;
 mod digest;
 mod example_site;
+mod send;
+mod smtp_server;
 mod support;

@@ -1,0 +1,246 @@
+//! `digest send` against a real SMTP server in this process: exactly once for
+//! a clean run, under injected faults, across SIGKILLs, and with two senders.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::smtp_server::{Faults, SmtpServer};
+use crate::support::*;
+
+/// A copy of the example site with `count` subscribers (`sub00001@example.org`, …).
+fn site_with_subscribers(count: usize) -> tempfile::TempDir {
+    let site = copy_example_site();
+    let mut csv = String::from("email,name,status\n");
+    for n in 1..=count {
+        csv.push_str(&format!("sub{n:05}@example.org,Subscriber {n},subscribed\n"));
+    }
+    std::fs::write(site.path().join("subscribers.example.csv"), csv).unwrap();
+    site
+}
+
+fn send_command(site: &Path, server: &SmtpServer, args: &[&str]) -> StdCommand {
+    let mut command = StdCommand::new(assert_cmd::cargo::cargo_bin("newsroom"));
+    command
+        .env("NEWSROOM_NOW", NOW)
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "test-secret")
+        .env("NEWSROOM_SMTP_URL", server.url())
+        .arg("-C")
+        .arg(site)
+        .args(["digest", "send", "--month", "2026-10"])
+        .args(args);
+    command
+}
+
+fn send(site: &Path, server: &SmtpServer, args: &[&str]) -> std::process::Output {
+    send_command(site, server, args).output().unwrap()
+}
+
+/// The ledger's rows of the October digest: address → (state, message id).
+fn ledger(site: &Path) -> BTreeMap<String, (String, Option<String>)> {
+    let connection = rusqlite::Connection::open(site.join(".newsroom/ledger.sqlite")).unwrap();
+    let mut statement = connection
+        .prepare("SELECT address, state, message_id FROM deliveries WHERE digest_id = 'digest-2026-10'")
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, (row.get(1)?, row.get(2)?))))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// How many messages each address got.
+fn per_address(server: &SmtpServer) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for received in server.received() {
+        *counts.entry(received.recipient).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn a_thousand_subscribers_each_get_exactly_one_message() {
+    let server = SmtpServer::start(Faults::default());
+    let site = site_with_subscribers(1000);
+    let output = send(site.path(), &server, &["--concurrency", "4"]);
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("1000 sent, 0 failed"), "{}", stdout(&output));
+    let counts = per_address(&server);
+    assert_eq!(counts.len(), 1000);
+    assert!(counts.values().all(|n| *n == 1));
+    // The Message-IDs the server saw are the ones the ledger recorded.
+    let ledger = ledger(site.path());
+    for received in server.received() {
+        let (state, message_id) = &ledger[&received.recipient];
+        assert_eq!(state, "sent");
+        assert_eq!(message_id.as_deref(), Some(received.message_id.as_str()), "{}", received.recipient);
+    }
+    // A second run sends nothing.
+    let again = send(site.path(), &server, &[]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(stdout(&again).contains("0 sent") && stdout(&again).contains("1000 skipped"), "{}", stdout(&again));
+    assert_eq!(server.count(), 1000);
+}
+
+#[test]
+fn transient_failures_are_retried_permanent_recorded_dropped_ambiguous() {
+    let server = SmtpServer::start(Faults {
+        fail_rate: 0.2,
+        drop_rate: 0.03,
+        reject: Some("sub0007".into()),
+        seed: 7,
+        ..Faults::default()
+    });
+    let site = site_with_subscribers(300);
+    let output = send(site.path(), &server, &["--concurrency", "4"]);
+    assert_eq!(output.status.code(), Some(1), "failures make exit 1: {}{}", stdout(&output), stderr(&output));
+    let ledger = ledger(site.path());
+    let counts = per_address(&server);
+    let mut states: BTreeMap<&str, usize> = BTreeMap::new();
+    for (address, (state, _)) in &ledger {
+        *states.entry(state.as_str()).or_default() += 1;
+        let got = counts.get(address).copied().unwrap_or(0);
+        assert!(got <= 1, "{address} got {got} messages");
+        match state.as_str() {
+            "sent" => assert_eq!(got, 1, "{address} is sent but the server has nothing"),
+            "failed_permanent" => {
+                assert!(address.contains("sub0007"), "{address}: only rejected addresses fail permanently");
+                assert_eq!(got, 0);
+            }
+            "ambiguous" => {}
+            other => panic!("{address} ended {other}"),
+        }
+    }
+    // sub00070..sub00079 are refused at RCPT.
+    assert_eq!(states.get("failed_permanent"), Some(&10), "{states:?}");
+    let dropped: BTreeSet<String> = server.received().into_iter().filter(|r| r.dropped).map(|r| r.recipient).collect();
+    let ambiguous: BTreeSet<String> =
+        ledger.iter().filter(|(_, (s, _))| s == "ambiguous").map(|(a, _)| a.clone()).collect();
+    assert_eq!(dropped, ambiguous, "exactly the dropped connections are ambiguous");
+    assert!(!ambiguous.is_empty() && states["sent"] > 250, "{states:?}");
+    // A re-run neither resends the ambiguous nor retries the permanent ones.
+    let before = server.count();
+    let again = send(site.path(), &server, &[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(server.count(), before);
+    let status = run_status(site.path());
+    assert!(status.contains("ambiguous:") && status.contains("failed_permanent:"), "{status}");
+}
+
+fn run_status(site: &Path) -> String {
+    stdout(&run(site, &["digest", "status", "--month", "2026-10"]))
+}
+
+fn kill(child: &mut Child) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn sigkill_at_five_points_never_sends_twice() {
+    let server = SmtpServer::start(Faults { delay: Duration::from_millis(2), ..Faults::default() });
+    let site = site_with_subscribers(2000);
+    let concurrency = 4;
+    let kill_points = [150, 500, 900, 1300, 1700];
+    for point in kill_points {
+        let mut child = send_command(site.path(), &server, &["--concurrency", "4"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while server.count() < point && Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        kill(&mut child);
+    }
+    let output = send(site.path(), &server, &["--concurrency", "4"]);
+    let ledger = ledger(site.path());
+    let counts = per_address(&server);
+    let ambiguous: Vec<&String> = ledger.iter().filter(|(_, (s, _))| s == "ambiguous").map(|(a, _)| a).collect();
+    assert!(
+        ambiguous.len() <= concurrency * kill_points.len(),
+        "{} ambiguous after {} kills: {}",
+        ambiguous.len(),
+        kill_points.len(),
+        stdout(&output)
+    );
+    for n in 1..=2000 {
+        let address = format!("sub{n:05}@example.org");
+        let got = counts.get(&address).copied().unwrap_or(0);
+        let state = &ledger[&address].0;
+        assert!(got <= 1, "{address} got {got} messages");
+        if state != "ambiguous" {
+            assert_eq!((state.as_str(), got), ("sent", 1), "{address}");
+        }
+    }
+    assert!(stderr(&output).contains("reported as ambiguous") || ambiguous.is_empty(), "{}", stderr(&output));
+}
+
+#[test]
+fn a_second_sender_of_the_same_digest_refuses() {
+    let server = SmtpServer::start(Faults { delay: Duration::from_millis(20), ..Faults::default() });
+    let site = site_with_subscribers(200);
+    let mut first = send_command(site.path(), &server, &["--concurrency", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first one is sending, then start the second.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.count() < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = send(site.path(), &server, &[]);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    assert!(stderr(&second).contains("another `digest send` of digest-2026-10 is running"), "{}", stderr(&second));
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(per_address(&server).values().all(|n| *n == 1));
+    assert_eq!(server.count(), 200);
+}
+
+#[test]
+fn send_refuses_without_the_unsubscribe_secret_and_test_to_touches_no_ledger() {
+    let server = SmtpServer::start(Faults::default());
+    let site = site_with_subscribers(3);
+    let output = send_command(site.path(), &server, &[]).env_remove("NEWSROOM_UNSUBSCRIBE_SECRET").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("NEWSROOM_UNSUBSCRIBE_SECRET is not set"), "{}", stderr(&output));
+    assert_eq!(server.count(), 0);
+
+    let output = send(site.path(), &server, &["--test-to", "editor@example.org"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].recipient, "editor@example.org");
+    assert!(!site.path().join(".newsroom/ledger.sqlite").exists());
+
+    // Unsubscribed addresses are honoured by later sends.
+    // The domain's case does not matter (the address is normalised as in the CSV).
+    assert!(run(site.path(), &["unsubscribe", "sub00002@EXAMPLE.org"]).status.success());
+    let output = send(site.path(), &server, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let got: BTreeSet<String> = server.received().into_iter().map(|r| r.recipient).collect();
+    assert!(got.contains("sub00001@example.org") && got.contains("sub00003@example.org"));
+    assert!(!got.contains("sub00002@example.org"), "{got:?}");
+}
+
+#[test]
+fn credentials_never_appear_in_errors() {
+    let site = site_with_subscribers(1);
+    let output = newsroom(site.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "x")
+        .env("NEWSROOM_SMTP_URL", "smtp://user:hunter2@127.0.0.1:1")
+        .args(["digest", "send", "--month", "2026-10"])
+        .output()
+        .unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    let all = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(all.contains("127.0.0.1:1"), "{all}");
+    assert!(!all.contains("hunter2"), "{all}");
+}
