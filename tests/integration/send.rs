@@ -185,7 +185,7 @@ fn sigkill_at_five_points_never_sends_twice() {
 fn a_second_sender_of_the_same_digest_refuses() {
     let server = SmtpServer::start(Faults { delay: Duration::from_millis(20), ..Faults::default() });
     let site = site_with_subscribers(200);
-    let mut first = send_command(site.path(), &server, &["--concurrency", "2"])
+    let first = send_command(site.path(), &server, &["--concurrency", "2"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
