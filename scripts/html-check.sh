@@ -14,6 +14,7 @@
 #
 # On first use it installs what it needs, quietly and outside the repository:
 #   - Java 11+ (`java` on PATH); if missing: apt-get install default-jre-headless
+#   - node and npm; if missing: apt-get install nodejs npm
 #   - the npm package vnu-jar (pinned, see VNU_JAR_VERSION) into
 #     ${XDG_CACHE_HOME:-$HOME/.cache}/newsroom-vnu
 # Later runs reuse both. vnu-jar's postinstall step (which would try to
@@ -55,17 +56,28 @@ java_ok() {
     [ -n "$v" ] && [ "$v" -ge 11 ]
 }
 
-ensure_java() {
-    java_ok && return 0
-    echo "html-check: installing Java (default-jre-headless) ..." >&2
+apt_install() {
     local sudo=""
     if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null 2>&1 || die "need root or sudo to apt-get install default-jre-headless"
+        command -v sudo >/dev/null 2>&1 || die "need root or sudo to apt-get install $*"
         sudo="sudo"
     fi
     quiet $sudo apt-get update -qq
-    quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jre-headless
+    quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+ensure_java() {
+    java_ok && return 0
+    echo "html-check: installing Java (default-jre-headless) ..." >&2
+    apt_install default-jre-headless
     java_ok || die "java 11+ still not available after installing default-jre-headless"
+}
+
+# npm installs vnu-jar; node also formats vnu's JSON report.
+ensure_node() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && return 0
+    echo "html-check: installing nodejs and npm ..." >&2
+    apt_install nodejs npm
 }
 
 installed_vnu_version() {
@@ -75,7 +87,6 @@ installed_vnu_version() {
 
 ensure_vnu() {
     [ "$(installed_vnu_version)" = "$VNU_JAR_VERSION" ] && return 0
-    command -v npm >/dev/null 2>&1 || die "npm is needed to install vnu-jar (apt-get install npm)"
     mkdir -p "$VNU_DIR"
     # Serialise concurrent first runs.
     exec 9>"$VNU_DIR/.install.lock"
@@ -120,6 +131,7 @@ if [ "$nfiles" -eq 0 ]; then
 fi
 
 ensure_java
+ensure_node
 ensure_vnu
 
 out="$(mktemp)"

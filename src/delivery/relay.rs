@@ -142,8 +142,8 @@ impl StepError {
     fn is_permanent(&self) -> bool {
         matches!(self, StepError::Smtp(e) if e.is_permanent())
     }
-    fn is_transient(&self) -> bool {
-        matches!(self, StepError::Smtp(e) if e.is_transient())
+    fn is_protocol_error(&self) -> bool {
+        matches!(self, StepError::Smtp(e) if e.status().is_some_and(|code| matches!(code.to_string().as_str(), "500" | "501" | "502" | "503" | "504")))
     }
     fn is_throttle(&self) -> bool {
         matches!(self, StepError::Smtp(e) if is_throttle(e))
@@ -188,18 +188,17 @@ pub async fn transmit(connection: &mut AsyncSmtpConnection, envelope: &Envelope,
     // writes next is the final `.`.
     let handed_over = Arc::new(AtomicBool::new(false));
     let body = BodyChunks { bytes, done: false, handed_over: handed_over.clone() };
-    match tokio::time::timeout(STEP_TIMEOUT, connection.message_iter(body)).await {
+    let result = tokio::time::timeout(STEP_TIMEOUT, connection.message_iter(body)).await;
+    let handed_over = handed_over.load(Ordering::SeqCst);
+    match result {
         Ok(Ok(response)) => (Outcome::Sent(reply_text(&response)), true),
-        Ok(Err(error)) if error.is_transient() => {
-            let throttle = is_throttle(&error);
-            (Outcome::Transient { reply: error.to_string(), throttle }, true)
+        // A reply to the message: the relay heard all of it and said no.
+        Ok(Err(error)) if error.is_transient() || error.is_permanent() => {
+            after_refusal(connection, StepError::Smtp(error)).await
         }
-        Ok(Err(error)) if error.is_permanent() => (Outcome::Permanent(error.to_string()), true),
-        Ok(Err(error)) if handed_over.load(Ordering::SeqCst) => (Outcome::Ambiguous(error.to_string()), false),
+        Ok(Err(error)) if handed_over => (Outcome::Ambiguous(error.to_string()), false),
         Ok(Err(error)) => (Outcome::Transient { reply: error.to_string(), throttle: false }, false),
-        Err(_) if handed_over.load(Ordering::SeqCst) => {
-            (Outcome::Ambiguous("no reply after the final `.` (timeout)".into()), false)
-        }
+        Err(_) if handed_over => (Outcome::Ambiguous("no reply after the final `.` (timeout)".into()), false),
         Err(_) => (Outcome::Transient { reply: "timed out sending the message".into(), throttle: false }, false),
     }
 }
@@ -213,14 +212,28 @@ async fn step<T>(future: impl Future<Output = Result<T, lettre::transport::smtp:
 
 /// A failure before the message content was sent: nothing was delivered.
 async fn before_data(connection: &mut AsyncSmtpConnection, error: StepError) -> (Outcome, bool) {
+    match error {
+        StepError::Smtp(ref e) if e.is_transient() || e.is_permanent() => after_refusal(connection, error).await,
+        // A lost connection or no answer: nothing was handed over.
+        other => (Outcome::Transient { reply: other.text(), throttle: false }, false),
+    }
+}
+
+/// A 4xx/5xx reply. 500–504 say the conversation went wrong (syntax, order),
+/// not that the recipient is bad: they are retried on a fresh connection.
+/// Otherwise RSET ends the transaction so the connection can carry the next
+/// message (some servers keep state after a refusal); if RSET fails, the
+/// connection is dropped.
+async fn after_refusal(connection: &mut AsyncSmtpConnection, error: StepError) -> (Outcome, bool) {
+    if error.is_protocol_error() {
+        return (Outcome::Transient { reply: error.text(), throttle: false }, false);
+    }
     let outcome = if error.is_permanent() {
         Outcome::Permanent(error.text())
     } else {
         Outcome::Transient { reply: error.text(), throttle: error.is_throttle() }
     };
-    // A refused command leaves the transaction open: RSET makes the
-    // connection usable again; if that fails, the connection is dropped.
-    let usable = (error.is_permanent() || error.is_transient()) && step(connection.command(Rset)).await.is_ok();
+    let usable = step(connection.command(Rset)).await.is_ok();
     (outcome, usable)
 }
 
