@@ -228,3 +228,30 @@ fn a_failed_build_leaves_the_previous_output_untouched() {
     assert!(stderr(&output).contains("skipped posts/2026-10-30-broken.md"), "{}", stderr(&output));
     assert_eq!(parse_feed(&site.path().join("public/feed.xml")).entries.len(), EXPECTED.len());
 }
+
+/// `feeds.content: full` adds the whole post in every format, after the
+/// excerpt; `feeds.xslt: true` adds the stylesheet and its processing instruction.
+#[test]
+fn full_content_and_xslt_options() {
+    let site = copy_example_site();
+    let config = std::fs::read_to_string(site.path().join("newsroom.yaml")).unwrap();
+    let config = config.replace("content: excerpt", "content: full").replace("xslt: false", "xslt: true");
+    assert!(config.contains("content: full") && config.contains("xslt: true"));
+    std::fs::write(site.path().join("newsroom.yaml"), config).unwrap();
+    assert!(run(site.path(), &["build"]).status.success());
+    let public = site.path().join("public");
+    let rss = std::fs::read_to_string(public.join("feed.xml")).unwrap();
+    assert!(rss.contains(r#"<?xml-stylesheet type="text/xsl" href="feed.xsl"?>"#));
+    assert!(public.join("feed.xsl").is_file());
+    let description = rss.find("<description><![CDATA[<p>Welcome to the October").unwrap();
+    let encoded = rss.find("<content:encoded>").unwrap();
+    assert!(description < encoded, "description must come before content:encoded");
+    for file in ["feed.xml", "atom.xml", "feed.json"] {
+        let feed = parse_feed(&public.join(file));
+        let entry = feed.entries.iter().find(|e| e.id.ends_with("how-to-write-an-excerpt")).unwrap();
+        let body = entry.content.as_ref().and_then(|c| c.body.clone()).unwrap_or_default();
+        // Text from below the marker is in the full content.
+        assert!(body.contains("<h2>"), "{file}: {body}");
+        assert!(body.len() > 2000, "{file}: the whole post, not the excerpt");
+    }
+}
