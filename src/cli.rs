@@ -76,9 +76,8 @@ pub struct MonthArg {
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// The month to send, YYYY-MM (default: the previous calendar month).
-    #[arg(long, value_name = "YYYY-MM")]
-    pub month: Option<String>,
+    #[command(flatten)]
+    pub month: MonthArg,
     /// SMTP connections used at once (default: delivery.concurrency, 4).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
@@ -99,9 +98,8 @@ pub struct SendArgs {
 
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
-    /// The month to preview, YYYY-MM (default: the previous calendar month).
-    #[arg(long, value_name = "YYYY-MM")]
-    pub month: Option<String>,
+    #[command(flatten)]
+    pub month: MonthArg,
     /// Where to write (default: preview/ in the site folder); DIR/YYYY-MM is replaced as a whole.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

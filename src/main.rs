@@ -105,9 +105,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// The month of a digest command: `--month`, or the previous calendar month.
-fn digest_month(month: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Result<Month, String> {
+/// A malformed month is a usage error (exit status 2).
+fn digest_month(month: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Result<Month> {
     match month {
-        Some(text) => text.parse(),
+        Some(text) => text.parse().map_err(|message: String| SetupError(message).into()),
         None => Ok(Month::previous(now)),
     }
 }
@@ -115,13 +116,7 @@ fn digest_month(month: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Resu
 fn run_digest(site: &Site, command: DigestCommand, now: chrono::DateTime<chrono::Utc>) -> Result<ExitCode> {
     match command {
         DigestCommand::Preview(args) => {
-            let month = match digest_month(args.month.as_deref(), now) {
-                Ok(month) => month,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
+            let month = digest_month(args.month.month.as_deref(), now)?;
             let out = args.out.unwrap_or_else(|| site.root.join("preview"));
             let report = preview::preview(site, month, &out, now)?;
             for diagnostic in &report.diagnostics {
@@ -145,13 +140,7 @@ fn run_digest(site: &Site, command: DigestCommand, now: chrono::DateTime<chrono:
             Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         DigestCommand::Send(args) => {
-            let month = match digest_month(args.month.as_deref(), now) {
-                Ok(month) => month,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
+            let month = digest_month(args.month.month.as_deref(), now)?;
             let options = SendOptions {
                 month,
                 concurrency: args.concurrency.unwrap_or(site.config.delivery.concurrency),
@@ -176,13 +165,7 @@ fn run_digest(site: &Site, command: DigestCommand, now: chrono::DateTime<chrono:
             Ok(if report.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         DigestCommand::Status(args) => {
-            let month = match digest_month(args.month.as_deref(), now) {
-                Ok(month) => month,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
+            let month = digest_month(args.month.as_deref(), now)?;
             print!("{}", delivery::status(site, month)?);
             Ok(ExitCode::SUCCESS)
         }
