@@ -341,6 +341,11 @@ impl<'a> PostReader<'a> {
             }
         }
 
+        if let Some((offset, message)) = crate::markdown::excessive_nesting(split.body) {
+            let (line, column) = line_col(split.body, offset);
+            self.error((line + split.body_line - 1, column), message);
+            return None;
+        }
         let mut body = split.body.to_string();
         let title = match self.text_field(&mapping, "title") {
             Some(title) if !title.trim().is_empty() => Some(title.trim().to_string()),

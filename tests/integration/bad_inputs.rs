@@ -149,3 +149,24 @@ fn keep_going_publishes_every_good_post() {
     assert!(excerpt.contains("Still excerpt."), "the marker in code did not cut the excerpt");
     assert!(!excerpt.contains("<p>Body</p>"), "the real marker cut the excerpt");
 }
+
+/// Regression: 100,000 nested `<div>`s or 50,000 nested blockquotes made the
+/// build run for minutes (rendering grows faster than linearly with depth).
+/// Now such a post is an error at the place the nesting goes too deep, and
+/// the other posts build.
+#[test]
+fn pathologically_nested_posts_are_refused_not_rendered() {
+    let site = TempSite::new();
+    let divs = format!("---\ntitle: Divs\n---\n{}x{}\n", "<div>".repeat(100_000), "</div>".repeat(100_000));
+    let quotes = format!("---\ntitle: Quotes\n---\n{}x\n", "> ".repeat(50_000));
+    site.post("2026-01-01-divs.md", divs).post("2026-01-02-quotes.md", quotes);
+    site.post("2026-01-03-fine.md", "---\ntitle: Fine\n---\n> > nested twice\n\n<!--truncate-->\n");
+    let output = run(site.path(), &["build", "--keep-going"]);
+    let report = stderr(&output);
+    assert!(
+        report.contains("posts/2026-01-01-divs.md:4:5001: error: HTML elements nest more than 1000 levels deep"),
+        "{report}"
+    );
+    assert!(report.contains("posts/2026-01-02-quotes.md:4:1: error: blockquotes nest 50000 levels deep"), "{report}");
+    assert_eq!(parse_feed(&site.path().join("public/feed.xml")).entries.len(), 1);
+}
