@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::content::{self, LoadedPosts, Post};
 use crate::diagnostics::{self, Diagnostic};
 use crate::digest::template::DigestTemplate;
@@ -212,20 +212,11 @@ pub fn check(site: &Site, _now: DateTime<Utc>) -> Result<Vec<Diagnostic>> {
     Ok(diagnostics)
 }
 
-/// A template error (`path:line:col: message`) as a diagnostic.
+/// A template error as a diagnostic: at its place when it has one.
 fn template_diagnostic(error: &anyhow::Error) -> Diagnostic {
-    let text = error.to_string();
-    let mut parts = text.splitn(4, ':');
-    match (
-        parts.next(),
-        parts.next().and_then(|l| l.parse().ok()),
-        parts.next().and_then(|c| c.parse().ok()),
-        parts.next(),
-    ) {
-        (Some(path), Some(line), Some(column), Some(message)) => {
-            Diagnostic::error(path, (line, column), message.trim())
-        }
-        _ => Diagnostic::error("templates/digest.md", (1, 1), text),
+    match error.downcast_ref::<ConfigError>() {
+        Some(problem) => Diagnostic::error(&problem.path, (problem.line, problem.column), problem.message.clone()),
+        None => Diagnostic::error("templates/digest.md", (1, 1), format!("{error:#}")),
     }
 }
 

@@ -535,14 +535,14 @@ impl<'a> PostReader<'a> {
                     for problem in problems {
                         self.warning(self.key_position("authors"), format!("author: {problem}"));
                     }
+                    // `{ key: ada, title: … }` is an authors.yml entry with fields overridden.
                     match (key.and_then(|k| known.get(&k).cloned()), inline) {
-                        (Some(mut base), inline) => {
-                            if let Some(title) = fields.get("title").and_then(scalar_text) {
-                                base.title = Some(title);
-                            }
-                            let _ = inline;
-                            found.push(base);
-                        }
+                        (Some(base), inline) => found.push(Author {
+                            title: inline.as_ref().and_then(|a| a.title.clone()).or(base.title.clone()),
+                            url: inline.as_ref().and_then(|a| a.url.clone()).or(base.url.clone()),
+                            image_url: inline.as_ref().and_then(|a| a.image_url.clone()).or(base.image_url.clone()),
+                            ..base
+                        }),
                         (None, Some(author)) => found.push(author),
                         (None, None) => self.error(self.key_position("authors"), "an inline author needs a `name`"),
                     }

@@ -9,10 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::config::yaml_error_parts;
+use crate::config::{ConfigError, yaml_error_parts};
 use crate::content::front_matter;
 
 /// The built-in template, used when a site has no `templates/digest.md`.
@@ -80,11 +80,12 @@ impl DigestTemplate {
     /// Parses template text; `source` names it in errors.
     pub fn parse(text: &str, source: &Path, css: String) -> Result<DigestTemplate> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text).replace("\r\n", "\n");
-        let split = front_matter::split(&text)
-            .map_err(|_| anyhow::anyhow!("{}:1:1: front matter has no closing `---`", source.display()))?;
+        let problem = |line, column, message: String| ConfigError { path: source.to_path_buf(), line, column, message };
+        let split =
+            front_matter::split(&text).map_err(|_| problem(1, 1, "front matter has no closing `---`".into()))?;
         let head: Head = serde_yaml::from_str(split.yaml).map_err(|error| {
             let (line, column, message) = yaml_error_parts(&error, split.yaml_line);
-            anyhow::anyhow!("{}:{line}:{column}: {message}", source.display())
+            problem(line, column, message)
         })?;
         let (intro, footer) = match split.body.find(FOOTER_MARKER) {
             Some(at) => {
@@ -119,12 +120,17 @@ impl DigestTemplate {
             if !GLOBAL_PLACEHOLDERS.contains(&name) && !PERSONAL_PLACEHOLDERS.contains(&name) {
                 let line = first_line + text[..offset].matches('\n').count();
                 let column = text[..offset].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                bail!(
-                    "{}:{line}:{column}: unknown placeholder `{{{name}}}` (known: {}, {})",
-                    self.source.display(),
-                    GLOBAL_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", "),
-                    PERSONAL_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
-                );
+                return Err(ConfigError {
+                    path: self.source.clone(),
+                    line,
+                    column,
+                    message: format!(
+                        "unknown placeholder `{{{name}}}` (known: {}, {})",
+                        GLOBAL_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", "),
+                        PERSONAL_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                    ),
+                }
+                .into());
             }
         }
         Ok(())

@@ -196,3 +196,36 @@ fn bad_subscriber_rows_are_reported_and_the_rest_mailed() {
     let names: Vec<String> = messages(&site.path().join("preview/2026-10")).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["00001-good@example.org.eml", "00002-quoted@example.org.eml", "00003-crlf@example.org.eml"]);
 }
+
+#[test]
+fn an_unknown_placeholder_in_the_template_is_an_error_with_its_line() {
+    let site = copy_example_site();
+    let template = std::fs::read_to_string(site.path().join("templates/digest.md")).unwrap();
+    std::fs::write(site.path().join("templates/digest.md"), template.replace("{greeting}", "{greting}")).unwrap();
+    let check = run(site.path(), &["check"]);
+    assert_eq!(check.status.code(), Some(1));
+    let line = template.lines().position(|l| l.trim() == "{greeting}").unwrap() + 1;
+    assert!(
+        stdout(&check).contains(&format!("templates/digest.md:{line}:1: error: unknown placeholder `{{greting}}`")),
+        "{}",
+        stdout(&check)
+    );
+    let preview = preview(site.path(), &[]);
+    assert_eq!(preview.status.code(), Some(2), "a template error is a configuration error");
+    assert!(!site.path().join("preview").exists());
+}
+
+#[test]
+fn a_digest_over_gmails_clip_is_a_warning() {
+    let site = copy_example_site();
+    let long: String =
+        (0..1500).map(|n| format!("Paragraph {n} of a very long excerpt that nobody should send.\n\n")).collect();
+    std::fs::write(
+        site.path().join("posts/2026-10-30-long.md"),
+        format!("---\ntitle: Long\n---\n{long}<!--truncate-->\n"),
+    )
+    .unwrap();
+    let output = preview(site.path(), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("Gmail clips messages over 104448 bytes"), "{}", stderr(&output));
+}
