@@ -133,16 +133,19 @@ impl Digest {
         let footer_html = owner_markdown_html(&footer_md, &blog_url);
         let archive_url = archive_url(config, input.month);
 
+        let excerpts: Vec<String> =
+            input.posts.iter().map(|(_, rendered)| digest_excerpt(&rendered.excerpt_html)).collect();
         let blocks = || -> Vec<PostBlock> {
             input
                 .posts
                 .iter()
-                .map(|(post, rendered)| PostBlock {
+                .zip(&excerpts)
+                .map(|((post, _), excerpt_html)| PostBlock {
                     title: &post.title,
                     permalink: &post.permalink,
                     date_label: post.date.format("%B %-d, %Y").to_string(),
                     authors: &post.authors,
-                    excerpt_html: &rendered.excerpt_html,
+                    excerpt_html,
                 })
                 .collect()
         };
@@ -190,6 +193,21 @@ impl Digest {
             archive_url,
         })
     }
+}
+
+/// An excerpt as the digest shows it: its headings all become `h3`, one level
+/// under the post's title, so an excerpt that starts with `# Heading` or jumps
+/// from `h1` to `h3` cannot break the page's outline (the Nu HTML Checker
+/// rejects skipped heading levels).
+fn digest_excerpt(html: &str) -> String {
+    let settings = lol_html::RewriteStrSettings::new().append_element_content_handler(lol_html::element!(
+        "h1, h2, h4, h5, h6",
+        |el| {
+            el.set_tag_name("h3")?;
+            Ok(())
+        }
+    ));
+    lol_html::rewrite_str(html, settings).unwrap_or_else(|_| html.to_string())
 }
 
 /// Site-owner Markdown (intro, footer) as clean HTML.
@@ -287,6 +305,11 @@ pub fn sender(config: &Config, secret: Vec<u8>, date: std::time::SystemTime) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpt_headings_sit_one_level_under_the_post_title() {
+        assert_eq!(digest_excerpt("<h1>A</h1><p>x</p><h3>B</h3><h5>C</h5>"), "<h3>A</h3><p>x</p><h3>B</h3><h3>C</h3>");
+    }
 
     #[test]
     fn months_parse_and_default_to_the_previous_one() {
