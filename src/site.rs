@@ -184,8 +184,7 @@ fn digest_archives(site: &Site, listed: &[&Post], rendered: &[RenderedPost]) -> 
         .into_par_iter()
         .map(|(month, mut posts)| {
             posts.sort_by(|a, b| a.0.date.cmp(&b.0.date).then_with(|| a.0.permalink.cmp(&b.0.permalink)));
-            let digest = Digest::render(&site.config, &template, &DigestInput { month, posts })?;
-            Ok((month, digest.archive_html))
+            Ok((month, Digest::render_archive(&site.config, &template, &DigestInput { month, posts })?))
         })
         .collect()
 }

@@ -116,6 +116,22 @@ pub fn archive_url(config: &Config, month: Month) -> String {
 impl Digest {
     /// Renders the digest once for everyone.
     pub fn render(config: &Config, template: &DigestTemplate, input: &DigestInput) -> Result<Digest> {
+        Digest::render_variants(config, template, input, true)
+    }
+
+    /// Renders only the web version (`archive_html`); `html` and `text` stay
+    /// empty. `build` needs nothing else, and inlining CSS into a long month's
+    /// page is the costly step.
+    pub fn render_archive(config: &Config, template: &DigestTemplate, input: &DigestInput) -> Result<String> {
+        Ok(Digest::render_variants(config, template, input, false)?.archive_html)
+    }
+
+    fn render_variants(
+        config: &Config,
+        template: &DigestTemplate,
+        input: &DigestInput,
+        personal: bool,
+    ) -> Result<Digest> {
         let month_label = input.month.label();
         let post_count = input.posts.len().to_string();
         let globals = |name: &str| match name {
@@ -179,9 +195,13 @@ impl Digest {
         let inline = |markup: maud::Markup| -> Result<String> {
             inliner.inline(&markup.into_string()).context("failed to inline templates/email.css")
         };
-        let html = inline(email::page(&page(true), &template.css))?;
+        let html = if personal { inline(email::page(&page(true), &template.css))? } else { String::new() };
         let archive_html = inline(email::page(&page(false), &template.css))?;
-        let text = text_part(config, &intro_md, &footer_md, input, &month_label, &archive_url);
+        let text = if personal {
+            text_part(config, &intro_md, &footer_md, input, &month_label, &archive_url)
+        } else {
+            String::new()
+        };
         Ok(Digest {
             id: format!("digest-{}", input.month),
             month: input.month,
