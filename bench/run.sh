@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Measures `newsroom build` against "the limit": examples/limit.rs, which only reads the same
+# posts, parses their front matter with serde_yaml and renders them with pulldown-cmark on all
+# cores. For each size it generates a synthetic site (examples/gen_posts.rs, ~8 KB posts), then
+# runs, alternating, the limit and `newsroom -C SITE build` 3 times each under /usr/bin/time and
+# prints the median wall time and peak RSS of each as a Markdown table row. It then does the
+# same for each real blog in ../shared/corpus (with `build --keep-going`: babel and jest exit 1
+# because of known-bad posts, which is expected).
+#
+# Run from anywhere (it cds to the repo root):
+#   bash bench/run.sh              # sizes 1000 10000
+#   bash bench/run.sh 1000 10000 100000
+# 100000 posts take ~800 MB in $TMPDIR (/tmp by default); sites are deleted at the end.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SIZES=("$@")
+if [ ${#SIZES[@]} -eq 0 ]; then SIZES=(1000 10000); fi
+RUNS=3
+CORPUS="$ROOT/../shared/corpus"
+BLOGS=(babel backstage jest prettier react-native)
+
+cargo build --release --examples --bins
+BIN="$ROOT/target/release/newsroom"
+LIMIT="$ROOT/target/release/examples/limit"
+GEN="$ROOT/target/release/examples/gen_posts"
+
+if [ ! -x /usr/bin/time ]; then
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq time >/dev/null
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-bench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# timed OUTFILE CMD...: runs CMD under /usr/bin/time, appends "seconds kb" to OUTFILE.
+# CMD's own exit status is ignored (build --keep-going exits 1 on the corpora with bad posts).
+timed() {
+    local out=$1
+    shift
+    local t="$WORK/time.txt"
+    /usr/bin/time -o "$t" -f '%e %M' "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || true
+    # With a non-zero exit status, time writes "Command exited with non-zero status N" first.
+    tail -n 1 "$t" >>"$out"
+}
+
+# median FILE COLUMN: the median of a column of numbers.
+median() {
+    sort -g <(cut -d' ' -f"$2" "$1") | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
+}
+
+# bench LABEL SITE POSTS_DIR [BUILD_FLAGS...]: prints one table row.
+bench() {
+    local label=$1 site=$2 posts=$3
+    shift 3
+    local lf="$WORK/limit.txt" bf="$WORK/build.txt"
+    : >"$lf"
+    : >"$bf"
+    for _ in $(seq "$RUNS"); do
+        timed "$lf" "$LIMIT" "$posts"
+        timed "$bf" "$BIN" -C "$site" build --out "$WORK/public" "$@"
+    done
+    local ls bs lm bm
+    ls=$(median "$lf" 1)
+    bs=$(median "$bf" 1)
+    lm=$(median "$lf" 2)
+    bm=$(median "$bf" 2)
+    awk -v l="$label" -v ls="$ls" -v bs="$bs" -v lm="$lm" -v bm="$bm" 'BEGIN {
+        r = (ls > 0) ? sprintf("%.1fx", bs / ls) : "n/a";
+        printf "| %s | %.2f | %.2f | %s | %.1f | %.1f |\n", l, ls, bs, r, lm / 1024, bm / 1024 }'
+}
+
+echo
+echo "| size | limit s (median) | newsroom build s (median) | ratio | limit peak RSS MB | build peak RSS MB |"
+echo "| --- | --- | --- | --- | --- | --- |"
+for n in "${SIZES[@]}"; do
+    site="$WORK/site-$n"
+    start=$(date +%s.%N)
+    "$GEN" "$site" "$n" 2>/dev/null
+    gen=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+    echo "generated $n posts in ${gen}s" >&2
+    bench "$n" "$site" "$site/posts"
+    rm -rf "$site" "$WORK/public"
+done
+for blog in "${BLOGS[@]}"; do
+    site="$WORK/corpus-$blog"
+    mkdir -p "$site"
+    printf 'site:\n  title: %s\n  url: https://%s.example.org\nposts: %s\n' "$blog" "$blog" "$CORPUS/$blog" \
+        >"$site/newsroom.yaml"
+    bench "corpus/$blog ($(find "$CORPUS/$blog" -name '*.md' -o -name '*.mdx' | wc -l) posts)" \
+        "$site" "$CORPUS/$blog" --keep-going
+done
+
+echo
+echo "Machine: $(nproc) cores, $(lscpu | grep 'Model name' | sed 's/.*: *//'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
+echo "Command: bash $0 $* (sizes: ${SIZES[*]})"
