@@ -74,12 +74,20 @@ pub fn parse_mapping(yaml: &str) -> Result<Mapping, serde_yaml::Error> {
 /// written (a title `1.0` is text to the reader, not a float).
 pub fn scalar_text(value: &Value) -> Option<String> {
     match value {
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(strip_xml_invalid(s).into_owned()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Tagged(tagged) => scalar_text(&tagged.value),
         _ => None,
     }
+}
+
+/// Removes characters XML 1.0 cannot carry (C0 controls other than tab and
+/// line ends, U+FFFE, U+FFFF): YAML escapes such as `"\u0007"` would
+/// otherwise make every feed that shows the text malformed.
+pub fn strip_xml_invalid(text: &str) -> std::borrow::Cow<'_, str> {
+    let invalid = |c: char| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}';
+    if text.contains(invalid) { text.chars().filter(|c| !invalid(*c)).collect::<String>().into() } else { text.into() }
 }
 
 #[cfg(test)]
@@ -105,6 +113,11 @@ mod tests {
     fn unclosed_front_matter_is_an_error() {
         assert_eq!(split("---\ntitle: A\n"), Err(Unclosed));
         assert_eq!(split("---"), Err(Unclosed));
+    }
+
+    #[test]
+    fn control_characters_xml_cannot_carry_are_removed() {
+        assert_eq!(scalar_text(&Value::String("Bell \u{7} tab\t".into())).unwrap(), "Bell  tab\t");
     }
 
     #[test]

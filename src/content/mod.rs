@@ -221,7 +221,20 @@ pub fn read_text(path: &Path, source: &Path, diagnostics: &mut Vec<Diagnostic>) 
         }
     };
     match String::from_utf8(bytes) {
-        Ok(text) => Some(normalise_text(text)),
+        Ok(text) => {
+            let text = normalise_text(text);
+            let cleaned = front_matter::strip_xml_invalid(&text);
+            if cleaned.len() != text.len() {
+                let at = text.find(|c: char| c < ' ' && !matches!(c, '\t' | '\n')).unwrap_or(0);
+                diagnostics.push(Diagnostic::warning(
+                    source,
+                    line_col(&text, at),
+                    "control characters removed (feeds and email cannot carry them)",
+                ));
+                return Some(cleaned.into_owned());
+            }
+            Some(text)
+        }
         Err(error) => {
             let valid = error.utf8_error().valid_up_to();
             let bytes = error.as_bytes();

@@ -87,6 +87,13 @@ const CASES: &[Case] = &[
         expect: "0 error(s), 0 warning(s)",
     },
     Case {
+        name: "control_characters",
+        file: "2026-01-05-controls.md",
+        bytes: b"---\ntitle: \"Bell \\u0007 here\"\n---\nForm\x0cfeed\n\n<!--truncate-->\n",
+        exit: 0,
+        expect: "posts/2026-01-05-controls.md:4:5: warning: control characters removed",
+    },
+    Case {
         name: "image_leaving_posts",
         file: "2026-01-05-escape.md",
         bytes: b"---\ntitle: Escape\n---\n![secret](../../etc/passwd)\n\n<!--truncate-->\n",
@@ -140,6 +147,8 @@ fn keep_going_publishes_every_good_post() {
             .unwrap();
         assert!(body.contains("A ]]&gt; B"), "{file}: {body}");
         assert!(!body.contains("<script") && !body.contains("onerror"), "{file}: {body}");
+        let controls = feed.entries.iter().find(|e| e.id.ends_with("controls")).unwrap();
+        assert_eq!(controls.title.as_ref().unwrap().content, "Bell  here", "{file}");
         let windows = feed.entries.iter().find(|e| e.id.ends_with("crlf")).unwrap();
         assert_eq!(windows.title.as_ref().unwrap().content, "Windows");
         assert_eq!(windows.categories.len(), 1, "{file}");
