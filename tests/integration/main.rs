@@ -5,6 +5,7 @@
 mod bad_inputs;
 mod digest;
 mod example_site;
+mod properties;
 mod send;
 mod smtp_server;
 mod support;
