@@ -86,8 +86,16 @@ pub fn scalar_text(value: &Value) -> Option<String> {
 /// line ends, U+FFFE, U+FFFF): YAML escapes such as `"\u0007"` would
 /// otherwise make every feed that shows the text malformed.
 pub fn strip_xml_invalid(text: &str) -> std::borrow::Cow<'_, str> {
-    let invalid = |c: char| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}';
-    if text.contains(invalid) { text.chars().filter(|c| !invalid(*c)).collect::<String>().into() } else { text.into() }
+    if text.contains(is_xml_invalid) {
+        text.chars().filter(|c| !is_xml_invalid(*c)).collect::<String>().into()
+    } else {
+        text.into()
+    }
+}
+
+/// Whether XML 1.0 cannot carry this character.
+pub fn is_xml_invalid(c: char) -> bool {
+    (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
 }
 
 #[cfg(test)]

@@ -225,7 +225,7 @@ pub fn read_text(path: &Path, source: &Path, diagnostics: &mut Vec<Diagnostic>) 
             let text = normalise_text(text);
             let cleaned = front_matter::strip_xml_invalid(&text);
             if cleaned.len() != text.len() {
-                let at = text.find(|c: char| c < ' ' && !matches!(c, '\t' | '\n')).unwrap_or(0);
+                let at = text.find(front_matter::is_xml_invalid).unwrap_or(0);
                 diagnostics.push(Diagnostic::warning(
                     source,
                     line_col(&text, at),

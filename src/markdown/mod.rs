@@ -237,7 +237,7 @@ pub fn excessive_nesting(source: &str) -> Option<(usize, String)> {
     let bytes = source.as_bytes();
     let mut depth: usize = 0;
     let mut index = 0;
-    while let Some(at) = memchr_lt(&bytes[index..]) {
+    while let Some(at) = bytes[index..].iter().position(|b| *b == b'<') {
         let start = index + at;
         index = start + 1;
         let closing = bytes.get(index) == Some(&b'/');
@@ -247,10 +247,10 @@ pub fn excessive_nesting(source: &str) -> Option<(usize, String)> {
         if name_len == 0 || !bytes[name_start].is_ascii_alphabetic() {
             continue;
         }
-        let name = source[name_start..name_start + name_len].to_ascii_lowercase();
+        let name = &source[name_start..name_start + name_len];
         let tag_end = bytes[name_start..].iter().position(|b| *b == b'>').map(|p| name_start + p);
         let self_closing = tag_end.is_some_and(|end| end > 0 && bytes[end - 1] == b'/');
-        if VOID_ELEMENTS.contains(&name.as_str()) || self_closing {
+        if self_closing || VOID_ELEMENTS.iter().any(|void| void.eq_ignore_ascii_case(name)) {
             continue;
         }
         if closing {
@@ -263,10 +263,6 @@ pub fn excessive_nesting(source: &str) -> Option<(usize, String)> {
         }
     }
     None
-}
-
-fn memchr_lt(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|b| *b == b'<')
 }
 
 /// Task list checkboxes become characters: feeds and email forbid `<input>`.
