@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 shared=$(cd .. && pwd)/shared
 count=${1:-100000}
-cargo build --release --quiet
-newsroom="$repo/target/release/newsroom"
+# NEWSROOM_BIN runs a fixed copy of the binary (so a rebuild during a long soak
+# cannot swap it between restarts); by default the tree is built and used.
+if [ -z "${NEWSROOM_BIN:-}" ]; then cargo build --release --quiet; fi
+newsroom=${NEWSROOM_BIN:-$repo/target/release/newsroom}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=soak NEWSROOM_SMTP_URL=smtp://127.0.0.1:2650
