@@ -5,7 +5,7 @@
 //! feeds, write everything into a staging folder, swap it in. The swap makes
 //! the build atomic: a failed build leaves the previous `public/` as it was.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
 use crate::config::{Config, ConfigError};
-use crate::content::{self, LoadedPosts, Post};
+use crate::content::{self, Body, LoadedPosts, Post};
 use crate::diagnostics::{self, Diagnostic};
 use crate::digest::template::DigestTemplate;
 use crate::digest::{Digest, DigestInput, Month};
@@ -56,16 +56,24 @@ impl Site {
         format!("{}{}", self.config.blog_url(), urls::encode_path(&post.folder))
     }
 
-    /// Renders posts in parallel, in the order given.
+    /// Renders posts in parallel, in the order given. Each body is read,
+    /// rendered, its local files resolved (into `copies`, problems into the
+    /// rendering's diagnostics) and dropped.
     pub fn render_posts(&self, posts: &[&Post], post_links: &HashMap<String, String>, full: bool) -> Vec<RenderedPost> {
-        posts
-            .par_iter()
-            .map(|post| {
-                let base_url = self.post_base_url(post);
-                let context = LinkContext { base_url: &base_url, folder: &post.folder, post_links };
-                markdown::render_post(post, &context, full)
-            })
-            .collect()
+        posts.par_iter().map(|post| self.render_post(post, post_links, full)).collect()
+    }
+
+    /// Renders one post; a body that cannot be read again gives an error diagnostic and no HTML.
+    pub fn render_post(&self, post: &Post, post_links: &HashMap<String, String>, full: bool) -> RenderedPost {
+        let body = match post.read_body() {
+            Ok(body) => body,
+            Err(diagnostic) => return RenderedPost::failed(diagnostic),
+        };
+        let base_url = self.post_base_url(post);
+        let context = LinkContext { base_url: &base_url, folder: &post.folder, post_links };
+        let mut rendered = markdown::render_post(post, &body, &context, full);
+        rendered.copies = resolve_assets(self, post, &body, &rendered.local_refs, &mut rendered.diagnostics);
+        rendered
     }
 
     /// Maps post files (relative to the posts folder) to permalinks.
@@ -113,6 +121,12 @@ impl BuildReport {
 }
 
 /// `newsroom build`: feeds and assets into the output folder, atomically.
+///
+/// Posts are loaded without their bodies, then rendered a month at a time:
+/// each month's posts are read again, rendered, written into the month's
+/// archive page, and dropped, except the few that some feed carries. Memory
+/// holds the posts' metadata and the months being rendered, whatever the
+/// number of posts.
 pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<BuildReport> {
     let out_dir = options.out_dir.clone().unwrap_or_else(|| site.default_out_dir());
     let loaded = site.load_posts()?;
@@ -127,17 +141,40 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
     let listed: Vec<&Post> = loaded.posts.iter().filter(|p| p.is_listed(now)).collect();
     let post_links = site.post_links(&loaded.posts);
     let full = site.config.feeds.content == crate::config::FeedContent::Full;
-    let rendered = site.render_posts(&listed, &post_links, full);
-    let mut assets = BTreeMap::new();
-    for (post, rendered) in listed.iter().zip(&rendered) {
-        diagnostics.extend(rendered.diagnostics.iter().cloned());
-        assets.extend(resolve_assets(site, post, &rendered.local_refs, &mut diagnostics));
-    }
-    let entries: Vec<Entry> = listed.iter().zip(&rendered).map(|(post, rendered)| Entry { post, rendered }).collect();
-    let feed_sets = feed_sets(site, &entries, now)?;
-    let archives = digest_archives(site, &listed, &rendered)?;
-
+    let in_feeds = feed::feed_members(&site.config, &listed);
+    let template = DigestTemplate::load(&site.root)?;
     let staging = stage_dir(&out_dir)?;
+
+    let mut by_month: BTreeMap<Month, Vec<&Post>> = BTreeMap::new();
+    for post in &listed {
+        by_month.entry(Month::of(post.date)).or_default().push(post);
+    }
+    let archives = by_month.len();
+    let context = MonthContext {
+        site,
+        template: &template,
+        out: staging.path(),
+        post_links: &post_links,
+        in_feeds: &in_feeds,
+        full,
+    };
+    let months: Vec<RenderedMonth> =
+        by_month.into_par_iter().map(|(month, posts)| render_month(&context, month, posts)).collect::<Result<_>>()?;
+
+    let mut assets = BTreeMap::new();
+    let mut kept = Vec::new();
+    for month in months {
+        diagnostics.extend(month.diagnostics);
+        assets.extend(month.copies);
+        kept.extend(month.kept);
+    }
+    if diagnostics.iter().any(Diagnostic::is_error) && !options.keep_going {
+        diagnostics::sort(&mut diagnostics);
+        report.diagnostics = diagnostics;
+        return Ok(report);
+    }
+    let entries: Vec<Entry> = kept.iter().map(|(post, rendered)| Entry { post, rendered }).collect();
+    let feed_sets = feed_sets(site, &entries, now)?;
     for (folder, files) in &feed_sets {
         let dir = staging.path().join(folder);
         fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
@@ -147,11 +184,6 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
         if site.config.feeds.xslt {
             write_file(&dir.join(feed::XSLT_FILE), feed::XSLT)?;
         }
-    }
-    for (month, html) in &archives {
-        let dir = staging.path().join("digest").join(month.to_string());
-        fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
-        write_file(&dir.join("index.html"), html)?;
     }
     for (relative, source) in &assets {
         let target = staging.path().join(relative);
@@ -168,25 +200,51 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
     report.listed_posts = listed.len();
     report.feed_sets = feed_sets.len();
     report.assets_copied = assets.len();
-    report.digest_archives = archives.len();
+    report.digest_archives = archives;
     Ok(report)
 }
 
-/// The web version of every month's digest (`public/digest/YYYY-MM/index.html`),
-/// the "view in browser" target of the emails.
-fn digest_archives(site: &Site, listed: &[&Post], rendered: &[RenderedPost]) -> Result<Vec<(Month, String)>> {
-    let template = DigestTemplate::load(&site.root)?;
-    let mut by_month: BTreeMap<Month, Vec<(&Post, &RenderedPost)>> = BTreeMap::new();
-    for (post, rendered) in listed.iter().zip(rendered) {
-        by_month.entry(Month::of(post.date)).or_default().push((post, rendered));
+/// What every month's rendering shares.
+struct MonthContext<'a> {
+    site: &'a Site,
+    template: &'a DigestTemplate,
+    /// The staging folder the archive pages go into.
+    out: &'a Path,
+    post_links: &'a HashMap<String, String>,
+    /// The posts some feed carries ([`feed::feed_members`]).
+    in_feeds: &'a HashSet<&'a Path>,
+    full: bool,
+}
+
+/// What rendering one month leaves: its posts' problems and files, and the
+/// renderings of the posts that feeds carry.
+struct RenderedMonth<'a> {
+    diagnostics: Vec<Diagnostic>,
+    copies: BTreeMap<PathBuf, PathBuf>,
+    kept: Vec<(&'a Post, RenderedPost)>,
+}
+
+/// Renders a month's posts and writes the month's archive page
+/// (`digest/YYYY-MM/index.html`, the web version of its digest, the "view in
+/// browser" target of the emails).
+fn render_month<'a>(context: &MonthContext, month: Month, mut posts: Vec<&'a Post>) -> Result<RenderedMonth<'a>> {
+    let site = context.site;
+    posts.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.permalink.cmp(&b.permalink)));
+    let rendered = site.render_posts(&posts, context.post_links, context.full);
+    let input = DigestInput { month, posts: posts.iter().copied().zip(&rendered).collect() };
+    let html = Digest::render_archive(&site.config, context.template, &input)?;
+    let dir = context.out.join("digest").join(month.to_string());
+    fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+    write_file(&dir.join("index.html"), &html)?;
+    let mut result = RenderedMonth { diagnostics: Vec::new(), copies: BTreeMap::new(), kept: Vec::new() };
+    for (post, mut rendered) in posts.into_iter().zip(rendered) {
+        result.diagnostics.append(&mut rendered.diagnostics);
+        result.copies.append(&mut rendered.copies);
+        if context.in_feeds.contains(post.source.as_path()) {
+            result.kept.push((post, rendered));
+        }
     }
-    by_month
-        .into_par_iter()
-        .map(|(month, mut posts)| {
-            posts.sort_by(|a, b| a.0.date.cmp(&b.0.date).then_with(|| a.0.permalink.cmp(&b.0.permalink)));
-            Ok((month, Digest::render_archive(&site.config, &template, &DigestInput { month, posts })?))
-        })
-        .collect()
+    Ok(result)
 }
 
 /// `newsroom check`: every problem of every post, nothing written.
@@ -195,11 +253,9 @@ pub fn check(site: &Site, _now: DateTime<Utc>) -> Result<Vec<Diagnostic>> {
     let mut diagnostics = loaded.diagnostics;
     let checked: Vec<&Post> = loaded.posts.iter().filter(|p| !p.draft).collect();
     let post_links = site.post_links(&loaded.posts);
-    let rendered = site.render_posts(&checked, &post_links, false);
-    for (post, rendered) in checked.iter().zip(&rendered) {
-        diagnostics.extend(rendered.diagnostics.iter().cloned());
-        resolve_assets(site, post, &rendered.local_refs, &mut diagnostics);
-    }
+    let found: Vec<Vec<Diagnostic>> =
+        checked.par_iter().map(|post| site.render_post(post, &post_links, false).diagnostics).collect();
+    diagnostics.extend(found.into_iter().flatten());
     if let Err(error) = DigestTemplate::load(&site.root) {
         diagnostics.push(template_diagnostic(&error));
     }
@@ -257,14 +313,14 @@ fn feed_sets(site: &Site, entries: &[Entry], now: DateTime<Utc>) -> Result<Vec<(
 fn resolve_assets(
     site: &Site,
     post: &Post,
+    body: &Body,
     local_refs: &BTreeSet<String>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> BTreeMap<PathBuf, PathBuf> {
     let posts_dir = site.posts_dir();
     let mut copies = BTreeMap::new();
     for reference in local_refs {
-        let position =
-            post.body.find(reference.as_str()).map(|at| post.body_position(at)).unwrap_or((post.body_line, 1));
+        let position = body.text.find(reference.as_str()).map(|at| body.position(at)).unwrap_or((post.body_line, 1));
         let Some(relative) = markdown::html::normalise(&format!("{}{reference}", post.folder)) else {
             diagnostics.push(Diagnostic::warning(
                 &post.source,

@@ -68,9 +68,15 @@ pub struct Post {
     pub image: Option<String>,
     pub draft: bool,
     pub unlisted: bool,
-    /// The Markdown after the front matter, `\n` line ends.
-    pub body: String,
-    /// The 1-based file line `body` starts on.
+    /// The file as found under the posts folder: [`Post::read_body`] reads it again.
+    pub path: PathBuf,
+    /// The byte range of a leading `# Heading` the title was taken from; it
+    /// is removed from the body.
+    pub heading: Option<std::ops::Range<usize>>,
+    /// The body's length when the post was loaded: a file that changes
+    /// between loading and rendering is noticed.
+    pub body_len: usize,
+    /// The 1-based file line the body starts on.
     pub body_line: usize,
 }
 
@@ -81,10 +87,48 @@ impl Post {
         !self.draft && !self.unlisted && self.date.with_timezone(&Utc) <= now
     }
 
-    /// The file line and column of a byte offset into `body`.
-    pub fn body_position(&self, offset: usize) -> (usize, usize) {
-        let (line, column) = line_col(&self.body, offset);
-        (line + self.body_line - 1, column)
+    /// Reads the post's Markdown body (after the front matter) from its file.
+    ///
+    /// Posts are held in memory without their bodies, which are read again
+    /// when rendered and dropped after: a site of 100,000 posts then needs
+    /// memory for their metadata and for the posts being rendered, not for
+    /// 800 MB of Markdown. The file is in the page cache by then, so the
+    /// second read costs a few microseconds.
+    pub fn read_body(&self) -> Result<Body, Diagnostic> {
+        let mut diagnostics = Vec::new();
+        let changed = || Diagnostic::error(&self.source, (1, 1), "the file changed during the build; run it again");
+        let text = read_text(&self.path, &self.source, &mut diagnostics)
+            .ok_or_else(|| diagnostics.into_iter().find(Diagnostic::is_error).unwrap_or_else(changed))?;
+        let split = front_matter::split(&text).map_err(|_| changed())?;
+        let mut body = split.body.to_string();
+        if let Some(heading) = &self.heading {
+            if body.get(heading.clone()).is_none_or(|h| !h.starts_with("# ")) {
+                return Err(changed());
+            }
+            body.replace_range(heading.clone(), "");
+        }
+        if body.len() != self.body_len || split.body_line != self.body_line {
+            return Err(changed());
+        }
+        Ok(Body { text: body, line: self.body_line })
+    }
+}
+
+/// A post's Markdown, read when it is rendered.
+#[derive(Debug, Clone, Default)]
+pub struct Body {
+    /// The Markdown after the front matter, `\n` line ends (a leading
+    /// heading that became the title removed).
+    pub text: String,
+    /// The 1-based file line `text` starts on.
+    pub line: usize,
+}
+
+impl Body {
+    /// The file line and column of a byte offset into `text`.
+    pub fn position(&self, offset: usize) -> (usize, usize) {
+        let (line, column) = line_col(&self.text, offset);
+        (line + self.line - 1, column)
     }
 }
 
@@ -359,10 +403,13 @@ impl<'a> PostReader<'a> {
             self.error((line + split.body_line - 1, column), message);
             return None;
         }
-        let mut body = split.body.to_string();
+        let mut heading = None;
         let title = match self.text_field(&mapping, "title") {
             Some(title) if !title.trim().is_empty() => Some(title.trim().to_string()),
-            _ => take_heading_title(&mut body),
+            _ => heading_title(split.body).map(|(title, range)| {
+                heading = Some(range);
+                title
+            }),
         };
         let Some(title) = title else {
             self.error(
@@ -413,7 +460,9 @@ impl<'a> PostReader<'a> {
             image,
             draft,
             unlisted,
-            body,
+            path: path.to_path_buf(),
+            body_len: split.body.len() - heading.as_ref().map_or(0, |h| h.len()),
+            heading,
             body_line: split.body_line,
         })
     }
@@ -604,9 +653,9 @@ fn post_name(relative: &Path) -> (String, String) {
 }
 
 /// Docusaurus takes a post's title from a leading `# Heading` when the front
-/// matter has none; the heading is then removed from the body (the line stays
-/// blank so line numbers hold).
-fn take_heading_title(body: &mut String) -> Option<String> {
+/// matter has none; the heading (this byte range of the body) is then removed
+/// from the body, the line left blank so line numbers hold.
+fn heading_title(body: &str) -> Option<(String, std::ops::Range<usize>)> {
     let mut offset = 0;
     for line in body.split_inclusive('\n') {
         let content = line.trim_end();
@@ -618,8 +667,7 @@ fn take_heading_title(body: &mut String) -> Option<String> {
         if title.is_empty() {
             return None;
         }
-        body.replace_range(offset..offset + content.len(), "");
-        return Some(title);
+        return Some((title, offset..offset + content.len()));
     }
     None
 }
@@ -650,11 +698,30 @@ mod tests {
     }
 
     #[test]
+    fn bodies_are_read_again_and_a_file_changed_since_loading_is_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        let posts = root.path().join("posts");
+        std::fs::create_dir(&posts).unwrap();
+        std::fs::write(posts.join("2026-01-02-a.md"), "---\ndate: 2026-01-02\n---\n\n# Heading title\n\nText\n")
+            .unwrap();
+        let config = Config::parse("site:\n  title: T\n  url: https://t.org\n", Path::new("newsroom.yaml")).unwrap();
+        let loaded = load_posts(root.path(), &config).unwrap();
+        let post = &loaded.posts[0];
+        assert_eq!(post.title, "Heading title");
+        let body = post.read_body().unwrap();
+        assert_eq!((body.text.as_str(), body.line), ("\n\n\nText\n", 4));
+        std::fs::write(posts.join("2026-01-02-a.md"), "---\ndate: 2026-01-02\n---\n\n# Heading title\n\nMore text\n")
+            .unwrap();
+        let error = post.read_body().unwrap_err();
+        assert!(error.is_error() && error.message.contains("changed during the build"), "{error:?}");
+    }
+
+    #[test]
     fn a_leading_heading_becomes_the_title() {
-        let mut body = "\n# Validating traffic\n\nHello".to_string();
-        assert_eq!(take_heading_title(&mut body).as_deref(), Some("Validating traffic"));
-        assert_eq!(body, "\n\n\nHello");
-        let mut body = "Text first\n# Not a title".to_string();
-        assert_eq!(take_heading_title(&mut body), None);
+        let body = "\n# Validating traffic\n\nHello";
+        let (title, range) = heading_title(body).unwrap();
+        assert_eq!(title, "Validating traffic");
+        assert_eq!(&body[range], "# Validating traffic");
+        assert_eq!(heading_title("Text first\n# Not a title"), None);
     }
 }

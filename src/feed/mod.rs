@@ -118,7 +118,39 @@ pub fn site_author(config: &Config) -> SiteAuthor {
 
 /// Newest first; equal dates ordered by permalink so output never depends on file order.
 pub fn sort_newest_first(entries: &mut [Entry<'_>]) {
-    entries.sort_by(|a, b| b.post.date.cmp(&a.post.date).then_with(|| a.post.permalink.cmp(&b.post.permalink)));
+    entries.sort_by(|a, b| newest_first(a.post, b.post));
+}
+
+/// The order of feed entries: newest first, equal dates by permalink.
+pub fn newest_first(a: &Post, b: &Post) -> std::cmp::Ordering {
+    b.date.cmp(&a.date).then_with(|| a.permalink.cmp(&b.permalink))
+}
+
+/// The posts that some feed set carries: the newest `limit` of the site and
+/// of each tag (all of them when the limit is 0). `build` keeps only these
+/// posts' renderings once their month's archive page is written.
+pub fn feed_members<'a>(config: &Config, posts: &[&'a Post]) -> std::collections::HashSet<&'a std::path::Path> {
+    let newest = |mut chosen: Vec<&'a Post>| {
+        if config.feeds.limit > 0 && chosen.len() > config.feeds.limit {
+            chosen.select_nth_unstable_by(config.feeds.limit - 1, |a, b| newest_first(a, b));
+            chosen.truncate(config.feeds.limit);
+        }
+        chosen
+    };
+    let mut members: std::collections::HashSet<&'a std::path::Path> =
+        newest(posts.to_vec()).into_iter().map(|p| p.source.as_path()).collect();
+    if config.feeds.tags {
+        let mut by_tag: std::collections::HashMap<&str, Vec<&'a Post>> = std::collections::HashMap::new();
+        for post in posts {
+            for tag in &post.tags {
+                by_tag.entry(&tag.slug).or_default().push(post);
+            }
+        }
+        for tagged in by_tag.into_values() {
+            members.extend(newest(tagged).into_iter().map(|p| p.source.as_path()));
+        }
+    }
+    members
 }
 
 /// The three serialised documents of one feed set.

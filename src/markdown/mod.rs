@@ -10,12 +10,13 @@ pub mod html;
 pub mod mdx;
 pub mod text;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
+use std::path::PathBuf;
 
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
 
-use crate::content::Post;
+use crate::content::{Body, Post};
 use crate::diagnostics::Diagnostic;
 pub use html::LinkContext;
 
@@ -40,11 +41,29 @@ pub struct RenderedPost {
     pub local_refs: BTreeSet<String>,
     /// Problems found while rendering (warnings only).
     pub diagnostics: Vec<Diagnostic>,
+    /// The local files to publish with the post: output-relative path →
+    /// source file (filled by the site, which knows the file system).
+    pub copies: BTreeMap<PathBuf, PathBuf>,
+}
+
+impl RenderedPost {
+    /// A post that could not be rendered: only the problem.
+    pub fn failed(diagnostic: Diagnostic) -> RenderedPost {
+        RenderedPost {
+            excerpt_html: String::new(),
+            content_html: None,
+            has_marker: false,
+            excerpt_text: text::PlainText::default(),
+            local_refs: BTreeSet::new(),
+            diagnostics: vec![diagnostic],
+            copies: BTreeMap::new(),
+        }
+    }
 }
 
 /// Source text ready for the parser: MDX-lite is rewritten, line-preserving.
-pub fn markdown_source(post: &Post) -> std::borrow::Cow<'_, str> {
-    if post.mdx { mdx::to_markdown(&post.body).into() } else { post.body.as_str().into() }
+pub fn markdown_source<'a>(post: &Post, body: &'a Body) -> std::borrow::Cow<'a, str> {
+    if post.mdx { mdx::to_markdown(&body.text).into() } else { body.text.as_str().into() }
 }
 
 /// Parses a post's Markdown into events with their byte ranges.
@@ -53,8 +72,8 @@ pub fn parse(source: &str) -> Vec<(Event<'_>, Range<usize>)> {
 }
 
 /// Renders a post: its excerpt always, the whole post when `full`.
-pub fn render_post(post: &Post, links: &LinkContext, full: bool) -> RenderedPost {
-    let source = markdown_source(post);
+pub fn render_post(post: &Post, body: &Body, links: &LinkContext, full: bool) -> RenderedPost {
+    let source = markdown_source(post, body);
     let events = parse(&source);
     let mut diagnostics = Vec::new();
     for (event, range) in &events {
@@ -62,7 +81,7 @@ pub fn render_post(post: &Post, links: &LinkContext, full: bool) -> RenderedPost
             for component in jsx_components(html) {
                 diagnostics.push(Diagnostic::warning(
                     &post.source,
-                    post.body_position(range.start),
+                    body.position(range.start),
                     format!("unknown component <{component}> reduced to its children"),
                 ));
             }
@@ -83,9 +102,7 @@ pub fn render_post(post: &Post, links: &LinkContext, full: bool) -> RenderedPost
     let excerpt_text = text::to_text(excerpt_events.iter().cloned(), links.base_url);
     let mut local_refs = BTreeSet::new();
     let mut to_html = |events: Vec<Event<'_>>| {
-        let mut raw = String::with_capacity(source.len() + source.len() / 4);
-        pulldown_cmark::html::push_html(&mut raw, events.into_iter().map(replace_task_markers));
-        let clean = html::clean(&raw, links);
+        let clean = html::render_events(events.into_iter().map(replace_task_markers), source.len(), links);
         local_refs.extend(clean.local_refs);
         clean.html
     };
@@ -95,7 +112,15 @@ pub fn render_post(post: &Post, links: &LinkContext, full: bool) -> RenderedPost
         // Files referenced below the marker are published with the post too.
         local_refs.extend(references_in(&events[cut..], links));
     }
-    RenderedPost { excerpt_html, content_html, has_marker: marker.is_some(), excerpt_text, local_refs, diagnostics }
+    RenderedPost {
+        excerpt_html,
+        content_html,
+        has_marker: marker.is_some(),
+        excerpt_text,
+        local_refs,
+        diagnostics,
+        copies: BTreeMap::new(),
+    }
 }
 
 /// Local file references in events, without rendering them: link and image
@@ -221,6 +246,17 @@ const VOID_ELEMENTS: [&str; 14] =
 
 /// Finds nesting deep enough to stall rendering: the byte offset and a message.
 pub fn excessive_nesting(source: &str) -> Option<(usize, String)> {
+    // Depth only grows at a `>` (quotes) or a `<` (elements): a text with
+    // few of them cannot nest too deep, and most posts are settled by this
+    // count (branch-free, 128 bytes at a time) without the scans below.
+    let (quotes, angles) = source.as_bytes().chunks(128).fold((0usize, 0usize), |(q, a), chunk| {
+        // Byte-wide counters (a chunk has at most 128 matches) keep the loop in SIMD lanes.
+        let count = |byte: u8| chunk.iter().fold(0u8, |n, &b| n + u8::from(b == byte));
+        (q + usize::from(count(b'>')), a + usize::from(count(b'<')))
+    });
+    if quotes <= MAX_QUOTE_DEPTH && angles <= MAX_HTML_DEPTH {
+        return None;
+    }
     let mut offset = 0;
     for line in source.split_inclusive('\n') {
         let depth = line

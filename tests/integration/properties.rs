@@ -4,7 +4,7 @@
 
 use chrono::{FixedOffset, TimeZone};
 use newsroom::config::Config;
-use newsroom::content::{Author, Post, Tag};
+use newsroom::content::{Author, Body, Post, Tag};
 use newsroom::feed::{Entry, FeedSpec, write_all};
 use newsroom::markdown::{LinkContext, render_post};
 use proptest::prelude::*;
@@ -14,9 +14,9 @@ fn config() -> Config {
         .unwrap()
 }
 
-fn post(index: usize, title: String, author: String, body: String) -> Post {
+fn post(index: usize, title: String, author: String, body: String) -> (Post, Body) {
     let date = FixedOffset::east_opt(0).unwrap().with_ymd_and_hms(2026, 1, 1 + index as u32, 0, 0, 0).unwrap();
-    Post {
+    let post = Post {
         source: format!("posts/2026-01-0{index}-p.md").into(),
         folder: String::new(),
         mdx: false,
@@ -30,9 +30,12 @@ fn post(index: usize, title: String, author: String, body: String) -> Post {
         image: None,
         draft: false,
         unlisted: false,
-        body,
+        path: format!("posts/2026-01-0{index}-p.md").into(),
+        heading: None,
+        body_len: body.len(),
         body_line: 4,
-    }
+    };
+    (post, Body { text: body, line: 4 })
 }
 
 /// Text as people type it, including markup characters, entities and CDATA ends.
@@ -65,11 +68,12 @@ proptest! {
         posts in proptest::collection::vec((text(), text(), body()), 1..4)
     ) {
         let config = config();
-        let posts: Vec<Post> = posts.into_iter().enumerate().map(|(i, (t, a, b))| post(i, t, a, b)).collect();
+        let (posts, bodies): (Vec<Post>, Vec<Body>) = posts.into_iter().enumerate().map(|(i, (t, a, b))| post(i, t, a, b)).unzip();
         let links = Default::default();
         let rendered: Vec<_> = posts
             .iter()
-            .map(|p| render_post(p, &LinkContext { base_url: "https://prop.example.org/blog/", folder: "", post_links: &links }, true))
+            .zip(&bodies)
+            .map(|(p, b)| render_post(p, b, &LinkContext { base_url: "https://prop.example.org/blog/", folder: "", post_links: &links }, true))
             .collect();
         let entries: Vec<Entry> = posts.iter().zip(&rendered).map(|(post, rendered)| Entry { post, rendered }).collect();
         let spec = FeedSpec::new(&config, "Prop".into(), config.blog_url(), config.blog_url(), entries, posts[0].date);
