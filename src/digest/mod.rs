@@ -91,7 +91,7 @@ pub struct Digest {
     pub html: String,
     /// Text part with slots.
     pub text: String,
-    /// The web version: no personal parts, CSS inlined.
+    /// The web version: no personal parts, the CSS in a `<style>` block.
     pub archive_html: String,
     /// Where the web version is published.
     pub archive_url: String,
@@ -120,8 +120,7 @@ impl Digest {
     }
 
     /// Renders only the web version (`archive_html`); `html` and `text` stay
-    /// empty. `build` needs nothing else, and inlining CSS into a long month's
-    /// page is the costly step.
+    /// empty: `build` needs nothing else.
     pub fn render_archive(config: &Config, template: &DigestTemplate, input: &DigestInput) -> Result<String> {
         Ok(Digest::render_variants(config, template, input, false)?.archive_html)
     }
@@ -196,7 +195,9 @@ impl Digest {
             inliner.inline(&markup.into_string()).context("failed to inline templates/email.css")
         };
         let html = if personal { inline(email::page(&page(true), &template.css))? } else { String::new() };
-        let archive_html = inline(email::page(&page(false), &template.css))?;
+        // The web version is for browsers, which read the `<style>` block:
+        // no inlining, the costly step on a long month's page.
+        let archive_html = email::page(&page(false), &template.css).into_string();
         let text = if personal {
             text_part(config, &intro_md, &footer_md, input, &month_label, &archive_url)
         } else {
