@@ -13,6 +13,10 @@ use pulldown_cmark::{Options, Parser, html};
 use rayon::prelude::*;
 use walkdir::WalkDir;
 
+/// The same allocator as newsroom, so the comparison is of the work, not of the allocators.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let Some(dir) = std::env::args().nth(1) else { bail!("usage: limit POSTS_DIR") };
     let files: Vec<PathBuf> = WalkDir::new(&dir)

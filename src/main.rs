@@ -16,6 +16,13 @@ use newsroom::delivery::{self, SendOptions, SetupError};
 use newsroom::digest::{Month, preview};
 use newsroom::site::{self, BuildOptions, Site};
 
+/// mimalloc instead of glibc's malloc: rendering allocates many small,
+/// short-lived strings and trees (parser events, the sanitiser's DOM) on
+/// two threads at once, and glibc's allocator was an eighth of build's
+/// profile (`perf`, see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
