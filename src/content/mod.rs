@@ -397,7 +397,16 @@ impl<'a> PostReader<'a> {
 
         let tags = self.tags(&mapping);
         let authors = self.authors(&mapping, authors, &config.site.url);
-        let image = self.text_field(&mapping, "image").map(|image| urls::absolutize(&post_base, image.trim()));
+        let image = self.text_field(&mapping, "image").and_then(|image| {
+            let url = urls::web_url(&post_base, &image);
+            if url.is_none() {
+                self.warning(
+                    self.key_position("image"),
+                    format!("image `{}` is not a web address; left out", image.trim()),
+                );
+            }
+            url
+        });
 
         Some(Post {
             source: self.source.to_path_buf(),
@@ -582,8 +591,15 @@ impl<'a> PostReader<'a> {
         }
         let site_base = format!("{site_url}/");
         for author in &mut found {
-            author.url = author.url.take().map(|u| urls::absolutize(&site_base, &u));
-            author.image_url = author.image_url.take().map(|u| urls::absolutize(&site_base, &u));
+            for (field, value) in [("url", &mut author.url), ("image_url", &mut author.image_url)] {
+                let Some(reference) = value.take() else { continue };
+                *value = urls::web_url(&site_base, &reference);
+                if value.is_none() {
+                    let message =
+                        format!("author `{}`: {field} `{reference}` is not a web address; left out", author.name);
+                    self.warning(self.key_position("authors"), message);
+                }
+            }
         }
         found
     }
