@@ -145,11 +145,30 @@ pub fn load_posts(root: &Path, config: &Config) -> anyhow::Result<LoadedPosts> {
             (source, post, diagnostics)
         })
         .collect();
-    for (source, post, diagnostics) in results {
+    // Feeds identify entries by permalink: a second post at the same one
+    // would give two entries one id, and readers would drop one of them.
+    let mut permalinks: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
+    for (source, post, mut diagnostics) in results {
+        if let Some(post) = &post
+            && let Some(first) = permalinks.get(&post.permalink)
+        {
+            diagnostics.push(Diagnostic::error(
+                &source,
+                (1, 1),
+                format!(
+                    "permalink {} is already the permalink of {}; give one of them another `slug`",
+                    post.permalink,
+                    first.display()
+                ),
+            ));
+        }
         let failed = diagnostics.iter().any(Diagnostic::is_error);
         loaded.diagnostics.extend(diagnostics);
         match post {
-            Some(post) if !failed => loaded.posts.push(post),
+            Some(post) if !failed => {
+                permalinks.insert(post.permalink.clone(), source);
+                loaded.posts.push(post);
+            }
             _ => loaded.rejected.push(source),
         }
     }
