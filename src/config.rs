@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -157,11 +158,22 @@ pub struct DeliveryConfig {
     /// Messages per second; 0 means as fast as the relay accepts them.
     #[serde(default)]
     pub rate: f64,
+    /// Seconds one SMTP step (each command, the message) may wait for the
+    /// relay before the attempt counts as failed; connecting, greeting
+    /// included, may take twice as long. A relay that accepts the connection
+    /// and then says nothing is given up on after it. Fractions are fine.
+    #[serde(default = "default_timeout", deserialize_with = "positive_seconds")]
+    pub timeout: Duration,
 }
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
-        DeliveryConfig { ledger: default_ledger(), concurrency: default_concurrency(), rate: 0.0 }
+        DeliveryConfig {
+            ledger: default_ledger(),
+            concurrency: default_concurrency(),
+            rate: 0.0,
+            timeout: default_timeout(),
+        }
     }
 }
 
@@ -203,6 +215,17 @@ fn default_ledger() -> PathBuf {
 }
 fn default_concurrency() -> usize {
     4
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// A number of seconds that is more than zero, as a duration.
+fn positive_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let seconds = f64::deserialize(deserializer)?;
+    Duration::try_from_secs_f64(seconds).ok().filter(|duration| !duration.is_zero()).ok_or_else(|| {
+        serde::de::Error::custom(format!("delivery.timeout must be a positive number of seconds, not {seconds}"))
+    })
 }
 
 /// A configuration problem with its place in the file, printed as `path:line:col: message`.
@@ -356,6 +379,19 @@ mod tests {
         let error = parse("site:\n  title: T\n  url: https://example.org\nfeeds:\n  limt: 3\n").unwrap_err();
         assert_eq!((error.line, error.column), (5, 3), "{error}");
         assert!(error.message.contains("unknown field `limt`"), "{error}");
+    }
+
+    #[test]
+    fn the_smtp_timeout_is_positive_seconds_with_a_default() {
+        let base = "site:\n  title: T\n  url: https://example.org\n";
+        assert_eq!(parse(base).unwrap().delivery.timeout, Duration::from_secs(30));
+        let config = parse(&format!("{base}delivery:\n  timeout: 0.25\n")).unwrap();
+        assert_eq!(config.delivery.timeout, Duration::from_millis(250));
+        for bad in ["0", "-1", ".nan", "1e300"] {
+            let error = parse(&format!("{base}delivery:\n  timeout: {bad}\n")).unwrap_err();
+            assert_eq!(error.line, 5, "{bad}: {error}");
+            assert!(error.message.contains("delivery.timeout must be a positive number of seconds"), "{error}");
+        }
     }
 
     #[test]

@@ -66,6 +66,28 @@ pub fn absolutize(base: &str, reference: &str) -> String {
     }
 }
 
+/// A reference for a field that only a web address fits (a post's `image`,
+/// an author's page and avatar), resolved against `base`. Feeds and the
+/// digest put these straight into `href`, `src` and JSON without the
+/// sanitiser, so anything but an http(s) URL with a host (`javascript:`,
+/// `data:`, a broken URL, nothing) is `None`.
+pub fn web_url(base: &str, reference: &str) -> Option<String> {
+    Some(absolutize(base, reference)).filter(|url| is_web_url(url))
+}
+
+/// Whether a reader can open `url` from anywhere: http(s) with a host, mailto
+/// or tel (the schemes the sanitiser keeps in HTML).
+pub fn is_openable(url: &str) -> bool {
+    is_web_url(url) || url::Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "mailto" | "tel"))
+}
+
+/// Whether `url` is an http(s) URL with a host.
+pub fn is_web_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|url| {
+        matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|host| !host.is_empty())
+    })
+}
+
 /// A local file reference (relative, no scheme, not root-relative, not a
 /// fragment), with query and fragment removed and percent-decoding applied,
 /// as a path relative to the post's folder; `None` for anything else.
@@ -99,6 +121,18 @@ mod tests {
         assert_eq!(absolutize(base, "//cdn.example.com/d.png"), "https://cdn.example.com/d.png");
         assert_eq!(absolutize(base, "mailto:a@b.c"), "mailto:a@b.c");
         assert_eq!(absolutize(base, "#top"), "#top");
+    }
+
+    #[test]
+    fn only_web_addresses_fill_image_and_author_fields() {
+        let base = "https://example.org/blog/";
+        assert_eq!(web_url(base, "./a.png").as_deref(), Some("https://example.org/blog/a.png"));
+        assert_eq!(web_url(base, "HTTPS://CDN.EXAMPLE/X.png").as_deref(), Some("HTTPS://CDN.EXAMPLE/X.png"));
+        for refused in
+            ["javascript:alert(1)", "data:image/png;base64,AA", "mailto:a@b.c", "https://", "http://[::1", ""]
+        {
+            assert_eq!(web_url(base, refused), None, "{refused}");
+        }
     }
 
     #[test]

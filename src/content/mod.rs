@@ -189,11 +189,30 @@ pub fn load_posts(root: &Path, config: &Config) -> anyhow::Result<LoadedPosts> {
             (source, post, diagnostics)
         })
         .collect();
-    for (source, post, diagnostics) in results {
+    // Feeds identify entries by permalink: a second post at the same one
+    // would give two entries one id, and readers would drop one of them.
+    let mut permalinks: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
+    for (source, post, mut diagnostics) in results {
+        if let Some(post) = &post
+            && let Some(first) = permalinks.get(&post.permalink)
+        {
+            diagnostics.push(Diagnostic::error(
+                &source,
+                (1, 1),
+                format!(
+                    "permalink {} is already the permalink of {}; give one of them another `slug`",
+                    post.permalink,
+                    first.display()
+                ),
+            ));
+        }
         let failed = diagnostics.iter().any(Diagnostic::is_error);
         loaded.diagnostics.extend(diagnostics);
         match post {
-            Some(post) if !failed => loaded.posts.push(post),
+            Some(post) if !failed => {
+                permalinks.insert(post.permalink.clone(), source);
+                loaded.posts.push(post);
+            }
             _ => loaded.rejected.push(source),
         }
     }
@@ -444,7 +463,16 @@ impl<'a> PostReader<'a> {
 
         let tags = self.tags(&mapping);
         let authors = self.authors(&mapping, authors, &config.site.url);
-        let image = self.text_field(&mapping, "image").map(|image| urls::absolutize(&post_base, image.trim()));
+        let image = self.text_field(&mapping, "image").and_then(|image| {
+            let url = urls::web_url(&post_base, &image);
+            if url.is_none() {
+                self.warning(
+                    self.key_position("image"),
+                    format!("image `{}` is not a web address; left out", image.trim()),
+                );
+            }
+            url
+        });
 
         Some(Post {
             source: self.source.to_path_buf(),
@@ -631,8 +659,15 @@ impl<'a> PostReader<'a> {
         }
         let site_base = format!("{site_url}/");
         for author in &mut found {
-            author.url = author.url.take().map(|u| urls::absolutize(&site_base, &u));
-            author.image_url = author.image_url.take().map(|u| urls::absolutize(&site_base, &u));
+            for (field, value) in [("url", &mut author.url), ("image_url", &mut author.image_url)] {
+                let Some(reference) = value.take() else { continue };
+                *value = urls::web_url(&site_base, &reference);
+                if value.is_none() {
+                    let message =
+                        format!("author `{}`: {field} `{reference}` is not a web address; left out", author.name);
+                    self.warning(self.key_position("authors"), message);
+                }
+            }
         }
         found
     }

@@ -136,13 +136,16 @@ fn secret() -> Result<Vec<u8>> {
     }
 }
 
-fn relay() -> Result<Relay> {
+/// The relay from `NEWSROOM_SMTP_URL`, with the configured step timeout.
+fn relay(timeout: Duration) -> Result<Relay> {
     let url = std::env::var(SMTP_URL_VAR).map_err(|_| {
         setup_error(format!(
             "{SMTP_URL_VAR} is not set (e.g. smtp://127.0.0.1:2525 or smtps://user:pass@mail.example.org)"
         ))
     })?;
-    Relay::parse(&url).map_err(|e| setup_error(e.to_string()))
+    let mut relay = Relay::parse(&url).map_err(|e| setup_error(e.to_string()))?;
+    relay.timeout = timeout;
+    Ok(relay)
 }
 
 /// Holds the per-digest send lock: a second sender of the same digest refuses.
@@ -176,7 +179,7 @@ fn lock_digest(ledger_path: &Path, digest_id: &str) -> Result<std::fs::File> {
 /// `newsroom digest send`.
 pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<SendReport> {
     let secret = secret()?;
-    let relay = relay()?;
+    let relay = relay(site.config.delivery.timeout)?;
     let mut diagnostics = Vec::new();
     let started = Instant::now();
     let Some(digest) = preview::render_month(site, options.month, now, &mut diagnostics)? else {
@@ -198,7 +201,8 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         let outcome = runtime.block_on(async {
             let mut connection = relay.connect().await.map_err(anyhow::Error::msg)?;
             let outgoing = build(&digest, &sender, &recipient)?;
-            let (outcome, _) = relay::transmit(&mut connection, outgoing.message.envelope(), &outgoing.bytes()).await;
+            let (outcome, _) =
+                relay::transmit(&mut connection, outgoing.message.envelope(), &outgoing.bytes(), relay.timeout).await;
             let _ = connection.quit().await;
             anyhow::Ok(outcome)
         })?;
@@ -459,7 +463,7 @@ async fn worker(shared: Arc<Shared>) {
         }
         let bytes = outgoing.bytes();
         let conn = connection.as_mut().expect("connected above");
-        let (outcome, usable) = relay::transmit(conn, outgoing.message.envelope(), &bytes).await;
+        let (outcome, usable) = relay::transmit(conn, outgoing.message.envelope(), &bytes, shared.relay.timeout).await;
         if !usable {
             connection = None;
         }

@@ -27,7 +27,8 @@ use lettre::transport::smtp::extension::ClientId;
 /// The environment variable naming the relay.
 pub const SMTP_URL_VAR: &str = "NEWSROOM_SMTP_URL";
 
-/// How long one SMTP step may take before the attempt counts as failed.
+/// How long one SMTP step may take before the attempt counts as failed,
+/// unless `delivery.timeout` says otherwise.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub struct Relay {
     pub host: String,
     pub port: u16,
     pub security: Security,
+    /// How long one SMTP step may take ([`STEP_TIMEOUT`] unless set); connecting may take twice as long.
+    pub timeout: Duration,
     credentials: Option<Credentials>,
 }
 
@@ -75,7 +78,7 @@ impl Relay {
             let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
             Credentials::new(decode(url.username()), decode(url.password().unwrap_or("")))
         });
-        Ok(Relay { port: url.port().unwrap_or(default_port), host, security, credentials })
+        Ok(Relay { port: url.port().unwrap_or(default_port), host, security, timeout: STEP_TIMEOUT, credentials })
     }
 
     /// The relay for messages, without credentials: safe to print.
@@ -87,7 +90,7 @@ impl Relay {
     /// Opens an authenticated connection, with TLS unless the relay is on this machine.
     /// The error is a sentence for the user (no credentials in it).
     pub async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
-        tokio::time::timeout(STEP_TIMEOUT * 2, self.connect_inner())
+        tokio::time::timeout(self.timeout * 2, self.connect_inner())
             .await
             .map_err(|_| format!("{}: connecting timed out", self.display()))?
             .map_err(|e| format!("{}: {e}", self.display()))
@@ -100,7 +103,7 @@ impl Relay {
                 let tls = TlsParameters::new(self.host.clone()).map_err(|e| e.to_string())?;
                 AsyncSmtpConnection::connect_tokio1(
                     (self.host.as_str(), self.port),
-                    Some(STEP_TIMEOUT),
+                    Some(self.timeout),
                     &hello,
                     Some(tls),
                     None,
@@ -170,31 +173,37 @@ pub enum Outcome {
     Ambiguous(String),
 }
 
-/// Hands one message to the relay over `connection`. Returns the outcome and
-/// whether the connection can carry the next message.
-pub async fn transmit(connection: &mut AsyncSmtpConnection, envelope: &Envelope, bytes: &[u8]) -> (Outcome, bool) {
-    if let Err(error) = step(connection.command(Mail::new(envelope.from().cloned(), vec![]))).await {
-        return before_data(connection, error).await;
+/// Hands one message to the relay over `connection`, giving each step
+/// `timeout`. Returns the outcome and whether the connection can carry the
+/// next message.
+pub async fn transmit(
+    connection: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    bytes: &[u8],
+    timeout: Duration,
+) -> (Outcome, bool) {
+    if let Err(error) = step(timeout, connection.command(Mail::new(envelope.from().cloned(), vec![]))).await {
+        return before_data(connection, error, timeout).await;
     }
     for recipient in envelope.to() {
-        if let Err(error) = step(connection.command(Rcpt::new(recipient.clone(), vec![]))).await {
-            return before_data(connection, error).await;
+        if let Err(error) = step(timeout, connection.command(Rcpt::new(recipient.clone(), vec![]))).await {
+            return before_data(connection, error, timeout).await;
         }
     }
-    if let Err(error) = step(connection.command(Data)).await {
-        return before_data(connection, error).await;
+    if let Err(error) = step(timeout, connection.command(Data)).await {
+        return before_data(connection, error, timeout).await;
     }
     // The flag turns true when lettre has taken the whole message; what it
     // writes next is the final `.`.
     let handed_over = Arc::new(AtomicBool::new(false));
     let body = BodyChunks { bytes, done: false, handed_over: handed_over.clone() };
-    let result = tokio::time::timeout(STEP_TIMEOUT, connection.message_iter(body)).await;
+    let result = tokio::time::timeout(timeout, connection.message_iter(body)).await;
     let handed_over = handed_over.load(Ordering::SeqCst);
     match result {
         Ok(Ok(response)) => (Outcome::Sent(reply_text(&response)), true),
         // A reply to the message: the relay heard all of it and said no.
         Ok(Err(error)) if error.is_transient() || error.is_permanent() => {
-            after_refusal(connection, StepError::Smtp(error)).await
+            after_refusal(connection, StepError::Smtp(error), timeout).await
         }
         Ok(Err(error)) if handed_over => (Outcome::Ambiguous(error.to_string()), false),
         Ok(Err(error)) => (Outcome::Transient { reply: error.to_string(), throttle: false }, false),
@@ -203,17 +212,22 @@ pub async fn transmit(connection: &mut AsyncSmtpConnection, envelope: &Envelope,
     }
 }
 
-async fn step<T>(future: impl Future<Output = Result<T, lettre::transport::smtp::Error>>) -> Result<T, StepError> {
-    match tokio::time::timeout(STEP_TIMEOUT, future).await {
+async fn step<T>(
+    timeout: Duration,
+    future: impl Future<Output = Result<T, lettre::transport::smtp::Error>>,
+) -> Result<T, StepError> {
+    match tokio::time::timeout(timeout, future).await {
         Ok(result) => result.map_err(StepError::Smtp),
         Err(_) => Err(StepError::Timeout),
     }
 }
 
 /// A failure before the message content was sent: nothing was delivered.
-async fn before_data(connection: &mut AsyncSmtpConnection, error: StepError) -> (Outcome, bool) {
+async fn before_data(connection: &mut AsyncSmtpConnection, error: StepError, timeout: Duration) -> (Outcome, bool) {
     match error {
-        StepError::Smtp(ref e) if e.is_transient() || e.is_permanent() => after_refusal(connection, error).await,
+        StepError::Smtp(ref e) if e.is_transient() || e.is_permanent() => {
+            after_refusal(connection, error, timeout).await
+        }
         // A lost connection or no answer: nothing was handed over.
         other => (Outcome::Transient { reply: other.text(), throttle: false }, false),
     }
@@ -224,7 +238,7 @@ async fn before_data(connection: &mut AsyncSmtpConnection, error: StepError) -> 
 /// Otherwise RSET ends the transaction so the connection can carry the next
 /// message (some servers keep state after a refusal); if RSET fails, the
 /// connection is dropped.
-async fn after_refusal(connection: &mut AsyncSmtpConnection, error: StepError) -> (Outcome, bool) {
+async fn after_refusal(connection: &mut AsyncSmtpConnection, error: StepError, timeout: Duration) -> (Outcome, bool) {
     if error.is_protocol_error() {
         return (Outcome::Transient { reply: error.text(), throttle: false }, false);
     }
@@ -233,7 +247,7 @@ async fn after_refusal(connection: &mut AsyncSmtpConnection, error: StepError) -
     } else {
         Outcome::Transient { reply: error.text(), throttle: error.is_throttle() }
     };
-    let usable = step(connection.command(Rset)).await.is_ok();
+    let usable = step(timeout, connection.command(Rset)).await.is_ok();
     (outcome, usable)
 }
 

@@ -3,7 +3,7 @@
 //! Two passes, each done by a library built for it:
 //! 1. lol_html rewrites the HTML as a stream: video iframes become a linked
 //!    thumbnail (other iframes a link), every `href`/`src`/`srcset` is made
-//!    absolute, links to other posts' files become their permalinks, images
+//!    absolute (and `cite`), links to other posts' files become their permalinks, images
 //!    get an `alt`, and local file references are collected for copying.
 //! 2. ammonia removes everything not on its allow-list: scripts, styles,
 //!    forms, event handlers, `javascript:` URLs, comments.
@@ -64,7 +64,7 @@ fn resolve_url(value: &str, context: &LinkContext, local_refs: &mut BTreeSet<Str
 /// Renders Markdown events to safe, absolute HTML.
 ///
 /// Without raw HTML (or footnote references, whose links pulldown-cmark
-/// writes itself), every URL is a link or image destination, so it is made
+/// writes itself, or empty destinations), every URL is a link or image destination, so it is made
 /// absolute on the events and the HTML rewriting pass is skipped: most
 /// excerpts take this path, and the rewriter's set-up per call is a third
 /// of their cleaning cost. The sanitiser runs either way.
@@ -75,8 +75,13 @@ pub fn render_events<'a>(
 ) -> CleanHtml {
     let events: Vec<Event<'a>> = events.into_iter().collect();
     let mut raw = String::with_capacity(size_hint);
-    let needs_rewriter =
-        events.iter().any(|e| matches!(e, Event::Html(_) | Event::InlineHtml(_) | Event::FootnoteReference(_)));
+    // An empty destination is an attribute the rewriter removes, which the
+    // events cannot say.
+    let needs_rewriter = events.iter().any(|e| match e {
+        Event::Html(_) | Event::InlineHtml(_) | Event::FootnoteReference(_) => true,
+        Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => dest_url.trim().is_empty(),
+        _ => false,
+    });
     if needs_rewriter {
         pulldown_cmark::html::push_html(&mut raw, events.into_iter());
         return clean(&raw, context);
@@ -113,26 +118,46 @@ pub fn clean(raw: &str, context: &LinkContext) -> CleanHtml {
             .append_element_content_handler(element!("[href], [src], [poster]", |el| {
                 for name in ["href", "src", "poster"] {
                     if let Some(value) = el.get_attribute(name) {
-                        el.set_attribute(name, &absolute(&value))?;
+                        // An empty reference means "this document", which a feed
+                        // reader or mail client would take to be its own page.
+                        match absolute(&value) {
+                            url if url.is_empty() => el.remove_attribute(name),
+                            url => el.set_attribute(name, &url)?,
+                        }
                     }
+                }
+                Ok(())
+            }))
+            // `cite` (quotes, edits) names a source document, not a file to publish.
+            .append_element_content_handler(element!("[cite]", |el| {
+                let cite = urls::absolutize(context.base_url, &el.get_attribute("cite").unwrap_or_default());
+                if urls::is_web_url(&cite) {
+                    el.set_attribute("cite", &cite)?;
+                } else {
+                    el.remove_attribute("cite");
                 }
                 Ok(())
             }))
             .append_element_content_handler(element!("[srcset]", |el| {
                 let srcset = el.get_attribute("srcset").unwrap_or_default();
+                // The sanitiser does not read srcset, so only web addresses are kept here.
                 let rewritten: Vec<String> = srcset
                     .split(',')
                     .filter(|c| !c.trim().is_empty())
-                    .map(|candidate| {
+                    .filter_map(|candidate| {
                         let mut parts = candidate.trim().splitn(2, char::is_whitespace);
                         let url = absolute(parts.next().unwrap_or_default());
-                        match parts.next() {
+                        urls::is_web_url(&url).then(|| match parts.next() {
                             Some(descriptor) => format!("{url} {}", descriptor.trim()),
                             None => url,
-                        }
+                        })
                     })
                     .collect();
-                el.set_attribute("srcset", &rewritten.join(", "))?;
+                if rewritten.is_empty() {
+                    el.remove_attribute("srcset");
+                } else {
+                    el.set_attribute("srcset", &rewritten.join(", "))?;
+                }
                 Ok(())
             }))
             .append_element_content_handler(element!("img:not([alt])", |el| {
@@ -240,6 +265,7 @@ mod tests {
             "[ref][r] and <https://auto.link/x> and `code [x](y)`\n\n[r]: ../../escape.png 'T'",
             "| a | b |\n|:--|--:|\n| [t](t.md) | ![i]( spaced.png ) |\n\n- [ ] task\n- [x] done",
             "```rust\nfn main() {}\n```\n\n> quote [q](q.html)\n\n1. one\n2. [two](//proto.relative/x)",
+            "[empty]() ![none](<>) [blank]( ) [data](data:text/html,x) [tel](tel:+1)",
         ];
         for markdown in samples {
             let events = || pulldown_cmark::Parser::new_ext(markdown, crate::markdown::parser_options());
@@ -277,6 +303,29 @@ mod tests {
         assert!(out.html.contains(r#"href="https://x.org/docs""#));
         assert!(out.html.contains(r#"srcset="https://x.org/blog/2026-09-22-s/b.png 2x, https://x.org/c.png 1x""#));
         assert_eq!(out.local_refs.into_iter().collect::<Vec<_>>(), ["./a.png", "b.png"]);
+    }
+
+    /// Regression (property test): ammonia does not check `srcset`, and
+    /// `javascript:` candidates reached feeds and email.
+    #[test]
+    fn srcset_keeps_only_web_addresses() {
+        let out = clean_in(r#"<img srcset="javascript:alert(1) 2x, ./a.png 1x"><img srcset="data:x 1x">"#, "");
+        assert_eq!(out.html, r#"<img srcset="https://x.org/blog/a.png 1x" alt=""><img alt="">"#);
+        let out = clean_in(r#"<a href="">empty</a><img src=" ">"#, "");
+        assert_eq!(out.html, r#"<a>empty</a><img alt="">"#);
+    }
+
+    /// Regression (property test): ammonia keeps `cite` on `q`, `blockquote`,
+    /// `del` and `ins`, and it stayed relative in feeds and email.
+    #[test]
+    fn cite_becomes_absolute_and_is_not_a_file_to_copy() {
+        let out =
+            clean_in(r#"<q cite="./talk">q</q><blockquote cite="/src">b</blockquote><q cite="https://">x</q>"#, "p/");
+        assert_eq!(
+            out.html,
+            r#"<q cite="https://x.org/blog/p/talk">q</q><blockquote cite="https://x.org/src">b</blockquote><q>x</q>"#
+        );
+        assert!(out.local_refs.is_empty());
     }
 
     #[test]

@@ -42,15 +42,20 @@ struct TextWriter<'b> {
 }
 
 impl TextWriter<'_> {
-    fn reference(&mut self, target: &str) -> usize {
+    /// The number of a link target, or None for one a reader cannot open
+    /// (`javascript:`, `data:`, a broken URL): the HTML part drops those too.
+    fn reference(&mut self, target: &str) -> Option<usize> {
         let url = urls::absolutize(self.base_url, target);
-        match self.links.iter().position(|l| *l == url) {
+        if !urls::is_openable(&url) {
+            return None;
+        }
+        Some(match self.links.iter().position(|l| *l == url) {
             Some(index) => index + 1,
             None => {
                 self.links.push(url);
                 self.links.len()
             }
-        }
+        })
     }
 
     fn block_break(&mut self) {
@@ -185,16 +190,18 @@ impl TextWriter<'_> {
             TagEnd::Link => {
                 if let Some(target) = self.link_stack.pop()
                     && !target.starts_with('#')
+                    && let Some(n) = self.reference(&target)
                 {
-                    let n = self.reference(&target);
                     self.out.push_str(&format!(" [{n}]"));
                 }
             }
             TagEnd::Image => {
                 self.in_image = false;
                 let target = self.link_stack.pop().unwrap_or_default();
-                let n = self.reference(&target);
-                self.out.push_str(&format!("] [{n}]"));
+                match self.reference(&target) {
+                    Some(n) => self.out.push_str(&format!("] [{n}]")),
+                    None => self.out.push(']'),
+                }
             }
             _ => {}
         }
@@ -209,9 +216,8 @@ impl TextWriter<'_> {
             let src = attribute(rest, "src").unwrap_or_default();
             let url = urls::absolutize(self.base_url, &src);
             let target = super::html::video_thumbnail(&url).map(|(watch, _, _)| watch).unwrap_or(url);
-            if !target.is_empty() {
+            if let Some(n) = self.reference(&target) {
                 self.block_break();
-                let n = self.reference(&target);
                 self.out.push_str(&format!("[video] [{n}]"));
                 self.block_break();
             }
@@ -261,5 +267,14 @@ mod tests {
         let out = text("![Banner](./a.png)\n\n<iframe src=\"https://www.youtube.com/embed/abc\"></iframe>\n");
         assert_eq!(out.text, "[image: Banner] [1]\n\n[video] [2]");
         assert_eq!(out.links, ["https://x.org/blog/a.png", "https://www.youtube.com/watch?v=abc"]);
+    }
+
+    /// Regression (property test): the text part listed `javascript:` and
+    /// `data:` targets that the HTML part had removed.
+    #[test]
+    fn targets_no_reader_can_open_are_not_listed() {
+        let out = text("[x](javascript:alert(1)) ![y](data:image/png;base64,AA) [z](<>) [ok](mailto:a@b.c)");
+        assert_eq!(out.text, "x [image: y] z ok [1]");
+        assert_eq!(out.links, ["mailto:a@b.c"]);
     }
 }

@@ -100,6 +100,65 @@ const CASES: &[Case] = &[
         exit: 0,
         expect: "posts/2026-01-05-escape.md:4:11: warning: `../../etc/passwd` leaves the posts folder; not copied",
     },
+    Case {
+        name: "unclosed_front_matter",
+        file: "2026-01-05-unclosed.md",
+        bytes: b"---\ntitle: Open\n\nThe closing line never comes.\n",
+        exit: 1,
+        expect: "posts/2026-01-05-unclosed.md:1:1: error: front matter starts with `---` but has no closing `---` line",
+    },
+    Case {
+        name: "unknown_front_matter_key",
+        file: "2026-01-05-unknown-key.md",
+        bytes: b"---\ntitle: Known\nsidebar_label: Docs only\n---\nIntro\n\n<!--truncate-->\n",
+        exit: 0,
+        expect: "posts/2026-01-05-unknown-key.md:3:1: warning: unknown front matter key `sidebar_label` ignored",
+    },
+    Case {
+        name: "yaml_alias_bomb",
+        file: "2026-01-05-bomb.md",
+        bytes: b"---\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\ni: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\ntitle: Laughs\n---\nBody\n",
+        exit: 1,
+        expect: "posts/2026-01-05-bomb.md:2:1: error: front matter is not valid YAML: repetition limit exceeded",
+    },
+    Case {
+        name: "title_not_text",
+        file: "2026-01-05-title-list.md",
+        bytes: b"---\ntitle: [a, b]\n---\nBody\n",
+        exit: 1,
+        expect: "posts/2026-01-05-title-list.md:2:8: error: `title` must be text",
+    },
+    Case {
+        name: "unknown_author",
+        file: "2026-01-05-ghost.md",
+        bytes: b"---\ntitle: Ghost\nauthors: [ghost]\n---\nBody\n\n<!--truncate-->\n",
+        exit: 1,
+        expect: "posts/2026-01-05-ghost.md:3:10: error: author `ghost` is not in authors.yml",
+    },
+    Case {
+        name: "draft_not_boolean",
+        file: "2026-01-05-draft.md",
+        bytes: b"---\ntitle: Maybe\ndraft: maybe\n---\nBody\n",
+        exit: 1,
+        expect: "posts/2026-01-05-draft.md:3:8: error: `draft` must be true or false",
+    },
+    // A known limit: the marker is found only alone in its HTML block (or
+    // inline in a paragraph); sharing a line with other HTML text hides it,
+    // and `check` says so.
+    Case {
+        name: "marker_sharing_its_line",
+        file: "2026-01-05-marker-line.md",
+        bytes: b"---\ntitle: Marker line\n---\nIntro\n\n<!--truncate--> and more\n",
+        exit: 0,
+        expect: "posts/2026-01-05-marker-line.md:4:1: warning: no truncate marker",
+    },
+    Case {
+        name: "front_matter_urls_that_are_not_web_addresses",
+        file: "2026-01-05-urls.md",
+        bytes: b"---\ntitle: URLs\nimage: javascript:alert(1)\nauthors:\n  - name: Eve\n    url: data:text/html,hi\n    image_url: ./eve.png\n---\nIntro\n\n<!--truncate-->\n",
+        exit: 0,
+        expect: "posts/2026-01-05-urls.md:3:8: warning: image `javascript:alert(1)` is not a web address; left out",
+    },
 ];
 
 #[test]
@@ -178,4 +237,131 @@ fn pathologically_nested_posts_are_refused_not_rendered() {
     );
     assert!(report.contains("posts/2026-01-02-quotes.md:4:1: error: blockquotes nest 50000 levels deep"), "{report}");
     assert_eq!(parse_feed(&site.path().join("public/feed.xml")).entries.len(), 1);
+}
+
+/// Two posts at one permalink would give feed entries one id, and readers
+/// would drop one: the second (by file name) is an error naming the first.
+#[test]
+fn a_second_post_at_the_same_permalink_is_refused() {
+    let site = TempSite::new();
+    site.post("2026-01-01-a.md", "---\ntitle: First\nslug: same\n---\nA\n\n<!--truncate-->\n");
+    site.post("2026-01-02-b.md", "---\ntitle: Second\nslug: same\n---\nB\n\n<!--truncate-->\n");
+    let output = run(site.path(), &["build", "--keep-going"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("posts/2026-01-02-b.md:1:1: error: permalink https://test.example.org/blog/same is already the permalink of posts/2026-01-01-a.md"),
+        "{}",
+        stderr(&output)
+    );
+    let feed = parse_feed(&site.path().join("public/atom.xml"));
+    assert_eq!(feed.entries.len(), 1);
+    assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "First");
+}
+
+/// Size and depth limits: a post over 4 MiB and front matter nested deeper
+/// than the YAML parser's limit are errors, the other posts build; a
+/// configuration over 1 MiB stops the run before anything is written.
+#[test]
+fn oversized_and_deeply_nested_inputs_are_refused() {
+    let site = TempSite::new();
+    site.post("2026-01-01-huge.md", format!("---\ntitle: Huge\n---\n{}", "x".repeat(4 * 1024 * 1024)));
+    site.post("2026-01-02-deep.md", format!("---\ntitle: {}{}\n---\nBody\n", "[".repeat(5000), "]".repeat(5000)));
+    site.post("2026-01-03-fine.md", "---\ntitle: Fine\n---\nIntro\n\n<!--truncate-->\n");
+    let output = run(site.path(), &["build", "--keep-going"]);
+    let report = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report
+            .contains("posts/2026-01-01-huge.md:1:1: error: cannot read: file is 4194324 bytes; the limit is 4194304"),
+        "{report}"
+    );
+    assert!(report.contains("posts/2026-01-02-deep.md:2:") && report.contains("recursion limit exceeded"), "{report}");
+    assert_eq!(parse_feed(&site.path().join("public/feed.xml")).entries.len(), 1);
+
+    let config = site.path().join("newsroom.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}{}\n", "#".repeat(1024 * 1024))).unwrap();
+    std::fs::remove_dir_all(site.path().join("public")).unwrap();
+    let output = run(site.path(), &["build"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("a configuration file may be at most 1048576"), "{}", stderr(&output));
+    assert!(!site.path().join("public").exists());
+}
+
+/// Symbolic links out of the posts folder are never followed, for posts or
+/// for the files they reference; a missing file is named, and the post builds.
+#[test]
+fn links_out_of_the_posts_folder_and_missing_files_are_not_copied() {
+    let site = TempSite::new();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.md"), "---\ntitle: Secret\n---\nsecret\n").unwrap();
+    std::fs::write(outside.path().join("secret.png"), "secret").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.md"), site.path().join("posts/2026-01-01-secret.md"))
+        .unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.png"), site.path().join("posts/leak.png")).unwrap();
+    site.post(
+        "2026-01-02-assets.md",
+        "---\ntitle: Assets\n---\n![a](./missing.png) ![b](./leak.png)\n\n<!--truncate-->\n",
+    );
+    let output = run(site.path(), &["build"]);
+    let report = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    let check = stdout(&run(site.path(), &["check"]));
+    assert!(
+        check.contains(
+            "posts/2026-01-01-secret.md:1:1: warning: symbolic link leads outside the posts folder; not followed"
+        ),
+        "{check}"
+    );
+    assert!(
+        check.contains("posts/2026-01-02-assets.md:4:6: warning: `./missing.png` does not exist; not copied"),
+        "{check}"
+    );
+    assert!(check.contains("`./leak.png` is a link leading outside the posts folder; not copied"), "{check}");
+    let feed = parse_feed(&site.path().join("public/feed.xml"));
+    assert_eq!(feed.entries.len(), 1);
+    let copied: Vec<_> = walkdir::WalkDir::new(site.path().join("public"))
+        .into_iter()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("leak") || name.contains("secret"))
+        .collect();
+    assert!(copied.is_empty(), "{copied:?}");
+}
+
+/// No configuration, one that is not valid, or no posts folder: a message
+/// that says what to do, a non-zero exit, and nothing written.
+#[test]
+fn a_missing_or_broken_configuration_stops_before_anything_is_written() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = run(empty.path(), &["build"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no `newsroom.yaml` in") && stderr(&output).contains("use -C DIR"),
+        "{}",
+        stderr(&output)
+    );
+
+    let site = TempSite::new();
+    std::fs::write(
+        site.path().join("newsroom.yaml"),
+        "site:\n  title: T\n  url: https://t.example.org\nfeeds:\n  limt: 3\n",
+    )
+    .unwrap();
+    let output = run(site.path(), &["build"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("newsroom.yaml:5:3: feeds: unknown field `limt`"), "{}", stderr(&output));
+
+    std::fs::write(
+        site.path().join("newsroom.yaml"),
+        "site:\n  title: T\n  url: https://t.example.org\nposts: nowhere\n",
+    )
+    .unwrap();
+    let output = run(site.path(), &["build"]);
+    assert_ne!(output.status.code(), Some(0));
+    assert!(
+        stderr(&output).contains("the posts folder") && stderr(&output).contains("does not exist"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!site.path().join("public").exists());
 }

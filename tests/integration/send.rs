@@ -1,5 +1,6 @@
 //! `digest send` against a real SMTP server in this process: exactly once for
-//! a clean run, under injected faults, across SIGKILLs, and with two senders.
+//! a clean run, under injected faults, across SIGKILLs, with two senders, and
+//! against a relay that stops answering.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -243,4 +244,68 @@ fn credentials_never_appear_in_errors() {
     let all = format!("{}{}", stdout(&output), stderr(&output));
     assert!(all.contains("127.0.0.1:1"), "{all}");
     assert!(!all.contains("hunter2"), "{all}");
+}
+
+/// Sets `delivery.timeout` (seconds) in the site's configuration.
+fn set_timeout(site: &Path, seconds: &str) {
+    let path = site.join("newsroom.yaml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    assert!(config.contains("\n  rate: 0\n"), "the example's delivery section changed");
+    std::fs::write(&path, config.replace("\n  rate: 0\n", &format!("\n  rate: 0\n  timeout: {seconds}\n"))).unwrap();
+}
+
+/// A relay that accepts the connection and never says a word (no greeting):
+/// send gives up after `delivery.timeout` per connection attempt, says why,
+/// exits 1, and leaves every recipient pending for a later run, which sends
+/// each exactly once.
+#[test]
+fn a_relay_that_never_answers_is_given_up_on_and_nothing_is_lost() {
+    let silent = SmtpServer::start(Faults { silent: true, ..Faults::default() });
+    let site = site_with_subscribers(5);
+    set_timeout(site.path(), "0.2");
+    let started = Instant::now();
+    let output = send(site.path(), &silent, &["--concurrency", "2"]);
+    let elapsed = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{}{}", stdout(&output), stderr(&output));
+    // 5 attempts of 0.4 s each plus the backoff between them, not 5 minutes.
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    let report = stderr(&output);
+    assert!(report.contains("could not reach the relay") && report.contains("connecting timed out"), "{report}");
+    assert!(stdout(&output).contains("0 sent") && stdout(&output).contains("5 pending"), "{}", stdout(&output));
+    let ledger = ledger(site.path());
+    assert_eq!(ledger.len(), 5);
+    assert!(ledger.values().all(|(state, _)| state == "pending"), "{ledger:?}");
+    assert_eq!(silent.count(), 0);
+
+    let relay = SmtpServer::start(Faults::default());
+    let output = send(site.path(), &relay, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(relay.count(), 5);
+    assert!(per_address(&relay).values().all(|n| *n == 1));
+}
+
+/// A relay that takes a message and then goes silent (the connection stays
+/// open): after `delivery.timeout` that message is ambiguous and never
+/// resent; the others are sent on fresh connections.
+#[test]
+fn a_relay_silent_after_the_final_dot_leaves_that_message_ambiguous() {
+    let server = SmtpServer::start(Faults { hang_after_dot: Some("sub00003".into()), ..Faults::default() });
+    let site = site_with_subscribers(6);
+    set_timeout(site.path(), "0.5");
+    let started = Instant::now();
+    let output = send(site.path(), &server, &["--concurrency", "2"]);
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert_eq!(output.status.code(), Some(1), "{}{}", stdout(&output), stderr(&output));
+    let ledger = ledger(site.path());
+    for (address, (state, _)) in &ledger {
+        let expected = if address.contains("sub00003") { "ambiguous" } else { "sent" };
+        assert_eq!(state, expected, "{address}");
+    }
+    assert!(per_address(&server).values().all(|n| *n == 1));
+    assert_eq!(server.count(), 6);
+    let status = run_status(site.path());
+    assert!(status.contains("no reply after the final `.` (timeout)"), "{status}");
+    let again = send(site.path(), &server, &[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(server.count(), 6, "the ambiguous message was resent");
 }

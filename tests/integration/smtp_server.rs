@@ -1,7 +1,8 @@
 //! A small SMTP server inside the test process, with the faults delivery
-//! must survive injected at exact points: 451 after DATA, 550 at RCPT, and a
+//! must survive injected at exact points: 451 after DATA, 550 at RCPT, a
 //! connection closed right after the final `.` without a reply (the message
-//! is kept: the server got it, the client never heard).
+//! is kept: the server got it, the client never heard), silence after the
+//! final `.` with the connection left open, and no greeting at all.
 //!
 //! Why not an SMTP server crate: none found lets a handler drop the
 //! connection after the final `.` without replying, and that fault is the
@@ -25,6 +26,11 @@ pub struct Faults {
     pub reject: Option<String>,
     /// A pause before each reply to DATA, to make a send take time.
     pub delay: Duration,
+    /// Accept connections and never send a byte (not even the greeting).
+    pub silent: bool,
+    /// Messages to recipients containing this text are kept, then never
+    /// answered: the connection stays open until the client gives up.
+    pub hang_after_dot: Option<String>,
     pub seed: u64,
 }
 
@@ -84,6 +90,9 @@ async fn session(
 ) -> std::io::Result<()> {
     let (reader, mut writer) = socket.into_split();
     let mut reader = BufReader::new(reader);
+    if faults.silent {
+        return wait_for_close(&mut reader).await;
+    }
     writer.write_all(b"220 test.local ESMTP\r\n").await?;
     let mut recipients: Vec<String> = Vec::new();
     let mut line = String::new();
@@ -136,12 +145,16 @@ async fn session(
                 writer.write_all(b"451 4.3.0 try again later\r\n").await?;
                 continue;
             }
-            let dropped = roll < faults.fail_rate + faults.drop_rate;
+            let hang = faults.hang_after_dot.as_deref().is_some_and(|h| recipients.iter().any(|r| r.contains(h)));
+            let dropped = hang || roll < faults.fail_rate + faults.drop_rate;
             {
                 let mut store = store.lock().unwrap();
                 for recipient in recipients.drain(..) {
                     store.push(Received { recipient, message_id: message_id.clone(), dropped });
                 }
+            }
+            if hang {
+                return wait_for_close(&mut reader).await;
             }
             if dropped {
                 return Ok(());
@@ -159,4 +172,13 @@ async fn session(
             writer.write_all(b"502 5.5.2 command not recognized\r\n").await?;
         }
     }
+}
+
+/// Says nothing and reads until the client closes the connection.
+async fn wait_for_close(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<()> {
+    let mut line = String::new();
+    while reader.read_line(&mut line).await? > 0 {
+        line.clear();
+    }
+    Ok(())
 }
