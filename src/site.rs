@@ -165,6 +165,7 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
     let mut kept = Vec::new();
     for month in months {
         diagnostics.extend(month.diagnostics);
+        report.skipped.extend(month.skipped);
         assets.extend(month.copies);
         kept.extend(month.kept);
     }
@@ -218,8 +219,11 @@ struct MonthContext<'a> {
 
 /// What rendering one month leaves: its posts' problems and files, and the
 /// renderings of the posts that feeds carry.
+#[derive(Default)]
 struct RenderedMonth<'a> {
     diagnostics: Vec<Diagnostic>,
+    /// Posts that failed to render, left out.
+    skipped: Vec<PathBuf>,
     copies: BTreeMap<PathBuf, PathBuf>,
     kept: Vec<(&'a Post, RenderedPost)>,
 }
@@ -231,12 +235,28 @@ fn render_month<'a>(context: &MonthContext, month: Month, mut posts: Vec<&'a Pos
     let site = context.site;
     posts.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.permalink.cmp(&b.permalink)));
     let rendered = site.render_posts(&posts, context.post_links, context.full);
+    let mut result = RenderedMonth::default();
+    // A post whose body could not be read again (changed or removed since
+    // loading) is left out, like a post with an error when loading.
+    let (mut good, mut good_rendered) = (Vec::with_capacity(posts.len()), Vec::with_capacity(posts.len()));
+    for (post, mut rendered) in posts.into_iter().zip(rendered) {
+        if rendered.diagnostics.iter().any(Diagnostic::is_error) {
+            result.skipped.push(post.source.clone());
+            result.diagnostics.append(&mut rendered.diagnostics);
+        } else {
+            good.push(post);
+            good_rendered.push(rendered);
+        }
+    }
+    let (posts, rendered) = (good, good_rendered);
+    if posts.is_empty() {
+        return Ok(result);
+    }
     let input = DigestInput { month, posts: posts.iter().copied().zip(&rendered).collect() };
     let html = Digest::render_archive(&site.config, context.template, &input)?;
     let dir = context.out.join("digest").join(month.to_string());
     fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
     write_file(&dir.join("index.html"), &html)?;
-    let mut result = RenderedMonth { diagnostics: Vec::new(), copies: BTreeMap::new(), kept: Vec::new() };
     for (post, mut rendered) in posts.into_iter().zip(rendered) {
         result.diagnostics.append(&mut rendered.diagnostics);
         result.copies.append(&mut rendered.copies);

@@ -221,6 +221,9 @@ impl Digest {
 /// from `h1` to `h3` cannot break the page's outline (the Nu HTML Checker
 /// rejects skipped heading levels).
 fn digest_excerpt(html: &str) -> String {
+    if !["<h1", "<h2", "<h4", "<h5", "<h6"].iter().any(|tag| html.contains(tag)) {
+        return html.to_string();
+    }
     let settings = lol_html::RewriteStrSettings::new().append_element_content_handler(lol_html::element!(
         "h1, h2, h4, h5, h6",
         |el| {

@@ -104,6 +104,13 @@ pub fn render_events<'a>(
 
 /// Rewrites and sanitises rendered post HTML.
 pub fn clean(raw: &str, context: &LinkContext) -> CleanHtml {
+    let rewritten = rewrite(raw, context);
+    CleanHtml { html: SANITIZER.clean(&rewritten.html).to_string(), local_refs: rewritten.local_refs }
+}
+
+/// The rewriting pass of [`clean`] alone: absolute URLs, videos as links,
+/// local files collected. Its HTML is not yet safe to publish.
+pub fn rewrite(raw: &str, context: &LinkContext) -> CleanHtml {
     let local_refs = RefCell::new(BTreeSet::new());
     let absolute = |value: &str| -> String { resolve_url(value, context, &mut local_refs.borrow_mut()) };
     let rewritten = rewrite_str(
@@ -168,7 +175,7 @@ pub fn clean(raw: &str, context: &LinkContext) -> CleanHtml {
     // lol_html only fails on memory limits it is not given here; fall back to
     // sanitising the raw HTML rather than losing the post.
     let rewritten = rewritten.unwrap_or_else(|_| raw.to_string());
-    CleanHtml { html: SANITIZER.clean(&rewritten).to_string(), local_refs: local_refs.into_inner() }
+    CleanHtml { html: rewritten, local_refs: local_refs.into_inner() }
 }
 
 /// A link to another post's source file (`./2021-01-01-other.md#part`) becomes its permalink.

@@ -141,8 +141,11 @@ fn references_in(events: &[(Event<'_>, Range<usize>)], links: &LinkContext) -> B
             _ => {}
         }
     }
-    if !raw.is_empty() {
-        found.extend(html::clean(&raw, links).local_refs);
+    // A reference in raw HTML is an attribute value, so HTML without `=`
+    // (such as the truncate marker itself) has none; only collecting, no
+    // sanitising, since this HTML is not published.
+    if raw.contains('=') {
+        found.extend(html::rewrite(&raw, links).local_refs);
     }
     found
 }
