@@ -34,13 +34,13 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-# timed OUTFILE CMD...: runs CMD under /usr/bin/time, appends "seconds kb" to OUTFILE.
+# timed OUTFILE CMD...: runs CMD under /usr/bin/time, appends "seconds kb cpu%" to OUTFILE.
 # CMD's own exit status is ignored (build --keep-going exits 1 on the corpora with bad posts).
 timed() {
     local out=$1
     shift
     local t="$WORK/time.txt"
-    /usr/bin/time -o "$t" -f '%e %M' "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || true
+    /usr/bin/time -o "$t" -f '%e %M %P' "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || true
     # With a non-zero exit status, time writes "Command exited with non-zero status N" first.
     tail -n 1 "$t" >>"$out"
 }
@@ -61,19 +61,21 @@ bench() {
         timed "$lf" "$LIMIT" "$posts"
         timed "$bf" "$BIN" -C "$site" build --out "$WORK/public" "$@"
     done
-    local ls bs lm bm
+    local ls bs lm bm lp bp
     ls=$(median "$lf" 1)
     bs=$(median "$bf" 1)
     lm=$(median "$lf" 2)
     bm=$(median "$bf" 2)
-    awk -v l="$label" -v ls="$ls" -v bs="$bs" -v lm="$lm" -v bm="$bm" 'BEGIN {
-        r = (ls > 0) ? sprintf("%.1fx", bs / ls) : "n/a";
-        printf "| %s | %.2f | %.2f | %s | %.1f | %.1f |\n", l, ls, bs, r, lm / 1024, bm / 1024 }'
+    lp=$(sed 's/%//' "$lf" | median /dev/stdin 3)
+    bp=$(sed 's/%//' "$bf" | median /dev/stdin 3)
+    awk -v l="$label" -v ls="$ls" -v bs="$bs" -v lm="$lm" -v bm="$bm" -v lp="$lp" -v bp="$bp" 'BEGIN {
+        r = (ls > 0) ? sprintf("%.2fx", bs / ls) : "n/a";
+        printf "| %s | %.2f | %.2f | %s | %.1f | %.1f | %d%% | %d%% |\n", l, ls, bs, r, lm / 1024, bm / 1024, lp, bp }'
 }
 
 echo
-echo "| size | limit s (median) | newsroom build s (median) | ratio | limit peak RSS MB | build peak RSS MB |"
-echo "| --- | --- | --- | --- | --- | --- |"
+echo "| size | limit s (median) | newsroom build s (median) | ratio | limit peak RSS MB | build peak RSS MB | limit CPU | build CPU |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for n in "${SIZES[@]}"; do
     site="$WORK/site-$n"
     start=$(date +%s.%N)
