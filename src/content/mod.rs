@@ -270,13 +270,23 @@ fn load_authors(root: &Path, posts_dir: &Path, diagnostics: &mut Vec<Diagnostic>
 /// Reads a user file as text: size-limited, valid UTF-8, BOM dropped, CRLF made LF.
 /// Problems become diagnostics and `None`.
 pub fn read_text(path: &Path, source: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
-    let bytes = match std::fs::metadata(path).and_then(|meta| {
-        if meta.len() > MAX_POST_BYTES {
-            Err(std::io::Error::other(format!("file is {} bytes; the limit is {MAX_POST_BYTES}", meta.len())))
-        } else {
-            std::fs::read(path)
+    // One open, and the size from the open file: the check and the read see the same file.
+    let read = || -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        if len > MAX_POST_BYTES {
+            return Err(std::io::Error::other(format!("file is {len} bytes; the limit is {MAX_POST_BYTES}")));
         }
-    }) {
+        let mut bytes = Vec::with_capacity(len as usize + 1);
+        // `take` keeps a file that grows while being read under the limit too.
+        file.take(MAX_POST_BYTES + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_POST_BYTES {
+            return Err(std::io::Error::other(format!("file is over the limit of {MAX_POST_BYTES} bytes")));
+        }
+        Ok(bytes)
+    };
+    let bytes = match read() {
         Ok(bytes) => bytes,
         Err(error) => {
             diagnostics.push(Diagnostic::error(source, (1, 1), format!("cannot read: {error}")));
