@@ -202,19 +202,41 @@ fn personalise_message(bencher: Bencher, digest: &str) {
     });
 }
 
-/// One message's two ledger writes: `sending` before it leaves, `sent` after.
-#[divan::bench]
-fn ledger_write(bencher: Bencher) {
+fn ledger() -> (tempfile::TempDir, Ledger, Vec<i64>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut ledger = Ledger::open(&dir.path().join("ledger.sqlite")).expect("ledger");
     let addresses: Vec<String> = (0..200_000).map(|n| format!("sub{n:06}@example.org")).collect();
     ledger.freeze("digest-bench", addresses.iter().map(|a| (a.as_str(), None))).expect("freeze");
     let ids: Vec<i64> = ledger.pending("digest-bench").expect("rows").iter().map(|r| r.id).collect();
+    (dir, ledger, ids)
+}
+
+const MESSAGE_ID: &str = "<digest-bench.0123456789abcdef@news.example.org>";
+const REPLY: &str = "250 2.0.0 Ok: queued as 4Zx";
+
+/// What `send` writes per message: the previous message's `sent` and this
+/// one's `sending`, in one transaction (one commit).
+#[divan::bench]
+fn ledger_write(bencher: Bencher) {
+    let (_dir, ledger, ids) = ledger();
+    let mut next = 0;
+    bencher.bench_local(|| {
+        let id = ids[next % ids.len()];
+        let previous = (next > 0).then(|| (ids[(next - 1) % ids.len()], State::Sent, REPLY));
+        next += 1;
+        ledger.mark_outcome_and_sending(previous, id, MESSAGE_ID).expect("marks");
+    });
+}
+
+/// The same two marks as two commits (how `send` wrote them before).
+#[divan::bench]
+fn ledger_write_two_commits(bencher: Bencher) {
+    let (_dir, ledger, ids) = ledger();
     let mut next = 0;
     bencher.bench_local(|| {
         let id = ids[next % ids.len()];
         next += 1;
-        ledger.mark_sending(id, "<digest-bench.0123456789abcdef@news.example.org>").expect("sending");
-        ledger.mark(id, State::Sent, "250 2.0.0 Ok: queued as 4Zx").expect("sent");
+        ledger.mark_sending(id, MESSAGE_ID).expect("sending");
+        ledger.mark(id, State::Sent, REPLY).expect("sent");
     });
 }
