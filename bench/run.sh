@@ -11,10 +11,36 @@
 #   bash bench/run.sh              # sizes 1000 10000
 #   bash bench/run.sh 1000 10000 100000
 # 100000 posts take ~800 MB in $TMPDIR (/tmp by default); sites are deleted at the end.
+#
+# The other parts of BENCHMARKS.md run after the build, each from its own script; PARTS picks
+# which run (default: all, in this order):
+#   build    this file (sizes from the arguments)
+#   preview  bench/preview.sh $PREVIEW_SIZES (default 10000 100000 subscribers)
+#   send     bench/send-postfix.sh $SEND_SIZES (default 20000 100000; installs postfix)
+#   micro    cargo bench --bench stages (divan micro-benchmarks of the hot stages)
+# e.g. PARTS=preview bash bench/run.sh, or PARTS="send micro" bash bench/run.sh.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+PARTS=${PARTS:-build preview send micro}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+other_parts() {
+    if want preview; then
+        echo "== preview" && bash bench/preview.sh ${PREVIEW_SIZES:-10000 100000}
+    fi
+    if want send; then
+        echo "== send" && bash bench/send-postfix.sh ${SEND_SIZES:-20000 100000}
+    fi
+    if want micro; then
+        echo "== micro-benchmarks" && cargo bench --bench stages
+    fi
+}
+if ! want build; then
+    other_parts
+    exit 0
+fi
+echo "== build"
 SIZES=("$@")
 if [ ${#SIZES[@]} -eq 0 ]; then SIZES=(1000 10000); fi
 RUNS=3
@@ -97,3 +123,5 @@ done
 echo
 echo "Machine: $(nproc) cores, $(lscpu | grep 'Model name' | sed 's/.*: *//'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
 echo "Command: bash $0 $* (sizes: ${SIZES[*]})"
+
+other_parts

@@ -219,7 +219,7 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn write_authors(posts: &Path) -> Result<()> {
+pub fn write_authors(posts: &Path) -> Result<()> {
     let mut s = String::new();
     for (key, name, title) in AUTHORS {
         writeln!(s, "{key}:")?;
@@ -332,7 +332,7 @@ fn heading(rng: &mut fastrand::Rng, level: usize, out: &mut String) {
 }
 
 /// Writes post number `i` into `out`; returns its slug.
-fn post(rng: &mut fastrand::Rng, i: usize, out: &mut String) -> String {
+pub fn post(rng: &mut fastrand::Rng, i: usize, out: &mut String) -> String {
     let mut title = String::new();
     words(rng, 3..7, true, &mut title);
     let slug: String = title.to_lowercase().split(' ').take(4).collect::<Vec<_>>().join("-");

@@ -105,6 +105,9 @@ CREATE TABLE IF NOT EXISTS suppressions (
 );
 ";
 
+/// Records the outcome of an attempt.
+const MARK: &str = "UPDATE deliveries SET state = ?2, reply = ?3, updated_at = ?4 WHERE id = ?1";
+
 fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -225,19 +228,38 @@ impl Ledger {
 
     /// Marks a row `sending` and counts the attempt; committed before the message leaves.
     pub fn mark_sending(&self, id: i64, message_id: &str) -> Result<()> {
-        self.connection.execute(
+        self.mark_outcome_and_sending(None, id, message_id)
+    }
+
+    /// Records the outcome of an earlier attempt (`outcome`: row, state,
+    /// reply) and marks row `id` `sending`, in one transaction: a worker that
+    /// has just had a message accepted writes that together with its next
+    /// message's `sending` mark, one commit a message instead of two. Either
+    /// both changes are durable or neither is; if neither, the earlier row is
+    /// still `sending` (reported ambiguous after a crash, never resent) and
+    /// row `id` has not been sent.
+    pub fn mark_outcome_and_sending(
+        &self,
+        outcome: Option<(i64, State, &str)>,
+        id: i64,
+        message_id: &str,
+    ) -> Result<()> {
+        let now = now_text();
+        let tx = self.connection.unchecked_transaction()?;
+        if let Some((done, state, reply)) = outcome {
+            tx.prepare_cached(MARK)?.execute(params![done, state.as_str(), reply, now])?;
+        }
+        tx.prepare_cached(
             "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, message_id = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, message_id, now_text()],
-        )?;
+        )?
+        .execute(params![id, message_id, now])?;
+        tx.commit()?;
         Ok(())
     }
 
     /// Records the outcome of an attempt.
     pub fn mark(&self, id: i64, state: State, reply: &str) -> Result<()> {
-        self.connection.execute(
-            "UPDATE deliveries SET state = ?2, reply = ?3, updated_at = ?4 WHERE id = ?1",
-            params![id, state.as_str(), reply, now_text()],
-        )?;
+        self.connection.prepare_cached(MARK)?.execute(params![id, state.as_str(), reply, now_text()])?;
         Ok(())
     }
 

@@ -235,9 +235,9 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     }
     report.recovered_ambiguous = ledger.recover(&digest.id, options.resend_ambiguous, options.retry_failed)?;
     let pending = ledger.pending(&digest.id)?;
-    let all = ledger.rows(&digest.id, None)?;
-    report.recipients = all.len();
-    report.skipped = all.iter().filter(|r| matches!(r.state, State::Sent | State::Suppressed)).count();
+    let counts = ledger.counts(&digest.id)?;
+    report.recipients = counts.iter().map(|(_, n)| n).sum();
+    report.skipped = counts.iter().filter(|(s, _)| matches!(s, State::Sent | State::Suppressed)).map(|(_, n)| n).sum();
 
     let shared = Arc::new(Shared {
         queue: Mutex::new(
@@ -347,8 +347,9 @@ impl Shared {
         }
     }
 
-    /// Waits for a throttling pause and for the next `--rate` slot.
-    async fn pace(&self) {
+    /// Waits for a throttling pause and for the next `--rate` slot; writes
+    /// the worker's unrecorded outcome first if it has to wait.
+    async fn pace(&self, unrecorded: &mut Option<Unrecorded>) {
         let wait = {
             let mut state = self.state.lock().expect("state");
             let now = Instant::now();
@@ -361,14 +362,37 @@ impl Shared {
             start.saturating_duration_since(now)
         };
         if !wait.is_zero() {
+            self.record(unrecorded);
             tokio::time::sleep(wait).await;
         }
     }
 
-    fn finish(&self, job: Job, state: State, reply: &str) {
-        if let Err(error) = self.ledger.lock().expect("ledger").mark(job.recipient.id, state, reply) {
-            eprintln!("error: the ledger could not record {} as {}: {error:#}", job.recipient.address, state.as_str());
+    /// Writes an outcome the worker has not written yet.
+    fn record(&self, unrecorded: &mut Option<Unrecorded>) {
+        if let Some(done) = unrecorded.take() {
+            self.write_outcome(done.id, &done.address, State::Sent, &done.reply);
         }
+    }
+
+    fn write_outcome(&self, id: i64, address: &str, state: State, reply: &str) {
+        if let Err(error) = self.ledger.lock().expect("ledger").mark(id, state, reply) {
+            eprintln!("error: the ledger could not record {address} as {}: {error:#}", state.as_str());
+        }
+    }
+
+    /// A message the relay accepted: counted now, written to the ledger
+    /// together with the worker's next `sending` mark (see [`Unrecorded`]).
+    fn accepted(&self, job: Job, reply: String) -> Unrecorded {
+        self.count_finished(State::Sent);
+        Unrecorded { id: job.recipient.id, address: job.recipient.address, reply }
+    }
+
+    fn finish(&self, job: Job, state: State, reply: &str) {
+        self.write_outcome(job.recipient.id, &job.recipient.address, state, reply);
+        self.count_finished(state);
+    }
+
+    fn count_finished(&self, state: State) {
         let mut run = self.state.lock().expect("state");
         run.in_flight -= 1;
         if state == State::Sent {
@@ -413,21 +437,38 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(millis / 2 + fastrand::u64(0..=millis / 2))
 }
 
+/// A message the relay accepted whose `sent` mark is not written yet. The
+/// worker writes it in the same transaction as its next message's `sending`
+/// mark, which halves the ledger's commits; it writes it on its own before
+/// anything that can wait (an empty queue, `--rate`, a throttling pause,
+/// connecting) and before it stops, so it is held for the time it takes to
+/// build one message. A crash in that window leaves the row `sending`:
+/// reported ambiguous, never sent twice, as for a crash while waiting for
+/// the reply. Each worker still has at most one row `sending`.
+struct Unrecorded {
+    id: i64,
+    address: String,
+    reply: String,
+}
+
 /// One worker: one connection, jobs from the shared queue until it is empty.
 async fn worker(shared: Arc<Shared>) {
     let mut connection = None;
     let mut connect_failures = 0;
+    let mut unrecorded = None;
     loop {
         let job = match shared.next_job() {
             Next::Job(job) => job,
             Next::Wait(duration) => {
+                shared.record(&mut unrecorded);
                 tokio::time::sleep(duration.min(Duration::from_millis(200))).await;
                 continue;
             }
             Next::Done => break,
         };
-        shared.pace().await;
+        shared.pace(&mut unrecorded).await;
         if connection.is_none() {
+            shared.record(&mut unrecorded);
             match shared.relay.connect().await {
                 Ok(opened) => {
                     connection = Some(opened);
@@ -454,13 +495,18 @@ async fn worker(shared: Arc<Shared>) {
                 continue;
             }
         };
-        let marked = shared.ledger.lock().expect("ledger").mark_sending(job.recipient.id, &outgoing.message_id);
+        let marked = shared.ledger.lock().expect("ledger").mark_outcome_and_sending(
+            unrecorded.as_ref().map(|done: &Unrecorded| (done.id, State::Sent, done.reply.as_str())),
+            job.recipient.id,
+            &outgoing.message_id,
+        );
         if let Err(error) = marked {
             // Without the `sending` mark a crash could send twice: stop here.
             eprintln!("error: the ledger could not record a send ({error:#}); stopping this worker");
             shared.give_back(job);
             break;
         }
+        unrecorded = None;
         let bytes = outgoing.bytes();
         let conn = connection.as_mut().expect("connected above");
         let (outcome, usable) = relay::transmit(conn, outgoing.message.envelope(), &bytes, shared.relay.timeout).await;
@@ -468,12 +514,13 @@ async fn worker(shared: Arc<Shared>) {
             connection = None;
         }
         match outcome {
-            Outcome::Sent(reply) => shared.finish(job, State::Sent, &reply),
+            Outcome::Sent(reply) => unrecorded = Some(shared.accepted(job, reply)),
             Outcome::Permanent(reply) => shared.finish(job, State::FailedPermanent, &reply),
             Outcome::Ambiguous(reply) => shared.finish(job, State::Ambiguous, &reply),
             Outcome::Transient { reply, throttle } => shared.retry(job, &reply, throttle),
         }
     }
+    shared.record(&mut unrecorded);
     if let Some(mut connection) = connection {
         let _ = tokio::time::timeout(Duration::from_secs(5), connection.quit()).await;
     }

@@ -42,8 +42,6 @@ pub struct Sender {
 pub struct OutgoingMessage {
     pub to: String,
     pub message_id: String,
-    pub html: String,
-    pub text: String,
     pub message: Message,
 }
 
@@ -82,25 +80,50 @@ pub fn message_id(digest: &Digest, list_id: &str, address: &str) -> String {
     format!("<{}.{}@{}>", digest.id, address_hash(&digest.id, address), list_id)
 }
 
+/// The value of a personal slot for one subscriber (unescaped).
+fn slot_value(subscriber: &Subscriber, unsubscribe: &str, slot: &str) -> String {
+    let name = subscriber.name.as_deref().unwrap_or("");
+    match slot {
+        "greeting" if name.is_empty() => "Hello,".to_string(),
+        "greeting" => format!("Hi {name},"),
+        "name" if name.is_empty() => "there".to_string(),
+        "name" => name.to_string(),
+        "email" => subscriber.email.clone(),
+        "unsubscribe_url" => unsubscribe.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The HTML and text one subscriber's message carries, before MIME encoding
+/// (what `preview` writes as `index.html` and `digest.txt`).
+pub fn personal_parts(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> (String, String) {
+    let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, &sender.secret, &subscriber.email);
+    let raw_value = |slot: &str| slot_value(subscriber, &unsubscribe, slot);
+    (fill_slots(&digest.html, &|slot| escape_html(&raw_value(slot))), fill_slots(&digest.text, &raw_value))
+}
+
 /// Builds the message for one subscriber.
+///
+/// The parts are encoded from the digest's skeletons ([`Digest::skeletons`]):
+/// only lines with a slot are encoded per message. Where a skeleton cannot
+/// be sure of giving lettre's bytes it declines, and the filled text goes
+/// through the same encoder as a whole.
 pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyhow::Result<OutgoingMessage> {
     let address: lettre::Address =
         subscriber.email.parse().map_err(|e| anyhow::anyhow!("`{}` is not a valid address: {e}", subscriber.email))?;
     let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, &sender.secret, &subscriber.email);
     let name = subscriber.name.as_deref().unwrap_or("");
-    let raw_value = |slot: &str| -> String {
-        match slot {
-            "greeting" if name.is_empty() => "Hello,".to_string(),
-            "greeting" => format!("Hi {name},"),
-            "name" if name.is_empty() => "there".to_string(),
-            "name" => name.to_string(),
-            "email" => subscriber.email.clone(),
-            "unsubscribe_url" => unsubscribe.clone(),
-            _ => String::new(),
-        }
-    };
-    let html = fill_slots(&digest.html, &|slot| escape_html(&raw_value(slot)));
-    let text = fill_slots(&digest.text, &raw_value);
+    let raw_value = |slot: &str| slot_value(subscriber, &unsubscribe, slot);
+    let html_value = |slot: &str| escape_html(&raw_value(slot));
+    let skeletons = digest.skeletons();
+    let text_body = skeletons
+        .text
+        .body(&raw_value)
+        .unwrap_or_else(|| super::mime::text_body(&fill_slots(&digest.text, &raw_value)));
+    let html_body = skeletons
+        .html
+        .body(&html_value)
+        .unwrap_or_else(|| super::mime::text_body(&fill_slots(&digest.html, &html_value)));
     let subject = single_line(&format!("{}{}", sender.subject_prefix, fill_slots(&digest.subject, &raw_value)));
     let message_id = message_id(digest, &sender.list_id, &subscriber.email);
 
@@ -124,10 +147,10 @@ pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyho
     let boundary = format!("newsroom-{}", address_hash(&message_id, "boundary"));
     let body = MultiPart::alternative()
         .boundary(boundary)
-        .singlepart(SinglePart::plain(text.clone()))
-        .singlepart(SinglePart::html(html.clone()));
+        .singlepart(SinglePart::plain(text_body))
+        .singlepart(SinglePart::html(html_body));
     let message = builder.multipart(body)?;
-    Ok(OutgoingMessage { to: subscriber.email.clone(), message_id, html, text, message })
+    Ok(OutgoingMessage { to: subscriber.email.clone(), message_id, message })
 }
 
 /// Control characters (CR, LF, tabs) become spaces: a subject is one line.

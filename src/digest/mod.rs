@@ -6,6 +6,7 @@
 
 pub mod email;
 pub mod message;
+pub mod mime;
 pub mod preview;
 pub mod template;
 
@@ -95,6 +96,8 @@ pub struct Digest {
     pub archive_html: String,
     /// Where the web version is published.
     pub archive_url: String,
+    /// `html` and `text` prepared for per-subscriber encoding, on first use.
+    skeletons: std::sync::OnceLock<mime::Skeletons>,
 }
 
 /// A month's posts with their rendering, the input of [`Digest::render`].
@@ -114,6 +117,14 @@ pub fn archive_url(config: &Config, month: Month) -> String {
 }
 
 impl Digest {
+    /// The email parts prepared for fast per-subscriber encoding (built on first use).
+    pub fn skeletons(&self) -> &mime::Skeletons {
+        self.skeletons.get_or_init(|| mime::Skeletons {
+            html: mime::PartSkeleton::new(&self.html),
+            text: mime::PartSkeleton::new(&self.text),
+        })
+    }
+
     /// Renders the digest once for everyone.
     pub fn render(config: &Config, template: &DigestTemplate, input: &DigestInput) -> Result<Digest> {
         Digest::render_variants(config, template, input, true)
@@ -212,6 +223,7 @@ impl Digest {
             text,
             archive_html,
             archive_url,
+            skeletons: std::sync::OnceLock::new(),
         })
     }
 }

@@ -20,6 +20,9 @@ use crate::subscribers::{self, Status};
 /// subscriber the HTML and text that become `index.html` and `digest.txt`.
 type WrittenMessage = (String, usize, Option<(String, String)>);
 
+/// Messages built and written between two manifest flushes.
+const PREVIEW_CHUNK: usize = 1024;
+
 /// What `preview` did.
 #[derive(Debug, Default)]
 pub struct PreviewReport {
@@ -102,32 +105,37 @@ pub fn preview(site: &Site, month: Month, out_dir: &Path, now: DateTime<Utc>) ->
     let messages_dir = staging.path().join("messages");
     fs::create_dir_all(&messages_dir)?;
 
-    let active: Vec<_> = list.active().collect();
-    let results: Vec<Result<WrittenMessage>> = active
-        .par_iter()
-        .enumerate()
-        .map(|(index, subscriber)| {
-            let outgoing = message::build(&digest, &sender, subscriber)?;
-            let bytes = outgoing.bytes();
-            let path = messages_dir.join(safe_file_name(index + 1, &subscriber.email));
-            fs::write(&path, &bytes).with_context(|| format!("failed to write `{}`", path.display()))?;
-            let first = (index == 0).then(|| (outgoing.html.clone(), outgoing.text.clone()));
-            Ok((outgoing.message_id, bytes.len(), first))
-        })
-        .collect();
-
+    // Messages are built and written a chunk at a time and their manifest
+    // rows written as each chunk ends, so memory does not grow with the list.
     let mut manifest = csv::Writer::from_path(staging.path().join("manifest.csv"))?;
     manifest.write_record(["address", "status", "message_id", "bytes", "reason"])?;
     let mut first_view = None;
     let mut largest_html = 0;
-    for (subscriber, result) in active.iter().zip(results) {
-        let (message_id, bytes, first) = result?;
-        if let Some(first) = first {
-            largest_html = largest_html.max(first.0.len());
-            first_view = Some(first);
+    let active: Vec<_> = list.active().collect();
+    for (chunk_index, chunk) in active.chunks(PREVIEW_CHUNK).enumerate() {
+        let offset = chunk_index * PREVIEW_CHUNK;
+        let results: Vec<Result<WrittenMessage>> = chunk
+            .par_iter()
+            .enumerate()
+            .map(|(index, subscriber)| {
+                let index = offset + index;
+                let outgoing = message::build(&digest, &sender, subscriber)?;
+                let bytes = outgoing.bytes();
+                let path = messages_dir.join(safe_file_name(index + 1, &subscriber.email));
+                fs::write(&path, &bytes).with_context(|| format!("failed to write `{}`", path.display()))?;
+                let first = (index == 0).then(|| message::personal_parts(&digest, &sender, subscriber));
+                Ok((outgoing.message_id, bytes.len(), first))
+            })
+            .collect();
+        for (subscriber, result) in chunk.iter().zip(results) {
+            let (message_id, bytes, first) = result?;
+            if let Some(first) = first {
+                largest_html = largest_html.max(first.0.len());
+                first_view = Some(first);
+            }
+            manifest.write_record([subscriber.email.as_str(), "ready", &message_id, &bytes.to_string(), ""])?;
+            report.messages += 1;
         }
-        manifest.write_record([subscriber.email.as_str(), "ready", &message_id, &bytes.to_string(), ""])?;
-        report.messages += 1;
     }
     for subscriber in list.subscribers.iter().filter(|s| !s.is_active()) {
         let reason = match subscriber.status {

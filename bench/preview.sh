@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Measures `newsroom digest preview` of the example site's October 2026 digest (3 posts, ~10 KB
+# messages, NEWSROOM_NOW fixed) for N generated subscribers against "the limit":
+# examples/preview_limit.rs, which writes N files of the same size with the same names into a
+# fresh folder on every core, plus a manifest line each, and does nothing else. For each size it
+# runs, alternating, the limit and preview 3 times each under /usr/bin/time (output folders are
+# removed before each run, outside the timing) and prints one Markdown table row of medians:
+# wall time, µs per message, the µs per message preview spends above the limit, and peak RSS.
+# It then checks the last preview's messages with ../shared/tools/check-eml.
+#
+# Run from anywhere (it cds to the repo root):
+#   bash bench/preview.sh                 # 10000 and 100000 subscribers
+#   bash bench/preview.sh 1000 10000
+# 100000 subscribers take ~1.1 GB in $TMPDIR (/tmp by default) while a run lasts.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SIZES=("$@")
+if [ ${#SIZES[@]} -eq 0 ]; then SIZES=(10000 100000); fi
+RUNS=3
+CHECK_EML="$ROOT/../shared/tools/check-eml"
+
+cargo build --release --quiet --examples --bins
+BIN="$ROOT/target/release/newsroom"
+LIMIT="$ROOT/target/release/examples/preview_limit"
+
+if [ ! -x /usr/bin/time ]; then
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq time >/dev/null
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-preview.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=bench
+
+# timed OUTFILE CMD...: runs CMD under /usr/bin/time, appends "seconds kb" to OUTFILE.
+timed() {
+    local out=$1
+    shift
+    /usr/bin/time -o "$WORK/time.txt" -f '%e %M' "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
+        cat "$WORK/cmd.err" >&2
+        exit 1
+    }
+    tail -n 1 "$WORK/time.txt" >>"$out"
+}
+
+# median FILE COLUMN: the median of a column of numbers.
+median() {
+    sort -g <(cut -d' ' -f"$2" "$1") | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
+}
+
+echo
+echo "| subscribers | limit s | preview s | ratio | preview µs/message | above the limit µs/message | limit peak RSS MB | preview peak RSS MB |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+for n in "${SIZES[@]}"; do
+    site="$WORK/site-$n"
+    mkdir -p "$site"
+    cp -r newsroom.yaml posts templates "$site/"
+    awk -v n="$n" 'BEGIN { print "email,name,status"; for (i = 1; i <= n; i++) printf "sub%06d@example.org,Subscriber %06d,subscribed\n", i, i }' \
+        >"$site/subscribers.example.csv"
+    # One untimed run: warms the page cache and gives the limit its message.
+    "$BIN" -C "$site" digest preview --month 2026-10 --out "$WORK/preview" >/dev/null 2>&1
+    cp "$WORK/preview/2026-10/messages/00001-sub000001@example.org.eml" "$WORK/message.eml"
+    lf="$WORK/limit.txt" pf="$WORK/preview.txt"
+    : >"$lf"
+    : >"$pf"
+    for _ in $(seq "$RUNS"); do
+        rm -rf "$WORK/limit" "$WORK/preview"
+        sync
+        timed "$lf" "$LIMIT" "$WORK/message.eml" "$WORK/limit" "$n"
+        rm -rf "$WORK/limit" "$WORK/preview"
+        sync
+        timed "$pf" "$BIN" -C "$site" digest preview --month 2026-10 --out "$WORK/preview"
+    done
+    ls_=$(median "$lf" 1)
+    ps=$(median "$pf" 1)
+    lm=$(median "$lf" 2)
+    pm=$(median "$pf" 2)
+    awk -v n="$n" -v ls="$ls_" -v ps="$ps" -v lm="$lm" -v pm="$pm" 'BEGIN {
+        r = (ls > 0) ? sprintf("%.2fx", ps / ls) : "n/a";
+        printf "| %d | %.2f | %.2f | %s | %.1f | %.1f | %.1f | %.1f |\n",
+            n, ls, ps, r, ps * 1e6 / n, (ps - ls) * 1e6 / n, lm / 1024, pm / 1024 }'
+    if [ -x "$CHECK_EML" ]; then
+        # The first 2,000 messages and the last: check-eml parses each one fully.
+        mapfile -t files < <(find "$WORK/preview/2026-10/messages" -name '*.eml' | sort | head -n 2000)
+        files+=("$(find "$WORK/preview/2026-10/messages" -name '*.eml' | sort | tail -n 1)")
+        "$CHECK_EML" "${files[@]}" >"$WORK/check.out" 2>&1 || {
+            cat "$WORK/check.out" >&2
+            echo "check-eml failed on the $n-subscriber preview" >&2
+            exit 1
+        }
+        echo "check-eml: ${#files[@]} messages of the $n-subscriber preview pass" >&2
+    fi
+    rm -rf "$site" "$WORK/limit" "$WORK/preview"
+done
+
+echo
+echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: *//'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
+echo "Command: bash bench/preview.sh ${SIZES[*]}"

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Measures `newsroom digest send` against postfix's own load generator, into postfix's
+# `smtp-sink` (which accepts and discards every message) on 127.0.0.1:$SINK_PORT:
+#   - the limit: `smtp-source -d -s 8 -l 30720 -m 20000`: 20,000 messages of 30 KB over 8
+#     connections, run 3 times (median) before the sends of each size;
+#   - `newsroom digest send --concurrency C` of a ~30 KB digest (the example site's October 2026
+#     plus 7 generated posts) to N subscribers, for C in 1 4 8 16, 3 runs each with a fresh
+#     ledger (the ledger is always on: `sending` committed before each message leaves, `sent`
+#     after). The rate is N / wall time of the whole command (rendering, freezing the list into
+#     the ledger and closing included); peak RSS from /usr/bin/time.
+# Prints one Markdown table row per (N, C) with medians and the ratio to smtp-source's rate.
+#
+# Installs postfix (Debian package, for smtp-sink and smtp-source) when missing, with its
+# service stopped and disabled: only the sink this script starts is used, and it is ended by
+# its PID.
+#
+# Run from anywhere (it cds to the repo root):
+#   bash bench/send-postfix.sh                      # 20000 and 100000 subscribers
+#   bash bench/send-postfix.sh 20000                # one size
+#   CONCURRENCY="8" RUNS=1 bash bench/send-postfix.sh 20000
+#   SINK_PORT=2745 (default) must be free.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SIZES=("$@")
+if [ ${#SIZES[@]} -eq 0 ]; then SIZES=(20000 100000); fi
+read -r -a LEVELS <<<"${CONCURRENCY:-1 4 8 16}"
+RUNS=${RUNS:-3}
+PORT=${SINK_PORT:-2745}
+EXTRA_POSTS=7
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+if [ ! -x /usr/sbin/smtp-sink ] || [ ! -x /usr/sbin/smtp-source ] || [ ! -x /usr/bin/time ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends postfix time >/dev/null
+    # Only smtp-sink and smtp-source are wanted: stop and disable the mail service if the
+    # install started it.
+    $SUDO systemctl disable --now postfix >/dev/null 2>&1 || true
+    $SUDO service postfix stop >/dev/null 2>&1 || true
+fi
+if ss -ltn "sport = :$PORT" | grep -q LISTEN; then
+    echo "port $PORT is in use; set SINK_PORT" >&2
+    exit 2
+fi
+
+cargo build --release --quiet --examples --bins
+BIN="$ROOT/target/release/newsroom"
+GEN="$ROOT/target/release/examples/gen_posts"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-send.XXXXXX")
+SINK_PID=""
+cleanup() {
+    if [ -n "$SINK_PID" ]; then kill "$SINK_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=bench
+export NEWSROOM_SMTP_URL="smtp://127.0.0.1:$PORT"
+
+# The ~30 KB digest: the example site plus generated ~8 KB posts (each adds its excerpt, ~2.8 KB
+# of message) dated October 2026, without authors (the example's authors.yml has other keys).
+site="$WORK/site"
+mkdir -p "$site"
+cp -r newsroom.yaml posts templates "$site/"
+"$GEN" "$WORK/gen" "$EXTRA_POSTS" 2>/dev/null
+i=0
+for f in "$WORK"/gen/posts/*.md; do
+    i=$((i + 1))
+    sed '/^authors:/d' "$f" >"$site/posts/2026-10-$(printf '%02d' $((i + 2)))-bench-$i.md"
+done
+printf 'email,name,status\nsub000001@example.org,Subscriber 000001,subscribed\n' >"$site/subscribers.example.csv"
+"$BIN" -C "$site" digest preview --month 2026-10 --out "$WORK/preview" >/dev/null 2>&1
+SIZE=$(stat -c %s "$WORK"/preview/2026-10/messages/*.eml)
+echo "message size: $SIZE bytes" >&2
+
+/usr/sbin/smtp-sink -u nobody -c "127.0.0.1:$PORT" 1000 >/dev/null 2>&1 &
+SINK_PID=$!
+for _ in $(seq 50); do
+    ss -ltn "sport = :$PORT" | grep -q LISTEN && break
+    sleep 0.1
+done
+
+# timed OUTFILE CMD...: runs CMD under /usr/bin/time, appends "seconds kb" to OUTFILE.
+timed() {
+    local out=$1
+    shift
+    /usr/bin/time -o "$WORK/time.txt" -f '%e %M' "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
+        cat "$WORK/cmd.out" "$WORK/cmd.err" >&2
+        exit 1
+    }
+    tail -n 1 "$WORK/time.txt" >>"$out"
+}
+
+median() {
+    sort -g <(cut -d' ' -f"$2" "$1") | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
+}
+
+echo
+echo "| subscribers | concurrency | smtp-source msg/s (8 connections) | newsroom send s | newsroom msg/s | ratio | peak RSS MB |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+for n in "${SIZES[@]}"; do
+    awk -v n="$n" 'BEGIN { print "email,name,status"; for (i = 1; i <= n; i++) printf "sub%06d@example.org,Subscriber %06d,subscribed\n", i, i }' \
+        >"$site/subscribers.example.csv"
+    sf="$WORK/source.txt"
+    : >"$sf"
+    for _ in $(seq "$RUNS"); do
+        timed "$sf" /usr/sbin/smtp-source -d -s 8 -l 30720 -m 20000 "127.0.0.1:$PORT"
+    done
+    source_rate=$(awk -v s="$(median "$sf" 1)" 'BEGIN { printf "%.0f", 20000 / s }')
+    for c in "${LEVELS[@]}"; do
+        nf="$WORK/send.txt"
+        : >"$nf"
+        for _ in $(seq "$RUNS"); do
+            rm -rf "$site/.newsroom"
+            timed "$nf" "$BIN" -C "$site" digest send --month 2026-10 --concurrency "$c"
+            grep -q " $n sent, 0 failed" "$WORK/cmd.out" "$WORK/cmd.err" || {
+                cat "$WORK/cmd.out" "$WORK/cmd.err" >&2
+                echo "send did not send all $n messages" >&2
+                exit 1
+            }
+        done
+        s=$(median "$nf" 1)
+        m=$(median "$nf" 2)
+        awk -v n="$n" -v c="$c" -v src="$source_rate" -v s="$s" -v m="$m" 'BEGIN {
+            rate = n / s;
+            printf "| %d | %d | %d | %.2f | %.0f | %.2fx | %.1f |\n", n, c, src, s, rate, rate / src, m / 1024 }'
+    done
+done
+
+echo
+echo "Message: $SIZE bytes (smtp-source: 30720). Sink: smtp-sink -u nobody -c 127.0.0.1:$PORT 1000."
+echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: *//'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
+echo "Command: CONCURRENCY=\"${LEVELS[*]}\" RUNS=$RUNS bash bench/send-postfix.sh ${SIZES[*]}"

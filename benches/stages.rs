@@ -1,0 +1,244 @@
+//! Micro-benchmarks of the hot stages (issue 5, part 5), with divan:
+//! `cargo bench --bench stages`. Each figure is the time of one call, on
+//! inputs like the ones `bench/run.sh` measures end to end: ~8 KB posts from
+//! `examples/gen_posts.rs`, the example site's October 2026 digest (~10 KB a
+//! message) and the same digest with generated posts added (~30 KB).
+
+use std::hint::black_box;
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use divan::Bencher;
+use newsroom::content::{Post, front_matter};
+use newsroom::delivery::ledger::{Ledger, State};
+use newsroom::digest::{Digest, Month, message, preview};
+use newsroom::feed::{self, Entry, FeedSpec};
+use newsroom::markdown::{self, RenderedPost};
+use newsroom::site::Site;
+use newsroom::subscribers::{Status, Subscriber};
+
+#[path = "../examples/gen_posts.rs"]
+#[allow(dead_code)]
+mod gen_posts;
+
+fn main() {
+    divan::main();
+}
+
+const POSTS: usize = 20;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z").expect("a date").with_timezone(&Utc)
+}
+
+/// A generated site: `POSTS` ~8 KB posts in 2015 and the given number of them
+/// again dated October 2026, so the month's digest has that many more posts.
+fn generated_site(dir: &Path, october: usize) -> Vec<String> {
+    let posts_dir = dir.join("posts");
+    std::fs::create_dir_all(posts_dir.join("assets")).expect("posts folder");
+    std::fs::write(
+        dir.join("newsroom.yaml"),
+        "site:\n  title: Bench Blog\n  url: https://bench.example.org\nposts: posts\n",
+    )
+    .expect("config");
+    gen_posts::write_authors(&posts_dir).expect("authors");
+    let mut rng = fastrand::Rng::with_seed(0x6e65_7773_726f_6f6d);
+    let mut texts = Vec::new();
+    for i in 0..POSTS + october {
+        let mut text = String::new();
+        let slug = gen_posts::post(&mut rng, i, &mut text);
+        let name = if i < POSTS {
+            format!("2015-01-{:02}-{slug}-{i:06}.md", i % 28 + 1)
+        } else {
+            format!("2026-10-{:02}-{slug}-{i:06}.md", i % 28 + 1)
+        };
+        std::fs::write(posts_dir.join(name), &text).expect("post");
+        texts.push(text);
+    }
+    texts
+}
+
+struct Posts {
+    _dir: tempfile::TempDir,
+    site: Site,
+    texts: Vec<String>,
+    posts: Vec<Post>,
+}
+
+fn posts() -> Posts {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let texts = generated_site(dir.path(), 0);
+    let site = Site::open(dir.path()).expect("site");
+    let posts = site.load_posts().expect("posts").posts;
+    assert_eq!(posts.len(), POSTS);
+    Posts { _dir: dir, site, texts, posts }
+}
+
+#[divan::bench]
+fn front_matter_parse(bencher: Bencher) {
+    let posts = posts();
+    let text = &posts.texts[0];
+    bencher.bench(|| {
+        let split = front_matter::split(black_box(text)).expect("front matter");
+        front_matter::parse_mapping(split.yaml).expect("yaml")
+    });
+}
+
+#[divan::bench]
+fn markdown_render_8kb(bencher: Bencher) {
+    let posts = posts();
+    let links = posts.site.post_links(&posts.posts);
+    let post = &posts.posts[0];
+    let base_url = posts.site.post_base_url(post);
+    let context = markdown::html::LinkContext { base_url: &base_url, folder: &post.folder, post_links: &links };
+    let body = post.read_body().expect("body");
+    bencher.bench(|| markdown::render_post(black_box(post), &body, &context, true));
+}
+
+/// Finding the `<!--truncate-->` marker in an 8 KB post (parsing included).
+#[divan::bench]
+fn excerpt_cut(bencher: Bencher) {
+    let posts = posts();
+    let post = &posts.posts[0];
+    let body = post.read_body().expect("body");
+    bencher.bench(|| {
+        let source = markdown::markdown_source(black_box(post), &body);
+        let events = markdown::parse(&source);
+        markdown::find_marker(&events)
+    });
+}
+
+struct Feed {
+    posts: Posts,
+    rendered: Vec<RenderedPost>,
+}
+
+fn feed() -> Feed {
+    let posts = posts();
+    let links = posts.site.post_links(&posts.posts);
+    let refs: Vec<&Post> = posts.posts.iter().collect();
+    let rendered = posts.site.render_posts(&refs, &links, false);
+    Feed { posts, rendered }
+}
+
+fn spec(feed: &Feed) -> FeedSpec<'_> {
+    let entries =
+        feed.posts.posts.iter().zip(&feed.rendered).map(|(post, rendered)| Entry { post, rendered }).collect();
+    let config = &feed.posts.site.config;
+    let fallback: DateTime<FixedOffset> = now().into();
+    FeedSpec::new(config, config.site.title.clone(), config.blog_url(), config.blog_url(), entries, fallback)
+}
+
+#[divan::bench(name = "feed_rss_20_entries")]
+fn feed_rss(bencher: Bencher) {
+    let feed = feed();
+    let spec = spec(&feed);
+    bencher.bench(|| feed::rss::to_string(black_box(&spec)).expect("rss"));
+}
+
+#[divan::bench(name = "feed_atom_20_entries")]
+fn feed_atom(bencher: Bencher) {
+    let feed = feed();
+    let spec = spec(&feed);
+    bencher.bench(|| feed::atom::to_string(black_box(&spec)).expect("atom"));
+}
+
+#[divan::bench(name = "feed_json_20_entries")]
+fn feed_json(bencher: Bencher) {
+    let feed = feed();
+    let spec = spec(&feed);
+    bencher.bench(|| feed::json::to_string(black_box(&spec)).expect("json"));
+}
+
+fn digest_of(root: &Path) -> (Digest, message::Sender) {
+    let site = Site::open(root).expect("site");
+    let month: Month = "2026-10".parse().expect("month");
+    let digest = preview::render_month(&site, month, now(), &mut Vec::new()).expect("render").expect("posts");
+    let sender = newsroom::digest::sender(&site.config, b"bench".to_vec(), now().into()).expect("sender");
+    (digest, sender)
+}
+
+fn subscriber(n: usize) -> Subscriber {
+    Subscriber {
+        email: format!("sub{n:06}@example.org"),
+        name: Some(format!("Subscriber {n:06}")),
+        status: Status::Subscribed,
+        extra: Vec::new(),
+        line: n + 1,
+    }
+}
+
+/// One subscriber's message from the once-rendered digest: slots filled,
+/// headers set, MIME parts encoded, formatted to the bytes that are sent.
+#[divan::bench(args = ["example_10kb", "generated_30kb"])]
+fn personalise_message(bencher: Bencher, digest: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (digest, sender) = if digest == "example_10kb" {
+        digest_of(Path::new(env!("CARGO_MANIFEST_DIR")))
+    } else {
+        let root = dir.path();
+        let example = Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::fs::create_dir_all(root.join("posts")).expect("posts");
+        // The example site with 7 generated posts added to October 2026.
+        for entry in std::fs::read_dir(example.join("posts")).expect("example posts") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                std::fs::copy(&path, root.join("posts").join(path.file_name().expect("name"))).expect("copy");
+            }
+        }
+        let mut rng = fastrand::Rng::with_seed(7);
+        for i in 0..7 {
+            let mut text = String::new();
+            let slug = gen_posts::post(&mut rng, i, &mut text);
+            let text: String = text.lines().filter(|l| !l.starts_with("authors:")).map(|l| format!("{l}\n")).collect();
+            std::fs::write(root.join(format!("posts/2026-10-{:02}-{slug}.md", i + 3)), text).expect("post");
+        }
+        std::fs::copy(example.join("newsroom.yaml"), root.join("newsroom.yaml")).expect("config");
+        digest_of(root)
+    };
+    let mut n = 0;
+    bencher.bench_local(|| {
+        n += 1;
+        let outgoing = message::build(&digest, &sender, &subscriber(n)).expect("message");
+        outgoing.bytes()
+    });
+}
+
+fn ledger() -> (tempfile::TempDir, Ledger, Vec<i64>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ledger = Ledger::open(&dir.path().join("ledger.sqlite")).expect("ledger");
+    let addresses: Vec<String> = (0..200_000).map(|n| format!("sub{n:06}@example.org")).collect();
+    ledger.freeze("digest-bench", addresses.iter().map(|a| (a.as_str(), None))).expect("freeze");
+    let ids: Vec<i64> = ledger.pending("digest-bench").expect("rows").iter().map(|r| r.id).collect();
+    (dir, ledger, ids)
+}
+
+const MESSAGE_ID: &str = "<digest-bench.0123456789abcdef@news.example.org>";
+const REPLY: &str = "250 2.0.0 Ok: queued as 4Zx";
+
+/// What `send` writes per message: the previous message's `sent` and this
+/// one's `sending`, in one transaction (one commit).
+#[divan::bench]
+fn ledger_write(bencher: Bencher) {
+    let (_dir, ledger, ids) = ledger();
+    let mut next = 0;
+    bencher.bench_local(|| {
+        let id = ids[next % ids.len()];
+        let previous = (next > 0).then(|| (ids[(next - 1) % ids.len()], State::Sent, REPLY));
+        next += 1;
+        ledger.mark_outcome_and_sending(previous, id, MESSAGE_ID).expect("marks");
+    });
+}
+
+/// The same two marks as two commits (how `send` wrote them before).
+#[divan::bench]
+fn ledger_write_two_commits(bencher: Bencher) {
+    let (_dir, ledger, ids) = ledger();
+    let mut next = 0;
+    bencher.bench_local(|| {
+        let id = ids[next % ids.len()];
+        next += 1;
+        ledger.mark_sending(id, MESSAGE_ID).expect("sending");
+        ledger.mark(id, State::Sent, REPLY).expect("sent");
+    });
+}
