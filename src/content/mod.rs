@@ -204,7 +204,7 @@ fn load_authors(root: &Path, posts_dir: &Path, diagnostics: &mut Vec<Diagnostic>
     AuthorMap::new()
 }
 
-/// Reads a user file as text: size-limited, valid UTF-8, BOM dropped, CRLF made LF.
+/// Reads a user file as text: size-limited, then [`decode_text`].
 /// Problems become diagnostics and `None`.
 pub fn read_text(path: &Path, source: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
     let bytes = match std::fs::metadata(path).and_then(|meta| {
@@ -220,6 +220,14 @@ pub fn read_text(path: &Path, source: &Path, diagnostics: &mut Vec<Diagnostic>) 
             return None;
         }
     };
+    decode_text(bytes, source, diagnostics)
+}
+
+/// A user file's bytes as the text the rest of the pipeline reads: valid
+/// UTF-8, BOM dropped, CRLF made LF, characters XML cannot carry removed.
+/// `source` names the file in diagnostics; bytes that are not UTF-8 are an
+/// error and `None`.
+pub fn decode_text(bytes: Vec<u8>, source: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
     match String::from_utf8(bytes) {
         Ok(text) => {
             let text = normalise_text(text);
@@ -254,7 +262,7 @@ fn normalise_text(text: String) -> String {
     if text.contains('\r') { text.replace("\r\n", "\n").replace('\r', "\n") } else { text }
 }
 
-/// Loads one post file; diagnostics go to `diagnostics`, errors in drafts as warnings.
+/// Loads one post file; diagnostics go to `diagnostics`.
 fn load_post(
     path: &Path,
     source: &Path,
@@ -264,8 +272,26 @@ fn load_post(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Post> {
     let text = read_text(path, source, diagnostics)?;
+    parse_post(&text, path, source, posts_dir, config, authors, diagnostics)
+}
+
+/// Turns one post's text (as [`decode_text`] gives it) into a [`Post`], as
+/// [`load_posts`] does for each file, without touching the file system:
+/// `path` is where the file would be (its name gives the date, the slug and
+/// `.mdx`; it is taken relative to `posts_dir`), `source` names it in
+/// diagnostics. Errors in drafts are downgraded to warnings. A post is only
+/// usable when no error was added to `diagnostics`.
+pub fn parse_post(
+    text: &str,
+    path: &Path,
+    source: &Path,
+    posts_dir: &Path,
+    config: &Config,
+    authors: &AuthorMap,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Post> {
     let mut reader = PostReader { source, diagnostics: Vec::new(), yaml: "", yaml_line: 1 };
-    let post = reader.read(&text, path, posts_dir, config, authors);
+    let post = reader.read(text, path, posts_dir, config, authors);
     if post.as_ref().is_some_and(|p| p.draft) {
         for diagnostic in &mut reader.diagnostics {
             if diagnostic.severity == Severity::Error {
