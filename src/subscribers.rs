@@ -16,6 +16,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use csv::{ErrorKind, StringRecord};
+use lettre::message::Mailbox;
 
 use crate::diagnostics::Diagnostic;
 
@@ -275,18 +276,24 @@ pub fn normalise_address(raw: &str) -> Result<String, String> {
     let domain = address.domain();
     // The local part keeps its case: RFC 5321 lets a server treat `Ada` and
     // `ada` as different mailboxes, while domains are case-insensitive.
-    if domain.is_ascii() {
+    let normalised = if domain.is_ascii() {
         let mut normalised = trimmed.to_owned();
         normalised[address.user().len() + 1..].make_ascii_lowercase();
-        return Ok(normalised);
-    }
-    let normalised = format!("{}@{}", address.user(), domain.to_lowercase());
-    // Unicode lower-casing can change a domain's spelling; the digest parses
-    // this string again when it builds the message, so it must stay valid.
-    match normalised.parse::<lettre::Address>() {
-        Ok(_) => Ok(normalised),
-        Err(_) => Err(invalid()),
-    }
+        normalised
+    } else {
+        format!("{}@{}", address.user(), domain.to_lowercase())
+    };
+    // The digest writes the address into a `To:` header and lettre parses that
+    // header again to find the recipient. Its header parser is stricter than
+    // `Address` (no domain literals such as `a@[127.0.0.1]`, no escaped quotes
+    // in the local part), and Unicode lower-casing can change a domain's
+    // spelling, so only an address that survives the trip can be mailed.
+    let survives_header = normalised
+        .parse::<lettre::Address>()
+        .ok()
+        .and_then(|address| Mailbox::new(None, address).to_string().parse::<Mailbox>().ok())
+        .is_some_and(|mailbox| mailbox.email.as_ref() == normalised);
+    if survives_header { Ok(normalised) } else { Err(invalid()) }
 }
 
 /// Turns one record into a subscriber, or the reason it is rejected. The
@@ -682,6 +689,17 @@ mod tests {
         assert_eq!(normalise_address("bob@"), Err("`bob@` is not a valid email address".to_owned()));
         assert!(normalise_address("Ada <ada@example.org>").is_err());
         assert!(normalise_address("ada@exa mple.org").is_err());
+    }
+
+    /// Found by fuzzing (`subscribers_csv` target): lettre's `Address` accepts
+    /// these, but no message can be built for them, and `digest preview`
+    /// stopped with "missing destination address, invalid envelope".
+    #[test]
+    fn addresses_a_message_cannot_carry_are_rejected() {
+        for raw in ["a@[127.0.0.1]", "a@[IPv6:::1]", r#""a\"b"@x.org"#] {
+            assert_eq!(normalise_address(raw), Err(format!("`{raw}` is not a valid email address")), "{raw}");
+        }
+        assert_eq!(normalise_address("ü@BÜCHER.example").as_deref(), Ok("ü@bücher.example"));
     }
 
     #[test]

@@ -96,21 +96,31 @@ impl Post {
     /// second read costs a few microseconds.
     pub fn read_body(&self) -> Result<Body, Diagnostic> {
         let mut diagnostics = Vec::new();
-        let changed = || Diagnostic::error(&self.source, (1, 1), "the file changed during the build; run it again");
         let text = read_text(&self.path, &self.source, &mut diagnostics)
-            .ok_or_else(|| diagnostics.into_iter().find(Diagnostic::is_error).unwrap_or_else(changed))?;
-        let split = front_matter::split(&text).map_err(|_| changed())?;
+            .ok_or_else(|| diagnostics.into_iter().find(Diagnostic::is_error).unwrap_or_else(|| self.changed()))?;
+        self.body_from(&text)
+    }
+
+    /// The body in the post file's (decoded) text: what follows the front
+    /// matter, without the heading the title came from. An error when the
+    /// text is not the one the post was loaded from.
+    pub fn body_from(&self, text: &str) -> Result<Body, Diagnostic> {
+        let split = front_matter::split(text).map_err(|_| self.changed())?;
         let mut body = split.body.to_string();
         if let Some(heading) = &self.heading {
             if body.get(heading.clone()).is_none_or(|h| !h.starts_with("# ")) {
-                return Err(changed());
+                return Err(self.changed());
             }
             body.replace_range(heading.clone(), "");
         }
         if body.len() != self.body_len || split.body_line != self.body_line {
-            return Err(changed());
+            return Err(self.changed());
         }
         Ok(Body { text: body, line: self.body_line })
+    }
+
+    fn changed(&self) -> Diagnostic {
+        Diagnostic::error(&self.source, (1, 1), "the file changed during the build; run it again")
     }
 }
 
@@ -267,7 +277,7 @@ fn load_authors(root: &Path, posts_dir: &Path, diagnostics: &mut Vec<Diagnostic>
     AuthorMap::new()
 }
 
-/// Reads a user file as text: size-limited, valid UTF-8, BOM dropped, CRLF made LF.
+/// Reads a user file as text: size-limited, then [`decode_text`].
 /// Problems become diagnostics and `None`.
 pub fn read_text(path: &Path, source: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
     // One open, and the size from the open file: the check and the read see the same file.
@@ -293,6 +303,14 @@ pub fn read_text(path: &Path, source: &Path, diagnostics: &mut Vec<Diagnostic>) 
             return None;
         }
     };
+    decode_text(bytes, source, diagnostics)
+}
+
+/// A user file's bytes as the text the rest of the pipeline reads: valid
+/// UTF-8, BOM dropped, CRLF made LF, characters XML cannot carry removed.
+/// `source` names the file in diagnostics; bytes that are not UTF-8 are an
+/// error and `None`.
+pub fn decode_text(bytes: Vec<u8>, source: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
     match String::from_utf8(bytes) {
         Ok(text) => {
             let text = normalise_text(text);
@@ -327,7 +345,7 @@ fn normalise_text(text: String) -> String {
     if text.contains('\r') { text.replace("\r\n", "\n").replace('\r', "\n") } else { text }
 }
 
-/// Loads one post file; diagnostics go to `diagnostics`, errors in drafts as warnings.
+/// Loads one post file; diagnostics go to `diagnostics`.
 fn load_post(
     path: &Path,
     source: &Path,
@@ -337,8 +355,26 @@ fn load_post(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Post> {
     let text = read_text(path, source, diagnostics)?;
+    parse_post(&text, path, source, posts_dir, config, authors, diagnostics)
+}
+
+/// Turns one post's text (as [`decode_text`] gives it) into a [`Post`], as
+/// [`load_posts`] does for each file, without touching the file system:
+/// `path` is where the file would be (its name gives the date, the slug and
+/// `.mdx`; it is taken relative to `posts_dir`), `source` names it in
+/// diagnostics. Errors in drafts are downgraded to warnings. A post is only
+/// usable when no error was added to `diagnostics`.
+pub fn parse_post(
+    text: &str,
+    path: &Path,
+    source: &Path,
+    posts_dir: &Path,
+    config: &Config,
+    authors: &AuthorMap,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Post> {
     let mut reader = PostReader { source, diagnostics: Vec::new(), yaml: "", yaml_line: 1 };
-    let post = reader.read(&text, path, posts_dir, config, authors);
+    let post = reader.read(text, path, posts_dir, config, authors);
     if post.as_ref().is_some_and(|p| p.draft) {
         for diagnostic in &mut reader.diagnostics {
             if diagnostic.severity == Severity::Error {

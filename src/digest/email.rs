@@ -69,7 +69,7 @@ pub fn page(page: &Page, css: &str) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light";
                 title { (page.subject) }
-                style { (PreEscaped(css)) }
+                style { (style_text(css)) }
             }
             body class="body" {
                 div class="preheader" { (page.preheader) }
@@ -88,6 +88,13 @@ pub fn page(page: &Page, css: &str) -> Markup {
             }
         }
     }
+}
+
+/// The stylesheet as the text of a `<style>` element. `</` is written `<\/`,
+/// which CSS reads as the same characters, so nothing in `email.css` (a
+/// comment, a string) can close the element and start HTML.
+fn style_text(css: &str) -> PreEscaped<String> {
+    PreEscaped(css.replace("</", "<\\/"))
 }
 
 /// The site's name and the digest's month.
@@ -142,5 +149,42 @@ fn footer(footer: &Footer) -> Markup {
             p { "This is the web version of the monthly digest. " a href=(footer.site_url) { "Visit the blog" } }
         }
         p { (footer.postal_address) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (`digest_template` target): a stylesheet holding
+    /// `</style><script>` closed the `<style>` element and put a script in the page.
+    #[test]
+    fn the_stylesheet_cannot_close_its_element() {
+        let page_of = |css: &str| {
+            let footer = Footer {
+                text_html: "",
+                postal_address: "",
+                archive_url: "https://x.org/a",
+                site_url: "https://x.org/",
+                personal: None,
+            };
+            let layout = Page {
+                lang: "en",
+                subject: "S",
+                preheader: "",
+                site_title: "T",
+                blog_url: "https://x.org/",
+                month_label: "May",
+                intro_html: "",
+                posts: Vec::new(),
+                footer,
+            };
+            page(&layout, css).into_string()
+        };
+        let html = page_of("p { content: \"</style>\" } </STYLE><script>alert(1)</script>");
+        assert!(
+            html.contains(r#"<style>p { content: "<\/style>" } <\/STYLE><script>alert(1)<\/script></style>"#),
+            "{html}"
+        );
     }
 }

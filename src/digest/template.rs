@@ -198,7 +198,10 @@ pub fn fill_globals(text: &str, global: &dyn Fn(&str) -> Option<String>) -> Stri
     out
 }
 
-/// Replaces every slot in once-rendered text with its personal value.
+/// Replaces every slot in once-rendered text with its personal value. A slot
+/// is [`SLOT_OPEN`], a name of lower-case letters and `_`, [`SLOT_CLOSE`];
+/// any other marker character came from the content (a post, `email.css`)
+/// and is left as text, so it can never swallow the markup up to the next slot.
 pub fn fill_slots(text: &str, value: &dyn Fn(&str) -> String) -> String {
     if !text.contains(SLOT_OPEN) {
         return text.to_string();
@@ -208,14 +211,13 @@ pub fn fill_slots(text: &str, value: &dyn Fn(&str) -> String) -> String {
     while let Some(open) = rest.find(SLOT_OPEN) {
         out.push_str(&rest[..open]);
         let after = &rest[open + SLOT_OPEN.len_utf8()..];
-        match after.find(SLOT_CLOSE) {
-            Some(close) => {
-                out.push_str(&value(&after[..close]));
-                rest = &after[close + SLOT_CLOSE.len_utf8()..];
-            }
-            None => {
-                rest = after;
-            }
+        let name_len = after.bytes().take_while(|b| b.is_ascii_lowercase() || *b == b'_').count();
+        if name_len > 0 && after[name_len..].starts_with(SLOT_CLOSE) {
+            out.push_str(&value(&after[..name_len]));
+            rest = &after[name_len + SLOT_CLOSE.len_utf8()..];
+        } else {
+            out.push(SLOT_OPEN);
+            rest = after;
         }
     }
     out.push_str(rest);
@@ -249,5 +251,17 @@ mod tests {
         let once = fill_globals("{greeting} {month} {{literal}}", &|name| (name == "month").then(|| "May".to_string()));
         assert_eq!(once, "\u{E000}greeting\u{E001} May {literal}");
         assert_eq!(fill_slots(&once, &|name| format!("<{name}>")), "<greeting> May {literal}");
+    }
+
+    /// Found by fuzzing (`digest_template` target): a marker character in
+    /// `email.css` (or a post) opened a "slot" that ran to the next real one,
+    /// deleting the markup between, so text after it became attributes.
+    #[test]
+    fn marker_characters_from_content_are_text() {
+        let rendered = "<td style=\"a:\u{E000}b\">x</td><p>\u{E000}\u{E000}name\u{E001} \u{E001}</p>";
+        assert_eq!(
+            fill_slots(rendered, &|name| format!("[{name}]")),
+            "<td style=\"a:\u{E000}b\">x</td><p>\u{E000}[name] \u{E001}</p>"
+        );
     }
 }

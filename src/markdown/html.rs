@@ -42,6 +42,7 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     builder
         .link_rel(None)
         .url_schemes(["http", "https", "mailto", "tel"].into_iter().collect())
+        .url_relative(ammonia::UrlRelative::Custom(Box::new(keep_only_fragments)))
         .add_tag_attributes("img", ["srcset", "loading"])
         .add_tag_attributes("a", ["title"])
         .add_tags(["figure", "figcaption"]);
@@ -100,6 +101,14 @@ pub fn render_events<'a>(
     });
     pulldown_cmark::html::push_html(&mut raw, resolved);
     CleanHtml { html: SANITIZER.clean(&raw).to_string(), local_refs }
+}
+
+/// What the sanitiser does with a URL that is still relative after the
+/// rewrite: one the `url` crate could not resolve (`//[bad`), which would
+/// leave a feed reader or mail client guessing. Only in-page fragments
+/// (footnote links) stay; any other is dropped with its attribute.
+fn keep_only_fragments(url: &str) -> Option<std::borrow::Cow<'_, str>> {
+    url.starts_with('#').then_some(url.into())
 }
 
 /// Rewrites and sanitises rendered post HTML.
@@ -291,6 +300,14 @@ mod tests {
             "",
         );
         assert_eq!(out.html, "<p>a<a>j</a></p>");
+    }
+
+    /// Found by fuzzing (`render` target): `<a href="//[bad">` cannot be
+    /// resolved, was returned unchanged, and ammonia let the relative URL through.
+    #[test]
+    fn unresolvable_references_are_dropped_and_fragments_kept() {
+        let out = clean_in(r##"<a href="//[bad">y</a> <img src="//[::1"> <a href="#fn-1">1</a>"##, "");
+        assert_eq!(out.html, r##"<a>y</a> <img alt=""> <a href="#fn-1">1</a>"##);
     }
 
     #[test]

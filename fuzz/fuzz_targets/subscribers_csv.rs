@@ -1,0 +1,43 @@
+#![no_main]
+//! The subscriber CSV: reading, the promises `SubscriberList` makes about
+//! its rows, and a digest message for each subscriber it accepts.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use newsroom::digest::message;
+use newsroom::digest::{Digest, DigestInput, Month};
+use newsroom::subscribers::{normalise_address, parse};
+use newsroom_fuzz::{CONFIG, SAMPLE, TEMPLATE, check_diagnostics, check_page_html, sender};
+
+static DIGEST: LazyLock<Digest> = LazyLock::new(|| {
+    let (post, rendered) = &*SAMPLE;
+    let input = DigestInput { month: Month::of(post.date), posts: vec![(post, rendered)] };
+    Digest::render(&CONFIG, &TEMPLATE, &input).expect("the sample digest renders")
+});
+
+fuzz_target!(|data: &[u8]| {
+    let list = parse(data, "subscribers.csv".as_ref());
+    check_diagnostics(&list.diagnostics);
+    let mut previous_line = 1;
+    let mut addresses = HashSet::new();
+    for subscriber in &list.subscribers {
+        assert!(subscriber.line > previous_line, "rows in file order, below the header: {subscriber:?}");
+        previous_line = subscriber.line;
+        assert_eq!(normalise_address(&subscriber.email).as_ref(), Ok(&subscriber.email), "normalised once");
+        assert!(addresses.insert(subscriber.email.clone()), "duplicate {}", subscriber.email);
+        if let Some(name) = &subscriber.name {
+            assert!(!name.is_empty() && !name.contains(char::is_control) && !name.contains("  "), "{name:?}");
+            assert_eq!(name.trim(), name);
+        }
+    }
+    let sender = sender(&CONFIG).expect("the example configuration's sender");
+    for subscriber in list.active().take(8) {
+        let message = message::build(&DIGEST, &sender, subscriber).expect("a message for every accepted subscriber");
+        check_page_html("message html", &message::personal_parts(&DIGEST, &sender, subscriber).0);
+        let bytes = message.bytes();
+        let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("headers end");
+        assert!(bytes[..head_end].is_ascii(), "headers are ASCII");
+    }
+});
