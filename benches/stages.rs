@@ -21,6 +21,11 @@ use newsroom::subscribers::{Status, Subscriber};
 #[allow(dead_code)]
 mod gen_posts;
 
+/// The allocator `newsroom` itself runs with (src/main.rs), so the figures
+/// are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }

@@ -76,6 +76,8 @@ fn a_thousand_subscribers_each_get_exactly_one_message() {
         let (state, message_id) = &ledger[&received.recipient];
         assert_eq!(state, "sent");
         assert_eq!(message_id.as_deref(), Some(received.message_id.as_str()), "{}", received.recipient);
+        // The envelope sender is the From address.
+        assert_eq!(received.sender, "news@lantern.example.org");
     }
     // A second run sends nothing.
     let again = send(site.path(), &server, &[]);

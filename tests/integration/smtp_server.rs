@@ -37,6 +37,8 @@ pub struct Faults {
 /// One message the server kept.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The envelope sender (`MAIL FROM`).
+    pub sender: String,
     pub recipient: String,
     pub message_id: String,
     /// The connection was closed instead of answering: the client cannot know it arrived.
@@ -95,6 +97,7 @@ async fn session(
     }
     writer.write_all(b"220 test.local ESMTP\r\n").await?;
     let mut recipients: Vec<String> = Vec::new();
+    let mut sender = String::new();
     let mut line = String::new();
     loop {
         line.clear();
@@ -106,9 +109,10 @@ async fn session(
             writer.write_all(b"250-test.local\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n").await?;
         } else if command.starts_with("MAIL FROM") {
             recipients.clear();
+            sender = envelope_address(&line[10..]);
             writer.write_all(b"250 2.1.0 OK\r\n").await?;
         } else if command.starts_with("RCPT TO") {
-            let address = line.trim_end()[8..].trim().trim_start_matches('<').trim_end_matches('>').to_string();
+            let address = envelope_address(&line[8..]);
             if faults.reject.as_deref().is_some_and(|r| address.contains(r)) {
                 writer.write_all(b"550 5.1.1 mailbox unavailable\r\n").await?;
             } else {
@@ -150,7 +154,7 @@ async fn session(
             {
                 let mut store = store.lock().unwrap();
                 for recipient in recipients.drain(..) {
-                    store.push(Received { recipient, message_id: message_id.clone(), dropped });
+                    store.push(Received { sender: sender.clone(), recipient, message_id: message_id.clone(), dropped });
                 }
             }
             if hang {
@@ -181,4 +185,9 @@ async fn wait_for_close(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) 
         line.clear();
     }
     Ok(())
+}
+
+/// The address of a `MAIL FROM:` or `RCPT TO:` argument, without its angle brackets.
+fn envelope_address(argument: &str) -> String {
+    argument.trim().split(' ').next().unwrap_or_default().trim_start_matches('<').trim_end_matches('>').to_string()
 }
