@@ -315,8 +315,19 @@ pub fn sender(config: &Config, secret: Vec<u8>, date: std::time::SystemTime) -> 
         bail!("digest.list_id `{list_id}` must be a domain-like name such as news.example.org");
     }
     let pattern = &config.digest.unsubscribe_url;
-    if !pattern.starts_with("https://") || url::Url::parse(&pattern.replace(['{', '}'], "")).is_err() {
+    if !pattern.starts_with("https://") {
         bail!("digest.unsubscribe_url `{pattern}` must be an https:// URL (one-click unsubscribe requires it)");
+    }
+    // `{email}` and `{token}` may only go where any address keeps the URL
+    // valid: in the path, query or fragment, not in the host or port.
+    let authority_end =
+        pattern["https://".len()..].find(['/', '?', '#']).map_or(pattern.len(), |i| i + "https://".len());
+    if pattern[..authority_end].contains("{email}") || pattern[..authority_end].contains("{token}") {
+        bail!("digest.unsubscribe_url `{pattern}`: {{email}} and {{token}} must be in the path or query, not the host");
+    }
+    let sample = message::unsubscribe_url(pattern, b"sample", "first.last+tag@example.org");
+    if let Err(e) = url::Url::parse(&sample) {
+        bail!("digest.unsubscribe_url `{pattern}` is not a valid URL ({e})");
     }
     let mailto = match config.digest.unsubscribe_mailto.trim() {
         "" => None,
@@ -355,5 +366,25 @@ mod tests {
         let january = DateTime::parse_from_rfc3339("2027-01-15T00:00:00Z").unwrap().with_timezone(&Utc);
         assert_eq!(Month::previous(january).to_string(), "2026-12");
         assert_eq!("2026-10".parse::<Month>().unwrap().label(), "October 2026");
+    }
+
+    /// Found by fuzzing `newsroom.yaml`: `{email}` in the host gave every
+    /// message an unsubscribe link no client can open.
+    #[test]
+    fn unsubscribe_urls_keep_the_address_out_of_the_host() {
+        let with = |pattern: &str| {
+            let yaml =
+                format!("site:\n  title: T\n  url: https://t.example.org\ndigest:\n  unsubscribe_url: \"{pattern}\"\n");
+            let config = Config::parse(&yaml, std::path::Path::new("newsroom.yaml")).unwrap();
+            sender(&config, b"k".to_vec(), std::time::SystemTime::UNIX_EPOCH).map(|_| ()).map_err(|e| format!("{e:#}"))
+        };
+        assert_eq!(with("https://t.example.org/u?email={email}&token={token}"), Ok(()));
+        assert_eq!(with("https://t.example.org/u/{token}#{email}"), Ok(()));
+        for bad in ["https://u.example+{email}/{token}", "https://t.example.org:{token}/", "https://{email}"] {
+            let error = with(bad).unwrap_err();
+            assert!(error.contains("must be in the path or query"), "{bad}: {error}");
+        }
+        assert!(with("http://t.example.org/u?email={email}").unwrap_err().contains("https://"));
+        assert!(with("https://[::1/u?{email}").unwrap_err().contains("not a valid URL"));
     }
 }
