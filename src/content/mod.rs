@@ -234,7 +234,9 @@ pub fn load_posts(root: &Path, config: &Config) -> anyhow::Result<LoadedPosts> {
 fn post_files(root: &Path, posts_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> anyhow::Result<Vec<PathBuf>> {
     let canonical_root = posts_dir.canonicalize()?;
     let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(posts_dir).sort_by_file_name().into_iter().filter_entry(|entry| {
+    // Unsorted walk, one sort at the end: `Path`'s order compares component
+    // by component, which is the order of a walk sorted by name.
+    let walker = walkdir::WalkDir::new(posts_dir).into_iter().filter_entry(|entry| {
         entry.depth() == 0 || !entry.file_name().to_str().is_some_and(|n| n.starts_with('_') || n.starts_with('.'))
     });
     for entry in walker {
@@ -255,10 +257,12 @@ fn post_files(root: &Path, posts_dir: &Path, diagnostics: &mut Vec<Diagnostic>) 
                 continue;
             }
         }
-        if path.is_file() {
-            files.push(path.to_path_buf());
+        // The type read with the folder (no `stat`), except for links, which are followed.
+        if entry.file_type().is_file() || (entry.path_is_symlink() && path.is_file()) {
+            files.push(entry.into_path());
         }
     }
+    files.sort_unstable();
     Ok(files)
 }
 
