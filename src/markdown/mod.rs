@@ -72,11 +72,24 @@ pub fn parse(source: &str) -> Vec<(Event<'_>, Range<usize>)> {
 }
 
 /// Renders a post: its excerpt always, the whole post when `full`.
+///
+/// The parser still reads the whole post (reference definitions anywhere
+/// resolve in the excerpt), but unless the whole post is rendered only the
+/// events up to the marker are kept; the rest are looked at once, for
+/// unknown components and local files, and dropped.
 pub fn render_post(post: &Post, body: &Body, links: &LinkContext, full: bool) -> RenderedPost {
     let source = markdown_source(post, body);
-    let events = parse(&source);
+    let mut parser = Parser::new_ext(&source, parser_options()).into_offset_iter();
+    let (events, marker) = if full {
+        let events: Vec<_> = parser.by_ref().collect();
+        let marker = find_marker(&events);
+        (events, marker)
+    } else {
+        events_to_marker(&mut parser)
+    };
     let mut diagnostics = Vec::new();
-    for (event, range) in &events {
+    let mut below = BelowMarker::default();
+    let mut look_at = |event: &Event<'_>, range: &Range<usize>, below_marker: bool| {
         if let Event::Html(html) | Event::InlineHtml(html) = event {
             for component in jsx_components(html) {
                 diagnostics.push(Diagnostic::warning(
@@ -86,8 +99,18 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, full: bool) ->
                 ));
             }
         }
+        // Files referenced below the marker are published with the post too.
+        if below_marker && !full {
+            below.look_at(event);
+        }
+    };
+    let cut = marker.unwrap_or(events.len());
+    for (index, (event, range)) in events.iter().enumerate() {
+        look_at(event, range, index >= cut);
     }
-    let marker = find_marker(&events);
+    for (event, range) in parser {
+        look_at(&event, &range, true);
+    }
     let excerpt_events = match marker {
         Some(cut) => close_open_tags(&events[..cut]),
         None => {
@@ -100,18 +123,14 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, full: bool) ->
         }
     };
     let excerpt_text = text::to_text(excerpt_events.iter().cloned(), links.base_url);
-    let mut local_refs = BTreeSet::new();
+    let mut local_refs = below.references(links);
     let mut to_html = |events: Vec<Event<'_>>| {
         let clean = html::render_events(events.into_iter().map(replace_task_markers), source.len(), links);
         local_refs.extend(clean.local_refs);
         clean.html
     };
     let excerpt_html = to_html(excerpt_events);
-    let content_html = full.then(|| to_html(events.iter().map(|(e, _)| e.clone()).collect()));
-    if !full && let Some(cut) = marker {
-        // Files referenced below the marker are published with the post too.
-        local_refs.extend(references_in(&events[cut..], links));
-    }
+    let content_html = full.then(|| to_html(events.into_iter().map(|(e, _)| e).collect()));
     RenderedPost {
         excerpt_html,
         content_html,
@@ -123,31 +142,79 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, full: bool) ->
     }
 }
 
-/// Local file references in events, without rendering them: link and image
-/// targets, and URLs in raw HTML (found by the same rewriter as rendering uses).
-fn references_in(events: &[(Event<'_>, Range<usize>)], links: &LinkContext) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let mut raw = String::new();
-    for (event, _) in events {
+/// The events up to and including the truncate marker, and the index where
+/// the excerpt ends (as [`find_marker`] finds it); every event when there is
+/// no marker. The parser is left just after the marker.
+fn events_to_marker<'a>(
+    parser: &mut impl Iterator<Item = (Event<'a>, Range<usize>)>,
+) -> (Vec<(Event<'a>, Range<usize>)>, Option<usize>) {
+    let mut events: Vec<(Event<'a>, Range<usize>)> = Vec::new();
+    let mut paragraph = None;
+    for (event, range) in parser.by_ref() {
+        let index = events.len();
+        let cut = match &event {
+            Event::Html(html) | Event::InlineHtml(html) if is_html_marker(html) => {
+                let starts_block = index > 0 && matches!(events[index - 1].0, Event::Start(Tag::HtmlBlock));
+                Some(if starts_block { index - 1 } else { index })
+            }
+            Event::Start(Tag::Paragraph) => {
+                paragraph = Some(index);
+                None
+            }
+            // A paragraph of nothing but text that is `{/* truncate */}`.
+            Event::End(TagEnd::Paragraph) => paragraph.take().filter(|&start| {
+                let inner = &events[start + 1..];
+                inner.iter().all(|(e, _)| matches!(e, Event::Text(_))) && {
+                    let text: String = inner
+                        .iter()
+                        .filter_map(|(e, _)| if let Event::Text(t) = e { Some(&**t) } else { None })
+                        .collect();
+                    mdx::is_truncate_comment(&text)
+                }
+            }),
+            _ => None,
+        };
+        events.push((event, range));
+        if cut.is_some() {
+            return (events, cut);
+        }
+    }
+    (events, None)
+}
+
+/// Local file references below the marker, found without rendering: link
+/// and image targets, and URLs in raw HTML (by the same rewriter as
+/// rendering uses).
+#[derive(Default)]
+struct BelowMarker {
+    found: BTreeSet<String>,
+    raw: String,
+}
+
+impl BelowMarker {
+    fn look_at(&mut self, event: &Event<'_>) {
         match event {
             Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
                 if let Some(reference) = crate::urls::local_file_reference(dest_url)
                     && !(reference.ends_with(".md") || reference.ends_with(".mdx"))
                 {
-                    found.insert(reference);
+                    self.found.insert(reference);
                 }
             }
-            Event::Html(html) | Event::InlineHtml(html) => raw.push_str(html),
+            Event::Html(html) | Event::InlineHtml(html) => self.raw.push_str(html),
             _ => {}
         }
     }
-    // A reference in raw HTML is an attribute value, so HTML without `=`
-    // (such as the truncate marker itself) has none; only collecting, no
-    // sanitising, since this HTML is not published.
-    if raw.contains('=') {
-        found.extend(html::rewrite(&raw, links).local_refs);
+
+    fn references(mut self, links: &LinkContext) -> BTreeSet<String> {
+        // A reference in raw HTML is an attribute value, so HTML without `=`
+        // (such as the truncate marker itself) has none; only collecting, no
+        // sanitising, since this HTML is not published.
+        if self.raw.contains('=') {
+            self.found.extend(html::rewrite(&self.raw, links).local_refs);
+        }
+        self.found
     }
-    found
 }
 
 /// The index of the event where the excerpt ends: the first truncate marker

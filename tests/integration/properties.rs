@@ -304,6 +304,8 @@ fn piece() -> impl Strategy<Value = Piece> {
         Just(plain("<div class=\"note\">\n\nInside a div.\n\n</div>")),
         Just(plain("| a | b |\n|---|---|\n| `<!--truncate-->` | x |")),
         Just(plain("See [the docs][docs].\n\n[docs]: ./docs.md")),
+        Just(plain("![a chart](./chart.png) and <img src=\"img/x.png\"> and [a post](./other.md)")),
+        Just(plain("<Tabs>\n\nIn a component.\n\n</Tabs>")),
     ];
     let marker = prop_oneof![
         Just(marker("<!--truncate-->", 0, Place::Top)),
@@ -378,6 +380,13 @@ proptest! {
         let (whole_post, whole_body) = post(0, "T".into(), "A".into(), body.clone());
         let whole = render_post(&whole_post, &whole_body, &link_context(&links), true);
         prop_assert_eq!(whole.has_marker, expected.is_some());
+        // Rendering only the excerpt stops keeping events at the marker; it
+        // gives the same excerpt and warnings as rendering everything.
+        let excerpt_only = render_post(&whole_post, &whole_body, &link_context(&links), false);
+        prop_assert_eq!(&excerpt_only.excerpt_html, &whole.excerpt_html);
+        prop_assert_eq!(excerpt_only.has_marker, whole.has_marker);
+        prop_assert_eq!(format!("{:?}", excerpt_only.excerpt_text), format!("{:?}", whole.excerpt_text));
+        prop_assert_eq!(format!("{:?}", excerpt_only.diagnostics), format!("{:?}", whole.diagnostics));
         let Some((at, place)) = expected else { return Ok(()) };
         for code in code_ranges(&body) {
             prop_assert!(!(code.start < at && at < code.end), "the cut {} is inside code {:?} in:\n{}", at, code, body);
