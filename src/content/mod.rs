@@ -11,6 +11,8 @@ pub mod dates;
 pub mod front_matter;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use rayon::prelude::*;
@@ -25,6 +27,12 @@ use front_matter::scalar_text;
 
 /// A post file larger than this is refused (a mistake, or an attack, not a post).
 pub const MAX_POST_BYTES: u64 = 4 * 1024 * 1024;
+
+/// How many bytes of post bodies [`load_posts`] keeps in memory for
+/// rendering; the bodies beyond it are read again when rendered. A site of
+/// ~8,000 typical posts is read once; one of 100,000 still needs memory for
+/// this and its metadata only.
+pub const BODY_MEMORY_BUDGET: usize = 64 * 1024 * 1024;
 
 /// Front matter keys newsroom reads. Others are ignored and listed by `check`.
 const KNOWN_KEYS: [&str; 14] = [
@@ -78,6 +86,8 @@ pub struct Post {
     pub body_len: usize,
     /// The 1-based file line the body starts on.
     pub body_line: usize,
+    /// The body, when it was kept from loading (see [`BODY_MEMORY_BUDGET`]).
+    pub kept_body: Option<Arc<Body>>,
 }
 
 impl Post {
@@ -87,14 +97,22 @@ impl Post {
         !self.draft && !self.unlisted && self.date.with_timezone(&Utc) <= now
     }
 
-    /// Reads the post's Markdown body (after the front matter) from its file.
+    /// The post's Markdown body (after the front matter): the one kept from
+    /// loading, else read again from its file.
     ///
-    /// Posts are held in memory without their bodies, which are read again
-    /// when rendered and dropped after: a site of 100,000 posts then needs
-    /// memory for their metadata and for the posts being rendered, not for
-    /// 800 MB of Markdown. The file is in the page cache by then, so the
-    /// second read costs a few microseconds.
-    pub fn read_body(&self) -> Result<Body, Diagnostic> {
+    /// Posts are held in memory without their bodies beyond a budget
+    /// ([`BODY_MEMORY_BUDGET`]); the others are read again when rendered and
+    /// dropped after: a site of 100,000 posts then needs memory for their
+    /// metadata and for the posts being rendered, not for 800 MB of Markdown.
+    pub fn read_body(&self) -> Result<Arc<Body>, Diagnostic> {
+        if let Some(body) = &self.kept_body {
+            return Ok(Arc::clone(body));
+        }
+        self.read_body_again().map(Arc::new)
+    }
+
+    /// Reads the body from the post's file, whether or not one was kept.
+    pub fn read_body_again(&self) -> Result<Body, Diagnostic> {
         let mut diagnostics = Vec::new();
         let text = read_text(&self.path, &self.source, &mut diagnostics)
             .ok_or_else(|| diagnostics.into_iter().find(Diagnostic::is_error).unwrap_or_else(|| self.changed()))?;
@@ -183,6 +201,12 @@ pub struct LoadedPosts {
 
 /// Loads every post under the site's posts folder.
 pub fn load_posts(root: &Path, config: &Config) -> anyhow::Result<LoadedPosts> {
+    load_posts_keeping(root, config, BODY_MEMORY_BUDGET)
+}
+
+/// [`load_posts`], keeping at most `budget` bytes of bodies in memory.
+pub fn load_posts_keeping(root: &Path, config: &Config, budget: usize) -> anyhow::Result<LoadedPosts> {
+    let budget = AtomicUsize::new(budget);
     let posts_dir = root.join(&config.posts);
     if !posts_dir.is_dir() {
         anyhow::bail!("the posts folder `{}` does not exist (set `posts:` in newsroom.yaml)", posts_dir.display());
@@ -195,7 +219,7 @@ pub fn load_posts(root: &Path, config: &Config) -> anyhow::Result<LoadedPosts> {
         .map(|file| {
             let source = display_path(root, file);
             let mut diagnostics = Vec::new();
-            let post = load_post(file, &source, &posts_dir, config, &authors, &mut diagnostics);
+            let post = load_post(file, &source, &posts_dir, config, &authors, &budget, &mut diagnostics);
             (source, post, diagnostics)
         })
         .collect();
@@ -356,10 +380,17 @@ fn load_post(
     posts_dir: &Path,
     config: &Config,
     authors: &AuthorMap,
+    budget: &AtomicUsize,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Post> {
     let text = read_text(path, source, diagnostics)?;
-    parse_post(&text, path, source, posts_dir, config, authors, diagnostics)
+    let mut post = parse_post(&text, path, source, posts_dir, config, authors, diagnostics)?;
+    let fits =
+        budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(post.body_len)).is_ok();
+    if fits {
+        post.kept_body = post.body_from(&text).ok().map(Arc::new);
+    }
+    Some(post)
 }
 
 /// Turns one post's text (as [`decode_text`] gives it) into a [`Post`], as
@@ -542,6 +573,7 @@ impl<'a> PostReader<'a> {
             body_len: split.body.len() - heading.as_ref().map_or(0, |h| h.len()),
             heading,
             body_line: split.body_line,
+            kept_body: None,
         })
     }
 
@@ -793,12 +825,44 @@ mod tests {
         let loaded = load_posts(root.path(), &config).unwrap();
         let post = &loaded.posts[0];
         assert_eq!(post.title, "Heading title");
-        let body = post.read_body().unwrap();
+        let body = post.read_body_again().unwrap();
         assert_eq!((body.text.as_str(), body.line), ("\n\n\nText\n", 4));
+        assert_eq!(post.read_body().unwrap().text, body.text, "the body kept from loading");
         std::fs::write(posts.join("2026-01-02-a.md"), "---\ndate: 2026-01-02\n---\n\n# Heading title\n\nMore text\n")
             .unwrap();
-        let error = post.read_body().unwrap_err();
+        let error = post.read_body_again().unwrap_err();
         assert!(error.is_error() && error.message.contains("changed during the build"), "{error:?}");
+    }
+
+    #[test]
+    fn bodies_are_kept_within_the_memory_budget_and_read_again_beyond_it() {
+        let root = tempfile::tempdir().unwrap();
+        let posts = root.path().join("posts");
+        std::fs::create_dir(&posts).unwrap();
+        for day in 1..=4 {
+            std::fs::write(
+                posts.join(format!("2026-01-0{day}-a.md")),
+                format!("---\ntitle: T\n---\n{}\n", "x".repeat(99)),
+            )
+            .unwrap();
+        }
+        let config = Config::parse("site:\n  title: T\n  url: https://t.org\n", Path::new("newsroom.yaml")).unwrap();
+        let kept = |budget| {
+            let loaded = load_posts_keeping(root.path(), &config, budget).unwrap();
+            assert_eq!(loaded.posts.len(), 4);
+            for post in &loaded.posts {
+                assert_eq!(post.read_body().unwrap().text, format!("{}\n", "x".repeat(99)));
+            }
+            loaded.posts.iter().filter(|p| p.kept_body.is_some()).count()
+        };
+        // Each body is 100 bytes.
+        assert_eq!(kept(0), 0);
+        assert_eq!(kept(250), 2);
+        assert_eq!(kept(400), 4);
+        // Without a kept body, a file changed since loading is noticed.
+        let loaded = load_posts_keeping(root.path(), &config, 0).unwrap();
+        std::fs::write(posts.join("2026-01-01-a.md"), "---\ntitle: T\n---\nchanged\n").unwrap();
+        assert!(loaded.posts[0].read_body().unwrap_err().message.contains("changed during the build"));
     }
 
     #[test]

@@ -53,6 +53,7 @@ fn post(index: usize, title: String, author: String, body: String) -> (Post, Bod
         path: format!("posts/2026-01-0{index}-p.md").into(),
         heading: None,
         body_len: body.len(),
+        kept_body: None,
         body_line: 4,
     };
     (post, Body { text: body, line: 4 })
