@@ -338,28 +338,26 @@ fn resolve_assets(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> BTreeMap<PathBuf, PathBuf> {
     let posts_dir = site.posts_dir();
+    let root = posts_dir.canonicalize().ok();
     let mut copies = BTreeMap::new();
     for reference in local_refs {
-        let position = body.text.find(reference.as_str()).map(|at| body.position(at)).unwrap_or((post.body_line, 1));
+        // Only needed for a warning: finding it costs a search of the body.
+        let position = || body.text.find(reference.as_str()).map(|at| body.position(at)).unwrap_or((post.body_line, 1));
         let Some(relative) = markdown::html::normalise(&format!("{}{reference}", post.folder)) else {
             diagnostics.push(Diagnostic::warning(
                 &post.source,
-                position,
+                position(),
                 format!("`{reference}` leaves the posts folder; not copied"),
             ));
             continue;
         };
         let source = posts_dir.join(&relative);
-        let inside = source
-            .canonicalize()
-            .ok()
-            .zip(posts_dir.canonicalize().ok())
-            .is_some_and(|(file, root)| file.starts_with(root));
+        let inside = source.canonicalize().ok().zip(root.as_ref()).is_some_and(|(file, root)| file.starts_with(root));
         if !source.is_file() {
             if !source.is_dir() {
                 diagnostics.push(Diagnostic::warning(
                     &post.source,
-                    position,
+                    position(),
                     format!("`{reference}` does not exist; not copied"),
                 ));
             }
@@ -368,7 +366,7 @@ fn resolve_assets(
         if !inside {
             diagnostics.push(Diagnostic::warning(
                 &post.source,
-                position,
+                position(),
                 format!("`{reference}` is a link leading outside the posts folder; not copied"),
             ));
             continue;
