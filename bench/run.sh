@@ -71,6 +71,13 @@ timed() {
     tail -n 1 "$t" >>"$out"
 }
 
+# warm DIR: reads every post once so that both programs start with the posts in the page
+# cache. (The machines here drop page cache within a minute or so; without this, whichever
+# program ran first after a pause paid for the disk.)
+warm() {
+    find "$1" -type f \( -name '*.md' -o -name '*.mdx' \) -print0 | xargs -0 cat >/dev/null
+}
+
 # median FILE COLUMN: the median of a column of numbers.
 median() {
     sort -g <(cut -d' ' -f"$2" "$1") | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
@@ -84,7 +91,9 @@ bench() {
     : >"$lf"
     : >"$bf"
     for _ in $(seq "$RUNS"); do
+        warm "$posts"
         timed "$lf" "$LIMIT" "$posts"
+        warm "$posts"
         timed "$bf" "$BIN" -C "$site" build --out "$WORK/public" "$@"
     done
     local ls bs lm bm lp bp
