@@ -80,13 +80,10 @@ pub fn parse(source: &str) -> Vec<(Event<'_>, Range<usize>)> {
 pub fn render_post(post: &Post, body: &Body, links: &LinkContext, full: bool) -> RenderedPost {
     let source = markdown_source(post, body);
     let mut parser = Parser::new_ext(&source, parser_options()).into_offset_iter();
-    let (events, marker) = if full {
-        let events: Vec<_> = parser.by_ref().collect();
-        let marker = find_marker(&events);
-        (events, marker)
-    } else {
-        events_to_marker(&mut parser)
-    };
+    let (mut events, marker) = events_to_marker(&mut parser);
+    if full {
+        events.extend(parser.by_ref());
+    }
     let mut diagnostics = Vec::new();
     let mut below = BelowMarker::default();
     let mut look_at = |event: &Event<'_>, range: &Range<usize>, below_marker: bool| {
@@ -148,38 +145,52 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, full: bool) ->
 fn events_to_marker<'a>(
     parser: &mut impl Iterator<Item = (Event<'a>, Range<usize>)>,
 ) -> (Vec<(Event<'a>, Range<usize>)>, Option<usize>) {
-    let mut events: Vec<(Event<'a>, Range<usize>)> = Vec::new();
-    let mut paragraph = None;
-    for (event, range) in parser.by_ref() {
-        let index = events.len();
-        let cut = match &event {
+    let mut events = Vec::new();
+    let mut scan = MarkerScan::default();
+    for event in parser.by_ref() {
+        events.push(event);
+        if let Some(cut) = scan.last(&events) {
+            return (events, Some(cut));
+        }
+    }
+    (events, None)
+}
+
+/// Recognises the truncate marker as events arrive, one at a time.
+#[derive(Default)]
+struct MarkerScan {
+    /// Where the paragraph being read started.
+    paragraph: Option<usize>,
+}
+
+impl MarkerScan {
+    /// Looks at the last of `events` (the ones before it were given earlier):
+    /// the index where the excerpt ends when it completes a marker.
+    fn last(&mut self, events: &[(Event<'_>, Range<usize>)]) -> Option<usize> {
+        let index = events.len().checked_sub(1)?;
+        match &events[index].0 {
             Event::Html(html) | Event::InlineHtml(html) if is_html_marker(html) => {
                 let starts_block = index > 0 && matches!(events[index - 1].0, Event::Start(Tag::HtmlBlock));
                 Some(if starts_block { index - 1 } else { index })
             }
             Event::Start(Tag::Paragraph) => {
-                paragraph = Some(index);
+                self.paragraph = Some(index);
                 None
             }
             // A paragraph of nothing but text that is `{/* truncate */}`.
-            Event::End(TagEnd::Paragraph) => paragraph.take().filter(|&start| {
-                let inner = &events[start + 1..];
-                inner.iter().all(|(e, _)| matches!(e, Event::Text(_))) && {
-                    let text: String = inner
-                        .iter()
-                        .filter_map(|(e, _)| if let Event::Text(t) = e { Some(&**t) } else { None })
-                        .collect();
-                    mdx::is_truncate_comment(&text)
-                }
+            Event::End(TagEnd::Paragraph) => self.paragraph.take().filter(|&start| {
+                let mut text = String::new();
+                events[start + 1..index].iter().all(|(event, _)| match event {
+                    Event::Text(t) => {
+                        text.push_str(t);
+                        true
+                    }
+                    _ => false,
+                }) && mdx::is_truncate_comment(&text)
             }),
             _ => None,
-        };
-        events.push((event, range));
-        if cut.is_some() {
-            return (events, cut);
         }
     }
-    (events, None)
 }
 
 /// Local file references below the marker, found without rendering: link
@@ -220,31 +231,8 @@ impl BelowMarker {
 /// The index of the event where the excerpt ends: the first truncate marker
 /// that is not inside code, in any of its three forms.
 pub fn find_marker(events: &[(Event<'_>, Range<usize>)]) -> Option<usize> {
-    let mut index = 0;
-    while index < events.len() {
-        match &events[index].0 {
-            Event::Html(html) | Event::InlineHtml(html) if is_html_marker(html) => {
-                let starts_block = index > 0 && matches!(events[index - 1].0, Event::Start(Tag::HtmlBlock));
-                return Some(if starts_block { index - 1 } else { index });
-            }
-            Event::Start(Tag::Paragraph) => {
-                let mut text = String::new();
-                let mut end = index + 1;
-                while let Some((Event::Text(t), _)) = events.get(end) {
-                    text.push_str(t);
-                    end += 1;
-                }
-                if matches!(events.get(end), Some((Event::End(TagEnd::Paragraph), _)))
-                    && mdx::is_truncate_comment(&text)
-                {
-                    return Some(index);
-                }
-            }
-            _ => {}
-        }
-        index += 1;
-    }
-    None
+    let mut scan = MarkerScan::default();
+    (1..=events.len()).find_map(|n| scan.last(&events[..n]))
 }
 
 /// `<!--truncate-->` or `<!-- truncate -->`.
