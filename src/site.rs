@@ -337,9 +337,12 @@ fn resolve_assets(
     local_refs: &BTreeSet<String>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> BTreeMap<PathBuf, PathBuf> {
+    let mut copies = BTreeMap::new();
+    if local_refs.is_empty() {
+        return copies;
+    }
     let posts_dir = site.posts_dir();
     let root = posts_dir.canonicalize().ok();
-    let mut copies = BTreeMap::new();
     for reference in local_refs {
         // Only needed for a warning: finding it costs a search of the body.
         let position = || body.text.find(reference.as_str()).map(|at| body.position(at)).unwrap_or((post.body_line, 1));
