@@ -97,7 +97,7 @@ fn markdown_render_8kb(bencher: Bencher) {
     let base_url = posts.site.post_base_url(post);
     let context = markdown::html::LinkContext { base_url: &base_url, folder: &post.folder, post_links: &links };
     let body = post.read_body().expect("body");
-    bencher.bench(|| markdown::render_post(black_box(post), &body, &context, true));
+    bencher.bench(|| markdown::render_post(black_box(post), &body, &context, markdown::Parts::ALL));
 }
 
 /// Finding the `<!--truncate-->` marker in an 8 KB post (parsing included).
@@ -122,7 +122,7 @@ fn feed() -> Feed {
     let posts = posts();
     let links = posts.site.post_links(&posts.posts);
     let refs: Vec<&Post> = posts.posts.iter().collect();
-    let rendered = posts.site.render_posts(&refs, &links, false);
+    let rendered = posts.site.render_posts(&refs, &links, markdown::Parts::EMAIL);
     Feed { posts, rendered }
 }
 

@@ -19,7 +19,7 @@ use crate::diagnostics::{self, Diagnostic};
 use crate::digest::template::DigestTemplate;
 use crate::digest::{Digest, DigestInput, Month};
 use crate::feed::{self, Entry, FeedSpec};
-use crate::markdown::{self, LinkContext, RenderedPost};
+use crate::markdown::{self, LinkContext, Parts, RenderedPost};
 use crate::urls;
 
 /// A site folder and its configuration.
@@ -59,19 +59,19 @@ impl Site {
     /// Renders posts in parallel, in the order given. Each body is read,
     /// rendered, its local files resolved (into `copies`, problems into the
     /// rendering's diagnostics) and dropped.
-    pub fn render_posts(&self, posts: &[&Post], post_links: &HashMap<String, String>, full: bool) -> Vec<RenderedPost> {
-        posts.par_iter().map(|post| self.render_post(post, post_links, full)).collect()
+    pub fn render_posts(&self, posts: &[&Post], post_links: &HashMap<String, String>, parts: Parts) -> Vec<RenderedPost> {
+        posts.par_iter().map(|post| self.render_post(post, post_links, parts)).collect()
     }
 
     /// Renders one post; a body that cannot be read again gives an error diagnostic and no HTML.
-    pub fn render_post(&self, post: &Post, post_links: &HashMap<String, String>, full: bool) -> RenderedPost {
+    pub fn render_post(&self, post: &Post, post_links: &HashMap<String, String>, parts: Parts) -> RenderedPost {
         let body = match post.read_body() {
             Ok(body) => body,
             Err(diagnostic) => return RenderedPost::failed(diagnostic),
         };
         let base_url = self.post_base_url(post);
         let context = LinkContext { base_url: &base_url, folder: &post.folder, post_links };
-        let mut rendered = markdown::render_post(post, &body, &context, full);
+        let mut rendered = markdown::render_post(post, &body, &context, parts);
         rendered.copies = resolve_assets(self, post, &body, &rendered.local_refs, &mut rendered.diagnostics);
         rendered
     }
@@ -234,7 +234,8 @@ struct RenderedMonth<'a> {
 fn render_month<'a>(context: &MonthContext, month: Month, mut posts: Vec<&'a Post>) -> Result<RenderedMonth<'a>> {
     let site = context.site;
     posts.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.permalink.cmp(&b.permalink)));
-    let rendered = site.render_posts(&posts, context.post_links, context.full);
+    let parts = if context.full { Parts::FULL } else { Parts::EXCERPT };
+    let rendered = site.render_posts(&posts, context.post_links, parts);
     let mut result = RenderedMonth::default();
     // A post whose body could not be read again (changed or removed since
     // loading) is left out, like a post with an error when loading.
@@ -274,7 +275,7 @@ pub fn check(site: &Site, _now: DateTime<Utc>) -> Result<Vec<Diagnostic>> {
     let checked: Vec<&Post> = loaded.posts.iter().filter(|p| !p.draft).collect();
     let post_links = site.post_links(&loaded.posts);
     let found: Vec<Vec<Diagnostic>> =
-        checked.par_iter().map(|post| site.render_post(post, &post_links, false).diagnostics).collect();
+        checked.par_iter().map(|post| site.render_post(post, &post_links, Parts::EXCERPT).diagnostics).collect();
     diagnostics.extend(found.into_iter().flatten());
     if let Err(error) = DigestTemplate::load(&site.root) {
         diagnostics.push(template_diagnostic(&error));

@@ -104,7 +104,7 @@ pub fn check_diagnostics(diagnostics: &[Diagnostic]) {
 pub fn render(post: &Post, body: &Body) -> RenderedPost {
     let base_url = format!("{}{}", CONFIG.blog_url(), newsroom::urls::encode_path(&post.folder));
     let links = LinkContext { base_url: &base_url, folder: &post.folder, post_links: &POST_LINKS };
-    let rendered = markdown::render_post(post, body, &links, true);
+    let rendered = markdown::render_post(post, body, &links, markdown::Parts::ALL);
     check_post_html("excerpt", &rendered.excerpt_html);
     check_post_html("content", rendered.content_html.as_deref().expect("asked for the whole post"));
     check_diagnostics(&rendered.diagnostics);

@@ -249,7 +249,7 @@ fn digest_excerpt(html: &str) -> String {
 /// Site-owner Markdown (intro, footer) as clean HTML.
 fn owner_markdown_html(markdown: &str, base_url: &str) -> String {
     let mut raw = String::new();
-    pulldown_cmark::html::push_html(&mut raw, pulldown_cmark::Parser::new_ext(markdown, markdown::parser_options()));
+    pulldown_cmark::html::push_html(&mut raw, markdown::events(markdown).map(|(event, _)| event));
     let links = std::collections::HashMap::new();
     markdown::html::clean(&raw, &markdown::LinkContext { base_url, folder: "", post_links: &links }).html
 }
@@ -265,7 +265,7 @@ fn text_part(
 ) -> String {
     let blog_url = config.blog_url();
     let plain = |markdown: &str| {
-        markdown::text::to_text(pulldown_cmark::Parser::new_ext(markdown, markdown::parser_options()), &blog_url).text
+        markdown::text::to_text(markdown::events(markdown).map(|(event, _)| event), &blog_url).text
     };
     let mut out = String::new();
     out.push_str(&format!("{}: monthly digest, {month_label}\n\n", config.site.title));
@@ -282,9 +282,13 @@ fn text_part(
         }
         out.push_str(&post.date.format("%B %-d, %Y").to_string());
         out.push_str("\n\n");
-        out.push_str(&rendered.excerpt_text.text);
+        // Posts for email are rendered with `Parts::EMAIL`; the text part of
+        // one rendered without it would lack only its excerpt.
+        debug_assert!(rendered.excerpt_text.is_some(), "{} rendered without its text", post.title);
+        let excerpt = rendered.excerpt_text.as_ref();
+        out.push_str(excerpt.map(|e| e.text.as_str()).unwrap_or_default());
         out.push_str("\n\n");
-        for (index, link) in rendered.excerpt_text.links.iter().enumerate() {
+        for (index, link) in excerpt.into_iter().flat_map(|e| &e.links).enumerate() {
             out.push_str(&format!("[{}] {link}\n", index + 1));
         }
         out.push_str(&format!("Read more: {}\n\n", post.permalink));

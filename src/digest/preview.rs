@@ -67,7 +67,7 @@ pub fn render_month(
     }
     let template = DigestTemplate::load(&site.root)?;
     let links = site.post_links(&loaded.posts);
-    let rendered = site.render_posts(&posts, &links, false);
+    let rendered = site.render_posts(&posts, &links, crate::markdown::Parts::EMAIL);
     let input = DigestInput { month, posts: posts.iter().copied().zip(rendered.iter()).collect() };
     Digest::render(&site.config, &template, &input).map(Some)
 }

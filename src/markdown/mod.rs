@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::PathBuf;
 
-use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};
 
 use crate::content::{Body, Post};
 use crate::diagnostics::Diagnostic;
@@ -23,6 +23,26 @@ pub use html::LinkContext;
 /// The Markdown extensions newsroom enables (GitHub-flavoured, as Docusaurus).
 pub fn parser_options() -> Options {
     Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
+}
+
+/// What [`render_post`] makes besides the excerpt's HTML, which it always makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Parts {
+    /// The whole post as HTML (`content_html`), for feeds that carry it.
+    pub content: bool,
+    /// The excerpt as plain text (`excerpt_text`), for the email's text part.
+    pub text: bool,
+}
+
+impl Parts {
+    /// The excerpt's HTML alone: feeds of excerpts, the digest's web page.
+    pub const EXCERPT: Parts = Parts { content: false, text: false };
+    /// The excerpt's HTML and the whole post's.
+    pub const FULL: Parts = Parts { content: true, text: false };
+    /// The excerpt as HTML and as text: the email.
+    pub const EMAIL: Parts = Parts { content: false, text: true };
+    /// Everything.
+    pub const ALL: Parts = Parts { content: true, text: true };
 }
 
 /// A post rendered for feeds (and, through the same cleaning, for email).
@@ -35,8 +55,9 @@ pub struct RenderedPost {
     /// Whether the post had a truncate marker (otherwise the excerpt is the
     /// description or the first paragraph).
     pub has_marker: bool,
-    /// The excerpt as plain text with numbered link references, for email.
-    pub excerpt_text: text::PlainText,
+    /// The excerpt as plain text with numbered link references, for email
+    /// (when asked for with [`Parts::text`]).
+    pub excerpt_text: Option<text::PlainText>,
     /// Local files the post references, relative to its folder, as written.
     pub local_refs: BTreeSet<String>,
     /// Problems found while rendering (warnings only).
@@ -53,7 +74,7 @@ impl RenderedPost {
             excerpt_html: String::new(),
             content_html: None,
             has_marker: false,
-            excerpt_text: text::PlainText::default(),
+            excerpt_text: None,
             local_refs: BTreeSet::new(),
             diagnostics: vec![diagnostic],
             copies: BTreeMap::new(),
@@ -68,18 +89,39 @@ pub fn markdown_source<'a>(post: &Post, body: &'a Body) -> std::borrow::Cow<'a, 
 
 /// Parses a post's Markdown into events with their byte ranges.
 pub fn parse(source: &str) -> Vec<(Event<'_>, Range<usize>)> {
-    Parser::new_ext(source, parser_options()).into_offset_iter().collect()
+    events(source).collect()
 }
 
-/// Renders a post: its excerpt always, the whole post when `full`.
+/// The parser newsroom reads Markdown with: its extensions, and email
+/// autolinks (`<a@b.org>`) carrying their `mailto:` in the event, as every
+/// other link carries its scheme, so that resolving URLs cannot mistake the
+/// address for a file next to the post.
+pub fn events(source: &str) -> impl Iterator<Item = (Event<'_>, Range<usize>)> {
+    Parser::new_ext(source, parser_options()).into_offset_iter().map(|(event, range)| (mailto_autolink(event), range))
+}
+
+fn mailto_autolink(event: Event<'_>) -> Event<'_> {
+    match event {
+        Event::Start(Tag::Link { link_type: LinkType::Email, dest_url, title, id }) => Event::Start(Tag::Link {
+            link_type: LinkType::Autolink,
+            dest_url: format!("mailto:{dest_url}").into(),
+            title,
+            id,
+        }),
+        other => other,
+    }
+}
+
+/// Renders a post: its excerpt always, the other `parts` when asked.
 ///
 /// The parser still reads the whole post (reference definitions anywhere
 /// resolve in the excerpt), but unless the whole post is rendered only the
 /// events up to the marker are kept; the rest are looked at once, for
 /// unknown components and local files, and dropped.
-pub fn render_post(post: &Post, body: &Body, links: &LinkContext, full: bool) -> RenderedPost {
+pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) -> RenderedPost {
+    let full = parts.content;
     let source = markdown_source(post, body);
-    let mut parser = Parser::new_ext(&source, parser_options()).into_offset_iter();
+    let mut parser = events(&source);
     let (mut events, marker) = events_to_marker(&mut parser);
     if full {
         events.extend(parser.by_ref());
@@ -119,7 +161,7 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, full: bool) ->
             fallback_excerpt(post, &events)
         }
     };
-    let excerpt_text = text::to_text(excerpt_events.iter().cloned(), links.base_url);
+    let excerpt_text = parts.text.then(|| text::to_text(excerpt_events.iter().cloned(), links.base_url));
     let mut local_refs = below.references(links);
     let mut to_html = |events: Vec<Event<'_>>| {
         let clean = html::render_events(events.into_iter().map(replace_task_markers), source.len(), links);
@@ -360,7 +402,7 @@ pub fn excessive_nesting(source: &str) -> Option<(usize, String)> {
 }
 
 /// Task list checkboxes become characters: feeds and email forbid `<input>`.
-fn replace_task_markers(event: Event<'_>) -> Event<'_> {
+pub(crate) fn replace_task_markers(event: Event<'_>) -> Event<'_> {
     match event {
         Event::TaskListMarker(true) => Event::Text("☑ ".into()),
         Event::TaskListMarker(false) => Event::Text("☐ ".into()),

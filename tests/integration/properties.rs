@@ -18,7 +18,7 @@ use mail_parser::MessageParser;
 use newsroom::config::Config;
 use newsroom::content::{Author, Body, Post, Tag};
 use newsroom::feed::{Entry, FeedSpec, write_all};
-use newsroom::markdown::{LinkContext, find_marker, parse, render_post};
+use newsroom::markdown::{LinkContext, Parts, find_marker, parse, render_post};
 use proptest::prelude::*;
 use pulldown_cmark::{Event, Tag as MdTag};
 
@@ -113,7 +113,7 @@ proptest! {
         let (posts, bodies): (Vec<Post>, Vec<Body>) = posts.into_iter().enumerate().map(|(i, (t, a, b))| post(i, t, a, b)).unzip();
         let links = Default::default();
         let rendered: Vec<_> =
-            posts.iter().zip(&bodies).map(|(p, b)| render_post(p, b, &link_context(&links), true)).collect();
+            posts.iter().zip(&bodies).map(|(p, b)| render_post(p, b, &link_context(&links), Parts::FULL)).collect();
         let entries: Vec<Entry> = posts.iter().zip(&rendered).map(|(post, rendered)| Entry { post, rendered }).collect();
         let spec = FeedSpec::new(&config, "Prop".into(), config.blog_url(), config.blog_url(), entries, posts[0].date);
         let files = write_all(&spec).unwrap();
@@ -379,11 +379,11 @@ proptest! {
         prop_assert_eq!(cut, expected.map(|(at, _)| at), "cut in:\n{}", body);
         let links = Default::default();
         let (whole_post, whole_body) = post(0, "T".into(), "A".into(), body.clone());
-        let whole = render_post(&whole_post, &whole_body, &link_context(&links), true);
+        let whole = render_post(&whole_post, &whole_body, &link_context(&links), Parts::ALL);
         prop_assert_eq!(whole.has_marker, expected.is_some());
         // Rendering only the excerpt stops keeping events at the marker; it
         // gives the same excerpt and warnings as rendering everything.
-        let excerpt_only = render_post(&whole_post, &whole_body, &link_context(&links), false);
+        let excerpt_only = render_post(&whole_post, &whole_body, &link_context(&links), Parts::EMAIL);
         prop_assert_eq!(&excerpt_only.excerpt_html, &whole.excerpt_html);
         prop_assert_eq!(excerpt_only.has_marker, whole.has_marker);
         prop_assert_eq!(format!("{:?}", excerpt_only.excerpt_text), format!("{:?}", whole.excerpt_text));
@@ -395,7 +395,7 @@ proptest! {
         // The excerpt is the rendering of the text before the cut, alone.
         let prefix = body[..at].to_string();
         let (alone_post, alone_body) = post(0, "T".into(), "A".into(), prefix.clone());
-        let alone = render_post(&alone_post, &alone_body, &link_context(&links), true);
+        let alone = render_post(&alone_post, &alone_body, &link_context(&links), Parts::FULL);
         let alone_html = alone.content_html.unwrap();
         if place != Place::ListItem && !body[at..].contains("[docs]:") {
             // (A reference defined below the cut still resolves in the excerpt.)
@@ -813,4 +813,94 @@ proptest! {
             prop_assert!(ids.insert(message.message_id().unwrap().to_string()), "Message-IDs repeat");
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Excerpts and posts without raw HTML skip the sanitiser (ammonia) when
+// pulldown-cmark's HTML is already what it keeps. Whichever way a post
+// went, sanitising its HTML again must change nothing in the tree html5ever
+// (scraper) builds from it.
+
+/// The tree html5ever builds from `html`, serialised.
+fn html_tree(html: &str) -> String {
+    scraper::Html::parse_fragment(html).root_element().html()
+}
+
+fn sanitiser_changes(html: &str) -> Option<String> {
+    let (before, after) = (html_tree(html), html_tree(&newsroom::markdown::html::sanitise(html)));
+    (before != after).then(|| format!("sanitising changed\n{before}\ninto\n{after}"))
+}
+
+/// Markdown blocks of every kind pulldown-cmark writes, with every kind of
+/// reference in their links and images.
+fn markdown_block() -> impl Strategy<Value = String> {
+    (0..16usize, reference(), text()).prop_map(|(kind, u, t)| match kind {
+        0 => format!("# {t}"),
+        1 => format!("Some *{t}* and **{t}** and ~~{t}~~ and `{t}`\\\nafter a break"),
+        2 => format!("```rust\n{t}\n```"),
+        3 => format!("    {t}"),
+        4 => format!("> {t}\n>\n> - [{t}](<{u}>)"),
+        5 => format!("3. {t}\n4. ![{t}](<{u}> \"{t}\")"),
+        6 => format!("- [ ] {t}\n- [x] done"),
+        7 => format!("| a | b |\n|---|---|\n| {t} | [x](<{u}>) |"),
+        8 => format!("| a | b |\n|:--|--:|\n| {t} | c |"),
+        9 => format!("<{u}>"),
+        10 => format!("Mail <ada@example.org> about {t}."),
+        11 => format!("[{t}][r] and ![i][r]\n\n[r]: <{u}> '{t}'"),
+        12 => format!("Footnote[^1].\n\n[^1]: {t}"),
+        13 => "---".to_string(),
+        14 => format!("A <span title=\"{t}\">raw</span> [l](<{u}>)"),
+        _ => format!("Text {t} with [a link](<{u}>)"),
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(128)))]
+
+    #[test]
+    fn published_html_is_what_the_sanitiser_keeps(
+        blocks in proptest::collection::vec(markdown_block(), 1..6),
+        marker_at in 0..6usize,
+    ) {
+        let mut blocks = blocks;
+        let at = marker_at.min(blocks.len());
+        blocks.insert(at, "<!--truncate-->".to_string());
+        let (post, body) = post(0, "T".into(), "A".into(), blocks.join("\n\n"));
+        let links = Default::default();
+        let rendered = render_post(&post, &body, &link_context(&links), Parts::FULL);
+        for html in [&rendered.excerpt_html, rendered.content_html.as_ref().unwrap()] {
+            if let Some(change) = sanitiser_changes(html) {
+                return Err(TestCaseError::fail(format!("{change}\nfrom:\n{}", body.text)));
+            }
+        }
+    }
+}
+
+/// Every post of the real blogs in ../shared/corpus, whole and excerpt.
+#[test]
+fn published_html_of_the_corpus_is_what_the_sanitiser_keeps() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    assert!(corpus.is_dir(), "{} is missing: the tests need ../shared beside the repository", corpus.display());
+    let mut checked = 0;
+    for blog in ["babel", "backstage", "jest", "prettier", "react-native"] {
+        let site_dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "site:\n  title: {blog}\n  url: https://{blog}.example.org\nposts: {}\n",
+            corpus.join(blog).canonicalize().unwrap().display()
+        );
+        std::fs::write(site_dir.path().join("newsroom.yaml"), config).unwrap();
+        let site = newsroom::site::Site::open(site_dir.path()).unwrap();
+        let loaded = site.load_posts().unwrap();
+        let links = site.post_links(&loaded.posts);
+        for post in &loaded.posts {
+            let rendered = site.render_post(post, &links, Parts::FULL);
+            for html in [&rendered.excerpt_html, rendered.content_html.as_ref().unwrap()] {
+                if let Some(change) = sanitiser_changes(html) {
+                    panic!("{}: {change}", post.source.display());
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 280, "only {checked} corpus posts rendered");
 }
