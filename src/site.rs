@@ -27,13 +27,15 @@ use crate::urls;
 pub struct Site {
     pub root: PathBuf,
     pub config: Config,
+    /// The posts folder with links resolved, found once (`None` if it cannot be).
+    canonical_posts_dir: std::sync::OnceLock<Option<PathBuf>>,
 }
 
 impl Site {
     /// Opens the site folder `root`, reading its `newsroom.yaml`.
     pub fn open(root: &Path) -> Result<Site> {
         let config = Config::load(root)?;
-        Ok(Site { root: root.to_path_buf(), config })
+        Ok(Site { root: root.to_path_buf(), config, canonical_posts_dir: std::sync::OnceLock::new() })
     }
 
     /// The posts folder.
@@ -343,7 +345,7 @@ fn resolve_assets(
         return copies;
     }
     let posts_dir = site.posts_dir();
-    let root = posts_dir.canonicalize().ok();
+    let root = site.canonical_posts_dir.get_or_init(|| posts_dir.canonicalize().ok());
     for reference in local_refs {
         // Only needed for a warning: finding it costs a search of the body.
         let position = || body.text.find(reference.as_str()).map(|at| body.position(at)).unwrap_or((post.body_line, 1));
@@ -356,9 +358,9 @@ fn resolve_assets(
             continue;
         };
         let source = posts_dir.join(&relative);
-        let inside = source.canonicalize().ok().zip(root.as_ref()).is_some_and(|(file, root)| file.starts_with(root));
-        if !source.is_file() {
-            if !source.is_dir() {
+        let metadata = fs::metadata(&source).ok();
+        if !metadata.as_ref().is_some_and(fs::Metadata::is_file) {
+            if !metadata.as_ref().is_some_and(fs::Metadata::is_dir) {
                 diagnostics.push(Diagnostic::warning(
                     &post.source,
                     position(),
@@ -367,6 +369,7 @@ fn resolve_assets(
             }
             continue;
         }
+        let inside = source.canonicalize().ok().zip(root.as_ref()).is_some_and(|(file, root)| file.starts_with(root));
         if !inside {
             diagnostics.push(Diagnostic::warning(
                 &post.source,

@@ -101,6 +101,9 @@ pub fn events(source: &str) -> impl Iterator<Item = (Event<'_>, Range<usize>)> {
 }
 
 fn mailto_autolink(event: Event<'_>) -> Event<'_> {
+    if !matches!(event, Event::Start(Tag::Link { link_type: LinkType::Email, .. })) {
+        return event;
+    }
     match event {
         Event::Start(Tag::Link { link_type: LinkType::Email, dest_url, title, id }) => Event::Start(Tag::Link {
             link_type: LinkType::Autolink,
@@ -121,10 +124,12 @@ fn mailto_autolink(event: Event<'_>) -> Event<'_> {
 pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) -> RenderedPost {
     let full = parts.content;
     let source = markdown_source(post, body);
-    let mut parser = events(&source);
+    // Events past the marker are only looked at, so only kept ones go
+    // through `mailto_autolink` (BelowMarker ignores email links).
+    let mut parser = Parser::new_ext(&source, parser_options()).into_offset_iter();
     let (mut events, marker) = events_to_marker(&mut parser);
     if full {
-        events.extend(parser.by_ref());
+        events.extend(parser.by_ref().map(|(event, range)| (mailto_autolink(event), range)));
     }
     let mut diagnostics = Vec::new();
     let mut below = BelowMarker::default();
@@ -190,7 +195,7 @@ fn events_to_marker<'a>(
     let mut events = Vec::new();
     let mut scan = MarkerScan::default();
     for event in parser.by_ref() {
-        events.push(event);
+        events.push((mailto_autolink(event.0), event.1));
         if let Some(cut) = scan.last(&events) {
             return (events, Some(cut));
         }
@@ -247,6 +252,7 @@ struct BelowMarker {
 impl BelowMarker {
     fn look_at(&mut self, event: &Event<'_>) {
         match event {
+            Event::Start(Tag::Link { link_type: LinkType::Email, .. }) => {}
             Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
                 if let Some(reference) = crate::urls::local_file_reference(dest_url)
                     && !(reference.ends_with(".md") || reference.ends_with(".mdx"))
