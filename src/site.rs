@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -61,20 +62,35 @@ impl Site {
     /// Renders posts in parallel, in the order given. Each body is read,
     /// rendered, its local files resolved (into `copies`, problems into the
     /// rendering's diagnostics) and dropped.
-    pub fn render_posts(&self, posts: &[&Post], post_links: &HashMap<String, String>, parts: Parts) -> Vec<RenderedPost> {
+    pub fn render_posts(
+        &self,
+        posts: &[&Post],
+        post_links: &HashMap<String, String>,
+        parts: Parts,
+    ) -> Vec<RenderedPost> {
         posts.par_iter().map(|post| self.render_post(post, post_links, parts)).collect()
     }
 
     /// Renders one post; a body that cannot be read again gives an error diagnostic and no HTML.
     pub fn render_post(&self, post: &Post, post_links: &HashMap<String, String>, parts: Parts) -> RenderedPost {
-        let body = match post.read_body() {
-            Ok(body) => body,
-            Err(diagnostic) => return RenderedPost::failed(diagnostic),
-        };
+        match post.read_body() {
+            Ok(body) => self.render_body(post, &body, post_links, parts),
+            Err(diagnostic) => RenderedPost::failed(diagnostic),
+        }
+    }
+
+    /// Renders a post from its body, and resolves its local files.
+    fn render_body(
+        &self,
+        post: &Post,
+        body: &Body,
+        post_links: &HashMap<String, String>,
+        parts: Parts,
+    ) -> RenderedPost {
         let base_url = self.post_base_url(post);
         let context = LinkContext { base_url: &base_url, folder: &post.folder, post_links };
-        let mut rendered = markdown::render_post(post, &body, &context, parts);
-        rendered.copies = resolve_assets(self, post, &body, &rendered.local_refs, &mut rendered.diagnostics);
+        let mut rendered = markdown::render_post(post, body, &context, parts);
+        rendered.copies = resolve_assets(self, post, body, &rendered.local_refs, &mut rendered.diagnostics);
         rendered
     }
 
@@ -130,8 +146,35 @@ impl BuildReport {
 /// holds the posts' metadata and the months being rendered, whatever the
 /// number of posts.
 pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<BuildReport> {
+    build_keeping(site, options, now, RENDERINGS_MEMORY_BUDGET)
+}
+
+/// [`build`], keeping at most `budget` bytes of renderings from loading.
+fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget: usize) -> Result<BuildReport> {
     let out_dir = options.out_dir.clone().unwrap_or_else(|| site.default_out_dir());
-    let loaded = site.load_posts()?;
+    let full = site.config.feeds.content == crate::config::FeedContent::Full;
+    let parts = if full { Parts::FULL } else { Parts::EXCERPT };
+    // Listed posts are rendered as they load, while their text is at hand,
+    // and kept up to a budget; the rest are read again a month at a time.
+    // A post linking to another post's file needs every permalink, so its
+    // early rendering is dropped and it renders again with them.
+    let budget = AtomicUsize::new(budget);
+    let no_links = HashMap::new();
+    let render_early = |post: &mut Post, text: &str| -> Option<Box<RenderedPost>> {
+        if !post.is_listed(now) || budget.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let body = post.body_from(text).ok()?;
+        let rendered = site.render_body(post, &body, &no_links, parts);
+        if rendered.local_refs.iter().any(|r| r.ends_with(".md") || r.ends_with(".mdx")) {
+            return None;
+        }
+        let size = rendered.memory_size();
+        // Once one does not fit, none is rendered early any more.
+        let fits = budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| Some(left.saturating_sub(size)));
+        (fits.is_ok_and(|left| left >= size)).then(|| Box::new(rendered))
+    };
+    let (loaded, early) = content::load_posts_with(&site.root, &site.config, &render_early)?;
     let mut report = BuildReport { out_dir: out_dir.clone(), skipped: loaded.rejected.clone(), ..Default::default() };
     let mut diagnostics = loaded.diagnostics;
     if diagnostics.iter().any(Diagnostic::is_error) && !options.keep_going {
@@ -142,14 +185,15 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
 
     let listed: Vec<&Post> = loaded.posts.iter().filter(|p| p.is_listed(now)).collect();
     let post_links = site.post_links(&loaded.posts);
-    let full = site.config.feeds.content == crate::config::FeedContent::Full;
     let in_feeds = feed::feed_members(&site.config, &listed);
     let template = DigestTemplate::load(&site.root)?;
     let staging = stage_dir(&out_dir)?;
 
-    let mut by_month: BTreeMap<Month, Vec<&Post>> = BTreeMap::new();
-    for post in &listed {
-        by_month.entry(Month::of(post.date)).or_default().push(post);
+    let mut by_month: BTreeMap<Month, MonthPosts> = BTreeMap::new();
+    for (post, rendered) in loaded.posts.iter().zip(early) {
+        if post.is_listed(now) {
+            by_month.entry(Month::of(post.date)).or_default().push((post, rendered));
+        }
     }
     let archives = by_month.len();
     let context = MonthContext {
@@ -158,7 +202,7 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
         out: staging.path(),
         post_links: &post_links,
         in_feeds: &in_feeds,
-        full,
+        parts,
     };
     let months: Vec<RenderedMonth> =
         by_month.into_par_iter().map(|(month, posts)| render_month(&context, month, posts)).collect::<Result<_>>()?;
@@ -178,7 +222,8 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
     }
     let entries: Vec<Entry> = kept.iter().map(|(post, rendered)| Entry { post, rendered }).collect();
     let feed_sets = feed_sets(site, &entries, now)?;
-    for (folder, files) in &feed_sets {
+    // Creating files is most of the remaining time: both cores do it.
+    feed_sets.par_iter().try_for_each(|(folder, files)| -> Result<()> {
         let dir = staging.path().join(folder);
         fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
         write_file(&dir.join(feed::RSS_FILE), &files.rss)?;
@@ -187,14 +232,16 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
         if site.config.feeds.xslt {
             write_file(&dir.join(feed::XSLT_FILE), feed::XSLT)?;
         }
-    }
-    for (relative, source) in &assets {
+        Ok(())
+    })?;
+    assets.par_iter().try_for_each(|(relative, source)| -> Result<()> {
         let target = staging.path().join(relative);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
         }
         fs::copy(source, &target).with_context(|| format!("failed to copy `{}`", source.display()))?;
-    }
+        Ok(())
+    })?;
     replace_dir(staging, &out_dir)?;
 
     diagnostics::sort(&mut diagnostics);
@@ -207,6 +254,15 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
     Ok(report)
 }
 
+/// How many bytes of renderings `build` keeps from loading (see
+/// [`build`]): the same as the bodies [`content::load_posts`] keeps, and a
+/// rendering is a fraction of its body, so ~5 times as many posts are read
+/// once.
+const RENDERINGS_MEMORY_BUDGET: usize = content::BODY_MEMORY_BUDGET;
+
+/// A month's posts, each with its rendering when one was kept from loading.
+type MonthPosts<'a> = Vec<(&'a Post, Option<Box<RenderedPost>>)>;
+
 /// What every month's rendering shares.
 struct MonthContext<'a> {
     site: &'a Site,
@@ -216,7 +272,7 @@ struct MonthContext<'a> {
     post_links: &'a HashMap<String, String>,
     /// The posts some feed carries ([`feed::feed_members`]).
     in_feeds: &'a HashSet<&'a Path>,
-    full: bool,
+    parts: Parts,
 }
 
 /// What rendering one month leaves: its posts' problems and files, and the
@@ -233,11 +289,18 @@ struct RenderedMonth<'a> {
 /// Renders a month's posts and writes the month's archive page
 /// (`digest/YYYY-MM/index.html`, the web version of its digest, the "view in
 /// browser" target of the emails).
-fn render_month<'a>(context: &MonthContext, month: Month, mut posts: Vec<&'a Post>) -> Result<RenderedMonth<'a>> {
+fn render_month<'a>(context: &MonthContext, month: Month, mut posts: MonthPosts<'a>) -> Result<RenderedMonth<'a>> {
     let site = context.site;
-    posts.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.permalink.cmp(&b.permalink)));
-    let parts = if context.full { Parts::FULL } else { Parts::EXCERPT };
-    let rendered = site.render_posts(&posts, context.post_links, parts);
+    posts.sort_by(|(a, _), (b, _)| a.date.cmp(&b.date).then_with(|| a.permalink.cmp(&b.permalink)));
+    let (posts, early): (Vec<&Post>, Vec<Option<Box<RenderedPost>>>) = posts.into_iter().unzip();
+    let rendered: Vec<RenderedPost> = posts
+        .par_iter()
+        .zip(early)
+        .map(|(post, early)| match early {
+            Some(rendered) => *rendered,
+            None => site.render_post(post, context.post_links, context.parts),
+        })
+        .collect();
     let mut result = RenderedMonth::default();
     // A post whose body could not be read again (changed or removed since
     // loading) is left out, like a post with an error when loading.
@@ -419,4 +482,41 @@ pub fn replace_dir(staging: tempfile::TempDir, out_dir: &Path) -> Result<()> {
         fs::rename(&staged, out_dir).with_context(|| format!("failed to create `{}`", out_dir.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .map(Result::unwrap)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| (e.path().strip_prefix(dir).unwrap().to_path_buf(), fs::read(e.path()).unwrap()))
+            .collect()
+    }
+
+    /// Renderings kept from loading and renderings made a month at a time
+    /// (a post beyond the budget, or one linking another post's file) are
+    /// the same bytes.
+    #[test]
+    fn output_is_the_same_whatever_the_renderings_budget() {
+        let site = Site::open(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let now = "2026-11-22T12:00:00Z".parse().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let outputs: Vec<BTreeMap<PathBuf, Vec<u8>>> = [0, 3000, RENDERINGS_MEMORY_BUDGET]
+            .into_iter()
+            .map(|budget| {
+                let dir = out.path().join(budget.to_string());
+                let options = BuildOptions { out_dir: Some(dir.clone()), keep_going: false };
+                let report = build_keeping(&site, &options, now, budget).unwrap();
+                assert!(report.written && report.listed_posts > 3, "{report:?}");
+                files(&dir)
+            })
+            .collect();
+        assert!(outputs[0].len() > 10);
+        assert!(outputs[1] == outputs[0], "budget 3000 differs from none");
+        assert!(outputs[2] == outputs[0], "the default budget differs from none");
+    }
 }

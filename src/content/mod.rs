@@ -208,6 +208,30 @@ pub fn load_posts(root: &Path, config: &Config) -> anyhow::Result<LoadedPosts> {
 /// [`load_posts`], keeping at most `budget` bytes of bodies in memory.
 pub fn load_posts_keeping(root: &Path, config: &Config, budget: usize) -> anyhow::Result<LoadedPosts> {
     let budget = AtomicUsize::new(budget);
+    let keep_body = |post: &mut Post, text: &str| {
+        let fits =
+            budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(post.body_len)).is_ok();
+        if fits {
+            post.kept_body = post.body_from(text).ok().map(Arc::new);
+        }
+        None::<()>
+    };
+    Ok(load_posts_with(root, config, &keep_body)?.0)
+}
+
+/// One post file loaded: its name, the post and what `keep` kept, problems.
+type LoadResult<K> = (PathBuf, Option<(Post, Option<K>)>, Vec<Diagnostic>);
+
+/// Loads every post, calling `keep` with each post that loaded and its
+/// file's text while the text is at hand; what it returns comes back beside
+/// the post (the `i`th of the second list belongs to `posts[i]`). `build`
+/// renders here, so that the posts it can keep the renderings of are read
+/// once.
+pub fn load_posts_with<K: Send>(
+    root: &Path,
+    config: &Config,
+    keep: &(dyn Fn(&mut Post, &str) -> Option<K> + Sync),
+) -> anyhow::Result<(LoadedPosts, Vec<Option<K>>)> {
     let posts_dir = root.join(&config.posts);
     if !posts_dir.is_dir() {
         anyhow::bail!("the posts folder `{}` does not exist (set `posts:` in newsroom.yaml)", posts_dir.display());
@@ -215,12 +239,16 @@ pub fn load_posts_keeping(root: &Path, config: &Config, budget: usize) -> anyhow
     let mut loaded = LoadedPosts::default();
     let authors = load_authors(root, &posts_dir, &mut loaded.diagnostics);
     let files = post_files(root, &posts_dir, &mut loaded.diagnostics)?;
-    let results: Vec<(PathBuf, Option<Post>, Vec<Diagnostic>)> = files
+    let results: Vec<LoadResult<K>> = files
         .par_iter()
         .map(|file| {
             let source = display_path(root, file);
             let mut diagnostics = Vec::new();
-            let post = load_post(file, &source, &posts_dir, config, &authors, &budget, &mut diagnostics);
+            let post = read_text(file, &source, &mut diagnostics).and_then(|text| {
+                let mut post = parse_post(&text, file, &source, &posts_dir, config, &authors, &mut diagnostics)?;
+                let kept = keep(&mut post, &text);
+                Some((post, kept))
+            });
             (source, post, diagnostics)
         })
         .collect();
@@ -229,12 +257,13 @@ pub fn load_posts_keeping(root: &Path, config: &Config, budget: usize) -> anyhow
     let mut permalinks: std::collections::HashMap<String, PathBuf> =
         std::collections::HashMap::with_capacity(results.len());
     let (all_diagnostics, rejected) = (&mut loaded.diagnostics, &mut loaded.rejected);
+    let mut kept_list = Vec::with_capacity(results.len());
     // Collected in place: the results' buffer becomes the posts' (at 100k
     // posts, two such buffers at once were ~50 MB of the peak).
     loaded.posts = results
         .into_iter()
         .filter_map(|(source, post, mut diagnostics)| {
-            if let Some(post) = &post
+            if let Some((post, _)) = &post
                 && let Some(first) = permalinks.get(&post.permalink)
             {
                 diagnostics.push(Diagnostic::error(
@@ -250,8 +279,9 @@ pub fn load_posts_keeping(root: &Path, config: &Config, budget: usize) -> anyhow
             let failed = diagnostics.iter().any(Diagnostic::is_error);
             all_diagnostics.extend(diagnostics);
             match post {
-                Some(post) if !failed => {
+                Some((post, kept)) if !failed => {
                     permalinks.insert(post.permalink.clone(), source);
+                    kept_list.push(kept);
                     Some(post)
                 }
                 _ => {
@@ -261,7 +291,7 @@ pub fn load_posts_keeping(root: &Path, config: &Config, budget: usize) -> anyhow
             }
         })
         .collect();
-    Ok(loaded)
+    Ok((loaded, kept_list))
 }
 
 /// The post files under `posts_dir`, sorted. Symbolic links that lead out of
@@ -382,26 +412,6 @@ pub fn decode_text(bytes: Vec<u8>, source: &Path, diagnostics: &mut Vec<Diagnost
 fn normalise_text(text: String) -> String {
     let text = text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text);
     if text.contains('\r') { text.replace("\r\n", "\n").replace('\r', "\n") } else { text }
-}
-
-/// Loads one post file; diagnostics go to `diagnostics`.
-fn load_post(
-    path: &Path,
-    source: &Path,
-    posts_dir: &Path,
-    config: &Config,
-    authors: &AuthorMap,
-    budget: &AtomicUsize,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Post> {
-    let text = read_text(path, source, diagnostics)?;
-    let mut post = parse_post(&text, path, source, posts_dir, config, authors, diagnostics)?;
-    let fits =
-        budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(post.body_len)).is_ok();
-    if fits {
-        post.kept_body = post.body_from(&text).ok().map(Arc::new);
-    }
-    Some(post)
 }
 
 /// Turns one post's text (as [`decode_text`] gives it) into a [`Post`], as

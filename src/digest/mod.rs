@@ -264,9 +264,8 @@ fn text_part(
     archive_url: &str,
 ) -> String {
     let blog_url = config.blog_url();
-    let plain = |markdown: &str| {
-        markdown::text::to_text(markdown::events(markdown).map(|(event, _)| event), &blog_url).text
-    };
+    let plain =
+        |markdown: &str| markdown::text::to_text(markdown::events(markdown).map(|(event, _)| event), &blog_url).text;
     let mut out = String::new();
     out.push_str(&format!("{}: monthly digest, {month_label}\n\n", config.site.title));
     out.push_str(&plain(intro_md));

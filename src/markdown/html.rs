@@ -111,14 +111,22 @@ pub fn render_events<'a>(
                 Event::Start(Tag::Image { link_type, dest_url, title, id })
             }
             // The language class is one the sanitiser removes.
-            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(_))) => Event::Start(Tag::CodeBlock(CodeBlockKind::Indented)),
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(_))) => {
+                Event::Start(Tag::CodeBlock(CodeBlockKind::Indented))
+            }
             other => other,
         };
         needs_sanitiser |= !sanitised_already(&event);
         event
     });
     pulldown_cmark::html::push_html(&mut raw, resolved);
-    let html = if needs_sanitiser { sanitise(&raw) } else { raw };
+    let html = if needs_sanitiser {
+        sanitise(&raw)
+    } else {
+        // Kept for feeds (and by `build` from loading): not the whole post's size.
+        raw.shrink_to_fit();
+        raw
+    };
     CleanHtml { html, local_refs }
 }
 
@@ -360,7 +368,8 @@ mod tests {
         ];
         for markdown in samples {
             let mut raw = String::new();
-            let events = crate::markdown::events(markdown).map(|(event, _)| crate::markdown::replace_task_markers(event));
+            let events =
+                crate::markdown::events(markdown).map(|(event, _)| crate::markdown::replace_task_markers(event));
             pulldown_cmark::html::push_html(&mut raw, events);
             let (fast, rewritten) = (render_markdown(markdown, &context), clean(&raw, &context));
             assert_eq!(tree(&fast.html), tree(&rewritten.html), "{markdown}");
@@ -392,7 +401,10 @@ mod tests {
             ("[js](javascript:alert(1)) ok", "<p><a>js</a> ok</p>"),
             ("![d](data:image/png;base64,AA) ok", "<p><img alt=\"d\"> ok</p>"),
             ("[bad](//[bad) [ftp](ftp://x.org/f)", "<p><a>bad</a> <a>ftp</a></p>"),
-            ("| a |\n|:-:|\n| b |", "<table><thead><tr><th>a</th></tr></thead><tbody>\n<tr><td>b</td></tr>\n</tbody></table>"),
+            (
+                "| a |\n|:-:|\n| b |",
+                "<table><thead><tr><th>a</th></tr></thead><tbody>\n<tr><td>b</td></tr>\n</tbody></table>",
+            ),
         ];
         for (markdown, expected) in sanitised {
             assert_eq!(render_markdown(markdown, &context).html.trim(), expected, "{markdown}");

@@ -255,3 +255,30 @@ fn full_content_and_xslt_options() {
         assert!(body.len() > 2000, "{file}: the whole post, not the excerpt");
     }
 }
+
+/// A link to another post's file becomes that post's permalink in the
+/// feeds (its rendering waits for every permalink), an email autolink a
+/// `mailto:` link (not a missing file), and the posts around them, rendered
+/// as they load, keep their own links.
+#[test]
+fn links_between_posts_become_permalinks() {
+    let site = TempSite::new();
+    site.post("2026-01-01-first.md", "---\ntitle: First\n---\n\nSee [the image](./pic.png).\n\n<!--truncate-->\n\nMore.\n")
+        .post("2026-01-02-second.md", "---\ntitle: Second\n---\n\nAfter [the first](./2026-01-01-first.md#more), write <ada@example.org>.\n\n<!--truncate-->\n")
+        .post("pic.png", b"\x89PNG");
+    let output = run(site.path(), &["build"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+    let feed: serde_json::Value = serde_json::from_str(&site.read("public/feed.json")).unwrap();
+    let html = |title: &str| {
+        let items = feed["items"].as_array().unwrap();
+        let item = items.iter().find(|i| i["title"] == title).unwrap_or_else(|| panic!("{title} in {feed}"));
+        item["content_html"].as_str().unwrap().to_string()
+    };
+    let second = html("Second");
+    assert!(second.contains(r#"href="https://test.example.org/blog/2026/01/01/first#more""#), "{second}");
+    assert!(second.contains(r#"href="mailto:ada@example.org""#), "{second}");
+    let first = html("First");
+    assert!(first.contains(r#"href="https://test.example.org/blog/pic.png""#), "{first}");
+    assert_eq!(std::fs::read(site.path().join("public/pic.png")).unwrap(), b"\x89PNG");
+}
