@@ -140,11 +140,13 @@ impl BuildReport {
 
 /// `newsroom build`: feeds and assets into the output folder, atomically.
 ///
-/// Posts are loaded without their bodies, then rendered a month at a time:
-/// each month's posts are read again, rendered, written into the month's
-/// archive page, and dropped, except the few that some feed carries. Memory
-/// holds the posts' metadata and the months being rendered, whatever the
-/// number of posts.
+/// Posts are loaded without their bodies; listed ones are rendered as they
+/// load and their renderings kept up to [`RENDERINGS_MEMORY_BUDGET`]. Then,
+/// a month at a time, the month's posts without a kept rendering are read
+/// again and rendered, the month's archive page is written, and the
+/// renderings are dropped, except the few that some feed carries. Memory
+/// holds the posts' metadata, the budget and the months being rendered,
+/// whatever the number of posts.
 pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<BuildReport> {
     build_keeping(site, options, now, RENDERINGS_MEMORY_BUDGET)
 }

@@ -764,7 +764,7 @@ impl<'a> PostReader<'a> {
         for author in &mut found {
             for (field, value) in [("url", &mut author.url), ("image_url", &mut author.image_url)] {
                 let Some(reference) = value.take() else { continue };
-                *value = urls::web_url(&site_base, &reference);
+                *value = remembered_web_url(&site_base, &reference);
                 if value.is_none() {
                     let message =
                         format!("author `{}`: {field} `{reference}` is not a web address; left out", author.name);
@@ -774,6 +774,28 @@ impl<'a> PostReader<'a> {
         }
         found
     }
+}
+
+/// [`urls::web_url`], remembered per thread: every post by an author of
+/// authors.yml names the same addresses, and parsing them again for each
+/// post was 2% of a build. At most a few thousand are remembered.
+fn remembered_web_url(base: &str, reference: &str) -> Option<String> {
+    type Seen = std::collections::HashMap<String, std::collections::HashMap<String, Option<String>>>;
+    thread_local! {
+        static SEEN: std::cell::RefCell<Seen> = std::cell::RefCell::new(Seen::new());
+    }
+    SEEN.with_borrow_mut(|seen| {
+        if let Some(url) = seen.get(base).and_then(|by_reference| by_reference.get(reference)) {
+            return url.clone();
+        }
+        let url = urls::web_url(base, reference);
+        let by_reference = seen.entry(base.to_string()).or_default();
+        if by_reference.len() >= 4096 {
+            by_reference.clear();
+        }
+        by_reference.insert(reference.to_string(), url.clone());
+        url
+    })
 }
 
 /// The post's name (file stem, or folder name for `…/index.md`) and its folder
