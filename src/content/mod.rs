@@ -327,8 +327,25 @@ fn post_files(root: &Path, posts_dir: &Path, diagnostics: &mut Vec<Diagnostic>) 
             files.push(entry.into_path());
         }
     }
-    files.sort_unstable();
+    // `Path`'s own comparison parses components; at 100k posts that sort
+    // was 2% of a build, on one core.
+    files.par_sort_unstable_by(|a, b| component_order(a, b));
     Ok(files)
+}
+
+/// The order of [`Path`]'s comparison (component by component) for clean
+/// paths (no `.`, no doubled or trailing `/`, as a walk gives them),
+/// compared as bytes: at the first difference, the path whose component
+/// ends there (`/`) comes first, as the shorter component would.
+fn component_order(a: &Path, b: &Path) -> std::cmp::Ordering {
+    let (a, b) = (a.as_os_str().as_encoded_bytes(), b.as_os_str().as_encoded_bytes());
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        None => a.len().cmp(&b.len()),
+        Some(at) => {
+            let key = |byte: u8| if byte == b'/' { 0 } else { u16::from(byte) + 1 };
+            key(a[at]).cmp(&key(b[at]))
+        }
+    }
 }
 
 fn load_authors(root: &Path, posts_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> AuthorMap {
@@ -839,6 +856,38 @@ fn midnight_utc(date: NaiveDate) -> DateTime<FixedOffset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_order_by_bytes_is_path_order() {
+        let names = [
+            "p/a",
+            "p/a-b",
+            "p/a/b",
+            "p/a.md",
+            "p/a/b.md",
+            "p/ab",
+            "p/a b",
+            "p/a/",
+            "p/A",
+            "p/é",
+            "p/e",
+            "p/a-b/c",
+            "p/a/b/c",
+            "p/2021-01-01-x.md",
+            "p/2021-01-01-x/index.md",
+            "p/2021-01-01-xy.md",
+            "p",
+            "q",
+            "p0",
+            "p/\\x",
+        ];
+        let paths: Vec<PathBuf> = names.iter().map(|n| PathBuf::from(n.trim_end_matches('/'))).collect();
+        for a in &paths {
+            for b in &paths {
+                assert_eq!(component_order(a, b), a.cmp(b), "{} vs {}", a.display(), b.display());
+            }
+        }
+    }
 
     #[test]
     fn tag_slugs_collapse_runs_of_other_characters() {
