@@ -10,6 +10,7 @@
 # Run from anywhere (it cds to the repo root):
 #   bash bench/run.sh              # sizes 1000 10000
 #   bash bench/run.sh 1000 10000 100000
+#   RUNS=5 bash bench/run.sh 10000     # more runs per median (default 3)
 # 100000 posts take ~800 MB in $TMPDIR (/tmp by default); sites are deleted at the end.
 #
 # The other parts of BENCHMARKS.md run after the build, each from its own script; PARTS picks
@@ -43,7 +44,7 @@ fi
 echo "== build"
 SIZES=("$@")
 if [ ${#SIZES[@]} -eq 0 ]; then SIZES=(1000 10000); fi
-RUNS=3
+RUNS=${RUNS:-3}
 CORPUS="$ROOT/../shared/corpus"
 BLOGS=(babel backstage jest prettier react-native)
 
