@@ -11,7 +11,8 @@
 #   bash bench/run.sh              # sizes 1000 10000
 #   bash bench/run.sh 1000 10000 100000
 #   RUNS=5 bash bench/run.sh 10000     # more runs per median (default 3)
-# 100000 posts take ~800 MB in $TMPDIR (/tmp by default); sites are deleted at the end.
+# 100000 posts take ~800 MB in $TMPDIR (/tmp by default), and each run's output ~150 MB; sites
+# and outputs are deleted at the end.
 #
 # The other parts of BENCHMARKS.md run after the build, each from its own script; PARTS picks
 # which run (default: all, in this order):
@@ -74,9 +75,11 @@ timed() {
 
 # warm DIR: reads every post once so that both programs start with the posts in the page
 # cache. (The machines here drop page cache within a minute or so; without this, whichever
-# program ran first after a pause paid for the disk.)
+# program ran first after a pause paid for the disk.) Then `sync`, so that neither pays for
+# writing back what ran before it (the generated site, the previous build's output).
 warm() {
     find "$1" -type f \( -name '*.md' -o -name '*.mdx' \) -print0 | xargs -0 cat >/dev/null
+    sync
 }
 
 # median FILE COLUMN: the median of a column of numbers.
@@ -87,27 +90,23 @@ median() {
 # bench LABEL SITE POSTS_DIR [BUILD_FLAGS...]: prints one table row.
 bench() {
     local label=$1 site=$2 posts=$3
+    local slug=${label//[^a-zA-Z0-9]/-}
     shift 3
     local lf="$WORK/limit.txt" bf="$WORK/build.txt"
     : >"$lf"
     : >"$bf"
-    # Each run writes a fresh output folder, removed only after the last run: deleting a
-    # previous output just before makes ext4 slow to create files for the next ~30 s
-    # (`recently_deleted` in its inode allocator: ~0.5 ms a file, a third of build's CPU at
-    # 10k posts when runs follow each other), which no build a minute apart pays. Removing
-    # the old output is part of a real rebuild; its cost is measured on its own below.
+    # Each run writes a fresh output folder, and nothing is deleted until the end: for up to
+    # 5 minutes after files are deleted, ext4's inode allocator checks and skips their inodes
+    # (`recently_deleted`, `find_inode_bit`), which made creating build's ~400 files cost up
+    # to a third of its CPU at 10k posts right after the benchmark had deleted a generated
+    # site or a previous output. No rebuild minutes apart pays that. Removing an old output,
+    # part of a real rebuild, is timed on its own at the end (last column).
     for run in $(seq "$RUNS"); do
         warm "$posts"
         timed "$lf" "$LIMIT" "$posts"
         warm "$posts"
-        timed "$bf" "$BIN" -C "$site" build --out "$WORK/public-$run" "$@"
+        timed "$bf" "$BIN" -C "$site" build --out "$WORK/public-$slug-$run" "$@"
     done
-    local rf="$WORK/remove.txt"
-    : >"$rf"
-    for run in $(seq "$RUNS"); do
-        timed "$rf" rm -rf "$WORK/public-$run"
-    done
-    REMOVE_S=$(median "$rf" 1)
     local ls bs lm bm lp bp
     ls=$(median "$lf" 1)
     bs=$(median "$bf" 1)
@@ -117,13 +116,12 @@ bench() {
     bp=$(sed 's/%//' "$bf" | median /dev/stdin 3)
     awk -v l="$label" -v ls="$ls" -v bs="$bs" -v lm="$lm" -v bm="$bm" -v lp="$lp" -v bp="$bp" 'BEGIN {
         r = (ls > 0) ? sprintf("%.2fx", bs / ls) : "n/a";
-        printf "| %s | %.2f | %.2f | %s | %.1f | %.1f | %d%% | %d%% |", l, ls, bs, r, lm / 1024, bm / 1024, lp, bp }'
-    echo " $REMOVE_S |"
+        printf "| %s | %.2f | %.2f | %s | %.1f | %.1f | %d%% | %d%% |\n", l, ls, bs, r, lm / 1024, bm / 1024, lp, bp }'
 }
 
 echo
-echo "| size | limit s (median) | newsroom build s (median) | ratio | limit peak RSS MB | build peak RSS MB | limit CPU | build CPU | removing an output s |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| size | limit s (median) | newsroom build s (median) | ratio | limit peak RSS MB | build peak RSS MB | limit CPU | build CPU |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for n in "${SIZES[@]}"; do
     site="$WORK/site-$n"
     start=$(date +%s.%N)
@@ -131,7 +129,6 @@ for n in "${SIZES[@]}"; do
     gen=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
     echo "generated $n posts in ${gen}s" >&2
     bench "$n" "$site" "$site/posts"
-    rm -rf "$site"
 done
 for blog in "${BLOGS[@]}"; do
     site="$WORK/corpus-$blog"
@@ -140,6 +137,17 @@ for blog in "${BLOGS[@]}"; do
         >"$site/newsroom.yaml"
     bench "corpus/$blog ($(find "$CORPUS/$blog" -name '*.md' -o -name '*.mdx' | wc -l) posts)" \
         "$site" "$CORPUS/$blog" --keep-going
+done
+
+echo
+echo "Removing a build's output (what a rebuild adds, replacing the previous one), after all runs:"
+for n in "${SIZES[@]}"; do
+    rf="$WORK/remove.txt"
+    : >"$rf"
+    for run in $(seq "$RUNS"); do
+        timed "$rf" rm -rf "$WORK/public-$n-$run"
+    done
+    echo "- $n posts: $(median "$rf" 1) s (median of $RUNS)"
 done
 
 echo
