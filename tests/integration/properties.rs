@@ -432,6 +432,7 @@ fn reference() -> impl Strategy<Value = String> {
         Just("../../../../etc/passwd"),
         Just("./2026-10-01-p0.md#part"),
         Just("\\\\evil.example/x"),
+        Just("https://back\\slash.example/x"),
         Just("https://ok.example.org/a?b=1&c=2"),
         Just("HTTPS://UPPER.EXAMPLE/X"),
         Just("http:foo"),
