@@ -30,14 +30,14 @@ pub struct Site {
     pub root: PathBuf,
     pub config: Config,
     /// The posts folder with links resolved, found once (`None` if it cannot be).
-    canonical_posts_dir: std::sync::OnceLock<Option<PathBuf>>,
+    canonical_posts_dir: OnceLock<Option<PathBuf>>,
 }
 
 impl Site {
     /// Opens the site folder `root`, reading its `newsroom.yaml`.
     pub fn open(root: &Path) -> Result<Site> {
         let config = Config::load(root)?;
-        Ok(Site { root: root.to_path_buf(), config, canonical_posts_dir: std::sync::OnceLock::new() })
+        Ok(Site { root: root.to_path_buf(), config, canonical_posts_dir: OnceLock::new() })
     }
 
     /// The posts folder.
@@ -272,7 +272,7 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
 /// to another post's file (kept as a file reference) and must be made again
 /// with them.
 fn links_other_posts(rendered: &RenderedPost) -> bool {
-    rendered.local_refs.iter().any(|r| r.ends_with(".md") || r.ends_with(".mdx"))
+    rendered.local_refs.iter().any(|r| markdown::is_post_file(r))
 }
 
 /// How many bytes of renderings `build` keeps from loading (see
@@ -322,7 +322,8 @@ fn render_month<'a>(context: &MonthContext, month: Month, mut posts: MonthPosts<
         .zip(early)
         .map(|(post, early)| match early {
             Some(rendered) => *rendered,
-            None => match site.render_post(post, context.no_links, context.parts) {
+            // Once the permalink map exists, it costs nothing to pass it.
+            None => match site.render_post(post, context.post_links.get().unwrap_or(context.no_links), context.parts) {
                 rendered if links_other_posts(&rendered) => {
                     let links = context.post_links.get_or_init(|| site.post_links(context.posts));
                     site.render_post(post, links, context.parts)
@@ -471,7 +472,7 @@ fn resolve_assets(
             ));
             continue;
         }
-        if relative.ends_with(".md") || relative.ends_with(".mdx") {
+        if markdown::is_post_file(&relative) {
             continue;
         }
         copies.insert(PathBuf::from(relative), source);

@@ -269,7 +269,7 @@ pub fn rewrite(raw: &str, context: &LinkContext) -> CleanHtml {
 
 /// A link to another post's source file (`./2021-01-01-other.md#part`) becomes its permalink.
 fn post_link(reference: &str, original: &str, context: &LinkContext) -> Option<String> {
-    if !(reference.ends_with(".md") || reference.ends_with(".mdx")) {
+    if !super::is_post_file(reference) {
         return None;
     }
     let path = normalise(&format!("{}{}", context.folder, reference))?;
@@ -357,10 +357,13 @@ mod tests {
         scraper::Html::parse_fragment(html).root_element().html()
     }
 
-    /// As `render_post` renders: task markers already text.
+    /// The events `render_post` gives the renderer: task markers already text.
+    fn markdown_events(markdown: &str) -> impl Iterator<Item = Event<'_>> {
+        crate::markdown::events(markdown).map(|(event, _)| crate::markdown::replace_task_markers(event))
+    }
+
     fn render_markdown(markdown: &str, context: &LinkContext) -> CleanHtml {
-        let events = crate::markdown::events(markdown).map(|(event, _)| crate::markdown::replace_task_markers(event));
-        render_events(events, 0, context)
+        render_events(markdown_events(markdown), 0, context)
     }
 
     #[test]
@@ -378,9 +381,7 @@ mod tests {
         ];
         for markdown in samples {
             let mut raw = String::new();
-            let events =
-                crate::markdown::events(markdown).map(|(event, _)| crate::markdown::replace_task_markers(event));
-            pulldown_cmark::html::push_html(&mut raw, events);
+            pulldown_cmark::html::push_html(&mut raw, markdown_events(markdown));
             let (fast, rewritten) = (render_markdown(markdown, &context), clean(&raw, &context));
             assert_eq!(tree(&fast.html), tree(&rewritten.html), "{markdown}");
             assert_eq!(fast.local_refs, rewritten.local_refs, "{markdown}");

@@ -116,9 +116,6 @@ pub fn events(source: &str) -> impl Iterator<Item = (Event<'_>, Range<usize>)> {
 }
 
 fn mailto_autolink(event: Event<'_>) -> Event<'_> {
-    if !matches!(event, Event::Start(Tag::Link { link_type: LinkType::Email, .. })) {
-        return event;
-    }
     match event {
         Event::Start(Tag::Link { link_type: LinkType::Email, dest_url, title, id }) => Event::Start(Tag::Link {
             link_type: LinkType::Autolink,
@@ -128,6 +125,12 @@ fn mailto_autolink(event: Event<'_>) -> Event<'_> {
         }),
         other => other,
     }
+}
+
+/// Whether a local reference names a post's source file (`.md`, `.mdx`):
+/// a link to another post, which becomes its permalink, not a file to copy.
+pub fn is_post_file(reference: &str) -> bool {
+    reference.ends_with(".md") || reference.ends_with(".mdx")
 }
 
 /// Renders a post: its excerpt always, the other `parts` when asked.
@@ -270,7 +273,7 @@ impl BelowMarker {
             Event::Start(Tag::Link { link_type: LinkType::Email, .. }) => {}
             Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
                 if let Some(reference) = crate::urls::local_file_reference(dest_url)
-                    && !(reference.ends_with(".md") || reference.ends_with(".mdx"))
+                    && !is_post_file(&reference)
                 {
                     self.found.insert(reference);
                 }
