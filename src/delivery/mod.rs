@@ -202,7 +202,7 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
             let mut connection = relay.connect().await.map_err(anyhow::Error::msg)?;
             let outgoing = build(&digest, &sender, &recipient)?;
             let (outcome, _) =
-                relay::transmit(&mut connection, outgoing.message.envelope(), &outgoing.bytes(), relay.timeout).await;
+                relay::transmit(&mut connection, outgoing.message.envelope(), outgoing.bytes(), relay.timeout).await;
             let _ = connection.quit().await;
             anyhow::Ok(outcome)
         })?;
@@ -507,9 +507,9 @@ async fn worker(shared: Arc<Shared>) {
             break;
         }
         unrecorded = None;
-        let bytes = outgoing.bytes();
         let conn = connection.as_mut().expect("connected above");
-        let (outcome, usable) = relay::transmit(conn, outgoing.message.envelope(), &bytes, shared.relay.timeout).await;
+        let (outcome, usable) =
+            relay::transmit(conn, outgoing.message.envelope(), outgoing.bytes(), shared.relay.timeout).await;
         if !usable {
             connection = None;
         }
