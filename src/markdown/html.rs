@@ -95,7 +95,7 @@ pub fn render_events<'a>(
         _ => false,
     });
     if needs_rewriter {
-        pulldown_cmark::html::push_html(&mut raw, events.into_iter());
+        pulldown_cmark::html::push_html(&mut raw, events.into_iter().map(trim_destination));
         return clean(&raw, context);
     }
     let mut local_refs = BTreeSet::new();
@@ -128,6 +128,22 @@ pub fn render_events<'a>(
         raw
     };
     CleanHtml { html, local_refs }
+}
+
+/// A link or image destination without the spaces around it, as
+/// [`resolve_url`] takes it on the other path: written as it is,
+/// pulldown-cmark would percent-encode them (`<  a.png  >` as
+/// `%20%20a.png%20%20`) and the rewriter would publish a different URL.
+fn trim_destination(event: Event<'_>) -> Event<'_> {
+    match event {
+        Event::Start(Tag::Link { link_type, dest_url, title, id }) if dest_url.trim().len() != dest_url.len() => {
+            Event::Start(Tag::Link { link_type, dest_url: dest_url.trim().to_string().into(), title, id })
+        }
+        Event::Start(Tag::Image { link_type, dest_url, title, id }) if dest_url.trim().len() != dest_url.len() => {
+            Event::Start(Tag::Image { link_type, dest_url: dest_url.trim().to_string().into(), title, id })
+        }
+        other => other,
+    }
 }
 
 /// Whether the HTML pulldown-cmark writes for `event` (a resolved one:

@@ -166,7 +166,9 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
             below.look_at(event);
         }
     };
-    let cut = marker.unwrap_or(events.len());
+    // Without a marker the excerpt is made apart from the body (the
+    // description, or the first paragraph), and the whole body is below it.
+    let cut = marker.unwrap_or(0);
     for (index, (event, range)) in events.iter().enumerate() {
         look_at(event, range, index >= cut);
     }

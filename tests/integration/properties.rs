@@ -905,3 +905,96 @@ fn published_html_of_the_corpus_is_what_the_sanitiser_keeps() {
     }
     assert!(checked > 280, "only {checked} corpus posts rendered");
 }
+
+// ---------------------------------------------------------------------------
+// Local files referenced below the marker are published with the post, and
+// unknown components below it are warned about. A build of excerpts only
+// looks at the text below the marker (and skips even that where nothing in
+// it can reference a file or hold HTML); rendering the whole post, as
+// `feeds.content: full` does, must find the same files and warnings.
+
+/// The files a rendering references (links to other posts aside, which
+/// become permalinks) and its warnings.
+fn files_and_warnings(rendered: &newsroom::markdown::RenderedPost) -> (BTreeSet<String>, Vec<String>) {
+    let files = rendered.local_refs.iter().filter(|r| !newsroom::markdown::is_post_file(r)).cloned().collect();
+    (files, rendered.diagnostics.iter().map(ToString::to_string).collect())
+}
+
+/// Text below a marker that only looks like a reference, hides one, or
+/// uses a definition made above the marker.
+fn below_marker_piece() -> impl Strategy<Value = String> {
+    (0..10usize, reference(), text()).prop_map(|(kind, u, t)| match kind {
+        0 => format!("[{t}]({u})"),
+        1 => format!("![{t}](\n{u})"),
+        2 => format!("`[{t}]({u})` in code"),
+        3 => format!("```\n![{t}]({u})\n```"),
+        4 => format!("[{t}][above] and ![i][above]"),
+        5 => "[above]".to_string(),
+        6 => format!("A <Tabs>{t}</Tabs>"),
+        7 => format!("[{t}](https://abs.example.org/x) and [f](#frag) and [r](/root) and [q](?q)"),
+        8 => format!("\\[{t}\\]({u})"),
+        _ => format!("[{t}]( {u} \"title\")"),
+    })
+}
+
+fn marked_post_with_references() -> impl Strategy<Value = String> {
+    let above = proptest::collection::vec(prop_oneof![markdown_block(), link_piece()], 0..3);
+    let below = proptest::collection::vec(prop_oneof![markdown_block(), link_piece(), below_marker_piece()], 0..5);
+    (above, below, reference(), 0..3usize, 0..4usize).prop_map(|(above, below, u, definition, marker)| {
+        let mut blocks = above;
+        // The definition `[above]` uses: above the marker, below it, or none.
+        if definition == 0 {
+            blocks.push(format!("[above]: <{u}>"));
+        }
+        // Most posts have a marker; without one, the whole body is below the excerpt.
+        if marker > 0 {
+            blocks.push("<!--truncate-->".to_string());
+        }
+        blocks.extend(below);
+        if definition == 1 {
+            blocks.push(format!("[above]: {u}"));
+        }
+        blocks.join("\n\n")
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
+
+    #[test]
+    fn files_below_the_marker_are_found_without_rendering_them(markdown in marked_post_with_references()) {
+        let (post, body) = post(0, "T".into(), "A".into(), markdown);
+        let links = Default::default();
+        let excerpt = render_post(&post, &body, &link_context(&links), Parts::EXCERPT);
+        let whole = render_post(&post, &body, &link_context(&links), Parts::FULL);
+        prop_assert_eq!(files_and_warnings(&excerpt), files_and_warnings(&whole), "from:\n{}", body.text);
+    }
+}
+
+/// The same for every post of the real blogs in ../shared/corpus.
+#[test]
+fn files_below_the_marker_of_the_corpus_are_found_without_rendering_them() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let mut checked = 0;
+    for blog in ["babel", "backstage", "jest", "prettier", "react-native"] {
+        let site_dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "site:\n  title: {blog}\n  url: https://{blog}.example.org\nposts: {}\n",
+            corpus.join(blog).canonicalize().unwrap().display()
+        );
+        std::fs::write(site_dir.path().join("newsroom.yaml"), config).unwrap();
+        let site = newsroom::site::Site::open(site_dir.path()).unwrap();
+        let loaded = site.load_posts().unwrap();
+        let links = site.post_links(&loaded.posts);
+        for post in &loaded.posts {
+            let body = post.read_body().unwrap();
+            let base_url = site.post_base_url(post);
+            let context = LinkContext { base_url: &base_url, folder: &post.folder, post_links: &links };
+            let excerpt = render_post(post, &body, &context, Parts::EXCERPT);
+            let whole = render_post(post, &body, &context, Parts::FULL);
+            assert_eq!(files_and_warnings(&excerpt), files_and_warnings(&whole), "{}", post.source.display());
+            checked += 1;
+        }
+    }
+    assert!(checked > 280, "only {checked} corpus posts rendered");
+}
