@@ -172,8 +172,11 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
     for (index, (event, range)) in events.iter().enumerate() {
         look_at(event, range, index >= cut);
     }
-    for (event, range) in parser {
-        look_at(&event, &range, true);
+    let rest = events.last().map_or(source.len(), |(_, range)| range.end);
+    if full || !nothing_to_find(&source[rest..], parser.reference_definitions()) {
+        for (event, range) in parser {
+            look_at(&event, &range, true);
+        }
     }
     let excerpt_events = match marker {
         Some(cut) => close_open_tags(&events[..cut]),
@@ -294,6 +297,28 @@ impl BelowMarker {
         }
         self.found
     }
+}
+
+/// Whether the text below the marker holds nothing that looking at its
+/// events would find: no raw HTML, component or autolink (no `<`), no
+/// inline link or image destination (after `](`) that may be a local file,
+/// and no reference definition anywhere in the post naming one. The events
+/// below the marker are then not made at all: that is pulldown-cmark's
+/// inline pass over most of the post, a tenth of a build.
+///
+/// A destination starts after `](` and optional white space; one whose text
+/// starts with `#`, `/` or `?`, or with a scheme (letters, digits, `+-.`
+/// up to a `:`, none of which an escape or entity can produce), is one
+/// [`crate::urls::local_file_reference`] refuses. Text that only looks like
+/// a link (in code, escaped) makes the answer `false`, never a wrong `true`.
+fn nothing_to_find(rest: &str, definitions: &pulldown_cmark::RefDefs<'_>) -> bool {
+    let may_be_local = |destination: &str| {
+        let destination = destination.trim_start();
+        !(destination.starts_with(['#', '/', '?']) || crate::urls::has_scheme(destination))
+    };
+    memchr::memchr(b'<', rest.as_bytes()).is_none()
+        && !definitions.iter().any(|(_, definition)| crate::urls::local_file_reference(&definition.dest).is_some())
+        && !memchr::memmem::find_iter(rest.as_bytes(), b"](").any(|at| may_be_local(&rest[at + 2..]))
 }
 
 /// The index of the event where the excerpt ends: the first truncate marker
@@ -510,6 +535,24 @@ mod tests {
         assert!(excessive_nesting(&format!("{}x{}", "<div>".repeat(1001), "</div>".repeat(1001))).is_some());
         let fine = format!("{}x{}\n\n> > quoted\n<img src=a><br/>", "<div>".repeat(50), "</div>".repeat(50));
         assert_eq!(excessive_nesting(&fine), None);
+    }
+
+    #[test]
+    fn text_below_the_marker_with_nothing_to_find_is_told_apart() {
+        let inert = |rest: &str, above: &str| {
+            let source = format!("{above}\n\n<!--truncate-->\n{rest}");
+            let parser = Parser::new_ext(&source, parser_options());
+            nothing_to_find(rest, parser.reference_definitions())
+        };
+        assert!(inert("Text, [a](https://x.org/a) ![i]( http://x.org/i.png) [f](#f) [r](/r) [q](?q)", ""));
+        assert!(inert("[ref][r] and [r]", "[r]: https://x.org/r"));
+        assert!(!inert("![i](./a.png)", ""));
+        assert!(!inert("[a](\n  a.png)", ""));
+        assert!(!inert("`[a](a.png)` in code, which looks like a link", ""));
+        assert!(!inert("[a]()", ""));
+        assert!(!inert("[ref][r]", "[r]: ./local.png"));
+        assert!(!inert("<img src=a.png>", ""));
+        assert!(!inert("<https://x.org/autolink>", ""));
     }
 
     #[test]

@@ -921,9 +921,11 @@ fn files_and_warnings(rendered: &newsroom::markdown::RenderedPost) -> (BTreeSet<
 }
 
 /// Text below a marker that only looks like a reference, hides one, or
-/// uses a definition made above the marker.
+/// uses a definition made above the marker; without `<` unless it says so,
+/// so that posts made of these alone are ones whose text below the marker
+/// the excerpt build may skip.
 fn below_marker_piece() -> impl Strategy<Value = String> {
-    (0..10usize, reference(), text()).prop_map(|(kind, u, t)| match kind {
+    (0..10usize, reference(), words()).prop_map(|(kind, u, t)| match kind {
         0 => format!("[{t}]({u})"),
         1 => format!("![{t}](\n{u})"),
         2 => format!("`[{t}]({u})` in code"),
@@ -939,7 +941,10 @@ fn below_marker_piece() -> impl Strategy<Value = String> {
 
 fn marked_post_with_references() -> impl Strategy<Value = String> {
     let above = proptest::collection::vec(prop_oneof![markdown_block(), link_piece()], 0..3);
-    let below = proptest::collection::vec(prop_oneof![markdown_block(), link_piece(), below_marker_piece()], 0..5);
+    let below = prop_oneof![
+        proptest::collection::vec(below_marker_piece(), 0..4),
+        proptest::collection::vec(prop_oneof![markdown_block(), link_piece(), below_marker_piece()], 0..5),
+    ];
     (above, below, reference(), 0..3usize, 0..4usize).prop_map(|(above, below, u, definition, marker)| {
         let mut blocks = above;
         // The definition `[above]` uses: above the marker, below it, or none.
