@@ -88,10 +88,17 @@ fn a_thousand_subscribers_each_get_exactly_one_message() {
 
 #[test]
 fn transient_failures_are_retried_permanent_recorded_dropped_ambiguous() {
+    for no_pipelining in [false, true] {
+        transient_failures_are_retried_permanent_recorded_dropped_ambiguous_with(no_pipelining);
+    }
+}
+
+fn transient_failures_are_retried_permanent_recorded_dropped_ambiguous_with(no_pipelining: bool) {
     let server = SmtpServer::start(Faults {
         fail_rate: 0.2,
         drop_rate: 0.03,
         reject: Some("sub0007".into()),
+        no_pipelining,
         seed: 7,
         ..Faults::default()
     });

@@ -7,7 +7,9 @@
 //! Why not an SMTP server crate: none found lets a handler drop the
 //! connection after the final `.` without replying, and that fault is the
 //! one exactly-once delivery hinges on. The protocol subset here is what a
-//! relay needs to accept mail from lettre: EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT.
+//! relay needs to accept mail from lettre: EHLO, MAIL, RCPT, DATA, RSET, NOOP,
+//! QUIT, and PIPELINING (commands are read and answered a line at a time,
+//! whether they came in a group or one by one).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +33,8 @@ pub struct Faults {
     /// Messages to recipients containing this text are kept, then never
     /// answered: the connection stays open until the client gives up.
     pub hang_after_dot: Option<String>,
+    /// Leave PIPELINING (RFC 2920) out of the EHLO reply, which real relays list.
+    pub no_pipelining: bool,
     pub seed: u64,
 }
 
@@ -106,7 +110,10 @@ async fn session(
         }
         let command = line.trim_end().to_ascii_uppercase();
         if command.starts_with("EHLO") || command.starts_with("HELO") {
-            writer.write_all(b"250-test.local\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n").await?;
+            let pipelining = if faults.no_pipelining { "" } else { "250-PIPELINING\r\n" };
+            writer
+                .write_all(format!("250-test.local\r\n{pipelining}250-8BITMIME\r\n250 SMTPUTF8\r\n").as_bytes())
+                .await?;
         } else if command.starts_with("MAIL FROM") {
             recipients.clear();
             sender = envelope_address(&line[10..]);
