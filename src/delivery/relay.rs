@@ -39,7 +39,7 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -164,9 +164,14 @@ impl Relay {
 /// Whether the relay offers PIPELINING, from the extensions it lists in
 /// answer to EHLO. lettre keeps only the ones it uses itself, so newsroom
 /// asks again (before AUTH, after STARTTLS: a second EHLO changes nothing
-/// else).
+/// else, RFC 5321 4.1.4). A relay that refuses the second EHLO gets the
+/// commands one by one, as before it was asked.
 async fn offers_pipelining(smtp: &mut AsyncSmtpConnection, hello: &ClientId) -> Result<bool, String> {
-    let response = smtp.command(Ehlo::new(hello.clone())).await.map_err(|e| e.to_string())?;
+    let response = match smtp.command(Ehlo::new(hello.clone())).await {
+        Ok(response) => response,
+        Err(refused) if refused.is_transient() || refused.is_permanent() => return Ok(false),
+        Err(lost) => return Err(lost.to_string()),
+    };
     // The first line is the relay's name; each other one starts with an extension's keyword.
     Ok(response.message().skip(1).any(|line| {
         line.split_ascii_whitespace().next().is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
@@ -309,10 +314,15 @@ pub async fn transmit(
     timeout: Duration,
 ) -> (Outcome, bool) {
     let smtp = &mut connection.smtp;
+    let parameters = match mail_parameters(smtp.server_info(), envelope, &message) {
+        Ok(parameters) => parameters,
+        // Nothing was sent; the connection carries the next message.
+        Err(missing) => return (Outcome::Permanent(missing), true),
+    };
     let envelope_accepted = if connection.pipelining {
-        send_envelope_pipelined(smtp, envelope, timeout).await
+        send_envelope_pipelined(smtp, envelope, parameters, timeout).await
     } else {
-        send_envelope(smtp, envelope, timeout).await
+        send_envelope(smtp, envelope, parameters, timeout).await
     };
     if let Err(refused) = envelope_accepted {
         return refused;
@@ -354,14 +364,40 @@ pub async fn transmit(
     }
 }
 
+/// The MAIL parameters a message needs, as lettre's own `send` chooses
+/// them: SMTPUTF8 for an internationalised address (RFC 6531), BODY=8BITMIME
+/// for bytes that are not ASCII (RFC 6152). `Err` names the extension the
+/// relay lacks: such a message cannot be handed to it.
+fn mail_parameters(
+    relay: &lettre::transport::smtp::extension::ServerInfo,
+    envelope: &Envelope,
+    message: &[u8],
+) -> Result<Vec<MailParameter>, String> {
+    let mut parameters = Vec::new();
+    if envelope.from().into_iter().chain(envelope.to()).any(|address| !AsRef::<str>::as_ref(address).is_ascii()) {
+        if !relay.supports_feature(Extension::SmtpUtfEight) {
+            return Err("the relay does not offer SMTPUTF8, which an internationalised address needs".into());
+        }
+        parameters.push(MailParameter::SmtpUtfEight);
+    }
+    if !message.is_ascii() {
+        if !relay.supports_feature(Extension::EightBitMime) {
+            return Err("the relay does not offer 8BITMIME, which this message needs".into());
+        }
+        parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    Ok(parameters)
+}
+
 /// MAIL, each RCPT and DATA, each answered before the next is sent. `Err`
 /// holds the outcome when the relay did not take them all.
 async fn send_envelope(
     smtp: &mut AsyncSmtpConnection,
     envelope: &Envelope,
+    parameters: Vec<MailParameter>,
     timeout: Duration,
 ) -> Result<(), (Outcome, bool)> {
-    if let Err(error) = step(timeout, smtp.command(Mail::new(envelope.from().cloned(), vec![]))).await {
+    if let Err(error) = step(timeout, smtp.command(Mail::new(envelope.from().cloned(), parameters))).await {
         return Err(before_data(smtp, error, timeout).await);
     }
     for recipient in envelope.to() {
@@ -383,9 +419,10 @@ async fn send_envelope(
 async fn send_envelope_pipelined(
     smtp: &mut AsyncSmtpConnection,
     envelope: &Envelope,
+    parameters: Vec<MailParameter>,
     timeout: Duration,
 ) -> Result<(), (Outcome, bool)> {
-    let mut commands = Mail::new(envelope.from().cloned(), vec![]).to_string();
+    let mut commands = Mail::new(envelope.from().cloned(), parameters).to_string();
     for recipient in envelope.to() {
         commands.push_str(&Rcpt::new(recipient.clone(), vec![]).to_string());
     }
@@ -546,6 +583,10 @@ mod tests {
     struct Script {
         /// Lists PIPELINING in its EHLO reply.
         pipelining: bool,
+        /// Its reply to a second EHLO, when not the first one's.
+        second_ehlo: Option<&'static str>,
+        /// Lists SMTPUTF8 and 8BITMIME in its EHLO reply.
+        smtputf8: bool,
         /// Its reply to RCPT.
         rcpt: &'static str,
         /// Its reply to DATA.
@@ -553,8 +594,14 @@ mod tests {
         after_data: AfterData,
     }
 
-    const ACCEPT: Script =
-        Script { pipelining: false, rcpt: "250 ok", data: "354 go on", after_data: AfterData::Accept };
+    const ACCEPT: Script = Script {
+        pipelining: false,
+        second_ehlo: None,
+        smtputf8: false,
+        rcpt: "250 ok",
+        data: "354 go on",
+        after_data: AfterData::Accept,
+    };
 
     /// What the scripted relay saw.
     #[derive(Debug, Default)]
@@ -582,10 +629,17 @@ mod tests {
                     return seen;
                 }
                 seen.pipelined |= !server.buffer().is_empty();
-                seen.commands.push(line.trim_end().to_string());
                 let command = line.trim_end();
+                let again = seen.commands.iter().any(|c| c.starts_with("EHLO"));
+                seen.commands.push(command.to_string());
+                let ehlo = format!(
+                    "250-scripted{}{}\r\n250 HELP",
+                    if script.pipelining { "\r\n250-PIPELINING" } else { "" },
+                    if script.smtputf8 { "\r\n250-8BITMIME\r\n250-SMTPUTF8" } else { "" }
+                );
                 let reply = match command.get(..4).unwrap_or(command) {
-                    "EHLO" if script.pipelining => "250-scripted\r\n250-8BITMIME\r\n250 PIPELINING",
+                    "EHLO" if again && script.second_ehlo.is_some() => script.second_ehlo.unwrap_or_default(),
+                    "EHLO" => ehlo.as_str(),
                     "RCPT" => script.rcpt,
                     "DATA" => script.data,
                     // The end of a message for no recipient.
@@ -635,7 +689,7 @@ mod tests {
 
             let mut ours = Vec::new();
             for pipelining in [false, true] {
-                let (stream, relay) = scripted_relay(Script { pipelining, ..ACCEPT });
+                let (stream, relay) = scripted_relay(Script { pipelining, smtputf8: true, ..ACCEPT });
                 let mut connection = Connection::over(stream).await;
                 let (outcome, usable) = transmit(&mut connection, &envelope(), message.to_vec(), STEP_TIMEOUT).await;
                 assert_eq!((outcome, usable), (Outcome::Sent("250 queued".into()), true));
@@ -716,6 +770,43 @@ mod tests {
                 "after lettre's EHLO and newsroom's"
             );
         }
+    }
+
+    /// An internationalised address goes out with SMTPUTF8 to a relay that
+    /// offers it; to one that does not, nothing is sent and it fails alone.
+    #[test]
+    fn an_internationalised_address_needs_a_relay_that_offers_smtputf8() {
+        let envelope =
+            Envelope::new(Some("news@example.org".parse().unwrap()), vec!["ü@bücher.example".parse().unwrap()])
+                .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for smtputf8 in [true, false] {
+            let (outcome, usable, seen) = runtime.block_on(async {
+                let (stream, relay) = scripted_relay(Script { smtputf8, pipelining: true, ..ACCEPT });
+                let mut connection = Connection::over(stream).await;
+                let message = "To: ü@bücher.example\r\n\r\nHi\r\n".as_bytes().to_vec();
+                let (outcome, usable) = transmit(&mut connection, &envelope, message, STEP_TIMEOUT).await;
+                drop(connection);
+                (outcome, usable, relay.await.unwrap())
+            });
+            let mail = seen.commands.iter().find(|c| c.starts_with("MAIL"));
+            if smtputf8 {
+                assert!(matches!(outcome, Outcome::Sent(_)), "{outcome:?}");
+                assert_eq!(mail.map(String::as_str), Some("MAIL FROM:<news@example.org> SMTPUTF8 BODY=8BITMIME"));
+            } else {
+                assert!(matches!(&outcome, Outcome::Permanent(why) if why.contains("SMTPUTF8")), "{outcome:?}");
+                assert!(usable && mail.is_none(), "{:?}", seen.commands);
+            }
+        }
+    }
+
+    /// A relay that refuses a second EHLO still takes the message, one command at a time.
+    #[test]
+    fn a_relay_that_refuses_a_second_ehlo_gets_the_commands_one_by_one() {
+        let script = Script { pipelining: true, second_ehlo: Some("502 5.5.1 once is enough"), ..ACCEPT };
+        let (outcome, usable, seen) = transmit_to(script, "Subject: x\r\n\r\nHi\r\n");
+        assert!(matches!(outcome, Outcome::Sent(_)) && usable, "{outcome:?}");
+        assert!(!seen.pipelined, "{:?}", seen.commands);
     }
 
     /// Every reply of a pipelined group is read and the first refusal
