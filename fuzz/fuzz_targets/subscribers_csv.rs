@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use newsroom::digest::message;
 use newsroom::digest::{Digest, DigestInput, Month};
 use newsroom::subscribers::{normalise_address, parse};
-use newsroom_fuzz::{CONFIG, SAMPLE, TEMPLATE, check_diagnostics, check_page_html, sender};
+use newsroom_fuzz::{CONFIG, SAMPLE, TEMPLATE, check_diagnostics, check_head, check_page_html, sender};
 
 static DIGEST: LazyLock<Digest> = LazyLock::new(|| {
     let (post, rendered) = &*SAMPLE;
@@ -36,11 +36,6 @@ fuzz_target!(|data: &[u8]| {
     for subscriber in list.active().take(8) {
         let message = message::build(&DIGEST, &sender, subscriber).expect("a message for every accepted subscriber");
         check_page_html("message html", &message::personal_parts(&DIGEST, &sender, subscriber).0);
-        let bytes = message.bytes();
-        let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("headers end");
-        // Names and subjects are RFC 2047 encoded; only an internationalised
-        // address is written as UTF-8 (RFC 6532).
-        let head = std::str::from_utf8(&bytes[..head_end]).expect("headers are UTF-8");
-        assert!(head.is_ascii() || !subscriber.email.is_ascii(), "headers are ASCII: {head}");
+        check_head(&message.bytes(), &sender, &subscriber.email);
     }
 });
