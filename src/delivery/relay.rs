@@ -276,8 +276,18 @@ impl StepError {
     fn is_permanent(&self) -> bool {
         matches!(self, StepError::Smtp(e) if e.is_permanent())
     }
+    /// 500–504: the conversation went wrong (syntax, order), unless the
+    /// reply's enhanced status (RFC 3463) is `5.1.x`, an addressing
+    /// problem: Postfix answers a malformed recipient with
+    /// `501 5.1.3 Bad recipient address syntax`, which is about that
+    /// address alone.
     fn is_protocol_error(&self) -> bool {
-        matches!(self, StepError::Smtp(e) if e.status().is_some_and(|code| matches!(code.to_string().as_str(), "500" | "501" | "502" | "503" | "504")))
+        let StepError::Smtp(e) = self else { return false };
+        let syntax_or_order =
+            e.status().is_some_and(|code| matches!(code.to_string().as_str(), "500" | "501" | "502" | "503" | "504"));
+        // lettre keeps the reply's text as the error's source.
+        let about_an_address = std::error::Error::source(e).is_some_and(|text| text.to_string().starts_with("5.1."));
+        syntax_or_order && !about_an_address
     }
     fn is_throttle(&self) -> bool {
         matches!(self, StepError::Smtp(e) if is_throttle(e))
@@ -509,7 +519,8 @@ fn lost(error: StepError) -> (Outcome, bool) {
 
 /// How a 4xx/5xx reply is recorded. 500–504 say the conversation went
 /// wrong (syntax, order), not that the recipient is bad: they are
-/// transient, to be retried on a fresh connection.
+/// transient, to be retried on a fresh connection; one that names an
+/// address problem (`501 5.1.3`) is permanent, like any other 5xx.
 fn refusal_outcome(error: &StepError) -> Outcome {
     if error.is_permanent() && !error.is_protocol_error() {
         Outcome::Permanent(error.text())
@@ -827,6 +838,32 @@ mod tests {
         }
         let throttled = Script { pipelining: true, rcpt: "451 4.7.1 slow down", data: "554 no", ..ACCEPT };
         assert!(matches!(transmit_to(throttled, message).0, Outcome::Transient { throttle: true, .. }));
+    }
+
+    /// A bad address fails alone: Postfix's `501 5.1.3` to RCPT is about
+    /// that address (permanent, the connection goes on after RSET), while
+    /// a 501 about the command's syntax drops the connection and is
+    /// retried on a fresh one.
+    #[test]
+    fn a_malformed_recipient_fails_alone_and_a_syntax_error_is_retried() {
+        let message = "Subject: x\r\n\r\nHi\r\n";
+        for pipelining in [false, true] {
+            let bad_address = Script {
+                pipelining,
+                rcpt: "501 5.1.3 Bad recipient address syntax",
+                data: "554 5.5.1 Error: no valid recipients",
+                ..ACCEPT
+            };
+            let (outcome, usable, seen) = transmit_to(bad_address, message);
+            assert!(matches!(&outcome, Outcome::Permanent(reply) if reply.contains("5.1.3")), "{outcome:?}");
+            assert!(usable, "RSET after the refusal: {:?}", seen.commands);
+            assert_eq!(seen.commands.last().map(String::as_str), Some("RSET"));
+
+            let bad_syntax = Script { rcpt: "501 5.5.4 Syntax error in parameters", ..bad_address };
+            let (outcome, usable, _) = transmit_to(bad_syntax, message);
+            assert!(matches!(&outcome, Outcome::Transient { reply, .. } if reply.contains("5.5.4")), "{outcome:?}");
+            assert!(!usable, "a fresh connection after a protocol error");
+        }
     }
 
     #[test]
