@@ -124,9 +124,13 @@ impl Ledger {
         }
         let connection =
             Connection::open(path).with_context(|| format!("failed to open the ledger `{}`", path.display()))?;
-        // WAL with synchronous=NORMAL: every commit survives a crash of the
-        // process (the case that matters here); only a power loss can take the
-        // last commits, and then the relay's own queue is lost too.
+        // WAL with synchronous=NORMAL: every commit survives a crash of
+        // newsroom's process at any instant, the case the exactly-once promise
+        // covers. An OS crash or power loss of this machine can undo the
+        // commits since the WAL was last synced; a message whose `sending`
+        // or `sent` mark is undone is pending again and may be sent twice.
+        // FULL would close that window with an fsync per commit (the cost is
+        // in BENCHMARKS.md, "The ledger's cost").
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.busy_timeout(std::time::Duration::from_secs(10))?;

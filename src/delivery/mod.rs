@@ -257,10 +257,15 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     let workers = options.concurrency.max(1);
     runtime.block_on(async {
         let ticker = tokio::spawn(progress_ticker(shared.clone()));
-        let handles: Vec<_> = (0..workers).map(|_| tokio::spawn(worker(shared.clone()))).collect();
-        for handle in handles {
-            if let Err(error) = handle.await {
-                eprintln!("a send worker stopped: {error}");
+        let mut running: tokio::task::JoinSet<()> = (0..workers).map(|_| worker(shared.clone())).collect();
+        // In the order they end: a worker that panicked leaves its job in
+        // flight, which the others would wait for forever. Its panic ends
+        // the run instead; rows left `sending` are ambiguous to the next run.
+        while let Some(ended) = running.join_next().await {
+            if let Err(error) = ended
+                && error.is_panic()
+            {
+                std::panic::resume_unwind(error.into_panic());
             }
         }
         ticker.abort();
