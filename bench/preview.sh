@@ -3,22 +3,35 @@
 # messages, NEWSROOM_NOW fixed) for N generated subscribers against "the limit":
 # examples/preview_limit.rs, which writes N files of the same size with the same names into a
 # fresh folder on every core, plus a manifest line each, and does nothing else. For each size it
-# runs, alternating, the limit and preview 3 times each under /usr/bin/time (output folders are
-# removed before each run, outside the timing) and prints one Markdown table row of medians:
-# wall time, µs per message, the µs per message preview spends above the limit, and peak RSS.
-# It then checks the last preview's messages with ../shared/tools/check-eml.
+# runs, alternating, the limit and preview RUNS times each (default 3) under /usr/bin/time and
+# prints one Markdown table row of medians: wall time, µs per message, the µs per message preview
+# spends above the limit, and peak RSS. It then checks the last preview's messages with
+# ../shared/tools/check-eml.
+#
+# Every run writes into a fresh folder, with `sync` before it, and nothing is deleted until the
+# script ends (~7 GB and ~800,000 files in $TMPDIR for 10000 and 100000 subscribers): for
+# minutes after many files are deleted, ext4 makes creating new ones slow (`recently_deleted`),
+# and deleting the previous run's 100,000 files right before a timed run made whichever program
+# came next pay for it (in one run of the earlier version of this script the limit took 11 µs a
+# file at 10k and 225 µs at 100k).
+#
+# Which of the two programs pays for that depends on where ext4 puts each new folder's inodes, so
+# the wall-time ratio on a disk carries noise that is not newsroom's. Two figures do not: the
+# user CPU per message (all of preview's own work, loading and rendering included, over N), and a
+# run on tmpfs (TMPDIR=/dev/shm), where creating a file has no allocator history and
+# "above the limit" is the cost of building each message.
 #
 # Run from anywhere (it cds to the repo root):
-#   bash bench/preview.sh                 # 10000 and 100000 subscribers
+#   bash bench/preview.sh                 # 10000 and 100000 subscribers, in /tmp
 #   bash bench/preview.sh 1000 10000
-# 100000 subscribers take ~1.1 GB in $TMPDIR (/tmp by default) while a run lasts.
+#   TMPDIR=/dev/shm bash bench/preview.sh # on tmpfs (needs ~8 GB of memory for 100000)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SIZES=("$@")
 if [ ${#SIZES[@]} -eq 0 ]; then SIZES=(10000 100000); fi
-RUNS=3
+RUNS=${RUNS:-3}
 CHECK_EML="$ROOT/../shared/tools/check-eml"
 
 cargo build --release --quiet --examples --bins
@@ -34,11 +47,11 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-preview.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=bench
 
-# timed OUTFILE CMD...: runs CMD under /usr/bin/time, appends "seconds kb" to OUTFILE.
+# timed OUTFILE CMD...: runs CMD under /usr/bin/time, appends "seconds kb user-seconds" to OUTFILE.
 timed() {
     local out=$1
     shift
-    /usr/bin/time -o "$WORK/time.txt" -f '%e %M' "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
+    /usr/bin/time -o "$WORK/time.txt" -f '%e %M %U' "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
         cat "$WORK/cmd.err" >&2
         exit 1
     }
@@ -51,8 +64,8 @@ median() {
 }
 
 echo
-echo "| subscribers | limit s | preview s | ratio | preview µs/message | above the limit µs/message | limit peak RSS MB | preview peak RSS MB |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| subscribers | limit s | preview s | ratio | preview µs/message | above the limit µs/message | preview user CPU µs/message | limit peak RSS MB | preview peak RSS MB |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for n in "${SIZES[@]}"; do
     site="$WORK/site-$n"
     mkdir -p "$site"
@@ -60,31 +73,30 @@ for n in "${SIZES[@]}"; do
     awk -v n="$n" 'BEGIN { print "email,name,status"; for (i = 1; i <= n; i++) printf "sub%06d@example.org,Subscriber %06d,subscribed\n", i, i }' \
         >"$site/subscribers.example.csv"
     # One untimed run: warms the page cache and gives the limit its message.
-    "$BIN" -C "$site" digest preview --month 2026-10 --out "$WORK/preview" >/dev/null 2>&1
-    cp "$WORK/preview/2026-10/messages/00001-sub000001@example.org.eml" "$WORK/message.eml"
+    "$BIN" -C "$site" digest preview --month 2026-10 --out "$WORK/warm-$n" >/dev/null 2>&1
+    cp "$WORK/warm-$n/2026-10/messages/00001-sub000001@example.org.eml" "$WORK/message.eml"
     lf="$WORK/limit.txt" pf="$WORK/preview.txt"
     : >"$lf"
     : >"$pf"
-    for _ in $(seq "$RUNS"); do
-        rm -rf "$WORK/limit" "$WORK/preview"
+    for run in $(seq "$RUNS"); do
         sync
-        timed "$lf" "$LIMIT" "$WORK/message.eml" "$WORK/limit" "$n"
-        rm -rf "$WORK/limit" "$WORK/preview"
+        timed "$lf" "$LIMIT" "$WORK/message.eml" "$WORK/limit-$n-$run" "$n"
         sync
-        timed "$pf" "$BIN" -C "$site" digest preview --month 2026-10 --out "$WORK/preview"
+        timed "$pf" "$BIN" -C "$site" digest preview --month 2026-10 --out "$WORK/preview-$n-$run"
     done
     ls_=$(median "$lf" 1)
     ps=$(median "$pf" 1)
     lm=$(median "$lf" 2)
     pm=$(median "$pf" 2)
-    awk -v n="$n" -v ls="$ls_" -v ps="$ps" -v lm="$lm" -v pm="$pm" 'BEGIN {
+    pu=$(median "$pf" 3)
+    awk -v n="$n" -v ls="$ls_" -v ps="$ps" -v lm="$lm" -v pm="$pm" -v pu="$pu" 'BEGIN {
         r = (ls > 0) ? sprintf("%.2fx", ps / ls) : "n/a";
-        printf "| %d | %.2f | %.2f | %s | %.1f | %.1f | %.1f | %.1f |\n",
-            n, ls, ps, r, ps * 1e6 / n, (ps - ls) * 1e6 / n, lm / 1024, pm / 1024 }'
+        printf "| %d | %.2f | %.2f | %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
+            n, ls, ps, r, ps * 1e6 / n, (ps - ls) * 1e6 / n, pu * 1e6 / n, lm / 1024, pm / 1024 }'
     if [ -x "$CHECK_EML" ]; then
         # The first 2,000 messages and the last: check-eml parses each one fully.
-        mapfile -t files < <(find "$WORK/preview/2026-10/messages" -name '*.eml' | sort | head -n 2000)
-        files+=("$(find "$WORK/preview/2026-10/messages" -name '*.eml' | sort | tail -n 1)")
+        mapfile -t files < <(find "$WORK/preview-$n-$RUNS/2026-10/messages" -name '*.eml' | sort | head -n 2000)
+        files+=("$(find "$WORK/preview-$n-$RUNS/2026-10/messages" -name '*.eml' | sort | tail -n 1)")
         "$CHECK_EML" "${files[@]}" >"$WORK/check.out" 2>&1 || {
             cat "$WORK/check.out" >&2
             echo "check-eml failed on the $n-subscriber preview" >&2
@@ -92,9 +104,9 @@ for n in "${SIZES[@]}"; do
         }
         echo "check-eml: ${#files[@]} messages of the $n-subscriber preview pass" >&2
     fi
-    rm -rf "$site" "$WORK/limit" "$WORK/preview"
 done
 
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: *//'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
-echo "Command: bash bench/preview.sh ${SIZES[*]}"
+echo "Folder: $WORK ($(stat -f -c %T "$WORK"))"
+echo "Command: RUNS=$RUNS TMPDIR=${TMPDIR:-/tmp} bash bench/preview.sh ${SIZES[*]}"

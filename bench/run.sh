@@ -17,7 +17,8 @@
 # The other parts of BENCHMARKS.md run after the build, each from its own script; PARTS picks
 # which run (default: all, in this order):
 #   build    this file (sizes from the arguments)
-#   preview  bench/preview.sh $PREVIEW_SIZES (default 10000 100000 subscribers)
+#   preview  bench/preview.sh $PREVIEW_SIZES (default 10000 100000 subscribers), in $TMPDIR
+#            and again on tmpfs (/dev/shm) where there is one
 #   send     bench/send-postfix.sh $SEND_SIZES (default 20000 100000; installs postfix)
 #   micro    cargo bench --bench stages (divan micro-benchmarks of the hot stages)
 # e.g. PARTS=preview bash bench/run.sh, or PARTS="send micro" bash bench/run.sh.
@@ -30,6 +31,9 @@ want() { [[ " $PARTS " == *" $1 "* ]]; }
 other_parts() {
     if want preview; then
         echo "== preview" && bash bench/preview.sh ${PREVIEW_SIZES:-10000 100000}
+        if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
+            echo "== preview on tmpfs" && TMPDIR=/dev/shm bash bench/preview.sh ${PREVIEW_SIZES:-10000 100000}
+        fi
     fi
     if want send; then
         echo "== send" && bash bench/send-postfix.sh ${SEND_SIZES:-20000 100000}
