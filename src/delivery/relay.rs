@@ -135,18 +135,11 @@ impl Relay {
                 let stream = TcpStream::connect((self.host.as_str(), self.port)).await.map_err(|e| e.to_string())?;
                 stream.set_nodelay(true).map_err(|e| e.to_string())?;
                 let peer = stream.peer_addr().ok();
-                let (socket, flushes) = FlushCounting::new(stream, peer);
-                let mut smtp = AsyncSmtpConnection::connect_with_transport(Box::new(socket), &hello)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if self.security == Security::StartTls {
-                    if !smtp.can_starttls() {
-                        return Err("the relay does not offer STARTTLS; refusing to send in clear text".into());
-                    }
-                    let tls = TlsParameters::new(self.host.clone()).map_err(|e| e.to_string())?;
-                    smtp.starttls(tls, &hello).await.map_err(|e| e.to_string())?;
-                }
-                Connection { smtp, flushes: Some(flushes), pipelining: false }
+                let tls = match self.security {
+                    Security::StartTls => Some(TlsParameters::new(self.host.clone()).map_err(|e| e.to_string())?),
+                    _ => None,
+                };
+                greet(stream, peer, tls, &hello).await?
             }
         };
         connection.pipelining = offers_pipelining(&mut connection.smtp, &hello).await?;
@@ -159,6 +152,28 @@ impl Relay {
         }
         Ok(connection)
     }
+}
+
+/// lettre on a socket newsroom opened, counting its flushes: the greeting
+/// and EHLO, then STARTTLS when `tls` is given, refusing a relay that does
+/// not offer it. [`Relay::connect`] passes its TCP socket; tests pass
+/// scripted relays.
+async fn greet<S: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static>(
+    stream: S,
+    peer: Option<SocketAddr>,
+    tls: Option<TlsParameters>,
+    hello: &ClientId,
+) -> Result<Connection, String> {
+    let (socket, flushes) = FlushCounting::new(stream, peer);
+    let mut smtp =
+        AsyncSmtpConnection::connect_with_transport(Box::new(socket), hello).await.map_err(|e| e.to_string())?;
+    if let Some(tls) = tls {
+        if !smtp.can_starttls() {
+            return Err("the relay does not offer STARTTLS; refusing to send in clear text".into());
+        }
+        smtp.starttls(tls, hello).await.map_err(|e| e.to_string())?;
+    }
+    Ok(Connection { smtp, flushes: Some(flushes), pipelining: false })
 }
 
 /// Whether the relay offers PIPELINING, from the extensions it lists in
@@ -190,16 +205,23 @@ pub struct Connection {
 
 impl Connection {
     /// Connects lettre to a stream newsroom made, as [`Relay::connect`] does
-    /// with its TCP socket (tests talk to scripted relays this way).
+    /// with its TCP socket, with STARTTLS when `tls` is given (tests talk to
+    /// scripted relays this way).
+    #[cfg(test)]
+    async fn over_with(
+        stream: impl AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static,
+        tls: Option<TlsParameters>,
+    ) -> Result<Connection, String> {
+        let hello = ClientId::default();
+        let mut connection = greet(stream, None, tls, &hello).await?;
+        connection.pipelining = offers_pipelining(&mut connection.smtp, &hello).await?;
+        Ok(connection)
+    }
+
+    /// [`Connection::over_with`] in clear text.
     #[cfg(test)]
     async fn over(stream: impl AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static) -> Connection {
-        let (socket, flushes) = FlushCounting::new(stream, None);
-        let hello = ClientId::default();
-        let mut smtp = AsyncSmtpConnection::connect_with_transport(Box::new(socket), &hello)
-            .await
-            .expect("the scripted relay greets");
-        let pipelining = offers_pipelining(&mut smtp, &hello).await.expect("the scripted relay answers EHLO");
-        Connection { smtp, flushes: Some(flushes), pipelining }
+        Connection::over_with(stream, None).await.expect("the scripted relay greets and answers EHLO")
     }
 
     /// Ends the session politely.
@@ -598,6 +620,9 @@ mod tests {
         second_ehlo: Option<&'static str>,
         /// Lists SMTPUTF8 and 8BITMIME in its EHLO reply.
         smtputf8: bool,
+        /// Lists STARTTLS in its EHLO reply and takes it, with the
+        /// certificate in `tests/fixtures/tls`; the client then starts TLS.
+        starttls: bool,
         /// Its reply to RCPT.
         rcpt: &'static str,
         /// Its reply to DATA.
@@ -609,6 +634,7 @@ mod tests {
         pipelining: false,
         second_ehlo: None,
         smtputf8: false,
+        starttls: false,
         rcpt: "250 ok",
         data: "354 go on",
         after_data: AfterData::Accept,
@@ -623,6 +649,41 @@ mod tests {
         pipelined: bool,
         /// The data bytes as they arrived (dot-stuffed, with the final `.` line).
         data: Vec<u8>,
+        /// The index in `commands` of the first command that came over TLS.
+        tls_from: Option<usize>,
+    }
+
+    /// What the scripted relay reads and writes: the pipe, then TLS over it.
+    trait RelayStream: AsyncRead + AsyncWrite + Unpin + Send {}
+    impl<T: AsyncRead + AsyncWrite + Unpin + Send> RelayStream for T {}
+
+    /// The relay's side of TLS, with the certificate for `relay.test`.
+    fn relay_tls() -> tokio_rustls::TlsAcceptor {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_slice_iter(include_bytes!("../../tests/fixtures/tls/relay.pem"))
+            .collect::<Result<Vec<_>, _>>()
+            .expect("the relay's certificate");
+        let key =
+            PrivateKeyDer::from_pem_slice(include_bytes!("../../tests/fixtures/tls/relay-key.pem")).expect("its key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("a certificate and its key");
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+
+    /// The client's TLS settings for the scripted relay: only the test CA is trusted.
+    fn client_tls() -> TlsParameters {
+        use lettre::transport::smtp::client::{Certificate, CertificateStore};
+        let ca = Certificate::from_pem(include_bytes!("../../tests/fixtures/tls/ca.pem")).expect("the test CA");
+        TlsParameters::builder("relay.test".into())
+            .certificate_store(CertificateStore::None)
+            .add_root_certificate(ca)
+            .build_rustls()
+            .expect("TLS parameters")
     }
 
     /// A relay over an in-memory pipe, playing `script` for one transaction
@@ -630,7 +691,7 @@ mod tests {
     fn scripted_relay(script: Script) -> (tokio::io::DuplexStream, tokio::task::JoinHandle<Transcript>) {
         let (client, server) = tokio::io::duplex(4096);
         let relay = tokio::spawn(async move {
-            let mut server = BufReader::new(server);
+            let mut server: BufReader<Box<dyn RelayStream>> = BufReader::new(Box::new(server));
             let mut seen = Transcript::default();
             server.get_mut().write_all(b"220 scripted\r\n").await.unwrap();
             let mut line = String::new();
@@ -644,13 +705,15 @@ mod tests {
                 let again = seen.commands.iter().any(|c| c.starts_with("EHLO"));
                 seen.commands.push(command.to_string());
                 let ehlo = format!(
-                    "250-scripted{}{}\r\n250 HELP",
+                    "250-scripted{}{}{}\r\n250 HELP",
                     if script.pipelining { "\r\n250-PIPELINING" } else { "" },
-                    if script.smtputf8 { "\r\n250-8BITMIME\r\n250-SMTPUTF8" } else { "" }
+                    if script.smtputf8 { "\r\n250-8BITMIME\r\n250-SMTPUTF8" } else { "" },
+                    if script.starttls && seen.tls_from.is_none() { "\r\n250-STARTTLS" } else { "" }
                 );
                 let reply = match command.get(..4).unwrap_or(command) {
                     "EHLO" if again && script.second_ehlo.is_some() => script.second_ehlo.unwrap_or_default(),
                     "EHLO" => ehlo.as_str(),
+                    "STAR" => "220 2.0.0 ready to start TLS",
                     "RCPT" => script.rcpt,
                     "DATA" => script.data,
                     // The end of a message for no recipient.
@@ -658,6 +721,14 @@ mod tests {
                     _ => "250 ok",
                 };
                 server.get_mut().write_all(format!("{reply}\r\n").as_bytes()).await.unwrap();
+                server.get_mut().flush().await.unwrap();
+                if command == "STARTTLS" {
+                    // The client sends nothing more in clear text, so nothing is left in the buffer.
+                    let plain = server.into_inner();
+                    server = BufReader::new(Box::new(relay_tls().accept(plain).await.unwrap()));
+                    seen.tls_from = Some(seen.commands.len());
+                    continue;
+                }
                 if line.starts_with("DATA") && script.data.starts_with("354") && script.rcpt.starts_with('2') {
                     break;
                 }
@@ -674,6 +745,7 @@ mod tests {
             }
             if script.after_data == AfterData::Accept {
                 server.get_mut().write_all(b"250 queued\r\n").await.unwrap();
+                server.get_mut().flush().await.unwrap();
                 // Stay until the client hangs up.
                 let _ = server.read_line(&mut line).await;
             }
@@ -743,7 +815,8 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let (stream, relay) = scripted_relay(script);
-            let mut connection = Connection::over(stream).await;
+            let tls = script.starttls.then(client_tls);
+            let mut connection = Connection::over_with(stream, tls).await.expect("connected");
             let (outcome, usable) =
                 transmit(&mut connection, &envelope(), message.as_bytes().to_vec(), Duration::from_secs(5)).await;
             drop(connection);
@@ -765,6 +838,42 @@ mod tests {
             ));
             assert!(matches!(transmit_to(script(AfterData::Accept), &message).0, Outcome::Sent(_)));
         }
+    }
+
+    /// STARTTLS, the path to every relay not on this machine: the whole
+    /// transaction goes over TLS, and the socket's flush after the last TLS
+    /// record of the message still decides between ambiguous and transient.
+    #[test]
+    fn over_starttls_the_transaction_is_encrypted_and_the_final_dot_still_decides() {
+        let message = "Subject: x\r\n\r\n".to_string() + &"a line of the message body\r\n".repeat(2000);
+        for pipelining in [false, true] {
+            let script = |after_data| Script { starttls: true, pipelining, after_data, ..ACCEPT };
+            let (outcome, usable, seen) = transmit_to(script(AfterData::Accept), &message);
+            assert!(matches!(outcome, Outcome::Sent(_)) && usable, "{outcome:?}");
+            let tls_from = seen.tls_from.expect("STARTTLS was used");
+            let mail = seen.commands.iter().position(|c| c.starts_with("MAIL")).expect("MAIL");
+            assert!(mail >= tls_from, "MAIL before TLS: {:?}", seen.commands);
+            assert_eq!(seen.pipelined, pipelining, "{:?}", seen.commands);
+            assert!(seen.data.ends_with(b"a line of the message body\r\n\r\n.\r\n"));
+            assert!(matches!(transmit_to(script(AfterData::CloseAfterDot), &message).0, Outcome::Ambiguous(_)));
+            assert!(matches!(
+                transmit_to(script(AfterData::CloseWithin(10_000)), &message).0,
+                Outcome::Transient { .. }
+            ));
+        }
+    }
+
+    /// A relay that does not offer STARTTLS gets nothing in clear text.
+    #[test]
+    fn a_relay_without_starttls_is_refused_when_tls_is_required() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (refusal, seen) = runtime.block_on(async {
+            let (stream, relay) = scripted_relay(ACCEPT);
+            let refusal = Connection::over_with(stream, Some(client_tls())).await.err();
+            (refusal, relay.await.unwrap())
+        });
+        assert!(refusal.is_some_and(|why| why.contains("does not offer STARTTLS")));
+        assert!(seen.commands.iter().all(|c| c.starts_with("EHLO")), "{:?}", seen.commands);
     }
 
     /// A relay that lists PIPELINING gets MAIL, RCPT and DATA in one write;
