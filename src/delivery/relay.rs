@@ -609,7 +609,16 @@ mod tests {
         CloseAfterDot,
         /// Closes the connection after this many bytes of data, before the final `.`.
         CloseWithin(usize),
+        /// Stops reading after this many bytes of data, before the final
+        /// `.`, and says nothing for [`STALL`], keeping the connection open.
+        StallWithin(usize),
+        /// Reads the final `.` and says nothing for [`STALL`], keeping the connection open.
+        StallAfterDot,
     }
+
+    /// How long a stalling relay stays silent: longer than the step timeout
+    /// of the tests that use it.
+    const STALL: Duration = Duration::from_millis(1500);
 
     /// A relay's part in one transaction.
     #[derive(Clone, Copy)]
@@ -735,13 +744,19 @@ mod tests {
             }
             let mut byte = [0u8; 1];
             while !seen.data.ends_with(b"\r\n.\r\n") {
-                if let AfterData::CloseWithin(limit) = script.after_data
-                    && seen.data.len() == limit
-                {
-                    return seen;
+                match script.after_data {
+                    AfterData::CloseWithin(limit) if seen.data.len() == limit => return seen,
+                    AfterData::StallWithin(limit) if seen.data.len() == limit => {
+                        tokio::time::sleep(STALL).await;
+                        return seen;
+                    }
+                    _ => {}
                 }
                 server.read_exact(&mut byte).await.unwrap();
                 seen.data.push(byte[0]);
+            }
+            if script.after_data == AfterData::StallAfterDot {
+                tokio::time::sleep(STALL).await;
             }
             if script.after_data == AfterData::Accept {
                 server.get_mut().write_all(b"250 queued\r\n").await.unwrap();
@@ -812,13 +827,17 @@ mod tests {
     /// One message to a relay playing `script`: the outcome, whether the
     /// connection can go on, and what the relay saw.
     fn transmit_to(script: Script, message: &str) -> (Outcome, bool, Transcript) {
+        transmit_to_within(script, message, Duration::from_secs(5))
+    }
+
+    /// [`transmit_to`] with each SMTP step given `timeout`.
+    fn transmit_to_within(script: Script, message: &str, timeout: Duration) -> (Outcome, bool, Transcript) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let (stream, relay) = scripted_relay(script);
             let tls = script.starttls.then(client_tls);
             let mut connection = Connection::over_with(stream, tls).await.expect("connected");
-            let (outcome, usable) =
-                transmit(&mut connection, &envelope(), message.as_bytes().to_vec(), Duration::from_secs(5)).await;
+            let (outcome, usable) = transmit(&mut connection, &envelope(), message.as_bytes().to_vec(), timeout).await;
             drop(connection);
             (outcome, usable, relay.await.unwrap())
         })
@@ -837,6 +856,25 @@ mod tests {
                 Outcome::Transient { .. }
             ));
             assert!(matches!(transmit_to(script(AfterData::Accept), &message).0, Outcome::Sent(_)));
+        }
+    }
+
+    /// The same moment when the relay goes silent instead of hanging up: a
+    /// step that times out while the message is still being written is
+    /// transient; one that times out waiting for the reply to the final `.`
+    /// is ambiguous. In clear text, and over STARTTLS with pipelining.
+    #[test]
+    fn a_relay_silent_before_the_final_dot_is_transient_and_after_it_ambiguous() {
+        let message = "Subject: x\r\n\r\n".to_string() + &"a line of the message body\r\n".repeat(2000);
+        let timeout = Duration::from_millis(500);
+        for (starttls, pipelining) in [(false, false), (true, true)] {
+            let script = |after_data| Script { starttls, pipelining, after_data, ..ACCEPT };
+            let (outcome, usable, seen) = transmit_to_within(script(AfterData::StallWithin(10_000)), &message, timeout);
+            assert!(matches!(&outcome, Outcome::Transient { reply, .. } if reply.contains("timed out")), "{outcome:?}");
+            assert!(!usable && seen.data.len() == 10_000);
+            let (outcome, usable, seen) = transmit_to_within(script(AfterData::StallAfterDot), &message, timeout);
+            assert!(matches!(&outcome, Outcome::Ambiguous(why) if why.contains("timeout")), "{outcome:?}");
+            assert!(!usable && seen.data.ends_with(b"\r\n.\r\n"));
         }
     }
 
