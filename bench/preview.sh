@@ -108,5 +108,5 @@ done
 
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: *//'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
-echo "Folder: $WORK ($(stat -f -c %T "$WORK"))"
+echo "Folder: $WORK ($(findmnt -no FSTYPE -T "$WORK" | head -n 1))"
 echo "Command: RUNS=$RUNS TMPDIR=${TMPDIR:-/tmp} bash bench/preview.sh ${SIZES[*]}"

@@ -30,9 +30,10 @@ PARTS=${PARTS:-build preview send micro}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 other_parts() {
     if want preview; then
-        echo "== preview" && bash bench/preview.sh ${PREVIEW_SIZES:-10000 100000}
+        local preview_sizes=${PREVIEW_SIZES:-10000 100000}
+        echo "== preview" && bash bench/preview.sh $preview_sizes
         if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
-            echo "== preview on tmpfs" && TMPDIR=/dev/shm bash bench/preview.sh ${PREVIEW_SIZES:-10000 100000}
+            echo "== preview on tmpfs" && TMPDIR=/dev/shm bash bench/preview.sh $preview_sizes
         fi
     fi
     if want send; then
