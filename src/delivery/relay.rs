@@ -843,13 +843,19 @@ mod tests {
         })
     }
 
+    /// A ~54 KB message, far more than the pipe between client and relay
+    /// holds, so a relay can stop partway through it.
+    fn long_message() -> String {
+        "Subject: x\r\n\r\n".to_string() + &"a line of the message body\r\n".repeat(2000)
+    }
+
     /// The moment that decides between resending and not: a relay that
     /// read the final `.` may have the message; one that hung up before it
     /// cannot. Over STARTTLS too, where tokio-rustls flushes the socket only
     /// after the message's last record.
     #[test]
     fn a_connection_lost_after_the_final_dot_is_ambiguous_and_before_it_transient() {
-        let message = "Subject: x\r\n\r\n".to_string() + &"a line of the message body\r\n".repeat(2000);
+        let message = long_message();
         for (starttls, pipelining) in [(false, false), (false, true), (true, false), (true, true)] {
             let script = |after_data| Script { starttls, pipelining, after_data, ..ACCEPT };
             assert!(matches!(transmit_to(script(AfterData::CloseAfterDot), &message).0, Outcome::Ambiguous(_)));
@@ -867,7 +873,7 @@ mod tests {
     /// is ambiguous. In clear text, and over STARTTLS with pipelining.
     #[test]
     fn a_relay_silent_before_the_final_dot_is_transient_and_after_it_ambiguous() {
-        let message = "Subject: x\r\n\r\n".to_string() + &"a line of the message body\r\n".repeat(2000);
+        let message = long_message();
         let timeout = Duration::from_millis(500);
         for (starttls, pipelining) in [(false, false), (true, true)] {
             let script = |after_data| Script { starttls, pipelining, after_data, ..ACCEPT };
@@ -885,7 +891,7 @@ mod tests {
     /// transient there is tested with the plain cases above).
     #[test]
     fn over_starttls_the_whole_transaction_is_encrypted() {
-        let message = "Subject: x\r\n\r\n".to_string() + &"a line of the message body\r\n".repeat(2000);
+        let message = long_message();
         for pipelining in [false, true] {
             let script = Script { starttls: true, pipelining, ..ACCEPT };
             let (outcome, usable, seen) = transmit_to(script, &message);
