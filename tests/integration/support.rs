@@ -1,5 +1,6 @@
 //! Shared helpers: temporary sites, running the binary with a pinned clock.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -7,6 +8,35 @@ use assert_cmd::Command;
 
 /// The instant every test runs at, so "future" and "previous month" never drift.
 pub const NOW: &str = "2026-11-22T12:00:00Z";
+
+/// Set (to anything but empty) where the corpus must be there: `.ci/run`
+/// sets it, so CI can never skip the corpus tests silently.
+pub const REQUIRE_CORPUS_VAR: &str = "NEWSROOM_REQUIRE_CORPUS";
+
+/// `../shared/corpus`, the real blogs, when it is beside the repository.
+/// Without it a test that needs it prints one line and is skipped (returns
+/// early), so `cargo test` passes on a clone of this repository alone;
+/// with [`REQUIRE_CORPUS_VAR`] set its absence fails the test instead.
+pub fn corpus() -> Option<PathBuf> {
+    let corpus = repo_root().join("../shared/corpus");
+    if corpus.is_dir() {
+        return Some(corpus);
+    }
+    let required = std::env::var_os(REQUIRE_CORPUS_VAR).is_some_and(|v| !v.is_empty());
+    assert!(
+        !required,
+        "{} is missing and {REQUIRE_CORPUS_VAR} is set: the corpus tests must run here",
+        corpus.display()
+    );
+    // Straight to the file descriptor: the test harness captures `eprintln!`
+    // of a passing test, and this line must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {} not found (the corpus tests need ../shared beside the repository)",
+        corpus.display()
+    );
+    None
+}
 
 /// The repository root, where the example site lives.
 pub fn repo_root() -> PathBuf {
