@@ -10,8 +10,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "newsroom", version, about, long_about = None)]
 #[command(
-    after_help = "Exit status: 0 success, 1 some work failed (bad posts, failed deliveries), 2 usage or configuration error.\n\
-Environment: NEWSROOM_NOW (RFC 3339 instant that replaces the clock), NEWSROOM_UNSUBSCRIBE_SECRET (HMAC key of unsubscribe tokens), NEWSROOM_SMTP_URL (the relay for `digest send`)."
+    after_help = "Exit status: 0 success, 1 some work failed (bad posts, failed deliveries), 2 usage or configuration error, 130 `digest send` interrupted.\n\
+Environment: NEWSROOM_NOW (RFC 3339 instant that replaces the clock), NEWSROOM_UNSUBSCRIBE_SECRET (HMAC key of unsubscribe tokens), NEWSROOM_SMTP_URL (the relay for `digest send`).\n\
+New here? `newsroom init my-blog` makes a starter site and says what to run next."
 )]
 pub struct Cli {
     /// Run in the site folder DIR (the one holding newsroom.yaml) instead of the current directory.
@@ -31,17 +32,60 @@ pub enum Command {
     Build(BuildArgs),
     /// Read posts and configuration and print every problem as path:line:col; write nothing.
     ///
-    /// Errors come first, then warnings. Exit status 1 if there is any error.
-    /// Also checks the subscriber file and templates/digest.md.
-    Check,
+    /// Errors come first, then warnings. Exit status 2 if the configuration, or
+    /// an input it names (the posts folder, the subscriber file), has a
+    /// problem; 1 if a post or the subscriber file has an error. Also checks
+    /// templates/digest.md, warns about the keys `digest send` needs, and says
+    /// which posts are scheduled (dated after now).
+    Check(JsonArg),
     /// The monthly email digest: preview it as files, send it, see how a send went.
     #[command(subcommand)]
     Digest(DigestCommand),
-    /// Record that ADDRESS must never get a digest again (kept in the ledger, honoured by every later send).
+    /// Record that ADDRESS must never get a digest again (kept in the ledger, honoured by every later send and preview).
+    ///
+    /// Any spelling of the address is matched (`BOB@Birds.Test` is `bob@birds.test`).
+    /// An address that is not on the list is recorded too, and you are told so.
     Unsubscribe {
         /// The address to suppress.
         address: String,
     },
+    /// Make a starter site: newsroom.yaml (every key explained), an example
+    /// post, templates/, subscribers.csv, .gitignore; then say what to run.
+    ///
+    /// Refuses to overwrite: if any of those files exists, nothing is written.
+    Init(InitArgs),
+    /// Print a shell completion script: `newsroom completions bash > ~/.local/share/bash-completion/completions/newsroom`.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (newsroom.1), or write one page per command into DIR.
+    ///
+    /// `newsroom man | man -l -` reads it; `newsroom man --out ~/.local/share/man/man1` installs it.
+    Man {
+        /// Write newsroom.1 and newsroom-<command>.1 into DIR instead of printing newsroom.1.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print the report as JSON (a stable shape, documented in the README) instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to create the site in (default: the -C folder, else the current one).
+    pub dir: Option<PathBuf>,
+    /// The blog's title (site.title).
+    #[arg(long, default_value = "My Community Blog")]
+    pub title: String,
+    /// The address the blog is published at (site.url).
+    #[arg(long, default_value = "https://blog.example.org")]
+    pub url: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,9 +106,27 @@ pub enum DigestCommand {
     /// digest's first send starts; a re-run skips what was sent, retries transient failures,
     /// and reports messages interrupted mid-send as ambiguous instead of sending them twice.
     /// Exit status 0 only if every message was sent.
+    ///
+    /// Refuses to start (exit status 2) while digest.from, digest.postal_address or
+    /// digest.unsubscribe_url is not set. The first Ctrl-C (or SIGTERM) stops
+    /// starting new messages, lets those in flight finish, prints the summary
+    /// and exits with 130; a second one stops at once. When the same permanent
+    /// refusal comes for delivery.stop_after_identical_refusals recipients in a
+    /// row (50), the relay refuses everyone: the run stops, the rest stay pending.
     Send(SendArgs),
-    /// What the ledger knows of a digest: sent, failed, pending, ambiguous, and who.
-    Status(MonthArg),
+    /// What the ledger knows of a digest: counts per state and the most common failure replies.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub month: MonthArg,
+    /// Also list the addresses in STATE (with attempts and the relay's reply).
+    #[arg(long, value_name = "STATE", value_parser = ["pending", "sending", "sent", "failed_transient", "failed_permanent", "ambiguous", "suppressed"])]
+    pub list: Option<String>,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -113,4 +175,6 @@ pub struct BuildArgs {
     /// Skip posts with errors (each is reported) instead of refusing to build.
     #[arg(long)]
     pub keep_going: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
 }

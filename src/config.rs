@@ -1,15 +1,21 @@
 //! `newsroom.yaml`: the site's configuration, as serde structs with defaults.
 //!
-//! Every key has a default except `site.title` and `site.url`. Unknown keys are
-//! errors (a typo such as `feeds.limt` must not be silently ignored), reported
-//! with the line and column serde_yaml gives.
+//! Every key has a default except `site.title` and `site.url`, and the three
+//! a digest cannot be sent without ([`KEYS_REQUIRED_FOR_SENDING`]), which
+//! have none on purpose. Unknown keys are errors (a typo such as
+//! `feeds.limt` must not be silently ignored). Every problem is reported at
+//! once, each as `newsroom.yaml:line:col`, so fixing a configuration takes
+//! one round trip: each top-level section is read on its own, and the values
+//! serde accepts are then checked (URLs, addresses) where they are written.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use lettre::message::Mailbox;
 use serde::Deserialize;
+
+use crate::yaml;
 
 /// The name of the configuration file inside a site folder.
 pub const CONFIG_FILE: &str = "newsroom.yaml";
@@ -17,24 +23,47 @@ pub const CONFIG_FILE: &str = "newsroom.yaml";
 /// A configuration file larger than this is refused before it is parsed.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
-/// The whole `newsroom.yaml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole `newsroom.yaml`, checked.
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Who publishes and where: title, base URL, blog path, feed-level metadata.
     pub site: SiteConfig,
     /// The posts folder, relative to the site folder.
-    #[serde(default = "default_posts")]
     pub posts: PathBuf,
     /// What goes into the feeds.
-    #[serde(default)]
     pub feeds: FeedsConfig,
     /// The monthly email digest.
-    #[serde(default)]
     pub digest: DigestConfig,
     /// SMTP delivery of the digest.
-    #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// The text it was read from, to place problems found later (a file
+    /// it names that is missing) at their key.
+    text: String,
+    /// Where the text came from, for those messages.
+    path: PathBuf,
+}
+
+/// The top-level sections as written. Each is optional here so that one
+/// section's problems do not hide another's; `site` is required afterwards.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sections {
+    site: Option<SiteConfig>,
+    posts: Option<PathBuf>,
+    feeds: Option<FeedsConfig>,
+    digest: Option<DigestText>,
+    delivery: Option<DeliveryConfig>,
+}
+
+impl Sections {
+    /// Takes the sections `other` has (each section is read on its own).
+    fn merge(&mut self, other: Sections) {
+        self.site = self.site.take().or(other.site);
+        self.posts = self.posts.take().or(other.posts);
+        self.feeds = self.feeds.take().or(other.feeds);
+        self.digest = self.digest.take().or(other.digest);
+        self.delivery = self.delivery.take().or(other.delivery);
+    }
 }
 
 /// The `site:` section.
@@ -104,44 +133,58 @@ impl Default for FeedsConfig {
     }
 }
 
-/// The `digest:` section.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The `digest:` section, checked: every value here is one a message can
+/// carry. The sender's address, postal address and unsubscribe URL have no
+/// default: a digest to real people must never carry an address the
+/// operator did not write, so `digest send` refuses to start without them
+/// ([`DigestConfig::missing_for_sending`]) and `check` and `preview` warn.
+#[derive(Debug, Clone, Default)]
 pub struct DigestConfig {
     /// The From header: `Name <address>`.
-    #[serde(default = "default_from")]
-    pub from: String,
-    /// The Reply-To header; empty for none.
-    #[serde(default)]
-    pub reply_to: String,
-    /// The subscriber CSV, relative to the site folder.
-    #[serde(default = "default_subscribers")]
-    pub subscribers: PathBuf,
-    /// The List-Id header's identifier (RFC 2919).
-    #[serde(default = "default_list_id")]
+    pub from: Option<Mailbox>,
+    /// The Reply-To header.
+    pub reply_to: Option<Mailbox>,
+    /// The subscriber CSV, relative to the site folder, when configured.
+    pub subscribers: Option<PathBuf>,
+    /// The List-Id header's identifier (RFC 2919); by default the host of `site.url`.
     pub list_id: String,
     /// The one-click unsubscribe URL; `{email}` and `{token}` are filled in per subscriber.
-    #[serde(default = "default_unsubscribe_url")]
-    pub unsubscribe_url: String,
-    /// An address for `mailto:` unsubscribes; empty for none.
-    #[serde(default)]
-    pub unsubscribe_mailto: String,
+    pub unsubscribe_url: Option<String>,
+    /// An address for `mailto:` unsubscribes.
+    pub unsubscribe_mailto: Option<String>,
     /// The sender's postal address, shown in every digest's footer.
-    #[serde(default = "default_postal_address")]
-    pub postal_address: String,
+    pub postal_address: Option<String>,
 }
 
-impl Default for DigestConfig {
-    fn default() -> Self {
-        DigestConfig {
-            from: default_from(),
-            reply_to: String::new(),
-            subscribers: default_subscribers(),
-            list_id: default_list_id(),
-            unsubscribe_url: default_unsubscribe_url(),
-            unsubscribe_mailto: String::new(),
-            postal_address: default_postal_address(),
-        }
+/// `digest:` as written: text, checked into a [`DigestConfig`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DigestText {
+    from: Option<String>,
+    reply_to: Option<String>,
+    subscribers: Option<PathBuf>,
+    list_id: Option<String>,
+    unsubscribe_url: Option<String>,
+    unsubscribe_mailto: Option<String>,
+    postal_address: Option<String>,
+}
+
+/// The subscriber file when `digest.subscribers` is not set.
+pub const DEFAULT_SUBSCRIBERS: &str = "subscribers.csv";
+
+/// The keys a digest cannot be sent without.
+pub const KEYS_REQUIRED_FOR_SENDING: [&str; 3] = ["digest.from", "digest.postal_address", "digest.unsubscribe_url"];
+
+impl DigestConfig {
+    /// The subscriber file, relative to the site folder.
+    pub fn subscribers_path(&self) -> &Path {
+        self.subscribers.as_deref().unwrap_or(Path::new(DEFAULT_SUBSCRIBERS))
+    }
+
+    /// The keys of [`KEYS_REQUIRED_FOR_SENDING`] that are not set.
+    pub fn missing_for_sending(&self) -> Vec<&'static str> {
+        let set = [self.from.is_some(), self.postal_address.is_some(), self.unsubscribe_url.is_some()];
+        KEYS_REQUIRED_FOR_SENDING.into_iter().zip(set).filter(|(_, set)| !set).map(|(key, _)| key).collect()
     }
 }
 
@@ -164,6 +207,11 @@ pub struct DeliveryConfig {
     /// and then says nothing is given up on after it. Fractions are fine.
     #[serde(default = "default_timeout", deserialize_with = "positive_seconds")]
     pub timeout: Duration,
+    /// A send stops when this many recipients in a row get the same
+    /// permanent refusal (the relay refuses everyone), leaving the rest
+    /// pending instead of marking the whole list failed; 0 never stops.
+    #[serde(default = "default_refusal_limit")]
+    pub stop_after_identical_refusals: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -173,6 +221,7 @@ impl Default for DeliveryConfig {
             concurrency: default_concurrency(),
             rate: 0.0,
             timeout: default_timeout(),
+            stop_after_identical_refusals: default_refusal_limit(),
         }
     }
 }
@@ -195,26 +244,14 @@ fn default_limit() -> usize {
 fn yes() -> bool {
     true
 }
-fn default_from() -> String {
-    "Example Community <news@example.org>".into()
-}
-fn default_subscribers() -> PathBuf {
-    PathBuf::from("subscribers.csv")
-}
-fn default_list_id() -> String {
-    "news.example.org".into()
-}
-fn default_unsubscribe_url() -> String {
-    "https://example.org/unsubscribe?email={email}&token={token}".into()
-}
-fn default_postal_address() -> String {
-    "Example Org, 1 Main St, Springfield".into()
-}
 fn default_ledger() -> PathBuf {
     PathBuf::from(".newsroom/ledger.sqlite")
 }
 fn default_concurrency() -> usize {
     4
+}
+fn default_refusal_limit() -> usize {
+    50
 }
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
@@ -228,8 +265,9 @@ fn positive_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
     })
 }
 
-/// A configuration problem with its place in the file, printed as `path:line:col: message`.
-#[derive(Debug)]
+/// A configuration problem with its place in the file, printed as
+/// `path:line:col: error: message` like every other problem newsroom reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub path: PathBuf,
     pub line: usize,
@@ -237,131 +275,322 @@ pub struct ConfigError {
     pub message: String,
 }
 
+impl ConfigError {
+    pub fn new(path: impl Into<PathBuf>, (line, column): (usize, usize), message: impl Into<String>) -> Self {
+        ConfigError { path: path.into(), line, column, message: message.into() }
+    }
+
+    /// The same problem as a diagnostic, for reports that list every problem.
+    pub fn to_diagnostic(&self) -> crate::diagnostics::Diagnostic {
+        crate::diagnostics::Diagnostic::error(&self.path, (self.line, self.column), self.message.clone())
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.path.display(), self.line, self.column, self.message)
+        write!(f, "{}:{}:{}: error: {}", self.path.display(), self.line, self.column, self.message)
     }
 }
 
 impl std::error::Error for ConfigError {}
 
-impl Config {
-    /// Reads `newsroom.yaml` from the site folder `root`.
-    pub fn load(root: &Path) -> Result<Config> {
-        let path = root.join(CONFIG_FILE);
-        let size = std::fs::metadata(&path)
-            .with_context(|| {
-                format!("no `{}` in `{}` (use -C DIR to point at a site folder)", CONFIG_FILE, root.display())
-            })?
-            .len();
-        if size > MAX_CONFIG_BYTES {
-            bail!("`{}` is {size} bytes; a configuration file may be at most {MAX_CONFIG_BYTES}", path.display());
-        }
-        let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
-        Ok(Config::parse(&text, Path::new(CONFIG_FILE))?)
-    }
+/// Every problem found in a configuration, or with the inputs it names: a
+/// usage or configuration error (exit status 2). Printed one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
 
-    /// Parses configuration text; `path` is only used in error messages.
-    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut config: Config = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
-        config.normalise().map_err(|message| {
-            let (line, column) = key_position(text, "url").unwrap_or((1, 1));
-            ConfigError { path: path.to_path_buf(), line, column, message }
-        })?;
-        Ok(config)
-    }
-
-    fn normalise(&mut self) -> Result<(), String> {
-        let url = url::Url::parse(self.site.url.trim())
-            .map_err(|e| format!("site.url `{}` is not a URL: {e}", self.site.url))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(format!("site.url `{}` must be an http(s) URL with a host", self.site.url));
-        }
-        self.site.url = url.as_str().trim_end_matches('/').to_string();
-        let path = self.site.blog_path.trim().trim_matches('/');
-        self.site.blog_path = if path.is_empty() { String::new() } else { format!("/{path}") };
-        if self.site.title.trim().is_empty() {
-            return Err("site.title must not be empty".into());
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, error) in self.0.iter().enumerate() {
+            if index > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
         }
         Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(error: ConfigError) -> Self {
+        ConfigErrors(vec![error])
+    }
+}
+
+impl Config {
+    /// Reads `newsroom.yaml` from the site folder `root`. Every problem is
+    /// in the error, each at its place.
+    pub fn load(root: &Path) -> Result<Config, ConfigErrors> {
+        let path = root.join(CONFIG_FILE);
+        let whole_file = |message: String| ConfigErrors::from(ConfigError::new(CONFIG_FILE, (1, 1), message));
+        let size = match std::fs::metadata(&path) {
+            Ok(metadata) => metadata.len(),
+            Err(_) => {
+                return Err(whole_file(format!(
+                    "no `{CONFIG_FILE}` in `{}` (use -C DIR to point at a site folder, or `newsroom init` to make one)",
+                    root.display()
+                )));
+            }
+        };
+        if size > MAX_CONFIG_BYTES {
+            return Err(whole_file(format!(
+                "the file is {size} bytes; a configuration file may be at most {MAX_CONFIG_BYTES}"
+            )));
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|error| whole_file(format!("failed to read `{}`: {error}", path.display())))?;
+        Config::parse(&text, Path::new(CONFIG_FILE))
+    }
+
+    /// Parses configuration text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let error = |position: (usize, usize), message: String| ConfigError::new(path, position, message);
+        // A syntax error leaves nothing to read the sections from: it is the only problem reported.
+        let document: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| yaml_error(path, text, &e))?;
+        if !matches!(document, serde_yaml::Value::Mapping(_)) {
+            return Err(error(
+                (1, 1),
+                "the configuration must be a mapping of sections, with at least `site:` holding `title:` and `url:`"
+                    .into(),
+            )
+            .into());
+        }
+        let mut errors = Vec::new();
+        let sections = match serde_yaml::from_str::<Sections>(text) {
+            Ok(sections) => sections,
+            Err(first) => {
+                let (sections, found) = parse_sections_apart(text, path);
+                if found.is_empty() {
+                    errors.push(yaml_error(path, text, &first));
+                }
+                errors.extend(found);
+                sections
+            }
+        };
+        let position = |section: &str, key: &str| {
+            yaml::section_key_position(text, section, key)
+                .or_else(|| yaml::section_key_position(text, section, ""))
+                .unwrap_or((1, 1))
+        };
+        let mut site = match sections.site {
+            Some(site) => Some(site),
+            None if errors.iter().any(|e| e.message.starts_with("site:")) => None,
+            None => {
+                errors.push(error((1, 1), "missing `site:` section: `site.title` and `site.url` are required".into()));
+                None
+            }
+        };
+        if let Some(site) = &mut site {
+            for (key, message) in site.normalise() {
+                errors.push(error(position("site", key), message));
+            }
+        }
+        let digest = sections.digest.unwrap_or_default();
+        let host = site.as_ref().and_then(|site| url::Url::parse(&site.url).ok()?.host_str().map(str::to_owned));
+        let digest = match digest.check(host.as_deref().unwrap_or("localhost")) {
+            Ok(digest) => digest,
+            Err(problems) => {
+                for (key, message) in problems {
+                    errors.push(error(position("digest", key), message));
+                }
+                DigestConfig::default()
+            }
+        };
+        match site {
+            Some(site) if errors.is_empty() => Ok(Config {
+                site,
+                posts: sections.posts.unwrap_or_else(default_posts),
+                feeds: sections.feeds.unwrap_or_default(),
+                digest,
+                delivery: sections.delivery.unwrap_or_default(),
+                text: text.to_string(),
+                path: path.to_path_buf(),
+            }),
+            _ => {
+                errors.sort_by_key(|e| (e.line, e.column));
+                errors.dedup();
+                Err(ConfigErrors(errors))
+            }
+        }
     }
 
     /// The URL the blog and `public/` are published at, ending in `/`.
     pub fn blog_url(&self) -> String {
         format!("{}{}/", self.site.url, self.site.blog_path)
     }
+
+    /// Whether the file has a top-level `section:`.
+    pub fn has_section(&self, section: &str) -> bool {
+        yaml::section_key_position(&self.text, section, "").is_some()
+    }
+
+    /// A problem with `section.key` (or the section, or the file, where the
+    /// key is not written), placed where it is written.
+    pub fn error_at(&self, section: &str, key: &str, message: impl Into<String>) -> ConfigError {
+        let written = match key {
+            // A top-level key's own value (`posts: nowhere`).
+            "" => yaml::key_position(&self.text, section),
+            key => yaml::section_key_position(&self.text, section, key),
+        };
+        let position = written.or_else(|| yaml::section_key_position(&self.text, section, "")).unwrap_or((1, 1));
+        ConfigError::new(&self.path, position, message)
+    }
 }
 
-/// Turns a serde_yaml error into `path:line:col: message`, without serde_yaml's
-/// own " at line L column C" suffix (the position goes in front instead).
-pub fn yaml_error(path: &Path, error: &serde_yaml::Error) -> ConfigError {
-    let (line, column, message) = yaml_error_parts(error, 1);
-    ConfigError { path: path.to_path_buf(), line, column, message }
+/// Reads each top-level section on its own, so that every section's first
+/// problem is found, not only the file's first. Each section is read from
+/// the whole text with the other sections' lines blanked out, so positions
+/// stay those of the file. A file whose top level is not one `key:` line per
+/// section (a flow mapping, say) gives no problems here, and the caller
+/// reports the whole file's first one.
+fn parse_sections_apart(text: &str, path: &Path) -> (Sections, Vec<ConfigError>) {
+    let lines: Vec<&str> = text.lines().collect();
+    let starts: Vec<usize> = (0..lines.len()).filter(|&index| yaml::is_top_level_key(lines[index])).collect();
+    let mut sections = Sections::default();
+    let mut errors = Vec::new();
+    // Lines before the first section (comments, `---`) belong to none.
+    if lines[..starts.first().copied().unwrap_or(lines.len())]
+        .iter()
+        .any(|line| !(line.trim().is_empty() || line.trim_start().starts_with('#') || line.trim() == "---"))
+    {
+        return (sections, errors);
+    }
+    for (index, &start) in starts.iter().enumerate() {
+        let end = starts.get(index + 1).copied().unwrap_or(lines.len());
+        let masked: String = lines
+            .iter()
+            .enumerate()
+            .map(|(at, line)| if (start..end).contains(&at) { *line } else { "" })
+            .collect::<Vec<_>>()
+            .join("\n");
+        match serde_yaml::from_str::<Sections>(&masked) {
+            Ok(section) => sections.merge(section),
+            Err(error) => errors.push(yaml_error(path, &masked, &error)),
+        }
+    }
+    (sections, errors)
 }
 
-/// The 1-based position and the bare message of a serde_yaml error.
-/// `first_line` is the file line the YAML text starts on, so positions
-/// mentioned inside the message ("while parsing … at line 1") are file lines too.
-pub fn yaml_error_parts(error: &serde_yaml::Error, first_line: usize) -> (usize, usize, String) {
-    let mut message = error.to_string();
-    let position = match error.location() {
-        Some(location) => {
-            let suffix = format!(" at line {} column {}", location.line(), location.column());
-            if let Some(at) = message.rfind(&suffix) {
-                message.replace_range(at..at + suffix.len(), "");
+/// Turns a serde_yaml error into a [`ConfigError`] at its place, with a
+/// hint where the cause is a common one.
+fn yaml_error(path: &Path, text: &str, error: &serde_yaml::Error) -> ConfigError {
+    let (line, column, message) = yaml::error_parts(error, text, 1);
+    ConfigError::new(path, (line, column), message)
+}
+
+impl SiteConfig {
+    /// Checks and normalises the site's URL, path and title; each problem with its key.
+    fn normalise(&mut self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        match url::Url::parse(self.url.trim()) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+                self.url = url.as_str().trim_end_matches('/').to_string();
             }
-            (location.line() + first_line - 1, location.column())
+            Ok(_) => problems.push(("url", format!("site.url `{}` must be an http(s) URL with a host", self.url))),
+            Err(e) => problems.push(("url", format!("site.url `{}` is not a URL: {e}", self.url))),
         }
-        None => (first_line, 1),
-    };
-    (position.0, position.1, shift_line_numbers(&message, first_line - 1))
+        let path = self.blog_path.trim().trim_matches('/');
+        self.blog_path = if path.is_empty() { String::new() } else { format!("/{path}") };
+        if self.title.trim().is_empty() {
+            problems.push(("title", "site.title must not be empty".into()));
+        }
+        problems
+    }
 }
 
-/// Adds `offset` to every "line N" in a YAML parser message.
-fn shift_line_numbers(message: &str, offset: usize) -> String {
-    if offset == 0 {
-        return message.to_string();
-    }
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(at) = rest.find("line ") {
-        out.push_str(&rest[..at + 5]);
-        rest = &rest[at + 5..];
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        match rest[..digits].parse::<usize>() {
-            Ok(line) => out.push_str(&(line + offset).to_string()),
-            Err(_) => out.push_str(&rest[..digits]),
+impl DigestText {
+    /// Checks every value a message will carry; each problem with its key.
+    /// `site_host` makes the default List-Id.
+    fn check(self, site_host: &str) -> Result<DigestConfig, Vec<(&'static str, String)>> {
+        let mut problems = Vec::new();
+        // An empty value is the same as none.
+        let given = |value: Option<String>| value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let mut mailbox = |key: &'static str, value: Option<String>| -> Option<Mailbox> {
+            let text = given(value)?;
+            match text.parse::<Mailbox>() {
+                Ok(mailbox) => Some(mailbox),
+                Err(_) => {
+                    problems.push((
+                        key,
+                        format!("digest.{key} `{text}` is not an address such as \"Name <news@example.org>\""),
+                    ));
+                    None
+                }
+            }
+        };
+        let from = mailbox("from", self.from);
+        let reply_to = mailbox("reply_to", self.reply_to);
+        let list_id = given(self.list_id).unwrap_or_else(|| site_host.to_string());
+        if !list_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) {
+            problems.push((
+                "list_id",
+                format!("digest.list_id `{list_id}` must be a domain-like name such as news.example.org"),
+            ));
         }
-        rest = &rest[digits..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The position of a `key:`'s value in YAML text, found by its first occurrence
-/// at the start of a line (optionally indented). serde_yaml's values carry no
-/// positions, so semantic errors (a bad URL, an impossible date) are placed this way.
-pub fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
-    for (index, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix(key)
-            && let Some(value) = rest.trim_start().strip_prefix(':')
+        let unsubscribe_url = given(self.unsubscribe_url);
+        if let Some(pattern) = &unsubscribe_url
+            && let Err(problem) = check_unsubscribe_url(pattern)
         {
-            let value_offset = line.len() - value.trim_start().len();
-            let column = line[..value_offset].chars().count() + 1;
-            return Some((index + 1, column));
+            problems.push(("unsubscribe_url", problem));
         }
+        let unsubscribe_mailto = given(self.unsubscribe_mailto);
+        if let Some(text) = &unsubscribe_mailto
+            && text.parse::<lettre::Address>().is_err()
+        {
+            problems.push(("unsubscribe_mailto", format!("digest.unsubscribe_mailto `{text}` is not an address")));
+        }
+        let digest = DigestConfig {
+            from,
+            reply_to,
+            subscribers: self.subscribers,
+            list_id,
+            unsubscribe_url,
+            unsubscribe_mailto,
+            postal_address: given(self.postal_address),
+        };
+        if problems.is_empty() { Ok(digest) } else { Err(problems) }
     }
-    None
+}
+
+/// The unsubscribe URL pattern's rules: https (one-click unsubscribe
+/// requires it), `{email}` and `{token}` only where any address keeps the
+/// URL valid (path, query or fragment, not the host or port), and a URL
+/// once they are filled in.
+fn check_unsubscribe_url(pattern: &str) -> Result<(), String> {
+    let Some(rest) = pattern.strip_prefix("https://") else {
+        return Err(format!(
+            "digest.unsubscribe_url `{pattern}` must be an https:// URL (one-click unsubscribe requires it)"
+        ));
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if authority.contains("{email}") || authority.contains("{token}") {
+        return Err(format!(
+            "digest.unsubscribe_url `{pattern}`: {{email}} and {{token}} must be in the path or query, not the host"
+        ));
+    }
+    let sample = pattern.replace("{email}", "first.last%2Btag%40example.org").replace("{token}", "0123abcd");
+    match url::Url::parse(&sample) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("digest.unsubscribe_url `{pattern}` is not a valid URL ({e})")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Config, ConfigError> {
+    fn parse(text: &str) -> Result<Config, ConfigErrors> {
         Config::parse(text, Path::new("newsroom.yaml"))
+    }
+
+    /// The one error of a configuration expected to have exactly one.
+    fn only_error(text: &str) -> ConfigError {
+        let errors = parse(text).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors.into_iter().next().unwrap()
     }
 
     #[test]
@@ -371,14 +600,60 @@ mod tests {
         assert_eq!(config.site.blog_path, "/blog");
         assert_eq!(config.feeds.limit, 20);
         assert_eq!(config.delivery.concurrency, 4);
+        assert_eq!(config.delivery.stop_after_identical_refusals, 50);
         assert_eq!(config.blog_url(), "https://example.org/blog/");
+        assert_eq!(config.digest.subscribers_path(), Path::new("subscribers.csv"));
+        assert_eq!(config.digest.list_id, "example.org");
+    }
+
+    /// No invented sender: the keys a digest cannot be sent without stay
+    /// unset, and an empty value is the same as none.
+    #[test]
+    fn the_sender_keys_have_no_default() {
+        let config = parse("site:\n  title: T\n  url: https://example.org/\ndigest:\n  from: \"\"\n").unwrap();
+        assert_eq!(config.digest.missing_for_sending(), KEYS_REQUIRED_FOR_SENDING);
+        let config = parse(
+            "site:\n  title: T\n  url: https://example.org/\ndigest:\n  from: A <a@example.org>\n  postal_address: 1 Road\n  unsubscribe_url: https://example.org/u?t={token}\n",
+        )
+        .unwrap();
+        assert!(config.digest.missing_for_sending().is_empty());
+        assert_eq!(config.digest.from.unwrap().to_string(), "A <a@example.org>");
     }
 
     #[test]
     fn unknown_key_is_an_error_with_its_position() {
-        let error = parse("site:\n  title: T\n  url: https://example.org\nfeeds:\n  limt: 3\n").unwrap_err();
+        let error = only_error("site:\n  title: T\n  url: https://example.org\nfeeds:\n  limt: 3\n");
         assert_eq!((error.line, error.column), (5, 3), "{error}");
         assert!(error.message.contains("unknown field `limt`"), "{error}");
+    }
+
+    /// Every section's problem at once, each at its own key: a typo in
+    /// `feeds`, a bad URL in `site`, a bad address in `digest`.
+    #[test]
+    fn every_problem_is_reported_at_once_at_its_key() {
+        let text = "site:\n  title: T\n  url: example.org\nfeeds:\n  limt: 3\ndigest:\n  from: not an address\n  reply_to: x\ndelivery:\n  timeout: 0\nextra: 1\n";
+        let errors: Vec<String> = parse(text).unwrap_err().0.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 6, "{errors:#?}");
+        let expected = [
+            "newsroom.yaml:3:8: error: site.url `example.org` is not a URL",
+            "newsroom.yaml:5:3: error: feeds: unknown field `limt`",
+            "newsroom.yaml:7:9: error: digest.from `not an address` is not an address",
+            "newsroom.yaml:8:13: error: digest.reply_to `x` is not an address",
+            "newsroom.yaml:10:3: error: delivery: delivery.timeout must be a positive number",
+            "newsroom.yaml:11:1: error: unknown field `extra`",
+        ];
+        for (error, expected) in errors.iter().zip(expected) {
+            assert!(error.starts_with(expected), "{error}\n  expected {expected}");
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_is_placed_and_explained() {
+        let error = only_error(
+            "site:\n  title: T\n  url: https://example.org\ndigest:\n  from: Lantern: News <n@example.org>\n",
+        );
+        assert_eq!((error.line, error.column), (5, 16), "{error}");
+        assert!(error.message.contains("quote the value"), "{error}");
     }
 
     #[test]
@@ -388,7 +663,7 @@ mod tests {
         let config = parse(&format!("{base}delivery:\n  timeout: 0.25\n")).unwrap();
         assert_eq!(config.delivery.timeout, Duration::from_millis(250));
         for bad in ["0", "-1", ".nan", "1e300"] {
-            let error = parse(&format!("{base}delivery:\n  timeout: {bad}\n")).unwrap_err();
+            let error = only_error(&format!("{base}delivery:\n  timeout: {bad}\n"));
             assert_eq!(error.line, 5, "{bad}: {error}");
             assert!(error.message.contains("delivery.timeout must be a positive number of seconds"), "{error}");
         }
@@ -396,14 +671,18 @@ mod tests {
 
     #[test]
     fn missing_title_is_named() {
-        let error = parse("site:\n  url: https://example.org\n").unwrap_err();
+        let error = only_error("site:\n  url: https://example.org\n");
         assert!(error.message.contains("missing field `title`"), "{error}");
+        let error = only_error("feeds:\n  limit: 3\n");
+        assert!(error.message.contains("missing `site:` section"), "{error}");
     }
 
     #[test]
-    fn a_url_without_host_is_refused() {
-        let error = parse("site:\n  title: T\n  url: example.org\n").unwrap_err();
-        assert_eq!(error.line, 3);
+    fn a_url_without_host_is_refused_at_its_key() {
+        let error = only_error("site:\n  title: T\n  url: example.org\n");
+        assert_eq!((error.line, error.column), (3, 8));
         assert!(error.message.contains("site.url"), "{error}");
+        let error = only_error("site:\n  url: https://example.org\n  title: \" \"\n");
+        assert_eq!((error.line, error.column), (3, 10), "{error}");
     }
 }

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::content::{self, Body, LoadedPosts, Post};
 use crate::diagnostics::{self, Diagnostic};
 use crate::digest::template::DigestTemplate;
@@ -23,6 +23,15 @@ use crate::digest::{Digest, DigestInput, Month};
 use crate::feed::{self, Entry, FeedSpec};
 use crate::markdown::{self, LinkContext, Parts, RenderedPost};
 use crate::urls;
+
+/// An input a command reads that the configuration names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// The posts folder (`posts:`).
+    Posts,
+    /// The subscriber CSV (`digest.subscribers`).
+    Subscribers,
+}
 
 /// A site folder and its configuration.
 #[derive(Debug, Clone)]
@@ -35,7 +44,7 @@ pub struct Site {
 
 impl Site {
     /// Opens the site folder `root`, reading its `newsroom.yaml`.
-    pub fn open(root: &Path) -> Result<Site> {
+    pub fn open(root: &Path) -> Result<Site, ConfigErrors> {
         let config = Config::load(root)?;
         Ok(Site { root: root.to_path_buf(), config, canonical_posts_dir: OnceLock::new() })
     }
@@ -43,6 +52,55 @@ impl Site {
     /// The posts folder.
     pub fn posts_dir(&self) -> PathBuf {
         self.root.join(&self.config.posts)
+    }
+
+    /// The subscriber file.
+    pub fn subscribers_file(&self) -> PathBuf {
+        self.root.join(self.config.digest.subscribers_path())
+    }
+
+    /// The problems with an input the configuration names (the posts
+    /// folder, the subscriber file): missing, the wrong kind, unreadable.
+    /// Configuration errors, placed at the key that names the input.
+    pub fn input_problem(&self, input: Input) -> Option<ConfigError> {
+        let (path, section, key, what) = match input {
+            Input::Posts => (self.posts_dir(), "posts", "", "the posts folder"),
+            Input::Subscribers => (self.subscribers_file(), "digest", "subscribers", "the subscriber file"),
+        };
+        let shown = diagnostics::display_path(&self.root, &path);
+        let unset = match input {
+            Input::Posts => "",
+            Input::Subscribers if self.config.digest.subscribers.is_none() => {
+                " (digest.subscribers is not set, and this is its default)"
+            }
+            Input::Subscribers => "",
+        };
+        let problem = match std::fs::metadata(&path) {
+            Err(_) => format!("{what} `{}` does not exist{unset}", shown.display()),
+            Ok(metadata) if input == Input::Posts && !metadata.is_dir() => {
+                format!("{what} `{}` is not a folder", shown.display())
+            }
+            Ok(metadata) if input == Input::Subscribers && !metadata.is_file() => {
+                format!("{what} `{}` is not a file", shown.display())
+            }
+            Ok(_) => {
+                let readable = match input {
+                    Input::Posts => fs::read_dir(&path).map(drop),
+                    Input::Subscribers => fs::File::open(&path).map(drop),
+                };
+                match readable {
+                    Ok(()) => return None,
+                    Err(error) => format!("{what} `{}` cannot be read: {error}", shown.display()),
+                }
+            }
+        };
+        Some(self.config.error_at(section, key, problem))
+    }
+
+    /// Every problem of [`Site::input_problem`] for `inputs`, as one error.
+    pub fn require(&self, inputs: &[Input]) -> Result<(), ConfigErrors> {
+        let problems: Vec<ConfigError> = inputs.iter().filter_map(|input| self.input_problem(*input)).collect();
+        if problems.is_empty() { Ok(()) } else { Err(ConfigErrors(problems)) }
     }
 
     /// The default output folder, `public/` in the site folder.
@@ -128,6 +186,8 @@ pub struct BuildReport {
     pub assets_copied: usize,
     /// Months with a web version of their digest.
     pub digest_archives: usize,
+    /// Posts left out until their date.
+    pub scheduled: Scheduled,
 }
 
 impl BuildReport {
@@ -154,6 +214,7 @@ pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<
 
 /// [`build`], keeping at most `budget` bytes of renderings from loading.
 fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget: usize) -> Result<BuildReport> {
+    site.require(&[Input::Posts])?;
     let out_dir = options.out_dir.clone().unwrap_or_else(|| site.default_out_dir());
     let full = site.config.feeds.content == crate::config::FeedContent::Full;
     let parts = if full { Parts::FULL } else { Parts::EXCERPT };
@@ -178,7 +239,12 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
         (fits.is_ok_and(|left| left >= size)).then(|| Box::new(rendered))
     };
     let (loaded, early) = content::load_posts_with(&site.root, &site.config, &render_early)?;
-    let mut report = BuildReport { out_dir: out_dir.clone(), skipped: loaded.rejected.clone(), ..Default::default() };
+    let mut report = BuildReport {
+        out_dir: out_dir.clone(),
+        skipped: loaded.rejected.clone(),
+        scheduled: Scheduled::of(&loaded.posts, now),
+        ..Default::default()
+    };
     let mut diagnostics = loaded.diagnostics;
     if diagnostics.iter().any(Diagnostic::is_error) && !options.keep_going {
         diagnostics::sort(&mut diagnostics);
@@ -364,24 +430,155 @@ fn render_month<'a>(context: &MonthContext, month: Month, mut posts: MonthPosts<
     Ok(result)
 }
 
-/// `newsroom check`: every problem of every post, nothing written.
-pub fn check(site: &Site, _now: DateTime<Utc>) -> Result<Vec<Diagnostic>> {
-    let loaded = site.load_posts()?;
-    let mut diagnostics = loaded.diagnostics;
-    let checked: Vec<&Post> = loaded.posts.iter().filter(|p| !p.draft).collect();
-    let post_links = site.post_links(&loaded.posts);
-    let found: Vec<Vec<Diagnostic>> =
-        checked.par_iter().map(|post| site.render_post(post, &post_links, Parts::EXCERPT).diagnostics).collect();
-    diagnostics.extend(found.into_iter().flatten());
+/// Posts that are ready but dated after now: left out of feeds and
+/// digests until their date, and worth saying so.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Scheduled {
+    pub count: usize,
+    /// The earliest: its date and file.
+    pub first: Option<ScheduledPost>,
+}
+
+/// One scheduled post.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ScheduledPost {
+    pub date: DateTime<chrono::FixedOffset>,
+    pub path: PathBuf,
+}
+
+impl Scheduled {
+    /// The posts of `posts` that are neither drafts nor unlisted, dated after `now`.
+    pub fn of<'a>(posts: impl IntoIterator<Item = &'a Post>, now: DateTime<Utc>) -> Scheduled {
+        let mut scheduled = Scheduled::default();
+        for post in posts.into_iter().filter(|p| !p.draft && !p.unlisted && p.date.with_timezone(&Utc) > now) {
+            scheduled.count += 1;
+            if scheduled.first.as_ref().is_none_or(|first| (post.date, &post.source) < (first.date, &first.path)) {
+                scheduled.first = Some(ScheduledPost { date: post.date, path: post.source.clone() });
+            }
+        }
+        scheduled
+    }
+}
+
+impl std::fmt::Display for Scheduled {
+    /// `2 post(s) scheduled: the first publishes 2027-03-01 (posts/…)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} post(s) scheduled", self.count)?;
+        if let Some(first) = &self.first {
+            write!(f, ": the first publishes {} ({})", first.date.format("%Y-%m-%d"), first.path.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// A warning for each key a digest cannot be sent without that is not
+/// set; one for them all on a site with no `digest:` section at all (one
+/// that publishes feeds only, or has not set its digest up yet).
+pub fn unset_sending_keys(site: &Site) -> Vec<Diagnostic> {
+    let missing = site.config.digest.missing_for_sending();
+    if missing.len() == crate::config::KEYS_REQUIRED_FOR_SENDING.len() && !site.config.has_section("digest") {
+        let list = match site.input_problem(Input::Subscribers) {
+            Some(_) => format!(", and needs a subscriber file (`{}`)", site.config.digest.subscribers_path().display()),
+            None => String::new(),
+        };
+        return vec![Diagnostic::warning(
+            crate::config::CONFIG_FILE,
+            (1, 1),
+            format!(
+                "no `digest:` section: `digest send` refuses to start until {} are set{list} (`digest preview` shows placeholders)",
+                missing.join(", ")
+            ),
+        )];
+    }
+    missing
+        .into_iter()
+        .map(|key| {
+            let (section, name) = key.split_once('.').expect("keys are section.key");
+            let error = site.config.error_at(section, name, "");
+            Diagnostic::warning(
+                error.path,
+                (error.line, error.column),
+                format!(
+                    "{key} is not set: `digest send` refuses to start without it (`digest preview` shows a placeholder)"
+                ),
+            )
+        })
+        .collect()
+}
+
+/// What `check` found.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct CheckReport {
+    /// Every problem, sorted, errors first.
+    pub diagnostics: Vec<Diagnostic>,
+    /// How many of the errors are with the configuration or the inputs it
+    /// names (exit status 2 rather than 1).
+    pub configuration_errors: usize,
+    /// Posts read (drafts included).
+    pub posts: usize,
+    pub scheduled: Scheduled,
+}
+
+impl CheckReport {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+/// `newsroom check`: every problem of the configuration, the inputs it
+/// names, every post and the digest template; nothing written.
+pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
+    let mut report = CheckReport::default();
+    let mut diagnostics = Vec::new();
+    let mut configuration = |error: ConfigError| {
+        report.configuration_errors += 1;
+        diagnostics.push(error.to_diagnostic());
+    };
+    let posts_missing = site.input_problem(Input::Posts).map(&mut configuration).is_some();
+    // Without `digest.subscribers` a site may publish feeds only: its
+    // default file missing is a warning; a file it names is an input.
+    let subscribers = match site.input_problem(Input::Subscribers) {
+        // Said once, with the rest of the digest's set-up, when there is none.
+        Some(_) if !site.config.has_section("digest") => false,
+        Some(problem) if site.config.digest.subscribers.is_none() => {
+            diagnostics.push(Diagnostic::warning(
+                &problem.path,
+                (problem.line, problem.column),
+                format!("{}: `digest preview` and `digest send` need one", problem.message),
+            ));
+            false
+        }
+        Some(problem) => {
+            configuration(problem);
+            false
+        }
+        None => true,
+    };
+    diagnostics.extend(unset_sending_keys(site));
+    if !posts_missing {
+        let loaded = site.load_posts()?;
+        diagnostics.extend(loaded.diagnostics);
+        report.posts = loaded.posts.len();
+        report.scheduled = Scheduled::of(&loaded.posts, now);
+        let checked: Vec<&Post> = loaded.posts.iter().filter(|p| !p.draft).collect();
+        let post_links = site.post_links(&loaded.posts);
+        let found: Vec<Vec<Diagnostic>> =
+            checked.par_iter().map(|post| site.render_post(post, &post_links, Parts::EXCERPT).diagnostics).collect();
+        diagnostics.extend(found.into_iter().flatten());
+    }
     if let Err(error) = DigestTemplate::load(&site.root) {
         diagnostics.push(template_diagnostic(&error));
     }
-    let csv_path = site.root.join(&site.config.digest.subscribers);
-    if csv_path.is_file() {
-        diagnostics.extend(crate::subscribers::load(&csv_path, &site.config.digest.subscribers)?.diagnostics);
+    if subscribers {
+        let source = site.config.digest.subscribers_path();
+        diagnostics.extend(crate::subscribers::load(&site.subscribers_file(), source)?.diagnostics);
     }
     diagnostics::sort(&mut diagnostics);
-    Ok(diagnostics)
+    report.diagnostics = diagnostics;
+    Ok(report)
 }
 
 /// A template error as a diagnostic: at its place when it has one.

@@ -81,11 +81,25 @@ impl Subscriber {
     }
 }
 
+/// A row that is not a subscriber: invalid, empty, a duplicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRow {
+    /// 1-based line of the row.
+    pub line: usize,
+    /// The `email` cell as written (trimmed), empty when the row could not be read.
+    pub address: String,
+    /// Why it is skipped, in plain words.
+    pub reason: String,
+}
+
 /// Everything the subscriber file held.
 #[derive(Debug, Default)]
 pub struct SubscriberList {
     /// Valid, de-duplicated rows in file order (the first occurrence of an address wins).
     pub subscribers: Vec<Subscriber>,
+    /// Rows that are not subscribers, in file order, so that a report can
+    /// account for every row of the file.
+    pub skipped: Vec<SkippedRow>,
     /// Problems: rejected rows (error severity — invalid address, empty address, unknown status, wrong number of fields / unparseable row) and duplicates (warning severity, naming the line of the first occurrence, e.g. "duplicate of line 3 (ada@example.org); skipped"), plus a warning for a name that had control characters removed.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -194,8 +208,8 @@ pub fn parse(reader: impl Read, source: &Path) -> SubscriberList {
         return list;
     };
 
-    // Address -> line of its first occurrence. The key is a second copy of the
-    // address, which is cheaper than hashing into `subscribers` by index.
+    // Matching key -> line of its first occurrence. The key is a second
+    // copy of the address, cheaper than hashing into `subscribers` by index.
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut record = StringRecord::new();
     loop {
@@ -204,12 +218,12 @@ pub fn parse(reader: impl Read, source: &Path) -> SubscriberList {
             Ok(true) => {
                 let line = line_of(&mut csv, record.position());
                 match read_row(&record, &columns, line) {
-                    Ok((subscriber, name_had_controls)) => match seen.entry(subscriber.email.clone()) {
-                        Entry::Occupied(first) => list.diagnostics.push(Diagnostic::warning(
-                            source,
-                            (line, 1),
-                            format!("duplicate of line {} ({}); skipped", first.get(), subscriber.email),
-                        )),
+                    Ok((subscriber, name_had_controls)) => match seen.entry(matching_key(&subscriber.email)) {
+                        Entry::Occupied(first) => {
+                            let reason = format!("duplicate of line {} ({})", first.get(), subscriber.email);
+                            list.diagnostics.push(Diagnostic::warning(source, (line, 1), format!("{reason}; skipped")));
+                            list.skipped.push(SkippedRow { line, address: subscriber.email, reason });
+                        }
                         Entry::Vacant(slot) => {
                             slot.insert(line);
                             if name_had_controls {
@@ -222,18 +236,20 @@ pub fn parse(reader: impl Read, source: &Path) -> SubscriberList {
                             list.subscribers.push(subscriber);
                         }
                     },
-                    Err(reason) => list.diagnostics.push(Diagnostic::error(source, (line, 1), reason)),
+                    Err(reason) => {
+                        let address = record.get(columns.email).map_or("", str::trim).to_owned();
+                        list.diagnostics.push(Diagnostic::error(source, (line, 1), reason.clone()));
+                        list.skipped.push(SkippedRow { line, address, reason });
+                    }
                 }
             }
             Err(err) => {
                 let reader_position = csv.position().clone();
                 let line = line_of(&mut csv, Some(err.position().unwrap_or(&reader_position)));
                 let headers = csv.headers().ok().cloned();
-                list.diagnostics.push(Diagnostic::error(
-                    source,
-                    (line.max(1), 1),
-                    read_problem(&err, headers.as_ref()),
-                ));
+                let reason = read_problem(&err, headers.as_ref());
+                list.diagnostics.push(Diagnostic::error(source, (line.max(1), 1), reason.clone()));
+                list.skipped.push(SkippedRow { line: line.max(1), address: String::new(), reason });
                 // A row that is not UTF-8 has been consumed whole, so the rows
                 // after it can still be read; any other error (I/O) leaves the
                 // reader in an unknown state.
@@ -263,6 +279,15 @@ pub fn load(path: &Path, source: &Path) -> Result<SubscriberList> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("failed to read the subscriber file `{}`", path.display()))?;
     Ok(parse(file, source))
+}
+
+/// The key two spellings of one address share: the address lower-cased,
+/// local part included. Domains are case-insensitive; RFC 5321 lets a
+/// server tell `Ada@` from `ada@`, but the providers that hold most
+/// mailboxes do not, and for an opt-out or a duplicate the safe reading is
+/// that they are one person. Mail still goes to the address as written.
+pub fn matching_key(address: &str) -> String {
+    address.to_lowercase()
 }
 
 /// Normalises one address: trims, checks it with lettre::Address, lower-cases the domain. Err(reason) in plain words, e.g. "`bob@` is not a valid email address" or "empty email address".
@@ -543,16 +568,35 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_differ_only_in_domain_case_not_local_part() {
+    fn duplicates_match_in_any_case_and_the_first_spelling_is_mailed() {
         let list = parse_str("email,name\nAda@example.org,First\nAda@Example.ORG,Second\nADA@example.org,Third\n");
-        assert_eq!(emails(&list), ["Ada@example.org", "ADA@example.org"]);
+        assert_eq!(emails(&list), ["Ada@example.org"]);
         assert_eq!(list.subscribers[0].name.as_deref(), Some("First"));
-        assert_eq!(list.diagnostics.len(), 1);
-        let duplicate = &list.diagnostics[0];
+        assert_eq!(list.diagnostics.len(), 2);
+        let duplicate = &list.diagnostics[1];
         assert_eq!(duplicate.severity, Severity::Warning);
-        assert_eq!(duplicate.line, 3);
-        assert_eq!(duplicate.message, "duplicate of line 2 (Ada@example.org); skipped");
+        assert_eq!(duplicate.line, 4);
+        assert_eq!(duplicate.message, "duplicate of line 2 (ADA@example.org); skipped");
         assert_eq!(list.rejected(), 0);
+        let skipped: Vec<(usize, &str)> = list.skipped.iter().map(|row| (row.line, row.address.as_str())).collect();
+        assert_eq!(skipped, [(3, "Ada@example.org"), (4, "ADA@example.org")]);
+    }
+
+    /// Rows that are not subscribers are kept with their line, so a report
+    /// can list every row of the file.
+    #[test]
+    fn skipped_rows_keep_their_line_address_and_reason() {
+        let list = parse_str("email,name\nada@example.org,A\nnot-an-address,B\n,C\nada@example.org,D\n");
+        let skipped: Vec<(usize, &str, &str)> =
+            list.skipped.iter().map(|row| (row.line, row.address.as_str(), row.reason.as_str())).collect();
+        assert_eq!(
+            skipped,
+            [
+                (3, "not-an-address", "`not-an-address` is not a valid email address"),
+                (4, "", "empty email address"),
+                (5, "ada@example.org", "duplicate of line 2 (ada@example.org)"),
+            ]
+        );
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::path::Path;
 use serde_yaml::{Mapping, Value};
 
 use super::front_matter::scalar_text;
-use crate::config::{key_position, yaml_error_parts};
 use crate::diagnostics::Diagnostic;
+use crate::yaml::{self, key_position};
 
 /// One author of a post, as feeds and the digest show them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -42,7 +42,7 @@ pub fn parse_authors_file(text: &str, path: &Path, diagnostics: &mut Vec<Diagnos
             return authors;
         }
         Err(error) => {
-            let (line, column, message) = yaml_error_parts(&error, 1);
+            let (line, column, message) = yaml::error_parts(&error, text, 1);
             diagnostics.push(Diagnostic::error(path, (line, column), message));
             return authors;
         }

@@ -18,9 +18,10 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use rayon::prelude::*;
 use serde_yaml::{Mapping, Value};
 
-use crate::config::{Config, key_position, yaml_error_parts};
+use crate::config::Config;
 use crate::diagnostics::{Diagnostic, Severity, display_path, line_col};
 use crate::urls;
+use crate::yaml::{self, key_position};
 pub use authors::{Author, AuthorMap};
 use dates::{DateError, parse_front_matter_date, split_dated_name, ymd_date};
 use front_matter::scalar_text;
@@ -508,16 +509,8 @@ impl<'a> PostReader<'a> {
         let mapping = match front_matter::parse_mapping(split.yaml) {
             Ok(mapping) => mapping,
             Err(error) => {
-                let (line, column, message) = yaml_error_parts(&error, split.yaml_line);
-                // The YAML scanner reports a tab where it gives up, often a line late;
-                // point at the tab itself, the thing to fix.
-                let (position, hint) = match split.yaml.lines().position(|l| l.starts_with('\t')) {
-                    Some(tab_line) => {
-                        ((tab_line + split.yaml_line, 1), " (YAML does not allow tabs for indentation; use spaces)")
-                    }
-                    None => ((line, column), ""),
-                };
-                self.error(position, format!("front matter is not valid YAML: {message}{hint}"));
+                let (line, column, message) = yaml::error_parts(&error, split.yaml, split.yaml_line);
+                self.error((line, column), format!("front matter is not valid YAML: {message}"));
                 return None;
             }
         };

@@ -8,10 +8,13 @@
 //! rows are skipped, `sending` rows are reported as ambiguous (the relay may
 //! have the message) instead of being sent twice.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::subscribers::matching_key;
 
 /// Where a recipient of a digest stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,6 +64,43 @@ impl State {
         State::Ambiguous,
         State::Suppressed,
     ];
+}
+
+/// Why and since when an address is not mailed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppression {
+    pub reason: String,
+    pub created_at: String,
+}
+
+/// Every suppression by matching key. Ledgers written before keys were
+/// matched case-insensitively hold some addresses as typed: they are folded here.
+fn suppressed_keys(connection: &Connection) -> Result<HashMap<String, Suppression>> {
+    let mut statement = connection.prepare_cached("SELECT address, reason, created_at FROM suppressions")?;
+    let rows = statement.query_map([], |row| {
+        Ok((matching_key(&row.get::<_, String>(0)?), Suppression { reason: row.get(1)?, created_at: row.get(2)? }))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A relay's reply with the recipient's address taken out (any case), so
+/// that the replies two recipients got can be compared:
+/// `550 5.1.1 <bob@x.org>: unknown` becomes `550 5.1.1 <address>: unknown`.
+pub fn reply_pattern(reply: &str, address: &str) -> String {
+    let (lower_reply, lower_address) = (reply.to_lowercase(), address.to_lowercase());
+    // Lower-casing can change byte lengths outside ASCII: then no match is attempted.
+    if address.is_empty() || lower_reply.len() != reply.len() || lower_address.len() != address.len() {
+        return reply.to_string();
+    }
+    let mut out = String::with_capacity(reply.len());
+    let mut copied = 0;
+    for (at, _) in lower_reply.match_indices(&lower_address) {
+        out.push_str(&reply[copied..at]);
+        out.push_str("address");
+        copied = at + address.len();
+    }
+    out.push_str(&reply[copied..]);
+    out
 }
 
 /// One recipient row.
@@ -138,6 +178,15 @@ impl Ledger {
         Ok(Ledger { connection })
     }
 
+    /// Every suppression of the ledger at `path`, none if there is no
+    /// ledger yet (a preview before any send must not create one).
+    pub fn suppressions_at(path: &Path) -> Result<HashMap<String, Suppression>> {
+        if !path.exists() {
+            return Ok(HashMap::new());
+        }
+        Ledger::open(path)?.suppressions()
+    }
+
     /// Whether the digest's recipient list is frozen already.
     pub fn is_frozen(&self, digest_id: &str) -> Result<bool> {
         Ok(self
@@ -200,11 +249,21 @@ impl Ledger {
         if retry_failed {
             tx.execute("UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'failed_permanent'", params![digest_id, now])?;
         }
-        tx.execute(
-            "UPDATE deliveries SET state = 'suppressed', updated_at = ?2
-             WHERE digest_id = ?1 AND state = 'pending' AND address IN (SELECT address FROM suppressions)",
-            params![digest_id, now],
-        )?;
+        // Matched in Rust by the subscribers' matching key: SQLite's lower()
+        // folds ASCII only.
+        let suppressed = suppressed_keys(&tx)?;
+        if !suppressed.is_empty() {
+            let pending: Vec<(i64, String)> = tx
+                .prepare("SELECT id, address FROM deliveries WHERE digest_id = ?1 AND state = 'pending'")?
+                .query_map([digest_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut mark = tx.prepare("UPDATE deliveries SET state = 'suppressed', updated_at = ?2 WHERE id = ?1")?;
+            for (id, address) in pending {
+                if suppressed.contains_key(&matching_key(&address)) {
+                    mark.execute(params![id, now])?;
+                }
+            }
+        }
         tx.commit()?;
         Ok(crashed)
     }
@@ -298,22 +357,52 @@ impl Ledger {
             .collect())
     }
 
-    /// Records that an address must never be mailed again.
+    /// The `limit` most common replies of failed and ambiguous rows, each
+    /// with its recipient's address taken out ([`reply_pattern`]), so that
+    /// one refusal given to many recipients counts as one: state, reply,
+    /// count, most common first.
+    pub fn common_failures(&self, digest_id: &str, limit: usize) -> Result<Vec<(State, String, usize)>> {
+        let mut counts: HashMap<(State, String), usize> = HashMap::new();
+        let mut statement = self.connection.prepare(
+            "SELECT state, address, reply FROM deliveries WHERE digest_id = ?1
+             AND state IN ('failed_permanent', 'failed_transient', 'ambiguous')",
+        )?;
+        let rows = statement.query_map([digest_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<String>>(2)?))
+        })?;
+        for row in rows {
+            let (state, address, reply) = row?;
+            let state = State::parse(&state).unwrap_or(State::Ambiguous);
+            *counts.entry((state, reply_pattern(reply.as_deref().unwrap_or(""), &address))).or_default() += 1;
+        }
+        let mut common: Vec<(State, String, usize)> =
+            counts.into_iter().map(|((state, reply), count)| (state, reply, count)).collect();
+        common.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (a.0, &a.1).cmp(&(b.0, &b.1))));
+        common.truncate(limit);
+        Ok(common)
+    }
+
+    /// Records that an address must never be mailed again, under its
+    /// matching key, so any spelling of it is suppressed. False when it was already.
     pub fn suppress(&self, address: &str, reason: &str) -> Result<bool> {
+        if self.suppression(address)?.is_some() {
+            return Ok(false);
+        }
         let changed = self.connection.execute(
             "INSERT OR IGNORE INTO suppressions (address, reason, created_at) VALUES (?1, ?2, ?3)",
-            params![address, reason, now_text()],
+            params![matching_key(address), reason, now_text()],
         )?;
         Ok(changed > 0)
     }
 
-    /// Whether an address is suppressed.
-    pub fn is_suppressed(&self, address: &str) -> Result<bool> {
-        Ok(self
-            .connection
-            .query_row("SELECT 1 FROM suppressions WHERE address = ?1", [address], |_| Ok(()))
-            .optional()?
-            .is_some())
+    /// The suppression of an address in any spelling: its reason and when it was recorded.
+    pub fn suppression(&self, address: &str) -> Result<Option<Suppression>> {
+        Ok(suppressed_keys(&self.connection)?.remove(&matching_key(address)))
+    }
+
+    /// Every suppression, by matching key.
+    pub fn suppressions(&self) -> Result<HashMap<String, Suppression>> {
+        suppressed_keys(&self.connection)
     }
 }
 
@@ -347,5 +436,42 @@ mod tests {
         ledger.recover("d", false, false).unwrap();
         let pending: Vec<String> = ledger.pending("d").unwrap().into_iter().map(|r| r.address).collect();
         assert_eq!(pending, ["b@x.org"]);
+    }
+
+    #[test]
+    fn replies_are_compared_without_their_recipient() {
+        assert_eq!(reply_pattern("550 5.1.1 <Bob@x.org>: unknown", "bob@x.org"), "550 5.1.1 <address>: unknown");
+        assert_eq!(reply_pattern("554 5.7.1 Relay access denied", "bob@x.org"), "554 5.7.1 Relay access denied");
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        ledger.freeze("d", [("a@x.org", None), ("b@x.org", None), ("c@x.org", None)].into_iter()).unwrap();
+        let rows = ledger.pending("d").unwrap();
+        ledger.mark(rows[0].id, State::FailedPermanent, "550 <a@x.org> unknown").unwrap();
+        ledger.mark(rows[1].id, State::FailedPermanent, "550 <b@x.org> unknown").unwrap();
+        ledger.mark(rows[2].id, State::FailedTransient, "451 later").unwrap();
+        assert_eq!(
+            ledger.common_failures("d", 10).unwrap(),
+            [
+                (State::FailedPermanent, "550 <address> unknown".to_string(), 2),
+                (State::FailedTransient, "451 later".into(), 1)
+            ]
+        );
+        assert_eq!(ledger.common_failures("d", 1).unwrap().len(), 1);
+    }
+
+    /// `unsubscribe BOB@Birds.Test` suppresses `bob@birds.test` on the list:
+    /// one entry, whatever the spelling, and a row frozen in another case.
+    #[test]
+    fn suppressions_match_any_spelling_of_an_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        ledger.freeze("d", [("bob@birds.test", None), ("Eve@birds.test", None)].into_iter()).unwrap();
+        assert!(ledger.suppress("BOB@birds.test", "unsubscribe").unwrap());
+        assert!(!ledger.suppress("bob@birds.test", "unsubscribe").unwrap(), "a second entry for one address");
+        assert!(ledger.suppress("eve@birds.test", "unsubscribe").unwrap());
+        assert_eq!(ledger.suppressions().unwrap().len(), 2);
+        assert!(ledger.suppression("Bob@Birds.test").unwrap().is_some());
+        ledger.recover("d", false, false).unwrap();
+        assert!(ledger.pending("d").unwrap().is_empty(), "{:?}", ledger.pending("d").unwrap());
     }
 }

@@ -23,12 +23,22 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
+use crate::config::{ConfigError, ConfigErrors};
 use crate::digest::message::{self, SECRET_VAR, Sender};
 use crate::digest::{Digest, Month, preview};
-use crate::site::Site;
+use crate::site::{Input, Scheduled, Site};
 use crate::subscribers::{self, Status, Subscriber};
 use ledger::{Ledger, Recipient, State};
 use relay::{Outcome, Relay, SMTP_URL_VAR};
+
+/// A line on standard error that never panics: a send must go on (and
+/// record what it does) when the terminal or pipe it reports to is gone.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 /// Attempts per message in one run before a transient failure is recorded as failed.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -37,6 +47,8 @@ const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Connection attempts in a row a worker makes before it gives up.
 const CONNECT_ATTEMPTS: u32 = 5;
+/// How many of the most common failure replies a summary names.
+pub const COMMON_FAILURES: usize = 10;
 
 /// A problem with how send was started (no secret, no relay, another sender):
 /// exit status 2, nothing sent.
@@ -55,6 +67,44 @@ fn setup_error(message: impl Into<String>) -> anyhow::Error {
     SetupError(message.into()).into()
 }
 
+/// A request to stop a send: workers take no new message, the messages in
+/// flight end by the usual rules (sent, transient or ambiguous), and the
+/// run reports what it did. Set by the first Ctrl-C or SIGTERM (the CLI
+/// wires it), or by the run itself when the relay refuses everyone.
+#[derive(Debug, Default)]
+pub struct Stop {
+    requested: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Stop {
+    /// Asks the run to stop; true the first time.
+    pub fn request(&self) -> bool {
+        let first = !self.requested.swap(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+        first
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Sleeps for `duration` unless a stop is asked for first; true if it was.
+    async fn sleep(&self, duration: Duration) -> bool {
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the flag is read, so a request between the two is not missed.
+        notified.as_mut().enable();
+        if self.is_requested() {
+            return true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(duration) => self.is_requested(),
+            () = notified => true,
+        }
+    }
+}
+
 /// What `send` is asked to do.
 #[derive(Debug, Clone)]
 pub struct SendOptions {
@@ -68,6 +118,8 @@ pub struct SendOptions {
     pub test_to: Option<String>,
     /// Show an interactive progress bar (only on a terminal).
     pub progress_bar: bool,
+    /// Stops the run when requested (see [`Stop`]).
+    pub stop: Arc<Stop>,
 }
 
 /// What a send did.
@@ -87,9 +139,17 @@ pub struct SendReport {
     pub ambiguous: usize,
     /// `sending` rows from an interrupted run, now reported ambiguous.
     pub recovered_ambiguous: usize,
-    /// Left pending (the relay could not be reached).
+    /// Left pending (the relay could not be reached, or the run was stopped).
     pub pending: usize,
     pub elapsed: Duration,
+    /// With nothing to send: the month's posts dated after now.
+    pub scheduled: Scheduled,
+    /// Stopped by a signal before every message was tried.
+    pub interrupted: bool,
+    /// Stopped because this permanent reply came for this many recipients in a row.
+    pub refused_everyone: Option<(String, usize)>,
+    /// The most common replies of failed and ambiguous messages: state, reply, count.
+    pub common_failures: Vec<(State, String, usize)>,
 }
 
 impl SendReport {
@@ -104,7 +164,17 @@ impl SendReport {
 }
 
 impl fmt::Display for SendReport {
+    /// The summary line, then the most common failure replies.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((reply, count)) = &self.refused_everyone {
+            writeln!(
+                f,
+                "stopped: the relay refuses every recipient: {reply} ({count} in a row); the rest are left pending (fix the relay, then run again with --retry-failed for the refused ones)"
+            )?;
+        }
+        if self.interrupted {
+            writeln!(f, "interrupted: no new message was started; run `digest send` again to send the rest")?;
+        }
         write!(
             f,
             "{}: {} sent, {} failed ({} permanent, {} transient), {} skipped, {} ambiguous, {} pending; {:.1} messages/s over {:.1}s",
@@ -118,7 +188,14 @@ impl fmt::Display for SendReport {
             self.pending,
             self.rate(),
             self.elapsed.as_secs_f64()
-        )
+        )?;
+        if !self.common_failures.is_empty() {
+            write!(f, "\nmost common failures:")?;
+            for (state, reply, count) in &self.common_failures {
+                write!(f, "\n  {count} {}: {reply}", state.as_str())?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -176,8 +253,34 @@ fn lock_digest(ledger_path: &Path, digest_id: &str) -> Result<std::fs::File> {
     }
 }
 
+/// The configuration problems that keep a send from starting: each key a
+/// digest to real people cannot go without, and each input it reads.
+fn preflight(site: &Site, options: &SendOptions) -> Result<(), ConfigErrors> {
+    let mut problems: Vec<ConfigError> = site
+        .config
+        .digest
+        .missing_for_sending()
+        .into_iter()
+        .map(|key| {
+            let (section, name) = key.split_once('.').expect("keys are section.key");
+            site.config.error_at(
+                section,
+                name,
+                format!("{key} is not set: a digest is only sent with values you wrote, never with placeholders"),
+            )
+        })
+        .collect();
+    let inputs: &[Input] =
+        if options.test_to.is_some() { &[Input::Posts] } else { &[Input::Posts, Input::Subscribers] };
+    if let Err(ConfigErrors(missing)) = site.require(inputs) {
+        problems.extend(missing);
+    }
+    if problems.is_empty() { Ok(()) } else { Err(ConfigErrors(problems)) }
+}
+
 /// `newsroom digest send`.
 pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<SendReport> {
+    preflight(site, options)?;
     let secret = secret()?;
     let relay = relay(site.config.delivery.timeout)?;
     let mut diagnostics = Vec::new();
@@ -186,11 +289,11 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         return Ok(SendReport {
             digest_id: format!("digest-{}", options.month),
             nothing_to_send: true,
+            scheduled: preview::scheduled_in_month(site, options.month, now)?,
             ..Default::default()
         });
     };
-    let mut sender =
-        crate::digest::sender(&site.config, secret, now.into()).map_err(|e| setup_error(format!("{e:#}")))?;
+    let mut sender = crate::digest::sender(&site.config, secret, now.into());
     let mut report = SendReport { digest_id: digest.id.clone(), relay: relay.display(), ..Default::default() };
 
     if let Some(address) = &options.test_to {
@@ -220,18 +323,16 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     let _lock = lock_digest(&ledger_path, &digest.id)?;
     let mut ledger = Ledger::open(&ledger_path)?;
     if !ledger.is_frozen(&digest.id)? {
-        let csv = site.root.join(&site.config.digest.subscribers);
-        let list = subscribers::load(&csv, &site.config.digest.subscribers)?;
+        let list = subscribers::load(&site.subscribers_file(), site.config.digest.subscribers_path())?;
         for diagnostic in list.diagnostics.iter().filter(|d| d.is_error()) {
-            eprintln!("{diagnostic}");
+            say!("{diagnostic}");
         }
-        let mut active = Vec::new();
-        for subscriber in list.active() {
-            if !ledger.is_suppressed(&subscriber.email)? {
-                active.push((subscriber.email.as_str(), subscriber.name.as_deref()));
-            }
-        }
-        ledger.freeze(&digest.id, active.into_iter())?;
+        let suppressions = ledger.suppressions()?;
+        let active = list
+            .active()
+            .filter(|subscriber| !suppressions.contains_key(&subscribers::matching_key(&subscriber.email)))
+            .map(|subscriber| (subscriber.email.as_str(), subscriber.name.as_deref()));
+        ledger.freeze(&digest.id, active)?;
     }
     report.recovered_ambiguous = ledger.recover(&digest.id, options.resend_ambiguous, options.retry_failed)?;
     let pending = ledger.pending(&digest.id)?;
@@ -250,6 +351,8 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         relay,
         rate: options.rate,
         progress: Progress::new(options.progress_bar, 0),
+        stop: options.stop.clone(),
+        refusal_limit: site.config.delivery.stop_after_identical_refusals,
     });
     let total = shared.queue.lock().expect("queue").len();
     shared.progress.set_total(total);
@@ -273,7 +376,7 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     shared.progress.finish();
     let state = shared.state.lock().expect("state");
     if let Some(error) = &state.connect_error {
-        eprintln!("error: could not reach the relay: {error}");
+        say!("error: could not reach the relay: {error}");
     }
     let ledger = shared.ledger.lock().expect("ledger");
     let counts = ledger.counts(&report.digest_id)?;
@@ -284,6 +387,9 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     report.ambiguous = count(State::Ambiguous);
     report.pending = count(State::Pending) + count(State::Sending);
     report.elapsed = started.elapsed();
+    report.refused_everyone = state.refused_everyone.clone();
+    report.interrupted = shared.stop.is_requested() && report.refused_everyone.is_none() && report.pending > 0;
+    report.common_failures = ledger.common_failures(&report.digest_id, COMMON_FAILURES)?;
     Ok(report)
 }
 
@@ -316,6 +422,11 @@ struct RunState {
     next_slot: Option<Instant>,
     connect_error: Option<String>,
     workers_given_up: usize,
+    /// The last permanent reply (its recipient's address taken out) and
+    /// how many recipients in a row have had it.
+    refusal_streak: (String, usize),
+    /// Set when that streak reached the limit: the reply and the count.
+    refused_everyone: Option<(String, usize)>,
 }
 
 struct Shared {
@@ -327,6 +438,9 @@ struct Shared {
     relay: Relay,
     rate: f64,
     progress: Progress,
+    stop: Arc<Stop>,
+    /// Identical permanent refusals in a row that stop the run (0: never).
+    refusal_limit: usize,
 }
 
 enum Next {
@@ -340,6 +454,9 @@ impl Shared {
         let mut queue = self.queue.lock().expect("queue");
         let mut state = self.state.lock().expect("state");
         let now = Instant::now();
+        if self.stop.is_requested() {
+            return Next::Done;
+        }
         if let Some(index) = queue.iter().position(|job| job.not_before <= now) {
             let job = queue.remove(index).expect("index is in the queue");
             state.in_flight += 1;
@@ -353,8 +470,9 @@ impl Shared {
     }
 
     /// Waits for a throttling pause and for the next `--rate` slot; writes
-    /// the worker's unrecorded outcome first if it has to wait.
-    async fn pace(&self, unrecorded: &mut Option<Unrecorded>) {
+    /// the worker's unrecorded outcome first if it has to wait. False if a
+    /// stop was asked for meanwhile.
+    async fn pace(&self, unrecorded: &mut Option<Unrecorded>) -> bool {
         let wait = {
             let mut state = self.state.lock().expect("state");
             let now = Instant::now();
@@ -368,8 +486,9 @@ impl Shared {
         };
         if !wait.is_zero() {
             self.record(unrecorded);
-            tokio::time::sleep(wait).await;
+            return !self.stop.sleep(wait).await;
         }
+        !self.stop.is_requested()
     }
 
     /// Writes an outcome the worker has not written yet.
@@ -381,7 +500,7 @@ impl Shared {
 
     fn write_outcome(&self, id: i64, address: &str, state: State, reply: &str) {
         if let Err(error) = self.ledger.lock().expect("ledger").mark(id, state, reply) {
-            eprintln!("error: the ledger could not record {address} as {}: {error:#}", state.as_str());
+            say!("error: the ledger could not record {address} as {}: {error:#}", state.as_str());
         }
     }
 
@@ -394,7 +513,28 @@ impl Shared {
 
     fn finish(&self, job: Job, state: State, reply: &str) {
         self.write_outcome(job.recipient.id, &job.recipient.address, state, reply);
+        if state == State::FailedPermanent {
+            self.count_refusal(&ledger::reply_pattern(reply, &job.recipient.address));
+        }
         self.count_finished(state);
+    }
+
+    /// A permanent refusal: when the same reply has come for
+    /// `refusal_limit` recipients in a row, the relay refuses everyone
+    /// (a relay that denies relaying, a suspended account), and the run
+    /// stops instead of marking the whole list failed.
+    fn count_refusal(&self, pattern: &str) {
+        let mut run = self.state.lock().expect("state");
+        if run.refusal_streak.0 == pattern {
+            run.refusal_streak.1 += 1;
+        } else {
+            run.refusal_streak = (pattern.to_string(), 1);
+        }
+        if self.refusal_limit > 0 && run.refusal_streak.1 >= self.refusal_limit && run.refused_everyone.is_none() {
+            run.refused_everyone = Some(run.refusal_streak.clone());
+            drop(run);
+            self.stop.request();
+        }
     }
 
     fn count_finished(&self, state: State) {
@@ -402,6 +542,7 @@ impl Shared {
         run.in_flight -= 1;
         if state == State::Sent {
             run.sent += 1;
+            run.refusal_streak.1 = 0;
         }
         drop(run);
         if state != State::Pending {
@@ -421,7 +562,7 @@ impl Shared {
             return self.finish(job, State::FailedTransient, reply);
         }
         if let Err(error) = self.ledger.lock().expect("ledger").mark(job.recipient.id, State::Pending, reply) {
-            eprintln!("error: the ledger could not record a retry of {}: {error:#}", job.recipient.address);
+            say!("error: the ledger could not record a retry of {}: {error:#}", job.recipient.address);
         }
         job.not_before = Instant::now() + delay;
         self.queue.lock().expect("queue").push_back(job);
@@ -466,12 +607,15 @@ async fn worker(shared: Arc<Shared>) {
             Next::Job(job) => job,
             Next::Wait(duration) => {
                 shared.record(&mut unrecorded);
-                tokio::time::sleep(duration.min(Duration::from_millis(200))).await;
+                shared.stop.sleep(duration.min(Duration::from_millis(200))).await;
                 continue;
             }
             Next::Done => break,
         };
-        shared.pace(&mut unrecorded).await;
+        if !shared.pace(&mut unrecorded).await {
+            shared.give_back(job);
+            break;
+        }
         if connection.is_none() {
             shared.record(&mut unrecorded);
             match shared.relay.connect().await {
@@ -488,7 +632,7 @@ async fn worker(shared: Arc<Shared>) {
                         state.workers_given_up += 1;
                         break;
                     }
-                    tokio::time::sleep(backoff(connect_failures)).await;
+                    shared.stop.sleep(backoff(connect_failures)).await;
                     continue;
                 }
             }
@@ -500,6 +644,11 @@ async fn worker(shared: Arc<Shared>) {
                 continue;
             }
         };
+        // Claimed before a stop was asked for, but not started: it goes back, pending.
+        if shared.stop.is_requested() {
+            shared.give_back(job);
+            break;
+        }
         let marked = shared.ledger.lock().expect("ledger").mark_outcome_and_sending(
             unrecorded.as_ref().map(|done: &Unrecorded| (done.id, State::Sent, done.reply.as_str())),
             job.recipient.id,
@@ -507,7 +656,7 @@ async fn worker(shared: Arc<Shared>) {
         );
         if let Err(error) = marked {
             // Without the `sending` mark a crash could send twice: stop here.
-            eprintln!("error: the ledger could not record a send ({error:#}); stopping this worker");
+            say!("error: the ledger could not record a send ({error:#}); stopping this worker");
             shared.give_back(job);
             break;
         }
@@ -541,10 +690,15 @@ impl Progress {
     fn new(interactive: bool, total: usize) -> Progress {
         let bar = (interactive && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(total as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
+            let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {rate} {eta_or_not} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .with_key("rate", |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                    let _ = out.write_str(&rate_text(state.pos(), state.per_sec()));
+                })
+                .with_key("eta_or_not", |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                    let _ = out.write_str(&eta_text(state.pos(), state.eta()));
+                });
+            bar.set_style(style);
             bar
         });
         Progress { bar, counts: Mutex::new((0, 0, 0, total, Instant::now())) }
@@ -577,9 +731,11 @@ impl Progress {
         let (sent, failed, ambiguous, total, started) = *self.counts.lock().expect("progress");
         let done = sent + failed + ambiguous;
         let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        let eta = if rate > 0.0 { (total.saturating_sub(done)) as f64 / rate } else { 0.0 };
+        let eta = Duration::from_secs_f64(if rate > 0.0 { total.saturating_sub(done) as f64 / rate } else { 0.0 });
         Some(format!(
-            "progress: {done}/{total} ({sent} sent, {failed} failed, {ambiguous} ambiguous), {rate:.0} messages/s, eta {eta:.0}s"
+            "progress: {done}/{total} ({sent} sent, {failed} failed, {ambiguous} ambiguous), {}, {}",
+            rate_text(done as u64, rate).replace("/s", " messages/s"),
+            eta_text(done as u64, eta)
         ))
     }
 
@@ -590,67 +746,146 @@ impl Progress {
     }
 }
 
+/// A rate as a progress report shows it: whole messages per second, and
+/// none before the first message is done (a rate of nothing says nothing).
+fn rate_text(done: u64, per_second: f64) -> String {
+    if done == 0 { "–/s".into() } else { format!("{per_second:.0}/s") }
+}
+
+/// The time left, once there is a rate to reckon it from.
+fn eta_text(done: u64, eta: Duration) -> String {
+    if done == 0 { "eta –".into() } else { format!("eta {}", indicatif::HumanDuration(eta)) }
+}
+
 async fn progress_ticker(shared: Arc<Shared>) {
     let mut interval = tokio::time::interval(Duration::from_secs(5));
     interval.tick().await;
     loop {
         interval.tick().await;
         if let Some(line) = shared.progress.line() {
-            eprintln!("{line}");
+            say!("{line}");
         }
     }
 }
 
-/// `newsroom digest status`: the ledger's counts for a digest, and the addresses in trouble.
-pub fn status(site: &Site, month: Month) -> Result<String> {
+/// What the ledger knows of one digest.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct StatusReport {
+    pub digest_id: String,
+    /// Whether a send has frozen its recipient list (nothing below otherwise).
+    pub frozen: bool,
+    pub recipients: usize,
+    /// Recipients per state, every state listed.
+    pub counts: Vec<StateCount>,
+    /// The most common replies of failed and ambiguous messages.
+    pub common_failures: Vec<FailureCount>,
+    /// The rows in the state asked for with `--list`.
+    pub rows: Vec<StatusRow>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct StateCount {
+    pub state: &'static str,
+    pub count: usize,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct FailureCount {
+    pub state: &'static str,
+    pub reply: String,
+    pub count: usize,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct StatusRow {
+    pub address: String,
+    pub state: &'static str,
+    pub attempts: u32,
+    pub reply: Option<String>,
+}
+
+/// `newsroom digest status`: the ledger's counts for a digest, its most
+/// common failures, and the rows in `list` when asked. Reads only: a
+/// missing ledger is reported as nothing sent, not created.
+pub fn status(site: &Site, month: Month, list: Option<State>) -> Result<StatusReport> {
     let path = ledger_path(site);
-    let digest_id = format!("digest-{month}");
+    let mut report = StatusReport { digest_id: format!("digest-{month}"), ..Default::default() };
     if !path.exists() {
-        return Ok(format!("{digest_id}: no ledger at {} (nothing has been sent)\n", path.display()));
+        return Ok(report);
     }
     let ledger = Ledger::open(&path)?;
-    if !ledger.is_frozen(&digest_id)? {
-        return Ok(format!("{digest_id}: not sent yet\n"));
+    if !ledger.is_frozen(&report.digest_id)? {
+        return Ok(report);
     }
-    let mut out = String::new();
-    let counts = ledger.counts(&digest_id)?;
-    let total: usize = counts.iter().map(|(_, n)| n).sum();
-    out.push_str(&format!("{digest_id}: {total} recipients\n"));
-    for (state, count) in &counts {
-        let label = match state {
-            State::Sending => "sending (in doubt if no send is running)",
-            other => other.as_str(),
-        };
-        out.push_str(&format!("  {label}: {count}\n"));
+    report.frozen = true;
+    let counts = ledger.counts(&report.digest_id)?;
+    report.recipients = counts.iter().map(|(_, n)| n).sum();
+    report.counts = counts.into_iter().map(|(state, count)| StateCount { state: state.as_str(), count }).collect();
+    report.common_failures = ledger
+        .common_failures(&report.digest_id, COMMON_FAILURES)?
+        .into_iter()
+        .map(|(state, reply, count)| FailureCount { state: state.as_str(), reply, count })
+        .collect();
+    if let Some(state) = list {
+        report.rows = ledger
+            .rows(&report.digest_id, Some(state))?
+            .into_iter()
+            .map(|row| StatusRow {
+                address: row.address,
+                state: row.state.as_str(),
+                attempts: row.attempts,
+                reply: row.reply,
+            })
+            .collect();
     }
-    for state in [State::FailedPermanent, State::FailedTransient, State::Ambiguous, State::Sending] {
-        let rows = ledger.rows(&digest_id, Some(state))?;
-        if !rows.is_empty() {
-            out.push_str(&format!("{}:\n", state.as_str()));
-            for row in rows {
-                out.push_str(&format!(
-                    "  {} ({} attempt(s)): {}\n",
-                    row.address,
-                    row.attempts,
-                    row.reply.unwrap_or_default()
-                ));
-            }
-        }
-    }
-    Ok(out)
+    Ok(report)
 }
 
-/// `newsroom unsubscribe ADDRESS`: every later send skips the address.
-pub fn unsubscribe(site: &Site, address: &str) -> Result<(String, bool)> {
+/// What `unsubscribe` did.
+#[derive(Debug)]
+pub struct Unsubscribed {
+    /// The address as recorded.
+    pub address: String,
+    /// False when the address was suppressed already.
+    pub added: bool,
+    /// The subscriber file's row for the address (its line and spelling),
+    /// when the file exists and has one.
+    pub on_list: Option<(usize, String)>,
+    /// Whether the subscriber file exists (when it does not, `on_list` says nothing).
+    pub list_read: bool,
+}
+
+/// `newsroom unsubscribe ADDRESS`: every later send skips the address, in
+/// any spelling. It is recorded even when it is not on the list (it may be
+/// added later); the result says whether it is.
+pub fn unsubscribe(site: &Site, address: &str) -> Result<Unsubscribed> {
     let address = subscribers::normalise_address(address).map_err(setup_error)?;
     let ledger = Ledger::open(&ledger_path(site))?;
     let added = ledger.suppress(&address, "unsubscribe")?;
-    Ok((address, added))
+    let file = site.subscribers_file();
+    let list_read = file.is_file();
+    let on_list = if list_read {
+        let key = subscribers::matching_key(&address);
+        let list = subscribers::load(&file, site.config.digest.subscribers_path())?;
+        list.subscribers.into_iter().find(|s| subscribers::matching_key(&s.email) == key).map(|s| (s.line, s.email))
+    } else {
+        None
+    };
+    Ok(Unsubscribed { address, added, on_list, list_read })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `0/2000 0/s eta 0s` before the first message and `70.3917/s` after it.
+    #[test]
+    fn progress_shows_whole_rates_and_no_figures_before_the_first_message() {
+        assert_eq!(rate_text(0, 0.0), "–/s");
+        assert_eq!(eta_text(0, Duration::ZERO), "eta –");
+        assert_eq!(rate_text(12, 70.3917), "70/s");
+        assert_eq!(eta_text(12, Duration::from_secs(95)), "eta 2 minutes");
+    }
 
     #[test]
     fn backoff_grows_and_is_bounded() {

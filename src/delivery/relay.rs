@@ -314,9 +314,16 @@ impl StepError {
     fn is_throttle(&self) -> bool {
         matches!(self, StepError::Smtp(e) if is_throttle(e))
     }
+    /// The relay's reply as it gave it (`500 5.5.2 Syntax error`), not
+    /// lettre's reading of it ("permanent error (500): …"), which a status
+    /// report would list as permanent under transient failures; other
+    /// errors in lettre's words.
     fn text(&self) -> String {
         match self {
-            StepError::Smtp(e) => e.to_string(),
+            StepError::Smtp(e) => match (e.status(), std::error::Error::source(e)) {
+                (Some(code), Some(reply)) if self.is_reply() => format!("{code} {reply}"),
+                _ => e.to_string(),
+            },
             StepError::Timeout => "the relay did not answer in time".into(),
         }
     }

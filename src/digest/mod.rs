@@ -13,7 +13,7 @@ pub mod template;
 use std::fmt;
 use std::str::FromStr;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 
 use crate::config::Config;
@@ -195,7 +195,7 @@ impl Digest {
             posts: blocks(),
             footer: Footer {
                 text_html: &footer_html,
-                postal_address: &config.digest.postal_address,
+                postal_address: postal_address(config),
                 archive_url: &archive_url,
                 site_url: &blog_url,
                 personal: personal.then(|| PersonalFooter { email: &email_slot, unsubscribe_url: &unsubscribe_slot }),
@@ -299,57 +299,43 @@ fn text_part(
         "\n\nThis email was sent to {}.\nUnsubscribe with one click: {}\nView in browser: {archive_url}\n\n{}\n",
         slot("email"),
         slot("unsubscribe_url"),
-        config.digest.postal_address
+        postal_address(config)
     ));
     out
 }
 
-/// Checks the digest settings of the configuration before anything is sent or written.
-pub fn sender(config: &Config, secret: Vec<u8>, date: std::time::SystemTime) -> Result<message::Sender> {
-    let from = config.digest.from.parse().with_context(|| {
-        format!("digest.from `{}` is not a mailbox such as \"Name <news@example.org>\"", config.digest.from)
-    })?;
-    let reply_to = match config.digest.reply_to.trim() {
-        "" => None,
-        text => Some(text.parse().with_context(|| format!("digest.reply_to `{text}` is not an address"))?),
-    };
-    let list_id = config.digest.list_id.trim().to_string();
-    if list_id.is_empty() || !list_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) {
-        bail!("digest.list_id `{list_id}` must be a domain-like name such as news.example.org");
-    }
-    let pattern = &config.digest.unsubscribe_url;
-    if !pattern.starts_with("https://") {
-        bail!("digest.unsubscribe_url `{pattern}` must be an https:// URL (one-click unsubscribe requires it)");
-    }
-    // `{email}` and `{token}` may only go where any address keeps the URL
-    // valid: in the path, query or fragment, not in the host or port.
-    let authority_end =
-        pattern["https://".len()..].find(['/', '?', '#']).map_or(pattern.len(), |i| i + "https://".len());
-    if pattern[..authority_end].contains("{email}") || pattern[..authority_end].contains("{token}") {
-        bail!("digest.unsubscribe_url `{pattern}`: {{email}} and {{token}} must be in the path or query, not the host");
-    }
-    let sample = message::unsubscribe_url(pattern, b"sample", "first.last+tag@example.org");
-    if let Err(e) = url::Url::parse(&sample) {
-        bail!("digest.unsubscribe_url `{pattern}` is not a valid URL ({e})");
-    }
-    let mailto = match config.digest.unsubscribe_mailto.trim() {
-        "" => None,
-        text => {
-            text.parse::<lettre::Address>()
-                .with_context(|| format!("digest.unsubscribe_mailto `{text}` is not an address"))?;
-            Some(text.to_string())
-        }
-    };
-    Ok(message::Sender {
+/// What a preview shows where the configuration leaves a key a digest
+/// cannot be sent without unset: values that say so, at a reserved domain
+/// (`.invalid`, RFC 2606) no message can reach. `send` refuses to start
+/// instead ([`crate::config::DigestConfig::missing_for_sending`]).
+pub mod placeholder {
+    pub const FROM_ADDRESS: &str = "digest-from-is-not-set@newsroom.invalid";
+    pub const POSTAL_ADDRESS: &str = "[digest.postal_address is not set]";
+    pub const UNSUBSCRIBE_URL: &str = "https://digest-unsubscribe-url-is-not-set.invalid/?email={email}&token={token}";
+}
+
+/// The sender settings of every message, from the configuration (checked
+/// when it was read). A key that is not set gets its [`placeholder`].
+pub fn sender(config: &Config, secret: Vec<u8>, date: std::time::SystemTime) -> message::Sender {
+    let from = config.digest.from.clone().unwrap_or_else(|| {
+        let address = placeholder::FROM_ADDRESS.parse().expect("the placeholder is an address");
+        lettre::message::Mailbox::new(Some(config.site.title.clone()), address)
+    });
+    message::Sender {
         from,
-        reply_to,
-        list_id,
-        unsubscribe_url: pattern.clone(),
-        unsubscribe_mailto: mailto,
+        reply_to: config.digest.reply_to.clone(),
+        list_id: config.digest.list_id.clone(),
+        unsubscribe_url: config.digest.unsubscribe_url.clone().unwrap_or_else(|| placeholder::UNSUBSCRIBE_URL.into()),
+        unsubscribe_mailto: config.digest.unsubscribe_mailto.clone(),
         secret,
         date,
         subject_prefix: String::new(),
-    })
+    }
+}
+
+/// The postal address of the footer.
+fn postal_address(config: &Config) -> &str {
+    config.digest.postal_address.as_deref().unwrap_or(placeholder::POSTAL_ADDRESS)
 }
 
 #[cfg(test)]
@@ -378,16 +364,34 @@ mod tests {
         let with = |pattern: &str| {
             let yaml =
                 format!("site:\n  title: T\n  url: https://t.example.org\ndigest:\n  unsubscribe_url: \"{pattern}\"\n");
-            let config = Config::parse(&yaml, std::path::Path::new("newsroom.yaml")).unwrap();
-            sender(&config, b"k".to_vec(), std::time::SystemTime::UNIX_EPOCH).map(|_| ()).map_err(|e| format!("{e:#}"))
+            Config::parse(&yaml, std::path::Path::new("newsroom.yaml")).map(|_| ()).map_err(|e| e.to_string())
         };
         assert_eq!(with("https://t.example.org/u?email={email}&token={token}"), Ok(()));
         assert_eq!(with("https://t.example.org/u/{token}#{email}"), Ok(()));
         for bad in ["https://u.example+{email}/{token}", "https://t.example.org:{token}/", "https://{email}"] {
             let error = with(bad).unwrap_err();
-            assert!(error.contains("must be in the path or query"), "{bad}: {error}");
+            assert!(
+                error.contains("newsroom.yaml:5:20: error: digest.unsubscribe_url")
+                    && error.contains("must be in the path or query"),
+                "{bad}: {error}"
+            );
         }
         assert!(with("http://t.example.org/u?email={email}").unwrap_err().contains("https://"));
         assert!(with("https://[::1/u?{email}").unwrap_err().contains("not a valid URL"));
+    }
+
+    /// A key a digest cannot be sent without is never filled with an
+    /// invented real-looking value: the preview's placeholders are at
+    /// reserved domains and say what is missing.
+    #[test]
+    fn unset_sender_keys_become_placeholders_no_message_can_reach() {
+        let config =
+            Config::parse("site:\n  title: T\n  url: https://t.example.org\n", std::path::Path::new("c")).unwrap();
+        assert_eq!(config.digest.missing_for_sending(), crate::config::KEYS_REQUIRED_FOR_SENDING);
+        let sender = sender(&config, b"k".to_vec(), std::time::SystemTime::UNIX_EPOCH);
+        assert!(sender.from.email.domain().ends_with(".invalid"), "{}", sender.from);
+        assert!(url::Url::parse(&sender.unsubscribe_url).unwrap().host_str().unwrap().ends_with(".invalid"));
+        assert_eq!(postal_address(&config), "[digest.postal_address is not set]");
+        assert_eq!(sender.list_id, "t.example.org");
     }
 }

@@ -12,8 +12,9 @@ use rayon::prelude::*;
 use super::message::{self, DEVELOPMENT_SECRET, SECRET_VAR};
 use super::template::DigestTemplate;
 use super::{Digest, DigestInput, GMAIL_CLIP_BYTES, Month, posts_of_month};
+use crate::delivery::ledger::Ledger;
 use crate::diagnostics::{self, Diagnostic};
-use crate::site::{Site, replace_dir};
+use crate::site::{Input, Scheduled, Site, replace_dir, unset_sending_keys};
 use crate::subscribers::{self, Status};
 
 /// A message written to disk: its Message-ID, its size, and for the first
@@ -31,8 +32,10 @@ pub struct PreviewReport {
     pub dir: Option<PathBuf>,
     pub posts: usize,
     pub messages: usize,
-    /// Subscriber rows not mailed (unsubscribed, bounced).
+    /// Subscriber rows not mailed (unsubscribed, bounced, suppressed, invalid, duplicates).
     pub skipped: usize,
+    /// With no posts to send: the month's posts dated after now.
+    pub scheduled: Scheduled,
     /// Problems with posts, subscribers or messages.
     pub diagnostics: Vec<Diagnostic>,
     /// Notes for the user (no secret set, Gmail clipping).
@@ -72,6 +75,13 @@ pub fn render_month(
     Digest::render(&site.config, &template, &input).map(Some)
 }
 
+/// The month's posts that are ready but dated after `now`: what to say
+/// instead of "no posts" when a digest is previewed or sent early.
+pub fn scheduled_in_month(site: &Site, month: Month, now: DateTime<Utc>) -> Result<Scheduled> {
+    let loaded = site.load_posts()?;
+    Ok(Scheduled::of(loaded.posts.iter().filter(|post| Month::of(post.date) == month), now))
+}
+
 /// A file name for an address that is safe on any file system.
 pub fn safe_file_name(index: usize, address: &str) -> String {
     let cleaned: String = address
@@ -84,17 +94,23 @@ pub fn safe_file_name(index: usize, address: &str) -> String {
 
 /// Writes the preview of `month` into `out_dir/YYYY-MM/`, replacing it atomically.
 pub fn preview(site: &Site, month: Month, out_dir: &Path, now: DateTime<Utc>) -> Result<PreviewReport> {
+    site.require(&[Input::Posts, Input::Subscribers])?;
     let mut report = PreviewReport { month: Some(month), ..Default::default() };
+    report.diagnostics.extend(unset_sending_keys(site));
     let Some(digest) = render_month(site, month, now, &mut report.diagnostics)? else {
+        report.scheduled = scheduled_in_month(site, month, now)?;
         return Ok(report);
     };
     report.posts = digest.post_count;
     let secret = secret_or_development(&mut report.warnings);
-    let sender = super::sender(&site.config, secret, now.into())?;
+    let sender = super::sender(&site.config, secret, now.into());
 
-    let csv_path = site.root.join(&site.config.digest.subscribers);
-    let list = subscribers::load(&csv_path, &site.config.digest.subscribers)?;
+    let list = subscribers::load(&site.subscribers_file(), site.config.digest.subscribers_path())?;
     report.diagnostics.extend(list.diagnostics.iter().cloned());
+    // What `send` will skip, the preview skips too: opt-outs the ledger holds.
+    let suppressions = Ledger::suppressions_at(&crate::delivery::ledger_path(site))?;
+    let suppression_of =
+        |subscriber: &subscribers::Subscriber| suppressions.get(&subscribers::matching_key(&subscriber.email));
 
     let month_dir = out_dir.join(month.to_string());
     fs::create_dir_all(out_dir).with_context(|| format!("failed to create `{}`", out_dir.display()))?;
@@ -108,10 +124,10 @@ pub fn preview(site: &Site, month: Month, out_dir: &Path, now: DateTime<Utc>) ->
     // Messages are built and written a chunk at a time and their manifest
     // rows written as each chunk ends, so memory does not grow with the list.
     let mut manifest = csv::Writer::from_path(staging.path().join("manifest.csv"))?;
-    manifest.write_record(["address", "status", "message_id", "bytes", "reason"])?;
+    manifest.write_record(["address", "status", "message_id", "bytes", "reason", "line"])?;
     let mut first_view = None;
     let mut largest_html = 0;
-    let active: Vec<_> = list.active().collect();
+    let active: Vec<_> = list.active().filter(|subscriber| suppression_of(subscriber).is_none()).collect();
     for (chunk_index, chunk) in active.chunks(PREVIEW_CHUNK).enumerate() {
         let offset = chunk_index * PREVIEW_CHUNK;
         let results: Vec<Result<WrittenMessage>> = chunk
@@ -133,17 +149,31 @@ pub fn preview(site: &Site, month: Month, out_dir: &Path, now: DateTime<Utc>) ->
                 largest_html = largest_html.max(first.0.len());
                 first_view = Some(first);
             }
-            manifest.write_record([subscriber.email.as_str(), "ready", &message_id, &bytes.to_string(), ""])?;
+            let line = subscriber.line.to_string();
+            manifest.write_record([subscriber.email.as_str(), "ready", &message_id, &bytes.to_string(), "", &line])?;
             report.messages += 1;
         }
     }
-    for subscriber in list.subscribers.iter().filter(|s| !s.is_active()) {
-        let reason = match subscriber.status {
-            Status::Unsubscribed => "unsubscribed",
-            Status::Bounced => "bounced",
-            Status::Subscribed => "",
-        };
-        manifest.write_record([subscriber.email.as_str(), "skipped", "", "0", reason])?;
+    // Every other row of the file, with the reason it gets nothing.
+    let mut skipped: Vec<(usize, &str, String)> = list
+        .subscribers
+        .iter()
+        .filter_map(|subscriber| {
+            let reason = match (subscriber.status, suppression_of(subscriber)) {
+                (Status::Unsubscribed, _) => "unsubscribed in the subscriber file".to_string(),
+                (Status::Bounced, _) => "bounced in the subscriber file".to_string(),
+                (Status::Subscribed, Some(suppression)) => {
+                    format!("suppressed in the ledger: {} since {}", suppression.reason, suppression.created_at)
+                }
+                (Status::Subscribed, None) => return None,
+            };
+            Some((subscriber.line, subscriber.email.as_str(), reason))
+        })
+        .chain(list.skipped.iter().map(|row| (row.line, row.address.as_str(), row.reason.clone())))
+        .collect();
+    skipped.sort_by_key(|(line, _, _)| *line);
+    for (line, address, reason) in skipped {
+        manifest.write_record([address, "skipped", "", "0", &reason, &line.to_string()])?;
         report.skipped += 1;
     }
     manifest.flush()?;

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::config::{ConfigError, yaml_error_parts};
+use crate::config::ConfigError;
 use crate::content::front_matter;
+use crate::yaml;
 
 /// The built-in template, used when a site has no `templates/digest.md`.
 pub const DEFAULT_DIGEST_MD: &str = include_str!("../../templates/digest.md");
@@ -84,7 +85,7 @@ impl DigestTemplate {
         let split =
             front_matter::split(&text).map_err(|_| problem(1, 1, "front matter has no closing `---`".into()))?;
         let head: Head = serde_yaml::from_str(split.yaml).map_err(|error| {
-            let (line, column, message) = yaml_error_parts(&error, split.yaml_line);
+            let (line, column, message) = yaml::error_parts(&error, split.yaml, split.yaml_line);
             problem(line, column, message)
         })?;
         let (intro, footer) = match split.body.find(FOOTER_MARKER) {
@@ -105,9 +106,8 @@ impl DigestTemplate {
             footer,
             css,
         };
-        let yaml_line = |key: &str| {
-            crate::config::key_position(split.yaml, key).map_or(split.yaml_line, |(l, _)| l + split.yaml_line - 1)
-        };
+        let yaml_line =
+            |key: &str| yaml::key_position(split.yaml, key).map_or(split.yaml_line, |(l, _)| l + split.yaml_line - 1);
         template.check_placeholders(&template.subject, yaml_line("subject"))?;
         template.check_placeholders(&template.preheader, yaml_line("preheader"))?;
         template.check_placeholders(&template.intro.0, template.intro.1)?;
@@ -243,7 +243,10 @@ mod tests {
             String::new(),
         )
         .unwrap_err();
-        assert_eq!(error.to_string().split(" (known").next().unwrap(), "t/digest.md:6:7: unknown placeholder `{nmae}`");
+        assert_eq!(
+            error.to_string().split(" (known").next().unwrap(),
+            "t/digest.md:6:7: error: unknown placeholder `{nmae}`"
+        );
     }
 
     #[test]

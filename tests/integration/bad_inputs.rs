@@ -63,7 +63,7 @@ const CASES: &[Case] = &[
         file: "2026-01-05-code.md",
         bytes: b"---\ntitle: Code\n---\nIntro\n\n```\n<!--truncate-->\n```\n\nStill excerpt.\n\n<!--truncate-->\n\nBody\n",
         exit: 0,
-        expect: "0 error(s), 0 warning(s)",
+        expect: "0 error(s), 1 warning(s)",
     },
     Case {
         name: "cdata_end_and_script",
@@ -77,14 +77,14 @@ const CASES: &[Case] = &[
         file: "2026-01-05-crlf.md",
         bytes: b"---\r\ntitle: Windows\r\ntags: [a]\r\n---\r\nIntro\r\n\r\n<!--truncate-->\r\n\r\nBody\r\n",
         exit: 0,
-        expect: "0 error(s), 0 warning(s)",
+        expect: "0 error(s), 1 warning(s)",
     },
     Case {
         name: "utf8_bom",
         file: "2026-01-05-bom.md",
         bytes: b"\xef\xbb\xbf---\ntitle: BOM\n---\nIntro\n\n<!--truncate-->\n",
         exit: 0,
-        expect: "0 error(s), 0 warning(s)",
+        expect: "0 error(s), 1 warning(s)",
     },
     Case {
         name: "control_characters",
@@ -349,7 +349,7 @@ fn a_missing_or_broken_configuration_stops_before_anything_is_written() {
     .unwrap();
     let output = run(site.path(), &["build"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("newsroom.yaml:5:3: feeds: unknown field `limt`"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("newsroom.yaml:5:3: error: feeds: unknown field `limt`"), "{}", stderr(&output));
 
     std::fs::write(
         site.path().join("newsroom.yaml"),
@@ -357,9 +357,10 @@ fn a_missing_or_broken_configuration_stops_before_anything_is_written() {
     )
     .unwrap();
     let output = run(site.path(), &["build"]);
-    assert_ne!(output.status.code(), Some(0));
-    assert!(
-        stderr(&output).contains("the posts folder") && stderr(&output).contains("does not exist"),
+    assert_eq!(output.status.code(), Some(2), "a missing input named by the configuration is a configuration error");
+    assert_eq!(
+        stderr(&output).trim(),
+        "newsroom.yaml:4:8: error: the posts folder `nowhere` does not exist",
         "{}",
         stderr(&output)
     );

@@ -195,6 +195,97 @@ fn bad_subscriber_rows_are_reported_and_the_rest_mailed() {
     );
     let names: Vec<String> = messages(&site.path().join("preview/2026-10")).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["00001-good@example.org.eml", "00002-quoted@example.org.eml", "00003-crlf@example.org.eml"]);
+    // Every row of the file is in the manifest, the skipped ones with their line and reason.
+    let manifest = manifest_rows(&site.path().join("preview/2026-10"));
+    let rows: Vec<(&str, &str, &str, &str)> =
+        manifest.iter().map(|r| (r[0].as_str(), r[1].as_str(), r[4].as_str(), r[5].as_str())).collect();
+    assert_eq!(
+        rows,
+        [
+            ("good@example.org", "ready", "", "2"),
+            ("quoted@example.org", "ready", "", "7"),
+            ("crlf@example.org", "ready", "", "8"),
+            ("not-an-address", "skipped", "`not-an-address` is not a valid email address", "3"),
+            ("good@example.org", "skipped", "duplicate of line 2 (good@example.org)", "4"),
+            ("", "skipped", "empty email address", "5"),
+            (
+                "maybe@example.org",
+                "skipped",
+                "unknown status `perhaps` (expected subscribed, unsubscribed or bounced)",
+                "6"
+            ),
+        ]
+    );
+}
+
+/// manifest.csv read back with the csv crate: every record, header left out.
+fn manifest_rows(dir: &Path) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(dir.join("manifest.csv")).unwrap();
+    assert_eq!(reader.headers().unwrap(), vec!["address", "status", "message_id", "bytes", "reason", "line"]);
+    reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect()
+}
+
+/// What `send` skips, the preview skips: an address unsubscribed in the
+/// ledger (in any spelling) gets no message, and the manifest says why.
+#[test]
+fn preview_honours_the_ledgers_unsubscribes() {
+    let site = copy_example_site();
+    let unsubscribed = run(site.path(), &["unsubscribe", "Marcus.Lee@EXAMPLE.com"]);
+    assert!(unsubscribed.status.success(), "{}", stderr(&unsubscribed));
+    assert_eq!(
+        stdout(&unsubscribed),
+        "Marcus.Lee@example.com is unsubscribed: no later send will mail it\n\
+         it is on the list as marcus.lee@example.com (subscribers.example.csv, line 3)\n"
+    );
+    let output = preview(site.path(), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let dir = site.path().join("preview/2026-10");
+    assert!(messages(&dir).iter().all(|(name, _)| !name.contains("marcus")));
+    assert_eq!(messages(&dir).len(), 8);
+    let manifest = manifest_rows(&dir);
+    let marcus = manifest.iter().find(|r| r[0] == "marcus.lee@example.com").unwrap();
+    assert_eq!(marcus[1], "skipped");
+    assert!(marcus[4].starts_with("suppressed in the ledger: unsubscribe since 20"), "{marcus:?}");
+    assert_eq!(marcus[5], "3");
+    assert_eq!(manifest.len(), 12, "every row of the file");
+
+    // An address not on the list is recorded, and the user is told.
+    let output = run(site.path(), &["unsubscribe", "stranger@example.org"]);
+    assert!(output.status.success());
+    assert!(
+        stdout(&output).contains("note: it is not on the list (subscribers.example.csv); recorded anyway"),
+        "{}",
+        stdout(&output)
+    );
+    let again = run(site.path(), &["unsubscribe", "marcus.lee@example.com"]);
+    assert!(stdout(&again).starts_with("marcus.lee@example.com was already unsubscribed"), "{}", stdout(&again));
+}
+
+/// A month whose posts are all dated after now is not "no posts".
+#[test]
+fn a_month_of_scheduled_posts_says_so() {
+    let site = copy_example_site();
+    for day in ["2027-03-01", "2027-03-15"] {
+        std::fs::write(
+            site.path().join(format!("posts/{day}-later.md")),
+            format!("---\ntitle: Later {day}\n---\nSoon.\n\n<!--truncate-->\n"),
+        )
+        .unwrap();
+    }
+    let output = preview(site.path(), &["--month", "2027-03"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        stdout(&output),
+        "no posts published in March 2027 (2027-03) yet: 2 post(s) scheduled: the first publishes 2027-03-01 (posts/2027-03-01-later.md); nothing to send, nothing written\n"
+    );
+    let build = run(site.path(), &["build"]);
+    assert!(
+        stdout(&build).ends_with("; 2 post(s) scheduled: the first publishes 2027-03-01 (posts/2027-03-01-later.md)\n"),
+        "{}",
+        stdout(&build)
+    );
+    let check = run(site.path(), &["check"]);
+    assert!(stdout(&check).contains("\n2 post(s) scheduled: the first publishes 2027-03-01"), "{}", stdout(&check));
 }
 
 #[test]

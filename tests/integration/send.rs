@@ -318,3 +318,160 @@ fn a_relay_silent_after_the_final_dot_leaves_that_message_ambiguous() {
     assert_eq!(again.status.code(), Some(1));
     assert_eq!(server.count(), 6, "the ambiguous message was resent");
 }
+
+fn signal(child: &Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+}
+
+/// The ledger's rows in each state.
+fn states(ledger: &BTreeMap<String, (String, Option<String>)>) -> BTreeMap<String, usize> {
+    let mut states = BTreeMap::new();
+    for (state, _) in ledger.values() {
+        *states.entry(state.clone()).or_default() += 1;
+    }
+    states
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM during a send stops it starting messages,
+/// lets those in flight finish, prints the summary and exits 130. Nothing
+/// is left `sending` or ambiguous (every message the relay never saw a
+/// final `.` for is pending, and one it did see is sent), and the next run
+/// sends the rest: each subscriber exactly once.
+#[test]
+fn an_interrupted_send_finishes_what_is_in_flight_and_leaves_nothing_in_doubt() {
+    use nix::sys::signal::Signal;
+    let server = SmtpServer::start(Faults { delay: Duration::from_millis(3), ..Faults::default() });
+    let site = site_with_subscribers(2000);
+    for (point, sig) in [(1, Signal::SIGINT), (150, Signal::SIGTERM), (600, Signal::SIGINT), (1200, Signal::SIGINT)] {
+        let child = send_command(site.path(), &server, &["--concurrency", "4"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while server.count() < point && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        signal(&child, sig);
+        let stopped_at = Instant::now();
+        let output = child.wait_with_output().unwrap();
+        assert!(stopped_at.elapsed() < Duration::from_secs(10), "took {:?} to stop", stopped_at.elapsed());
+        assert_eq!(output.status.code(), Some(130), "{sig} at {point}: {}{}", stdout(&output), stderr(&output));
+        assert!(stdout(&output).contains("interrupted: no new message was started"), "{}", stdout(&output));
+        let ledger = ledger(site.path());
+        let received: BTreeSet<String> = server.received().into_iter().map(|r| r.recipient).collect();
+        for (address, (state, _)) in &ledger {
+            match state.as_str() {
+                "sent" => assert!(received.contains(address), "{address} is sent, the relay has nothing"),
+                "pending" => assert!(!received.contains(address), "{address} is pending, the relay has it"),
+                other => panic!("{sig} at {point}: {address} was left {other}"),
+            }
+        }
+        let sent = states(&ledger).get("sent").copied().unwrap_or(0);
+        assert!(sent >= point && sent < 2000, "{sig} at {point}: {sent} sent");
+    }
+    let output = send(site.path(), &server, &["--concurrency", "4"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let counts = per_address(&server);
+    assert_eq!(counts.len(), 2000);
+    assert!(counts.values().all(|n| *n == 1));
+}
+
+/// A second Ctrl-C does not wait for the messages in flight.
+#[test]
+fn a_second_interrupt_stops_at_once() {
+    use nix::sys::signal::Signal;
+    let server = SmtpServer::start(Faults { delay: Duration::from_secs(3), ..Faults::default() });
+    let site = site_with_subscribers(8);
+    let mut child = send_command(site.path(), &server, &["--concurrency", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Two messages in 3 s: the next two are then in the relay's hands.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.count() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, Signal::SIGINT);
+    std::thread::sleep(Duration::from_millis(100));
+    signal(&child, Signal::SIGINT);
+    let second = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(second.elapsed() < Duration::from_millis(1500), "waited {:?} after the second Ctrl-C", second.elapsed());
+    assert_eq!(status.code(), Some(130));
+}
+
+/// A relay that refuses every recipient (relay access denied, a suspended
+/// account) stops the run after `delivery.stop_after_identical_refusals`
+/// identical refusals in a row, says so with the reply, and leaves the
+/// rest pending instead of marking the whole list failed.
+#[test]
+fn a_relay_that_refuses_everyone_stops_the_run() {
+    let server = SmtpServer::start(Faults { reject: Some("@".into()), ..Faults::default() });
+    let site = site_with_subscribers(300);
+    let output = send(site.path(), &server, &["--concurrency", "4"]);
+    let report = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}{}", stderr(&output));
+    assert!(
+        report.contains("stopped: the relay refuses every recipient: 550 5.1.1 mailbox unavailable (50 in a row)"),
+        "{report}"
+    );
+    let states = states(&ledger(site.path()));
+    let refused = states["failed_permanent"];
+    // The ones in flight when the 50th refusal came finish too.
+    assert!((50..54).contains(&refused), "{states:?}");
+    assert_eq!(states["pending"], 300 - refused, "{states:?}");
+    assert!(
+        report.contains(&format!("most common failures:\n  {refused} failed_permanent: 550 5.1.1 mailbox unavailable")),
+        "{report}"
+    );
+    assert_eq!(server.count(), 0);
+
+    // Refusals of some addresses among accepted ones are not a relay refusing everyone.
+    let server = SmtpServer::start(Faults { reject: Some("7@".into()), ..Faults::default() });
+    let site = site_with_subscribers(300);
+    let output = send(site.path(), &server, &["--concurrency", "4"]);
+    assert!(!stdout(&output).contains("refuses every recipient"), "{}", stdout(&output));
+    assert_eq!(states_of(site.path())["failed_permanent"], 30);
+    assert_eq!(server.count(), 270);
+
+    // 0 turns the stop off.
+    let server = SmtpServer::start(Faults { reject: Some("@".into()), ..Faults::default() });
+    let site = site_with_subscribers(120);
+    let path = site.path().join("newsroom.yaml");
+    let config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\n  rate: 0\n", "\n  rate: 0\n  stop_after_identical_refusals: 0\n");
+    std::fs::write(&path, config).unwrap();
+    let output = send(site.path(), &server, &[]);
+    assert!(!stdout(&output).contains("refuses every recipient"), "{}", stdout(&output));
+    assert_eq!(states_of(site.path())["failed_permanent"], 120);
+}
+
+fn states_of(site: &Path) -> BTreeMap<String, usize> {
+    states(&ledger(site))
+}
+
+/// `500 5.5.2` is about the conversation, so it is retried (five times a
+/// run) and ends `failed_transient`; what is recorded and shown is the
+/// relay's reply, not lettre's "permanent error (500)".
+#[test]
+fn a_500_reply_is_retried_and_recorded_as_the_relay_gave_it() {
+    let server = SmtpServer::start(Faults { syntax_error: Some("sub00002".into()), ..Faults::default() });
+    let site = site_with_subscribers(3);
+    let output = send(site.path(), &server, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let connection = rusqlite::Connection::open(site.path().join(".newsroom/ledger.sqlite")).unwrap();
+    let (state, attempts, reply): (String, i64, String) = connection
+        .query_row("SELECT state, attempts, reply FROM deliveries WHERE address = 'sub00002@example.org'", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .unwrap();
+    assert_eq!((state.as_str(), attempts), ("failed_transient", 5));
+    assert_eq!(reply, "500 5.5.2 Syntax error, command unrecognized");
+    let status = run_status(site.path());
+    assert!(status.contains("  1 failed_transient: 500 5.5.2 Syntax error, command unrecognized"), "{status}");
+    assert!(!status.contains("permanent error"), "{status}");
+}

@@ -26,6 +26,9 @@ pub struct Faults {
     pub drop_rate: f64,
     /// Recipients containing this text are refused with `550` at RCPT.
     pub reject: Option<String>,
+    /// Recipients containing this text get `500 5.5.2` at RCPT: a reply
+    /// about the conversation, not the address (retried, never permanent).
+    pub syntax_error: Option<String>,
     /// A pause before each reply to DATA, to make a send take time.
     pub delay: Duration,
     /// Accept connections and never send a byte (not even the greeting).
@@ -122,6 +125,8 @@ async fn session(
             let address = envelope_address(&line[8..]);
             if faults.reject.as_deref().is_some_and(|r| address.contains(r)) {
                 writer.write_all(b"550 5.1.1 mailbox unavailable\r\n").await?;
+            } else if faults.syntax_error.as_deref().is_some_and(|r| address.contains(r)) {
+                writer.write_all(b"500 5.5.2 Syntax error, command unrecognized\r\n").await?;
             } else {
                 recipients.push(address);
                 writer.write_all(b"250 2.1.5 OK\r\n").await?;
