@@ -67,7 +67,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Init(args) => return init(&mut out, args.dir.as_deref().unwrap_or(&cli.site_dir), args, now),
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "newsroom", &mut out);
+            // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "newsroom", &mut script);
+            out.write_all(&script)?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Man { out: dir } => return man(&mut out, dir.as_deref()),
@@ -116,7 +119,7 @@ impl Problems {
 }
 
 fn print_json(out: &mut Out, report: &impl Serialize) -> Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
+    serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::from)?;
     writeln!(out)?;
     Ok(())
 }

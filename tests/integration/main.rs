@@ -3,6 +3,7 @@
 //! back with independent parsers.
 
 mod bad_inputs;
+mod cli;
 mod digest;
 mod example_site;
 mod properties;

@@ -1,0 +1,395 @@
+//! The command line as a new user meets it: a starter site from `init`,
+//! configuration mistakes (each case in a table, its output snapshotted),
+//! exit codes, `--json` reports read back with serde_json, completions and
+//! the man page, and output into a pipe that closes early.
+
+use std::io::Read;
+use std::process::{Command as StdCommand, Stdio};
+
+use crate::support::*;
+
+/// A configuration mistake: the files of a site, a command, what it must say.
+struct ConfigCase {
+    name: &'static str,
+    config: &'static str,
+    /// Files besides newsroom.yaml and an empty `posts/` (path, contents).
+    files: &'static [(&'static str, &'static str)],
+    args: &'static [&'static str],
+    exit: i32,
+    /// Text the output (stdout and stderr) must contain, besides the snapshot.
+    expect: &'static str,
+}
+
+const SITE: &str = "site:\n  title: T\n  url: https://t.example.org\n";
+const DIGEST: &str = "digest:\n  from: T <news@t.example.org>\n  postal_address: 1 Road, Town\n  unsubscribe_url: https://t.example.org/u?e={email}&t={token}\n  subscribers: people.csv\n";
+const POST: (&str, &str) = ("posts/2026-10-01-a.md", "---\ntitle: A\n---\nA.\n\n<!--truncate-->\n");
+const PEOPLE: (&str, &str) = ("people.csv", "email\nada@example.org\n");
+
+const CONFIG_CASES: &[ConfigCase] = &[
+    ConfigCase {
+        name: "every_problem_at_once",
+        config: "site:\n  title: T\n  url: t.example.org\nfeeds:\n  limt: 3\ndigest:\n  from: not an address\nextra: 1\n",
+        files: &[],
+        args: &["check"],
+        exit: 2,
+        expect: "newsroom.yaml:5:3: error: feeds: unknown field `limt`",
+    },
+    ConfigCase {
+        name: "unquoted_colon",
+        config: "site:\n  title: Lantern: the blog\n  url: https://t.example.org\n",
+        files: &[],
+        args: &["build"],
+        exit: 2,
+        expect: "newsroom.yaml:2:17: error: mapping values are not allowed in this context (the value contains `: `; quote the value",
+    },
+    ConfigCase {
+        name: "tab_indented",
+        config: "site:\n\ttitle: T\n  url: https://t.example.org\n",
+        files: &[],
+        args: &["check"],
+        exit: 2,
+        expect: "newsroom.yaml:2:1: error: found character that cannot start any token",
+    },
+    ConfigCase {
+        name: "posts_folder_missing",
+        config: "site:\n  title: T\n  url: https://t.example.org\nposts: articles\n",
+        files: &[],
+        args: &["check"],
+        exit: 2,
+        expect: "newsroom.yaml:4:8: error: the posts folder `articles` does not exist",
+    },
+    ConfigCase {
+        name: "named_subscriber_file_missing_in_check",
+        config: "site:\n  title: T\n  url: https://t.example.org\ndigest:\n  subscribers: people.csv\n",
+        files: &[POST],
+        args: &["check"],
+        exit: 2,
+        expect: "newsroom.yaml:5:16: error: the subscriber file `people.csv` does not exist",
+    },
+    ConfigCase {
+        name: "named_subscriber_file_missing_in_preview",
+        config: "site:\n  title: T\n  url: https://t.example.org\ndigest:\n  subscribers: people.csv\n",
+        files: &[POST],
+        args: &["digest", "preview", "--month", "2026-10"],
+        exit: 2,
+        expect: "newsroom.yaml:5:16: error: the subscriber file `people.csv` does not exist",
+    },
+    ConfigCase {
+        name: "default_subscriber_file_missing_in_check",
+        config: "site:\n  title: T\n  url: https://t.example.org\ndigest:\n  from: T <news@t.example.org>\n",
+        files: &[POST],
+        args: &["check"],
+        exit: 0,
+        expect: "warning: the subscriber file `subscribers.csv` does not exist (digest.subscribers is not set, and this is its default)",
+    },
+    ConfigCase {
+        name: "only_title_and_url_check",
+        config: SITE,
+        files: &[POST],
+        args: &["check"],
+        exit: 0,
+        expect: "newsroom.yaml:1:1: warning: no `digest:` section: `digest send` refuses to start until digest.from, digest.postal_address, digest.unsubscribe_url are set",
+    },
+    ConfigCase {
+        name: "only_title_and_url_send",
+        config: "site:\n  title: T\n  url: https://t.example.org\ndigest:\n  reply_to: r@t.example.org\n",
+        files: &[POST, ("subscribers.csv", "email\nada@example.org\n")],
+        args: &["digest", "send", "--month", "2026-10"],
+        exit: 2,
+        expect: "newsroom.yaml:4:1: error: digest.from is not set",
+    },
+    ConfigCase {
+        name: "bad_from_is_the_same_error_everywhere",
+        config: "site:\n  title: T\n  url: https://t.example.org\ndigest:\n  from: news at t.example.org\n",
+        files: &[POST],
+        args: &["digest", "preview", "--month", "2026-10"],
+        exit: 2,
+        expect: "newsroom.yaml:5:9: error: digest.from `news at t.example.org` is not an address",
+    },
+    ConfigCase {
+        name: "complete_configuration",
+        config: "",
+        files: &[POST, PEOPLE],
+        args: &["check"],
+        exit: 0,
+        expect: "0 error(s), 0 warning(s)",
+    },
+];
+
+/// Each configuration mistake: its exit status, its message at its place,
+/// and the whole output snapshotted.
+#[test]
+fn each_configuration_mistake_is_reported_as_expected() {
+    for case in CONFIG_CASES {
+        let dir = tempfile::tempdir().unwrap();
+        let config = if case.config.is_empty() { format!("{SITE}{DIGEST}") } else { case.config.to_string() };
+        std::fs::write(dir.path().join("newsroom.yaml"), config).unwrap();
+        std::fs::create_dir_all(dir.path().join("posts")).unwrap();
+        for (path, text) in case.files {
+            std::fs::write(dir.path().join(path), text).unwrap();
+        }
+        let output = newsroom(dir.path())
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", "s")
+            .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
+            .args(case.args)
+            .output()
+            .unwrap();
+        let all = format!("{}{}", stdout(&output), stderr(&output));
+        assert_eq!(output.status.code(), Some(case.exit), "{}: {all}", case.name);
+        assert!(all.contains(case.expect), "{}: expected {:?} in:\n{all}", case.name, case.expect);
+        insta::assert_snapshot!(format!("config_{}", case.name), all);
+    }
+}
+
+/// `send` with only title and url names each key it needs, and sends nothing.
+#[test]
+fn send_names_every_missing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("newsroom.yaml"), SITE).unwrap();
+    std::fs::create_dir_all(dir.path().join("posts")).unwrap();
+    std::fs::write(dir.path().join(POST.0), POST.1).unwrap();
+    let output = newsroom(dir.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "s")
+        .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
+        .args(["digest", "send", "--month", "2026-10", "--test-to", "me@example.org"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let lines: Vec<String> = stderr(&output).lines().map(str::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "newsroom.yaml:1:1: error: digest.from is not set: a digest is only sent with values you wrote, never with placeholders",
+            "newsroom.yaml:1:1: error: digest.postal_address is not set: a digest is only sent with values you wrote, never with placeholders",
+            "newsroom.yaml:1:1: error: digest.unsubscribe_url is not set: a digest is only sent with values you wrote, never with placeholders",
+        ]
+    );
+}
+
+/// `init` makes a site that checks, builds, previews; `send` refuses until
+/// the sender's own values are written; a second `init` changes nothing.
+#[test]
+fn init_makes_a_site_that_works_and_never_overwrites() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("my-blog");
+    let output =
+        newsroom(parent.path()).args(["init", dir.to_str().unwrap(), "--title", "Ada's: Blog"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let said = stdout(&output);
+    assert!(
+        said.contains("next:\n  cd ") && said.contains("newsroom check") && said.contains("cargo install --path ."),
+        "{said}"
+    );
+    let files: Vec<String> = walkdir::WalkDir::new(&dir)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(&dir).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ".gitignore",
+            "newsroom.yaml",
+            "posts/2026-11-22-welcome.md",
+            "posts/authors.yml",
+            "subscribers.csv",
+            "templates/digest.md",
+            "templates/email.css"
+        ]
+    );
+    let check = run(&dir, &["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    assert!(stdout(&check).ends_with("0 error(s), 1 warning(s)\n"), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("warning: no `digest:` section: `digest send` refuses to start until"),
+        "{}",
+        stdout(&check)
+    );
+    let build = run(&dir, &["build"]);
+    assert!(build.status.success(), "{}", stderr(&build));
+    let feed = parse_feed(&dir.join("public/feed.xml"));
+    assert_eq!(feed.title.unwrap().content, "Ada's: Blog");
+    assert_eq!(feed.entries.len(), 1);
+    let preview = newsroom(&dir).args(["digest", "preview", "--month", "2026-11"]).output().unwrap();
+    assert!(preview.status.success(), "{}", stderr(&preview));
+    let send = newsroom(&dir)
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "s")
+        .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
+        .args(["digest", "send", "--month", "2026-11"])
+        .output()
+        .unwrap();
+    assert_eq!(send.status.code(), Some(2), "{}", stderr(&send));
+
+    let before = std::fs::read_to_string(dir.join("newsroom.yaml")).unwrap();
+    let again = newsroom(parent.path()).args(["init", dir.to_str().unwrap()]).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("newsroom.yaml:1:1: error: already exists; `newsroom init` never overwrites"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("newsroom.yaml")).unwrap(), before);
+}
+
+/// A completion script for each shell clap_complete supports, and a man
+/// page per command that is roff with the command's options in it.
+#[test]
+fn completions_and_man_pages_cover_every_command() {
+    let here = tempfile::tempdir().unwrap();
+    let bash = stdout(&run(here.path(), &["completions", "bash"]));
+    for word in ["_newsroom()", "build", "check", "digest", "preview", "send", "status", "unsubscribe", "--keep-going"]
+    {
+        assert!(bash.contains(word), "bash completion lacks {word}");
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let output = run(here.path(), &["completions", shell]);
+        assert!(output.status.success() && output.stdout.len() > 500, "{shell}");
+    }
+    let page = stdout(&run(here.path(), &["man"]));
+    assert!(page.contains(".TH newsroom 1") && page.contains("digest"), "{page}");
+    let dir = here.path().join("man");
+    let output = run(here.path(), &["man", "--out", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let send = std::fs::read_to_string(dir.join("newsroom-digest-send.1")).unwrap();
+    assert!(send.contains(".TH newsroom\\-digest\\-send 1") || send.contains(".TH newsroom-digest-send 1"), "{send}");
+    assert!(send.contains("resend\\-ambiguous"), "{send}");
+    // Where man is installed, it reads the page.
+    if let Ok(rendered) = StdCommand::new("man").arg("-l").arg(dir.join("newsroom-digest-send.1")).output()
+        && rendered.status.success()
+    {
+        assert!(String::from_utf8_lossy(&rendered.stdout).contains("resend-ambiguous"));
+    }
+}
+
+/// `--json` reports of check, build and status, read back with serde_json.
+#[test]
+fn json_reports_have_their_documented_shape() {
+    let site = copy_example_site();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let output = run(site.path(), args);
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&output)))
+    };
+    let check = json(&["check", "--json"]);
+    assert_eq!(check["errors"], 0);
+    assert_eq!(check["configuration_errors"], 0);
+    assert_eq!(check["posts"], 13);
+    assert_eq!(check["scheduled"]["count"], 0);
+    let warnings = check["diagnostics"].as_array().unwrap();
+    assert_eq!(warnings.len() as u64, check["warnings"].as_u64().unwrap());
+    let first = &warnings[0];
+    for key in ["path", "line", "column", "severity", "message"] {
+        assert!(!first[key].is_null(), "{key} in {first}");
+    }
+    assert_eq!(first["severity"], "warning");
+
+    let build = json(&["build", "--json"]);
+    assert_eq!(build["written"], true);
+    assert_eq!(build["listed_posts"], 11);
+    assert!(build["feed_sets"].as_u64().unwrap() > 1);
+    assert_eq!(build["skipped"], serde_json::json!([]));
+
+    let status = json(&["digest", "status", "--month", "2026-10", "--json"]);
+    assert_eq!(status["digest_id"], "digest-2026-10");
+    assert_eq!(status["frozen"], false);
+
+    // A configuration that cannot be read is a report too, with exit 2.
+    std::fs::write(site.path().join("newsroom.yaml"), "site:\n  title: T\n").unwrap();
+    let output = run(site.path(), &["check", "--json"]);
+    assert_eq!(output.status.code(), Some(2));
+    let broken: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(broken["configuration_errors"], 1);
+    assert_eq!(broken["diagnostics"][0]["line"], 2);
+    assert_eq!(broken["diagnostics"][0]["message"], "site: missing field `url`");
+}
+
+/// Output into a pipe that closes early (`newsroom digest status | head`):
+/// exit 0, no panic.
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let site = copy_example_site();
+    // A ledger with a long list to print.
+    let ledger = site.path().join(".newsroom/ledger.sqlite");
+    std::fs::create_dir_all(ledger.parent().unwrap()).unwrap();
+    let mut connection = rusqlite::Connection::open(&ledger).unwrap();
+    let transaction = connection.transaction().unwrap();
+    transaction
+        .execute_batch(
+            "CREATE TABLE digests (digest_id TEXT PRIMARY KEY, frozen_at TEXT NOT NULL, recipients INTEGER NOT NULL);
+             CREATE TABLE deliveries (id INTEGER PRIMARY KEY, digest_id TEXT NOT NULL, address TEXT NOT NULL, name TEXT,
+               state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, message_id TEXT, reply TEXT,
+               updated_at TEXT NOT NULL, UNIQUE (digest_id, address));
+             INSERT INTO digests VALUES ('digest-2026-10', '2026-11-01T00:00:00Z', 20000);",
+        )
+        .unwrap();
+    for n in 0..20000 {
+        transaction
+            .execute(
+                "INSERT INTO deliveries (digest_id, address, state, reply, updated_at) VALUES ('digest-2026-10', ?1, 'sent', '250 2.0.0 queued as a long reply', 'x')",
+                [format!("reader{n:05}@example.org")],
+            )
+            .unwrap();
+    }
+    transaction.commit().unwrap();
+    for args in [
+        &["digest", "status", "--month", "2026-10", "--list", "sent"][..],
+        &["digest", "status", "--month", "2026-10", "--list", "sent", "--json"][..],
+        &["check"][..],
+        &["completions", "zsh"][..],
+    ] {
+        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("newsroom"))
+            .env("NEWSROOM_NOW", NOW)
+            .arg("-C")
+            .arg(site.path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read a little, as `head -c 10` would, and close the pipe.
+        let mut first = [0u8; 10];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        let mut error = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut error).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{args:?}: {error}");
+        assert!(!error.contains("panicked"), "{args:?}: {error}");
+    }
+}
+
+/// `status` summarises; `--list STATE` names the addresses.
+#[test]
+fn status_summarises_and_lists_on_request() {
+    let site = copy_example_site();
+    let ledger = site.path().join(".newsroom/ledger.sqlite");
+    let mut store = newsroom::delivery::ledger::Ledger::open(&ledger).unwrap();
+    let addresses: Vec<String> = (0..30).map(|n| format!("r{n:02}@example.org")).collect();
+    store.freeze("digest-2026-10", addresses.iter().map(|a| (a.as_str(), None))).unwrap();
+    use newsroom::delivery::ledger::State;
+    for (index, row) in store.pending("digest-2026-10").unwrap().into_iter().enumerate() {
+        let (state, reply) = match index % 3 {
+            0 => (State::Sent, "250 ok".to_string()),
+            1 => (State::FailedPermanent, format!("550 5.1.1 <{}>: unknown", row.address)),
+            _ => (State::FailedTransient, "451 4.7.1 later".to_string()),
+        };
+        store.mark(row.id, state, &reply).unwrap();
+    }
+    drop(store);
+    let summary = stdout(&run(site.path(), &["digest", "status", "--month", "2026-10"]));
+    assert!(summary.starts_with("digest-2026-10: 30 recipients\n  sent: 10\n"), "{summary}");
+    assert!(
+        summary.contains("most common failures:\n  10 failed_transient: 451 4.7.1 later\n  10 failed_permanent: 550 5.1.1 <address>: unknown\n"),
+        "{summary}"
+    );
+    assert!(!summary.contains("r01@example.org"), "the summary lists no address: {summary}");
+    let listed = stdout(&run(site.path(), &["digest", "status", "--month", "2026-10", "--list", "failed_permanent"]));
+    assert!(
+        listed.contains(
+            "failed_permanent (10):\n  r01@example.org (0 attempt(s)): 550 5.1.1 <r01@example.org>: unknown\n"
+        ),
+        "{listed}"
+    );
+    let bad = run(site.path(), &["digest", "status", "--list", "lost"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
