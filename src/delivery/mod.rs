@@ -10,6 +10,7 @@
 //! skipped; a connection lost after the final `.` is recorded as ambiguous
 //! and not resent.
 
+pub mod failpoint;
 pub mod ledger;
 pub mod relay;
 
@@ -222,6 +223,9 @@ fn relay(timeout: Duration) -> Result<Relay> {
     })?;
     let mut relay = Relay::parse(&url).map_err(|e| setup_error(e.to_string()))?;
     relay.timeout = timeout;
+    if let Some(path) = std::env::var_os(relay::SMTP_CA_VAR).filter(|p| !p.is_empty()) {
+        relay.trust(Path::new(&path)).map_err(|e| setup_error(e.to_string()))?;
+    }
     Ok(relay)
 }
 
@@ -661,6 +665,7 @@ async fn worker(shared: Arc<Shared>) {
             break;
         }
         unrecorded = None;
+        failpoint::hit(failpoint::AFTER_SENDING_COMMITTED);
         let conn = connection.as_mut().expect("connected above");
         let (outcome, usable) =
             relay::transmit(conn, outgoing.message.envelope(), outgoing.bytes(), shared.relay.timeout).await;
@@ -668,7 +673,10 @@ async fn worker(shared: Arc<Shared>) {
             connection = None;
         }
         match outcome {
-            Outcome::Sent(reply) => unrecorded = Some(shared.accepted(job, reply)),
+            Outcome::Sent(reply) => {
+                failpoint::hit(failpoint::AFTER_ACCEPTED);
+                unrecorded = Some(shared.accepted(job, reply));
+            }
             Outcome::Permanent(reply) => shared.finish(job, State::FailedPermanent, &reply),
             Outcome::Ambiguous(reply) => shared.finish(job, State::Ambiguous, &reply),
             Outcome::Transient { reply, throttle } => shared.retry(job, &reply, throttle),

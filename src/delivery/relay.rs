@@ -43,6 +43,8 @@ use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter,
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::failpoint;
+
 /// The environment variable naming the relay.
 pub const SMTP_URL_VAR: &str = "NEWSROOM_SMTP_URL";
 
@@ -69,7 +71,13 @@ pub struct Relay {
     /// How long one SMTP step may take ([`STEP_TIMEOUT`] unless set); connecting may take twice as long.
     pub timeout: Duration,
     credentials: Option<Credentials>,
+    /// A certificate authority trusted besides the system's ([`SMTP_CA_VAR`]).
+    extra_ca: Option<lettre::transport::smtp::client::Certificate>,
 }
+
+/// The environment variable naming a PEM file of a certificate authority to
+/// trust for the relay besides the system's: a relay with a private CA.
+pub const SMTP_CA_VAR: &str = "NEWSROOM_SMTP_CA";
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,8 +86,10 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    /// Parses `smtp://[user:pass@]host[:port]` or `smtps://…`. Error messages
-    /// never repeat the URL, which may hold a password.
+    /// Parses `smtp://[user:pass@]host[:port][?tls=required]` or
+    /// `smtps://…`. `tls=required` (lettre's own spelling) asks for STARTTLS
+    /// even on this machine, where plain text is otherwise used. Error
+    /// messages never repeat the URL, which may hold a password.
     pub fn parse(text: &str) -> Result<Relay> {
         let url = url::Url::parse(text.trim())
             .map_err(|e| anyhow::anyhow!("{SMTP_URL_VAR} is not a URL such as smtp://127.0.0.1:2525 ({e})"))?;
@@ -87,8 +97,15 @@ impl Relay {
             url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| anyhow::anyhow!("{SMTP_URL_VAR} has no host"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
         let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let mut starttls_required = false;
+        for (key, value) in url.query_pairs() {
+            match (key.as_ref(), value.as_ref()) {
+                ("tls", "required") => starttls_required = true,
+                _ => bail!("{SMTP_URL_VAR} has an unknown setting `{key}={value}`; the one known is `tls=required`"),
+            }
+        }
         let (security, default_port) = match url.scheme() {
-            "smtp" if loopback => (Security::Plain, 25),
+            "smtp" if loopback && !starttls_required => (Security::Plain, 25),
             "smtp" => (Security::StartTls, 587),
             "smtps" => (Security::ImplicitTls, 465),
             other => bail!("{SMTP_URL_VAR} has scheme `{other}`; use smtp:// or smtps://"),
@@ -97,7 +114,33 @@ impl Relay {
             let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
             Credentials::new(decode(url.username()), decode(url.password().unwrap_or("")))
         });
-        Ok(Relay { port: url.port().unwrap_or(default_port), host, security, timeout: STEP_TIMEOUT, credentials })
+        Ok(Relay {
+            port: url.port().unwrap_or(default_port),
+            host,
+            security,
+            timeout: STEP_TIMEOUT,
+            credentials,
+            extra_ca: None,
+        })
+    }
+
+    /// Trusts the certificate authority in the PEM file at `path` too.
+    pub fn trust(&mut self, path: &std::path::Path) -> Result<()> {
+        let pem =
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("{SMTP_CA_VAR}: cannot read `{}`: {e}", path.display()))?;
+        let certificate = lettre::transport::smtp::client::Certificate::from_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("{SMTP_CA_VAR}: `{}` is not a PEM certificate: {e}", path.display()))?;
+        self.extra_ca = Some(certificate);
+        Ok(())
+    }
+
+    /// The TLS settings for the relay's host: the system's roots, and the extra CA if any.
+    fn tls_parameters(&self) -> Result<TlsParameters, String> {
+        let mut builder = TlsParameters::builder(self.host.clone());
+        if let Some(ca) = &self.extra_ca {
+            builder = builder.add_root_certificate(ca.clone());
+        }
+        builder.build_rustls().map_err(|e| e.to_string())
     }
 
     /// The relay for messages, without credentials: safe to print.
@@ -119,7 +162,7 @@ impl Relay {
         let hello = ClientId::default();
         let mut connection = match self.security {
             Security::ImplicitTls => {
-                let tls = TlsParameters::new(self.host.clone()).map_err(|e| e.to_string())?;
+                let tls = self.tls_parameters()?;
                 let smtp = AsyncSmtpConnection::connect_tokio1(
                     (self.host.as_str(), self.port),
                     Some(self.timeout),
@@ -136,7 +179,7 @@ impl Relay {
                 stream.set_nodelay(true).map_err(|e| e.to_string())?;
                 let peer = stream.peer_addr().ok();
                 let tls = match self.security {
-                    Security::StartTls => Some(TlsParameters::new(self.host.clone()).map_err(|e| e.to_string())?),
+                    Security::StartTls => Some(self.tls_parameters()?),
                     _ => None,
                 };
                 greet(stream, peer, tls, &hello).await?
@@ -171,6 +214,7 @@ async fn greet<S: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static>(
         if !smtp.can_starttls() {
             return Err("the relay does not offer STARTTLS; refusing to send in clear text".into());
         }
+        failpoint::hit(failpoint::STARTTLS);
         smtp.starttls(tls, hello).await.map_err(|e| e.to_string())?;
     }
     Ok(Connection { smtp, flushes: Some(flushes), pipelining: false })
@@ -198,7 +242,7 @@ pub struct Connection {
     smtp: AsyncSmtpConnection,
     /// Completed flushes of the socket, when newsroom opened it (every
     /// scheme but `smtps://`): what tells that a message was written whole.
-    flushes: Option<Arc<AtomicU64>>,
+    flushes: Option<Arc<Flushes>>,
     /// The relay takes commands in groups (RFC 2920).
     pipelining: bool,
 }
@@ -237,13 +281,23 @@ impl Connection {
 struct FlushCounting<S> {
     stream: S,
     peer: Option<SocketAddr>,
-    flushes: Arc<AtomicU64>,
+    flushes: Arc<Flushes>,
+}
+
+/// What [`FlushCounting`] tells of its socket.
+#[derive(Debug, Default)]
+struct Flushes {
+    /// Completed flushes.
+    count: AtomicU64,
+    /// Set while a message is being written: its flush is the moment its
+    /// final `.` is handed over (where [`failpoint::AFTER_FINAL_DOT`] is).
+    message_pending: AtomicBool,
 }
 
 impl<S> FlushCounting<S> {
-    /// `stream`, and the count of its flushes.
-    fn new(stream: S, peer: Option<SocketAddr>) -> (FlushCounting<S>, Arc<AtomicU64>) {
-        let flushes = Arc::new(AtomicU64::new(0));
+    /// `stream`, and what is known of its flushes.
+    fn new(stream: S, peer: Option<SocketAddr>) -> (FlushCounting<S>, Arc<Flushes>) {
+        let flushes = Arc::new(Flushes::default());
         (FlushCounting { stream, peer, flushes: flushes.clone() }, flushes)
     }
 }
@@ -268,7 +322,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FlushCounting<S> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let flushed = Pin::new(&mut self.stream).poll_flush(cx);
         if matches!(flushed, Poll::Ready(Ok(()))) {
-            self.flushes.fetch_add(1, Ordering::SeqCst);
+            self.flushes.count.fetch_add(1, Ordering::SeqCst);
+            if self.flushes.message_pending.swap(false, Ordering::SeqCst) {
+                failpoint::hit(failpoint::AFTER_FINAL_DOT);
+            }
         }
         flushed
     }
@@ -377,15 +434,17 @@ pub async fn transmit(
             // A `&str` command, which lettre copies once; the flush that
             // follows its write is the moment it was handed over.
             let data = dot_stuffed(text);
-            let before = flushes.load(Ordering::SeqCst);
+            let before = flushes.count.load(Ordering::SeqCst);
+            flushes.message_pending.store(true, Ordering::SeqCst);
             let result = tokio::time::timeout(timeout, smtp.command(data.as_str())).await;
-            (result, flushes.load(Ordering::SeqCst) != before)
+            flushes.message_pending.store(false, Ordering::SeqCst);
+            (result, flushes.count.load(Ordering::SeqCst) != before)
         }
         Err(message) => {
             // The flag turns true when lettre has taken the whole message;
             // what it writes next is the final `.`.
             let taken = Arc::new(AtomicBool::new(false));
-            let body = BodyChunks { bytes: &message, done: false, handed_over: taken.clone() };
+            let body = BodyChunks { bytes: without_final_line_end(&message), done: false, handed_over: taken.clone() };
             let result = tokio::time::timeout(timeout, smtp.message_iter(body)).await;
             (result, taken.load(Ordering::SeqCst))
         }
@@ -495,13 +554,18 @@ async fn send_envelope_pipelined(
 
 /// A message as the DATA phase carries it (RFC 5321 4.5.2): a `.` that
 /// starts a line gets another in front of it, and the final `.` line ends
-/// it. The same bytes as lettre's own data phase, which starts every
-/// message on a new line and only counts CRLF as a line break.
+/// it. A message whose last line is ended (every message lettre formats)
+/// is carried as it is, so the relay receives exactly its bytes, the
+/// `.eml` a preview writes; one whose last line is not gets its CRLF.
+/// The same bytes as lettre's own data phase given the message without
+/// its final CRLF ([`without_final_line_end`]): lettre always adds one,
+/// so it would send every message with an empty line at its end.
 fn dot_stuffed(mut text: String) -> String {
+    let end = if text.ends_with("\r\n") { ".\r\n" } else { "\r\n.\r\n" };
     let lines_with_dots: Vec<usize> = memchr::memmem::find_iter(text.as_bytes(), b"\r\n.").collect();
     if lines_with_dots.is_empty() && !text.starts_with('.') {
         // The common case: no copy, only the final line.
-        text.push_str("\r\n.\r\n");
+        text.push_str(end);
         return text;
     }
     let mut stuffed = String::with_capacity(text.len() + lines_with_dots.len() + 6);
@@ -516,8 +580,14 @@ fn dot_stuffed(mut text: String) -> String {
         copied = at + 3;
     }
     stuffed.push_str(&text[copied..]);
-    stuffed.push_str("\r\n.\r\n");
+    stuffed.push_str(end);
     stuffed
+}
+
+/// `message` without the CRLF that ends its last line, which lettre's
+/// data phase writes itself before the final `.`.
+fn without_final_line_end(message: &[u8]) -> &[u8] {
+    message.strip_suffix(b"\r\n").unwrap_or(message)
 }
 
 async fn step<T>(
@@ -788,7 +858,7 @@ mod tests {
             let (stream, relay) = scripted_relay(ACCEPT);
             let mut lettre = Connection::over(stream).await;
             lettre.smtp.command(Data).await.unwrap();
-            lettre.smtp.message(message).await.unwrap();
+            lettre.smtp.message(without_final_line_end(message)).await.unwrap();
             drop(lettre);
             let lettres = relay.await.unwrap().data;
 
@@ -907,7 +977,8 @@ mod tests {
             let mail = seen.commands.iter().position(|c| c.starts_with("MAIL")).expect("MAIL");
             assert!(mail >= tls_from, "MAIL before TLS: {:?}", seen.commands);
             assert_eq!(seen.pipelined, pipelining, "{:?}", seen.commands);
-            assert!(seen.data.ends_with(b"a line of the message body\r\n\r\n.\r\n"));
+            // The message as it is, its last line ended once: no empty line added.
+            assert!(seen.data.ends_with(b"a line of the message body\r\n.\r\n"));
         }
     }
 
@@ -1030,6 +1101,10 @@ mod tests {
         assert_eq!(Relay::parse("smtp://mail.example.org").unwrap().security, Security::StartTls);
         assert_eq!(Relay::parse("smtps://u:p@mail.example.org").unwrap().port, 465);
         assert!(Relay::parse("http://x").is_err());
+        // STARTTLS on this machine when asked (a local TLS proxy, the tests' own relay).
+        assert_eq!(Relay::parse("smtp://127.0.0.1:2525?tls=required").unwrap().security, Security::StartTls);
+        let error = Relay::parse("smtp://u:s3cret@127.0.0.1?tls=maybe").unwrap_err().to_string();
+        assert!(error.contains("unknown setting `tls=maybe`") && !error.contains("s3cret"), "{error}");
     }
 
     #[test]

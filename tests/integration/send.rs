@@ -51,6 +51,71 @@ fn ledger(site: &Path) -> BTreeMap<String, (String, Option<String>)> {
         .collect()
 }
 
+/// What `digest preview` writes for each address of the site's October
+/// digest, with the same clock and secret as [`send_command`]: address → bytes.
+fn previewed(site: &Path) -> BTreeMap<String, Vec<u8>> {
+    let out = site.join("previewed");
+    let output = newsroom(site)
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "test-secret")
+        .args(["digest", "preview", "--month", "2026-10", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let dir = out.join("2026-10");
+    let mut manifest = csv::Reader::from_path(dir.join("manifest.csv")).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("messages")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut by_address = BTreeMap::new();
+    let ready = manifest.records().map(Result::unwrap).filter(|r| &r[1] == "ready");
+    for (record, file) in ready.zip(files) {
+        assert!(file.to_string_lossy().ends_with(&format!("-{}.eml", &record[0])), "{file:?}");
+        by_address.insert(record[0].to_string(), std::fs::read(file).unwrap());
+    }
+    by_address
+}
+
+/// The unsubscribe token of an address, computed here from the HMAC
+/// definition (RFC 2104, SHA-256) the README gives, not by newsroom.
+fn expected_token(address: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"test-secret").unwrap();
+    mac.update(address.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The right bytes reached the right person: every message the relay kept
+/// is byte for byte the `.eml` the preview writes for its envelope
+/// recipient, and its To, greeting and unsubscribe token are that
+/// recipient's (read back with mail-parser).
+fn assert_right_bytes_to_the_right_person(site: &Path, server: &SmtpServer) {
+    let previewed = previewed(site);
+    let received = server.received();
+    assert!(!received.is_empty());
+    for message in &received {
+        let recipient = &message.recipient;
+        let expected = previewed.get(recipient).unwrap_or_else(|| panic!("no preview for {recipient}"));
+        if message.data != *expected {
+            let at = message.data.iter().zip(expected).position(|(a, b)| a != b).unwrap_or(expected.len());
+            panic!(
+                "{recipient}: the relay got other bytes than the preview's .eml: {} bytes against {}, first difference at {at}: {:?}",
+                message.data.len(),
+                expected.len(),
+                String::from_utf8_lossy(&message.data[at.saturating_sub(20)..(at + 20).min(message.data.len())])
+            );
+        }
+        let parsed = mail_parser::MessageParser::default().parse(&message.data).expect("the message parses");
+        let to = parsed.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap();
+        assert_eq!(to, recipient.as_str());
+        let number: usize = recipient[3..8].parse().unwrap();
+        let text = parsed.body_text(0).unwrap();
+        assert!(text.contains(&format!("Hi Subscriber {number},")), "{recipient}: {text}");
+        let unsubscribe = parsed.header_raw("List-Unsubscribe").unwrap().replace("\r\n ", "");
+        let token = expected_token(recipient);
+        assert!(unsubscribe.contains(&format!("token={token}")), "{recipient}: {unsubscribe}");
+    }
+}
+
 /// How many messages each address got.
 fn per_address(server: &SmtpServer) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
@@ -79,6 +144,7 @@ fn a_thousand_subscribers_each_get_exactly_one_message() {
         // The envelope sender is the From address.
         assert_eq!(received.sender, "news@lantern.example.org");
     }
+    assert_right_bytes_to_the_right_person(site.path(), &server);
     // A second run sends nothing.
     let again = send(site.path(), &server, &[]);
     assert_eq!(again.status.code(), Some(0));
@@ -102,6 +168,10 @@ fn transient_failures_are_retried_permanent_recorded_dropped_ambiguous_with(no_p
         seed: 7,
         ..Faults::default()
     });
+    let expected_drops: BTreeSet<String> = (1..=300)
+        .map(|n| format!("sub{n:05}@example.org"))
+        .filter(|a| !a.contains("sub0007") && server.will_drop(a))
+        .collect();
     let site = site_with_subscribers(300);
     let output = send(site.path(), &server, &["--concurrency", "4"]);
     assert_eq!(output.status.code(), Some(1), "failures make exit 1: {}{}", stdout(&output), stderr(&output));
@@ -128,7 +198,9 @@ fn transient_failures_are_retried_permanent_recorded_dropped_ambiguous_with(no_p
     let ambiguous: BTreeSet<String> =
         ledger.iter().filter(|(_, (s, _))| s == "ambiguous").map(|(a, _)| a.clone()).collect();
     assert_eq!(dropped, ambiguous, "exactly the dropped connections are ambiguous");
+    assert_eq!(dropped, expected_drops, "the scripted drops, whatever the order of sending");
     assert!(!ambiguous.is_empty() && states["sent"] > 250, "{states:?}");
+    assert_right_bytes_to_the_right_person(site.path(), &server);
     // A re-run neither resends the ambiguous nor retries the permanent ones.
     let before = server.count();
     let again = send(site.path(), &server, &[]);
