@@ -3,10 +3,14 @@
 //! Two passes, each done by a library built for it:
 //! 1. lol_html rewrites the HTML as a stream: video iframes become a linked
 //!    thumbnail (other iframes a link), every `href`/`src`/`srcset` is made
-//!    absolute (and `cite`), links to other posts' files become their permalinks, images
-//!    get an `alt`, and local file references are collected for copying.
+//!    absolute (and `cite`), links to other posts' files become their
+//!    permalinks, fragments (`#a-heading`, footnotes) point into the post's
+//!    own page, images get an `alt`, and local file references are
+//!    collected for copying.
 //! 2. ammonia removes everything not on its allow-list: scripts, styles,
-//!    forms, event handlers, `javascript:` URLs, comments.
+//!    forms, event handlers, `javascript:` URLs, comments, any URL still
+//!    relative, and ids other than headings' (which links to the post's
+//!    page point at).
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -23,10 +27,26 @@ use crate::urls;
 pub struct LinkContext<'a> {
     /// The absolute URL of the post's folder, ending in `/`.
     pub base_url: &'a str,
+    /// The post's own page: what a fragment alone (`#a-heading`) points into.
+    pub permalink: &'a str,
     /// The post's folder relative to the posts folder (`""` or ending in `/`).
     pub folder: &'a str,
     /// Post files (relative to the posts folder) and their permalinks.
     pub post_links: &'a HashMap<String, String>,
+}
+
+impl LinkContext<'_> {
+    /// `reference` as an absolute URL (or unchanged when it cannot be
+    /// resolved, for the sanitiser to drop). A fragment alone points into
+    /// the post's page, as it does on the blog, where the post is the page.
+    pub fn absolute(&self, reference: &str) -> String {
+        let reference = reference.trim();
+        if reference.starts_with('#') {
+            urls::with_fragment(self.permalink, reference)
+        } else {
+            urls::absolutize(self.base_url, reference)
+        }
+    }
 }
 
 /// Safe, absolute HTML and the local files it references.
@@ -45,10 +65,16 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     builder
         .link_rel(None)
         .url_schemes(ALLOWED_SCHEMES.into_iter().collect())
-        .url_relative(ammonia::UrlRelative::Custom(Box::new(keep_only_fragments)))
+        // One the rewriter could not resolve (`//[bad`) would leave a feed
+        // reader or mail client guessing.
+        .url_relative(ammonia::UrlRelative::Deny)
         .add_tag_attributes("img", ["srcset", "loading"])
         .add_tag_attributes("a", ["title"])
         .add_tags(["figure", "figcaption"]);
+    // The targets of links to `{permalink}#a-heading`.
+    for heading in ["h1", "h2", "h3", "h4", "h5", "h6"] {
+        builder.add_tag_attributes(heading, ["id"]);
+    }
     builder
 });
 
@@ -62,7 +88,7 @@ fn resolve_url(value: &str, context: &LinkContext, local_refs: &mut BTreeSet<Str
         }
         local_refs.insert(reference);
     }
-    urls::absolutize(context.base_url, value)
+    context.absolute(value)
 }
 
 /// Renders Markdown events to safe, absolute HTML.
@@ -148,8 +174,9 @@ fn trim_destination(event: Event<'_>) -> Event<'_> {
 
 /// Whether the HTML pulldown-cmark writes for `event` (a resolved one:
 /// URLs absolute, no fenced-code language) is HTML the sanitiser keeps
-/// unchanged: a tag on its allow-list with no attribute it would remove,
-/// text (always escaped), or a link or image whose URL it accepts.
+/// unchanged: a tag on its allow-list with no attribute it would remove
+/// (a heading's id, escaped, it keeps), text (always escaped), or a link
+/// or image whose URL it accepts.
 fn sanitised_already(event: &Event<'_>) -> bool {
     match event {
         Event::Text(_) | Event::Code(_) | Event::SoftBreak | Event::HardBreak | Event::Rule | Event::End(_) => true,
@@ -162,7 +189,7 @@ fn sanitised_already(event: &Event<'_>) -> bool {
             | Tag::Emphasis
             | Tag::Strong
             | Tag::Strikethrough => true,
-            Tag::Heading { id, classes, attrs, .. } => id.is_none() && classes.is_empty() && attrs.is_empty(),
+            Tag::Heading { classes, attrs, .. } => classes.is_empty() && attrs.is_empty(),
             // Alignment is written as `style`, which the sanitiser removes.
             Tag::Table(alignments) => alignments.iter().all(|a| *a == pulldown_cmark::Alignment::None),
             Tag::TableHead | Tag::TableRow | Tag::TableCell => true,
@@ -174,8 +201,7 @@ fn sanitised_already(event: &Event<'_>) -> bool {
 }
 
 /// The sanitiser's rule for a URL attribute, as ammonia applies it: an
-/// absolute URL with one of the allowed schemes, or (of relative ones) an
-/// in-page fragment. It is applied to the value the attribute will hold:
+/// absolute URL with one of the allowed schemes. It is applied to the value the attribute will hold:
 /// pulldown-cmark percent-encodes some bytes, and that can turn a URL the
 /// `url` crate reads into one it refuses (`https://a\b.org/` reads as host
 /// `a`; written `https://a%5Cb.org/` it has no valid host, and ammonia drops
@@ -187,19 +213,7 @@ fn sanitiser_keeps_url(url: &str) -> bool {
     }
     // The HTML parser decodes the two entities `escape_href` writes.
     let value = if written.contains('&') { written.replace("&amp;", "&").replace("&#x27;", "'") } else { written };
-    match url::Url::parse(&value) {
-        Ok(url) => ALLOWED_SCHEMES.contains(&url.scheme()),
-        Err(url::ParseError::RelativeUrlWithoutBase) => value.starts_with('#'),
-        Err(_) => false,
-    }
-}
-
-/// What the sanitiser does with a URL that is still relative after the
-/// rewrite: one the `url` crate could not resolve (`//[bad`), which would
-/// leave a feed reader or mail client guessing. Only in-page fragments
-/// (footnote links) stay; any other is dropped with its attribute.
-fn keep_only_fragments(url: &str) -> Option<std::borrow::Cow<'_, str>> {
-    url.starts_with('#').then_some(url.into())
+    url::Url::parse(&value).is_ok_and(|url| ALLOWED_SCHEMES.contains(&url.scheme()))
 }
 
 /// Rewrites and sanitises rendered post HTML.
@@ -224,7 +238,18 @@ pub fn rewrite(raw: &str, context: &LinkContext) -> CleanHtml {
             .append_element_content_handler(element!("iframe", |el| {
                 let src = el.get_attribute("src").unwrap_or_default();
                 let title = el.get_attribute("title").filter(|t| !t.trim().is_empty());
-                el.replace(&embed_replacement(&urls::absolutize(context.base_url, &src), title), ContentType::Html);
+                el.replace(&embed_replacement(&context.absolute(&src), title), ContentType::Html);
+                Ok(())
+            }))
+            // pulldown-cmark links a footnote reference to `#label`, the id
+            // it gives the footnote; on the post's page it has Docusaurus's.
+            .append_element_content_handler(element!("sup.footnote-reference > a[href^='#']", |el| {
+                let href = el.get_attribute("href").unwrap_or_default();
+                // The label as pulldown-cmark escaped it (lol_html does not decode).
+                let label =
+                    href[1..].replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+                let url = format!("{}#{}", context.permalink, super::ids::footnote_id(&label));
+                el.set_attribute("href", &url)?;
                 Ok(())
             }))
             .append_element_content_handler(element!("[href], [src], [poster]", |el| {
@@ -242,7 +267,7 @@ pub fn rewrite(raw: &str, context: &LinkContext) -> CleanHtml {
             }))
             // `cite` (quotes, edits) names a source document, not a file to publish.
             .append_element_content_handler(element!("[cite]", |el| {
-                let cite = urls::absolutize(context.base_url, &el.get_attribute("cite").unwrap_or_default());
+                let cite = context.absolute(&el.get_attribute("cite").unwrap_or_default());
                 if urls::is_web_url(&cite) {
                     el.set_attribute("cite", &cite)?;
                 } else {
@@ -359,11 +384,14 @@ fn embed_replacement(src: &str, title: Option<String>) -> String {
 mod tests {
     use super::*;
 
+    /// The page of the post the test HTML belongs to.
+    const PERMALINK: &str = "https://x.org/blog/2026/01/02/post";
+
     fn clean_in(raw: &str, folder: &str) -> CleanHtml {
         let links =
             HashMap::from([("2021-01-01-other.md".to_string(), "https://x.org/blog/2021/01/01/other".to_string())]);
         let base = format!("https://x.org/blog/{folder}");
-        clean(raw, &LinkContext { base_url: &base, folder, post_links: &links })
+        clean(raw, &LinkContext { base_url: &base, permalink: PERMALINK, folder, post_links: &links })
     }
 
     /// The tree html5ever (through scraper, not ammonia's copy) builds from
@@ -386,7 +414,12 @@ mod tests {
     fn markdown_without_raw_html_renders_as_the_rewriter_would() {
         let links =
             HashMap::from([("sub/2021-01-01-other.md".to_string(), "https://x.org/blog/2021/01/01/other".to_string())]);
-        let context = LinkContext { base_url: "https://x.org/blog/sub/", folder: "sub/", post_links: &links };
+        let context = LinkContext {
+            base_url: "https://x.org/blog/sub/",
+            permalink: PERMALINK,
+            folder: "sub/",
+            post_links: &links,
+        };
         let samples = [
             "[rel](./img/a.png) [abs](https://e.org/x?y=1#z) [up](../b.pdf) [post](2021-01-01-other.md#part)",
             "![alt *text*](pics/a%20b.png \"title\") [mail](mailto:a@b.org) [anchor](#top) [js](javascript:alert(1))",
@@ -410,7 +443,8 @@ mod tests {
     #[test]
     fn only_html_the_sanitiser_would_keep_skips_it() {
         let links = HashMap::new();
-        let context = LinkContext { base_url: "https://x.org/blog/", folder: "", post_links: &links };
+        let context =
+            LinkContext { base_url: "https://x.org/blog/", permalink: PERMALINK, folder: "", post_links: &links };
         // Each has a void element: pulldown-cmark writes `<br />`, the
         // sanitiser's serialiser `<br>`, so the output says who wrote it.
         let kept = [
@@ -418,6 +452,7 @@ mod tests {
             "```rust\nfn main() { let a = \"<b>\"; }\n```\n\n    \"indented\"\n\n---\n\n> \"quote\"",
             "3. \"three\"\n4. four\n\n- [ ] task\\\n  more\n\n| a | b |\n|---|---|\n| c | d |",
             "[\"rel\"](./a.png \"T\") ![alt **x**](b%20c.png \"t\") <https://auto.example/x?a=1&b=2> <a@b.org> [f](#frag) [t](tel:+1)",
+            "## A \"heading\" {#explicit-id}\n\n### `code` & more\n\n---",
         ];
         for markdown in kept {
             let out = render_markdown(markdown, &context);
@@ -444,7 +479,8 @@ mod tests {
     #[test]
     fn email_autolinks_are_mailto_links() {
         let links = HashMap::new();
-        let context = LinkContext { base_url: "https://x.org/blog/", folder: "", post_links: &links };
+        let context =
+            LinkContext { base_url: "https://x.org/blog/", permalink: PERMALINK, folder: "", post_links: &links };
         let out = render_markdown("Write to <a@b.org>.", &context);
         assert_eq!(out.html, "<p>Write to <a href=\"mailto:a@b.org\">a@b.org</a>.</p>\n");
         assert!(out.local_refs.is_empty());
@@ -462,9 +498,47 @@ mod tests {
     /// Found by fuzzing (`render` target): `<a href="//[bad">` cannot be
     /// resolved, was returned unchanged, and ammonia let the relative URL through.
     #[test]
-    fn unresolvable_references_are_dropped_and_fragments_kept() {
-        let out = clean_in(r##"<a href="//[bad">y</a> <img src="//[::1"> <a href="#fn-1">1</a>"##, "");
-        assert_eq!(out.html, r##"<a>y</a> <img alt=""> <a href="#fn-1">1</a>"##);
+    fn unresolvable_references_are_dropped() {
+        let out = clean_in(r#"<a href="//[bad">y</a> <img src="//[::1">"#, "");
+        assert_eq!(out.html, r#"<a>y</a> <img alt="">"#);
+    }
+
+    /// Issue 14: `href="#faster-metro-resolution"` stayed relative in
+    /// feeds, where it points nowhere (the W3C validator's ContainsRelRef).
+    #[test]
+    fn fragments_point_into_the_posts_page() {
+        let out = clean_in(r##"<a href="#fn-1">1</a> <a href="#">top</a> <q cite="#said">q</q>"##, "");
+        assert_eq!(
+            out.html,
+            r##"<a href="https://x.org/blog/2026/01/02/post#fn-1">1</a> <a href="https://x.org/blog/2026/01/02/post#">top</a> <q cite="https://x.org/blog/2026/01/02/post#said">q</q>"##
+        );
+        let links = HashMap::new();
+        let context =
+            LinkContext { base_url: "https://x.org/blog/", permalink: PERMALINK, folder: "", post_links: &links };
+        let out = render_markdown("[Metro](#faster-metro-resolution)", &context);
+        assert_eq!(
+            out.html,
+            "<p><a href=\"https://x.org/blog/2026/01/02/post#faster-metro-resolution\">Metro</a></p>\n"
+        );
+    }
+
+    /// Issue 14: footnote references (`href="#1"`) stayed relative; they
+    /// point at the footnote on the post's page, by Docusaurus's id.
+    #[test]
+    fn footnote_references_point_at_the_footnote_on_the_posts_page() {
+        let links = HashMap::new();
+        let context =
+            LinkContext { base_url: "https://x.org/blog/", permalink: PERMALINK, folder: "", post_links: &links };
+        let out = render_markdown("Claim[^1] and [^Big Note].\n\n[^1]: Source.\n\n[^Big Note]: Other.", &context);
+        let document = scraper::Html::parse_fragment(&out.html);
+        let links: Vec<&str> = document
+            .select(&scraper::Selector::parse("a").unwrap())
+            .map(|a| a.value().attr("href").unwrap_or_default())
+            .collect();
+        assert_eq!(
+            links,
+            [format!("{PERMALINK}#user-content-fn-1"), format!("{PERMALINK}#user-content-fn-big%20note")]
+        );
     }
 
     #[test]

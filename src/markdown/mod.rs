@@ -7,6 +7,7 @@
 //! whole document. Rendering is pure: no file system, no clock.
 
 pub mod html;
+pub mod ids;
 pub mod mdx;
 pub mod text;
 
@@ -20,9 +21,14 @@ use crate::content::{Body, Post};
 use crate::diagnostics::Diagnostic;
 pub use html::LinkContext;
 
-/// The Markdown extensions newsroom enables (GitHub-flavoured, as Docusaurus).
+/// The Markdown extensions newsroom enables (GitHub-flavoured, as
+/// Docusaurus), and Docusaurus's explicit heading ids (`## Title {#id}`).
 pub fn parser_options() -> Options {
-    Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES
 }
 
 /// What [`render_post`] makes besides the excerpt's HTML, which it always makes.
@@ -149,6 +155,8 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
     if full {
         events.extend(parser.by_ref().map(|(event, range)| (mailto_autolink(event), range)));
     }
+    // Every heading kept, from the top: the excerpt's are the whole post's first ones.
+    give_headings_ids(&mut events);
     let mut diagnostics = Vec::new();
     let mut below = BelowMarker::default();
     let mut look_at = |event: &Event<'_>, range: &Range<usize>, below_marker: bool| {
@@ -189,7 +197,7 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
             fallback_excerpt(post, &events)
         }
     };
-    let excerpt_text = parts.text.then(|| text::to_text(excerpt_events.iter().cloned(), links.base_url));
+    let excerpt_text = parts.text.then(|| text::to_text(excerpt_events.iter().cloned(), links));
     let mut local_refs = below.references(links);
     let mut to_html = |events: Vec<Event<'_>>| {
         let clean = html::render_events(events.into_iter().map(replace_task_markers), source.len(), links);
@@ -224,6 +232,37 @@ fn events_to_marker<'a>(
         }
     }
     (events, None)
+}
+
+/// Gives each heading the id Docusaurus gives it: the one written after it
+/// (`{#id}`), else the slug of its text ([`ids::Slugger`]), numbered from
+/// the top of the post. The text is what Docusaurus slugs: text, code and
+/// image descriptions, without raw HTML tags.
+fn give_headings_ids(events: &mut [(Event<'_>, Range<usize>)]) {
+    let mut slugger = ids::Slugger::default();
+    for start in 0..events.len() {
+        if !matches!(events[start].0, Event::Start(Tag::Heading { id: None, .. })) {
+            continue;
+        }
+        let text = heading_text(&events[start + 1..]);
+        if let Event::Start(Tag::Heading { id, .. }) = &mut events[start].0 {
+            *id = Some(slugger.slug(&text).into());
+        }
+    }
+}
+
+/// The text of the heading whose events (after its start) are `events`.
+fn heading_text(events: &[(Event<'_>, Range<usize>)]) -> String {
+    let mut text = String::new();
+    for (event, _) in events {
+        match event {
+            Event::End(TagEnd::Heading(_)) => break,
+            Event::Text(t) | Event::Code(t) => text.push_str(t),
+            Event::SoftBreak => text.push('\n'),
+            _ => {}
+        }
+    }
+    text
 }
 
 /// Recognises the truncate marker as events arrive, one at a time.
@@ -553,6 +592,36 @@ mod tests {
         assert!(!inert("[ref][r]", "[r]: ./local.png"));
         assert!(!inert("<img src=a.png>", ""));
         assert!(!inert("<https://x.org/autolink>", ""));
+    }
+
+    /// Issue 14: headings had no ids, so links to them pointed nowhere.
+    #[test]
+    fn headings_get_docusaurus_ids_counted_from_the_top() {
+        let markdown = "# What's next?\n\n## `SafeAreaView` deprecation\n\n## What's *next*?\n\n\
+                        ## Changes {#change-18094}\n\n## change-18094\n\n## <b>Raw</b> HTML ![and](an.png) image\n\n\
+                        Setext\nheading\n---";
+        let mut events = parse(markdown);
+        give_headings_ids(&mut events);
+        let ids: Vec<String> = events
+            .iter()
+            .filter_map(|(event, _)| match event {
+                Event::Start(Tag::Heading { id, .. }) => id.as_deref().map(str::to_string),
+                _ => None,
+            })
+            .collect();
+        // An explicit id is not counted: Docusaurus slugs only the others.
+        assert_eq!(
+            ids,
+            [
+                "whats-next",
+                "safeareaview-deprecation",
+                "whats-next-1",
+                "change-18094",
+                "change-18094",
+                "raw-html-and-image",
+                "setextheading"
+            ]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use pulldown_cmark::{Event, Tag, TagEnd};
 
+use super::html::LinkContext;
 use crate::urls;
 
 /// Plain text and the URLs its `[n]` references point to.
@@ -16,22 +17,31 @@ pub struct PlainText {
     pub links: Vec<String>,
 }
 
-/// Converts events (an excerpt, or any Markdown) to text; relative links
-/// resolve against `base_url`.
-pub fn to_text<'a>(events: impl IntoIterator<Item = Event<'a>>, base_url: &str) -> PlainText {
-    let mut writer = TextWriter { base_url, ..TextWriter::default() };
+/// Converts events (an excerpt, or any Markdown) to text; links resolve
+/// as in the HTML (a fragment alone into the post's page).
+pub fn to_text<'a>(events: impl IntoIterator<Item = Event<'a>>, links: &LinkContext) -> PlainText {
+    let mut writer = TextWriter {
+        links,
+        out: String::new(),
+        links_listed: Vec::new(),
+        link_stack: Vec::new(),
+        lists: Vec::new(),
+        quote_depth: 0,
+        in_code_block: false,
+        in_image: false,
+    };
     for event in events {
         writer.event(event);
     }
     let text = writer.out.trim_end().to_string();
-    PlainText { text, links: writer.links }
+    PlainText { text, links: writer.links_listed }
 }
 
-#[derive(Default)]
 struct TextWriter<'b> {
-    base_url: &'b str,
+    links: &'b LinkContext<'b>,
     out: String,
-    links: Vec<String>,
+    /// The targets of the references, in order.
+    links_listed: Vec<String>,
     /// Open link targets, for the reference after the link text.
     link_stack: Vec<String>,
     /// Open lists: `Some(n)` numbered from n, `None` bulleted.
@@ -45,15 +55,15 @@ impl TextWriter<'_> {
     /// The number of a link target, or None for one a reader cannot open
     /// (`javascript:`, `data:`, a broken URL): the HTML part drops those too.
     fn reference(&mut self, target: &str) -> Option<usize> {
-        let url = urls::absolutize(self.base_url, target);
+        let url = self.links.absolute(target);
         if !urls::is_openable(&url) {
             return None;
         }
-        Some(match self.links.iter().position(|l| *l == url) {
+        Some(match self.links_listed.iter().position(|l| *l == url) {
             Some(index) => index + 1,
             None => {
-                self.links.push(url);
-                self.links.len()
+                self.links_listed.push(url);
+                self.links_listed.len()
             }
         })
     }
@@ -189,7 +199,6 @@ impl TextWriter<'_> {
             }
             TagEnd::Link => {
                 if let Some(target) = self.link_stack.pop()
-                    && !target.starts_with('#')
                     && let Some(n) = self.reference(&target)
                 {
                     self.out.push_str(&format!(" [{n}]"));
@@ -214,7 +223,7 @@ impl TextWriter<'_> {
         while let Some(at) = rest.find("<iframe") {
             rest = &rest[at..];
             let src = attribute(rest, "src").unwrap_or_default();
-            let url = urls::absolutize(self.base_url, &src);
+            let url = self.links.absolute(&src);
             let target = super::html::video_thumbnail(&url).map(|(watch, _, _)| watch).unwrap_or(url);
             if let Some(n) = self.reference(&target) {
                 self.block_break();
@@ -246,7 +255,14 @@ mod tests {
     use crate::markdown::parse;
 
     fn text(markdown: &str) -> PlainText {
-        to_text(parse(markdown).into_iter().map(|(e, _)| e), "https://x.org/blog/")
+        let post_links = std::collections::HashMap::new();
+        let links = LinkContext {
+            base_url: "https://x.org/blog/",
+            permalink: "https://x.org/blog/2026/01/02/post",
+            folder: "",
+            post_links: &post_links,
+        };
+        to_text(parse(markdown).into_iter().map(|(e, _)| e), &links)
     }
 
     #[test]
@@ -254,6 +270,15 @@ mod tests {
         let out = text("See [the docs](/docs) and [the repo](https://github.com/x) and [docs again](/docs).");
         assert_eq!(out.text, "See the docs [1] and the repo [2] and docs again [1].");
         assert_eq!(out.links, ["https://x.org/docs", "https://github.com/x"]);
+    }
+
+    /// Issue 14: a link to a heading of the post was listed nowhere; it is
+    /// the heading on the post's page, as in the HTML part.
+    #[test]
+    fn fragment_links_point_into_the_post() {
+        let out = text("See [the plan](#the-plan) and [the docs](/docs#setup).");
+        assert_eq!(out.text, "See the plan [1] and the docs [2].");
+        assert_eq!(out.links, ["https://x.org/blog/2026/01/02/post#the-plan", "https://x.org/docs#setup"]);
     }
 
     #[test]
