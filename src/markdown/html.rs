@@ -2,7 +2,8 @@
 //!
 //! Two passes, each done by a library built for it:
 //! 1. lol_html rewrites the HTML as a stream: video iframes become a linked
-//!    thumbnail (other iframes a link), every `href`/`src`/`srcset` is made
+//!    thumbnail (other iframes a link), `<video>` a link to the video (its
+//!    poster as the link's image), every `href`/`src`/`srcset` is made
 //!    absolute (and `cite`), links to other posts' files become their
 //!    permalinks, fragments (`#a-heading`, footnotes) point into the post's
 //!    own page, images get an `alt`, and local file references are
@@ -12,7 +13,7 @@
 //!    relative, and ids other than headings' (which links to the post's
 //!    page point at).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
 
@@ -55,6 +56,32 @@ pub struct CleanHtml {
     pub html: String,
     /// Local file references as written (decoded), relative to the post's folder.
     pub local_refs: BTreeSet<String>,
+    /// Elements removed with their meaning (names from [`DROPPED_ELEMENTS`]
+    /// and [`EMBEDS`]), for `check` to warn about.
+    pub dropped: BTreeSet<&'static str>,
+}
+
+/// Elements the sanitiser removes although they are content: what they
+/// show, play or ask for is lost to the reader (a style sheet, a script's
+/// effect, a player, a drawing, a form).
+pub const DROPPED_ELEMENTS: [&str; 14] = [
+    "applet", "audio", "button", "canvas", "embed", "form", "input", "math", "object", "script", "select", "style",
+    "svg", "textarea",
+];
+
+/// Elements that become a link to what they show, and are dropped when
+/// they have no web address to link to.
+pub const EMBEDS: [&str; 2] = ["iframe", "video"];
+
+/// The start tags in `html` of elements that cleaning may drop
+/// ([`DROPPED_ELEMENTS`], [`EMBEDS`]), each with the offset of its `<`.
+pub fn droppable_tags(html: &str) -> impl Iterator<Item = (&'static str, usize)> + '_ {
+    memchr::memchr_iter(b'<', html.as_bytes()).filter_map(|at| {
+        let name_len = html.as_bytes()[at + 1..].iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+        let name = &html[at + 1..at + 1 + name_len];
+        let name = DROPPED_ELEMENTS.iter().chain(&EMBEDS).find(|known| known.eq_ignore_ascii_case(name))?;
+        Some((*name, at))
+    })
 }
 
 /// The URL schemes published HTML may link to.
@@ -153,7 +180,7 @@ pub fn render_events<'a>(
         raw.shrink_to_fit();
         raw
     };
-    CleanHtml { html, local_refs }
+    CleanHtml { html, local_refs, dropped: BTreeSet::new() }
 }
 
 /// A link or image destination without the spaces around it, as
@@ -219,7 +246,7 @@ fn sanitiser_keeps_url(url: &str) -> bool {
 /// Rewrites and sanitises rendered post HTML.
 pub fn clean(raw: &str, context: &LinkContext) -> CleanHtml {
     let rewritten = rewrite(raw, context);
-    CleanHtml { html: sanitise(&rewritten.html), local_refs: rewritten.local_refs }
+    CleanHtml { html: sanitise(&rewritten.html), ..rewritten }
 }
 
 /// The sanitiser alone: what published HTML may contain.
@@ -228,17 +255,47 @@ pub fn sanitise(html: &str) -> String {
 }
 
 /// The rewriting pass of [`clean`] alone: absolute URLs, videos as links,
-/// local files collected. Its HTML is not yet safe to publish.
+/// local files collected, elements to be dropped named. Its HTML is not
+/// yet safe to publish.
 pub fn rewrite(raw: &str, context: &LinkContext) -> CleanHtml {
     let local_refs = RefCell::new(BTreeSet::new());
+    let dropped = RefCell::new(BTreeSet::new());
     let absolute = |value: &str| -> String { resolve_url(value, context, &mut local_refs.borrow_mut()) };
+    // A video's address may be in a `<source>` inside it, which a stream
+    // rewriter meets only after the `<video>` it must replace: so the
+    // videos are read first, in a pass of their own, when there are any.
+    let videos = if droppable_tags(raw).any(|(name, _)| name == "video") { read_videos(raw) } else { Vec::new() };
+    let next_video = Cell::new(0);
     let rewritten = rewrite_str(
         raw,
         RewriteStrSettings::new()
             .append_element_content_handler(element!("iframe", |el| {
-                let src = el.get_attribute("src").unwrap_or_default();
-                let title = el.get_attribute("title").filter(|t| !t.trim().is_empty());
-                el.replace(&embed_replacement(&context.absolute(&src), title), ContentType::Html);
+                let src = decoded_attribute(el, "src").unwrap_or_default();
+                let title = decoded_attribute(el, "title").filter(|t| !t.trim().is_empty());
+                let replacement = embed_replacement(&context.absolute(&src), title);
+                if replacement.is_empty() {
+                    dropped.borrow_mut().insert("iframe");
+                }
+                el.replace(&replacement, ContentType::Html);
+                Ok(())
+            }))
+            .append_element_content_handler(element!("video", |el| {
+                let video = videos.get(next_video.replace(next_video.get() + 1));
+                let replacement =
+                    video.and_then(|video| video_replacement(video, context, &mut local_refs.borrow_mut()));
+                if replacement.is_none() {
+                    dropped.borrow_mut().insert("video");
+                }
+                el.replace(&replacement.unwrap_or_default(), ContentType::Html);
+                Ok(())
+            }))
+            .append_element_content_handler(element!(DROPPED_SELECTOR, |el| {
+                let name = el.tag_name();
+                if let Some(known) = DROPPED_ELEMENTS.iter().find(|known| known.eq_ignore_ascii_case(&name))
+                    && !dresses_kept_content(el)
+                {
+                    dropped.borrow_mut().insert(*known);
+                }
                 Ok(())
             }))
             // pulldown-cmark links a footnote reference to `#label`, the id
@@ -305,7 +362,101 @@ pub fn rewrite(raw: &str, context: &LinkContext) -> CleanHtml {
     // lol_html only fails on memory limits it is not given here; fall back to
     // sanitising the raw HTML rather than losing the post.
     let rewritten = rewritten.unwrap_or_else(|_| raw.to_string());
-    CleanHtml { html: rewritten, local_refs: local_refs.into_inner() }
+    CleanHtml { html: rewritten, local_refs: local_refs.into_inner(), dropped: dropped.into_inner() }
+}
+
+/// Whether `el` only restyles content that the feed keeps: the script
+/// that turns an embedded tweet's blockquote (kept, with its text and
+/// links) into a card. Nothing is lost without it; warning about it would
+/// bury the warnings that matter (nine babel posts carry it).
+fn dresses_kept_content(el: &lol_html::html_content::Element) -> bool {
+    const TWEET_SCRIPT: &str = "//platform.twitter.com/widgets.js";
+    el.tag_name().eq_ignore_ascii_case("script")
+        && el.get_attribute("src").is_some_and(|src| {
+            let src = src.trim();
+            src.strip_prefix("https:").or_else(|| src.strip_prefix("http:")).unwrap_or(src) == TWEET_SCRIPT
+        })
+}
+
+/// [`DROPPED_ELEMENTS`] as a selector.
+const DROPPED_SELECTOR: &str =
+    "applet, audio, button, canvas, embed, form, input, math, object, script, select, style, svg, textarea";
+
+/// An attribute's value as the browser reads it: lol_html gives it as
+/// written, and the values newsroom reads for a replacement (which maud
+/// escapes again) are written with these entities when at all.
+fn decoded_attribute(el: &lol_html::html_content::Element, name: &str) -> Option<String> {
+    el.get_attribute(name).map(|value| decode_entities(&value))
+}
+
+/// An attribute value as written, with the entities that escape markup
+/// characters decoded (the ones serialisers and authors write).
+pub(crate) fn decode_entities(value: &str) -> String {
+    if !value.contains('&') {
+        return value.to_string();
+    }
+    value
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// What a `<video>` shows and where it is: its own `src` or its first
+/// `<source>`'s, its poster image, and its title.
+#[derive(Debug, Default)]
+struct Video {
+    src: Option<String>,
+    poster: Option<String>,
+    title: Option<String>,
+}
+
+/// The videos of `raw`, in order.
+fn read_videos(raw: &str) -> Vec<Video> {
+    let videos = RefCell::new(Vec::new());
+    let _ = rewrite_str(
+        raw,
+        RewriteStrSettings::new()
+            .append_element_content_handler(element!("video", |el| {
+                let title = decoded_attribute(el, "title").or_else(|| decoded_attribute(el, "aria-label"));
+                videos.borrow_mut().push(Video {
+                    src: decoded_attribute(el, "src").filter(|src| !src.trim().is_empty()),
+                    poster: decoded_attribute(el, "poster"),
+                    title: title.filter(|title| !title.trim().is_empty()),
+                });
+                Ok(())
+            }))
+            .append_element_content_handler(element!("video source[src]", |el| {
+                if let Some(video) = videos.borrow_mut().last_mut()
+                    && video.src.is_none()
+                {
+                    video.src = decoded_attribute(el, "src").filter(|src| !src.trim().is_empty());
+                }
+                Ok(())
+            })),
+    );
+    videos.into_inner()
+}
+
+/// What a `<video>` becomes: a link to the video file (a local one is
+/// published with the post, like an image), showing its poster when it
+/// has one; `None` without a web address to link to.
+fn video_replacement(video: &Video, context: &LinkContext, local_refs: &mut BTreeSet<String>) -> Option<String> {
+    let url = resolve_url(video.src.as_deref()?, context, local_refs);
+    if !urls::is_web_url(&url) {
+        return None;
+    }
+    let poster = video.poster.as_deref().map(|poster| resolve_url(poster, context, local_refs));
+    let text = video.title.clone().unwrap_or_else(|| "Watch the video".to_string());
+    Some(
+        match poster.filter(|poster| urls::is_web_url(poster)) {
+            Some(poster) => html! { a href=(url) { img src=(poster) alt=(text); } },
+            None => html! { a href=(url) { (text) } },
+        }
+        .into_string(),
+    )
 }
 
 /// A link to another post's source file (`./2021-01-01-other.md#part`) becomes its permalink.
@@ -362,7 +513,8 @@ pub fn video_thumbnail(src: &str) -> Option<(String, String, &'static str)> {
     }
 }
 
-/// What an iframe becomes: a linked thumbnail for videos, a plain link otherwise.
+/// What an iframe becomes: a linked thumbnail for videos, a plain link
+/// otherwise; nothing without a web address to link to.
 fn embed_replacement(src: &str, title: Option<String>) -> String {
     match video_thumbnail(src) {
         Some((watch, thumbnail, service)) => {
@@ -372,7 +524,7 @@ fn embed_replacement(src: &str, title: Option<String>) -> String {
             }
             .into_string()
         }
-        None if urls::has_scheme(src) => {
+        None if urls::is_web_url(src) => {
             let text = title.unwrap_or_else(|| src.to_string());
             html! { a href=(src) { (text) } }.into_string()
         }
@@ -548,6 +700,46 @@ mod tests {
             out.html,
             r#"<a href="https://www.youtube.com/watch?v=abc123"><img src="https://img.youtube.com/vi/abc123/hqdefault.jpg" alt="Talk" width="480" height="360"></a>"#
         );
+    }
+
+    /// Issue 14: backstage's `<video controls><source src="/video/…"></video>`
+    /// was removed by the sanitiser without a word.
+    #[test]
+    fn videos_become_links_to_their_file() {
+        let out = clean_in(
+            r#"<video width="100%" height="100%" controls>
+  <source src="/video/software-templates.mp4" type="video/mp4" />
+</video>"#,
+            "",
+        );
+        assert_eq!(out.html, r#"<a href="https://x.org/video/software-templates.mp4">Watch the video</a>"#);
+        assert!(out.dropped.is_empty());
+        let out = clean_in(
+            r#"<video src="./demo.mp4" poster="poster.png" title="The &quot;demo&quot;">Old browser.</video> <video aria-label="A &amp; B"><source src="https://cdn.example/t.webm?a=1&amp;b=2"><source src="./not-this.webm"></video>"#,
+            "p/",
+        );
+        assert_eq!(
+            out.html,
+            r#"<a href="https://x.org/blog/p/demo.mp4"><img src="https://x.org/blog/p/poster.png" alt="The &quot;demo&quot;"></a> <a href="https://cdn.example/t.webm?a=1&amp;b=2">A &amp; B</a>"#
+        );
+        assert!(out.local_refs.contains("./demo.mp4") && out.local_refs.contains("poster.png"), "{:?}", out.local_refs);
+    }
+
+    /// Issue 14: content the sanitiser removes is named, for `check` to say so.
+    #[test]
+    fn elements_removed_with_their_meaning_are_named() {
+        let out = clean_in(
+            r#"a<AUDIO controls src="https://x.org/a.mp3"></AUDIO><video><source src="javascript:x"></video><iframe src=""></iframe><iframe src="https://ok.example/embed"></iframe><svg><path d="M0"/></svg><form><input name=a></form><script>1</script>"#,
+            "",
+        );
+        assert_eq!(out.dropped, BTreeSet::from(["audio", "form", "iframe", "input", "script", "svg", "video"]));
+        assert_eq!(out.html, r#"a<a href="https://ok.example/embed">https://ok.example/embed</a>"#);
+        let kept = r#"<p>Nothing <b>lost</b>.</p><picture><img src=a.png></picture><blockquote class="twitter-tweet"><p>A tweet</p></blockquote>
+<script async src="https://platform.twitter.com/widgets.js" charset="utf-8"></script>"#;
+        assert!(clean_in(kept, "").dropped.is_empty());
+        assert_eq!(DROPPED_SELECTOR.split(", ").collect::<Vec<_>>(), DROPPED_ELEMENTS);
+        let found: Vec<_> = droppable_tags("<p><Video src=x> <script> <scripts> <svg/>").collect();
+        assert_eq!(found, [("video", 3), ("script", 17), ("svg", 36)]);
     }
 
     #[test]

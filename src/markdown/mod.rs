@@ -159,6 +159,8 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
     give_headings_ids(&mut events);
     let mut diagnostics = Vec::new();
     let mut below = BelowMarker::default();
+    // Where each element that cleaning may drop first appears in raw HTML.
+    let mut first_droppable: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut look_at = |event: &Event<'_>, range: &Range<usize>, below_marker: bool| {
         if let Event::Html(html) | Event::InlineHtml(html) = event {
             for component in jsx_components(html) {
@@ -167,6 +169,9 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
                     body.position(range.start),
                     format!("unknown component <{component}> reduced to its children"),
                 ));
+            }
+            for (name, at) in html::droppable_tags(html) {
+                first_droppable.entry(name).or_insert((range.start + at).min(range.end));
             }
         }
         // Files referenced below the marker are published with the post too.
@@ -198,14 +203,26 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
         }
     };
     let excerpt_text = parts.text.then(|| text::to_text(excerpt_events.iter().cloned(), links));
-    let mut local_refs = below.references(links);
+    let (mut local_refs, mut dropped) = below.references(links);
     let mut to_html = |events: Vec<Event<'_>>| {
         let clean = html::render_events(events.into_iter().map(replace_task_markers), source.len(), links);
         local_refs.extend(clean.local_refs);
+        dropped.extend(clean.dropped);
         clean.html
     };
     let excerpt_html = to_html(excerpt_events);
     let content_html = full.then(|| to_html(events.into_iter().map(|(e, _)| e).collect()));
+    // Once per element name, at its first tag: the same whether the
+    // excerpt alone or the whole post was rendered.
+    for name in dropped {
+        let position = first_droppable.get(name).map_or((post.body_line, 1), |&at| source_position(&source, body, at));
+        let message = if html::EMBEDS.contains(&name) {
+            format!("<{name}> without a web address to link to is removed from feeds and email")
+        } else {
+            format!("<{name}> is removed from feeds and email: readers there miss what it shows or does")
+        };
+        diagnostics.push(Diagnostic::warning(&post.source, position, message));
+    }
     RenderedPost {
         excerpt_html,
         content_html,
@@ -215,6 +232,13 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
         diagnostics,
         copies: BTreeMap::new(),
     }
+}
+
+/// The file position of a byte offset into `source`, the text the parser
+/// read: MDX-lite and JSX rewriting keep lines, not bytes.
+fn source_position(source: &str, body: &Body, offset: usize) -> (usize, usize) {
+    let (line, column) = crate::diagnostics::line_col(source, offset);
+    (line + body.line - 1, column)
 }
 
 /// The events up to and including the truncate marker, and the index where
@@ -304,7 +328,7 @@ impl MarkerScan {
 
 /// Local file references below the marker, found without rendering: link
 /// and image targets, and URLs in raw HTML (by the same rewriter as
-/// rendering uses).
+/// rendering uses, which also names the elements cleaning drops).
 #[derive(Default)]
 struct BelowMarker {
     found: BTreeSet<String>,
@@ -327,14 +351,18 @@ impl BelowMarker {
         }
     }
 
-    fn references(mut self, links: &LinkContext) -> BTreeSet<String> {
+    /// The local files found, and the elements that cleaning would drop.
+    fn references(mut self, links: &LinkContext) -> (BTreeSet<String>, BTreeSet<&'static str>) {
         // A reference in raw HTML is an attribute value, so HTML without `=`
-        // (such as the truncate marker itself) has none; only collecting, no
-        // sanitising, since this HTML is not published.
-        if self.raw.contains('=') {
-            self.found.extend(html::rewrite(&self.raw, links).local_refs);
+        // (such as the truncate marker itself) has none, and only some
+        // elements are dropped; only collecting, no sanitising, since this
+        // HTML is not published.
+        if self.raw.contains('=') || html::droppable_tags(&self.raw).next().is_some() {
+            let rewritten = html::rewrite(&self.raw, links);
+            self.found.extend(rewritten.local_refs);
+            return (self.found, rewritten.dropped);
         }
-        self.found
+        (self.found, BTreeSet::new())
     }
 }
 

@@ -159,6 +159,16 @@ const CASES: &[Case] = &[
         exit: 0,
         expect: "posts/2026-01-05-urls.md:3:8: warning: image `javascript:alert(1)` is not a web address; left out",
     },
+    // Issue 14: the sanitiser removed players, forms and videos without a
+    // web address, and nothing said so. Once per element, at its first tag,
+    // above the marker or below it.
+    Case {
+        name: "content_the_feeds_cannot_carry",
+        file: "2026-01-05-dropped.md",
+        bytes: b"---\ntitle: Dropped\n---\nListen: <audio controls src=\"https://x.org/a.mp3\"></audio>\n\n<video controls></video>\n\n<!--truncate-->\n\n<form action=\"/subscribe\"><input name=\"email\"><button>Go</button></form>\n\n<audio src=\"https://x.org/b.mp3\"></audio>\n\n<video controls>\n  <source src=\"/v.mp4\">\n</video>\n",
+        exit: 0,
+        expect: "posts/2026-01-05-dropped.md:4:9: warning: <audio> is removed from feeds and email",
+    },
 ];
 
 #[test]

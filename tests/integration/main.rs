@@ -3,6 +3,7 @@
 //! back with independent parsers.
 
 mod bad_inputs;
+mod corpus_posts;
 mod digest;
 mod example_site;
 mod properties;

@@ -1,0 +1,78 @@
+//! Posts of the real blogs in ../shared/corpus, each copied into a site of
+//! its own: what their markup becomes in the feeds and the digest email,
+//! read back with feed-rs, scraper and mail-parser.
+
+use std::path::Path;
+
+use mail_parser::MessageParser;
+
+use crate::support::*;
+
+/// A site holding the corpus posts `files` of `blog` (and its authors),
+/// built with `feeds.content: full`.
+fn site_with(blog: &str, files: &[&str]) -> TempSite {
+    let site = TempSite::new();
+    let corpus = repo_root().join("../shared/corpus").join(blog);
+    for file in files.iter().chain(["authors.yml"].iter()) {
+        if corpus.join(file).is_file() {
+            site.post(file, std::fs::read(corpus.join(file)).unwrap());
+        }
+    }
+    let config = site.read("newsroom.yaml") + "feeds:\n  content: full\n  limit: 0\n";
+    std::fs::write(site.path().join("newsroom.yaml"), config).unwrap();
+    std::fs::write(site.path().join("subscribers.csv"), "email,name\nada@example.org,Ada\n").unwrap();
+    site
+}
+
+/// The HTML of the feed entry whose id ends with `name`, in each feed:
+/// its content (the whole post), and its summary where feed-rs reads it
+/// as HTML (RSS `description`, Atom `summary`).
+fn entry_html(public: &Path, name: &str) -> Vec<String> {
+    let mut html = Vec::new();
+    for file in ["feed.xml", "atom.xml", "feed.json"] {
+        let feed = parse_feed(&public.join(file));
+        let entry = feed.entries.iter().find(|e| e.id.ends_with(name)).unwrap_or_else(|| panic!("{name} in {file}"));
+        html.extend(entry.summary.as_ref().map(|s| s.content.clone()).filter(|s| s.contains('<')));
+        html.push(entry.content.as_ref().and_then(|c| c.body.clone()).unwrap_or_else(|| panic!("content in {file}")));
+    }
+    assert!(html.len() >= 5, "{html:?}");
+    html
+}
+
+/// The `href`s of the links in `html`.
+fn links(html: &str) -> Vec<String> {
+    let document = scraper::Html::parse_fragment(html);
+    let selector = scraper::Selector::parse("a[href]").unwrap();
+    document.select(&selector).map(|a| a.value().attr("href").unwrap().to_string()).collect()
+}
+
+/// The digest message of `month` for the site's one subscriber.
+fn digest_message(site: &TempSite, month: &str) -> Vec<u8> {
+    let mut command = newsroom(site.path());
+    command.env("NEWSROOM_UNSUBSCRIBE_SECRET", "test-secret").args(["digest", "preview", "--month", month]);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    std::fs::read(site.path().join(format!("preview/{month}/messages/00001-ada@example.org.eml"))).unwrap()
+}
+
+/// Issue 14: backstage's Software Templates video, `<video controls>` with
+/// its file on a `<source>`, was removed without a word. It is a link to
+/// the video in every feed's summary and content and in both parts of the
+/// email.
+#[test]
+fn a_video_is_a_link_to_its_file_in_feeds_and_email() {
+    let name = "2020-08-05-announcing-backstage-software-templates.mdx";
+    let site = site_with("backstage", &[name]);
+    let output = run(site.path(), &["build"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let video = "https://test.example.org/video/software-templates.mp4";
+    for html in entry_html(&site.path().join("public"), "announcing-backstage-software-templates") {
+        assert!(links(&html).contains(&video.to_string()), "{html}");
+        assert!(!html.contains("<video") && !html.contains("<source"), "{html}");
+    }
+    let bytes = digest_message(&site, "2020-08");
+    let message = MessageParser::default().parse(&bytes).unwrap();
+    assert!(links(&message.body_html(0).unwrap()).contains(&video.to_string()));
+    let text = message.body_text(0).unwrap();
+    assert!(text.contains("[video] [1]") && text.contains(&format!("[1] {video}")), "{text}");
+}
