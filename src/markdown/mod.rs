@@ -11,6 +11,7 @@ pub mod ids;
 pub mod mdx;
 pub mod text;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::PathBuf;
@@ -103,9 +104,29 @@ impl RenderedPost {
     }
 }
 
-/// Source text ready for the parser: MDX-lite is rewritten, line-preserving.
-pub fn markdown_source<'a>(post: &Post, body: &'a Body) -> std::borrow::Cow<'a, str> {
-    if post.mdx { mdx::to_markdown(&body.text).into() } else { body.text.as_str().into() }
+/// Source text ready for the parser: MDX-lite and JSX attribute values
+/// are rewritten, line-preserving.
+pub fn markdown_source<'a>(post: &Post, body: &'a Body) -> Cow<'a, str> {
+    prepared_source(post, body).0
+}
+
+/// [`markdown_source`], and a warning for each JSX expression removed.
+fn prepared_source<'a>(post: &Post, body: &'a Body) -> (Cow<'a, str>, Vec<Diagnostic>) {
+    let text: Cow<'a, str> = if post.mdx { mdx::to_markdown(&body.text).into() } else { body.text.as_str().into() };
+    // Only text with `={` can hold a JSX attribute value: most posts skip the pass.
+    if memchr::memmem::find(text.as_bytes(), b"={").is_none() {
+        return (text, Vec::new());
+    }
+    match mdx::jsx_attribute_values(&text) {
+        Some((rewritten, removed)) => {
+            let warnings = removed
+                .into_iter()
+                .map(|r| Diagnostic::warning(&post.source, source_position(&text, body, r.offset), r.message))
+                .collect();
+            (rewritten.into(), warnings)
+        }
+        None => (text, Vec::new()),
+    }
 }
 
 /// Parses a post's Markdown into events with their byte ranges.
@@ -147,7 +168,7 @@ pub fn is_post_file(reference: &str) -> bool {
 /// unknown components and local files, and dropped.
 pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) -> RenderedPost {
     let full = parts.content;
-    let source = markdown_source(post, body);
+    let (source, mut diagnostics) = prepared_source(post, body);
     // Events past the marker are only looked at, so only kept ones go
     // through `mailto_autolink` (BelowMarker ignores email links).
     let mut parser = Parser::new_ext(&source, parser_options()).into_offset_iter();
@@ -157,7 +178,6 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
     }
     // Every heading kept, from the top: the excerpt's are the whole post's first ones.
     give_headings_ids(&mut events);
-    let mut diagnostics = Vec::new();
     let mut below = BelowMarker::default();
     // Where each element that cleaning may drop first appears in raw HTML.
     let mut first_droppable: BTreeMap<&'static str, usize> = BTreeMap::new();

@@ -169,6 +169,16 @@ const CASES: &[Case] = &[
         exit: 0,
         expect: "posts/2026-01-05-dropped.md:4:9: warning: <audio> is removed from feeds and email",
     },
+    // Issue 14: JSX attribute values in a `.md` post; the object spanning
+    // lines is removed without a word, the expression named where it is
+    // in the file, and the lines after them keep their numbers.
+    Case {
+        name: "jsx_expression_in_an_attribute",
+        file: "2026-01-05-jsx.md",
+        bytes: b"---\ntitle: JSX\n---\n<img src=\"https://x.org/a.png\" style={{\n  width: \"50%\"\n}} />\n\n<div tabIndex={OFFSET + 1}>x</div>\n\n<!--truncate-->\n\n<audio src=\"https://x.org/a.mp3\"></audio>\n",
+        exit: 0,
+        expect: "posts/2026-01-05-jsx.md:8:6: warning: `{OFFSET + 1}` in attribute `tabIndex` of <div> is JavaScript",
+    },
 ];
 
 #[test]

@@ -76,3 +76,64 @@ fn a_video_is_a_link_to_its_file_in_feeds_and_email() {
     let text = message.body_text(0).unwrap();
     assert!(text.contains("[video] [1]") && text.contains(&format!("[1] {video}")), "{text}");
 }
+
+/// The text of `html` outside code (`code`, `pre`): what a reader sees as prose.
+fn text_outside_code(html: &str) -> String {
+    let document = scraper::Html::parse_fragment(html);
+    document
+        .root_element()
+        .descendants()
+        .filter_map(|node| node.value().as_text().map(|text| (node, text)))
+        .filter(|(node, _)| {
+            !node.ancestors().any(|a| a.value().as_element().is_some_and(|e| matches!(e.name(), "code" | "pre")))
+        })
+        .map(|(_, text)| text.to_string())
+        .collect()
+}
+
+/// The `src`s of the images in `html`.
+fn images(html: &str) -> Vec<String> {
+    let document = scraper::Html::parse_fragment(html);
+    let selector = scraper::Selector::parse("img[src]").unwrap();
+    document.select(&selector).map(|img| img.value().attr("src").unwrap().to_string()).collect()
+}
+
+/// Issue 14: JSX attribute values in `.md` posts (Docusaurus 3 reads them
+/// as MDX) made CommonMark read the tag as text: babel's
+/// `<img … style={{` over six lines and react-native's
+/// `<img … style={{float: 'left', …}} />` were printed, escaped, into the
+/// feeds. They are images now, and no `={` is left in the prose.
+#[test]
+fn jsx_attribute_values_in_md_posts_leave_html_tags() {
+    let cases = [
+        (
+            "babel",
+            "2023-10-16-cve-2023-45133.md",
+            "https://test.example.org/assets/2023-10-16-cve-2023-45133/success.jpg",
+        ),
+        (
+            "react-native",
+            "2018-03-22-building-input-accessory-view-for-react-native.md",
+            "https://test.example.org/blog/assets/input-accessory-2.gif",
+        ),
+        (
+            "react-native",
+            "2016-08-19-right-to-left-support-for-react-native-apps.md",
+            "https://test.example.org/blog/assets/rtl-ama-ios-arabic.png",
+        ),
+    ];
+    for (blog, file, image) in cases {
+        let site = site_with(blog, &[file]);
+        let output = run(site.path(), &["build"]);
+        assert!(output.status.success(), "{file}: {}", stderr(&output));
+        let name = file.trim_end_matches(".md").splitn(4, '-').nth(3).unwrap();
+        let html = entry_html(&site.path().join("public"), name);
+        for html in &html {
+            let prose = text_outside_code(html);
+            assert!(!prose.contains("={"), "{file}: {prose}");
+        }
+        // In the whole post of each of the three feeds (the excerpts end before it).
+        let with_image = html.iter().filter(|html| images(html).contains(&image.to_string())).count();
+        assert_eq!(with_image, 3, "{file}: {image} in {html:?}");
+    }
+}
