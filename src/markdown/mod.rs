@@ -186,7 +186,7 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
             for component in jsx_components(html) {
                 diagnostics.push(Diagnostic::warning(
                     &post.source,
-                    body.position(range.start),
+                    source_position(&source, body, range.start),
                     format!("unknown component <{component}> reduced to its children"),
                 ));
             }
