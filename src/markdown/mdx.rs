@@ -764,6 +764,17 @@ mod tests {
         assert!(jsx("Text\n    <b x={1}>bold</b>").is_some());
     }
 
+    proptest::proptest! {
+        /// Whatever the text, the rewrite never panics, keeps the line
+        /// count, and leaves text with no tag to rewrite as it is.
+        #[test]
+        fn any_text_keeps_its_lines(text in "([a-z ]{0,3}|[<>{}=\"'`/\\\n.-]|é|\\{\\{|=\\{|<img |<div style=\\{\\{|\\}\\}|\n\n|    |```|\\.\\.\\.){0,60}") {
+            if let Some((out, _)) = jsx_attribute_values(&text) {
+                proptest::prop_assert_eq!(out.matches('\n').count(), text.matches('\n').count(), "{:?} -> {:?}", text, out);
+            }
+        }
+    }
+
     #[test]
     fn fenced_code_is_left_alone() {
         let source = "```js\nimport x from 'y';\n:::note\n```";
