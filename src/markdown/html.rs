@@ -148,8 +148,17 @@ pub fn render_events<'a>(
         _ => false,
     });
     if needs_rewriter {
+        // Only raw HTML can hold what cleaning replaces or drops: looking
+        // for it there is cheaper than in the whole HTML.
+        let mut special = SpecialElements::default();
+        for event in &events {
+            if let Event::Html(html) | Event::InlineHtml(html) = event {
+                special.look_at(html);
+            }
+        }
         pulldown_cmark::html::push_html(&mut raw, events.into_iter().map(trim_destination));
-        return clean(&raw, context);
+        let rewritten = rewrite_knowing(&raw, context, special);
+        return CleanHtml { html: sanitise(&rewritten.html), ..rewritten };
     }
     let mut local_refs = BTreeSet::new();
     let mut needs_sanitiser = false;
@@ -258,57 +267,97 @@ pub fn sanitise(html: &str) -> String {
 /// local files collected, elements to be dropped named. Its HTML is not
 /// yet safe to publish.
 pub fn rewrite(raw: &str, context: &LinkContext) -> CleanHtml {
+    let mut special = SpecialElements::default();
+    special.look_at(raw);
+    rewrite_knowing(raw, context, special)
+}
+
+/// Which of the elements that cleaning replaces or drops some HTML holds.
+#[derive(Debug, Default, Clone, Copy)]
+struct SpecialElements {
+    iframe: bool,
+    video: bool,
+    /// One of [`DROPPED_ELEMENTS`].
+    dropped: bool,
+}
+
+impl SpecialElements {
+    fn look_at(&mut self, html: &str) {
+        for (name, _) in droppable_tags(html) {
+            match name {
+                "iframe" => self.iframe = true,
+                "video" => self.video = true,
+                _ => self.dropped = true,
+            }
+        }
+    }
+}
+
+/// [`rewrite`] of HTML whose special elements are known: handlers are set
+/// for what it holds only, since lol_html compiles every selector on each
+/// call, and most posts' HTML (a truncate marker, a `<div>`) has no embed,
+/// nothing to drop and no footnote.
+fn rewrite_knowing(raw: &str, context: &LinkContext, special: SpecialElements) -> CleanHtml {
     let local_refs = RefCell::new(BTreeSet::new());
     let dropped = RefCell::new(BTreeSet::new());
     let absolute = |value: &str| -> String { resolve_url(value, context, &mut local_refs.borrow_mut()) };
+    let SpecialElements { iframe: has_iframe, video: has_video, dropped: has_dropped } = special;
     // A video's address may be in a `<source>` inside it, which a stream
     // rewriter meets only after the `<video>` it must replace: so the
-    // videos are read first, in a pass of their own, when there are any.
-    let videos = if droppable_tags(raw).any(|(name, _)| name == "video") { read_videos(raw) } else { Vec::new() };
+    // videos are read first, in a pass of their own.
+    let videos = if has_video { read_videos(raw) } else { Vec::new() };
     let next_video = Cell::new(0);
+    let mut settings = RewriteStrSettings::new();
+    if has_iframe {
+        settings = settings.append_element_content_handler(element!("iframe", |el| {
+            let src = decoded_attribute(el, "src").unwrap_or_default();
+            let title = decoded_attribute(el, "title").filter(|t| !t.trim().is_empty());
+            let replacement = embed_replacement(&context.absolute(&src), title);
+            if replacement.is_empty() {
+                dropped.borrow_mut().insert("iframe");
+            }
+            el.replace(&replacement, ContentType::Html);
+            Ok(())
+        }));
+    }
+    if has_video {
+        settings = settings.append_element_content_handler(element!("video", |el| {
+            let video = videos.get(next_video.replace(next_video.get() + 1));
+            let replacement = video.and_then(|video| video_replacement(video, context, &mut local_refs.borrow_mut()));
+            if replacement.is_none() {
+                dropped.borrow_mut().insert("video");
+            }
+            el.replace(&replacement.unwrap_or_default(), ContentType::Html);
+            Ok(())
+        }));
+    }
+    if has_dropped {
+        settings = settings.append_element_content_handler(element!(DROPPED_SELECTOR, |el| {
+            let name = el.tag_name();
+            if let Some(known) = DROPPED_ELEMENTS.iter().find(|known| known.eq_ignore_ascii_case(&name))
+                && !dresses_kept_content(el)
+            {
+                dropped.borrow_mut().insert(*known);
+            }
+            Ok(())
+        }));
+    }
+    if raw.contains("footnote-reference") {
+        // pulldown-cmark links a footnote reference to `#label`, the id
+        // it gives the footnote; on the post's page it has Docusaurus's.
+        settings = settings.append_element_content_handler(element!("sup.footnote-reference > a[href^='#']", |el| {
+            let href = el.get_attribute("href").unwrap_or_default();
+            // The label as pulldown-cmark escaped it (lol_html does not decode).
+            let label =
+                href[1..].replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+            let url = format!("{}#{}", context.permalink, super::ids::footnote_id(&label));
+            el.set_attribute("href", &url)?;
+            Ok(())
+        }));
+    }
     let rewritten = rewrite_str(
         raw,
-        RewriteStrSettings::new()
-            .append_element_content_handler(element!("iframe", |el| {
-                let src = decoded_attribute(el, "src").unwrap_or_default();
-                let title = decoded_attribute(el, "title").filter(|t| !t.trim().is_empty());
-                let replacement = embed_replacement(&context.absolute(&src), title);
-                if replacement.is_empty() {
-                    dropped.borrow_mut().insert("iframe");
-                }
-                el.replace(&replacement, ContentType::Html);
-                Ok(())
-            }))
-            .append_element_content_handler(element!("video", |el| {
-                let video = videos.get(next_video.replace(next_video.get() + 1));
-                let replacement =
-                    video.and_then(|video| video_replacement(video, context, &mut local_refs.borrow_mut()));
-                if replacement.is_none() {
-                    dropped.borrow_mut().insert("video");
-                }
-                el.replace(&replacement.unwrap_or_default(), ContentType::Html);
-                Ok(())
-            }))
-            .append_element_content_handler(element!(DROPPED_SELECTOR, |el| {
-                let name = el.tag_name();
-                if let Some(known) = DROPPED_ELEMENTS.iter().find(|known| known.eq_ignore_ascii_case(&name))
-                    && !dresses_kept_content(el)
-                {
-                    dropped.borrow_mut().insert(*known);
-                }
-                Ok(())
-            }))
-            // pulldown-cmark links a footnote reference to `#label`, the id
-            // it gives the footnote; on the post's page it has Docusaurus's.
-            .append_element_content_handler(element!("sup.footnote-reference > a[href^='#']", |el| {
-                let href = el.get_attribute("href").unwrap_or_default();
-                // The label as pulldown-cmark escaped it (lol_html does not decode).
-                let label =
-                    href[1..].replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
-                let url = format!("{}#{}", context.permalink, super::ids::footnote_id(&label));
-                el.set_attribute("href", &url)?;
-                Ok(())
-            }))
+        settings
             .append_element_content_handler(element!("[href], [src], [poster]", |el| {
                 for name in ["href", "src", "poster"] {
                     if let Some(value) = el.get_attribute(name) {
