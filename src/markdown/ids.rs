@@ -10,12 +10,12 @@
 //! then turn each space into `-`. A slug already given in the post gets
 //! `-1`, `-2`, … as github-slugger counts them.
 //!
-//! No crate does this exactly: `github-slugger` on crates.io applies the
-//! categories of the `regex` crate's (newer) Unicode tables without the
-//! alphabetic exception, so a few letters, symbols and code points
-//! assigned after Unicode 13 come out differently. The table of removed
-//! code points below is github-slugger's own: made by testing every code
-//! point against its `regex.js` in Node:
+//! No crate does this exactly: `github-slugger` on crates.io (one release,
+//! 2023, on `regex`) applies the categories of the `regex` crate's newer
+//! Unicode tables, so letters assigned after Unicode 13 (`ࡰ`, U+0870),
+//! which github-slugger removes as unassigned, are kept. The table of
+//! removed code points below is github-slugger's own: made by testing
+//! every code point against its `regex.js` in Node:
 //!
 //! ```js
 //! import {regex} from './regex.js' // github-slugger 2.0.0
@@ -268,6 +268,7 @@ mod tests {
             ("😄 emoji", "-emoji"),
             ("Привет non-latin 你好", "привет-non-latin-你好"),
             ("ǅemo Ⅻ x²", "ǆemo-ⅻ-x"),
+            ("a\u{870}b ⓐ\u{a0}x", "ab-ⓐx"),
         ];
         for (text, expected) in cases {
             assert_eq!(slug(text), expected, "{text}");
