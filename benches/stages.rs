@@ -95,7 +95,12 @@ fn markdown_render_8kb(bencher: Bencher) {
     let links = posts.site.post_links(&posts.posts);
     let post = &posts.posts[0];
     let base_url = posts.site.post_base_url(post);
-    let context = markdown::html::LinkContext { base_url: &base_url, folder: &post.folder, post_links: &links };
+    let context = markdown::html::LinkContext {
+        base_url: &base_url,
+        permalink: &post.permalink,
+        folder: &post.folder,
+        post_links: &links,
+    };
     let body = post.read_body().expect("body");
     bencher.bench(|| markdown::render_post(black_box(post), &body, &context, markdown::Parts::ALL));
 }

@@ -147,7 +147,7 @@ impl Site {
         parts: Parts,
     ) -> RenderedPost {
         let base_url = self.post_base_url(post);
-        let context = LinkContext { base_url: &base_url, folder: &post.folder, post_links };
+        let context = LinkContext { base_url: &base_url, permalink: &post.permalink, folder: &post.folder, post_links };
         let mut rendered = markdown::render_post(post, body, &context, parts);
         rendered.copies = resolve_assets(self, post, body, &rendered.local_refs, &mut rendered.diagnostics);
         rendered

@@ -53,7 +53,8 @@ pub fn has_scheme(reference: &str) -> bool {
 }
 
 /// Resolves `reference` against `base` (an absolute URL). References that
-/// already have a scheme, and fragments, are returned as they are; one that
+/// already have a scheme, and fragments (which point into a page, not a
+/// folder: see [`with_fragment`]), are returned as they are; one that
 /// cannot be resolved is returned unchanged for the sanitiser to judge.
 pub fn absolutize(base: &str, reference: &str) -> String {
     let reference = reference.trim();
@@ -63,6 +64,19 @@ pub fn absolutize(base: &str, reference: &str) -> String {
     match url::Url::parse(base).and_then(|base| base.join(reference)) {
         Ok(url) => url.to_string(),
         Err(_) => reference.to_string(),
+    }
+}
+
+/// `fragment` (`#a-heading`) on the page `page` (an absolute URL), its
+/// characters percent-encoded as a URL's fragment needs them; unchanged
+/// when `page` is not a URL, for the sanitiser to drop.
+pub fn with_fragment(page: &str, fragment: &str) -> String {
+    match url::Url::parse(page) {
+        Ok(mut url) => {
+            url.set_fragment(Some(fragment.strip_prefix('#').unwrap_or(fragment)));
+            url.to_string()
+        }
+        Err(_) => fragment.to_string(),
     }
 }
 
@@ -121,6 +135,15 @@ mod tests {
         assert_eq!(absolutize(base, "//cdn.example.com/d.png"), "https://cdn.example.com/d.png");
         assert_eq!(absolutize(base, "mailto:a@b.c"), "mailto:a@b.c");
         assert_eq!(absolutize(base, "#top"), "#top");
+    }
+
+    #[test]
+    fn fragments_point_into_the_page() {
+        let page = "https://example.org/blog/2026/09/22/spot";
+        assert_eq!(with_fragment(page, "#top"), "https://example.org/blog/2026/09/22/spot#top");
+        assert_eq!(with_fragment(page, "#a b\"c"), "https://example.org/blog/2026/09/22/spot#a%20b%22c");
+        assert_eq!(with_fragment(page, "#"), "https://example.org/blog/2026/09/22/spot#");
+        assert_eq!(with_fragment("not a url", "#top"), "#top");
     }
 
     #[test]

@@ -103,7 +103,8 @@ pub fn check_diagnostics(diagnostics: &[Diagnostic]) {
 /// Renders a post as `build` does (excerpt and whole post).
 pub fn render(post: &Post, body: &Body) -> RenderedPost {
     let base_url = format!("{}{}", CONFIG.blog_url(), newsroom::urls::encode_path(&post.folder));
-    let links = LinkContext { base_url: &base_url, folder: &post.folder, post_links: &POST_LINKS };
+    let links =
+        LinkContext { base_url: &base_url, permalink: &post.permalink, folder: &post.folder, post_links: &POST_LINKS };
     let rendered = markdown::render_post(post, body, &links, markdown::Parts::ALL);
     check_post_html("excerpt", &rendered.excerpt_html);
     check_post_html("content", rendered.content_html.as_deref().expect("asked for the whole post"));
@@ -191,7 +192,7 @@ const FORBIDDEN_ELEMENTS: [&str; 9] =
     ["script", "iframe", "object", "embed", "form", "frame", "frameset", "applet", "base"];
 
 /// Post HTML (feeds, digest excerpts): no forbidden element, no `style`, no
-/// event handler, every link and image URL absolute (http, https, mailto, tel) or a fragment.
+/// event handler, every link and image URL absolute (http, https, mailto, tel).
 pub fn check_post_html(what: &str, html: &str) {
     scan(what, html, true);
 }
@@ -245,11 +246,10 @@ fn decode_entities(value: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// An absolute URL of a scheme the sanitiser allows, or a fragment.
+/// An absolute URL of a scheme the sanitiser allows. Not a fragment alone
+/// (`#a-heading`), which points nowhere in a feed reader or an email.
 fn acceptable_url(value: &str) -> bool {
-    let value = value.trim();
-    value.starts_with('#')
-        || url::Url::parse(value).is_ok_and(|url| matches!(url.scheme(), "http" | "https" | "mailto" | "tel"))
+    url::Url::parse(value.trim()).is_ok_and(|url| matches!(url.scheme(), "http" | "https" | "mailto" | "tel"))
 }
 
 fn dangerous_scheme(value: &str) -> bool {

@@ -155,9 +155,9 @@ impl Digest {
         let intro_md = fill_globals(&template.intro.0, &globals);
         let footer_md = fill_globals(&template.footer.0, &globals);
         let blog_url = config.blog_url();
-        let intro_html = owner_markdown_html(&intro_md, &blog_url);
-        let footer_html = owner_markdown_html(&footer_md, &blog_url);
         let archive_url = archive_url(config, input.month);
+        let intro_html = owner_markdown_html(&intro_md, &blog_url, &archive_url);
+        let footer_html = owner_markdown_html(&footer_md, &blog_url, &archive_url);
 
         let excerpts: Vec<String> =
             input.posts.iter().map(|(_, rendered)| digest_excerpt(&rendered.excerpt_html)).collect();
@@ -231,27 +231,32 @@ impl Digest {
 /// An excerpt as the digest shows it: its headings all become `h3`, one level
 /// under the post's title, so an excerpt that starts with `# Heading` or jumps
 /// from `h1` to `h3` cannot break the page's outline (the Nu HTML Checker
-/// rejects skipped heading levels).
+/// rejects skipped heading levels); and without their ids, which two posts
+/// of one month may share (the checker rejects duplicate ids) and which the
+/// digest does not link to: its links lead to the posts' pages.
 fn digest_excerpt(html: &str) -> String {
-    if !["<h1", "<h2", "<h4", "<h5", "<h6"].iter().any(|tag| html.contains(tag)) {
+    if !["<h1", "<h2", "<h4", "<h5", "<h6", "<h3 id="].iter().any(|tag| html.contains(tag)) {
         return html.to_string();
     }
     let settings = lol_html::RewriteStrSettings::new().append_element_content_handler(lol_html::element!(
-        "h1, h2, h4, h5, h6",
+        "h1, h2, h3, h4, h5, h6",
         |el| {
             el.set_tag_name("h3")?;
+            el.remove_attribute("id");
             Ok(())
         }
     ));
     lol_html::rewrite_str(html, settings).unwrap_or_else(|_| html.to_string())
 }
 
-/// Site-owner Markdown (intro, footer) as clean HTML.
-fn owner_markdown_html(markdown: &str, base_url: &str) -> String {
+/// Site-owner Markdown (intro, footer) as clean HTML; a fragment alone
+/// points into the digest's web version, `page`.
+fn owner_markdown_html(markdown: &str, base_url: &str, page: &str) -> String {
     let mut raw = String::new();
     pulldown_cmark::html::push_html(&mut raw, markdown::events(markdown).map(|(event, _)| event));
     let links = std::collections::HashMap::new();
-    markdown::html::clean(&raw, &markdown::LinkContext { base_url, folder: "", post_links: &links }).html
+    let context = markdown::LinkContext { base_url, permalink: page, folder: "", post_links: &links };
+    markdown::html::clean(&raw, &context).html
 }
 
 /// The text part: intro, each post with its links listed under it, footer.
@@ -264,8 +269,11 @@ fn text_part(
     archive_url: &str,
 ) -> String {
     let blog_url = config.blog_url();
+    let post_links = std::collections::HashMap::new();
+    let links =
+        markdown::LinkContext { base_url: &blog_url, permalink: archive_url, folder: "", post_links: &post_links };
     let plain =
-        |markdown: &str| markdown::text::to_text(markdown::events(markdown).map(|(event, _)| event), &blog_url).text;
+        |markdown: &str| markdown::text::to_text(markdown::events(markdown).map(|(event, _)| event), &links).text;
     let mut out = String::new();
     out.push_str(&format!("{}: monthly digest, {month_label}\n\n", config.site.title));
     out.push_str(&plain(intro_md));

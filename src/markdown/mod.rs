@@ -7,9 +7,11 @@
 //! whole document. Rendering is pure: no file system, no clock.
 
 pub mod html;
+pub mod ids;
 pub mod mdx;
 pub mod text;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::PathBuf;
@@ -20,9 +22,14 @@ use crate::content::{Body, Post};
 use crate::diagnostics::Diagnostic;
 pub use html::LinkContext;
 
-/// The Markdown extensions newsroom enables (GitHub-flavoured, as Docusaurus).
+/// The Markdown extensions newsroom enables (GitHub-flavoured, as
+/// Docusaurus), and Docusaurus's explicit heading ids (`## Title {#id}`).
 pub fn parser_options() -> Options {
-    Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES
 }
 
 /// What [`render_post`] makes besides the excerpt's HTML, which it always makes.
@@ -97,9 +104,29 @@ impl RenderedPost {
     }
 }
 
-/// Source text ready for the parser: MDX-lite is rewritten, line-preserving.
-pub fn markdown_source<'a>(post: &Post, body: &'a Body) -> std::borrow::Cow<'a, str> {
-    if post.mdx { mdx::to_markdown(&body.text).into() } else { body.text.as_str().into() }
+/// Source text ready for the parser: MDX-lite and JSX attribute values
+/// are rewritten, line-preserving.
+pub fn markdown_source<'a>(post: &Post, body: &'a Body) -> Cow<'a, str> {
+    prepared_source(post, body).0
+}
+
+/// [`markdown_source`], and a warning for each JSX expression removed.
+fn prepared_source<'a>(post: &Post, body: &'a Body) -> (Cow<'a, str>, Vec<Diagnostic>) {
+    let text: Cow<'a, str> = if post.mdx { mdx::to_markdown(&body.text).into() } else { body.text.as_str().into() };
+    // Only text with `={` can hold a JSX attribute value: most posts skip the pass.
+    if memchr::memmem::find(text.as_bytes(), b"={").is_none() {
+        return (text, Vec::new());
+    }
+    match mdx::jsx_attribute_values(&text) {
+        Some((rewritten, removed)) => {
+            let warnings = removed
+                .into_iter()
+                .map(|r| Diagnostic::warning(&post.source, source_position(&text, body, r.offset), r.message))
+                .collect();
+            (rewritten.into(), warnings)
+        }
+        None => (text, Vec::new()),
+    }
 }
 
 /// Parses a post's Markdown into events with their byte ranges.
@@ -141,7 +168,7 @@ pub fn is_post_file(reference: &str) -> bool {
 /// unknown components and local files, and dropped.
 pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) -> RenderedPost {
     let full = parts.content;
-    let source = markdown_source(post, body);
+    let (source, mut diagnostics) = prepared_source(post, body);
     // Events past the marker are only looked at, so only kept ones go
     // through `mailto_autolink` (BelowMarker ignores email links).
     let mut parser = Parser::new_ext(&source, parser_options()).into_offset_iter();
@@ -149,16 +176,22 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
     if full {
         events.extend(parser.by_ref().map(|(event, range)| (mailto_autolink(event), range)));
     }
-    let mut diagnostics = Vec::new();
+    // Every heading kept, from the top: the excerpt's are the whole post's first ones.
+    give_headings_ids(&mut events);
     let mut below = BelowMarker::default();
+    // Where each element that cleaning may drop first appears in raw HTML.
+    let mut first_droppable: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut look_at = |event: &Event<'_>, range: &Range<usize>, below_marker: bool| {
         if let Event::Html(html) | Event::InlineHtml(html) = event {
             for component in jsx_components(html) {
                 diagnostics.push(Diagnostic::warning(
                     &post.source,
-                    body.position(range.start),
+                    source_position(&source, body, range.start),
                     format!("unknown component <{component}> reduced to its children"),
                 ));
+            }
+            for (name, at) in html::droppable_tags(html) {
+                first_droppable.entry(name).or_insert((range.start + at).min(range.end));
             }
         }
         // Files referenced below the marker are published with the post too.
@@ -189,15 +222,27 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
             fallback_excerpt(post, &events)
         }
     };
-    let excerpt_text = parts.text.then(|| text::to_text(excerpt_events.iter().cloned(), links.base_url));
-    let mut local_refs = below.references(links);
+    let excerpt_text = parts.text.then(|| text::to_text(excerpt_events.iter().cloned(), links));
+    let (mut local_refs, mut dropped) = below.references(links);
     let mut to_html = |events: Vec<Event<'_>>| {
         let clean = html::render_events(events.into_iter().map(replace_task_markers), source.len(), links);
         local_refs.extend(clean.local_refs);
+        dropped.extend(clean.dropped);
         clean.html
     };
     let excerpt_html = to_html(excerpt_events);
     let content_html = full.then(|| to_html(events.into_iter().map(|(e, _)| e).collect()));
+    // Once per element name, at its first tag: the same whether the
+    // excerpt alone or the whole post was rendered.
+    for name in dropped {
+        let position = first_droppable.get(name).map_or((post.body_line, 1), |&at| source_position(&source, body, at));
+        let message = if html::EMBEDS.contains(&name) {
+            format!("<{name}> without a web address to link to is removed from feeds and email")
+        } else {
+            format!("<{name}> is removed from feeds and email: readers there miss what it shows or does")
+        };
+        diagnostics.push(Diagnostic::warning(&post.source, position, message));
+    }
     RenderedPost {
         excerpt_html,
         content_html,
@@ -207,6 +252,13 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
         diagnostics,
         copies: BTreeMap::new(),
     }
+}
+
+/// The file position of a byte offset into `source`, the text the parser
+/// read: MDX-lite and JSX rewriting keep lines, not bytes.
+fn source_position(source: &str, body: &Body, offset: usize) -> (usize, usize) {
+    let (line, column) = crate::diagnostics::line_col(source, offset);
+    (line + body.line - 1, column)
 }
 
 /// The events up to and including the truncate marker, and the index where
@@ -224,6 +276,37 @@ fn events_to_marker<'a>(
         }
     }
     (events, None)
+}
+
+/// Gives each heading the id Docusaurus gives it: the one written after it
+/// (`{#id}`), else the slug of its text ([`ids::Slugger`]), numbered from
+/// the top of the post. The text is what Docusaurus slugs: text, code and
+/// image descriptions, without raw HTML tags.
+fn give_headings_ids(events: &mut [(Event<'_>, Range<usize>)]) {
+    let mut slugger = ids::Slugger::default();
+    for start in 0..events.len() {
+        if !matches!(events[start].0, Event::Start(Tag::Heading { id: None, .. })) {
+            continue;
+        }
+        let text = heading_text(&events[start + 1..]);
+        if let Event::Start(Tag::Heading { id, .. }) = &mut events[start].0 {
+            *id = Some(slugger.slug(&text).into());
+        }
+    }
+}
+
+/// The text of the heading whose events (after its start) are `events`.
+fn heading_text(events: &[(Event<'_>, Range<usize>)]) -> String {
+    let mut text = String::new();
+    for (event, _) in events {
+        match event {
+            Event::End(TagEnd::Heading(_)) => break,
+            Event::Text(t) | Event::Code(t) => text.push_str(t),
+            Event::SoftBreak => text.push('\n'),
+            _ => {}
+        }
+    }
+    text
 }
 
 /// Recognises the truncate marker as events arrive, one at a time.
@@ -265,7 +348,7 @@ impl MarkerScan {
 
 /// Local file references below the marker, found without rendering: link
 /// and image targets, and URLs in raw HTML (by the same rewriter as
-/// rendering uses).
+/// rendering uses, which also names the elements cleaning drops).
 #[derive(Default)]
 struct BelowMarker {
     found: BTreeSet<String>,
@@ -288,14 +371,18 @@ impl BelowMarker {
         }
     }
 
-    fn references(mut self, links: &LinkContext) -> BTreeSet<String> {
+    /// The local files found, and the elements that cleaning would drop.
+    fn references(mut self, links: &LinkContext) -> (BTreeSet<String>, BTreeSet<&'static str>) {
         // A reference in raw HTML is an attribute value, so HTML without `=`
-        // (such as the truncate marker itself) has none; only collecting, no
-        // sanitising, since this HTML is not published.
-        if self.raw.contains('=') {
-            self.found.extend(html::rewrite(&self.raw, links).local_refs);
+        // (such as the truncate marker itself) has none, and only some
+        // elements are dropped; only collecting, no sanitising, since this
+        // HTML is not published.
+        if self.raw.contains('=') || html::droppable_tags(&self.raw).next().is_some() {
+            let rewritten = html::rewrite(&self.raw, links);
+            self.found.extend(rewritten.local_refs);
+            return (self.found, rewritten.dropped);
         }
-        self.found
+        (self.found, BTreeSet::new())
     }
 }
 
@@ -553,6 +640,36 @@ mod tests {
         assert!(!inert("[ref][r]", "[r]: ./local.png"));
         assert!(!inert("<img src=a.png>", ""));
         assert!(!inert("<https://x.org/autolink>", ""));
+    }
+
+    /// Issue 14: headings had no ids, so links to them pointed nowhere.
+    #[test]
+    fn headings_get_docusaurus_ids_counted_from_the_top() {
+        let markdown = "# What's next?\n\n## `SafeAreaView` deprecation\n\n## What's *next*?\n\n\
+                        ## Changes {#change-18094}\n\n## change-18094\n\n## <b>Raw</b> HTML ![and](an.png) image\n\n\
+                        Setext\nheading\n---";
+        let mut events = parse(markdown);
+        give_headings_ids(&mut events);
+        let ids: Vec<String> = events
+            .iter()
+            .filter_map(|(event, _)| match event {
+                Event::Start(Tag::Heading { id, .. }) => id.as_deref().map(str::to_string),
+                _ => None,
+            })
+            .collect();
+        // An explicit id is not counted: Docusaurus slugs only the others.
+        assert_eq!(
+            ids,
+            [
+                "whats-next",
+                "safeareaview-deprecation",
+                "whats-next-1",
+                "change-18094",
+                "change-18094",
+                "raw-html-and-image",
+                "setextheading"
+            ]
+        );
     }
 
     #[test]

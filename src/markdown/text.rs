@@ -6,6 +6,7 @@
 
 use pulldown_cmark::{Event, Tag, TagEnd};
 
+use super::html::LinkContext;
 use crate::urls;
 
 /// Plain text and the URLs its `[n]` references point to.
@@ -16,22 +17,32 @@ pub struct PlainText {
     pub links: Vec<String>,
 }
 
-/// Converts events (an excerpt, or any Markdown) to text; relative links
-/// resolve against `base_url`.
-pub fn to_text<'a>(events: impl IntoIterator<Item = Event<'a>>, base_url: &str) -> PlainText {
-    let mut writer = TextWriter { base_url, ..TextWriter::default() };
+/// Converts events (an excerpt, or any Markdown) to text; links resolve
+/// as in the HTML (a fragment alone into the post's page).
+pub fn to_text<'a>(events: impl IntoIterator<Item = Event<'a>>, links: &LinkContext) -> PlainText {
+    let mut writer = TextWriter {
+        links,
+        out: String::new(),
+        links_listed: Vec::new(),
+        link_stack: Vec::new(),
+        lists: Vec::new(),
+        quote_depth: 0,
+        in_code_block: false,
+        in_image: false,
+        video_without_src: false,
+    };
     for event in events {
         writer.event(event);
     }
     let text = writer.out.trim_end().to_string();
-    PlainText { text, links: writer.links }
+    PlainText { text, links: writer.links_listed }
 }
 
-#[derive(Default)]
 struct TextWriter<'b> {
-    base_url: &'b str,
+    links: &'b LinkContext<'b>,
     out: String,
-    links: Vec<String>,
+    /// The targets of the references, in order.
+    links_listed: Vec<String>,
     /// Open link targets, for the reference after the link text.
     link_stack: Vec<String>,
     /// Open lists: `Some(n)` numbered from n, `None` bulleted.
@@ -39,21 +50,23 @@ struct TextWriter<'b> {
     quote_depth: usize,
     in_code_block: bool,
     in_image: bool,
+    /// Inside a `<video>` with no `src`: its first `<source>` has the address.
+    video_without_src: bool,
 }
 
 impl TextWriter<'_> {
     /// The number of a link target, or None for one a reader cannot open
     /// (`javascript:`, `data:`, a broken URL): the HTML part drops those too.
     fn reference(&mut self, target: &str) -> Option<usize> {
-        let url = urls::absolutize(self.base_url, target);
+        let url = self.links.absolute(target);
         if !urls::is_openable(&url) {
             return None;
         }
-        Some(match self.links.iter().position(|l| *l == url) {
+        Some(match self.links_listed.iter().position(|l| *l == url) {
             Some(index) => index + 1,
             None => {
-                self.links.push(url);
-                self.links.len()
+                self.links_listed.push(url);
+                self.links_listed.len()
             }
         })
     }
@@ -95,6 +108,9 @@ impl TextWriter<'_> {
                     self.out.push_str(line);
                 }
             }
+        } else if self.out.ends_with('\n') {
+            // Text left on a line after a video's block (`</video> after`).
+            self.out.push_str(text.trim_start());
         } else {
             self.out.push_str(text);
         }
@@ -189,7 +205,6 @@ impl TextWriter<'_> {
             }
             TagEnd::Link => {
                 if let Some(target) = self.link_stack.pop()
-                    && !target.starts_with('#')
                     && let Some(n) = self.reference(&target)
                 {
                     self.out.push_str(&format!(" [{n}]"));
@@ -208,36 +223,64 @@ impl TextWriter<'_> {
     }
 
     /// Raw HTML carries no text worth keeping in a text part, but embedded
-    /// videos are content: they become a reference to the video's page.
+    /// videos are content: they become a reference to the video's page
+    /// (an iframe's) or file (a `<video>`'s, or its first `<source>`'s: a
+    /// block of HTML comes a line at a time, so the `<source>` may come in
+    /// a later event than its `<video>`).
     fn raw_html(&mut self, html: &str) {
-        let mut rest = html;
-        while let Some(at) = rest.find("<iframe") {
-            rest = &rest[at..];
-            let src = attribute(rest, "src").unwrap_or_default();
-            let url = urls::absolutize(self.base_url, &src);
-            let target = super::html::video_thumbnail(&url).map(|(watch, _, _)| watch).unwrap_or(url);
-            if let Some(n) = self.reference(&target) {
-                self.block_break();
-                self.out.push_str(&format!("[video] [{n}]"));
-                self.block_break();
+        for at in memchr::memchr_iter(b'<', html.as_bytes()) {
+            let tag = &html[at + 1..];
+            let name_len = tag.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'/').count();
+            let src = || attribute(tag, "src").filter(|src| !src.trim().is_empty());
+            match tag[..name_len].to_ascii_lowercase().as_str() {
+                "iframe" => {
+                    let url = self.links.absolute(&src().unwrap_or_default());
+                    let target = super::html::video_thumbnail(&url).map(|(watch, _, _)| watch).unwrap_or(url);
+                    self.video(&target);
+                }
+                "video" => match src() {
+                    Some(src) => self.video(&self.links.absolute(&src)),
+                    None => self.video_without_src = true,
+                },
+                "source" if self.video_without_src => {
+                    if let Some(src) = src() {
+                        self.video_without_src = false;
+                        self.video(&self.links.absolute(&src));
+                    }
+                }
+                "/video" => self.video_without_src = false,
+                _ => {}
             }
-            rest = &rest[1..];
+        }
+    }
+
+    /// A video as a paragraph of its own: `[video] [n]`.
+    fn video(&mut self, target: &str) {
+        if let Some(n) = self.reference(target) {
+            self.block_break();
+            self.out.push_str(&format!("[video] [{n}]"));
+            self.block_break();
         }
     }
 }
 
-/// The value of `name="…"` in the first tag of `tag`.
+/// The value of the attribute `name` in the tag that `tag` starts (after
+/// its `<`), entities decoded.
 fn attribute(tag: &str, name: &str) -> Option<String> {
-    let end = tag.find('>').unwrap_or(tag.len());
-    let tag = &tag[..end];
-    let at = tag.find(&format!("{name}="))? + name.len() + 1;
+    let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
+    let pattern = format!("{name}=");
+    let at = tag
+        .match_indices(&pattern)
+        .find(|(at, _)| tag[..*at].ends_with(|c: char| c.is_ascii_whitespace()))
+        .map(|(at, _)| at + pattern.len())?;
     let value = &tag[at..];
     let quote = value.chars().next()?;
-    if quote == '"' || quote == '\'' {
-        value[1..].find(quote).map(|close| value[1..1 + close].to_string())
+    let value = if quote == '"' || quote == '\'' {
+        &value[1..1 + value[1..].find(quote)?]
     } else {
-        Some(value.split_whitespace().next().unwrap_or_default().to_string())
-    }
+        value.split_whitespace().next().unwrap_or_default()
+    };
+    Some(super::html::decode_entities(value))
 }
 
 #[cfg(test)]
@@ -246,7 +289,14 @@ mod tests {
     use crate::markdown::parse;
 
     fn text(markdown: &str) -> PlainText {
-        to_text(parse(markdown).into_iter().map(|(e, _)| e), "https://x.org/blog/")
+        let post_links = std::collections::HashMap::new();
+        let links = LinkContext {
+            base_url: "https://x.org/blog/",
+            permalink: "https://x.org/blog/2026/01/02/post",
+            folder: "",
+            post_links: &post_links,
+        };
+        to_text(parse(markdown).into_iter().map(|(e, _)| e), &links)
     }
 
     #[test]
@@ -254,6 +304,15 @@ mod tests {
         let out = text("See [the docs](/docs) and [the repo](https://github.com/x) and [docs again](/docs).");
         assert_eq!(out.text, "See the docs [1] and the repo [2] and docs again [1].");
         assert_eq!(out.links, ["https://x.org/docs", "https://github.com/x"]);
+    }
+
+    /// Issue 14: a link to a heading of the post was listed nowhere; it is
+    /// the heading on the post's page, as in the HTML part.
+    #[test]
+    fn fragment_links_point_into_the_post() {
+        let out = text("See [the plan](#the-plan) and [the docs](/docs#setup).");
+        assert_eq!(out.text, "See the plan [1] and the docs [2].");
+        assert_eq!(out.links, ["https://x.org/blog/2026/01/02/post#the-plan", "https://x.org/docs#setup"]);
     }
 
     #[test]
@@ -267,6 +326,18 @@ mod tests {
         let out = text("![Banner](./a.png)\n\n<iframe src=\"https://www.youtube.com/embed/abc\"></iframe>\n");
         assert_eq!(out.text, "[image: Banner] [1]\n\n[video] [2]");
         assert_eq!(out.links, ["https://x.org/blog/a.png", "https://www.youtube.com/watch?v=abc"]);
+    }
+
+    /// Issue 14: a `<video>` (its address on a `<source>`, on a line of its
+    /// own) left nothing in the text part.
+    #[test]
+    fn videos_are_references_to_their_file() {
+        let out = text(
+            "Intro.\n\n<video width=\"100%\" controls>\n  <source data-src=\"x\" src=\"/video/t.mp4\" type=\"video/mp4\" />\n</video>\n\n\
+             <video src=\"./b.webm?a=1&amp;b=2\"></video> <video><source src=\"\"></video> after",
+        );
+        assert_eq!(out.text, "Intro.\n\n[video] [1]\n\n[video] [2]\n\nafter");
+        assert_eq!(out.links, ["https://x.org/video/t.mp4", "https://x.org/blog/b.webm?a=1&b=2"]);
     }
 
     /// Regression (property test): the text part listed `javascript:` and

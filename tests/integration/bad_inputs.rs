@@ -159,6 +159,26 @@ const CASES: &[Case] = &[
         exit: 0,
         expect: "posts/2026-01-05-urls.md:3:8: warning: image `javascript:alert(1)` is not a web address; left out",
     },
+    // Issue 14: the sanitiser removed players, forms and videos without a
+    // web address, and nothing said so. Once per element, at its first tag,
+    // above the marker or below it.
+    Case {
+        name: "content_the_feeds_cannot_carry",
+        file: "2026-01-05-dropped.md",
+        bytes: b"---\ntitle: Dropped\n---\nListen: <audio controls src=\"https://x.org/a.mp3\"></audio>\n\n<video controls></video>\n\n<!--truncate-->\n\n<form action=\"/subscribe\"><input name=\"email\"><button>Go</button></form>\n\n<audio src=\"https://x.org/b.mp3\"></audio>\n\n<video controls>\n  <source src=\"/v.mp4\">\n</video>\n",
+        exit: 0,
+        expect: "posts/2026-01-05-dropped.md:4:9: warning: <audio> is removed from feeds and email",
+    },
+    // Issue 14: JSX attribute values in a `.md` post; the object spanning
+    // lines is removed without a word, the expression named where it is
+    // in the file, and the lines after them keep their numbers.
+    Case {
+        name: "jsx_expression_in_an_attribute",
+        file: "2026-01-05-jsx.md",
+        bytes: b"---\ntitle: JSX\n---\n<img src=\"https://x.org/a.png\" style={{\n  width: \"50%\"\n}} />\n\n<div tabIndex={OFFSET + 1}>x</div>\n\n<!--truncate-->\n\n<audio src=\"https://x.org/a.mp3\"></audio>\n",
+        exit: 0,
+        expect: "posts/2026-01-05-jsx.md:8:6: warning: `{OFFSET + 1}` in attribute `tabIndex` of <div> is JavaScript",
+    },
 ];
 
 #[test]

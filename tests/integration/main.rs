@@ -4,6 +4,7 @@
 
 mod bad_inputs;
 mod cli;
+mod corpus_posts;
 mod digest;
 mod example_site;
 mod properties;
