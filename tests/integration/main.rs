@@ -5,6 +5,7 @@
 mod bad_inputs;
 mod digest;
 mod example_site;
+mod feeds_page;
 mod properties;
 mod send;
 mod smtp_server;
