@@ -5,8 +5,8 @@
 //! three writers serialise the same spec through their own crates (rss,
 //! atom_syndication, serde_json), so the three formats always carry the same
 //! items in the same order. Feed-level dates come from the newest post, never
-//! from the clock, so unchanged input gives byte-identical output. The
-//! feeds page ([`page`]) lists every set in plain HTML.
+//! from the clock, so unchanged input gives byte-identical output. Every
+//! set links to the feeds page ([`page`]), which lists them all in plain HTML.
 
 pub mod atom;
 pub mod json;
@@ -59,6 +59,8 @@ pub struct FeedSpec<'a> {
     pub home_url: String,
     /// The folder URL the three files are published at, ending in `/`.
     pub feed_base_url: String,
+    /// The feeds page, which lists every feed set ([`page::url`]).
+    pub feeds_page_url: String,
     pub language: String,
     pub copyright: String,
     pub author: SiteAuthor,
@@ -91,6 +93,7 @@ impl<'a> FeedSpec<'a> {
             description: config.site.description.clone(),
             home_url,
             feed_base_url,
+            feeds_page_url: page::url(config),
             language: config.site.language.clone(),
             copyright: config.site.copyright.clone(),
             author: site_author(config),

@@ -4,7 +4,8 @@
 //! It exists because the XSLT view of `feed.xml` is going away: Chromium
 //! shows nothing (or a notice that XSLT is being removed) where the
 //! stylesheet used to show a page. This one needs no XSLT, no JavaScript and
-//! nothing from another address, so it reads the same in every browser.
+//! nothing from another address, so it reads the same in every browser. The
+//! feeds point at it with a `related` link (see [`LINK_REL`]).
 
 use chrono::{DateTime, FixedOffset};
 use maud::{DOCTYPE, Markup, html};
@@ -16,6 +17,15 @@ use crate::config::Config;
 pub const DIR: &str = "feeds";
 /// The page's file name inside [`DIR`].
 pub const FILE: &str = "index.html";
+/// The relation the feeds link the page with. Not `alternate`: the feeds
+/// already have an `alternate` of type `text/html` (the blog), and RFC 4287
+/// §4.1.1 allows only one per type. `related` is one of the five relations
+/// RFC 4287 §4.2.7.2 defines, and the W3C Feed Validator accepts it on Atom
+/// links and on RSS's `atom:link` alike.
+pub const LINK_REL: &str = "related";
+/// The title of the feeds' link to the page.
+pub const LINK_TITLE: &str = "Every feed of this site, and how to subscribe";
+
 /// The page's absolute URL: its folder, which hosts serve as `index.html`
 /// (like the digest archive pages).
 pub fn url(config: &Config) -> String {

@@ -1,7 +1,7 @@
 //! The feeds page, `public/feeds/index.html` (issue 14 point 16): every feed
 //! set with its addresses in plain HTML, for browsers that no longer run the
-//! XSLT view. The page is read back with scraper (html5ever, a browser's
-//! parser).
+//! XSLT view, and the feeds' links to it. The page is read back with scraper
+//! (html5ever, a browser's parser), the feeds with feed-rs.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use scraper::{ElementRef, Html, Selector};
 use crate::support::*;
 
 const BLOG_URL: &str = "https://lantern.example.org/blog/";
+const PAGE_URL: &str = "https://lantern.example.org/blog/feeds/";
 const FEED_TYPES: [(&str, &str); 3] =
     [("feed.xml", "application/rss+xml"), ("atom.xml", "application/atom+xml"), ("feed.json", "application/feed+json")];
 
@@ -107,6 +108,36 @@ fn the_page_has_autodiscovery_links_a_language_and_nothing_from_elsewhere() {
     assert!(select(&page, "*").iter().all(|e| e.value().attrs().all(|(name, _)| !name.starts_with("on"))));
 }
 
+#[test]
+fn every_feed_links_to_the_page() {
+    let site = build_example_site();
+    let public = site.path().join("public");
+    assert!(output_file(&public, BLOG_URL, PAGE_URL).is_file());
+    for file in feed_files(&public) {
+        let path = public.join(&file);
+        let feed = parse_feed(&path);
+        if media_type_of(&file) == "application/feed+json" {
+            // JSON Feed has no link field: the page is named in `user_comment`, for people.
+            let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let comment = json["user_comment"].as_str().unwrap_or_default();
+            assert!(comment.ends_with(&format!(": {PAGE_URL}")), "{}: {comment}", file.display());
+            continue;
+        }
+        let related: Vec<_> = feed.links.iter().filter(|l| l.rel.as_deref() == Some("related")).collect();
+        assert_eq!(related.len(), 1, "{}: {:?}", file.display(), feed.links);
+        assert_eq!(related[0].href, PAGE_URL, "{}", file.display());
+        assert_eq!(related[0].media_type.as_deref(), Some("text/html"), "{}", file.display());
+        // The self link is still there.
+        let own_url = format!("{BLOG_URL}{}", file.display());
+        assert!(
+            feed.links.iter().any(|l| l.rel.as_deref() == Some("self") && l.href == own_url),
+            "{}: {:?}",
+            file.display(),
+            feed.links
+        );
+    }
+}
+
 /// `feeds.tags: false` lists the site-wide set only; a `site.url` with a
 /// path and a `blog_path` with slashes around it give URLs under both.
 #[test]
@@ -134,6 +165,10 @@ fn without_tag_feeds_and_under_a_path() {
     let alternates: Vec<&str> = select(&page, "head link[rel=alternate]").iter().map(|l| attr(l, "href")).collect();
     assert_eq!(alternates.len(), 3);
     assert!(alternates.iter().all(|href| output_file(&public, blog_url, href).is_file()), "{alternates:?}");
+
+    let page_url = format!("{blog_url}feeds/");
+    let feed = parse_feed(&public.join("atom.xml"));
+    assert!(feed.links.iter().any(|l| l.rel.as_deref() == Some("related") && l.href == page_url), "{:?}", feed.links);
 }
 
 #[test]
