@@ -2,8 +2,9 @@
 //! `build` and `check` run over it.
 //!
 //! `build` reads as its list of stages: load, render, resolve assets, make
-//! feeds, write everything into a staging folder, swap it in. The swap makes
-//! the build atomic: a failed build leaves the previous `public/` as it was.
+//! feeds and the feeds page, write everything into a staging folder, swap it
+//! in. The swap makes the build atomic: a failed build leaves the previous
+//! `public/` as it was.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
@@ -295,7 +296,10 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
         return Ok(report);
     }
     let entries: Vec<Entry> = kept.iter().map(|(post, rendered)| Entry { post, rendered }).collect();
-    let feed_sets = feed_sets(site, &entries, now)?;
+    let FeedOutput { sets: feed_sets, page_html } = feed_sets(site, &entries, now)?;
+    let page_dir = staging.path().join(feed::page::DIR);
+    fs::create_dir_all(&page_dir).with_context(|| format!("failed to create `{}`", page_dir.display()))?;
+    write_file(&page_dir.join(feed::page::FILE), &page_html)?;
     // Creating files is most of the remaining time: both cores do it.
     feed_sets.par_iter().try_for_each(|(folder, files)| -> Result<()> {
         let dir = staging.path().join(folder);
@@ -589,37 +593,52 @@ fn template_diagnostic(error: &anyhow::Error) -> Diagnostic {
     }
 }
 
-/// The main feed set (folder `""`) and one per tag (`tags/<slug>`), serialised.
-fn feed_sets(site: &Site, entries: &[Entry], now: DateTime<Utc>) -> Result<Vec<(String, feed::FeedFiles)>> {
+/// The feed sets and the feeds page that lists them.
+struct FeedOutput {
+    /// The main set (folder `""`) and one per tag (`tags/<slug>`), serialised.
+    sets: Vec<(String, feed::FeedFiles)>,
+    /// `feeds/index.html`.
+    page_html: String,
+}
+
+/// The main feed set and one per tag, serialised, and the feeds page.
+fn feed_sets(site: &Site, entries: &[Entry], now: DateTime<Utc>) -> Result<FeedOutput> {
     let config = &site.config;
     let blog_url = config.blog_url();
     let fallback = now.fixed_offset();
-    let mut specs = vec![(
-        String::new(),
-        FeedSpec::new(
-            config,
-            config.site.title.clone(),
-            blog_url.clone(),
-            blog_url.clone(),
-            entries.to_vec(),
-            fallback,
-        ),
-    )];
+    let main = FeedSpec::new(
+        config,
+        config.site.title.clone(),
+        blog_url.clone(),
+        blog_url.clone(),
+        entries.to_vec(),
+        fallback,
+    );
+    let mut by_tag: BTreeMap<&str, (&str, Vec<Entry>)> = BTreeMap::new();
     if config.feeds.tags {
-        let mut by_tag: BTreeMap<&str, (&str, Vec<Entry>)> = BTreeMap::new();
         for entry in entries {
             for tag in &entry.post.tags {
                 by_tag.entry(&tag.slug).or_insert_with(|| (&tag.label, Vec::new())).1.push(*entry);
             }
         }
-        for (slug, (label, tagged)) in by_tag {
+    }
+    let tags: Vec<(&str, &str, FeedSpec)> = by_tag
+        .into_iter()
+        .map(|(slug, (label, tagged))| {
             let tag_url = format!("{blog_url}tags/{}", urls::encode_path(slug));
             let title = format!("{} — {label}", config.site.title);
-            let spec = FeedSpec::new(config, title, tag_url.clone(), format!("{tag_url}/"), tagged, fallback);
-            specs.push((format!("tags/{slug}"), spec));
-        }
-    }
-    specs.into_par_iter().map(|(folder, spec)| Ok((folder, feed::write_all(&spec)?))).collect()
+            (slug, label, FeedSpec::new(config, title, tag_url.clone(), format!("{tag_url}/"), tagged, fallback))
+        })
+        .collect();
+    let listed: Vec<feed::page::TagFeeds> =
+        tags.iter().map(|(slug, label, spec)| feed::page::TagFeeds { slug, label, spec }).collect();
+    let page_html = feed::page::feeds_page(config, &main, &listed).into_string();
+    let specs: Vec<(String, &FeedSpec)> = std::iter::once((String::new(), &main))
+        .chain(tags.iter().map(|(slug, _, spec)| (format!("tags/{slug}"), spec)))
+        .collect();
+    let sets =
+        specs.into_par_iter().map(|(folder, spec)| Ok((folder, feed::write_all(spec)?))).collect::<Result<_>>()?;
+    Ok(FeedOutput { sets, page_html })
 }
 
 /// Checks a post's local references: each must stay inside the posts folder

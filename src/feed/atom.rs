@@ -1,10 +1,10 @@
 //! Atom 1.0 through `atom_syndication`: a self link, absolute ids, RFC 3339
 //! `published` and `updated`, an author on every entry (the site author as
-//! fallback), the excerpt as an HTML summary.
+//! fallback), the excerpt as an HTML summary; a `related` link to the feeds page.
 
 use atom_syndication::{Category, Content, Entry as AtomEntry, Feed, Generator, Link, Person, Text};
 
-use super::{Entry, FeedSpec};
+use super::{ATOM_TYPE, Entry, FeedSpec, page};
 use crate::config::FeedContent;
 
 /// The Atom document of a feed set.
@@ -16,16 +16,18 @@ pub fn to_string(spec: &FeedSpec<'_>) -> anyhow::Result<String> {
         authors: vec![Person { name: spec.author.name.clone(), email: spec.author.email.clone(), ..Person::default() }],
         generator: Some(Generator { value: "newsroom".into(), ..Generator::default() }),
         links: vec![
-            Link {
-                href: spec.atom_url(),
-                rel: "self".into(),
-                mime_type: Some("application/atom+xml".into()),
-                ..Link::default()
-            },
+            Link { href: spec.atom_url(), rel: "self".into(), mime_type: Some(ATOM_TYPE.into()), ..Link::default() },
             Link {
                 href: spec.home_url.clone(),
                 rel: "alternate".into(),
                 mime_type: Some("text/html".into()),
+                ..Link::default()
+            },
+            Link {
+                href: spec.feeds_page_url.clone(),
+                rel: page::LINK_REL.into(),
+                mime_type: Some("text/html".into()),
+                title: Some(page::LINK_TITLE.into()),
                 ..Link::default()
             },
         ],

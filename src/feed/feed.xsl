@@ -18,7 +18,11 @@
       </head>
       <body>
         <p class="about">This is an RSS feed. Copy its address into your feed reader to follow
-          <xsl:value-of select="/rss/channel/title"/>.</p>
+          <xsl:value-of select="/rss/channel/title"/>.
+          <!-- The feeds page needs no XSLT: the feed names it in its related link. -->
+          <xsl:for-each select="/rss/channel/atom:link[@rel='related'][1]">
+            <a href="{@href}"><xsl:value-of select="@title"/></a>.
+          </xsl:for-each></p>
         <h1><a href="{/rss/channel/link}"><xsl:value-of select="/rss/channel/title"/></a></h1>
         <p><xsl:value-of select="/rss/channel/description"/></p>
         <xsl:for-each select="/rss/channel/item">

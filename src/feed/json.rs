@@ -1,5 +1,9 @@
 //! JSON Feed 1.1 (<https://www.jsonfeed.org/version/1.1/>) as serde structs.
 //! 1.1 spells authors as a list (`authors`), never 1.0's `author`.
+//!
+//! JSON Feed has no field for a link to a related page, so the feeds page
+//! is named in `user_comment`, the text the spec keeps for people reading
+//! the raw JSON (feed readers ignore it).
 
 use serde::Serialize;
 
@@ -15,6 +19,7 @@ struct JsonFeed<'a> {
     home_page_url: &'a str,
     feed_url: String,
     description: &'a str,
+    user_comment: String,
     language: &'a str,
     authors: Vec<JsonAuthor>,
     items: Vec<JsonItem<'a>>,
@@ -54,6 +59,11 @@ pub fn to_string(spec: &FeedSpec<'_>) -> anyhow::Result<String> {
         home_page_url: &spec.home_url,
         feed_url: spec.json_url(),
         description: &spec.description,
+        user_comment: format!(
+            "This JSON Feed is for feed readers: copy its address into one to follow {}. \
+             Every feed of this site, and how to subscribe: {}",
+            spec.title, spec.feeds_page_url
+        ),
         language: &spec.language,
         authors: vec![JsonAuthor { name: spec.author.name.clone(), url: None, avatar: None }],
         items: spec.entries.iter().map(|entry| item(spec, entry)).collect(),

@@ -5,10 +5,12 @@
 //! three writers serialise the same spec through their own crates (rss,
 //! atom_syndication, serde_json), so the three formats always carry the same
 //! items in the same order. Feed-level dates come from the newest post, never
-//! from the clock, so unchanged input gives byte-identical output.
+//! from the clock, so unchanged input gives byte-identical output. Every
+//! set links to the feeds page ([`page`]), which lists them all in plain HTML.
 
 pub mod atom;
 pub mod json;
+pub mod page;
 pub mod rss;
 
 use chrono::{DateTime, FixedOffset};
@@ -21,6 +23,10 @@ use crate::markdown::RenderedPost;
 pub const RSS_FILE: &str = "feed.xml";
 pub const ATOM_FILE: &str = "atom.xml";
 pub const JSON_FILE: &str = "feed.json";
+/// The media types of the three formats, in `type` attributes.
+pub const RSS_TYPE: &str = "application/rss+xml";
+pub const ATOM_TYPE: &str = "application/atom+xml";
+pub const JSON_TYPE: &str = "application/feed+json";
 /// The stylesheet that makes `feed.xml` readable in a browser (`feeds.xslt`).
 pub const XSLT_FILE: &str = "feed.xsl";
 /// The built-in stylesheet.
@@ -53,6 +59,8 @@ pub struct FeedSpec<'a> {
     pub home_url: String,
     /// The folder URL the three files are published at, ending in `/`.
     pub feed_base_url: String,
+    /// The feeds page, which lists every feed set ([`page::url`]).
+    pub feeds_page_url: String,
     pub language: String,
     pub copyright: String,
     pub author: SiteAuthor,
@@ -85,6 +93,7 @@ impl<'a> FeedSpec<'a> {
             description: config.site.description.clone(),
             home_url,
             feed_base_url,
+            feeds_page_url: page::url(config),
             language: config.site.language.clone(),
             copyright: config.site.copyright.clone(),
             author: site_author(config),

@@ -1,13 +1,14 @@
 //! RSS 2.0 through the `rss` crate, with the points validators check:
 //! `atom:link rel="self"`, permalink guids, RFC 822 dates in `+0000`,
 //! `<author>` only for an email address (else `dc:creator`, never both),
-//! `description` before `content:encoded`, categories from tags.
+//! `description` before `content:encoded`, categories from tags. A second
+//! `atom:link`, `rel="related"`, points at the feeds page.
 
 use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
 use rss::{Category, Channel, Guid, Item};
 
-use super::{Entry, FeedSpec, XSLT_FILE};
+use super::{Entry, FeedSpec, RSS_TYPE, XSLT_FILE, page};
 use crate::config::FeedContent;
 
 /// The RSS document of a feed set.
@@ -23,12 +24,16 @@ pub fn to_string(spec: &FeedSpec<'_>) -> anyhow::Result<String> {
         generator: Some("newsroom".into()),
         docs: Some("https://www.rssboard.org/rss-specification".into()),
         atom_ext: Some(AtomExtension {
-            links: vec![Link {
-                href: spec.rss_url(),
-                rel: "self".into(),
-                mime_type: Some("application/rss+xml".into()),
-                ..Link::default()
-            }],
+            links: vec![
+                Link { href: spec.rss_url(), rel: "self".into(), mime_type: Some(RSS_TYPE.into()), ..Link::default() },
+                Link {
+                    href: spec.feeds_page_url.clone(),
+                    rel: page::LINK_REL.into(),
+                    mime_type: Some("text/html".into()),
+                    title: Some(page::LINK_TITLE.into()),
+                    ..Link::default()
+                },
+            ],
         }),
         items: spec.entries.iter().map(|entry| item(spec, entry)).collect(),
         ..Channel::default()

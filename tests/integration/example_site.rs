@@ -69,16 +69,9 @@ const EXPECTED: [(&str, &str, &str, &[&str]); 11] = [
     ),
 ];
 
-fn build_example() -> tempfile::TempDir {
-    let site = copy_example_site();
-    let output = run(site.path(), &["build"]);
-    assert!(output.status.success(), "build failed: {}", stderr(&output));
-    site
-}
-
 #[test]
 fn every_feed_reads_back_item_for_item() {
-    let site = build_example();
+    let site = build_example_site();
     for file in ["feed.xml", "atom.xml", "feed.json"] {
         let feed = parse_feed(&site.path().join("public").join(file));
         assert_eq!(feed.entries.len(), EXPECTED.len(), "{file}");
@@ -106,7 +99,7 @@ fn every_feed_reads_back_item_for_item() {
 
 #[test]
 fn excerpts_stop_at_the_marker_and_keep_what_is_above_it() {
-    let site = build_example();
+    let site = build_example_site();
     let feed = parse_feed(&site.path().join("public/feed.json"));
     let excerpt = |path: &str| {
         let entry = feed.entries.iter().find(|e| e.id.ends_with(path)).unwrap_or_else(|| panic!("{path}"));
@@ -130,7 +123,7 @@ fn excerpts_stop_at_the_marker_and_keep_what_is_above_it() {
 
 #[test]
 fn drafts_and_unlisted_posts_appear_nowhere() {
-    let site = build_example();
+    let site = build_example_site();
     for entry in walkdir::WalkDir::new(site.path().join("public")) {
         let entry = entry.unwrap();
         if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "xml" || e == "json") {
@@ -144,7 +137,7 @@ fn drafts_and_unlisted_posts_appear_nowhere() {
 
 #[test]
 fn referenced_files_are_copied_at_their_relative_path() {
-    let site = build_example();
+    let site = build_example_site();
     for file in
         ["assets/lantern-banner.png", "assets/meetup-2026.png", "2026-09-22-contributor-spotlight/spotlight.png"]
     {
@@ -155,7 +148,7 @@ fn referenced_files_are_copied_at_their_relative_path() {
 
 #[test]
 fn tag_feeds_hold_only_their_tag() {
-    let site = build_example();
+    let site = build_example_site();
     let dir = site.path().join("public/tags/getting-started");
     for file in ["feed.xml", "atom.xml", "feed.json"] {
         let feed = parse_feed(&dir.join(file));
@@ -170,7 +163,7 @@ fn tag_feeds_hold_only_their_tag() {
 
 #[test]
 fn feeds_match_their_snapshots() {
-    let site = build_example();
+    let site = build_example_site();
     for file in ["feed.xml", "atom.xml", "feed.json"] {
         let text = std::fs::read_to_string(site.path().join("public").join(file)).unwrap();
         insta::assert_snapshot!(format!("example_{file}"), text);

@@ -7,6 +7,7 @@ mod cli;
 mod corpus_posts;
 mod digest;
 mod example_site;
+mod feeds_page;
 mod properties;
 mod send;
 mod smtp_server;

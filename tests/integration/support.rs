@@ -103,6 +103,44 @@ pub fn parse_feed(path: &Path) -> feed_rs::model::Feed {
     feed_rs::parser::parse(bytes.as_slice()).unwrap_or_else(|e| panic!("feed-rs cannot read {}: {e}", path.display()))
 }
 
+/// Builds a copy of the example site; its output is in `public/`.
+pub fn build_example_site() -> tempfile::TempDir {
+    let site = copy_example_site();
+    let output = run(site.path(), &["build"]);
+    assert!(output.status.success(), "build failed: {}", stderr(&output));
+    site
+}
+
+/// Replaces each `from` in the site's `newsroom.yaml` with its `to`; each must be there.
+pub fn edit_config(site: &Path, replacements: &[(&str, &str)]) {
+    let path = site.join("newsroom.yaml");
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in replacements {
+        assert!(config.contains(from), "newsroom.yaml has no `{from}`");
+        config = config.replace(from, to);
+    }
+    std::fs::write(path, config).unwrap();
+}
+
+/// Reads an HTML page with scraper (html5ever), as a browser parses it.
+pub fn parse_html(path: &Path) -> scraper::Html {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    scraper::Html::parse_document(&text)
+}
+
+/// The file in `public` that `url` is published from, when `public` is
+/// published at `blog_url`: the path after `blog_url`, percent-decoded, and
+/// `index.html` for a folder. Panics if `url` is not under `blog_url`.
+pub fn output_file(public: &Path, blog_url: &str, url: &str) -> PathBuf {
+    let relative = url.strip_prefix(blog_url).unwrap_or_else(|| panic!("{url} is not under {blog_url}"));
+    let relative = percent_encoding::percent_decode_str(relative).decode_utf8().unwrap();
+    if relative.is_empty() || relative.ends_with('/') {
+        public.join(format!("{relative}index.html"))
+    } else {
+        public.join(relative.as_ref())
+    }
+}
+
 /// Copies the example site (config and posts) into a fresh temp folder.
 pub fn copy_example_site() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
