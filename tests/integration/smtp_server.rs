@@ -53,6 +53,10 @@ pub struct Faults {
     /// this text is closed after this many bytes of the message's data,
     /// before its final `.`; later attempts go through.
     pub hang_up_in_data: Option<(String, usize)>,
+    /// The connection carrying the first attempt for recipients containing
+    /// this text is closed when DATA comes, before the `354` that invites
+    /// the message: the client has sent none of it.
+    pub hang_up_before_data: Option<String>,
     /// A pause before each reply to DATA, to make a send take time.
     pub delay: Duration,
     /// Accept connections and never send a byte (not even the greeting).
@@ -323,7 +327,6 @@ async fn session(
                 s.reply(503, "DATA", "503 5.5.1 no valid recipients\r\n").await?;
                 continue;
             }
-            s.reply(354, "DATA", "354 end with .\r\n").await?;
             let first = recipients[0].clone();
             let attempt = {
                 let mut log = s.log.lock().unwrap();
@@ -331,6 +334,11 @@ async fn session(
                 *attempts += 1;
                 *attempts
             };
+            if attempt == 1 && faults.hang_up_before_data.as_deref().is_some_and(|text| first.contains(text)) {
+                s.no_reply("DATA");
+                return Ok(());
+            }
+            s.reply(354, "DATA", "354 end with .\r\n").await?;
             let cut = faults
                 .hang_up_in_data
                 .as_ref()
