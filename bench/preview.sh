@@ -93,7 +93,10 @@ for n in "${SIZES[@]}"; do
         r = (ls > 0) ? sprintf("%.2fx", ps / ls) : "n/a";
         printf "| %d | %.2f | %.2f | %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
             n, ls, ps, r, ps * 1e6 / n, (ps - ls) * 1e6 / n, pu * 1e6 / n, lm / 1024, pm / 1024 }'
-    if [ -x "$CHECK_EML" ]; then
+    if [ ! -x "$CHECK_EML" ]; then
+        echo "check-eml not found at $CHECK_EML (../shared/tools): the previews are not checked" >&2
+        [ -n "${CI:-}" ] && exit 1
+    else
         # The first 2,000 messages and the last: check-eml parses each one fully.
         mapfile -t files < <(find "$WORK/preview-$n-$RUNS/2026-10/messages" -name '*.eml' | sort | head -n 2000)
         files+=("$(find "$WORK/preview-$n-$RUNS/2026-10/messages" -name '*.eml' | sort | tail -n 1)")

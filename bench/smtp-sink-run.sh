@@ -47,6 +47,8 @@ ambiguous = {a for a, s in state.items() if s == "ambiguous"}
 missing = [a for a, s in state.items() if per.get(a, 0) == 0 and s not in ("ambiguous", "failed_permanent", "failed_transient")]
 print(f"accepted.jsonl: {len(rows)} lines, {len(per)} addresses, {sum(1 for n in per.values() if n > 1)} received twice, {len(dropped)} dropped by the sink")
 print(f"ledger: {sum(1 for s in state.values() if s == 'sent')} sent, {len(ambiguous)} ambiguous; dropped == ambiguous: {dropped == ambiguous}; without a message and not reported: {len(missing)}")
+twice = sum(1 for n in per.values() if n > 1)
+sys.exit(1 if twice or missing or dropped != ambiguous else 0)
 PY
 
 for c in 1 4 8; do

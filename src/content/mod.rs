@@ -543,10 +543,15 @@ impl<'a> PostReader<'a> {
             }),
         };
         let Some(title) = title else {
-            self.error(
-                self.key_position("title"),
-                "missing `title` in front matter (and no `# Heading` to take it from)",
-            );
+            // A `title` that is there but not text was reported as such by
+            // `text_field`: it is not missing too.
+            let written = mapping.get("title").is_some_and(|value| !value.is_null() && !value.is_string());
+            if !written {
+                self.error(
+                    self.key_position("title"),
+                    "missing `title` in front matter (and no `# Heading` to take it from)",
+                );
+            }
             return None;
         };
 

@@ -181,6 +181,20 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// A YAML alias bomb ("billion laughs": nine levels of nine aliases, 387
+/// million nodes once expanded) is refused without the memory expanding it
+/// would take: the process stays under 100 MB at its peak.
+#[test]
+fn a_yaml_alias_bomb_is_refused_without_a_memory_blow_up() {
+    let bomb = CASES.iter().find(|case| case.name == "yaml_alias_bomb").unwrap();
+    let site = TempSite::new();
+    site.post(bomb.file, bomb.bytes);
+    let (output, peak_kib, _) = run_measured(site.path(), &["check"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains(bomb.expect), "{}", stdout(&output));
+    assert!(peak_kib < 100 * 1024, "check peaked at {} MB", peak_kib / 1024);
+}
+
 #[test]
 fn each_bad_input_is_reported_as_expected() {
     for case in CASES {
@@ -249,14 +263,17 @@ fn pathologically_nested_posts_are_refused_not_rendered() {
     let quotes = format!("---\ntitle: Quotes\n---\n{}x\n", "> ".repeat(50_000));
     site.post("2026-01-01-divs.md", divs).post("2026-01-02-quotes.md", quotes);
     site.post("2026-01-03-fine.md", "---\ntitle: Fine\n---\n> > nested twice\n\n<!--truncate-->\n");
-    let output = run(site.path(), &["build", "--keep-going"]);
+    let (output, _, cpu) = run_measured(site.path(), &["build", "--keep-going"]);
     let report = stderr(&output);
+    // The 1,001st `<div>` (each is 5 bytes) starts at column 5001: the error is where the limit is passed.
     assert!(
         report.contains("posts/2026-01-01-divs.md:4:5001: error: HTML elements nest more than 1000 levels deep"),
         "{report}"
     );
     assert!(report.contains("posts/2026-01-02-quotes.md:4:1: error: blockquotes nest 50000 levels deep"), "{report}");
     assert_eq!(parse_feed(&site.path().join("public/feed.xml")).entries.len(), 1);
+    // Refused, not rendered: rendering these was minutes of CPU; refusing them is well under a second.
+    assert!(cpu < std::time::Duration::from_secs(20), "build took {cpu:?} of CPU");
 }
 
 /// Two posts at one permalink would give feed entries one id, and readers

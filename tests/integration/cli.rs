@@ -393,3 +393,66 @@ fn status_summarises_and_lists_on_request() {
     let bad = run(site.path(), &["digest", "status", "--list", "lost"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `posts:` naming a folder that does not exist is a configuration error at
+/// its key in every command that reads posts: exit 2, nothing written,
+/// nothing sent.
+#[test]
+fn a_missing_posts_folder_is_a_configuration_error_in_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("newsroom.yaml"), format!("{SITE}posts: nowhere\n{DIGEST}")).unwrap();
+    std::fs::write(dir.path().join(PEOPLE.0), PEOPLE.1).unwrap();
+    for args in [
+        &["build"][..],
+        &["check"][..],
+        &["digest", "preview", "--month", "2026-10"][..],
+        &["digest", "send", "--month", "2026-10"][..],
+    ] {
+        let output = newsroom(dir.path())
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", "s")
+            .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let all = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(all.contains("newsroom.yaml:4:8: error: the posts folder `nowhere` does not exist"), "{args:?}: {all}");
+    }
+    let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(written.len(), 2, "only the configuration and the list: {written:?}");
+}
+
+/// A `digest.unsubscribe_url` that is not https, has `{email}` or `{token}`
+/// in its host, or is no URL once filled: `preview` and `send` refuse,
+/// naming the setting at its place, before anything is written or sent.
+#[test]
+fn a_bad_unsubscribe_url_stops_preview_and_send_before_anything_happens() {
+    let server = crate::smtp_server::SmtpServer::start(crate::smtp_server::Faults::default());
+    for (url, problem) in [
+        ("http://t.example.org/u?t={token}", "must be an https:// URL"),
+        ("https://{email}.t.example.org/u", "must be in the path or query, not the host"),
+        ("https://[::1/u?t={token}", "is not a valid URL"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = DIGEST.replace("https://t.example.org/u?e={email}&t={token}", url);
+        std::fs::write(dir.path().join("newsroom.yaml"), format!("{SITE}{digest}")).unwrap();
+        std::fs::create_dir_all(dir.path().join("posts")).unwrap();
+        std::fs::write(dir.path().join(POST.0), POST.1).unwrap();
+        std::fs::write(dir.path().join(PEOPLE.0), PEOPLE.1).unwrap();
+        for args in [&["digest", "preview", "--month", "2026-10"][..], &["digest", "send", "--month", "2026-10"][..]] {
+            let output = newsroom(dir.path())
+                .env("NEWSROOM_UNSUBSCRIBE_SECRET", "s")
+                .env("NEWSROOM_SMTP_URL", server.url())
+                .args(args)
+                .output()
+                .unwrap();
+            assert_eq!(output.status.code(), Some(2), "{url} {args:?}");
+            let error = stderr(&output);
+            assert!(error.starts_with("newsroom.yaml:7:20: error: digest.unsubscribe_url"), "{url}: {error}");
+            assert!(error.contains(problem), "{url}: {error}");
+        }
+        assert!(!dir.path().join("preview").exists(), "{url}: the preview was written");
+        assert!(!dir.path().join(".newsroom").exists(), "{url}: a send started");
+    }
+    assert_eq!(server.count(), 0);
+}

@@ -124,14 +124,26 @@ fn excerpts_stop_at_the_marker_and_keep_what_is_above_it() {
 #[test]
 fn drafts_and_unlisted_posts_appear_nowhere() {
     let site = build_example_site();
+    let mut feeds = 0;
     for entry in walkdir::WalkDir::new(site.path().join("public")) {
         let entry = entry.unwrap();
         if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "xml" || e == "json") {
+            feeds += 1;
             let text = std::fs::read_to_string(entry.path()).unwrap();
             for hidden in ["plugin-sdk-deep-dive", "lanternconf-speaker-preview"] {
                 assert!(!text.contains(hidden), "{} mentions {hidden}", entry.path().display());
             }
         }
+    }
+    // The walk found the feeds (15 sets of an XML pair and a JSON file), so
+    // the loop above looked at something.
+    assert!(feeds >= 45, "only {feeds} feed files");
+    // And the hidden posts are there to hide: they are in the posts folder,
+    // one a draft, one unlisted.
+    let posts =
+        std::fs::read_dir(site.path().join("posts")).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>();
+    for hidden in ["plugin-sdk-deep-dive", "lanternconf-speaker-preview"] {
+        assert!(posts.iter().any(|name| name.to_string_lossy().contains(hidden)), "{hidden} is not in posts/");
     }
 }
 
@@ -275,4 +287,27 @@ fn links_between_posts_become_permalinks() {
     let first = html("First");
     assert!(first.contains(r#"href="https://test.example.org/blog/pic.png""#), "{first}");
     assert_eq!(std::fs::read(site.path().join("public/pic.png")).unwrap(), b"\x89PNG");
+}
+
+/// A post without a truncate marker has the description or its first
+/// paragraph as its excerpt, but every local file it references, below
+/// that paragraph too, is published with it.
+#[test]
+fn files_of_a_post_without_a_marker_are_published() {
+    let site = TempSite::new();
+    site.post(
+        "2026-01-01-no-marker/index.md",
+        "---\ntitle: No marker\n---\nThe first paragraph.\n\n![diagram](./diagram.png) and [the slides](slides/deck.pdf).\n",
+    );
+    site.post("2026-01-01-no-marker/diagram.png", "png");
+    site.post("2026-01-01-no-marker/slides/deck.pdf", "pdf");
+    let output = run(site.path(), &["build"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for file in ["diagram.png", "slides/deck.pdf"] {
+        let published = site.path().join("public/2026-01-01-no-marker").join(file);
+        assert!(published.is_file(), "{} was not published", published.display());
+    }
+    let feed = parse_feed(&site.path().join("public/feed.xml"));
+    let summary = feed.entries[0].summary.as_ref().unwrap().content.clone();
+    assert!(summary.contains("The first paragraph.") && !summary.contains("diagram"), "{summary}");
 }

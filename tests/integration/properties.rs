@@ -454,7 +454,7 @@ fn reference() -> impl Strategy<Value = String> {
 
 /// A block of a post that holds the reference `u` somewhere a URL can go.
 fn link_piece() -> impl Strategy<Value = String> {
-    (0..14usize, reference()).prop_map(|(kind, u)| match kind {
+    (0..15usize, reference()).prop_map(|(kind, u)| match kind {
         0 => format!("A [link](<{u}>) here."),
         1 => format!("An ![image](<{u}>) here."),
         2 => format!("<a href=\"{u}\">raw link</a>"),
@@ -468,6 +468,7 @@ fn link_piece() -> impl Strategy<Value = String> {
         10 => format!("<a href='{u}'>single quotes</a> <img src={}>", u.replace(' ', "%20")),
         11 => format!("<picture><source srcset=\"{u}\"><img src=\"{u}\"></picture>"),
         12 => format!("<a href=\"{u}\" style=\"background: url({u})\">styled</a>"),
+        13 => format!("<form action=\"{u}\"><input formaction=\"{u}\"><button formaction=\"{u}\">Go</button></form>"),
         _ => format!("<map name=\"m\"><area href=\"{u}\" alt=\"a\"></map><img usemap=\"#m\" src=\"{u}\">"),
     })
 }

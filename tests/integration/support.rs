@@ -55,6 +55,43 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
     newsroom(dir).args(args).output().expect("newsroom runs")
 }
 
+/// Runs newsroom and also returns what the process used: its peak
+/// resident memory in KiB and its CPU time (user and system), read with
+/// `wait4` for that one child.
+// The child is waited for with `wait4`, which clippy does not know.
+#[allow(clippy::zombie_processes)]
+pub fn run_measured(dir: &Path, args: &[&str]) -> (Output, u64, std::time::Duration) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("newsroom"))
+        .env("NEWSROOM_NOW", NOW)
+        .env_remove("NEWSROOM_SMTP_URL")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("newsroom runs");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        err.read_to_end(&mut bytes).unwrap();
+        bytes
+    });
+    let mut stdout = Vec::new();
+    out.read_to_end(&mut stdout).unwrap();
+    let stderr = reader.join().unwrap();
+    let mut status = 0;
+    // SAFETY: a plain system call on our own child, with pointers to locals.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+    let cpu = |time: libc::timeval| std::time::Duration::new(time.tv_sec as u64, time.tv_usec as u32 * 1000);
+    let output = Output { status: std::process::ExitStatus::from_raw(status), stdout, stderr };
+    (output, usage.ru_maxrss as u64, cpu(usage.ru_utime) + cpu(usage.ru_stime))
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
