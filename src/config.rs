@@ -511,6 +511,12 @@ impl DigestText {
         let mut mailbox = |key: &'static str, value: Option<String>| -> Option<Mailbox> {
             let text = given(value)?;
             match text.parse::<Mailbox>() {
+                // A control character in the name makes a header lettre cannot read back.
+                Ok(mailbox) if mailbox.name.as_deref().is_some_and(|n| n.chars().any(char::is_control)) => {
+                    problems
+                        .push((key, format!("digest.{key}: the name has a control character (a line break, a tab)")));
+                    None
+                }
                 Ok(mailbox) => Some(mailbox),
                 Err(_) => {
                     problems.push((
@@ -645,6 +651,15 @@ mod tests {
         for (error, expected) in errors.iter().zip(expected) {
             assert!(error.starts_with(expected), "{error}\n  expected {expected}");
         }
+    }
+
+    #[test]
+    fn a_sender_name_with_a_control_character_is_refused_at_its_key() {
+        let error = only_error(
+            "site:\n  title: T\n  url: https://example.org\ndigest:\n  from: \"\\\"A\\tB\\\" <a@example.org>\"\n",
+        );
+        assert_eq!((error.line, error.column), (5, 9), "{error}");
+        assert!(error.message.contains("control character"), "{error}");
     }
 
     #[test]

@@ -355,7 +355,7 @@ fn read_row(record: &StringRecord, columns: &Columns, line: usize) -> Result<(Su
 /// Makes a name safe for a `To:` header and a greeting: control characters
 /// become spaces and whitespace runs collapse to one space. Returns the name
 /// (None when nothing is left) and whether control characters were present.
-fn clean_name(raw: &str) -> (Option<String>, bool) {
+pub(crate) fn clean_name(raw: &str) -> (Option<String>, bool) {
     let had_controls = raw.chars().any(char::is_control);
     let mut name = String::with_capacity(raw.len());
     for word in raw.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()) {

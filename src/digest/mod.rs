@@ -327,7 +327,10 @@ pub mod placeholder {
 pub fn sender(config: &Config, secret: Vec<u8>, date: std::time::SystemTime) -> message::Sender {
     let from = config.digest.from.clone().unwrap_or_else(|| {
         let address = placeholder::FROM_ADDRESS.parse().expect("the placeholder is an address");
-        lettre::message::Mailbox::new(Some(config.site.title.clone()), address)
+        // The title as a display name, cleaned as subscribers' names are: a
+        // control character in it made the header unreadable to lettre
+        // (found by fuzzing `newsroom.yaml`).
+        lettre::message::Mailbox::new(crate::subscribers::clean_name(&config.site.title).0, address)
     });
     message::Sender {
         from,
@@ -401,5 +404,35 @@ mod tests {
         assert!(url::Url::parse(&sender.unsubscribe_url).unwrap().host_str().unwrap().ends_with(".invalid"));
         assert_eq!(postal_address(&config), "[digest.postal_address is not set]");
         assert_eq!(sender.list_id, "t.example.org");
+    }
+
+    /// Found by fuzzing `newsroom.yaml`: a site title with a control
+    /// character (`"Bell \0"`) became the placeholder sender's name, and no
+    /// message could be built ("missing source address").
+    #[test]
+    fn a_title_with_control_characters_still_gives_a_sender_messages_can_carry() {
+        let yaml = "site:\n  title: \"Bell \\0u07 & <b>\\a\"\n  url: https://t.example.org\n";
+        let config = Config::parse(yaml, std::path::Path::new("c")).unwrap();
+        assert!(config.site.title.contains('\0'));
+        let sender = sender(&config, b"k".to_vec(), std::time::SystemTime::UNIX_EPOCH);
+        let digest = Digest::render(
+            &config,
+            &template::DigestTemplate::parse(
+                template::DEFAULT_DIGEST_MD,
+                std::path::Path::new("digest.md"),
+                template::DEFAULT_EMAIL_CSS.into(),
+            )
+            .unwrap(),
+            &DigestInput { month: "2026-10".parse().unwrap(), posts: Vec::new() },
+        )
+        .unwrap();
+        let subscriber = crate::subscribers::Subscriber {
+            email: "ada@example.org".into(),
+            name: None,
+            status: crate::subscribers::Status::Subscribed,
+            extra: Vec::new(),
+            line: 2,
+        };
+        message::build(&digest, &sender, &subscriber).expect("a message");
     }
 }
