@@ -11,7 +11,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use divan::Bencher;
 use newsroom::content::{Post, front_matter};
 use newsroom::delivery::ledger::{Ledger, State};
-use newsroom::digest::{Digest, Month, message, preview};
+use newsroom::digest::{Digest, Month, message};
 use newsroom::feed::{self, Entry, FeedSpec};
 use newsroom::markdown::{self, RenderedPost};
 use newsroom::site::Site;
@@ -74,7 +74,7 @@ fn posts() -> Posts {
     let dir = tempfile::tempdir().expect("temp dir");
     let texts = generated_site(dir.path(), 0);
     let site = Site::open(dir.path()).expect("site");
-    let posts = site.load_posts().expect("posts").posts;
+    let posts = newsroom::content::load(&site).expect("posts").posts;
     assert_eq!(posts.len(), POSTS);
     Posts { _dir: dir, site, texts, posts }
 }
@@ -92,9 +92,9 @@ fn front_matter_parse(bencher: Bencher) {
 #[divan::bench]
 fn markdown_render_8kb(bencher: Bencher) {
     let posts = posts();
-    let links = posts.site.post_links(&posts.posts);
+    let links = newsroom::render::post_links(&posts.site, &posts.posts);
     let post = &posts.posts[0];
-    let base_url = posts.site.post_base_url(post);
+    let base_url = newsroom::render::post_base_url(&posts.site, post);
     let context = markdown::html::LinkContext {
         base_url: &base_url,
         permalink: &post.permalink,
@@ -125,9 +125,9 @@ struct Feed {
 
 fn feed() -> Feed {
     let posts = posts();
-    let links = posts.site.post_links(&posts.posts);
+    let links = newsroom::render::post_links(&posts.site, &posts.posts);
     let refs: Vec<&Post> = posts.posts.iter().collect();
-    let rendered = posts.site.render_posts(&refs, &links, markdown::Parts::EMAIL);
+    let rendered = newsroom::render::render_posts(&posts.site, &refs, &links, markdown::Parts::EMAIL);
     Feed { posts, rendered }
 }
 
@@ -163,7 +163,7 @@ fn feed_json(bencher: Bencher) {
 fn digest_of(root: &Path) -> (Digest, message::Sender) {
     let site = Site::open(root).expect("site");
     let month: Month = "2026-10".parse().expect("month");
-    let digest = preview::render_month(&site, month, now(), &mut Vec::new()).expect("render").expect("posts");
+    let digest = newsroom::digest::assemble::month_digest(&site, month, now()).expect("render").digest.expect("posts");
     let sender = newsroom::digest::sender(&site.config, b"bench".to_vec(), now().into());
     (digest, sender)
 }

@@ -8,13 +8,13 @@
 //! one round trip: each top-level section is read on its own, and the values
 //! serde accepts are then checked (URLs, addresses) where they are written.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lettre::message::Mailbox;
 use serde::Deserialize;
 
+pub use crate::error::{ConfigError, ConfigErrors};
 use crate::yaml;
 
 /// The name of the configuration file inside a site folder.
@@ -263,60 +263,6 @@ fn positive_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
     Duration::try_from_secs_f64(seconds).ok().filter(|duration| !duration.is_zero()).ok_or_else(|| {
         serde::de::Error::custom(format!("delivery.timeout must be a positive number of seconds, not {seconds}"))
     })
-}
-
-/// A configuration problem with its place in the file, printed as
-/// `path:line:col: error: message` like every other problem newsroom reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub path: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub fn new(path: impl Into<PathBuf>, (line, column): (usize, usize), message: impl Into<String>) -> Self {
-        ConfigError { path: path.into(), line, column, message: message.into() }
-    }
-
-    /// The same problem as a diagnostic, for reports that list every problem.
-    pub fn to_diagnostic(&self) -> crate::diagnostics::Diagnostic {
-        crate::diagnostics::Diagnostic::error(&self.path, (self.line, self.column), self.message.clone())
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: error: {}", self.path.display(), self.line, self.column, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Every problem found in a configuration, or with the inputs it names: a
-/// usage or configuration error (exit status 2). Printed one per line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, error) in self.0.iter().enumerate() {
-            if index > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{error}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
-
-impl From<ConfigError> for ConfigErrors {
-    fn from(error: ConfigError) -> Self {
-        ConfigErrors(vec![error])
-    }
 }
 
 impl Config {

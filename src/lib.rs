@@ -7,16 +7,21 @@
 //! [`digest`] makes the monthly email from the same rendering, [`subscribers`]
 //! reads who gets it, and [`site`] runs the stages for `build` and `check`.
 
+pub mod build;
+pub mod check;
 pub mod clock;
 pub mod config;
 pub mod content;
 pub mod delivery;
 pub mod diagnostics;
 pub mod digest;
+pub mod error;
 pub mod feed;
 pub mod init;
 pub mod markdown;
+pub mod render;
 pub mod site;
+pub mod staging;
 pub mod subscribers;
 pub mod urls;
 pub mod yaml;

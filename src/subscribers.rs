@@ -317,7 +317,7 @@ pub fn normalise_address(raw: &str) -> Result<String, String> {
         .parse::<lettre::Address>()
         .ok()
         .and_then(|address| Mailbox::new(None, address).to_string().parse::<Mailbox>().ok())
-        .is_some_and(|mailbox| mailbox.email.as_ref() == normalised);
+        .is_some_and(|mailbox| AsRef::<str>::as_ref(&mailbox.email) == normalised);
     if survives_header { Ok(normalised) } else { Err(invalid()) }
 }
 

@@ -152,9 +152,9 @@ pub fn email(config: &Config, template: &DigestTemplate, post: &Post, rendered: 
     if month.to_string().parse::<Month>().is_err() {
         return;
     }
-    let posts = [post.clone()];
-    let chosen = digest::posts_of_month(&posts, month, now());
-    let input = DigestInput { month, posts: chosen.into_iter().map(|p| (p, rendered)).collect() };
+    // As `digest preview` chooses: listed posts of the month (the one post, or none).
+    let chosen = (post.is_listed(now())).then_some((post, rendered));
+    let input = DigestInput { month, posts: chosen.into_iter().collect() };
     let digest = Digest::render(config, template, &input).expect("the digest renders");
     check_digest(config, &digest);
 }

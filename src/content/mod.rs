@@ -190,6 +190,47 @@ pub fn tag_slug(label: &str) -> String {
     if slug.is_empty() { "tag".to_string() } else { slug.to_string() }
 }
 
+/// Posts that are ready but dated after now: left out of feeds and
+/// digests until their date, and worth saying so.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Scheduled {
+    pub count: usize,
+    /// The earliest: its date and file.
+    pub first: Option<ScheduledPost>,
+}
+
+/// One scheduled post.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ScheduledPost {
+    pub date: DateTime<chrono::FixedOffset>,
+    pub path: PathBuf,
+}
+
+impl Scheduled {
+    /// The posts of `posts` that are neither drafts nor unlisted, dated after `now`.
+    pub fn of<'a>(posts: impl IntoIterator<Item = &'a Post>, now: DateTime<Utc>) -> Scheduled {
+        let mut scheduled = Scheduled::default();
+        for post in posts.into_iter().filter(|p| !p.draft && !p.unlisted && p.date.with_timezone(&Utc) > now) {
+            scheduled.count += 1;
+            if scheduled.first.as_ref().is_none_or(|first| (post.date, &post.source) < (first.date, &first.path)) {
+                scheduled.first = Some(ScheduledPost { date: post.date, path: post.source.clone() });
+            }
+        }
+        scheduled
+    }
+}
+
+impl std::fmt::Display for Scheduled {
+    /// `2 post(s) scheduled: the first publishes 2027-03-01 (posts/…)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} post(s) scheduled", self.count)?;
+        if let Some(first) = &self.first {
+            write!(f, ": the first publishes {} ({})", first.date.format("%Y-%m-%d"), first.path.display())?;
+        }
+        Ok(())
+    }
+}
+
 /// Everything the posts folder held.
 #[derive(Debug, Default)]
 pub struct LoadedPosts {
@@ -199,6 +240,11 @@ pub struct LoadedPosts {
     pub diagnostics: Vec<Diagnostic>,
     /// Posts left out because of an error.
     pub rejected: Vec<PathBuf>,
+}
+
+/// Loads every post of a site.
+pub fn load(site: &crate::site::Site) -> anyhow::Result<LoadedPosts> {
+    load_posts(&site.root, &site.config)
 }
 
 /// Loads every post under the site's posts folder.

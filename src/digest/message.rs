@@ -24,6 +24,48 @@ pub const SECRET_VAR: &str = "NEWSROOM_UNSUBSCRIBE_SECRET";
 /// The key `preview` uses when the secret is not set; `send` refuses to run without the real one.
 pub const DEVELOPMENT_SECRET: &str = "newsroom-development-key-do-not-use-for-sending";
 
+/// When the unsubscribe secret may be missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretPolicy {
+    /// `send`: links must work, so the secret must be set.
+    Required,
+    /// `preview`: the fixed development key, with a warning.
+    DevelopmentKeyAllowed,
+}
+
+/// The HMAC key of unsubscribe tokens, from [`SECRET_VAR`], read in one place.
+#[derive(Debug, Clone)]
+pub enum UnsubscribeSecret {
+    Set(Vec<u8>),
+    /// The development key, and the warning to show with it.
+    Development(Vec<u8>, String),
+}
+
+impl UnsubscribeSecret {
+    /// The secret from the environment under `policy`.
+    pub fn from_env(policy: SecretPolicy) -> Result<UnsubscribeSecret, crate::error::UsageError> {
+        match (std::env::var(SECRET_VAR), policy) {
+            (Ok(secret), _) if !secret.is_empty() => Ok(UnsubscribeSecret::Set(secret.into_bytes())),
+            (_, SecretPolicy::DevelopmentKeyAllowed) => Ok(UnsubscribeSecret::Development(
+                DEVELOPMENT_SECRET.as_bytes().to_vec(),
+                format!(
+                    "{SECRET_VAR} is not set: unsubscribe tokens use a fixed development key (`digest send` refuses to run without the real one)"
+                ),
+            )),
+            (_, SecretPolicy::Required) => Err(crate::error::UsageError::Environment(format!(
+                "{SECRET_VAR} is not set: it is the key that signs every unsubscribe link, and a send without it would mail links that do not work"
+            ))),
+        }
+    }
+
+    /// The key.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            UnsubscribeSecret::Set(secret) | UnsubscribeSecret::Development(secret, _) => secret,
+        }
+    }
+}
+
 /// Sender settings shared by every message of a run.
 #[derive(Debug, Clone)]
 pub struct Sender {

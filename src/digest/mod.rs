@@ -4,6 +4,7 @@
 //!
 //! Preview and send share this renderer, so what is previewed is what is sent.
 
+pub mod assemble;
 pub mod email;
 pub mod message;
 pub mod mime;
@@ -44,6 +45,12 @@ impl Month {
         Month { year: date.year(), month: date.month() }
     }
 
+    /// `digest-YYYY-MM`: the digest's id, the ledger's key and the
+    /// Message-IDs' prefix.
+    pub fn digest_id(&self) -> String {
+        format!("digest-{self}")
+    }
+
     /// `October 2026`.
     pub fn label(&self) -> String {
         let first = NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a parsed month is valid");
@@ -70,13 +77,6 @@ impl FromStr for Month {
         }
         Ok(Month { year, month })
     }
-}
-
-/// The month's listed posts, oldest first (ties by permalink).
-pub fn posts_of_month(posts: &[Post], month: Month, now: DateTime<Utc>) -> Vec<&Post> {
-    let mut chosen: Vec<&Post> = posts.iter().filter(|p| p.is_listed(now) && Month::of(p.date) == month).collect();
-    chosen.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.permalink.cmp(&b.permalink)));
-    chosen
 }
 
 /// A digest rendered once: HTML and text with slots for the personal parts.
@@ -215,7 +215,7 @@ impl Digest {
             String::new()
         };
         Ok(Digest {
-            id: format!("digest-{}", input.month),
+            id: input.month.digest_id(),
             month: input.month,
             post_count: input.posts.len(),
             subject,

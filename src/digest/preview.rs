@@ -9,13 +9,13 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
-use super::message::{self, DEVELOPMENT_SECRET, SECRET_VAR};
-use super::template::DigestTemplate;
-use super::{Digest, DigestInput, GMAIL_CLIP_BYTES, Month, posts_of_month};
-use crate::delivery::ledger::Ledger;
+use super::assemble::month_digest;
+use super::message::{self, SecretPolicy, UnsubscribeSecret};
+use super::{GMAIL_CLIP_BYTES, Month};
+use crate::content::Scheduled;
 use crate::diagnostics::{self, Diagnostic};
-use crate::site::{Input, Scheduled, Site, replace_dir, unset_sending_keys};
-use crate::subscribers::{self, Status};
+use crate::site::{Input, Site};
+use crate::subscribers::{self, Status, Subscriber};
 
 /// A message written to disk: its Message-ID, its size, and for the first
 /// subscriber the HTML and text that become `index.html` and `digest.txt`.
@@ -42,46 +42,6 @@ pub struct PreviewReport {
     pub warnings: Vec<String>,
 }
 
-/// The unsubscribe secret from the environment, or the development key with a warning.
-pub fn secret_or_development(warnings: &mut Vec<String>) -> Vec<u8> {
-    match std::env::var(SECRET_VAR) {
-        Ok(secret) if !secret.is_empty() => secret.into_bytes(),
-        _ => {
-            warnings.push(format!(
-                "{SECRET_VAR} is not set: unsubscribe tokens use a fixed development key (`digest send` refuses to run without the real one)"
-            ));
-            DEVELOPMENT_SECRET.as_bytes().to_vec()
-        }
-    }
-}
-
-/// Renders the month's digest once, from the site's posts and templates.
-pub fn render_month(
-    site: &Site,
-    month: Month,
-    now: DateTime<Utc>,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Result<Option<Digest>> {
-    let loaded = site.load_posts()?;
-    diagnostics.extend(loaded.diagnostics.into_iter().filter(Diagnostic::is_error));
-    let posts = posts_of_month(&loaded.posts, month, now);
-    if posts.is_empty() {
-        return Ok(None);
-    }
-    let template = DigestTemplate::load(&site.root)?;
-    let links = site.post_links(&loaded.posts);
-    let rendered = site.render_posts(&posts, &links, crate::markdown::Parts::EMAIL);
-    let input = DigestInput { month, posts: posts.iter().copied().zip(rendered.iter()).collect() };
-    Digest::render(&site.config, &template, &input).map(Some)
-}
-
-/// The month's posts that are ready but dated after `now`: what to say
-/// instead of "no posts" when a digest is previewed or sent early.
-pub fn scheduled_in_month(site: &Site, month: Month, now: DateTime<Utc>) -> Result<Scheduled> {
-    let loaded = site.load_posts()?;
-    Ok(Scheduled::of(loaded.posts.iter().filter(|post| Month::of(post.date) == month), now))
-}
-
 /// A file name for an address that is safe on any file system.
 pub fn safe_file_name(index: usize, address: &str) -> String {
     let cleaned: String = address
@@ -92,26 +52,41 @@ pub fn safe_file_name(index: usize, address: &str) -> String {
     format!("{index:05}-{}.eml", cleaned.trim_start_matches('.'))
 }
 
-/// Writes the preview of `month` into `out_dir/YYYY-MM/`, replacing it atomically.
-pub fn preview(site: &Site, month: Month, out_dir: &Path, now: DateTime<Utc>) -> Result<PreviewReport> {
+/// Why a subscriber the file lists as subscribed is not mailed (an opt-out
+/// recorded elsewhere, such as the ledger's), or `None`.
+pub type Suppressed<'a> = &'a (dyn Fn(&Subscriber) -> Option<String> + Sync);
+
+/// Writes the preview of `month` into `out_dir/YYYY-MM/`, replacing it
+/// atomically: what `send` would transmit to each subscriber the file lists
+/// and `suppressed` does not stop.
+pub fn preview(
+    site: &Site,
+    month: Month,
+    out_dir: &Path,
+    now: DateTime<Utc>,
+    suppressed: Suppressed,
+) -> Result<PreviewReport> {
     site.require(&[Input::Posts, Input::Subscribers])?;
     let mut report = PreviewReport { month: Some(month), ..Default::default() };
-    report.diagnostics.extend(unset_sending_keys(site));
-    let Some(digest) = render_month(site, month, now, &mut report.diagnostics)? else {
-        report.scheduled = scheduled_in_month(site, month, now)?;
+    report.diagnostics.extend(site.unset_sending_keys());
+    let assembled = month_digest(site, month, now)?;
+    report.diagnostics.extend(assembled.diagnostics);
+    report.scheduled = assembled.scheduled;
+    let Some(digest) = assembled.digest else {
         return Ok(report);
     };
     report.posts = digest.post_count;
-    let secret = secret_or_development(&mut report.warnings);
+    let secret = match UnsubscribeSecret::from_env(SecretPolicy::DevelopmentKeyAllowed)? {
+        UnsubscribeSecret::Set(secret) => secret,
+        UnsubscribeSecret::Development(secret, warning) => {
+            report.warnings.push(warning);
+            secret
+        }
+    };
     let sender = super::sender(&site.config, secret, now.into());
 
     let list = subscribers::load(&site.subscribers_file(), site.config.digest.subscribers_path())?;
     report.diagnostics.extend(list.diagnostics.iter().cloned());
-    // What `send` will skip, the preview skips too: opt-outs the ledger holds.
-    let suppressions = Ledger::suppressions_at(&crate::delivery::ledger_path(site))?;
-    let suppression_of =
-        |subscriber: &subscribers::Subscriber| suppressions.get(&subscribers::matching_key(&subscriber.email));
-
     let month_dir = out_dir.join(month.to_string());
     fs::create_dir_all(out_dir).with_context(|| format!("failed to create `{}`", out_dir.display()))?;
     let staging = tempfile::Builder::new()
@@ -127,7 +102,7 @@ pub fn preview(site: &Site, month: Month, out_dir: &Path, now: DateTime<Utc>) ->
     manifest.write_record(["address", "status", "message_id", "bytes", "reason", "line"])?;
     let mut first_view = None;
     let mut largest_html = 0;
-    let active: Vec<_> = list.active().filter(|subscriber| suppression_of(subscriber).is_none()).collect();
+    let active: Vec<_> = list.active().filter(|subscriber| suppressed(subscriber).is_none()).collect();
     for (chunk_index, chunk) in active.chunks(PREVIEW_CHUNK).enumerate() {
         let offset = chunk_index * PREVIEW_CHUNK;
         let results: Vec<Result<WrittenMessage>> = chunk
@@ -159,13 +134,10 @@ pub fn preview(site: &Site, month: Month, out_dir: &Path, now: DateTime<Utc>) ->
         .subscribers
         .iter()
         .filter_map(|subscriber| {
-            let reason = match (subscriber.status, suppression_of(subscriber)) {
-                (Status::Unsubscribed, _) => "unsubscribed in the subscriber file".to_string(),
-                (Status::Bounced, _) => "bounced in the subscriber file".to_string(),
-                (Status::Subscribed, Some(suppression)) => {
-                    format!("suppressed in the ledger: {} since {}", suppression.reason, suppression.created_at)
-                }
-                (Status::Subscribed, None) => return None,
+            let reason = match subscriber.status {
+                Status::Unsubscribed => "unsubscribed in the subscriber file".to_string(),
+                Status::Bounced => "bounced in the subscriber file".to_string(),
+                Status::Subscribed => suppressed(subscriber)?,
             };
             Some((subscriber.line, subscriber.email.as_str(), reason))
         })
@@ -188,7 +160,7 @@ pub fn preview(site: &Site, month: Month, out_dir: &Path, now: DateTime<Utc>) ->
     }
     fs::write(staging.path().join("index.html"), html)?;
     fs::write(staging.path().join("digest.txt"), text)?;
-    replace_dir(staging, &month_dir)?;
+    crate::staging::replace_dir(staging, &month_dir)?;
     diagnostics::sort(&mut report.diagnostics);
     report.dir = Some(month_dir);
     Ok(report)

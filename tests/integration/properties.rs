@@ -901,8 +901,8 @@ fn for_each_corpus_post(
         );
         std::fs::write(site_dir.path().join("newsroom.yaml"), config).unwrap();
         let site = newsroom::site::Site::open(site_dir.path()).unwrap();
-        let loaded = site.load_posts().unwrap();
-        let links = site.post_links(&loaded.posts);
+        let loaded = newsroom::content::load(&site).unwrap();
+        let links = newsroom::render::post_links(&site, &loaded.posts);
         for post in &loaded.posts {
             check(&site, post, &links);
             checked += 1;
@@ -916,7 +916,7 @@ fn for_each_corpus_post(
 #[test]
 fn published_html_of_the_corpus_is_what_the_sanitiser_keeps() {
     for_each_corpus_post(|site, post, links| {
-        let rendered = site.render_post(post, links, Parts::FULL);
+        let rendered = newsroom::render::render_post(site, post, links, Parts::FULL);
         for html in [&rendered.excerpt_html, rendered.content_html.as_ref().unwrap()] {
             if let Some(change) = sanitiser_changes(html) {
                 panic!("{}: {change}", post.source.display());
@@ -938,7 +938,7 @@ fn published_html_of_the_corpus_is_what_the_sanitiser_keeps() {
 fn fragment_links_of_the_corpus_point_at_headings_of_their_post() {
     let (mut found, mut missed) = (0, Vec::new());
     let ran = for_each_corpus_post(|site, post, links| {
-        let rendered = site.render_post(post, links, Parts::FULL);
+        let rendered = newsroom::render::render_post(site, post, links, Parts::FULL);
         let html = rendered.content_html.unwrap();
         let document = scraper::Html::parse_fragment(&html);
         let ids: BTreeSet<&str> =
@@ -1052,7 +1052,7 @@ proptest! {
 fn files_below_the_marker_of_the_corpus_are_found_without_rendering_them() {
     for_each_corpus_post(|site, post, links| {
         let body = post.read_body().unwrap();
-        let base_url = site.post_base_url(post);
+        let base_url = newsroom::render::post_base_url(site, post);
         let context =
             LinkContext { base_url: &base_url, permalink: &post.permalink, folder: &post.folder, post_links: links };
         let excerpt = render_post(post, &body, &context, Parts::EXCERPT);

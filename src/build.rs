@@ -1,0 +1,403 @@
+//! `newsroom build`'s stage: feeds, the feeds page, each month's archive
+//! page and the posts' local files, written into a staging folder and
+//! swapped in (see [`crate::staging`]).
+//!
+//! It reads as its list of stages: load (rendering listed posts as they
+//! load, up to a memory budget), render the rest a month at a time (each
+//! month's archive page written as it goes), make the feed sets, write
+//! them and the files, swap the folder in.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+
+use crate::content::{self, Post, Scheduled};
+use crate::diagnostics::{self, Diagnostic};
+use crate::digest::assemble::assemble;
+use crate::digest::template::DigestTemplate;
+use crate::digest::{Digest, Month};
+use crate::feed::{self, Entry, FeedSpec};
+use crate::markdown::{self, Parts, RenderedPost};
+use crate::render;
+use crate::site::{Input, Site};
+use crate::staging::{replace_dir, stage_dir};
+use crate::urls;
+
+/// What `build` is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Where to write; `public/` in the site folder by default.
+    pub out_dir: Option<PathBuf>,
+    /// Skip posts with errors instead of refusing to build.
+    pub keep_going: bool,
+}
+
+/// What `build` did.
+#[derive(Debug, Default)]
+pub struct BuildReport {
+    /// Every problem found, sorted, errors first.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Posts left out because of errors.
+    pub skipped: Vec<PathBuf>,
+    /// Whether the output was written (false when errors stopped the build).
+    pub written: bool,
+    pub out_dir: PathBuf,
+    /// Listed posts (in feeds, subject to the limit).
+    pub listed_posts: usize,
+    /// Feed sets written: the site's and one per tag.
+    pub feed_sets: usize,
+    /// Local files copied into the output.
+    pub assets_copied: usize,
+    /// Months with a web version of their digest.
+    pub digest_archives: usize,
+    /// Posts left out until their date.
+    pub scheduled: Scheduled,
+}
+
+impl BuildReport {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+/// `newsroom build`: feeds and assets into the output folder, atomically.
+///
+/// Posts are loaded without their bodies; listed ones are rendered as they
+/// load and their renderings kept up to [`RENDERINGS_MEMORY_BUDGET`]. Then,
+/// a month at a time, the month's posts without a kept rendering are read
+/// again and rendered, the month's archive page is written, and the
+/// renderings are dropped, except the few that some feed carries. Memory
+/// holds the posts' metadata, the budget and the months being rendered,
+/// whatever the number of posts.
+pub fn build(site: &Site, options: &BuildOptions, now: DateTime<Utc>) -> Result<BuildReport> {
+    build_keeping(site, options, now, RENDERINGS_MEMORY_BUDGET)
+}
+
+/// [`build`], keeping at most `budget` bytes of renderings from loading.
+fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget: usize) -> Result<BuildReport> {
+    site.require(&[Input::Posts])?;
+    let out_dir = options.out_dir.clone().unwrap_or_else(|| site.default_out_dir());
+    let full = site.config.feeds.content == crate::config::FeedContent::Full;
+    let parts = if full { Parts::FULL } else { Parts::EXCERPT };
+    // Listed posts are rendered as they load, while their text is at hand,
+    // and kept up to a budget; the rest are read again a month at a time.
+    // A post linking to another post's file needs every permalink, so its
+    // early rendering is dropped and it renders again with them.
+    let budget = AtomicUsize::new(budget);
+    let no_links = HashMap::new();
+    let render_early = |post: &mut Post, text: &str| -> Option<Box<RenderedPost>> {
+        if !post.is_listed(now) || budget.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let body = post.body_from(text).ok()?;
+        let rendered = render::render_body(site, post, &body, &no_links, parts);
+        if links_other_posts(&rendered) {
+            return None;
+        }
+        let size = rendered.memory_size();
+        // Once one does not fit, none is rendered early any more.
+        let fits = budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| Some(left.saturating_sub(size)));
+        (fits.is_ok_and(|left| left >= size)).then(|| Box::new(rendered))
+    };
+    let (loaded, early) = content::load_posts_with(&site.root, &site.config, &render_early)?;
+    let mut report = BuildReport {
+        out_dir: out_dir.clone(),
+        skipped: loaded.rejected.clone(),
+        scheduled: Scheduled::of(&loaded.posts, now),
+        ..Default::default()
+    };
+    let mut diagnostics = loaded.diagnostics;
+    if diagnostics.iter().any(Diagnostic::is_error) && !options.keep_going {
+        diagnostics::sort(&mut diagnostics);
+        report.diagnostics = diagnostics;
+        return Ok(report);
+    }
+
+    let listed: Vec<&Post> = loaded.posts.iter().filter(|p| p.is_listed(now)).collect();
+    // Only posts linking to another post's file need every permalink: the
+    // map is made when the first of them is rendered (at 100k posts it took
+    // 90 ms on one core).
+    let post_links = OnceLock::new();
+    let in_feeds = feed::feed_members(&site.config, &listed);
+    let template = DigestTemplate::load(&site.root)?;
+    let staging = stage_dir(&out_dir)?;
+
+    let mut by_month: BTreeMap<Month, MonthPosts> = BTreeMap::new();
+    for (post, rendered) in loaded.posts.iter().zip(early) {
+        if post.is_listed(now) {
+            by_month.entry(Month::of(post.date)).or_default().push((post, rendered));
+        }
+    }
+    let archives = by_month.len();
+    let context = MonthContext {
+        site,
+        template: &template,
+        out: staging.path(),
+        post_links: &post_links,
+        posts: &loaded.posts,
+        no_links: &no_links,
+        in_feeds: &in_feeds,
+        parts,
+    };
+    let months: Vec<RenderedMonth> =
+        by_month.into_par_iter().map(|(month, posts)| render_month(&context, month, posts)).collect::<Result<_>>()?;
+
+    let mut assets = BTreeMap::new();
+    let mut kept = Vec::new();
+    for month in months {
+        diagnostics.extend(month.diagnostics);
+        report.skipped.extend(month.skipped);
+        assets.extend(month.copies);
+        kept.extend(month.kept);
+    }
+    if diagnostics.iter().any(Diagnostic::is_error) && !options.keep_going {
+        diagnostics::sort(&mut diagnostics);
+        report.diagnostics = diagnostics;
+        return Ok(report);
+    }
+    let entries: Vec<Entry> = kept.iter().map(|(post, rendered)| Entry { post, rendered }).collect();
+    let FeedOutput { sets: feed_sets, page_html } = feed_sets(site, &entries, now)?;
+    let page_dir = staging.path().join(feed::page::DIR);
+    fs::create_dir_all(&page_dir).with_context(|| format!("failed to create `{}`", page_dir.display()))?;
+    write_file(&page_dir.join(feed::page::FILE), &page_html)?;
+    // Creating files is most of the remaining time: both cores do it.
+    feed_sets.par_iter().try_for_each(|(folder, files)| -> Result<()> {
+        let dir = staging.path().join(folder);
+        fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+        write_file(&dir.join(feed::RSS_FILE), &files.rss)?;
+        write_file(&dir.join(feed::ATOM_FILE), &files.atom)?;
+        write_file(&dir.join(feed::JSON_FILE), &files.json)?;
+        if site.config.feeds.xslt {
+            write_file(&dir.join(feed::XSLT_FILE), feed::XSLT)?;
+        }
+        Ok(())
+    })?;
+    assets.par_iter().try_for_each(|(relative, source)| -> Result<()> {
+        let target = staging.path().join(relative);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
+        }
+        fs::copy(source, &target).with_context(|| format!("failed to copy `{}`", source.display()))?;
+        Ok(())
+    })?;
+    replace_dir(staging, &out_dir)?;
+
+    diagnostics::sort(&mut diagnostics);
+    report.diagnostics = diagnostics;
+    report.written = true;
+    report.listed_posts = listed.len();
+    report.feed_sets = feed_sets.len();
+    report.assets_copied = assets.len();
+    report.digest_archives = archives;
+    // Freeing every post's metadata is ~0.1 s on one core at 100k posts:
+    // done on another thread, which the process does not wait for.
+    drop(entries);
+    drop((kept, listed, in_feeds));
+    let posts = loaded.posts;
+    rayon::spawn(move || drop(posts));
+    Ok(report)
+}
+
+/// Whether a rendering made without the other posts' permalinks met a link
+/// to another post's file (kept as a file reference) and must be made again
+/// with them.
+fn links_other_posts(rendered: &RenderedPost) -> bool {
+    rendered.local_refs.iter().any(|r| markdown::is_post_file(r))
+}
+
+/// How many bytes of renderings `build` keeps from loading (see
+/// [`build`]): the same as the bodies [`content::load_posts`] keeps, and a
+/// rendering is a fraction of its body, so ~5 times as many posts are read
+/// once.
+const RENDERINGS_MEMORY_BUDGET: usize = content::BODY_MEMORY_BUDGET;
+
+/// A month's posts, each with its rendering when one was kept from loading.
+type MonthPosts<'a> = Vec<(&'a Post, Option<Box<RenderedPost>>)>;
+
+/// What every month's rendering shares.
+struct MonthContext<'a> {
+    site: &'a Site,
+    template: &'a DigestTemplate,
+    /// The staging folder the archive pages go into.
+    out: &'a Path,
+    /// Every post file's permalink, made when first needed.
+    post_links: &'a OnceLock<HashMap<String, String>>,
+    posts: &'a [Post],
+    no_links: &'a HashMap<String, String>,
+    /// The posts some feed carries ([`feed::feed_members`]).
+    in_feeds: &'a HashSet<&'a Path>,
+    parts: Parts,
+}
+
+/// What rendering one month leaves: its posts' problems and files, and the
+/// renderings of the posts that feeds carry.
+#[derive(Default)]
+struct RenderedMonth<'a> {
+    diagnostics: Vec<Diagnostic>,
+    /// Posts that failed to render, left out.
+    skipped: Vec<PathBuf>,
+    copies: BTreeMap<PathBuf, PathBuf>,
+    kept: Vec<(&'a Post, RenderedPost)>,
+}
+
+/// Renders a month's posts and writes the month's archive page
+/// (`digest/YYYY-MM/index.html`, the web version of its digest, the "view in
+/// browser" target of the emails).
+fn render_month<'a>(context: &MonthContext, month: Month, posts: MonthPosts<'a>) -> Result<RenderedMonth<'a>> {
+    let site = context.site;
+    let rendered: Vec<(&Post, RenderedPost)> = posts
+        .into_par_iter()
+        .map(|(post, early)| match early {
+            Some(rendered) => (post, *rendered),
+            // Once the permalink map exists, it costs nothing to pass it.
+            None => {
+                let links = context.post_links.get().unwrap_or(context.no_links);
+                match render::render_post(site, post, links, context.parts) {
+                    rendered if links_other_posts(&rendered) => {
+                        let links = context.post_links.get_or_init(|| render::post_links(site, context.posts));
+                        (post, render::render_post(site, post, links, context.parts))
+                    }
+                    rendered => (post, rendered),
+                }
+            }
+        })
+        .collect();
+    let assembled = assemble(month, rendered);
+    if !assembled.posts.is_empty() {
+        let html = Digest::render_archive(&site.config, context.template, &assembled.input())?;
+        let dir = context.out.join("digest").join(month.to_string());
+        fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+        write_file(&dir.join("index.html"), &html)?;
+    }
+    let mut result =
+        RenderedMonth { diagnostics: assembled.diagnostics, skipped: assembled.skipped, ..Default::default() };
+    for (post, mut rendered) in assembled.posts {
+        result.copies.append(&mut rendered.copies);
+        if context.in_feeds.contains(post.source.as_path()) {
+            result.kept.push((post, rendered));
+        }
+    }
+    Ok(result)
+}
+
+/// The feed sets and the feeds page that lists them.
+struct FeedOutput {
+    /// The main set (folder `""`) and one per tag (`tags/<slug>`), serialised.
+    sets: Vec<(String, feed::FeedFiles)>,
+    /// `feeds/index.html`.
+    page_html: String,
+}
+
+/// The main feed set and one per tag, serialised, and the feeds page.
+fn feed_sets(site: &Site, entries: &[Entry], now: DateTime<Utc>) -> Result<FeedOutput> {
+    let config = &site.config;
+    let blog_url = config.blog_url();
+    let fallback = now.fixed_offset();
+    let main = FeedSpec::new(
+        config,
+        config.site.title.clone(),
+        blog_url.clone(),
+        blog_url.clone(),
+        entries.to_vec(),
+        fallback,
+    );
+    let mut by_tag: BTreeMap<&str, (&str, Vec<Entry>)> = BTreeMap::new();
+    if config.feeds.tags {
+        for entry in entries {
+            for tag in &entry.post.tags {
+                by_tag.entry(&tag.slug).or_insert_with(|| (&tag.label, Vec::new())).1.push(*entry);
+            }
+        }
+    }
+    let tags: Vec<(&str, &str, FeedSpec)> = by_tag
+        .into_iter()
+        .map(|(slug, (label, tagged))| {
+            let tag_url = format!("{blog_url}tags/{}", urls::encode_path(slug));
+            let title = format!("{} — {label}", config.site.title);
+            (slug, label, FeedSpec::new(config, title, tag_url.clone(), format!("{tag_url}/"), tagged, fallback))
+        })
+        .collect();
+    let listed: Vec<feed::page::TagFeeds> =
+        tags.iter().map(|(slug, label, spec)| feed::page::TagFeeds { slug, label, spec }).collect();
+    let page_html = feed::page::feeds_page(config, &main, &listed).into_string();
+    let specs: Vec<(String, &FeedSpec)> = std::iter::once((String::new(), &main))
+        .chain(tags.iter().map(|(slug, _, spec)| (format!("tags/{slug}"), spec)))
+        .collect();
+    let sets =
+        specs.into_par_iter().map(|(folder, spec)| Ok((folder, feed::write_all(spec)?))).collect::<Result<_>>()?;
+    Ok(FeedOutput { sets, page_html })
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text).with_context(|| format!("failed to write `{}`", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .map(Result::unwrap)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| (e.path().strip_prefix(dir).unwrap().to_path_buf(), fs::read(e.path()).unwrap()))
+            .collect()
+    }
+
+    /// Renderings kept from loading and renderings made a month at a time
+    /// (a post beyond the budget, or one linking another post's file) are
+    /// the same bytes.
+    #[test]
+    fn output_is_the_same_whatever_the_renderings_budget() {
+        let site = Site::open(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let now = "2026-11-22T12:00:00Z".parse().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let outputs: Vec<BTreeMap<PathBuf, Vec<u8>>> = [0, 3000, RENDERINGS_MEMORY_BUDGET]
+            .into_iter()
+            .map(|budget| {
+                let dir = out.path().join(budget.to_string());
+                let options = BuildOptions { out_dir: Some(dir.clone()), keep_going: false };
+                let report = build_keeping(&site, &options, now, budget).unwrap();
+                assert!(report.written && report.listed_posts > 3, "{report:?}");
+                files(&dir)
+            })
+            .collect();
+        assert!(outputs[0].len() > 10);
+        assert!(outputs[1] == outputs[0], "budget 3000 differs from none");
+        assert!(outputs[2] == outputs[0], "the default budget differs from none");
+    }
+
+    /// A post linking another post's file gets the permalink whether its
+    /// rendering was kept from loading (budget) or made with its month.
+    #[test]
+    fn links_between_posts_resolve_with_any_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("posts")).unwrap();
+        fs::write(dir.path().join("newsroom.yaml"), "site:\n  title: T\n  url: https://t.example.org\n").unwrap();
+        fs::write(dir.path().join("posts/2026-01-01-a.md"), "---\ntitle: A\n---\n\nA.\n\n<!--truncate-->\n").unwrap();
+        let linking = "---\ntitle: B\n---\n\nSee [A](2026-01-01-a.md#top).\n\n<!--truncate-->\n";
+        fs::write(dir.path().join("posts/2026-01-02-b.md"), linking).unwrap();
+        let site = Site::open(dir.path()).unwrap();
+        let now = "2026-11-22T12:00:00Z".parse().unwrap();
+        for budget in [0, RENDERINGS_MEMORY_BUDGET] {
+            let out = dir.path().join(format!("out-{budget}"));
+            let options = BuildOptions { out_dir: Some(out.clone()), keep_going: false };
+            build_keeping(&site, &options, now, budget).unwrap();
+            let feed = fs::read_to_string(out.join("feed.json")).unwrap();
+            assert!(
+                feed.contains(r#"href=\"https://t.example.org/blog/2026/01/01/a#top\""#),
+                "budget {budget}: {feed}"
+            );
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `newsroom check`'s stage: every problem of the configuration, the
+//! inputs it names, every post, the digest template and the subscriber
+//! file, found at once and written nowhere.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+
+use crate::config::ConfigError;
+use crate::content::{self, Post, Scheduled};
+use crate::diagnostics::{self, Diagnostic};
+use crate::digest::template::DigestTemplate;
+use crate::markdown::Parts;
+use crate::render;
+use crate::site::{Input, Site};
+
+/// What `check` found.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct CheckReport {
+    /// Every problem, sorted, errors first.
+    pub diagnostics: Vec<Diagnostic>,
+    /// How many of the errors are with the configuration or the inputs it
+    /// names (exit status 2 rather than 1).
+    pub configuration_errors: usize,
+    /// Posts read (drafts included).
+    pub posts: usize,
+    pub scheduled: Scheduled,
+}
+
+impl CheckReport {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+/// `newsroom check`: every problem of the configuration, the inputs it
+/// names, every post and the digest template; nothing written.
+pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
+    let mut report = CheckReport::default();
+    let mut diagnostics = Vec::new();
+    let mut configuration = |error: ConfigError| {
+        report.configuration_errors += 1;
+        diagnostics.push(error.to_diagnostic());
+    };
+    let posts_missing = site.input_problem(Input::Posts).map(&mut configuration).is_some();
+    // Without `digest.subscribers` a site may publish feeds only: its
+    // default file missing is a warning; a file it names is an input.
+    let subscribers = match site.input_problem(Input::Subscribers) {
+        // Said once, with the rest of the digest's set-up, when there is none.
+        Some(_) if !site.config.has_section("digest") => false,
+        Some(problem) if site.config.digest.subscribers.is_none() => {
+            diagnostics.push(Diagnostic::warning(
+                &problem.path,
+                (problem.line, problem.column),
+                format!("{}: `digest preview` and `digest send` need one", problem.message),
+            ));
+            false
+        }
+        Some(problem) => {
+            configuration(problem);
+            false
+        }
+        None => true,
+    };
+    diagnostics.extend(site.unset_sending_keys());
+    if !posts_missing {
+        let loaded = content::load(site)?;
+        diagnostics.extend(loaded.diagnostics);
+        report.posts = loaded.posts.len();
+        report.scheduled = Scheduled::of(&loaded.posts, now);
+        let checked: Vec<&Post> = loaded.posts.iter().filter(|p| !p.draft).collect();
+        let post_links = render::post_links(site, &loaded.posts);
+        let found: Vec<Vec<Diagnostic>> = checked
+            .par_iter()
+            .map(|post| render::render_post(site, post, &post_links, Parts::EXCERPT).diagnostics)
+            .collect();
+        diagnostics.extend(found.into_iter().flatten());
+    }
+    if let Err(error) = DigestTemplate::load(&site.root) {
+        diagnostics.push(template_diagnostic(&error));
+    }
+    if subscribers {
+        let source = site.config.digest.subscribers_path();
+        diagnostics.extend(crate::subscribers::load(&site.subscribers_file(), source)?.diagnostics);
+    }
+    diagnostics::sort(&mut diagnostics);
+    report.diagnostics = diagnostics;
+    Ok(report)
+}
+
+/// A template error as a diagnostic: at its place when it has one.
+fn template_diagnostic(error: &anyhow::Error) -> Diagnostic {
+    match error.downcast_ref::<ConfigError>() {
+        Some(problem) => Diagnostic::error(&problem.path, (problem.line, problem.column), problem.message.clone()),
+        None => Diagnostic::error("templates/digest.md", (1, 1), format!("{error:#}")),
+    }
+}

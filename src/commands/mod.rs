@@ -1,0 +1,108 @@
+//! The commands: each one file, a short list of stage calls, and the only
+//! place that prints. Standard output goes through [`Out`], whose writes
+//! return errors instead of panicking: `newsroom digest status | head`
+//! ends with exit status 0 when `head` closes the pipe, as ripgrep does.
+
+mod build;
+mod check;
+mod init;
+mod preview;
+mod reference;
+mod send;
+mod status;
+mod unsubscribe;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, DigestCommand};
+use newsroom::diagnostics::Diagnostic;
+use newsroom::digest::Month;
+use newsroom::error::UsageError;
+use newsroom::site::Site;
+
+/// Standard output, locked, for one command's report.
+pub type Out = std::io::StdoutLock<'static>;
+
+/// Runs the command `cli` names.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let now = newsroom::clock::now()?;
+    let mut out = std::io::stdout().lock();
+    // Commands that need no site folder.
+    match &cli.command {
+        Command::Init(args) => return init::run(&mut out, args.dir.as_deref().unwrap_or(&cli.site_dir), args, now),
+        Command::Completions { shell } => return reference::completions(&mut out, *shell),
+        Command::Man { out: dir } => return reference::man(&mut out, dir.as_deref()),
+        _ => {}
+    }
+    let json = match &cli.command {
+        Command::Check(args) => args.json,
+        Command::Build(args) => args.json.json,
+        Command::Digest(DigestCommand::Status(args)) => args.json.json,
+        _ => false,
+    };
+    let site = match Site::open(&cli.site_dir) {
+        Ok(site) => site,
+        // In JSON the configuration's problems are a report like any other.
+        Err(problems) if json => {
+            let diagnostics: Vec<Diagnostic> = problems.0.iter().map(|p| p.to_diagnostic()).collect();
+            print_json(&mut out, &Problems::new(diagnostics, problems.0.len()))?;
+            return Ok(ExitCode::from(2));
+        }
+        Err(problems) => return Err(problems.into()),
+    };
+    match cli.command {
+        Command::Build(args) => build::run(&mut out, &site, args, now),
+        Command::Check(args) => check::run(&mut out, &site, args.json, now),
+        Command::Digest(DigestCommand::Preview(args)) => preview::run(&mut out, &site, args, now),
+        Command::Digest(DigestCommand::Send(args)) => send::run(&mut out, &site, args, now),
+        Command::Digest(DigestCommand::Status(args)) => status::run(&mut out, &site, args, now),
+        Command::Unsubscribe { address } => unsubscribe::run(&mut out, &site, &address),
+        Command::Init(_) | Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
+    }
+}
+
+/// The part of every `--json` report that lists problems: each with its
+/// place, and the counts. A configuration that cannot be read gives this alone.
+#[derive(Serialize)]
+pub struct Problems {
+    errors: usize,
+    warnings: usize,
+    configuration_errors: usize,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Problems {
+    pub fn new(diagnostics: Vec<Diagnostic>, configuration_errors: usize) -> Problems {
+        let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+        Problems { errors, warnings: diagnostics.len() - errors, configuration_errors, diagnostics }
+    }
+}
+
+pub fn print_json(out: &mut Out, report: &impl Serialize) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The month of a digest command: `--month`, or the previous calendar month.
+/// A malformed month is a usage error (exit status 2).
+pub fn digest_month(month: Option<&str>, now: DateTime<Utc>) -> Result<Month> {
+    match month {
+        Some(text) => text.parse().map_err(|message: String| UsageError::Argument(message).into()),
+        None => Ok(Month::previous(now)),
+    }
+}
+
+/// What to say of a month without posts to send: scheduled ones, or none.
+pub fn nothing_to_send(month: Month, scheduled: &newsroom::content::Scheduled, what: &str) -> String {
+    if scheduled.count > 0 {
+        format!("no posts published in {} ({month}) yet: {scheduled}; {what}", month.label())
+    } else {
+        format!("no posts in {} ({month}): {what}", month.label())
+    }
+}

@@ -1,0 +1,70 @@
+//! `newsroom digest status`: the ledger's counts, most common failures,
+//! and the addresses in a state when asked.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+use super::{Out, digest_month, print_json};
+use crate::cli::StatusArgs;
+use newsroom::delivery::{self, ledger::State};
+use newsroom::site::Site;
+
+pub fn run(out: &mut Out, site: &Site, args: StatusArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+    let month = digest_month(args.month.month.as_deref(), now)?;
+    let list = args.list.as_deref().map(|state| State::parse(state).expect("clap allows only states"));
+    let report = delivery::status(site, month, list)?;
+    if args.json.json {
+        print_json(out, &report)?;
+    } else {
+        print_status(out, site, &report, list)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `digest status` as lines: counts, the most common failures, and the
+/// rows asked for with `--list`.
+fn print_status(out: &mut Out, site: &Site, report: &delivery::StatusReport, list: Option<State>) -> Result<()> {
+    if !report.frozen {
+        let ledger = site.ledger_path();
+        let why = if ledger.exists() {
+            "not sent yet".to_string()
+        } else {
+            format!("no ledger at {} (nothing has been sent)", ledger.display())
+        };
+        writeln!(out, "{}: {why}", report.digest_id)?;
+        return Ok(());
+    }
+    writeln!(out, "{}: {} recipients", report.digest_id, report.recipients)?;
+    for count in &report.counts {
+        let label = if count.state == "sending" { "sending (in doubt if no send is running)" } else { count.state };
+        writeln!(out, "  {label}: {}", count.count)?;
+    }
+    if !report.common_failures.is_empty() {
+        writeln!(out, "most common failures:")?;
+        for failure in &report.common_failures {
+            writeln!(out, "  {} {}: {}", failure.count, failure.state, failure.reply)?;
+        }
+    }
+    match list {
+        Some(state) => {
+            writeln!(out, "{} ({}):", state.as_str(), report.rows.len())?;
+            for row in &report.rows {
+                writeln!(
+                    out,
+                    "  {} ({} attempt(s)): {}",
+                    row.address,
+                    row.attempts,
+                    row.reply.as_deref().unwrap_or("")
+                )?;
+            }
+        }
+        None if report.recipients > 0 => {
+            writeln!(out, "(--list STATE lists the addresses in a state; --json gives everything as JSON)")?
+        }
+        None => {}
+    }
+    Ok(())
+}

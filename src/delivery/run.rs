@@ -1,0 +1,332 @@
+//! One run of `digest send`: the queue of recipients, the workers that
+//! hand their messages to the relay (one connection each), and the
+//! bookkeeping every attempt is bracketed by in the ledger: `sending`
+//! committed before a message leaves, its outcome after. Retries back off
+//! with jitter; throttling replies pause every worker; `--rate` spaces
+//! the starts; a stop lets what is in flight finish.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::failpoint;
+use super::ledger::{self, Ledger, Recipient, State};
+use super::relay::{self, Outcome, Relay};
+use super::{MAX_ATTEMPTS, Observer, Stop};
+use crate::digest::Digest;
+use crate::digest::message::{self, Sender};
+use crate::subscribers::{Status, Subscriber};
+
+/// The first retry's delay; each further retry doubles it (plus jitter).
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Connection attempts in a row a worker makes before it gives up.
+const CONNECT_ATTEMPTS: u32 = 5;
+
+/// Builds the message of one ledger row.
+pub(super) fn build(digest: &Digest, sender: &Sender, recipient: &Recipient) -> Result<message::OutgoingMessage> {
+    let subscriber = Subscriber {
+        email: recipient.address.clone(),
+        name: recipient.name.clone(),
+        status: Status::Subscribed,
+        extra: Vec::new(),
+        line: 0,
+    };
+    message::build(digest, sender, &subscriber)
+}
+
+pub(super) struct Job {
+    pub(super) recipient: Recipient,
+    pub(super) attempt: u32,
+    pub(super) not_before: Instant,
+}
+
+#[derive(Default)]
+pub(super) struct RunState {
+    /// Jobs taken and not yet finished (they may come back to the queue).
+    in_flight: usize,
+    pub(super) sent: usize,
+    /// Every worker waits until then after a throttling reply.
+    paused_until: Option<Instant>,
+    /// The next moment a message may start, under `--rate`.
+    next_slot: Option<Instant>,
+    pub(super) connect_error: Option<String>,
+    workers_given_up: usize,
+    /// The last permanent reply (its recipient's address taken out) and
+    /// how many recipients in a row have had it.
+    refusal_streak: (String, usize),
+    /// Set when that streak reached the limit: the reply and the count.
+    pub(super) refused_everyone: Option<(String, usize)>,
+}
+
+pub(super) struct Run {
+    pub(super) queue: Mutex<VecDeque<Job>>,
+    pub(super) ledger: Mutex<Ledger>,
+    pub(super) state: Mutex<RunState>,
+    pub(super) digest: Digest,
+    pub(super) sender: Sender,
+    pub(super) relay: Relay,
+    pub(super) rate: f64,
+    pub(super) observer: Arc<dyn Observer>,
+    pub(super) stop: Arc<Stop>,
+    /// Identical permanent refusals in a row that stop the run (0: never).
+    pub(super) refusal_limit: usize,
+}
+
+enum Next {
+    Job(Job),
+    Wait(Duration),
+    Done,
+}
+
+impl Run {
+    fn next_job(&self) -> Next {
+        let mut queue = self.queue.lock().expect("queue");
+        let mut state = self.state.lock().expect("state");
+        let now = Instant::now();
+        if self.stop.is_requested() {
+            return Next::Done;
+        }
+        if let Some(index) = queue.iter().position(|job| job.not_before <= now) {
+            let job = queue.remove(index).expect("index is in the queue");
+            state.in_flight += 1;
+            return Next::Job(job);
+        }
+        match queue.iter().map(|job| job.not_before).min() {
+            Some(earliest) => Next::Wait(earliest - now),
+            None if state.in_flight > 0 => Next::Wait(Duration::from_millis(20)),
+            None => Next::Done,
+        }
+    }
+
+    /// Waits for a throttling pause and for the next `--rate` slot; writes
+    /// the worker's unrecorded outcome first if it has to wait. False if a
+    /// stop was asked for meanwhile.
+    async fn pace(&self, unrecorded: &mut Option<Unrecorded>) -> bool {
+        let wait = {
+            let mut state = self.state.lock().expect("state");
+            let now = Instant::now();
+            let mut start = state.paused_until.filter(|t| *t > now).unwrap_or(now);
+            if self.rate > 0.0 {
+                let slot = state.next_slot.unwrap_or(now).max(start);
+                state.next_slot = Some(slot + Duration::from_secs_f64(1.0 / self.rate));
+                start = slot;
+            }
+            start.saturating_duration_since(now)
+        };
+        if !wait.is_zero() {
+            self.record(unrecorded);
+            return !self.stop.sleep(wait).await;
+        }
+        !self.stop.is_requested()
+    }
+
+    /// Writes an outcome the worker has not written yet.
+    fn record(&self, unrecorded: &mut Option<Unrecorded>) {
+        if let Some(done) = unrecorded.take() {
+            self.write_outcome(done.id, &done.address, State::Sent, &done.reply);
+        }
+    }
+
+    fn write_outcome(&self, id: i64, address: &str, state: State, reply: &str) {
+        if let Err(error) = self.ledger.lock().expect("ledger").mark(id, state, reply) {
+            self.observer.problem(&format!("the ledger could not record {address} as {}: {error:#}", state.as_str()));
+        }
+    }
+
+    /// A message the relay accepted: counted now, written to the ledger
+    /// together with the worker's next `sending` mark (see [`Unrecorded`]).
+    fn accepted(&self, job: Job, reply: String) -> Unrecorded {
+        self.count_finished(State::Sent);
+        Unrecorded { id: job.recipient.id, address: job.recipient.address, reply }
+    }
+
+    fn finish(&self, job: Job, state: State, reply: &str) {
+        self.write_outcome(job.recipient.id, &job.recipient.address, state, reply);
+        if state == State::FailedPermanent {
+            self.count_refusal(&ledger::reply_pattern(reply, &job.recipient.address));
+        }
+        self.count_finished(state);
+    }
+
+    /// A permanent refusal: when the same reply has come for
+    /// `refusal_limit` recipients in a row, the relay refuses everyone
+    /// (a relay that denies relaying, a suspended account), and the run
+    /// stops instead of marking the whole list failed.
+    fn count_refusal(&self, pattern: &str) {
+        let mut run = self.state.lock().expect("state");
+        if run.refusal_streak.0 == pattern {
+            run.refusal_streak.1 += 1;
+        } else {
+            run.refusal_streak = (pattern.to_string(), 1);
+        }
+        if self.refusal_limit > 0 && run.refusal_streak.1 >= self.refusal_limit && run.refused_everyone.is_none() {
+            run.refused_everyone = Some(run.refusal_streak.clone());
+            drop(run);
+            self.stop.request();
+        }
+    }
+
+    fn count_finished(&self, state: State) {
+        let mut run = self.state.lock().expect("state");
+        run.in_flight -= 1;
+        if state == State::Sent {
+            run.sent += 1;
+            run.refusal_streak.1 = 0;
+        }
+        drop(run);
+        if state != State::Pending {
+            self.observer.finished(state);
+        }
+    }
+
+    fn retry(&self, mut job: Job, reply: &str, throttle: bool) {
+        let delay = backoff(job.attempt);
+        if throttle {
+            let mut run = self.state.lock().expect("state");
+            let until = Instant::now() + delay;
+            run.paused_until = Some(run.paused_until.map_or(until, |t| t.max(until)));
+        }
+        job.attempt += 1;
+        if job.attempt >= MAX_ATTEMPTS {
+            return self.finish(job, State::FailedTransient, reply);
+        }
+        if let Err(error) = self.ledger.lock().expect("ledger").mark(job.recipient.id, State::Pending, reply) {
+            self.observer
+                .problem(&format!("the ledger could not record a retry of {}: {error:#}", job.recipient.address));
+        }
+        job.not_before = Instant::now() + delay;
+        self.queue.lock().expect("queue").push_back(job);
+        self.state.lock().expect("state").in_flight -= 1;
+    }
+
+    /// Puts a job back untouched (no attempt was made).
+    fn give_back(&self, job: Job) {
+        self.queue.lock().expect("queue").push_front(job);
+        self.state.lock().expect("state").in_flight -= 1;
+    }
+}
+
+/// Exponential backoff with full jitter: up to base·2^attempt, at most BACKOFF_MAX.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(16)).min(BACKOFF_MAX);
+    let millis = ceiling.as_millis() as u64;
+    Duration::from_millis(millis / 2 + fastrand::u64(0..=millis / 2))
+}
+
+/// A message the relay accepted whose `sent` mark is not written yet. The
+/// worker writes it in the same transaction as its next message's `sending`
+/// mark, which halves the ledger's commits; it writes it on its own before
+/// anything that can wait (an empty queue, `--rate`, a throttling pause,
+/// connecting) and before it stops, so it is held for the time it takes to
+/// build one message. A crash in that window leaves the row `sending`:
+/// reported ambiguous, never sent twice, as for a crash while waiting for
+/// the reply. Each worker still has at most one row `sending`.
+struct Unrecorded {
+    id: i64,
+    address: String,
+    reply: String,
+}
+
+/// One worker: one connection, jobs from the shared queue until it is empty.
+pub(super) async fn worker(run: Arc<Run>) {
+    let mut connection = None;
+    let mut connect_failures = 0;
+    let mut unrecorded = None;
+    loop {
+        let job = match run.next_job() {
+            Next::Job(job) => job,
+            Next::Wait(duration) => {
+                run.record(&mut unrecorded);
+                run.stop.sleep(duration.min(Duration::from_millis(200))).await;
+                continue;
+            }
+            Next::Done => break,
+        };
+        if !run.pace(&mut unrecorded).await {
+            run.give_back(job);
+            break;
+        }
+        if connection.is_none() {
+            run.record(&mut unrecorded);
+            match run.relay.connect().await {
+                Ok(opened) => {
+                    connection = Some(opened);
+                    connect_failures = 0;
+                }
+                Err(error) => {
+                    connect_failures += 1;
+                    run.give_back(job);
+                    if connect_failures >= CONNECT_ATTEMPTS {
+                        let mut state = run.state.lock().expect("state");
+                        state.connect_error = Some(error);
+                        state.workers_given_up += 1;
+                        break;
+                    }
+                    run.stop.sleep(backoff(connect_failures)).await;
+                    continue;
+                }
+            }
+        }
+        let outgoing = match build(&run.digest, &run.sender, &job.recipient) {
+            Ok(outgoing) => outgoing,
+            Err(error) => {
+                run.finish(job, State::FailedPermanent, &format!("{error:#}"));
+                continue;
+            }
+        };
+        // Claimed before a stop was asked for, but not started: it goes back, pending.
+        if run.stop.is_requested() {
+            run.give_back(job);
+            break;
+        }
+        let marked = run.ledger.lock().expect("ledger").mark_outcome_and_sending(
+            unrecorded.as_ref().map(|done: &Unrecorded| (done.id, State::Sent, done.reply.as_str())),
+            job.recipient.id,
+            &outgoing.message_id,
+        );
+        if let Err(error) = marked {
+            // Without the `sending` mark a crash could send twice: stop here.
+            run.observer.problem(&format!("the ledger could not record a send ({error:#}); stopping this worker"));
+            run.give_back(job);
+            break;
+        }
+        unrecorded = None;
+        failpoint::hit(failpoint::AFTER_SENDING_COMMITTED);
+        let conn = connection.as_mut().expect("connected above");
+        let (outcome, usable) =
+            relay::transmit(conn, outgoing.message.envelope(), outgoing.bytes(), run.relay.timeout).await;
+        if !usable {
+            connection = None;
+        }
+        match outcome {
+            Outcome::Sent(reply) => {
+                failpoint::hit(failpoint::AFTER_ACCEPTED);
+                unrecorded = Some(run.accepted(job, reply));
+            }
+            Outcome::Permanent(reply) => run.finish(job, State::FailedPermanent, &reply),
+            Outcome::Ambiguous(reply) => run.finish(job, State::Ambiguous, &reply),
+            Outcome::Transient { reply, throttle } => run.retry(job, &reply, throttle),
+        }
+    }
+    run.record(&mut unrecorded);
+    if let Some(mut connection) = connection {
+        let _ = tokio::time::timeout(Duration::from_secs(5), connection.quit()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        for attempt in 0..20 {
+            let delay = backoff(attempt);
+            let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(16)).min(BACKOFF_MAX);
+            assert!(delay <= ceiling && delay >= ceiling / 2, "{attempt}: {delay:?}");
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Rendering a post of the site: its Markdown through [`crate::markdown`]
+//! (pure, no file system), then its local files resolved against the posts
+//! folder, each checked to exist and to stay inside it. What `build`,
+//! `check` and the digest render, they render here.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+use crate::content::{Body, Post};
+use crate::diagnostics::Diagnostic;
+use crate::markdown::{self, LinkContext, Parts, RenderedPost};
+use crate::site::Site;
+use crate::urls;
+
+/// The absolute URL of a post's folder, for relative references in it.
+pub fn post_base_url(site: &Site, post: &Post) -> String {
+    format!("{}{}", site.config.blog_url(), urls::encode_path(&post.folder))
+}
+
+/// Renders posts in parallel, in the order given. Each body is read,
+/// rendered, its local files resolved (into `copies`, problems into the
+/// rendering's diagnostics) and dropped.
+pub fn render_posts(
+    site: &Site,
+    posts: &[&Post],
+    post_links: &HashMap<String, String>,
+    parts: Parts,
+) -> Vec<RenderedPost> {
+    posts.par_iter().map(|post| render_post(site, post, post_links, parts)).collect()
+}
+
+/// Renders one post; a body that cannot be read again gives an error diagnostic and no HTML.
+pub fn render_post(site: &Site, post: &Post, post_links: &HashMap<String, String>, parts: Parts) -> RenderedPost {
+    match post.read_body() {
+        Ok(body) => render_body(site, post, &body, post_links, parts),
+        Err(diagnostic) => RenderedPost::failed(diagnostic),
+    }
+}
+
+/// Renders a post from its body, and resolves its local files.
+pub(crate) fn render_body(
+    site: &Site,
+    post: &Post,
+    body: &Body,
+    post_links: &HashMap<String, String>,
+    parts: Parts,
+) -> RenderedPost {
+    let base_url = post_base_url(site, post);
+    let context = LinkContext { base_url: &base_url, permalink: &post.permalink, folder: &post.folder, post_links };
+    let mut rendered = markdown::render_post(post, body, &context, parts);
+    rendered.copies = resolve_assets(site, post, body, &rendered.local_refs, &mut rendered.diagnostics);
+    rendered
+}
+
+/// Maps post files (relative to the posts folder) to permalinks.
+pub fn post_links(site: &Site, posts: &[Post]) -> HashMap<String, String> {
+    markdown::post_link_map(posts.iter().filter(|p| !p.draft), &site.config.posts)
+}
+
+/// Checks a post's local references: each must stay inside the posts folder
+/// and exist. Returns the files to copy (output-relative path → source).
+fn resolve_assets(
+    site: &Site,
+    post: &Post,
+    body: &Body,
+    local_refs: &BTreeSet<String>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> BTreeMap<PathBuf, PathBuf> {
+    let mut copies = BTreeMap::new();
+    if local_refs.is_empty() {
+        return copies;
+    }
+    let posts_dir = site.posts_dir();
+    let root = site.canonical_posts_dir();
+    for reference in local_refs {
+        // Only needed for a warning: finding it costs a search of the body.
+        let position = || body.text.find(reference.as_str()).map(|at| body.position(at)).unwrap_or((post.body_line, 1));
+        let Some(relative) = markdown::html::normalise(&format!("{}{reference}", post.folder)) else {
+            diagnostics.push(Diagnostic::warning(
+                &post.source,
+                position(),
+                format!("`{reference}` leaves the posts folder; not copied"),
+            ));
+            continue;
+        };
+        let source = posts_dir.join(&relative);
+        let metadata = fs::metadata(&source).ok();
+        if !metadata.as_ref().is_some_and(fs::Metadata::is_file) {
+            if !metadata.as_ref().is_some_and(fs::Metadata::is_dir) {
+                diagnostics.push(Diagnostic::warning(
+                    &post.source,
+                    position(),
+                    format!("`{reference}` does not exist; not copied"),
+                ));
+            }
+            continue;
+        }
+        let inside = source.canonicalize().ok().zip(root.as_ref()).is_some_and(|(file, root)| file.starts_with(root));
+        if !inside {
+            diagnostics.push(Diagnostic::warning(
+                &post.source,
+                position(),
+                format!("`{reference}` is a link leading outside the posts folder; not copied"),
+            ));
+            continue;
+        }
+        if markdown::is_post_file(&relative) {
+            continue;
+        }
+        copies.insert(PathBuf::from(relative), source);
+    }
+    copies
+}
