@@ -12,9 +12,9 @@ use crate::content::Author;
 
 /// Post HTML that has already been sanitised (ammonia) and made absolute:
 /// the one way pre-rendered HTML enters a template.
-pub struct CleanHtml<'a>(pub &'a str);
+pub struct SanitisedHtml<'a>(pub &'a str);
 
-impl Render for CleanHtml<'_> {
+impl Render for SanitisedHtml<'_> {
     fn render(&self) -> Markup {
         PreEscaped(self.0.to_string())
     }
@@ -77,7 +77,7 @@ pub fn page(page: &Page, css: &str) -> Markup {
                     tr { td class="wrapper-cell" {
                         table class="container" role="presentation" {
                             tr { td class="header" { (header(page)) } }
-                            tr { td class="intro" { (CleanHtml(page.intro_html)) } }
+                            tr { td class="intro" { (SanitisedHtml(page.intro_html)) } }
                             @for post in &page.posts {
                                 tr { td class="post" { (post_block(post)) } }
                             }
@@ -117,7 +117,7 @@ fn post_block(post: &PostBlock) -> Markup {
             @if !post.authors.is_empty() { " · " }
             (post.date_label)
         }
-        div class="excerpt" { (CleanHtml(post.excerpt_html)) }
+        div class="excerpt" { (SanitisedHtml(post.excerpt_html)) }
         p { a class="read-more" href=(post.permalink) { "Read more" } }
     }
 }
@@ -138,7 +138,7 @@ fn author_line(author: &Author) -> Markup {
 /// Why the reader gets this, how to stop, where it comes from.
 fn footer(footer: &Footer) -> Markup {
     html! {
-        (CleanHtml(footer.text_html))
+        (SanitisedHtml(footer.text_html))
         @if let Some(personal) = &footer.personal {
             p {
                 "This email was sent to " (personal.email) ". "

@@ -15,7 +15,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest as _, Sha256};
 
 use super::Digest;
-use super::template::fill_slots;
+use super::template::{Slot, fill_slots};
 use crate::subscribers::Subscriber;
 use crate::urls;
 
@@ -124,16 +124,15 @@ pub fn message_id(digest: &Digest, list_id: &str, address: &str) -> String {
 }
 
 /// The value of a personal slot for one subscriber (unescaped).
-fn slot_value(subscriber: &Subscriber, unsubscribe: &str, slot: &str) -> String {
+fn slot_value(subscriber: &Subscriber, unsubscribe: &str, slot: Slot) -> String {
     let name = subscriber.name.as_deref().unwrap_or("");
     match slot {
-        "greeting" if name.is_empty() => "Hello,".to_string(),
-        "greeting" => format!("Hi {name},"),
-        "name" if name.is_empty() => "there".to_string(),
-        "name" => name.to_string(),
-        "email" => subscriber.email.clone(),
-        "unsubscribe_url" => unsubscribe.to_string(),
-        _ => String::new(),
+        Slot::Greeting if name.is_empty() => "Hello,".to_string(),
+        Slot::Greeting => format!("Hi {name},"),
+        Slot::Name if name.is_empty() => "there".to_string(),
+        Slot::Name => name.to_string(),
+        Slot::Email => subscriber.email.clone(),
+        Slot::UnsubscribeUrl => unsubscribe.to_string(),
     }
 }
 
@@ -141,7 +140,7 @@ fn slot_value(subscriber: &Subscriber, unsubscribe: &str, slot: &str) -> String 
 /// (what `preview` writes as `index.html` and `digest.txt`).
 pub fn personal_parts(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> (String, String) {
     let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, &sender.secret, &subscriber.email);
-    let raw_value = |slot: &str| slot_value(subscriber, &unsubscribe, slot);
+    let raw_value = |slot: Slot| slot_value(subscriber, &unsubscribe, slot);
     (fill_slots(&digest.html, &|slot| escape_html(&raw_value(slot))), fill_slots(&digest.text, &raw_value))
 }
 
@@ -156,8 +155,8 @@ pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyho
         subscriber.email.parse().map_err(|e| anyhow::anyhow!("`{}` is not a valid address: {e}", subscriber.email))?;
     let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, &sender.secret, &subscriber.email);
     let name = subscriber.name.as_deref().unwrap_or("");
-    let raw_value = |slot: &str| slot_value(subscriber, &unsubscribe, slot);
-    let html_value = |slot: &str| escape_html(&raw_value(slot));
+    let raw_value = |slot: Slot| slot_value(subscriber, &unsubscribe, slot);
+    let html_value = |slot: Slot| escape_html(&raw_value(slot));
     let skeletons = digest.skeletons();
     let text_body = skeletons
         .text

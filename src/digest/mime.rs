@@ -18,6 +18,8 @@ use email_encoding::body::Encoding;
 use lettre::message::Body;
 use lettre::message::header::ContentTransferEncoding;
 
+use super::template::Slot;
+
 /// The longest encoded line `quoted_printable::encode` writes, soft break excluded.
 const LINE_LIMIT: usize = 76;
 
@@ -189,8 +191,6 @@ pub struct Skeletons {
     pub text: PartSkeleton,
 }
 
-/// Slot names a part may hold; anything else makes a part use the general path.
-const SLOTS: [&str; 4] = ["greeting", "name", "email", "unsubscribe_url"];
 
 #[derive(Debug, Clone)]
 enum Line {
@@ -233,9 +233,8 @@ impl PartSkeleton {
                 let after = after.strip_prefix(SLOT_OPEN)?;
                 let close = after.find(SLOT_CLOSE)?;
                 let name = &after[..close];
-                if !SLOTS.contains(&name) {
-                    return None;
-                }
+                // A name that is no slot makes the part use the general path.
+                Slot::parse(name)?;
                 rest = &after[close + SLOT_CLOSE.len_utf8()..];
             }
             lines.push(match line.find(SLOT_OPEN) {
@@ -263,7 +262,7 @@ impl PartSkeleton {
 
     /// The encoded body of the part with its slots filled by `value`; `None`
     /// when the general path must be used (see [`PartSkeleton`]).
-    pub fn body(&self, value: &dyn Fn(&str) -> String) -> Option<Body> {
+    pub fn body(&self, value: &dyn Fn(Slot) -> String) -> Option<Body> {
         let lines = self.lines.as_ref()?;
         let mut filled = Vec::new();
         let mut total = Stats { len: 0, ascii: true, escaping: 0 };
@@ -373,12 +372,11 @@ mod tests {
     }
 
     fn skeleton_same_as_lettre(template: &str, values: &[String; 4]) {
-        let value = |slot: &str| match slot {
-            "greeting" => values[0].clone(),
-            "name" => values[1].clone(),
-            "email" => values[2].clone(),
-            "unsubscribe_url" => values[3].clone(),
-            _ => String::new(),
+        let value = |slot: Slot| match slot {
+            Slot::Greeting => values[0].clone(),
+            Slot::Name => values[1].clone(),
+            Slot::Email => values[2].clone(),
+            Slot::UnsubscribeUrl => values[3].clone(),
         };
         let filled = crate::digest::template::fill_slots(template, &value);
         let theirs = Body::new(filled.clone());

@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::content::Post;
 use crate::markdown::{self, RenderedPost};
 use email::{Footer, Page, PersonalFooter, PostBlock};
-use template::{DigestTemplate, SLOT_CLOSE, SLOT_OPEN, fill_globals};
+use template::{DigestTemplate, Slot, fill_globals};
 
 /// Gmail clips a message whose HTML is larger than this.
 pub const GMAIL_CLIP_BYTES: usize = 102 * 1024;
@@ -106,10 +106,6 @@ pub struct DigestInput<'a> {
     pub posts: Vec<(&'a Post, &'a RenderedPost)>,
 }
 
-/// A slot in once-rendered output.
-fn slot(name: &str) -> String {
-    format!("{SLOT_OPEN}{name}{SLOT_CLOSE}")
-}
 
 /// The URL of a month's web version.
 pub fn archive_url(config: &Config, month: Month) -> String {
@@ -175,11 +171,11 @@ impl Digest {
                 })
                 .collect()
         };
-        let (email_slot, unsubscribe_slot) = (slot("email"), slot("unsubscribe_url"));
+        let (email_slot, unsubscribe_slot) = (Slot::Email.marker(), Slot::UnsubscribeUrl.marker());
         // The web version greets nobody in particular and has no personal footer.
         let neutral = |text: &str| {
             template::fill_slots(text, &|name| {
-                if name == "greeting" { "Hello,".into() } else { "there".into() }
+                if name == Slot::Greeting { "Hello,".into() } else { "there".into() }
             })
         };
         let archive_subject = neutral(&subject);
@@ -305,8 +301,8 @@ fn text_part(
     out.push_str(&plain(footer_md));
     out.push_str(&format!(
         "\n\nThis email was sent to {}.\nUnsubscribe with one click: {}\nView in browser: {archive_url}\n\n{}\n",
-        slot("email"),
-        slot("unsubscribe_url"),
+        Slot::Email.marker(),
+        Slot::UnsubscribeUrl.marker(),
         postal_address(config)
     ));
     out

@@ -26,8 +26,44 @@ const FOOTER_MARKER: &str = "<!-- footer -->";
 
 /// Placeholders filled once per digest.
 pub const GLOBAL_PLACEHOLDERS: [&str; 3] = ["month", "site_title", "post_count"];
-/// Placeholders filled per subscriber.
-pub const PERSONAL_PLACEHOLDERS: [&str; 2] = ["greeting", "name"];
+/// A personal part of a digest: a slot in the once-rendered text, filled
+/// per subscriber. The one list of them: templates, the renderer, the
+/// per-message encoder and the message builder all name slots through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// `Hi Ada,`, or `Hello,` without a name.
+    Greeting,
+    /// The subscriber's name, or `there`.
+    Name,
+    /// The subscriber's address (footer).
+    Email,
+    /// The subscriber's one-click unsubscribe URL (footer, header).
+    UnsubscribeUrl,
+}
+
+impl Slot {
+    pub const ALL: [Slot; 4] = [Slot::Greeting, Slot::Name, Slot::Email, Slot::UnsubscribeUrl];
+    /// The ones a site owner may write in `templates/digest.md` (`{greeting}`, `{name}`).
+    pub const IN_TEMPLATES: [Slot; 2] = [Slot::Greeting, Slot::Name];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Slot::Greeting => "greeting",
+            Slot::Name => "name",
+            Slot::Email => "email",
+            Slot::UnsubscribeUrl => "unsubscribe_url",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Slot> {
+        Slot::ALL.into_iter().find(|slot| slot.name() == name)
+    }
+
+    /// The slot as it stands in once-rendered text.
+    pub fn marker(self) -> String {
+        format!("{SLOT_OPEN}{}{SLOT_CLOSE}", self.name())
+    }
+}
 
 /// Marks a personal placeholder inside once-rendered text: a private-use
 /// character pair around its name, which no Markdown or HTML step alters.
@@ -117,7 +153,7 @@ impl DigestTemplate {
 
     fn check_placeholders(&self, text: &str, first_line: usize) -> Result<()> {
         for (offset, name) in placeholders(text) {
-            if !GLOBAL_PLACEHOLDERS.contains(&name) && !PERSONAL_PLACEHOLDERS.contains(&name) {
+            if !GLOBAL_PLACEHOLDERS.contains(&name) && !Slot::IN_TEMPLATES.iter().any(|slot| slot.name() == name) {
                 let line = first_line + text[..offset].matches('\n').count();
                 let column = text[..offset].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
                 return Err(ConfigError {
@@ -127,7 +163,7 @@ impl DigestTemplate {
                     message: format!(
                         "unknown placeholder `{{{name}}}` (known: {}, {})",
                         GLOBAL_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", "),
-                        PERSONAL_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                        Slot::IN_TEMPLATES.map(|slot| format!("{{{}}}", slot.name())).join(", ")
                     ),
                 }
                 .into());
@@ -201,8 +237,9 @@ pub fn fill_globals(text: &str, global: &dyn Fn(&str) -> Option<String>) -> Stri
 /// Replaces every slot in once-rendered text with its personal value. A slot
 /// is [`SLOT_OPEN`], a name of lower-case letters and `_`, [`SLOT_CLOSE`];
 /// any other marker character came from the content (a post, `email.css`)
-/// and is left as text, so it can never swallow the markup up to the next slot.
-pub fn fill_slots(text: &str, value: &dyn Fn(&str) -> String) -> String {
+/// and is left as text, so it can never swallow the markup up to the next
+/// slot. A well-formed slot that names none of [`Slot::ALL`] becomes nothing.
+pub fn fill_slots(text: &str, value: &dyn Fn(Slot) -> String) -> String {
     if !text.contains(SLOT_OPEN) {
         return text.to_string();
     }
@@ -213,7 +250,7 @@ pub fn fill_slots(text: &str, value: &dyn Fn(&str) -> String) -> String {
         let after = &rest[open + SLOT_OPEN.len_utf8()..];
         let name_len = after.bytes().take_while(|b| b.is_ascii_lowercase() || *b == b'_').count();
         if name_len > 0 && after[name_len..].starts_with(SLOT_CLOSE) {
-            out.push_str(&value(&after[..name_len]));
+            out.push_str(&Slot::parse(&after[..name_len]).map(value).unwrap_or_default());
             rest = &after[name_len + SLOT_CLOSE.len_utf8()..];
         } else {
             out.push(SLOT_OPEN);
@@ -253,7 +290,7 @@ mod tests {
     fn globals_fill_now_and_personal_ones_later() {
         let once = fill_globals("{greeting} {month} {{literal}}", &|name| (name == "month").then(|| "May".to_string()));
         assert_eq!(once, "\u{E000}greeting\u{E001} May {literal}");
-        assert_eq!(fill_slots(&once, &|name| format!("<{name}>")), "<greeting> May {literal}");
+        assert_eq!(fill_slots(&once, &|slot| format!("<{}>", slot.name())), "<greeting> May {literal}");
     }
 
     /// Found by fuzzing (`digest_template` target): a marker character in
@@ -263,7 +300,7 @@ mod tests {
     fn marker_characters_from_content_are_text() {
         let rendered = "<td style=\"a:\u{E000}b\">x</td><p>\u{E000}\u{E000}name\u{E001} \u{E001}</p>";
         assert_eq!(
-            fill_slots(rendered, &|name| format!("[{name}]")),
+            fill_slots(rendered, &|slot| format!("[{}]", slot.name())),
             "<td style=\"a:\u{E000}b\">x</td><p>\u{E000}[name] \u{E001}</p>"
         );
     }
