@@ -8,6 +8,7 @@
 
 pub mod html;
 pub mod ids;
+pub mod jsx;
 pub mod mdx;
 pub mod text;
 
@@ -117,7 +118,7 @@ fn prepared_source<'a>(post: &Post, body: &'a Body) -> (Cow<'a, str>, Vec<Diagno
     if memchr::memmem::find(text.as_bytes(), b"={").is_none() {
         return (text, Vec::new());
     }
-    match mdx::jsx_attribute_values(&text) {
+    match jsx::jsx_attribute_values(&text) {
         Some((rewritten, removed)) => {
             let warnings = removed
                 .into_iter()
