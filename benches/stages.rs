@@ -10,11 +10,11 @@ use std::path::Path;
 use chrono::{DateTime, FixedOffset, Utc};
 use divan::Bencher;
 use newsroom::content::{Post, front_matter};
-use newsroom::delivery::ledger::{Ledger, State};
 use newsroom::digest::{Digest, Month, message};
 use newsroom::feed::{self, Entry, FeedSpec};
 use newsroom::markdown::{self, RenderedPost};
 use newsroom::site::Site;
+use newsroom::store::{State, Store};
 use newsroom::subscribers::{Status, Subscriber};
 
 #[path = "../examples/gen_posts.rs"]
@@ -170,6 +170,7 @@ fn digest_of(root: &Path) -> (Digest, message::Sender) {
 
 fn subscriber(n: usize) -> Subscriber {
     Subscriber {
+        id: Some(n as i64 + 1),
         email: format!("sub{n:06}@example.org"),
         name: Some(format!("Subscriber {n:06}")),
         status: Status::Subscribed,
@@ -214,13 +215,22 @@ fn personalise_message(bencher: Bencher, digest: &str) {
     });
 }
 
-fn ledger() -> (tempfile::TempDir, Ledger, Vec<i64>) {
+/// A store of 200,000 subscribers (merged from a list, as `send` does) and
+/// a digest frozen for them all: each claim checks its subscriber's status.
+fn ledger() -> (tempfile::TempDir, Store, Vec<i64>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut ledger = Ledger::open(&dir.path().join("ledger.sqlite")).expect("ledger");
-    let addresses: Vec<String> = (0..200_000).map(|n| format!("sub{n:06}@example.org")).collect();
-    ledger.freeze("digest-bench", addresses.iter().map(|a| (a.as_str(), None))).expect("freeze");
-    let ids: Vec<i64> = ledger.pending("digest-bench").expect("rows").iter().map(|r| r.id).collect();
-    (dir, ledger, ids)
+    let mut store = Store::open(&dir.path().join("newsroom.sqlite")).expect("store");
+    let mut csv = String::from("email,name\n");
+    for n in 0..200_000 {
+        csv.push_str(&format!("sub{n:06}@example.org,Subscriber {n}\n"));
+    }
+    store.merge(csv.as_bytes(), std::path::Path::new("subscribers.csv"), false, chrono::Utc::now()).expect("merge");
+    let subscribed = store.subscribers(Some(Status::Subscribed)).expect("subscribers");
+    store
+        .freeze("digest-bench", subscribed.iter().map(|s| (Some(s.id), s.address.as_str(), s.name.as_deref())))
+        .expect("freeze");
+    let ids: Vec<i64> = store.pending("digest-bench").expect("rows").iter().map(|r| r.id).collect();
+    (dir, store, ids)
 }
 
 const MESSAGE_ID: &str = "<digest-bench.0123456789abcdef@news.example.org>";

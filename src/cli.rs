@@ -49,6 +49,14 @@ pub enum Command {
         /// The address to suppress.
         address: String,
     },
+    /// The subscriber store: list, add, remove, import, export, show, forget.
+    ///
+    /// The store (`store:` in newsroom.yaml, `.newsroom/newsroom.sqlite` by
+    /// default) holds every subscriber with their consent history. An opt-out
+    /// (unsubscribed, bounced, complained) is never undone by a subscriber
+    /// file; `subscribers add --resubscribe` undoes it, on the record.
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
     /// Make a starter site: newsroom.yaml (every key explained), an example
     /// post, templates/, subscribers.csv, .gitignore; then say what to run.
     ///
@@ -177,4 +185,55 @@ pub struct BuildArgs {
     pub keep_going: bool,
     #[command(flatten)]
     pub json: JsonArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersCommand {
+    /// Every subscriber, or those in one status.
+    List {
+        /// Only subscribers in this status.
+        #[arg(long, value_name = "STATUS", value_parser = ["pending", "subscribed", "unsubscribed", "bounced", "complained", "removed"])]
+        status: Option<String>,
+        /// How to print them.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Add ADDRESS (or subscribe it again if it was removed or pending).
+    Add {
+        address: String,
+        /// The subscriber's name (for the greeting and the To header).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Also undo an opt-out (unsubscribed, bounced, complained) or an
+        /// erasure: only when the reader asked for it. Recorded as an event.
+        #[arg(long)]
+        resubscribe: bool,
+    },
+    /// Take ADDRESS off the list by hand (status `removed`; an opt-out stays an opt-out).
+    Remove { address: String },
+    /// Merge a subscriber file: new rows added, names and columns updated,
+    /// the file's opt-outs applied, opt-outs in the store kept, and the
+    /// subscribers of this file whose row is gone removed.
+    Import {
+        file: PathBuf,
+        /// Say what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write every subscriber as CSV (status, source and times included) to
+    /// FILE or standard output; `import` reads it back as it was.
+    Export { file: Option<PathBuf> },
+    /// A subscriber and every event of their history.
+    Show { address: String },
+    /// Erase ADDRESS on request: the subscriber, name, history and delivery
+    /// rows are deleted; a keyed hash is kept so no import brings it back.
+    Forget { address: String },
+}
+
+/// How `subscribers list` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Csv,
+    Json,
 }

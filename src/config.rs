@@ -36,6 +36,10 @@ pub struct Config {
     pub digest: DigestConfig,
     /// SMTP delivery of the digest.
     pub delivery: DeliveryConfig,
+    /// The store's database file, relative to the site folder, when set.
+    pub store: Option<PathBuf>,
+    /// `newsroom serve`.
+    pub serve: ServeConfig,
     /// The text it was read from, to place problems found later (a file
     /// it names that is missing) at their key.
     text: String,
@@ -53,6 +57,8 @@ struct Sections {
     feeds: Option<FeedsConfig>,
     digest: Option<DigestText>,
     delivery: Option<DeliveryConfig>,
+    store: Option<PathBuf>,
+    serve: Option<ServeConfig>,
 }
 
 impl Sections {
@@ -63,6 +69,8 @@ impl Sections {
         self.feeds = self.feeds.take().or(other.feeds);
         self.digest = self.digest.take().or(other.digest);
         self.delivery = self.delivery.take().or(other.delivery);
+        self.store = self.store.take().or(other.store);
+        self.serve = self.serve.take().or(other.serve);
     }
 }
 
@@ -188,13 +196,23 @@ impl DigestConfig {
     }
 }
 
+/// The `serve:` section: the web service readers reach (sign-up,
+/// unsubscribe), behind a TLS-terminating proxy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The https address readers see, such as `https://news.example.org`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
 /// The `delivery:` section.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryConfig {
-    /// The SQLite ledger of a send, relative to the site folder.
-    #[serde(default = "default_ledger")]
-    pub ledger: PathBuf,
+    /// Deprecated: the store's file (`store:`), by its name from before the store.
+    #[serde(default)]
+    pub ledger: Option<PathBuf>,
     /// SMTP connections used at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
@@ -217,7 +235,7 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
-            ledger: default_ledger(),
+            ledger: None,
             concurrency: default_concurrency(),
             rate: 0.0,
             timeout: default_timeout(),
@@ -243,9 +261,6 @@ fn default_limit() -> usize {
 }
 fn yes() -> bool {
     true
-}
-fn default_ledger() -> PathBuf {
-    PathBuf::from(".newsroom/ledger.sqlite")
 }
 fn default_concurrency() -> usize {
     4
@@ -334,7 +349,28 @@ impl Config {
                 errors.push(error(position("site", key), message));
             }
         }
-        let digest = sections.digest.unwrap_or_default();
+        let mut serve = sections.serve.unwrap_or_default();
+        if let Some(url) = serve.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            match url::Url::parse(url) {
+                Ok(parsed) if parsed.scheme() == "https" && parsed.host_str().is_some() => {
+                    serve.public_url = Some(parsed.as_str().trim_end_matches('/').to_string());
+                }
+                _ => errors.push(error(
+                    position("serve", "public_url"),
+                    format!("serve.public_url `{url}` must be an https URL with a host (readers reach it through your TLS proxy)"),
+                )),
+            }
+        } else {
+            serve.public_url = None;
+        }
+        let mut digest = sections.digest.unwrap_or_default();
+        // Without an unsubscribe URL of its own, a site that runs `serve`
+        // gets serve's: opaque tokens, no address in the URL.
+        if digest.unsubscribe_url.as_deref().is_none_or(|u| u.trim().is_empty())
+            && let Some(public) = &serve.public_url
+        {
+            digest.unsubscribe_url = Some(format!("{public}/unsubscribe/{{token}}"));
+        }
         let host = site.as_ref().and_then(|site| url::Url::parse(&site.url).ok()?.host_str().map(str::to_owned));
         let digest = match digest.check(host.as_deref().unwrap_or("localhost")) {
             Ok(digest) => digest,
@@ -352,6 +388,8 @@ impl Config {
                 feeds: sections.feeds.unwrap_or_default(),
                 digest,
                 delivery: sections.delivery.unwrap_or_default(),
+                store: sections.store,
+                serve,
                 text: text.to_string(),
                 path: path.to_path_buf(),
             }),

@@ -22,6 +22,8 @@ pub mod markdown;
 pub mod render;
 pub mod site;
 pub mod staging;
+pub mod store;
 pub mod subscribers;
+pub mod token;
 pub mod urls;
 pub mod yaml;

@@ -45,6 +45,14 @@ impl Site {
         self.root.join(self.config.digest.subscribers_path())
     }
 
+    /// The subscriber file to merge into the store before a preview or a
+    /// send: the one `digest.subscribers` names, or `subscribers.csv` when
+    /// it is there; `None` when the store alone is the list.
+    pub fn subscriber_list(&self) -> Option<PathBuf> {
+        let file = self.subscribers_file();
+        (self.config.digest.subscribers.is_some() || file.is_file()).then_some(file)
+    }
+
     /// The problems with an input the configuration names (the posts
     /// folder, the subscriber file): missing, the wrong kind, unreadable.
     /// Configuration errors, placed at the key that names the input.
@@ -99,9 +107,26 @@ impl Site {
         self.canonical_posts_dir.get_or_init(|| self.posts_dir().canonicalize().ok()).as_deref()
     }
 
-    /// The ledger file.
-    pub fn ledger_path(&self) -> PathBuf {
-        self.root.join(&self.config.delivery.ledger)
+    /// The store's file: `store:`, else the deprecated `delivery.ledger`,
+    /// else `.newsroom/newsroom.sqlite`.
+    pub fn store_path(&self) -> PathBuf {
+        let configured = self.config.store.as_ref().or(self.config.delivery.ledger.as_ref());
+        self.root.join(configured.map(PathBuf::as_path).unwrap_or(Path::new(crate::store::DEFAULT_STORE)))
+    }
+
+    /// Settings that still work but have a new name, each a warning at its place.
+    pub fn deprecations(&self) -> Vec<Diagnostic> {
+        let mut found = Vec::new();
+        if self.config.delivery.ledger.is_some() {
+            let place = self.config.error_at("delivery", "ledger", "");
+            let message = if self.config.store.is_some() {
+                "delivery.ledger is deprecated and `store:` is set: a ledger there is moved into the store when the store does not exist yet, and otherwise ignored; remove delivery.ledger"
+            } else {
+                "delivery.ledger is deprecated: the ledger is now part of the store; write `store:` (a top-level key) instead"
+            };
+            found.push(Diagnostic::warning(place.path, (place.line, place.column), message));
+        }
+        found
     }
 
     /// A warning for each key a digest cannot be sent without that is not

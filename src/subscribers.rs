@@ -32,36 +32,82 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// paragraph in the email column does not flood the terminal.
 const MAX_SHOWN_CHARS: usize = 60;
 
-/// A subscriber's status from the CSV.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where a subscriber stands: the `status` column of a subscriber file,
+/// and the store's status of each subscriber (one list of them for both, so
+/// a file the store exports imports back as it was).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Signed up, not confirmed yet: not mailed.
+    Pending,
     /// Receives the digest; the default when the `status` cell is empty.
     Subscribed,
-    /// Asked to stop receiving the digest.
+    /// Asked to stop receiving the digest (any channel): an opt-out.
     Unsubscribed,
-    /// Mail to the address bounced; it is not mailed again.
+    /// Mail to the address bounced for good: an opt-out.
     Bounced,
+    /// Reported the digest as spam: an opt-out.
+    Complained,
+    /// Dropped from the operator's list: not mailed, not an opt-out.
+    Removed,
 }
 
 impl Status {
-    /// Parses a `status` cell: trimmed, case-insensitive, empty means subscribed.
-    fn parse(raw: &str) -> Result<Status, String> {
-        let value = raw.trim();
-        if value.is_empty() || value.eq_ignore_ascii_case("subscribed") {
-            Ok(Status::Subscribed)
-        } else if value.eq_ignore_ascii_case("unsubscribed") {
-            Ok(Status::Unsubscribed)
-        } else if value.eq_ignore_ascii_case("bounced") {
-            Ok(Status::Bounced)
-        } else {
-            Err(format!("unknown status `{}` (expected subscribed, unsubscribed or bounced)", shown(value)))
+    pub const ALL: [Status; 6] = [
+        Status::Pending,
+        Status::Subscribed,
+        Status::Unsubscribed,
+        Status::Bounced,
+        Status::Complained,
+        Status::Removed,
+    ];
+
+    /// The statuses a `status` cell may hold, for messages.
+    const EXPECTED: &'static str = "subscribed, unsubscribed, bounced, complained, pending or removed";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Subscribed => "subscribed",
+            Status::Unsubscribed => "unsubscribed",
+            Status::Bounced => "bounced",
+            Status::Complained => "complained",
+            Status::Removed => "removed",
         }
+    }
+
+    /// Parses a status, trimmed and in any case.
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|status| status.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+
+    /// An opt-out: only an explicit resubscription undoes it.
+    pub fn is_opt_out(self) -> bool {
+        matches!(self, Status::Unsubscribed | Status::Bounced | Status::Complained)
+    }
+
+    /// Parses a `status` cell: empty means subscribed.
+    fn from_cell(raw: &str) -> Result<Status, String> {
+        if raw.trim().is_empty() {
+            return Ok(Status::Subscribed);
+        }
+        Status::parse(raw)
+            .ok_or_else(|| format!("unknown status `{}` (expected {})", shown(raw.trim()), Status::EXPECTED))
     }
 }
 
-/// One valid row.
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One valid row, or a subscriber of the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscriber {
+    /// The store's id, when the subscriber comes from the store (what an
+    /// opaque unsubscribe token names); `None` for a row of a file.
+    pub id: Option<i64>,
     /// Normalised address (trimmed, domain lower-cased): the identity used for de-duplication, the ledger and tokens.
     pub email: String,
     /// Display name, trimmed; None when empty. Control characters (CR, LF, tabs, other C0/C1 controls) are replaced by a space and runs of whitespace collapsed, so a name can never break a header line.
@@ -82,7 +128,7 @@ impl Subscriber {
 }
 
 /// A row that is not a subscriber: invalid, empty, a duplicate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SkippedRow {
     /// 1-based line of the row.
     pub line: usize,
@@ -182,11 +228,52 @@ impl Columns {
 /// Reads and validates a subscriber CSV from `reader`; `source` is the path shown in diagnostics.
 pub fn parse(reader: impl Read, source: &Path) -> SubscriberList {
     let mut list = SubscriberList::default();
+    // Matching key -> line of its first occurrence. The key is a second
+    // copy of the address, cheaper than hashing into `subscribers` by index.
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let problems = for_each_row(reader, source, |row| match row {
+        Row::Subscriber(subscriber, mut warnings) => match seen.entry(matching_key(&subscriber.email)) {
+            Entry::Occupied(first) => {
+                let line = subscriber.line;
+                let reason = format!("duplicate of line {} ({})", first.get(), subscriber.email);
+                list.diagnostics.push(Diagnostic::warning(source, (line, 1), format!("{reason}; skipped")));
+                list.skipped.push(SkippedRow { line, address: subscriber.email, reason });
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(subscriber.line);
+                list.diagnostics.append(&mut warnings);
+                list.subscribers.push(subscriber);
+            }
+        },
+        Row::Skipped(row, diagnostic) => {
+            list.diagnostics.push(diagnostic);
+            list.skipped.push(row);
+        }
+    });
+    // A problem with the header means no rows were read: it stands alone.
+    list.diagnostics.splice(0..0, problems);
+    list
+}
+
+/// One row of a subscriber file, as [`for_each_row`] reads it.
+pub enum Row {
+    /// A valid row, and its warnings (a name cleaned of control characters).
+    Subscriber(Subscriber, Vec<Diagnostic>),
+    /// A row that is not a subscriber, and the error that says why.
+    Skipped(SkippedRow, Diagnostic),
+}
+
+/// Reads a subscriber CSV a row at a time, calling `each` with every row in
+/// file order (duplicates included: finding them is the caller's), so a
+/// file of millions of rows is never held whole. Returns the problems with
+/// the file as a whole (its header).
+pub fn for_each_row(reader: impl Read, source: &Path, mut each: impl FnMut(Row)) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
     let reader = match skip_bom(reader) {
         Ok(reader) => reader,
         Err(err) => {
-            list.diagnostics.push(Diagnostic::error(source, (1, 1), format!("could not read the file: {err}")));
-            return list;
+            problems.push(Diagnostic::error(source, (1, 1), format!("could not read the file: {err}")));
+            return problems;
         }
     };
     let mut csv = csv::ReaderBuilder::new()
@@ -198,19 +285,15 @@ pub fn parse(reader: impl Read, source: &Path) -> SubscriberList {
         .from_reader(LineTracker::new(reader));
 
     let columns = match csv.headers() {
-        Ok(headers) => Columns::find(headers, source, &mut list.diagnostics),
+        Ok(headers) => Columns::find(headers, source, &mut problems),
         Err(err) => {
-            list.diagnostics.push(Diagnostic::error(source, (1, 1), read_problem(&err, None)));
+            problems.push(Diagnostic::error(source, (1, 1), read_problem(&err, None)));
             None
         }
     };
     let Some(columns) = columns else {
-        return list;
+        return problems;
     };
-
-    // Matching key -> line of its first occurrence. The key is a second
-    // copy of the address, cheaper than hashing into `subscribers` by index.
-    let mut seen: HashMap<String, usize> = HashMap::new();
     let mut record = StringRecord::new();
     loop {
         match csv.read_record(&mut record) {
@@ -218,38 +301,32 @@ pub fn parse(reader: impl Read, source: &Path) -> SubscriberList {
             Ok(true) => {
                 let line = line_of(&mut csv, record.position());
                 match read_row(&record, &columns, line) {
-                    Ok((subscriber, name_had_controls)) => match seen.entry(matching_key(&subscriber.email)) {
-                        Entry::Occupied(first) => {
-                            let reason = format!("duplicate of line {} ({})", first.get(), subscriber.email);
-                            list.diagnostics.push(Diagnostic::warning(source, (line, 1), format!("{reason}; skipped")));
-                            list.skipped.push(SkippedRow { line, address: subscriber.email, reason });
-                        }
-                        Entry::Vacant(slot) => {
-                            slot.insert(line);
-                            if name_had_controls {
-                                list.diagnostics.push(Diagnostic::warning(
-                                        source,
-                                        (line, 1),
-                                        "the name contained control characters (line breaks, tabs); they were replaced by spaces",
-                                    ));
-                            }
-                            list.subscribers.push(subscriber);
-                        }
-                    },
+                    Ok((subscriber, name_had_controls)) => {
+                        let warnings = if name_had_controls {
+                            vec![Diagnostic::warning(
+                                source,
+                                (line, 1),
+                                "the name contained control characters (line breaks, tabs); they were replaced by spaces",
+                            )]
+                        } else {
+                            Vec::new()
+                        };
+                        each(Row::Subscriber(subscriber, warnings));
+                    }
                     Err(reason) => {
                         let address = record.get(columns.email).map_or("", str::trim).to_owned();
-                        list.diagnostics.push(Diagnostic::error(source, (line, 1), reason.clone()));
-                        list.skipped.push(SkippedRow { line, address, reason });
+                        let diagnostic = Diagnostic::error(source, (line, 1), reason.clone());
+                        each(Row::Skipped(SkippedRow { line, address, reason }, diagnostic));
                     }
                 }
             }
             Err(err) => {
                 let reader_position = csv.position().clone();
-                let line = line_of(&mut csv, Some(err.position().unwrap_or(&reader_position)));
+                let line = line_of(&mut csv, Some(err.position().unwrap_or(&reader_position))).max(1);
                 let headers = csv.headers().ok().cloned();
                 let reason = read_problem(&err, headers.as_ref());
-                list.diagnostics.push(Diagnostic::error(source, (line.max(1), 1), reason.clone()));
-                list.skipped.push(SkippedRow { line: line.max(1), address: String::new(), reason });
+                let diagnostic = Diagnostic::error(source, (line, 1), reason.clone());
+                each(Row::Skipped(SkippedRow { line, address: String::new(), reason }, diagnostic));
                 // A row that is not UTF-8 has been consumed whole, so the rows
                 // after it can still be read; any other error (I/O) leaves the
                 // reader in an unknown state.
@@ -259,11 +336,12 @@ pub fn parse(reader: impl Read, source: &Path) -> SubscriberList {
             }
         }
     }
-    list
+    problems
 }
 
-/// Reads the file at `path` (refusing files over [`MAX_SUBSCRIBER_FILE_BYTES`]); `source` is the path shown in diagnostics.
-pub fn load(path: &Path, source: &Path) -> Result<SubscriberList> {
+/// Opens a subscriber file for reading, refusing one over
+/// [`MAX_SUBSCRIBER_FILE_BYTES`] or that is not a file.
+pub fn open(path: &Path) -> Result<std::fs::File> {
     let metadata =
         std::fs::metadata(path).with_context(|| format!("failed to read the subscriber file `{}`", path.display()))?;
     if !metadata.is_file() {
@@ -276,9 +354,12 @@ pub fn load(path: &Path, source: &Path) -> Result<SubscriberList> {
             metadata.len()
         );
     }
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("failed to read the subscriber file `{}`", path.display()))?;
-    Ok(parse(file, source))
+    std::fs::File::open(path).with_context(|| format!("failed to read the subscriber file `{}`", path.display()))
+}
+
+/// Reads the file at `path` (refusing files over [`MAX_SUBSCRIBER_FILE_BYTES`]); `source` is the path shown in diagnostics.
+pub fn load(path: &Path, source: &Path) -> Result<SubscriberList> {
+    Ok(parse(open(path)?, source))
 }
 
 /// The key two spellings of one address share: the address lower-cased,
@@ -340,7 +421,7 @@ fn read_row(record: &StringRecord, columns: &Columns, line: usize) -> Result<(Su
     // Every problem with the row is named at once, so fixing the file takes
     // one round trip, but the row counts as one rejection.
     let email = normalise_address(field(columns.email));
-    let status = Status::parse(columns.status.map_or("", field));
+    let status = Status::from_cell(columns.status.map_or("", field));
     let (email, status) = match (email, status) {
         (Ok(email), Ok(status)) => (email, status),
         (Err(a), Err(b)) => return Err(format!("{a}; {b}")),
@@ -349,7 +430,7 @@ fn read_row(record: &StringRecord, columns: &Columns, line: usize) -> Result<(Su
 
     let (name, name_had_controls) = clean_name(columns.name.map_or("", field));
     let extra = columns.extra.iter().map(|(index, header)| (header.clone(), field(*index).to_owned())).collect();
-    Ok((Subscriber { email, name, status, extra, line }, name_had_controls))
+    Ok((Subscriber { id: None, email, name, status, extra, line }, name_had_controls))
 }
 
 /// Makes a name safe for a `To:` header and a greeting: control characters
@@ -633,7 +714,9 @@ mod tests {
         assert_eq!(list.subscribers[1].status, Status::Subscribed);
         assert_eq!(
             messages(&list),
-            ["subscribers.csv:2:1: error: unknown status `maybe` (expected subscribed, unsubscribed or bounced)"]
+            [
+                "subscribers.csv:2:1: error: unknown status `maybe` (expected subscribed, unsubscribed, bounced, complained, pending or removed)"
+            ]
         );
     }
 
@@ -643,7 +726,7 @@ mod tests {
         assert_eq!(list.rejected(), 1);
         assert_eq!(
             list.diagnostics[0].message,
-            "`bob@` is not a valid email address; unknown status `maybe` (expected subscribed, unsubscribed or bounced)"
+            "`bob@` is not a valid email address; unknown status `maybe` (expected subscribed, unsubscribed, bounced, complained, pending or removed)"
         );
     }
 

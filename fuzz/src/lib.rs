@@ -132,6 +132,7 @@ pub fn publish_feeds(config: &Config, post: &Post, rendered: &RenderedPost) {
 /// A fixed subscriber with a name that needs escaping.
 pub fn subscriber() -> Subscriber {
     Subscriber {
+        id: Some(1),
         email: "ada.reader@example.org".into(),
         name: Some("Ada <b>&\" Reader".into()),
         status: Status::Subscribed,

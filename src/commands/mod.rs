@@ -10,6 +10,7 @@ mod preview;
 mod reference;
 mod send;
 mod status;
+mod subscribers;
 mod unsubscribe;
 
 use std::io::Write;
@@ -61,7 +62,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Digest(DigestCommand::Preview(args)) => preview::run(&mut out, &site, args, now),
         Command::Digest(DigestCommand::Send(args)) => send::run(&mut out, &site, args, now),
         Command::Digest(DigestCommand::Status(args)) => status::run(&mut out, &site, args, now),
-        Command::Unsubscribe { address } => unsubscribe::run(&mut out, &site, &address),
+        Command::Unsubscribe { address } => unsubscribe::run(&mut out, &site, &address, now),
+        Command::Subscribers(command) => subscribers::run(&mut out, &site, command, now),
         Command::Init(_) | Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
     }
 }

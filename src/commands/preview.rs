@@ -1,4 +1,5 @@
-//! `newsroom digest preview`: the dry run, with the opt-outs the ledger holds.
+//! `newsroom digest preview`: the dry run, over the store with the
+//! subscriber file merged as a send would merge it, nothing saved.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -8,23 +9,26 @@ use chrono::{DateTime, Utc};
 
 use super::{Out, digest_month, nothing_to_send};
 use crate::cli::PreviewArgs;
-use newsroom::delivery::ledger::Ledger;
 use newsroom::digest::preview;
-use newsroom::site::Site;
-use newsroom::subscribers::{Subscriber, matching_key};
+use newsroom::site::{Input, Site};
+use newsroom::store::Store;
 
 /// Writes the preview, then says what it wrote and every problem.
 pub fn run(out: &mut Out, site: &Site, args: PreviewArgs, now: DateTime<Utc>) -> Result<ExitCode> {
     let month = digest_month(args.month.month.as_deref(), now)?;
     let dir = args.out.unwrap_or_else(|| site.root.join("preview"));
-    // What `send` will skip, the preview skips too: the ledger's opt-outs.
-    let suppressions = Ledger::suppressions_at(&site.ledger_path())?;
-    let suppressed = |subscriber: &Subscriber| {
-        suppressions.get(&matching_key(&subscriber.email)).map(|suppression| {
-            format!("suppressed in the ledger: {} since {}", suppression.reason, suppression.created_at)
-        })
+    if site.config.digest.subscribers.is_some() {
+        site.require(&[Input::Subscribers])?;
+    }
+    // The store as a send will find it; without one yet, one in memory, so
+    // that a preview creates nothing.
+    let store = match Store::existing(site)? {
+        Some(store) => store,
+        None => Store::open_in_memory()?,
     };
-    let report = preview::preview(site, month, &dir, now, &suppressed)?;
+    let list = site.subscriber_list();
+    let view = store.view_merged(list.as_deref().map(|path| (path, site.config.digest.subscribers_path())), now)?;
+    let report = preview::preview(site, month, &dir, now, &view)?;
     let mut stderr = std::io::stderr().lock();
     for diagnostic in &report.diagnostics {
         writeln!(stderr, "{diagnostic}")?;

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Out, digest_month, nothing_to_send};
 use crate::cli::SendArgs;
-use newsroom::delivery::ledger::State;
 use newsroom::delivery::{self, Observer, SendOptions, Stop};
 use newsroom::site::Site;
+use newsroom::store::State;
 
 /// The exit status of a send that Ctrl-C or SIGTERM stopped (128 + SIGINT).
 const INTERRUPTED: u8 = 130;
@@ -53,6 +53,12 @@ pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Re
     let mut stderr = std::io::stderr().lock();
     for diagnostic in &report.diagnostics {
         writeln!(stderr, "{diagnostic}")?;
+    }
+    for notice in &report.notices {
+        writeln!(stderr, "note: {notice}")?;
+    }
+    if let Some(changes) = report.merged.as_ref().and_then(|merged| merged.changes()) {
+        writeln!(stderr, "merged {}: {changes}", site.config.digest.subscribers_path().display())?;
     }
     if let Some(error) = &report.relay_error {
         writeln!(stderr, "error: could not reach the relay: {error}")?;

@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Out, digest_month, print_json};
 use crate::cli::StatusArgs;
-use newsroom::delivery::{self, ledger::State};
+use newsroom::delivery;
 use newsroom::site::Site;
+use newsroom::store::State;
 
 pub fn run(out: &mut Out, site: &Site, args: StatusArgs, now: DateTime<Utc>) -> Result<ExitCode> {
     let month = digest_month(args.month.month.as_deref(), now)?;
@@ -28,11 +29,11 @@ pub fn run(out: &mut Out, site: &Site, args: StatusArgs, now: DateTime<Utc>) -> 
 /// rows asked for with `--list`.
 fn print_status(out: &mut Out, site: &Site, report: &delivery::StatusReport, list: Option<State>) -> Result<()> {
     if !report.frozen {
-        let ledger = site.ledger_path();
+        let ledger = site.store_path();
         let why = if ledger.exists() {
             "not sent yet".to_string()
         } else {
-            format!("no ledger at {} (nothing has been sent)", ledger.display())
+            format!("no store at {} (nothing has been sent)", ledger.display())
         };
         writeln!(out, "{}: {why}", report.digest_id)?;
         return Ok(());

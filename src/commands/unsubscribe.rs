@@ -1,32 +1,30 @@
-//! `newsroom unsubscribe ADDRESS`: record the opt-out, and say whether the
-//! address is on the list.
+//! `newsroom unsubscribe ADDRESS`: record the opt-out in the store, and say
+//! what it found.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 
 use super::Out;
 use newsroom::delivery;
 use newsroom::site::Site;
+use newsroom::store::subscribers::Unsubscribed;
 
-pub fn run(out: &mut Out, site: &Site, address: &str) -> Result<ExitCode> {
-    let done = delivery::unsubscribe(site, address)?;
-    let list = site.config.digest.subscribers_path().display();
-    if done.added {
-        writeln!(out, "{} is unsubscribed: no later send will mail it", done.address)?;
-    } else {
-        writeln!(out, "{} was already unsubscribed", done.address)?;
+pub fn run(out: &mut Out, site: &Site, address: &str, now: DateTime<Utc>) -> Result<ExitCode> {
+    let done = delivery::unsubscribe(site, address, now)?;
+    match done.outcome {
+        Unsubscribed::Unsubscribed => writeln!(out, "{} is unsubscribed: no later send will mail it", done.address)?,
+        Unsubscribed::Already => writeln!(out, "{} was already {}", done.address, done.subscriber.status)?,
+        Unsubscribed::NotOnTheList => writeln!(
+            out,
+            "{} is unsubscribed: no later send will mail it\nnote: no subscriber has this address; recorded anyway, so no list that adds it later can mail it",
+            done.address
+        )?,
     }
-    match &done.on_list {
-        Some((line, spelling)) if *spelling != done.address => {
-            writeln!(out, "it is on the list as {spelling} ({list}, line {line})")?
-        }
-        Some(_) => {}
-        None if done.list_read => {
-            writeln!(out, "note: it is not on the list ({list}); recorded anyway, in case it is added later")?
-        }
-        None => writeln!(out, "note: there is no subscriber file ({list}) to look it up in; recorded anyway")?,
+    if done.subscriber.address != done.address {
+        writeln!(out, "the store holds it as {}", done.subscriber.address)?;
     }
     Ok(ExitCode::SUCCESS)
 }

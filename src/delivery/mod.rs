@@ -11,12 +11,11 @@
 //! and not resent.
 
 pub mod failpoint;
-pub mod ledger;
 pub mod relay;
 mod run;
 mod status;
 
-pub use status::{FailureCount, StateCount, StatusReport, StatusRow, Unsubscribed, status, unsubscribe};
+pub use status::{FailureCount, StateCount, StatusReport, StatusRow, UnsubscribeReport, status, unsubscribe};
 
 use std::fmt;
 use std::path::Path;
@@ -34,8 +33,10 @@ use crate::digest::assemble::month_digest;
 use crate::digest::message::{SecretPolicy, UnsubscribeSecret};
 use crate::error::UsageError;
 use crate::site::{Input, Site};
+use crate::store::import::ImportReport;
+use crate::store::ledger::{Recipient, State};
+use crate::store::{Store, SubscriberStatus};
 use crate::subscribers;
-use ledger::{Ledger, Recipient, State};
 use relay::{Outcome, Relay, SMTP_URL_VAR};
 use run::{Job, Run, RunState, build, worker};
 
@@ -149,6 +150,10 @@ pub struct SendReport {
     pub common_failures: Vec<(State, String, usize)>,
     /// Why the relay could not be reached, when a worker gave up connecting.
     pub relay_error: Option<String>,
+    /// What merging the subscriber file into the store changed.
+    pub merged: Option<ImportReport>,
+    /// What opening the store did (a ledger from before it taken over).
+    pub notices: Vec<String>,
 }
 
 impl SendReport {
@@ -259,8 +264,10 @@ fn preflight(site: &Site, options: &SendOptions) -> Result<(), ConfigErrors> {
             )
         })
         .collect();
-    let inputs: &[Input] =
-        if options.test_to.is_some() { &[Input::Posts] } else { &[Input::Posts, Input::Subscribers] };
+    // A subscriber file the configuration names must be there; without
+    // one, the store is the list.
+    let named = site.config.digest.subscribers.is_some() && options.test_to.is_none();
+    let inputs: &[Input] = if named { &[Input::Posts, Input::Subscribers] } else { &[Input::Posts] };
     if let Err(ConfigErrors(missing)) = site.require(inputs) {
         problems.extend(missing);
     }
@@ -290,7 +297,15 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     if let Some(address) = &options.test_to {
         sender.subject_prefix = "[TEST] ".into();
         let address = subscribers::normalise_address(address).map_err(UsageError::Argument)?;
-        let recipient = Recipient { id: 0, address, name: None, state: State::Pending, attempts: 0, reply: None };
+        let recipient = Recipient {
+            id: 0,
+            subscriber_id: None,
+            address,
+            name: None,
+            state: State::Pending,
+            attempts: 0,
+            reply: None,
+        };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let outcome = runtime.block_on(async {
             let mut connection = relay.connect().await.map_err(anyhow::Error::msg)?;
@@ -310,18 +325,19 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         return Ok(report);
     }
 
-    let ledger_path = site.ledger_path();
-    let _lock = lock_digest(&ledger_path, &digest.id)?;
-    let mut ledger = Ledger::open(&ledger_path)?;
+    let (mut ledger, notices) = Store::for_site(site)?;
+    report.notices = notices;
+    let _lock = lock_digest(ledger.path(), &digest.id)?;
+    // The list merged first, every run: an opt-out it gained stops the
+    // messages not sent yet.
+    if let Some(list) = site.subscriber_list() {
+        let merged = ledger.import(&list, site.config.digest.subscribers_path(), false, now)?;
+        report.diagnostics.extend(merged.diagnostics.iter().filter(|d| d.is_error()).cloned());
+        report.merged = Some(merged);
+    }
     if !ledger.is_frozen(&digest.id)? {
-        let list = subscribers::load(&site.subscribers_file(), site.config.digest.subscribers_path())?;
-        report.diagnostics.extend(list.diagnostics.iter().filter(|d| d.is_error()).cloned());
-        let suppressions = ledger.suppressions()?;
-        let active = list
-            .active()
-            .filter(|subscriber| !suppressions.contains_key(&subscribers::matching_key(&subscriber.email)))
-            .map(|subscriber| (subscriber.email.as_str(), subscriber.name.as_deref()));
-        ledger.freeze(&digest.id, active)?;
+        let active = ledger.subscribers(Some(SubscriberStatus::Subscribed))?;
+        ledger.freeze(&digest.id, active.iter().map(|s| (Some(s.id), s.address.as_str(), s.name.as_deref())))?;
     }
     report.recovered_ambiguous = ledger.recover(&digest.id, options.resend_ambiguous, options.retry_failed)?;
     let pending = ledger.pending(&digest.id)?;
@@ -334,6 +350,7 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
             pending.into_iter().map(|recipient| Job { recipient, attempt: 0, not_before: Instant::now() }).collect(),
         ),
         ledger: Mutex::new(ledger),
+        now,
         state: Mutex::new(RunState::default()),
         digest,
         sender,

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::failpoint;
-use super::ledger::{self, Ledger, Recipient, State};
 use super::relay::{self, Outcome, Relay};
 use super::{MAX_ATTEMPTS, Observer, Stop};
 use crate::digest::Digest;
 use crate::digest::message::{self, Sender};
+use crate::store::ledger::{self, Claim, Recipient, State};
+use crate::store::{Channel, Event, EventKind, Store};
 use crate::subscribers::{Status, Subscriber};
 
 /// The first retry's delay; each further retry doubles it (plus jitter).
@@ -28,6 +29,7 @@ const CONNECT_ATTEMPTS: u32 = 5;
 /// Builds the message of one ledger row.
 pub(super) fn build(digest: &Digest, sender: &Sender, recipient: &Recipient) -> Result<message::OutgoingMessage> {
     let subscriber = Subscriber {
+        id: recipient.subscriber_id,
         email: recipient.address.clone(),
         name: recipient.name.clone(),
         status: Status::Subscribed,
@@ -63,7 +65,9 @@ pub(super) struct RunState {
 
 pub(super) struct Run {
     pub(super) queue: Mutex<VecDeque<Job>>,
-    pub(super) ledger: Mutex<Ledger>,
+    pub(super) ledger: Mutex<Store>,
+    /// The send's clock, for the events a run records (a bounce).
+    pub(super) now: chrono::DateTime<chrono::Utc>,
     pub(super) state: Mutex<RunState>,
     pub(super) digest: Digest,
     pub(super) sender: Sender,
@@ -147,8 +151,26 @@ impl Run {
         self.write_outcome(job.recipient.id, &job.recipient.address, state, reply);
         if state == State::FailedPermanent {
             self.count_refusal(&ledger::reply_pattern(reply, &job.recipient.address));
+            if let Some(subscriber) = job.recipient.subscriber_id.filter(|_| names_no_mailbox(reply)) {
+                self.bounced(subscriber, &job.recipient.address, reply);
+            }
         }
         self.count_finished(state);
+    }
+
+    /// The relay refused the address itself (`5.1.x`: no such mailbox, bad
+    /// address): the subscriber is `bounced`, not mailed by later digests.
+    fn bounced(&self, subscriber: i64, address: &str, reply: &str) {
+        let event =
+            Event::new(EventKind::Bounced, Channel::Relay).detail(format!("hard: {reply}")).digest(&self.digest.id);
+        if let Err(error) = self.ledger.lock().expect("ledger").bounce(subscriber, &event, self.now) {
+            self.observer.problem(&format!("the store could not record {address} as bounced: {error:#}"));
+        }
+    }
+
+    /// A subscriber who opted out since the list was frozen: not sent.
+    fn opted_out(&self) {
+        self.count_finished(State::Suppressed);
     }
 
     /// A permanent refusal: when the same reply has come for
@@ -287,11 +309,19 @@ pub(super) async fn worker(run: Arc<Run>) {
             job.recipient.id,
             &outgoing.message_id,
         );
-        if let Err(error) = marked {
-            // Without the `sending` mark a crash could send twice: stop here.
-            run.observer.problem(&format!("the ledger could not record a send ({error:#}); stopping this worker"));
-            run.give_back(job);
-            break;
+        match marked {
+            Ok(Claim::Sending) => {}
+            Ok(Claim::OptedOut) => {
+                unrecorded = None;
+                run.opted_out();
+                continue;
+            }
+            Err(error) => {
+                // Without the `sending` mark a crash could send twice: stop here.
+                run.observer.problem(&format!("the ledger could not record a send ({error:#}); stopping this worker"));
+                run.give_back(job);
+                break;
+            }
         }
         unrecorded = None;
         failpoint::hit(failpoint::AFTER_SENDING_COMMITTED);
@@ -317,9 +347,23 @@ pub(super) async fn worker(run: Arc<Run>) {
     }
 }
 
+/// Whether a permanent refusal is about the address itself: its enhanced
+/// status (RFC 3463) is `5.1.x` (bad destination mailbox or address).
+pub(super) fn names_no_mailbox(reply: &str) -> bool {
+    reply.split_whitespace().nth(1).is_some_and(|status| status.starts_with("5.1."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_5_1_x_refusal_bounces_the_subscriber() {
+        assert!(names_no_mailbox("550 5.1.1 <a@x.org>: Recipient address rejected: User unknown"));
+        assert!(names_no_mailbox("501 5.1.3 Bad recipient address syntax"));
+        assert!(!names_no_mailbox("554 5.7.1 Relay access denied"));
+        assert!(!names_no_mailbox("550 mailbox unavailable"));
+    }
 
     #[test]
     fn backoff_grows_and_is_bounded() {

@@ -4,10 +4,14 @@
 use anyhow::Result;
 
 use super::COMMON_FAILURES;
-use super::ledger::{Ledger, State};
+use chrono::{DateTime, Utc};
+
 use crate::digest::Month;
 use crate::error::UsageError;
 use crate::site::Site;
+use crate::store::ledger::State;
+use crate::store::subscribers::Unsubscribed;
+use crate::store::{Channel, Store, SubscriberRecord};
 use crate::subscribers;
 
 /// What the ledger knows of one digest.
@@ -48,14 +52,12 @@ pub struct StatusRow {
 
 /// `newsroom digest status`: the ledger's counts for a digest, its most
 /// common failures, and the rows in `list` when asked. Reads only: a
-/// missing ledger is reported as nothing sent, not created.
+/// missing store is reported as nothing sent, not created.
 pub fn status(site: &Site, month: Month, list: Option<State>) -> Result<StatusReport> {
-    let path = site.ledger_path();
     let mut report = StatusReport { digest_id: month.digest_id(), ..Default::default() };
-    if !path.exists() {
+    let Some(ledger) = Store::existing(site)? else {
         return Ok(report);
-    }
-    let ledger = Ledger::open(&path)?;
+    };
     if !ledger.is_frozen(&report.digest_id)? {
         return Ok(report);
     }
@@ -85,33 +87,26 @@ pub fn status(site: &Site, month: Month, list: Option<State>) -> Result<StatusRe
 
 /// What `unsubscribe` did.
 #[derive(Debug)]
-pub struct Unsubscribed {
-    /// The address as recorded.
+pub struct UnsubscribeReport {
+    /// The address as given (trimmed, its domain lower-cased).
     pub address: String,
-    /// False when the address was suppressed already.
-    pub added: bool,
-    /// The subscriber file's row for the address (its line and spelling),
-    /// when the file exists and has one.
-    pub on_list: Option<(usize, String)>,
-    /// Whether the subscriber file exists (when it does not, `on_list` says nothing).
-    pub list_read: bool,
+    /// What the store did.
+    pub outcome: Unsubscribed,
+    /// The subscriber as the store holds it now.
+    pub subscriber: SubscriberRecord,
 }
 
-/// `newsroom unsubscribe ADDRESS`: every later send skips the address, in
-/// any spelling. It is recorded even when it is not on the list (it may be
-/// added later); the result says whether it is.
-pub fn unsubscribe(site: &Site, address: &str) -> Result<Unsubscribed> {
+/// `newsroom unsubscribe ADDRESS`: every later send and preview skips the
+/// address, in any spelling. An address not in the store is recorded too
+/// (it may come with a list later), and the result says so.
+pub fn unsubscribe(site: &Site, address: &str, now: DateTime<Utc>) -> Result<UnsubscribeReport> {
     let address = subscribers::normalise_address(address).map_err(UsageError::Argument)?;
-    let ledger = Ledger::open(&site.ledger_path())?;
-    let added = ledger.suppress(&address, "unsubscribe")?;
-    let file = site.subscribers_file();
-    let list_read = file.is_file();
-    let on_list = if list_read {
-        let key = subscribers::matching_key(&address);
-        let list = subscribers::load(&file, site.config.digest.subscribers_path())?;
-        list.subscribers.into_iter().find(|s| subscribers::matching_key(&s.email) == key).map(|s| (s.line, s.email))
-    } else {
-        None
-    };
-    Ok(Unsubscribed { address, added, on_list, list_read })
+    let (store, _) = Store::for_site(site)?;
+    // The list first, so an address on it is found as it is written there.
+    if let Some(list) = site.subscriber_list() {
+        store.import(&list, site.config.digest.subscribers_path(), false, now)?;
+    }
+    let outcome = store.unsubscribe(&address, Channel::Cli, None, now)?;
+    let subscriber = store.subscriber(&address)?.expect("recorded above");
+    Ok(UnsubscribeReport { address, outcome, subscriber })
 }

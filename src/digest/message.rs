@@ -103,10 +103,19 @@ pub fn unsubscribe_token(secret: &[u8], address: &str) -> String {
 }
 
 /// The subscriber's one-click unsubscribe URL from the configured pattern.
-pub fn unsubscribe_url(pattern: &str, secret: &[u8], address: &str) -> String {
-    pattern
-        .replace("{email}", &urls::encode_query_value(address))
-        .replace("{token}", &unsubscribe_token(secret, address))
+///
+/// A pattern with `{email}` (set-ups from before the store) gets the
+/// address and the token of the address; one without it gets the opaque
+/// token of the store's subscriber id ([`crate::token`]), which `serve`
+/// verifies without the address. A subscriber not in the store (a
+/// `--test-to` address) gets the token of id 0, which names nobody.
+pub fn unsubscribe_url(pattern: &str, sender: &Sender, subscriber: &Subscriber) -> String {
+    if pattern.contains("{email}") {
+        return pattern
+            .replace("{email}", &urls::encode_query_value(&subscriber.email))
+            .replace("{token}", &unsubscribe_token(&sender.secret, &subscriber.email));
+    }
+    pattern.replace("{token}", &crate::token::sign(&sender.secret, &sender.list_id, subscriber.id.unwrap_or(0)))
 }
 
 /// A stable, opaque id for an address within a digest: the first 16 bytes of SHA-256.
@@ -139,7 +148,7 @@ fn slot_value(subscriber: &Subscriber, unsubscribe: &str, slot: Slot) -> String 
 /// The HTML and text one subscriber's message carries, before MIME encoding
 /// (what `preview` writes as `index.html` and `digest.txt`).
 pub fn personal_parts(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> (String, String) {
-    let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, &sender.secret, &subscriber.email);
+    let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, sender, subscriber);
     let raw_value = |slot: Slot| slot_value(subscriber, &unsubscribe, slot);
     (fill_slots(&digest.html, &|slot| escape_html(&raw_value(slot))), fill_slots(&digest.text, &raw_value))
 }
@@ -153,7 +162,7 @@ pub fn personal_parts(digest: &Digest, sender: &Sender, subscriber: &Subscriber)
 pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyhow::Result<OutgoingMessage> {
     let address: lettre::Address =
         subscriber.email.parse().map_err(|e| anyhow::anyhow!("`{}` is not a valid address: {e}", subscriber.email))?;
-    let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, &sender.secret, &subscriber.email);
+    let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, sender, subscriber);
     let name = subscriber.name.as_deref().unwrap_or("");
     let raw_value = |slot: Slot| slot_value(subscriber, &unsubscribe, slot);
     let html_value = |slot: Slot| escape_html(&raw_value(slot));
@@ -261,10 +270,48 @@ mod tests {
         assert_eq!(mac, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
+    fn sender(unsubscribe_url: &str) -> Sender {
+        Sender {
+            from: "A <a@x.org>".parse().unwrap(),
+            reply_to: None,
+            list_id: "news.x.org".into(),
+            unsubscribe_url: unsubscribe_url.into(),
+            unsubscribe_mailto: None,
+            secret: b"k".to_vec(),
+            date: std::time::SystemTime::UNIX_EPOCH,
+            subject_prefix: String::new(),
+        }
+    }
+
+    fn subscriber(id: Option<i64>) -> Subscriber {
+        Subscriber {
+            id,
+            email: "a+b@x.org".into(),
+            name: None,
+            status: crate::subscribers::Status::Subscribed,
+            extra: Vec::new(),
+            line: 2,
+        }
+    }
+
     #[test]
     fn the_email_is_percent_encoded_in_the_unsubscribe_url() {
-        let url = unsubscribe_url("https://x.org/u?email={email}&token={token}", b"k", "a+b@x.org");
+        let pattern = "https://x.org/u?email={email}&token={token}";
+        let url = unsubscribe_url(pattern, &sender(pattern), &subscriber(Some(7)));
         assert!(url.starts_with("https://x.org/u?email=a%2Bb%40x.org&token="), "{url}");
+    }
+
+    /// Without `{email}`, the URL names the subscriber by the store's id and
+    /// a MAC: no address in it, and it verifies for that id and list alone.
+    #[test]
+    fn a_token_only_url_has_no_address_and_names_the_subscriber() {
+        let pattern = "https://news.x.org/unsubscribe/{token}";
+        let url = unsubscribe_url(pattern, &sender(pattern), &subscriber(Some(7)));
+        assert!(!url.contains("a+b") && !url.contains("x.org/unsubscribe/a"), "{url}");
+        let token = url.rsplit('/').next().unwrap();
+        assert_eq!(crate::token::verify(b"k", "news.x.org", token), Some(7));
+        let nobody = unsubscribe_url(pattern, &sender(pattern), &subscriber(None));
+        assert_eq!(crate::token::verify(b"k", "news.x.org", nobody.rsplit('/').next().unwrap()), Some(0));
     }
 
     #[test]

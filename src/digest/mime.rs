@@ -191,7 +191,6 @@ pub struct Skeletons {
     pub text: PartSkeleton,
 }
 
-
 #[derive(Debug, Clone)]
 enum Line {
     /// No slot: encoded once, both ways.

@@ -106,7 +106,6 @@ pub struct DigestInput<'a> {
     pub posts: Vec<(&'a Post, &'a RenderedPost)>,
 }
 
-
 /// The URL of a month's web version.
 pub fn archive_url(config: &Config, month: Month) -> String {
     format!("{}digest/{month}/", config.blog_url())
@@ -423,6 +422,7 @@ mod tests {
         )
         .unwrap();
         let subscriber = crate::subscribers::Subscriber {
+            id: None,
             email: "ada@example.org".into(),
             name: None,
             status: crate::subscribers::Status::Subscribed,

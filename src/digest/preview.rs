@@ -15,6 +15,7 @@ use super::{GMAIL_CLIP_BYTES, Month};
 use crate::content::Scheduled;
 use crate::diagnostics::{self, Diagnostic};
 use crate::site::{Input, Site};
+use crate::store::import::ListView;
 use crate::subscribers::{self, Status, Subscriber};
 
 /// A message written to disk: its Message-ID, its size, and for the first
@@ -42,6 +43,11 @@ pub struct PreviewReport {
     pub warnings: Vec<String>,
 }
 
+/// A line of the subscriber file, or nothing for a subscriber not in it.
+fn shown_line(line: usize) -> String {
+    if line == 0 { String::new() } else { line.to_string() }
+}
+
 /// A file name for an address that is safe on any file system.
 pub fn safe_file_name(index: usize, address: &str) -> String {
     let cleaned: String = address
@@ -52,21 +58,19 @@ pub fn safe_file_name(index: usize, address: &str) -> String {
     format!("{index:05}-{}.eml", cleaned.trim_start_matches('.'))
 }
 
-/// Why a subscriber the file lists as subscribed is not mailed (an opt-out
-/// recorded elsewhere, such as the ledger's), or `None`.
-pub type Suppressed<'a> = &'a (dyn Fn(&Subscriber) -> Option<String> + Sync);
-
 /// Writes the preview of `month` into `out_dir/YYYY-MM/`, replacing it
-/// atomically: what `send` would transmit to each subscriber the file lists
-/// and `suppressed` does not stop.
+/// atomically: what `send` would transmit to each subscriber `list` (the
+/// store with the site's subscriber file merged, unsaved) holds as
+/// subscribed, and a manifest of every other subscriber and file row with
+/// why it gets nothing.
 pub fn preview(
     site: &Site,
     month: Month,
     out_dir: &Path,
     now: DateTime<Utc>,
-    suppressed: Suppressed,
+    list: &ListView,
 ) -> Result<PreviewReport> {
-    site.require(&[Input::Posts, Input::Subscribers])?;
+    site.require(&[Input::Posts])?;
     let mut report = PreviewReport { month: Some(month), ..Default::default() };
     report.diagnostics.extend(site.unset_sending_keys());
     let assembled = month_digest(site, month, now)?;
@@ -85,8 +89,21 @@ pub fn preview(
     };
     let sender = super::sender(&site.config, secret, now.into());
 
-    let list = subscribers::load(&site.subscribers_file(), site.config.digest.subscribers_path())?;
-    report.diagnostics.extend(list.diagnostics.iter().cloned());
+    report.diagnostics.extend(list.report.diagnostics.iter().cloned());
+    let line_of = |address: &str| list.lines.get(&subscribers::matching_key(address)).copied().unwrap_or(0);
+    let active: Vec<Subscriber> = list
+        .subscribers
+        .iter()
+        .filter(|s| s.status == Status::Subscribed)
+        .map(|s| Subscriber {
+            id: Some(s.id),
+            email: s.address.clone(),
+            name: s.name.clone(),
+            status: s.status,
+            extra: s.attributes.clone(),
+            line: line_of(&s.address),
+        })
+        .collect();
     let month_dir = out_dir.join(month.to_string());
     fs::create_dir_all(out_dir).with_context(|| format!("failed to create `{}`", out_dir.display()))?;
     let staging = tempfile::Builder::new()
@@ -102,7 +119,6 @@ pub fn preview(
     manifest.write_record(["address", "status", "message_id", "bytes", "reason", "line"])?;
     let mut first_view = None;
     let mut largest_html = 0;
-    let active: Vec<_> = list.active().filter(|subscriber| suppressed(subscriber).is_none()).collect();
     for (chunk_index, chunk) in active.chunks(PREVIEW_CHUNK).enumerate() {
         let offset = chunk_index * PREVIEW_CHUNK;
         let results: Vec<Result<WrittenMessage>> = chunk
@@ -124,28 +140,24 @@ pub fn preview(
                 largest_html = largest_html.max(first.0.len());
                 first_view = Some(first);
             }
-            let line = subscriber.line.to_string();
+            let line = shown_line(subscriber.line);
             manifest.write_record([subscriber.email.as_str(), "ready", &message_id, &bytes.to_string(), "", &line])?;
             report.messages += 1;
         }
     }
-    // Every other row of the file, with the reason it gets nothing.
+    // Every other subscriber and row of the file, with why it gets nothing:
+    // the file's rows in file order, then the store's others.
     let mut skipped: Vec<(usize, &str, String)> = list
         .subscribers
         .iter()
-        .filter_map(|subscriber| {
-            let reason = match subscriber.status {
-                Status::Unsubscribed => "unsubscribed in the subscriber file".to_string(),
-                Status::Bounced => "bounced in the subscriber file".to_string(),
-                Status::Subscribed => suppressed(subscriber)?,
-            };
-            Some((subscriber.line, subscriber.email.as_str(), reason))
-        })
-        .chain(list.skipped.iter().map(|row| (row.line, row.address.as_str(), row.reason.clone())))
+        .filter(|s| s.status != Status::Subscribed)
+        .map(|s| (line_of(&s.address), s.address.as_str(), list.reasons.get(&s.id).cloned().unwrap_or_default()))
+        .chain(list.report.skipped.iter().map(|row| (row.line, row.address.as_str(), row.reason.clone())))
+        .chain(list.report.forgotten.iter().map(|line| (*line, "", "forgotten on request; not imported again".into())))
         .collect();
-    skipped.sort_by_key(|(line, _, _)| *line);
+    skipped.sort_by_key(|(line, _, _)| if *line == 0 { usize::MAX } else { *line });
     for (line, address, reason) in skipped {
-        manifest.write_record([address, "skipped", "", "0", &reason, &line.to_string()])?;
+        manifest.write_record([address, "skipped", "", "0", &reason, &shown_line(line)])?;
         report.skipped += 1;
     }
     manifest.flush()?;

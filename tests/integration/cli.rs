@@ -362,11 +362,11 @@ fn a_closed_pipe_is_not_an_error() {
 #[test]
 fn status_summarises_and_lists_on_request() {
     let site = copy_example_site();
-    let ledger = site.path().join(".newsroom/ledger.sqlite");
-    let mut store = newsroom::delivery::ledger::Ledger::open(&ledger).unwrap();
+    std::fs::create_dir_all(site.path().join(".newsroom")).unwrap();
+    let mut store = newsroom::store::Store::open(&site.path().join(".newsroom/newsroom.sqlite")).unwrap();
     let addresses: Vec<String> = (0..30).map(|n| format!("r{n:02}@example.org")).collect();
-    store.freeze("digest-2026-10", addresses.iter().map(|a| (a.as_str(), None))).unwrap();
-    use newsroom::delivery::ledger::State;
+    store.freeze("digest-2026-10", addresses.iter().map(|a| (None, a.as_str(), None))).unwrap();
+    use newsroom::store::State;
     for (index, row) in store.pending("digest-2026-10").unwrap().into_iter().enumerate() {
         let (state, reply) = match index % 3 {
             0 => (State::Sent, "250 ok".to_string()),

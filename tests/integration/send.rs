@@ -40,7 +40,7 @@ fn send(site: &Path, server: &SmtpServer, args: &[&str]) -> std::process::Output
 
 /// The ledger's rows of the October digest: address → (state, message id).
 fn ledger(site: &Path) -> BTreeMap<String, (String, Option<String>)> {
-    let connection = rusqlite::Connection::open(site.join(".newsroom/ledger.sqlite")).unwrap();
+    let connection = rusqlite::Connection::open(site.join(".newsroom/newsroom.sqlite")).unwrap();
     let mut statement = connection
         .prepare("SELECT address, state, message_id FROM deliveries WHERE digest_id = 'digest-2026-10'")
         .unwrap();
@@ -77,11 +77,15 @@ fn previewed(site: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// The unsubscribe token of an address, computed here from the HMAC
 /// definition (RFC 2104, SHA-256) the README gives, not by newsroom.
-fn expected_token(address: &str) -> String {
-    use hmac::{KeyInit, Mac};
-    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"test-secret").unwrap();
-    mac.update(address.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+/// The subscriber an unsubscribe URL's opaque token names, looked up in
+/// the site's store: the token must verify with the send's secret and
+/// list, and name a subscriber the store holds.
+fn unsubscriber(site: &Path, url: &str) -> String {
+    let token = url.rsplit('/').next().unwrap();
+    let id = newsroom::token::verify(b"test-secret", "news.lantern.example.org", token)
+        .unwrap_or_else(|| panic!("the token of {url} does not verify"));
+    let store = newsroom::store::Store::open(&site.join(".newsroom/newsroom.sqlite")).unwrap();
+    store.subscriber_by_id(id).unwrap().unwrap_or_else(|| panic!("{url} names no subscriber")).address
 }
 
 /// The right bytes reached the right person: every message the relay kept
@@ -111,8 +115,10 @@ fn assert_right_bytes_to_the_right_person(site: &Path, server: &SmtpServer) {
         let text = parsed.body_text(0).unwrap();
         assert!(text.contains(&format!("Hi Subscriber {number},")), "{recipient}: {text}");
         let unsubscribe = parsed.header_raw("List-Unsubscribe").unwrap().replace("\r\n ", "");
-        let token = expected_token(recipient);
-        assert!(unsubscribe.contains(&format!("token={token}")), "{recipient}: {unsubscribe}");
+        let url = unsubscribe.trim().trim_start_matches('<').split('>').next().unwrap();
+        assert!(url.starts_with("https://lantern.example.org/newsletter/unsubscribe/"), "{recipient}: {url}");
+        assert!(!url.contains(&recipient[..8]), "{recipient}: the address is in {url}");
+        assert_eq!(&unsubscriber(site, url), recipient, "{url}");
     }
 }
 
@@ -314,7 +320,7 @@ fn send_refuses_without_the_unsubscribe_secret_and_test_to_touches_no_ledger() {
     let received = server.received();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].recipient, "editor@example.org");
-    assert!(!site.path().join(".newsroom/ledger.sqlite").exists());
+    assert!(!site.path().join(".newsroom/newsroom.sqlite").exists());
 
     // Unsubscribed addresses are honoured by later sends.
     // The domain's case does not matter (the address is normalised as in the CSV).
@@ -549,7 +555,7 @@ fn a_500_reply_is_retried_and_recorded_as_the_relay_gave_it() {
     let site = site_with_subscribers(3);
     let output = send(site.path(), &server, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let connection = rusqlite::Connection::open(site.path().join(".newsroom/ledger.sqlite")).unwrap();
+    let connection = rusqlite::Connection::open(site.path().join(".newsroom/newsroom.sqlite")).unwrap();
     let (state, attempts, reply): (String, i64, String) = connection
         .query_row("SELECT state, attempts, reply FROM deliveries WHERE address = 'sub00002@example.org'", [], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -696,7 +702,7 @@ fn a_transient_failure_is_tried_five_times_a_run() {
     let output = send(site.path(), &server, &[]);
     assert_eq!(output.status.code(), Some(1));
     let attempts = |site: &Path| -> i64 {
-        let connection = rusqlite::Connection::open(site.join(".newsroom/ledger.sqlite")).unwrap();
+        let connection = rusqlite::Connection::open(site.join(".newsroom/newsroom.sqlite")).unwrap();
         connection
             .query_row("SELECT attempts FROM deliveries WHERE address = 'sub00002@example.org'", [], |r| r.get(0))
             .unwrap()
@@ -729,11 +735,12 @@ fn the_rate_limit_holds_within_ten_percent() {
     assert!((18.0..=22.0).contains(&rate), "{rate:.2} messages/s for --rate 20");
 }
 
-/// `--retry-failed` retries what a relay refused permanently; without it a
-/// re-run leaves those alone (the relay hears nothing of them).
+/// `--retry-failed` retries what a relay refused permanently (for a reason
+/// other than the mailbox); without it a re-run leaves those alone (the
+/// relay hears nothing of them).
 #[test]
 fn retry_failed_retries_permanent_refusals_and_only_with_the_flag() {
-    let refusing = SmtpServer::start(Faults { reject: Some("sub00003@".into()), ..Faults::default() });
+    let refusing = SmtpServer::start(Faults { refuse_by_policy: Some("sub00003@".into()), ..Faults::default() });
     let site = site_with_subscribers(4);
     assert_eq!(send(site.path(), &refusing, &[]).status.code(), Some(1));
     assert_eq!(state_of(site.path(), "sub00003@example.org"), "failed_permanent");
@@ -817,4 +824,44 @@ fn a_connection_lost_before_or_inside_a_long_message_over_real_tcp() {
             assert_eq!(copies(&server, &format!("sub{n:05}@example.org")), 1);
         }
     }
+}
+
+/// `550 5.1.1` at RCPT (no such mailbox) marks the subscriber `bounced`,
+/// with the relay's reply in its history: `--retry-failed` leaves it alone,
+/// a later preview skips it, and the subscriber file cannot bring it back.
+#[test]
+fn an_unknown_mailbox_bounces_the_subscriber_for_later_digests() {
+    let refusing = SmtpServer::start(Faults { reject: Some("sub00002@".into()), ..Faults::default() });
+    let site = site_with_subscribers(3);
+    assert_eq!(send(site.path(), &refusing, &[]).status.code(), Some(1));
+    assert_eq!(state_of(site.path(), "sub00002@example.org"), "failed_permanent");
+    let shown = newsroom(site.path()).args(["subscribers", "show", "sub00002@example.org"]).output().unwrap();
+    let shown = stdout(&shown);
+    assert!(shown.lines().any(|l| l.split_whitespace().eq(["status:", "bounced"])), "{shown}");
+    assert!(
+        shown.lines().any(|l| l.contains(" bounced (relay) [digest-2026-10]: hard: 550 5.1.1 mailbox unavailable")),
+        "{shown}"
+    );
+
+    let accepting = SmtpServer::start(Faults::default());
+    let retried = send(site.path(), &accepting, &["--retry-failed"]);
+    assert_eq!(accepting.count(), 0, "a bounced address was retried: {}", stderr(&retried));
+    assert_eq!(state_of(site.path(), "sub00002@example.org"), "suppressed");
+
+    let out = site.path().join("again");
+    let preview = newsroom(site.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "test-secret")
+        .args(["digest", "preview", "--month", "2026-10", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(preview.status.code(), Some(0), "{}", stderr(&preview));
+    let mut manifest = csv::Reader::from_path(out.join("2026-10/manifest.csv")).unwrap();
+    let row = manifest
+        .records()
+        .map(Result::unwrap)
+        .find(|r| &r[0] == "sub00002@example.org")
+        .expect("the bounced address is in the manifest");
+    assert_eq!(&row[1], "skipped");
+    assert!(row[4].starts_with("bounced (") && row[4].contains("550 5.1.1 mailbox unavailable"), "{row:?}");
 }

@@ -39,8 +39,12 @@ pub struct Faults {
     /// Share of recipients whose first attempt's connection is closed after
     /// the final `.`, unanswered (disjoint from the `451` ones).
     pub drop_rate: f64,
-    /// Recipients containing this text are refused with `550` at RCPT.
+    /// Recipients containing this text are refused with `550 5.1.1` (no
+    /// such mailbox) at RCPT.
     pub reject: Option<String>,
+    /// Recipients containing this text are refused with `550 5.7.1` (a
+    /// policy refusal, not about the mailbox) at RCPT.
+    pub refuse_by_policy: Option<String>,
     /// Recipients containing this text get `500 5.5.2` at RCPT: a reply
     /// about the conversation, not the address (retried, never permanent).
     pub syntax_error: Option<String>,
@@ -316,6 +320,8 @@ async fn session(
             s.recipient = Some(address.clone());
             if faults.reject.as_deref().is_some_and(|r| address.contains(r)) {
                 s.reply(550, "RCPT", "550 5.1.1 mailbox unavailable\r\n").await?;
+            } else if faults.refuse_by_policy.as_deref().is_some_and(|r| address.contains(r)) {
+                s.reply(550, "RCPT", "550 5.7.1 relaying denied\r\n").await?;
             } else if faults.syntax_error.as_deref().is_some_and(|r| address.contains(r)) {
                 s.reply(500, "RCPT", "500 5.5.2 Syntax error, command unrecognized\r\n").await?;
             } else {

@@ -1,0 +1,413 @@
+//! A subscriber file merged into the store, and the store written out as
+//! one. The CSV stays a first-class input: the list a site names
+//! (`digest.subscribers`) is merged before each preview and send, and any
+//! file with `newsroom subscribers import`.
+//!
+//! The rules ([`decide`]): a new row is added; names and other columns
+//! follow the file; an opt-out the file says (`unsubscribed`, `bounced`) is
+//! applied; an opt-out the store holds is never undone by a row (only
+//! `subscribers add --resubscribe` does that); a pending sign-up stays
+//! pending until its reader confirms; a subscriber who came from this file
+//! and whose row is gone is `removed`; one who signed up on the web or was
+//! added by hand is never removed by a file; a forgotten address is not
+//! brought back. Every status change is recorded with its event.
+//!
+//! Rows are read and merged one at a time in one transaction, so a file of a
+//! million rows needs memory for one row; duplicates are found in a
+//! temporary table.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::subscribers::{
+    COLUMNS, Channel, Event, EventKind, Source, SubscriberRecord, encode_attributes, record, set_status,
+};
+use super::{Store, SubscriberStatus, timestamp};
+use crate::diagnostics::Diagnostic;
+use crate::subscribers::{self, Row, SkippedRow, Subscriber, matching_key};
+
+/// Columns of an export besides `email`, `name` and `status`, read back on import.
+const EXPORT_COLUMNS: [&str; 4] = ["source", "created_at", "confirmed_at", "changed_at"];
+
+/// What a merge did (or, with `dry_run`, would do), row by row.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ImportReport {
+    /// New subscribers.
+    pub added: Vec<String>,
+    /// Known subscribers whose name or other columns changed.
+    pub updated: Vec<String>,
+    /// Status changes the file made (an opt-out it says, a removed row back), with the new status.
+    pub status_changed: Vec<(String, SubscriberStatus)>,
+    /// Subscribers of this file whose row is gone: removed.
+    pub removed: Vec<String>,
+    /// Rows saying `subscribed` for an opt-out the store holds: left opted out.
+    pub kept_opted_out: Vec<(String, SubscriberStatus)>,
+    /// Rows for a sign-up not confirmed yet: left pending.
+    pub kept_pending: Vec<String>,
+    /// Rows of addresses forgotten on request: not brought back.
+    pub forgotten: Vec<usize>,
+    /// Rows that changed nothing.
+    pub unchanged: usize,
+    /// Rows that are not subscribers (invalid, empty, duplicates), with their line.
+    pub skipped: Vec<SkippedRow>,
+    /// Every problem, with its place in the file.
+    #[serde(skip)]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ImportReport {
+    /// `2 added, 1 updated, 1 removed, 3 kept opted out, 1 invalid row`:
+    /// what changed and what was refused, or `None` when nothing did.
+    pub fn changes(&self) -> Option<String> {
+        let invalid = self.skipped.iter().filter(|row| !row.reason.starts_with("duplicate")).count();
+        let duplicates = self.skipped.len() - invalid;
+        let parts: Vec<String> = [
+            (self.added.len(), "added"),
+            (self.updated.len(), "updated"),
+            (self.status_changed.len(), "opted out or back by the file"),
+            (self.removed.len(), "removed (no longer in the file)"),
+            (self.kept_opted_out.len(), "kept opted out"),
+            (self.kept_pending.len(), "kept pending"),
+            (self.forgotten.len(), "forgotten, not imported"),
+            (invalid, "invalid row(s) skipped"),
+            (duplicates, "duplicate row(s) skipped"),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, what)| format!("{count} {what}"))
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
+/// The list a preview sees: see [`Store::view_merged`].
+#[derive(Debug, Default)]
+pub struct ListView {
+    /// Every subscriber, oldest first.
+    pub subscribers: Vec<SubscriberRecord>,
+    /// Why each subscriber not mailed is not, by id.
+    pub reasons: HashMap<i64, String>,
+    /// The file's line of each row merged, by matching key.
+    pub lines: HashMap<String, usize>,
+    pub report: ImportReport,
+}
+
+/// `unsubscribed (one-click, 2026-11-20T10:00:00.000Z)`: a status and the
+/// event that set it.
+fn why_not_mailed(status: SubscriberStatus, latest: Option<&Event>) -> String {
+    match latest {
+        Some(event) => {
+            let via = event.channel.map(|c| format!("{}, ", c.as_str())).unwrap_or_default();
+            let detail = event.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+            format!("{status} ({via}{}){detail}", event.at)
+        }
+        None => status.to_string(),
+    }
+}
+
+/// What one row does to the subscriber it names (the merge rules as a table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Not in the store: added with this status.
+    Add(SubscriberStatus),
+    /// The file changes the status, with this event.
+    Change(SubscriberStatus, EventKind),
+    /// The row says `subscribed`; the store holds an opt-out, kept.
+    KeepOptedOut,
+    /// The row says `subscribed`; the sign-up is not confirmed, kept pending.
+    KeepPending,
+    /// The status stays.
+    Keep,
+}
+
+/// The merge rule for a row saying `row` about a subscriber the store holds
+/// in `stored` (`None`: not in the store).
+pub fn decide(stored: Option<SubscriberStatus>, row: SubscriberStatus) -> Decision {
+    use SubscriberStatus::*;
+    match (stored, row) {
+        (None, row) => Decision::Add(row),
+        (Some(stored), row) if stored == row => Decision::Keep,
+        // An opt-out is never undone by a row; a second opt-out changes nothing.
+        (Some(Unsubscribed | Bounced | Complained), Subscribed) => Decision::KeepOptedOut,
+        (Some(Unsubscribed | Bounced | Complained), _) => Decision::Keep,
+        (Some(Subscribed), Subscribed) => Decision::Keep,
+        (Some(Pending), Subscribed) => Decision::KeepPending,
+        // The file's opt-outs apply to anyone not opted out.
+        (Some(_), Unsubscribed) => Decision::Change(Unsubscribed, EventKind::Unsubscribed),
+        (Some(_), Bounced) => Decision::Change(Bounced, EventKind::Bounced),
+        (Some(_), Complained) => Decision::Change(Complained, EventKind::Complained),
+        (Some(Subscribed), Removed) => Decision::Change(Removed, EventKind::Removed),
+        // A removed subscriber whose row is back is on the list again.
+        (Some(Removed), Subscribed) => Decision::Change(Subscribed, EventKind::Imported),
+        // `pending` in a file, or `removed` for one not subscribed: nothing to do.
+        (Some(_), Pending | Removed) => Decision::Keep,
+    }
+}
+
+impl Store {
+    /// Merges the subscriber file at `path` (`shown` in messages). The
+    /// subscribers that came from it and whose row is gone are removed.
+    /// With `dry_run` nothing is written and the report says what would change.
+    pub fn import(&self, path: &Path, shown: &Path, dry_run: bool, now: DateTime<Utc>) -> Result<ImportReport> {
+        let file = subscribers::open(path)?;
+        self.merge(file, shown, dry_run, now)
+    }
+
+    /// [`Store::import`] of any reader.
+    pub fn merge(&self, reader: impl Read, list: &Path, dry_run: bool, now: DateTime<Utc>) -> Result<ImportReport> {
+        self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        let result = self.merge_in_transaction(reader, list, now);
+        let end = if dry_run || result.is_err() { "ROLLBACK" } else { "COMMIT" };
+        self.connection.execute_batch(end)?;
+        result
+    }
+
+    /// The list as a send would find it after merging `file` (the file,
+    /// and its name in messages), without changing the store: every
+    /// subscriber, why each one not mailed is not (its latest event), the
+    /// file's line of each row, and what the merge would do.
+    pub fn view_merged(&self, file: Option<(&Path, &Path)>, now: DateTime<Utc>) -> Result<ListView> {
+        self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        let result = (|| -> Result<ListView> {
+            let report = match file {
+                Some((path, shown)) => self.merge_in_transaction(subscribers::open(path)?, shown, now)?,
+                None => ImportReport::default(),
+            };
+            let subscribers = self.subscribers(None)?;
+            let mut reasons = HashMap::new();
+            for subscriber in subscribers.iter().filter(|s| s.status != SubscriberStatus::Subscribed) {
+                let latest = self.events(subscriber.id)?.pop();
+                reasons.insert(subscriber.id, why_not_mailed(subscriber.status, latest.as_ref()));
+            }
+            let lines: HashMap<String, usize> = match file {
+                Some(_) => self
+                    .connection
+                    .prepare("SELECT key, line FROM temp.seen")?
+                    .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as usize)))?
+                    .collect::<rusqlite::Result<_>>()?,
+                None => HashMap::new(),
+            };
+            Ok(ListView { subscribers, reasons, lines, report })
+        })();
+        self.connection.execute_batch("ROLLBACK")?;
+        result
+    }
+
+    /// The merge's work, inside a transaction the caller ends.
+    fn merge_in_transaction(&self, reader: impl Read, list: &Path, now: DateTime<Utc>) -> Result<ImportReport> {
+        let at = timestamp(now);
+        let list_name = list.to_string_lossy().into_owned();
+        let connection = &self.connection;
+        connection.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, line INTEGER NOT NULL); DELETE FROM temp.seen;",
+        )?;
+        {
+            let mut report = ImportReport::default();
+            let any_forgotten: bool =
+                connection.query_row("SELECT EXISTS (SELECT 1 FROM forgotten)", [], |r| r.get(0))?;
+            let mut failure = None;
+            let problems = subscribers::for_each_row(reader, list, |row| {
+                if failure.is_some() {
+                    return;
+                }
+                if let Err(error) = self.merge_row(row, &list_name, any_forgotten, &at, &mut report) {
+                    failure = Some(error);
+                }
+            });
+            if let Some(error) = failure {
+                return Err(error);
+            }
+            report.diagnostics.extend(problems);
+            // A file that could not be read (no `email` column) removes nobody.
+            if report.diagnostics.iter().any(|d| d.line == 1 && d.is_error()) {
+                return Ok(report);
+            }
+            let gone: Vec<(i64, String)> = connection
+                .prepare(
+                    "SELECT id, address FROM subscribers WHERE list = ?1 AND source = 'csv' AND status = 'subscribed'
+                     AND key NOT IN (SELECT key FROM temp.seen) ORDER BY id",
+                )?
+                .query_map([&list_name], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, address) in gone {
+                let event = Event::new(EventKind::Removed, Channel::Csv).detail(format!("no longer in {list_name}"));
+                set_status(connection, id, SubscriberStatus::Removed, &event, &at)?;
+                report.removed.push(address);
+            }
+            Ok(report)
+        }
+    }
+
+    /// Merges one row of a file into the store (inside [`Store::merge`]'s transaction).
+    fn merge_row(&self, row: Row, list: &str, any_forgotten: bool, at: &str, report: &mut ImportReport) -> Result<()> {
+        let connection = &self.connection;
+        let (mut subscriber, warnings) = match row {
+            Row::Subscriber(subscriber, warnings) => (subscriber, warnings),
+            Row::Skipped(row, diagnostic) => {
+                report.diagnostics.push(diagnostic);
+                report.skipped.push(row);
+                return Ok(());
+            }
+        };
+        report.diagnostics.extend(warnings);
+        let key = matching_key(&subscriber.email);
+        let line = subscriber.line;
+        let first: Option<i64> = connection
+            .prepare_cached("SELECT line FROM temp.seen WHERE key = ?1")?
+            .query_row([&key], |r| r.get(0))
+            .optional()?;
+        if let Some(first) = first {
+            let reason = format!("duplicate of line {first} ({})", subscriber.email);
+            report.diagnostics.push(Diagnostic::warning(list, (line, 1), format!("{reason}; skipped")));
+            report.skipped.push(SkippedRow { line, address: subscriber.email, reason });
+            return Ok(());
+        }
+        connection
+            .prepare_cached("INSERT INTO temp.seen (key, line) VALUES (?1, ?2)")?
+            .execute(params![key, line as i64])?;
+        if any_forgotten && self.is_forgotten(&key)? {
+            report.forgotten.push(line);
+            return Ok(());
+        }
+        let exported = take_export_columns(&mut subscriber);
+        let attributes = encode_attributes(&sorted(subscriber.extra.clone()));
+        let stored = connection
+            .prepare_cached(&format!("SELECT {COLUMNS}, list FROM subscribers WHERE key = ?1"))?
+            .query_row([&key], |row| Ok((SubscriberRecord::from_row(row)?, row.get::<_, Option<String>>(10)?)))
+            .optional()?;
+        match decide(stored.as_ref().map(|(s, _)| s.status), subscriber.status) {
+            Decision::Add(status) => {
+                let source = exported.source.unwrap_or(Source::Csv);
+                let created = exported.created_at.as_deref().unwrap_or(at);
+                let confirmed =
+                    exported.confirmed_at.as_deref().or((status == SubscriberStatus::Subscribed).then_some(at));
+                let changed = exported.changed_at.as_deref().unwrap_or(at);
+                connection
+                    .prepare_cached(
+                        "INSERT INTO subscribers (address, key, name, status, source, attributes, created_at, confirmed_at, changed_at, list)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    )?
+                    .execute(params![
+                        subscriber.email,
+                        key,
+                        subscriber.name,
+                        status.as_str(),
+                        source.as_str(),
+                        attributes,
+                        created,
+                        confirmed,
+                        changed,
+                        (source == Source::Csv).then_some(list)
+                    ])?;
+                let mut event = Event::new(EventKind::Imported, Channel::Csv).detail(format!("{list}, line {line}"));
+                if status != SubscriberStatus::Subscribed {
+                    event = event.detail(format!("{list}, line {line}, as {status}"));
+                }
+                record(connection, connection.last_insert_rowid(), &event, created)?;
+                report.added.push(subscriber.email);
+                return Ok(());
+            }
+            decision => {
+                let (stored, stored_list) = stored.expect("only Add has no stored subscriber");
+                let mut changed = false;
+                if stored.name != subscriber.name || encode_attributes(&stored.attributes) != attributes {
+                    connection
+                        .prepare_cached("UPDATE subscribers SET name = ?2, attributes = ?3 WHERE id = ?1")?
+                        .execute(params![stored.id, subscriber.name, attributes])?;
+                    report.updated.push(subscriber.email.clone());
+                    changed = true;
+                }
+                // A subscriber this file lists is one of its subscribers from now on.
+                if stored.source == Source::Csv && stored_list.as_deref() != Some(list) {
+                    connection
+                        .prepare_cached("UPDATE subscribers SET list = ?2 WHERE id = ?1")?
+                        .execute(params![stored.id, list])?;
+                }
+                match decision {
+                    Decision::Change(status, kind) => {
+                        let event = Event::new(kind, Channel::Csv)
+                            .detail(format!("{list}, line {line}, was {}", stored.status));
+                        set_status(connection, stored.id, status, &event, at)?;
+                        report.status_changed.push((subscriber.email, status));
+                    }
+                    Decision::KeepOptedOut => report.kept_opted_out.push((subscriber.email, stored.status)),
+                    Decision::KeepPending => report.kept_pending.push(subscriber.email),
+                    Decision::Keep if !changed => report.unchanged += 1,
+                    Decision::Keep | Decision::Add(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every subscriber as CSV: `email,name,status,source,
+    /// created_at,confirmed_at,changed_at`, then each other column any
+    /// subscriber has, in name order. Importing it into an empty store and
+    /// exporting again gives the same bytes.
+    pub fn export(&self, out: impl Write) -> Result<usize> {
+        let subscribers = self.subscribers(None)?;
+        let mut extra: Vec<String> =
+            subscribers.iter().flat_map(|s| s.attributes.iter().map(|(k, _)| k.clone())).collect();
+        extra.sort();
+        extra.dedup();
+        let mut writer = csv::Writer::from_writer(out);
+        let mut header = vec!["email", "name", "status"];
+        header.extend(EXPORT_COLUMNS);
+        header.extend(extra.iter().map(String::as_str));
+        writer.write_record(&header)?;
+        for subscriber in &subscribers {
+            let mut row = vec![
+                subscriber.address.as_str(),
+                subscriber.name.as_deref().unwrap_or(""),
+                subscriber.status.as_str(),
+                subscriber.source.as_str(),
+                &subscriber.created_at,
+                subscriber.confirmed_at.as_deref().unwrap_or(""),
+                &subscriber.changed_at,
+            ];
+            for column in &extra {
+                row.push(subscriber.attributes.iter().find(|(k, _)| k == column).map_or("", |(_, v)| v.as_str()));
+            }
+            writer.write_record(&row)?;
+        }
+        writer.flush()?;
+        Ok(subscribers.len())
+    }
+}
+
+/// The columns an export adds, read off a row (and out of its attributes).
+#[derive(Default)]
+struct Exported {
+    source: Option<Source>,
+    created_at: Option<String>,
+    confirmed_at: Option<String>,
+    changed_at: Option<String>,
+}
+
+fn take_export_columns(subscriber: &mut Subscriber) -> Exported {
+    let mut exported = Exported::default();
+    subscriber.extra.retain(|(column, value)| {
+        let value = value.trim();
+        let given = (!value.is_empty()).then(|| value.to_string());
+        match column.to_ascii_lowercase().as_str() {
+            "source" => exported.source = Source::parse(value),
+            "created_at" => exported.created_at = given,
+            "confirmed_at" => exported.confirmed_at = given,
+            "changed_at" => exported.changed_at = given,
+            _ => return true,
+        }
+        false
+    });
+    exported
+}
+
+fn sorted(mut attributes: Vec<(String, String)>) -> Vec<(String, String)> {
+    attributes.sort();
+    attributes.retain(|(_, value)| !value.is_empty());
+    attributes
+}

@@ -1,0 +1,215 @@
+//! The store: one SQLite database (WAL) that holds the subscribers, their
+//! consent history (an append-only table of events), the addresses erased
+//! on request, and the delivery ledger that makes `send` exactly-once.
+//!
+//! Everything that changes who gets the digest writes here: the CSV when it
+//! is merged ([`import`]), the command line, and later the web and returned
+//! mail; every command that mails or reports reads here. An opt-out in the
+//! store is never undone by a CSV row.
+//!
+//! The schema moves by numbered migrations ([`migrations`]); a ledger file
+//! written before the store (`.newsroom/ledger.sqlite`) is one at version 1
+//! and is taken over with nothing lost.
+
+pub mod import;
+pub mod ledger;
+mod migrations;
+pub mod subscribers;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::Connection;
+
+use crate::site::Site;
+pub use ledger::State;
+pub use subscribers::{Added, Channel, Event, EventKind, Source, SubscriberRecord, SubscriberStatus, Unsubscribed};
+
+/// The store file, when the configuration names none.
+pub const DEFAULT_STORE: &str = ".newsroom/newsroom.sqlite";
+/// The ledger file of releases before the store, taken over when found.
+pub const LEGACY_LEDGER: &str = ".newsroom/ledger.sqlite";
+
+/// The store's database.
+pub struct Store {
+    connection: Connection,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Store({})", self.path.display())
+    }
+}
+
+/// An instant as the store writes it: RFC 3339, UTC, milliseconds.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `path` as written under the site's folder, for messages.
+fn relative(site: &Site, path: &Path) -> String {
+    path.strip_prefix(&site.root).unwrap_or(path).display().to_string()
+}
+
+impl Store {
+    /// Opens (creating when needed) the store at `path` and brings its
+    /// schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
+        }
+        let mut connection =
+            Connection::open(path).with_context(|| format!("failed to open the store `{}`", path.display()))?;
+        // WAL with synchronous=NORMAL: every commit survives a crash of
+        // newsroom's process at any instant, the case the exactly-once promise
+        // covers. An OS crash or power loss of this machine can undo the
+        // commits since the WAL was last synced; a message whose `sending`
+        // or `sent` mark is undone is pending again and may be sent twice.
+        // FULL would close that window with an fsync per commit (the cost is
+        // in BENCHMARKS.md, "The ledger's cost").
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        migrations::migrate(&mut connection).with_context(|| format!("the store `{}`", path.display()))?;
+        Ok(Store { connection, path: path.to_path_buf() })
+    }
+
+    /// A store that lives in memory only: what a preview merges a list
+    /// into when the site has no store yet, so that nothing is created.
+    pub fn open_in_memory() -> Result<Store> {
+        let mut connection = Connection::open_in_memory()?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        migrations::migrate(&mut connection)?;
+        Ok(Store { connection, path: PathBuf::from(":memory:") })
+    }
+
+    /// The site's store ([`Site::store_path`]). A ledger from before the
+    /// store (`delivery.ledger`, or the default `.newsroom/ledger.sqlite`)
+    /// is taken over when the store does not exist yet: checkpointed and
+    /// renamed to the store's name, then migrated. What was done is
+    /// returned for the command to say.
+    pub fn for_site(site: &Site) -> Result<(Store, Vec<String>)> {
+        let path = site.store_path();
+        let mut notices = Vec::new();
+        if let Some(legacy) = Store::ledger_to_take_over(site) {
+            // The WAL's pages go into the file first, so the rename moves everything.
+            Connection::open(&legacy)
+                .and_then(|connection| connection.pragma_update(None, "wal_checkpoint", "TRUNCATE"))
+                .with_context(|| format!("failed to open `{}`", legacy.display()))?;
+            for suffix in ["-wal", "-shm"] {
+                let side = PathBuf::from(format!("{}{suffix}", legacy.display()));
+                if side.exists() {
+                    std::fs::remove_file(&side).with_context(|| format!("failed to remove `{}`", side.display()))?;
+                }
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("failed to create the folder `{}`", parent.display()))?;
+            }
+            std::fs::rename(&legacy, &path)
+                .with_context(|| format!("failed to move `{}` to `{}`", legacy.display(), path.display()))?;
+            notices.push(format!(
+                "the ledger `{}` is now the store `{}`: its deliveries and unsubscribes were kept",
+                relative(site, &legacy),
+                relative(site, &path)
+            ));
+        }
+        Ok((Store::open(&path)?, notices))
+    }
+
+    /// A ledger written before the store, when the store is elsewhere and
+    /// does not exist yet.
+    fn ledger_to_take_over(site: &Site) -> Option<PathBuf> {
+        let path = site.store_path();
+        let legacy = site.root.join(site.config.delivery.ledger.as_deref().unwrap_or(Path::new(LEGACY_LEDGER)));
+        (legacy != path && !path.exists() && legacy.is_file()).then_some(legacy)
+    }
+
+    /// The site's store if it exists, without creating it (a preview or a
+    /// status before anything was sent).
+    pub fn existing(site: &Site) -> Result<Option<Store>> {
+        if site.store_path().exists() || Store::ledger_to_take_over(site).is_some() {
+            return Store::for_site(site).map(|(store, _)| Some(store));
+        }
+        Ok(None)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `changes` in one transaction, committed if they all succeed and
+    /// rolled back otherwise. BEGIN and COMMIT are cached statements
+    /// (rusqlite's `Transaction` parses them again each time, a tenth of a
+    /// message's ledger cost).
+    fn in_transaction<T>(&self, changes: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let connection = &self.connection;
+        connection.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let result =
+            changes(connection).and_then(|value| connection.prepare_cached("COMMIT")?.execute([]).map(|_| value));
+        if result.is_err() && !connection.is_autocommit() {
+            let _ = connection.execute_batch("ROLLBACK");
+        }
+        Ok(result?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ledger written by the release before the store (a real file, made
+    /// with that release's `digest send` and `unsubscribe`: see
+    /// tests/fixtures/legacy-ledger/README.md) opens as a store with every
+    /// delivery row and every unsubscribe kept.
+    #[test]
+    fn a_ledger_from_before_the_store_is_migrated_with_nothing_lost() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/legacy-ledger/ledger.sqlite");
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("ledger.sqlite");
+        std::fs::copy(&fixture, &copy).unwrap();
+        let before = Connection::open(&copy).unwrap();
+        let deliveries: Vec<(String, String, String, i64, Option<String>)> = before
+            .prepare("SELECT digest_id, address, state, attempts, reply FROM deliveries ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let suppressed: Vec<String> = before
+            .prepare("SELECT address FROM suppressions ORDER BY address")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        drop(before);
+        assert!(deliveries.len() > 10 && !suppressed.is_empty(), "the fixture has too little in it");
+
+        let store = Store::open(&copy).unwrap();
+        let after: Vec<(String, String, String, i64, Option<String>)> = store
+            .connection
+            .prepare("SELECT digest_id, address, state, attempts, reply FROM deliveries ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(after, deliveries);
+        for address in &suppressed {
+            let subscriber = store.subscriber(address).unwrap().unwrap_or_else(|| panic!("{address} was lost"));
+            assert_eq!(subscriber.status, SubscriberStatus::Unsubscribed, "{address}");
+            let events = store.events(subscriber.id).unwrap();
+            assert_eq!(events.len(), 1, "{address}");
+            assert_eq!(events[0].kind, EventKind::Unsubscribed);
+        }
+        // Opening again changes nothing.
+        drop(store);
+        let again = Store::open(&copy).unwrap();
+        assert_eq!(again.subscribers(None).unwrap().len(), suppressed.len());
+    }
+}

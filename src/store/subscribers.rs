@@ -1,0 +1,567 @@
+//! Subscribers in the store: who they are, where they stand, and the
+//! append-only record of every change to that (the consent history a
+//! data-protection request or a dispute needs).
+//!
+//! Every status change is written together with its event, in one
+//! transaction. An opt-out (unsubscribed, bounced, complained) is undone
+//! only by [`Store::add`] with `resubscribe`, never by a CSV row.
+//! [`Store::forget`] erases an address, its name, events and deliveries,
+//! and keeps a keyed hash of it so a later import does not bring it back.
+
+use anyhow::{Result, bail};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use sha2::Sha256;
+
+use super::{Store, timestamp};
+use crate::subscribers::matching_key;
+
+pub use crate::subscribers::Status as SubscriberStatus;
+
+/// How a subscriber came to the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A row of the operator's CSV: removed when the row goes.
+    Csv,
+    /// The sign-up form: never removed by the CSV.
+    Web,
+    /// `newsroom subscribers add` or `unsubscribe`.
+    Cli,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Csv => "csv",
+            Source::Web => "web",
+            Source::Cli => "cli",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Source> {
+        [Source::Csv, Source::Web, Source::Cli].into_iter().find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+/// What happened to a subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Subscribed,
+    ConfirmationSent,
+    Confirmed,
+    Unsubscribed,
+    Bounced,
+    Complained,
+    Resubscribed,
+    Imported,
+    Removed,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Subscribed => "subscribed",
+            EventKind::ConfirmationSent => "confirmation_sent",
+            EventKind::Confirmed => "confirmed",
+            EventKind::Unsubscribed => "unsubscribed",
+            EventKind::Bounced => "bounced",
+            EventKind::Complained => "complained",
+            EventKind::Resubscribed => "resubscribed",
+            EventKind::Imported => "imported",
+            EventKind::Removed => "removed",
+        }
+    }
+
+    fn parse(text: &str) -> EventKind {
+        [
+            EventKind::Subscribed,
+            EventKind::ConfirmationSent,
+            EventKind::Confirmed,
+            EventKind::Unsubscribed,
+            EventKind::Bounced,
+            EventKind::Complained,
+            EventKind::Resubscribed,
+            EventKind::Imported,
+            EventKind::Removed,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+        .unwrap_or(EventKind::Imported)
+    }
+}
+
+/// Through what an event came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    /// RFC 8058 one-click unsubscribe.
+    OneClick,
+    /// The unsubscribe page's button.
+    Page,
+    /// Mail to the unsubscribe address.
+    Mailto,
+    /// The command line.
+    Cli,
+    /// The operator's CSV.
+    Csv,
+    /// The sign-up form.
+    Web,
+    /// A refusal from the relay during a send.
+    Relay,
+    /// A delivery status notification that came back.
+    Dsn,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::OneClick => "one-click",
+            Channel::Page => "page",
+            Channel::Mailto => "mailto",
+            Channel::Cli => "cli",
+            Channel::Csv => "csv",
+            Channel::Web => "web",
+            Channel::Relay => "relay",
+            Channel::Dsn => "dsn",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Channel> {
+        [
+            Channel::OneClick,
+            Channel::Page,
+            Channel::Mailto,
+            Channel::Cli,
+            Channel::Csv,
+            Channel::Web,
+            Channel::Relay,
+            Channel::Dsn,
+        ]
+        .into_iter()
+        .find(|channel| channel.as_str() == text)
+    }
+}
+
+/// One entry of a subscriber's history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Event {
+    pub at: String,
+    pub kind: EventKind,
+    pub channel: Option<Channel>,
+    /// The relay's reply, a DSN status, the previous status…
+    pub detail: Option<String>,
+    pub digest_id: Option<String>,
+}
+
+impl Event {
+    pub fn new(kind: EventKind, channel: Channel) -> Event {
+        Event { at: String::new(), kind, channel: Some(channel), detail: None, digest_id: None }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Event {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn digest(mut self, digest_id: &str) -> Event {
+        self.digest_id = Some(digest_id.to_string());
+        self
+    }
+}
+
+/// A subscriber as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SubscriberRecord {
+    pub id: i64,
+    /// The address as given.
+    pub address: String,
+    /// The key two spellings of the address share.
+    pub key: String,
+    pub name: Option<String>,
+    pub status: SubscriberStatus,
+    pub source: Source,
+    /// The CSV's other columns, as (header, value), sorted by header.
+    pub attributes: Vec<(String, String)>,
+    pub created_at: String,
+    pub confirmed_at: Option<String>,
+    pub changed_at: String,
+}
+
+/// The columns [`SubscriberRecord::from_row`] reads, in order.
+pub(super) const COLUMNS: &str =
+    "id, address, key, name, status, source, attributes, created_at, confirmed_at, changed_at";
+
+impl SubscriberRecord {
+    pub(super) fn from_row(row: &Row) -> rusqlite::Result<SubscriberRecord> {
+        let status: String = row.get(4)?;
+        let source: String = row.get(5)?;
+        let attributes: String = row.get(6)?;
+        Ok(SubscriberRecord {
+            id: row.get(0)?,
+            address: row.get(1)?,
+            key: row.get(2)?,
+            name: row.get(3)?,
+            status: SubscriberStatus::parse(&status).unwrap_or(SubscriberStatus::Removed),
+            source: Source::parse(&source).unwrap_or(Source::Cli),
+            attributes: decode_attributes(&attributes),
+            created_at: row.get(7)?,
+            confirmed_at: row.get(8)?,
+            changed_at: row.get(9)?,
+        })
+    }
+}
+
+/// Attributes as stored: a JSON object, keys sorted (serde_json's map is ordered).
+pub(super) fn encode_attributes(attributes: &[(String, String)]) -> String {
+    if attributes.is_empty() {
+        return String::new();
+    }
+    let map: serde_json::Map<String, serde_json::Value> =
+        attributes.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+pub(super) fn decode_attributes(text: &str) -> Vec<(String, String)> {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+        Ok(map) => map.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string())).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// What [`Store::add`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// A new subscriber.
+    New,
+    /// Was subscribed already (its name may have been updated).
+    AlreadySubscribed,
+    /// An opt-out, resubscribed as asked.
+    Resubscribed,
+    /// An opt-out, left as it is: resubscribing takes `--resubscribe`.
+    KeptOptedOut(SubscriberStatus),
+    /// Pending or removed, now subscribed.
+    Subscribed,
+}
+
+/// What [`Store::unsubscribe`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsubscribed {
+    /// It was mailed, and is not any more.
+    Unsubscribed,
+    /// It was an opt-out already; nothing changed.
+    Already,
+    /// It was not in the store; it is now, unsubscribed, so it is never mailed.
+    NotOnTheList,
+}
+
+impl Store {
+    /// The subscriber an address names, in any spelling.
+    pub fn subscriber(&self, address: &str) -> Result<Option<SubscriberRecord>> {
+        Ok(self
+            .connection
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE key = ?1"))?
+            .query_row([matching_key(address)], SubscriberRecord::from_row)
+            .optional()?)
+    }
+
+    pub fn subscriber_by_id(&self, id: i64) -> Result<Option<SubscriberRecord>> {
+        Ok(self
+            .connection
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"))?
+            .query_row([id], SubscriberRecord::from_row)
+            .optional()?)
+    }
+
+    /// Every subscriber, or those in one status, oldest first.
+    pub fn subscribers(&self, status: Option<SubscriberStatus>) -> Result<Vec<SubscriberRecord>> {
+        let mut statement = self
+            .connection
+            .prepare(&format!("SELECT {COLUMNS} FROM subscribers WHERE (?1 IS NULL OR status = ?1) ORDER BY id"))?;
+        let rows = statement.query_map([status.map(SubscriberStatus::as_str)], SubscriberRecord::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// A subscriber's history, oldest first.
+    pub fn events(&self, subscriber_id: i64) -> Result<Vec<Event>> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT at, kind, channel, detail, digest_id FROM events WHERE subscriber_id = ?1 ORDER BY id")?;
+        let rows = statement.query_map([subscriber_id], |row| {
+            let kind: String = row.get(1)?;
+            let channel: Option<String> = row.get(2)?;
+            Ok(Event {
+                at: row.get(0)?,
+                kind: EventKind::parse(&kind),
+                channel: channel.as_deref().and_then(Channel::parse),
+                detail: row.get(3)?,
+                digest_id: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Adds a subscriber, or subscribes a known one. An opt-out is undone
+    /// only with `resubscribe`, and that is recorded as an event.
+    pub fn add(
+        &self,
+        address: &str,
+        name: Option<&str>,
+        resubscribe: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(SubscriberRecord, Added)> {
+        let at = timestamp(now);
+        let key = matching_key(address);
+        if self.is_forgotten(&key)? && !resubscribe {
+            bail!("{address} was forgotten on request; add it again only with --resubscribe");
+        }
+        let added = self.in_transaction(|connection| {
+            let existing = connection
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE key = ?1"))?
+                .query_row([&key], SubscriberRecord::from_row)
+                .optional()?;
+            let Some(existing) = existing else {
+                connection.execute(
+                    "INSERT INTO subscribers (address, key, name, status, source, created_at, confirmed_at, changed_at)
+                     VALUES (?1, ?2, ?3, 'subscribed', 'cli', ?4, ?4, ?4)",
+                    params![address, key, name, at],
+                )?;
+                let id = connection.last_insert_rowid();
+                record(connection, id, &Event::new(EventKind::Subscribed, Channel::Cli), &at)?;
+                return Ok(Added::New);
+            };
+            if let Some(name) = name {
+                connection.execute("UPDATE subscribers SET name = ?2 WHERE id = ?1", params![existing.id, name])?;
+            }
+            let (status, event, added) = match existing.status {
+                SubscriberStatus::Subscribed => return Ok(Added::AlreadySubscribed),
+                status if status.is_opt_out() && !resubscribe => return Ok(Added::KeptOptedOut(status)),
+                status if status.is_opt_out() => (
+                    SubscriberStatus::Subscribed,
+                    Event::new(EventKind::Resubscribed, Channel::Cli).detail(format!("was {status}")),
+                    Added::Resubscribed,
+                ),
+                status => (
+                    SubscriberStatus::Subscribed,
+                    Event::new(EventKind::Subscribed, Channel::Cli).detail(format!("was {status}")),
+                    Added::Subscribed,
+                ),
+            };
+            set_status(connection, existing.id, status, &event, &at)?;
+            Ok(added)
+        })?;
+        if resubscribe {
+            self.connection.execute("DELETE FROM forgotten WHERE key_hash = ?1", [self.forget_hash(&key)?])?;
+        }
+        let record = self.subscriber(address)?.expect("added above");
+        Ok((record, added))
+    }
+
+    /// Records that an address must never be mailed again (an opt-out
+    /// through `channel`). An address not in the store is added as
+    /// unsubscribed, so that it is never mailed if a list brings it later.
+    pub fn unsubscribe(
+        &self,
+        address: &str,
+        channel: Channel,
+        digest_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Unsubscribed> {
+        let at = timestamp(now);
+        let key = matching_key(address);
+        let mut event = Event::new(EventKind::Unsubscribed, channel);
+        if let Some(digest_id) = digest_id {
+            event = event.digest(digest_id);
+        }
+        self.in_transaction(|connection| {
+            let existing = connection
+                .prepare_cached("SELECT id, status FROM subscribers WHERE key = ?1")?
+                .query_row([&key], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+                .optional()?;
+            match existing {
+                None => {
+                    let source = if channel == Channel::Cli { "cli" } else { "web" };
+                    connection.execute(
+                        "INSERT INTO subscribers (address, key, status, source, created_at, changed_at)
+                         VALUES (?1, ?2, 'unsubscribed', ?3, ?4, ?4)",
+                        params![address, key, source, at],
+                    )?;
+                    record(connection, connection.last_insert_rowid(), &event, &at)?;
+                    Ok(Unsubscribed::NotOnTheList)
+                }
+                Some((_, status)) if SubscriberStatus::parse(&status).is_some_and(SubscriberStatus::is_opt_out) => {
+                    Ok(Unsubscribed::Already)
+                }
+                Some((id, status)) => {
+                    set_status(
+                        connection,
+                        id,
+                        SubscriberStatus::Unsubscribed,
+                        &event.detail(format!("was {status}")),
+                        &at,
+                    )?;
+                    Ok(Unsubscribed::Unsubscribed)
+                }
+            }
+        })
+    }
+
+    /// A permanent refusal of the address by the relay (`5.1.x`, no such
+    /// mailbox) or a hard bounce: the subscriber is `bounced` and not mailed again.
+    pub fn bounce(&self, subscriber_id: i64, event: &Event, now: DateTime<Utc>) -> Result<()> {
+        let at = timestamp(now);
+        self.in_transaction(|connection| {
+            let status: Option<String> = connection
+                .query_row("SELECT status FROM subscribers WHERE id = ?1", [subscriber_id], |row| row.get(0))
+                .optional()?;
+            match status.as_deref().and_then(SubscriberStatus::parse) {
+                Some(status) if !status.is_opt_out() => {
+                    set_status(connection, subscriber_id, SubscriberStatus::Bounced, event, &at)
+                }
+                _ => Ok(()),
+            }
+        })
+    }
+
+    /// Takes a subscriber off the list by hand: `removed`, with its event.
+    /// An opt-out stays an opt-out. False when the address is unknown.
+    pub fn remove(&self, address: &str, now: DateTime<Utc>) -> Result<bool> {
+        let at = timestamp(now);
+        let Some(subscriber) = self.subscriber(address)? else {
+            return Ok(false);
+        };
+        if subscriber.status.is_opt_out() || subscriber.status == SubscriberStatus::Removed {
+            return Ok(true);
+        }
+        let event = Event::new(EventKind::Removed, Channel::Cli).detail(format!("was {}", subscriber.status));
+        self.in_transaction(|connection| {
+            set_status(connection, subscriber.id, SubscriberStatus::Removed, &event, &at)
+        })?;
+        Ok(true)
+    }
+
+    /// Erases an address on request: the subscriber, its name, attributes,
+    /// events and delivery rows are deleted, their pages overwritten
+    /// (`secure_delete`), the file compacted; a keyed hash of the address
+    /// ([`Store::forget_hash`]) is kept so an import does not bring it
+    /// back. False when the address is unknown.
+    pub fn forget(&self, address: &str, now: DateTime<Utc>) -> Result<bool> {
+        let key = matching_key(address);
+        let hash = self.forget_hash(&key)?;
+        let at = timestamp(now);
+        self.connection.pragma_update(None, "secure_delete", "ON")?;
+        let known = self.in_transaction(|connection| {
+            let id: Option<i64> = connection
+                .query_row("SELECT id FROM subscribers WHERE key = ?1", [&key], |row| row.get(0))
+                .optional()?;
+            let mut deleted = 0;
+            if let Some(id) = id {
+                connection.execute("DELETE FROM events WHERE subscriber_id = ?1", [id])?;
+                deleted += connection.execute("DELETE FROM subscribers WHERE id = ?1", [id])?;
+                connection.execute("DELETE FROM deliveries WHERE subscriber_id = ?1", [id])?;
+            }
+            // Rows of digests frozen before the store linked them, by address.
+            let rows: Vec<(i64, String)> = connection
+                .prepare("SELECT id, address FROM deliveries WHERE subscriber_id IS NULL")?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (row, address) in rows {
+                if matching_key(&address) == key {
+                    deleted += connection.execute("DELETE FROM deliveries WHERE id = ?1", [row])?;
+                }
+            }
+            connection.execute(
+                "INSERT INTO forgotten (key_hash, at) VALUES (?1, ?2) ON CONFLICT (key_hash) DO NOTHING",
+                params![hash, at],
+            )?;
+            Ok(deleted > 0)
+        })?;
+        // The old pages are gone from the file and from the write-ahead log.
+        self.connection.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        self.connection.execute_batch("VACUUM")?;
+        self.connection.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        Ok(known)
+    }
+
+    /// Whether an address (by its key) was forgotten.
+    pub fn is_forgotten(&self, key: &str) -> Result<bool> {
+        let any: bool = self.connection.query_row("SELECT EXISTS (SELECT 1 FROM forgotten)", [], |row| row.get(0))?;
+        if !any {
+            return Ok(false);
+        }
+        let hash = self.forget_hash(key)?;
+        Ok(self
+            .connection
+            .prepare_cached("SELECT 1 FROM forgotten WHERE key_hash = ?1")?
+            .query_row([hash], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// The keyed hash a forgotten address is kept as: HMAC-SHA256 of its
+    /// matching key under a random 32-byte key made with the store (table
+    /// `store_keys`). It cannot be turned back into the address; someone
+    /// who has the database file can test a guessed address against it,
+    /// which is what keeping it must allow newsroom to do.
+    pub fn forget_hash(&self, key: &str) -> Result<String> {
+        let secret = self.store_key("forget")?;
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret).expect("HMAC takes keys of any length");
+        mac.update(key.as_bytes());
+        Ok(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// A random key kept in the store, made on first use.
+    fn store_key(&self, name: &str) -> Result<Vec<u8>> {
+        let existing: Option<Vec<u8>> = self
+            .connection
+            .query_row("SELECT value FROM store_keys WHERE name = ?1", [name], |row| row.get(0))
+            .optional()?;
+        if let Some(value) = existing {
+            return Ok(value);
+        }
+        let mut value = vec![0u8; 32];
+        getrandom::fill(&mut value).map_err(|e| anyhow::anyhow!("no randomness for the store's key: {e}"))?;
+        self.connection.execute(
+            "INSERT INTO store_keys (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            params![name, value],
+        )?;
+        Ok(self.connection.query_row("SELECT value FROM store_keys WHERE name = ?1", [name], |row| row.get(0))?)
+    }
+}
+
+/// Appends an event at `at` to a subscriber's history.
+pub(super) fn record(connection: &Connection, subscriber_id: i64, event: &Event, at: &str) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO events (subscriber_id, at, kind, channel, detail, digest_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            subscriber_id,
+            at,
+            event.kind.as_str(),
+            event.channel.map(Channel::as_str),
+            event.detail,
+            event.digest_id
+        ])?;
+    Ok(())
+}
+
+/// Changes a subscriber's status and records why, together.
+pub(super) fn set_status(
+    connection: &Connection,
+    subscriber_id: i64,
+    status: SubscriberStatus,
+    event: &Event,
+    at: &str,
+) -> rusqlite::Result<()> {
+    let confirmed = matches!(status, SubscriberStatus::Subscribed);
+    connection
+        .prepare_cached(
+            "UPDATE subscribers SET status = ?2, changed_at = ?3,
+             confirmed_at = CASE WHEN ?4 AND confirmed_at IS NULL THEN ?3 ELSE confirmed_at END WHERE id = ?1",
+        )?
+        .execute(params![subscriber_id, status.as_str(), at, confirmed])?;
+    record(connection, subscriber_id, event, at)
+}
