@@ -51,12 +51,19 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
     let subscribers = match site.input_problem(Input::Subscribers) {
         // Said once, with the rest of the digest's set-up, when there is none.
         Some(_) if !site.config.has_section("digest") => false,
+        // Without a file the store is the list: a warning only when there
+        // is no store either.
         Some(problem) if site.config.digest.subscribers.is_none() => {
-            diagnostics.push(Diagnostic::warning(
-                &problem.path,
-                (problem.line, problem.column),
-                format!("{}: `digest preview` and `digest send` need one", problem.message),
-            ));
+            if !site.has_subscribers_somewhere() {
+                diagnostics.push(Diagnostic::warning(
+                    &problem.path,
+                    (problem.line, problem.column),
+                    format!(
+                        "{} and there is no store yet: `digest send` has nobody to mail (write the file, or run `newsroom subscribers import FILE`)",
+                        problem.message
+                    ),
+                ));
+            }
             false
         }
         Some(problem) => {
@@ -65,6 +72,7 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
         }
         None => true,
     };
+    diagnostics.extend(site.deprecations());
     diagnostics.extend(site.unset_sending_keys());
     if !posts_missing {
         let loaded = content::load(site)?;

@@ -15,7 +15,7 @@ Environment: NEWSROOM_NOW (RFC 3339 instant that replaces the clock), NEWSROOM_U
 New here? `newsroom init my-blog` makes a starter site and says what to run next."
 )]
 pub struct Cli {
-    /// Run in the site folder DIR (the one holding newsroom.yaml) instead of the current directory.
+    /// Run in the site folder DIR (the one holding newsroom.yaml) instead of the current directory; paths given to a command (--out, FILE) are relative to DIR, as with `git -C`.
     #[arg(short = 'C', value_name = "DIR", global = true, default_value = ".")]
     pub site_dir: PathBuf,
 
@@ -41,7 +41,7 @@ pub enum Command {
     /// The monthly email digest: preview it as files, send it, see how a send went.
     #[command(subcommand)]
     Digest(DigestCommand),
-    /// Record that ADDRESS must never get a digest again (kept in the ledger, honoured by every later send and preview).
+    /// Record that ADDRESS must never get a digest again (status `unsubscribed` in the store, with an event; honoured by every later send and preview, and never undone by a subscriber file).
     ///
     /// Any spelling of the address is matched (`BOB@Birds.Test` is `bob@birds.test`).
     /// An address that is not on the list is recorded too, and you are told so.
@@ -110,7 +110,7 @@ pub enum DigestCommand {
     ///
     /// The relay comes from NEWSROOM_SMTP_URL (smtp://host:port, smtps://user:pass@host:465;
     /// TLS is required for any host that is not this machine). NEWSROOM_UNSUBSCRIBE_SECRET
-    /// must be set. The recipient list is frozen in the ledger (delivery.ledger) when the
+    /// must be set. The recipient list is frozen in the store (`store:`) when the
     /// digest's first send starts; a re-run skips what was sent, retries transient failures,
     /// and reports messages interrupted mid-send as ambiguous instead of sending them twice.
     /// Exit status 0 only if every message was sent.
@@ -122,7 +122,7 @@ pub enum DigestCommand {
     /// refusal comes for delivery.stop_after_identical_refusals recipients in a
     /// row (50), the relay refuses everyone: the run stops, the rest stay pending.
     Send(SendArgs),
-    /// What the ledger knows of a digest: counts per state and the most common failure replies.
+    /// What the store knows of a digest's delivery: counts per state and the most common failure replies.
     Status(StatusArgs),
 }
 
@@ -161,7 +161,7 @@ pub struct SendArgs {
     /// message was transmitted): their recipients may get the digest twice.
     #[arg(long)]
     pub resend_ambiguous: bool,
-    /// Send one copy, with a [TEST] subject prefix, to ADDRESS only; the ledger is not touched.
+    /// Send one copy, with a [TEST] subject prefix, to ADDRESS only; the store is not touched.
     #[arg(long, value_name = "ADDRESS")]
     pub test_to: Option<String>,
 }

@@ -179,6 +179,10 @@ struct DigestText {
 
 /// The subscriber file when `digest.subscribers` is not set.
 pub const DEFAULT_SUBSCRIBERS: &str = "subscribers.csv";
+/// The store file, when the configuration names none.
+pub const DEFAULT_STORE: &str = ".newsroom/newsroom.sqlite";
+/// The ledger file of releases before the store, taken over when found.
+pub const LEGACY_LEDGER: &str = ".newsroom/ledger.sqlite";
 
 /// The keys a digest cannot be sent without.
 pub const KEYS_REQUIRED_FOR_SENDING: [&str; 3] = ["digest.from", "digest.postal_address", "digest.unsubscribe_url"];

@@ -53,6 +53,19 @@ impl Site {
         (self.config.digest.subscribers.is_some() || file.is_file()).then_some(file)
     }
 
+    /// Whether subscribers may be found: a subscriber file to merge, or a
+    /// store (or a ledger from before the store). Looks at files only:
+    /// `check` opens nothing.
+    pub fn has_subscribers_somewhere(&self) -> bool {
+        self.subscriber_list().is_some() || self.store_path().is_file() || self.legacy_ledger_path().is_file()
+    }
+
+    /// Where a ledger from before the store would be: `delivery.ledger`,
+    /// or the default.
+    pub fn legacy_ledger_path(&self) -> PathBuf {
+        self.root.join(self.config.delivery.ledger.as_deref().unwrap_or(Path::new(crate::config::LEGACY_LEDGER)))
+    }
+
     /// The problems with an input the configuration names (the posts
     /// folder, the subscriber file): missing, the wrong kind, unreadable.
     /// Configuration errors, placed at the key that names the input.
@@ -111,7 +124,7 @@ impl Site {
     /// else `.newsroom/newsroom.sqlite`.
     pub fn store_path(&self) -> PathBuf {
         let configured = self.config.store.as_ref().or(self.config.delivery.ledger.as_ref());
-        self.root.join(configured.map(PathBuf::as_path).unwrap_or(Path::new(crate::store::DEFAULT_STORE)))
+        self.root.join(configured.map(PathBuf::as_path).unwrap_or(Path::new(crate::config::DEFAULT_STORE)))
     }
 
     /// Settings that still work but have a new name, each a warning at its place.
@@ -136,11 +149,12 @@ impl Site {
         let site = self;
         let missing = site.config.digest.missing_for_sending();
         if missing.len() == crate::config::KEYS_REQUIRED_FOR_SENDING.len() && !site.config.has_section("digest") {
-            let list = match site.input_problem(Input::Subscribers) {
-                Some(_) => {
-                    format!(", and needs a subscriber file (`{}`)", site.config.digest.subscribers_path().display())
-                }
-                None => String::new(),
+            let list = match site.has_subscribers_somewhere() {
+                false => format!(
+                    ", and has nobody to mail yet (write `{}` or run `newsroom subscribers import FILE`)",
+                    site.config.digest.subscribers_path().display()
+                ),
+                true => String::new(),
             };
             return vec![Diagnostic::warning(
                 crate::config::CONFIG_FILE,

@@ -16,7 +16,7 @@ use newsroom::content::Scheduled;
 use newsroom::site::Site;
 
 pub fn run(out: &mut Out, site: &Site, args: BuildArgs, now: DateTime<Utc>) -> Result<ExitCode> {
-    let options = BuildOptions { out_dir: args.out, keep_going: args.keep_going };
+    let options = BuildOptions { out_dir: args.out.map(|out| site.root.join(out)), keep_going: args.keep_going };
     let report = build::build(site, &options, now)?;
     let code = if !report.written || !report.skipped.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS };
     if args.json.json {

@@ -56,6 +56,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Err(problems) => return Err(problems.into()),
     };
+    // Settings with a new name: `check` lists them with every other
+    // problem; the other commands say so on standard error and go on.
+    if !matches!(cli.command, Command::Check(_)) {
+        for deprecated in site.deprecations() {
+            eprintln!("{deprecated}");
+        }
+    }
     match cli.command {
         Command::Build(args) => build::run(&mut out, &site, args, now),
         Command::Check(args) => check::run(&mut out, &site, args.json, now),

@@ -1,4 +1,4 @@
-//! `newsroom digest status`: the ledger's counts, most common failures,
+//! `newsroom digest status`: the store's delivery counts, most common failures,
 //! and the addresses in a state when asked.
 
 use std::io::Write;

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use super::{Out, print_json};
@@ -13,16 +13,49 @@ use newsroom::error::UsageError;
 use newsroom::site::Site;
 use newsroom::store::subscribers::Added;
 use newsroom::store::{Store, SubscriberStatus};
-use newsroom::subscribers::normalise_address;
+use newsroom::subscribers::{Row, matching_key, normalise_address};
 
 /// How many addresses of one kind an import names before "and N more".
 const SHOWN: usize = 20;
 
 pub fn run(out: &mut Out, site: &Site, command: SubscribersCommand, now: DateTime<Utc>) -> Result<ExitCode> {
-    let (store, notices) = Store::for_site(site)?;
-    for notice in notices {
-        writeln!(std::io::stderr(), "note: {notice}")?;
+    // The site's list, merged first as `send` would: what these commands
+    // see and change is the list the next send mails.
+    let list = site.subscriber_list();
+    let shown = site.config.digest.subscribers_path();
+    let reading = matches!(
+        command,
+        SubscribersCommand::List { .. } | SubscribersCommand::Show { .. } | SubscribersCommand::Export { .. }
+    );
+    if reading {
+        // Nothing is written: the merge is rolled back, and a site with no
+        // store yet gets none.
+        let store = match Store::existing(site)? {
+            Some(store) => store,
+            None => Store::open_in_memory()?,
+        };
+        return store
+            .with_merged(list.as_deref().map(|list| (list, shown)), now, |store, _| read(out, site, store, command));
     }
+    let (store, notices) = Store::for_site(site)?;
+    let mut stderr = std::io::stderr().lock();
+    for notice in notices {
+        writeln!(stderr, "note: {notice}")?;
+    }
+    // Not before importing that same file, nor before a dry run (which
+    // changes nothing).
+    let skip = matches!(&command, SubscribersCommand::Import { file, dry_run } if *dry_run || Some(site.root.join(file)) == list);
+    if let Some(list) = list.filter(|_| !skip)
+        && let Some(changes) = store.import(&list, shown, false, now)?.changes()
+    {
+        writeln!(stderr, "note: {} merged first: {changes}", shown.display())?;
+    }
+    drop(stderr);
+    change(out, site, &store, command, now)
+}
+
+/// `list`, `show`, `export`.
+fn read(out: &mut Out, site: &Site, store: &Store, command: SubscribersCommand) -> Result<ExitCode> {
     let address = |text: &str| normalise_address(text).map_err(UsageError::Argument);
     match command {
         SubscribersCommand::List { status, format } => {
@@ -40,62 +73,21 @@ pub fn run(out: &mut Out, site: &Site, command: SubscribersCommand, now: DateTim
                     writer.flush()?;
                 }
                 ListFormat::Table => {
+                    let width = subscribers.iter().map(|s| s.address.chars().count()).max().unwrap_or(0).max(7);
+                    writeln!(out, "{:<width$}  {:<12}  {:<6}  {:<24}  NAME", "ADDRESS", "STATUS", "SOURCE", "CHANGED")?;
                     for s in &subscribers {
                         let name = s.name.as_deref().unwrap_or("");
                         writeln!(
                             out,
-                            "{:<40} {:<12} {:<4} {:<24} {name}",
+                            "{:<width$}  {:<12}  {:<6}  {:<24}  {name}",
                             s.address,
-                            s.status,
+                            s.status.as_str(),
                             s.source.as_str(),
                             s.changed_at
                         )?;
                     }
                     writeln!(out, "{} subscriber(s)", subscribers.len())?;
                 }
-            }
-        }
-        SubscribersCommand::Add { address: text, name, resubscribe } => {
-            let (subscriber, added) = store.add(&address(&text)?, name.as_deref(), resubscribe, now)?;
-            let said = match added {
-                Added::New => "added".to_string(),
-                Added::AlreadySubscribed => "was subscribed already".to_string(),
-                Added::Resubscribed => "resubscribed (recorded as an event)".to_string(),
-                Added::Subscribed => "subscribed".to_string(),
-                Added::KeptOptedOut(status) => {
-                    writeln!(
-                        out,
-                        "{} is {status}: add --resubscribe to undo that, only if they asked",
-                        subscriber.address
-                    )?;
-                    return Ok(ExitCode::from(1));
-                }
-            };
-            writeln!(out, "{}: {said}", subscriber.address)?;
-        }
-        SubscribersCommand::Remove { address: text } => {
-            let address = address(&text)?;
-            if !store.remove(&address, now)? {
-                writeln!(out, "{address} is not in the store")?;
-                return Ok(ExitCode::from(1));
-            }
-            let status = store.subscriber(&address)?.map(|s| s.status.to_string()).unwrap_or_default();
-            writeln!(out, "{address}: {status}")?;
-        }
-        SubscribersCommand::Import { file, dry_run } => {
-            let report = store.import(&file, &file, dry_run, now)?;
-            return print_import(out, &file, dry_run, &report);
-        }
-        SubscribersCommand::Export { file } => {
-            let count = match &file {
-                Some(path) => {
-                    let written = std::fs::File::create(path)?;
-                    store.export(written)?
-                }
-                None => store.export(&mut *out)?,
-            };
-            if let Some(path) = file {
-                writeln!(std::io::stderr(), "exported {count} subscriber(s) to {}", path.display())?;
             }
         }
         SubscribersCommand::Show { address: text } => {
@@ -111,8 +103,11 @@ pub fn run(out: &mut Out, site: &Site, command: SubscribersCommand, now: DateTim
             writeln!(out, "created:   {}", subscriber.created_at)?;
             writeln!(out, "confirmed: {}", subscriber.confirmed_at.as_deref().unwrap_or(""))?;
             writeln!(out, "changed:   {}", subscriber.changed_at)?;
-            for (column, value) in &subscriber.attributes {
-                writeln!(out, "{column}: {value}")?;
+            if !subscriber.attributes.is_empty() {
+                writeln!(out, "attributes:")?;
+                for (column, value) in &subscriber.attributes {
+                    writeln!(out, "  {column}: {value}")?;
+                }
             }
             writeln!(out, "history:")?;
             for event in store.events(subscriber.id)? {
@@ -121,6 +116,86 @@ pub fn run(out: &mut Out, site: &Site, command: SubscribersCommand, now: DateTim
                 let detail = event.detail.map(|d| format!(": {d}")).unwrap_or_default();
                 writeln!(out, "  {} {}{channel}{digest}{detail}", event.at, event.kind.as_str())?;
             }
+        }
+        SubscribersCommand::Export { file } => {
+            let count = match &file {
+                Some(path) => {
+                    let path = site.root.join(path);
+                    let written = std::fs::File::create(&path)
+                        .with_context(|| format!("failed to create `{}`", path.display()))?;
+                    store.export(written)?
+                }
+                None => store.export(&mut *out)?,
+            };
+            if let Some(path) = file {
+                writeln!(std::io::stderr(), "exported {count} subscriber(s) to {}", path.display())?;
+            }
+        }
+        _ => unreachable!("the commands that change the store are in `change`"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `add`, `remove`, `import`, `forget`.
+fn change(
+    out: &mut Out,
+    site: &Site,
+    store: &Store,
+    command: SubscribersCommand,
+    now: DateTime<Utc>,
+) -> Result<ExitCode> {
+    let address = |text: &str| normalise_address(text).map_err(UsageError::Argument);
+    match command {
+        SubscribersCommand::Add { address: text, name, resubscribe } => {
+            let (subscriber, added) = store.add(&address(&text)?, name.as_deref(), resubscribe, now)?;
+            let said = match added {
+                Added::New => "added".to_string(),
+                Added::AlreadySubscribed => "was subscribed already".to_string(),
+                Added::Resubscribed => "resubscribed (recorded as an event)".to_string(),
+                Added::Subscribed => "subscribed".to_string(),
+                Added::KeptOptedOut(status) => {
+                    return Err(UsageError::Argument(format!(
+                        "{} is {status}: nothing changed; `--resubscribe` undoes an opt-out, only when the reader asked for it",
+                        subscriber.address
+                    ))
+                    .into());
+                }
+            };
+            writeln!(out, "{}: {said}", subscriber.address)?;
+        }
+        SubscribersCommand::Remove { address: text } => {
+            let address = address(&text)?;
+            // The site's list is merged before every send: a row it still
+            // has would add the address back. The row is what to delete.
+            if let Some(list) = site.subscriber_list().filter(|list| list.is_file()) {
+                let key = matching_key(&address);
+                let mut listed = None;
+                newsroom::subscribers::for_each_row(newsroom::subscribers::open(&list)?, &list, |row| {
+                    if let Row::Subscriber(row, _) = row
+                        && listed.is_none()
+                        && matching_key(&row.email) == key
+                    {
+                        listed = Some(row.line);
+                    }
+                });
+                if let Some(line) = listed {
+                    return Err(UsageError::Argument(format!(
+                        "{address} is on line {line} of {}, which every send merges: delete that row (the next merge removes it), or run `newsroom unsubscribe {address}` if the reader asked to stop",
+                        list.strip_prefix(&site.root).unwrap_or(&list).display()
+                    ))
+                    .into());
+                }
+            }
+            if !store.remove(&address, now)? {
+                writeln!(out, "{address} is not in the store")?;
+                return Ok(ExitCode::from(1));
+            }
+            let status = store.subscriber(&address)?.map(|s| s.status.to_string()).unwrap_or_default();
+            writeln!(out, "{address}: {status}")?;
+        }
+        SubscribersCommand::Import { file, dry_run } => {
+            let report = store.import(&site.root.join(&file), &file, dry_run, now)?;
+            return print_import(out, &file, dry_run, &report);
         }
         SubscribersCommand::Forget { address: text } => {
             let address = address(&text)?;
@@ -131,6 +206,7 @@ pub fn run(out: &mut Out, site: &Site, command: SubscribersCommand, now: DateTim
                 "{address} {what}: no subscriber, name, history or delivery row is kept; a keyed hash of the address is, so that no import brings it back"
             )?;
         }
+        _ => unreachable!("the commands that read the store are in `read`"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -148,7 +224,8 @@ fn print_import(
         writeln!(stderr, "{diagnostic}")?;
     }
     let verb = if dry_run { "would change" } else { "changed" };
-    writeln!(out, "{} {verb}: {}", file.display(), report.changes().unwrap_or_else(|| "nothing".into()))?;
+    let left_alone = report.left_alone().map(|rows| format!("; {rows}")).unwrap_or_default();
+    writeln!(out, "{} {verb}: {}{left_alone}", file.display(), report.changes().unwrap_or_else(|| "nothing".into()))?;
     let named = |out: &mut Out, what: &str, addresses: Vec<String>| -> Result<()> {
         if addresses.is_empty() {
             return Ok(());

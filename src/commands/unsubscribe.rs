@@ -16,15 +16,23 @@ pub fn run(out: &mut Out, site: &Site, address: &str, now: DateTime<Utc>) -> Res
     let done = delivery::unsubscribe(site, address, now)?;
     match done.outcome {
         Unsubscribed::Unsubscribed => writeln!(out, "{} is unsubscribed: no later send will mail it", done.address)?,
-        Unsubscribed::Already => writeln!(out, "{} was already {}", done.address, done.subscriber.status)?,
+        Unsubscribed::Already => {
+            let status = done.subscriber.as_ref().map_or("unsubscribed", |s| s.status.as_str());
+            writeln!(out, "{} was already {status}", done.address)?
+        }
+        Unsubscribed::Forgotten => writeln!(
+            out,
+            "{} was forgotten on request: it is not stored, and no send or import can mail it",
+            done.address
+        )?,
         Unsubscribed::NotOnTheList => writeln!(
             out,
             "{} is unsubscribed: no later send will mail it\nnote: no subscriber has this address; recorded anyway, so no list that adds it later can mail it",
             done.address
         )?,
     }
-    if done.subscriber.address != done.address {
-        writeln!(out, "the store holds it as {}", done.subscriber.address)?;
+    if let Some(subscriber) = done.subscriber.filter(|s| s.address != done.address) {
+        writeln!(out, "the store holds it as {}", subscriber.address)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -337,6 +337,16 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     }
     if !ledger.is_frozen(&digest.id)? {
         let active = ledger.subscribers(Some(SubscriberStatus::Subscribed))?;
+        // A list frozen empty would stay empty: refuse, and freeze nothing.
+        if active.is_empty() {
+            return Err(UsageError::Environment(format!(
+                "nobody to send {} to: the store `{}` holds no subscribed address (write `{}`, or run `newsroom subscribers import FILE` or `add ADDRESS`)",
+                digest.id,
+                ledger.path().display(),
+                site.config.digest.subscribers_path().display()
+            ))
+            .into());
+        }
         ledger.freeze(&digest.id, active.iter().map(|s| (Some(s.id), s.address.as_str(), s.name.as_deref())))?;
     }
     report.recovered_ambiguous = ledger.recover(&digest.id, options.resend_ambiguous, options.retry_failed)?;

@@ -92,8 +92,9 @@ pub struct UnsubscribeReport {
     pub address: String,
     /// What the store did.
     pub outcome: Unsubscribed,
-    /// The subscriber as the store holds it now.
-    pub subscriber: SubscriberRecord,
+    /// The subscriber as the store holds it now (`None` for an address
+    /// forgotten on request, which is not stored again).
+    pub subscriber: Option<SubscriberRecord>,
 }
 
 /// `newsroom unsubscribe ADDRESS`: every later send and preview skips the
@@ -107,6 +108,6 @@ pub fn unsubscribe(site: &Site, address: &str, now: DateTime<Utc>) -> Result<Uns
         store.import(&list, site.config.digest.subscribers_path(), false, now)?;
     }
     let outcome = store.unsubscribe(&address, Channel::Cli, None, now)?;
-    let subscriber = store.subscriber(&address)?.expect("recorded above");
+    let subscriber = store.subscriber(&address)?;
     Ok(UnsubscribeReport { address, outcome, subscriber })
 }

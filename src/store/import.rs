@@ -4,7 +4,8 @@
 //! file with `newsroom subscribers import`.
 //!
 //! The rules ([`decide`]): a new row is added; names and other columns
-//! follow the file; an opt-out the file says (`unsubscribed`, `bounced`) is
+//! follow the file where it has a value (an empty cell, or a column the
+//! file does not have, leaves what the store holds); an opt-out the file says (`unsubscribed`, `bounced`) is
 //! applied; an opt-out the store holds is never undone by a row (only
 //! `subscribers add --resubscribe` does that); a pending sign-up stays
 //! pending until its reader confirms; a subscriber who came from this file
@@ -61,28 +62,37 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
-    /// `2 added, 1 updated, 1 removed, 3 kept opted out, 1 invalid row`:
-    /// what changed and what was refused, or `None` when nothing did.
+    /// `2 added, 1 updated, 1 removed (no longer in the file)`: what the
+    /// merge changed, or `None` when it changed nothing.
     pub fn changes(&self) -> Option<String> {
-        let invalid = self.skipped.iter().filter(|row| !row.reason.starts_with("duplicate")).count();
-        let duplicates = self.skipped.len() - invalid;
-        let parts: Vec<String> = [
+        summary(&[
             (self.added.len(), "added"),
             (self.updated.len(), "updated"),
             (self.status_changed.len(), "opted out or back by the file"),
             (self.removed.len(), "removed (no longer in the file)"),
+        ])
+    }
+
+    /// `3 kept opted out, 1 invalid row skipped`: the rows the merge did
+    /// not take as they were written, or `None`.
+    pub fn left_alone(&self) -> Option<String> {
+        let invalid = self.skipped.iter().filter(|row| !row.reason.starts_with("duplicate")).count();
+        let duplicates = self.skipped.len() - invalid;
+        summary(&[
             (self.kept_opted_out.len(), "kept opted out"),
             (self.kept_pending.len(), "kept pending"),
             (self.forgotten.len(), "forgotten, not imported"),
             (invalid, "invalid row(s) skipped"),
             (duplicates, "duplicate row(s) skipped"),
-        ]
-        .into_iter()
-        .filter(|(count, _)| *count > 0)
-        .map(|(count, what)| format!("{count} {what}"))
-        .collect();
-        (!parts.is_empty()).then(|| parts.join(", "))
+        ])
     }
+}
+
+/// The non-zero counts, joined: `2 added, 1 updated`.
+fn summary(counts: &[(usize, &str)]) -> Option<String> {
+    let parts: Vec<String> =
+        counts.iter().filter(|(count, _)| *count > 0).map(|(count, what)| format!("{count} {what}")).collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// The list a preview sees: see [`Store::view_merged`].
@@ -172,20 +182,15 @@ impl Store {
     /// subscriber, why each one not mailed is not (its latest event), the
     /// file's line of each row, and what the merge would do.
     pub fn view_merged(&self, file: Option<(&Path, &Path)>, now: DateTime<Utc>) -> Result<ListView> {
-        self.connection.execute_batch("BEGIN IMMEDIATE")?;
-        let result = (|| -> Result<ListView> {
-            let report = match file {
-                Some((path, shown)) => self.merge_in_transaction(subscribers::open(path)?, shown, now)?,
-                None => ImportReport::default(),
-            };
-            let subscribers = self.subscribers(None)?;
+        self.with_merged(file, now, |store, report| {
+            let subscribers = store.subscribers(None)?;
             let mut reasons = HashMap::new();
             for subscriber in subscribers.iter().filter(|s| s.status != SubscriberStatus::Subscribed) {
-                let latest = self.events(subscriber.id)?.pop();
+                let latest = store.events(subscriber.id)?.pop();
                 reasons.insert(subscriber.id, why_not_mailed(subscriber.status, latest.as_ref()));
             }
             let lines: HashMap<String, usize> = match file {
-                Some(_) => self
+                Some(_) => store
                     .connection
                     .prepare("SELECT key, line FROM temp.seen")?
                     .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as usize)))?
@@ -193,6 +198,24 @@ impl Store {
                 None => HashMap::new(),
             };
             Ok(ListView { subscribers, reasons, lines, report })
+        })
+    }
+
+    /// Runs `read` on the store as it would be after merging `file`, then
+    /// leaves the store as it was: what `subscribers list` and `show` see.
+    pub fn with_merged<T>(
+        &self,
+        file: Option<(&Path, &Path)>,
+        now: DateTime<Utc>,
+        read: impl FnOnce(&Store, ImportReport) -> Result<T>,
+    ) -> Result<T> {
+        self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        let result = (|| -> Result<T> {
+            let report = match file {
+                Some((path, shown)) => self.merge_in_transaction(subscribers::open(path)?, shown, now)?,
+                None => ImportReport::default(),
+            };
+            read(self, report)
         })();
         self.connection.execute_batch("ROLLBACK")?;
         result
@@ -314,11 +337,18 @@ impl Store {
             }
             decision => {
                 let (stored, stored_list) = stored.expect("only Add has no stored subscriber");
+                // A file adds and changes; an empty cell or a column it does
+                // not have leaves what the store holds.
+                let name = subscriber.name.clone().or(stored.name.clone());
+                let mut merged: std::collections::BTreeMap<String, String> =
+                    stored.attributes.iter().cloned().collect();
+                merged.extend(sorted(subscriber.extra.clone()));
+                let attributes = encode_attributes(&merged.into_iter().collect::<Vec<_>>());
                 let mut changed = false;
-                if stored.name != subscriber.name || encode_attributes(&stored.attributes) != attributes {
+                if stored.name != name || encode_attributes(&stored.attributes) != attributes {
                     connection
                         .prepare_cached("UPDATE subscribers SET name = ?2, attributes = ?3 WHERE id = ?1")?
-                        .execute(params![stored.id, subscriber.name, attributes])?;
+                        .execute(params![stored.id, name, attributes])?;
                     report.updated.push(subscriber.email.clone());
                     changed = true;
                 }

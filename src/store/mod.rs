@@ -27,10 +27,7 @@ use crate::site::Site;
 pub use ledger::State;
 pub use subscribers::{Added, Channel, Event, EventKind, Source, SubscriberRecord, SubscriberStatus, Unsubscribed};
 
-/// The store file, when the configuration names none.
-pub const DEFAULT_STORE: &str = ".newsroom/newsroom.sqlite";
-/// The ledger file of releases before the store, taken over when found.
-pub const LEGACY_LEDGER: &str = ".newsroom/ledger.sqlite";
+pub use crate::config::{DEFAULT_STORE, LEGACY_LEDGER};
 
 /// The store's database.
 pub struct Store {
@@ -125,7 +122,7 @@ impl Store {
     /// does not exist yet.
     fn ledger_to_take_over(site: &Site) -> Option<PathBuf> {
         let path = site.store_path();
-        let legacy = site.root.join(site.config.delivery.ledger.as_deref().unwrap_or(Path::new(LEGACY_LEDGER)));
+        let legacy = site.legacy_ledger_path();
         (legacy != path && !path.exists() && legacy.is_file()).then_some(legacy)
     }
 

@@ -8,13 +8,14 @@
 //! [`Store::forget`] erases an address, its name, events and deliveries,
 //! and keeps a keyed hash of it so a later import does not bring it back.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::Sha256;
 
 use super::{Store, timestamp};
+use crate::error::UsageError;
 use crate::subscribers::matching_key;
 
 pub use crate::subscribers::Status as SubscriberStatus;
@@ -255,6 +256,9 @@ pub enum Unsubscribed {
     Already,
     /// It was not in the store; it is now, unsubscribed, so it is never mailed.
     NotOnTheList,
+    /// It was forgotten on request: not stored again, and never mailed
+    /// (no import brings it back).
+    Forgotten,
 }
 
 impl Store {
@@ -314,8 +318,12 @@ impl Store {
     ) -> Result<(SubscriberRecord, Added)> {
         let at = timestamp(now);
         let key = matching_key(address);
-        if self.is_forgotten(&key)? && !resubscribe {
-            bail!("{address} was forgotten on request; add it again only with --resubscribe");
+        let forgotten = self.is_forgotten(&key)?;
+        if forgotten && !resubscribe {
+            return Err(UsageError::Argument(format!(
+                "{address} was forgotten on request: nothing changed; `--resubscribe` adds it again, only when the reader asked for it"
+            ))
+            .into());
         }
         let added = self.in_transaction(|connection| {
             let existing = connection
@@ -329,7 +337,11 @@ impl Store {
                     params![address, key, name, at],
                 )?;
                 let id = connection.last_insert_rowid();
-                record(connection, id, &Event::new(EventKind::Subscribed, Channel::Cli), &at)?;
+                let event = match forgotten {
+                    true => Event::new(EventKind::Resubscribed, Channel::Cli).detail("was forgotten on request"),
+                    false => Event::new(EventKind::Subscribed, Channel::Cli),
+                };
+                record(connection, id, &event, &at)?;
                 return Ok(Added::New);
             };
             if let Some(name) = name {
@@ -352,7 +364,7 @@ impl Store {
             set_status(connection, existing.id, status, &event, &at)?;
             Ok(added)
         })?;
-        if resubscribe {
+        if forgotten {
             self.connection.execute("DELETE FROM forgotten WHERE key_hash = ?1", [self.forget_hash(&key)?])?;
         }
         let record = self.subscriber(address)?.expect("added above");
@@ -374,6 +386,9 @@ impl Store {
         let mut event = Event::new(EventKind::Unsubscribed, channel);
         if let Some(digest_id) = digest_id {
             event = event.digest(digest_id);
+        }
+        if self.is_forgotten(&key)? {
+            return Ok(Unsubscribed::Forgotten);
         }
         self.in_transaction(|connection| {
             let existing = connection

@@ -11,4 +11,5 @@ mod feeds_page;
 mod properties;
 mod send;
 mod smtp_server;
+mod store;
 mod support;

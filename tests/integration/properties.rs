@@ -24,11 +24,6 @@ use pulldown_cmark::{Event, Tag as MdTag};
 
 use crate::support::*;
 
-/// Cases per property: `default`, or `PROPTEST_CASES` for a deeper run.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default)
-}
-
 fn config() -> Config {
     Config::parse("site:\n  title: Prop\n  url: https://prop.example.org\n", std::path::Path::new("newsroom.yaml"))
         .unwrap()

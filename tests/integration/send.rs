@@ -3,6 +3,7 @@
 //! against a relay that stops answering.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
@@ -864,4 +865,36 @@ fn an_unknown_mailbox_bounces_the_subscriber_for_later_digests() {
         .expect("the bounced address is in the manifest");
     assert_eq!(&row[1], "skipped");
     assert!(row[4].starts_with("bounced (") && row[4].contains("550 5.1.1 mailbox unavailable"), "{row:?}");
+}
+
+/// An unsubscribe recorded by another process while a send runs stops the
+/// messages not claimed yet: the reader gets nothing, the row says why, and
+/// everyone else gets exactly one message.
+#[test]
+fn an_unsubscribe_from_another_process_mid_send_is_honoured() {
+    let server = SmtpServer::start(Faults { delay: Duration::from_millis(60), ..Faults::default() });
+    let site = site_with_subscribers(40);
+    let mut sending = send_command(site.path(), &server, &["--concurrency", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.count() < 5 {
+        assert!(Instant::now() < deadline, "the send did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let unsubscribed = newsroom(site.path()).args(["unsubscribe", "SUB00035@example.org"]).output().unwrap();
+    assert!(unsubscribed.status.success(), "{}", stderr(&unsubscribed));
+    let before = server.count();
+    assert!(before < 35, "the send reached the address before the unsubscribe ({before} sent): make it slower");
+    let status = sending.wait().unwrap();
+    let mut errors = String::new();
+    sending.stderr.take().unwrap().read_to_string(&mut errors).unwrap();
+    assert_eq!(status.code(), Some(0), "{errors}");
+    assert_eq!(copies(&server, "sub00035@example.org"), 0, "mailed after unsubscribing");
+    assert_eq!(state_of(site.path(), "sub00035@example.org"), "suppressed");
+    let per_address = per_address(&server);
+    assert_eq!(per_address.len(), 39);
+    assert!(per_address.values().all(|&n| n == 1), "{per_address:?}");
 }

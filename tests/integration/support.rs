@@ -203,3 +203,8 @@ pub fn copy_example_site() -> tempfile::TempDir {
     }
     dir
 }
+
+/// Cases per property: `default`, or `PROPTEST_CASES` for a deeper run.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default)
+}

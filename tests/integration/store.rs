@@ -1,0 +1,604 @@
+//! The subscriber store (issue 17): the merge rules of a subscriber file as
+//! a table, export → import → export, erasure down to the file's bytes, and
+//! random sequences of changes that must keep every opt-out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use chrono::{DateTime, TimeZone, Utc};
+use newsroom::store::{Channel, Event, EventKind, Store, SubscriberStatus};
+use proptest::prelude::*;
+
+use crate::support::*;
+
+const LIST: &str = "list.csv";
+
+fn at(minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 10, minute, 0).unwrap()
+}
+
+fn merge(store: &Store, csv: &str, minute: u32) -> newsroom::store::import::ImportReport {
+    store.merge(csv.as_bytes(), Path::new(LIST), false, at(minute)).unwrap()
+}
+
+fn kinds(store: &Store, address: &str) -> Vec<EventKind> {
+    match store.subscriber(address).unwrap() {
+        Some(subscriber) => store.events(subscriber.id).unwrap().into_iter().map(|e| e.kind).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// A store holding `ada@example.org` in `stored` (`None`: not at all),
+/// reached the way a real one gets there.
+fn store_in(stored: Option<&str>) -> Store {
+    let store = Store::open_in_memory().unwrap();
+    let Some(stored) = stored else { return store };
+    match stored {
+        "subscribed" | "pending" | "complained" => {
+            merge(&store, &format!("email,status\nada@example.org,{stored}\n"), 0);
+        }
+        "unsubscribed" => {
+            merge(&store, "email\nada@example.org\n", 0);
+            store.unsubscribe("ada@example.org", Channel::OneClick, Some("digest-2026-10"), at(1)).unwrap();
+        }
+        "bounced" => {
+            merge(&store, "email\nada@example.org\n", 0);
+            let id = store.subscriber("ada@example.org").unwrap().unwrap().id;
+            let event = Event::new(EventKind::Bounced, Channel::Relay).detail("hard: 550 5.1.1 unknown");
+            store.bounce(id, &event, at(1)).unwrap();
+        }
+        "removed" => {
+            merge(&store, "email\nada@example.org\n", 0);
+            merge(&store, "email\nbob@example.org\n", 1);
+        }
+        other => panic!("no way to {other}"),
+    }
+    let status = store.subscriber("ada@example.org").unwrap().unwrap().status;
+    assert_eq!(status.as_str(), stored, "setting the table's row up");
+    store
+}
+
+/// The merge rules, as a table: what the store holds × what the file's row
+/// says (or no row) → the status after the merge and the events it
+/// recorded. Written out by hand, row by row, from the rules in the README.
+#[test]
+fn the_merge_rules_as_a_table() {
+    use EventKind::{Bounced as B, Complained as C, Imported as I, Removed as R, Unsubscribed as U};
+    type Expected = (&'static str, &'static [EventKind]);
+    // Columns: the row says subscribed, unsubscribed, bounced, complained, pending, removed; no row.
+    let columns = ["subscribed", "unsubscribed", "bounced", "complained", "pending", "removed", "(no row)"];
+    let table: [(Option<&str>, [Expected; 7]); 7] = [
+        (
+            None,
+            [
+                ("subscribed", &[I]),
+                ("unsubscribed", &[I]),
+                ("bounced", &[I]),
+                ("complained", &[I]),
+                ("pending", &[I]),
+                ("removed", &[I]),
+                ("(absent)", &[]),
+            ],
+        ),
+        (
+            Some("subscribed"),
+            [
+                ("subscribed", &[]),
+                ("unsubscribed", &[U]),
+                ("bounced", &[B]),
+                ("complained", &[C]),
+                ("subscribed", &[]),
+                ("removed", &[R]),
+                ("removed", &[R]),
+            ],
+        ),
+        // An opt-out in the store: no row undoes it or changes it.
+        (
+            Some("unsubscribed"),
+            [
+                ("unsubscribed", &[]),
+                ("unsubscribed", &[]),
+                ("unsubscribed", &[]),
+                ("unsubscribed", &[]),
+                ("unsubscribed", &[]),
+                ("unsubscribed", &[]),
+                ("unsubscribed", &[]),
+            ],
+        ),
+        (
+            Some("bounced"),
+            [
+                ("bounced", &[]),
+                ("bounced", &[]),
+                ("bounced", &[]),
+                ("bounced", &[]),
+                ("bounced", &[]),
+                ("bounced", &[]),
+                ("bounced", &[]),
+            ],
+        ),
+        (
+            Some("complained"),
+            [
+                ("complained", &[]),
+                ("complained", &[]),
+                ("complained", &[]),
+                ("complained", &[]),
+                ("complained", &[]),
+                ("complained", &[]),
+                ("complained", &[]),
+            ],
+        ),
+        // Not confirmed: a row cannot confirm it, an opt-out row applies.
+        (
+            Some("pending"),
+            [
+                ("pending", &[]),
+                ("unsubscribed", &[U]),
+                ("bounced", &[B]),
+                ("complained", &[C]),
+                ("pending", &[]),
+                ("pending", &[]),
+                ("pending", &[]),
+            ],
+        ),
+        // Removed because its row went: the row back brings it back.
+        (
+            Some("removed"),
+            [
+                ("subscribed", &[I]),
+                ("unsubscribed", &[U]),
+                ("bounced", &[B]),
+                ("complained", &[C]),
+                ("removed", &[]),
+                ("removed", &[]),
+                ("removed", &[]),
+            ],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (stored, row) in &table {
+        for (column, (expected_status, expected_events)) in columns.iter().zip(row) {
+            let store = store_in(*stored);
+            let before = kinds(&store, "ada@example.org");
+            let file = match *column {
+                "(no row)" => "email,status\nbob@example.org,subscribed\n".to_string(),
+                says => format!("email,status\nada@example.org,{says}\n"),
+            };
+            merge(&store, &file, 30);
+            let status = store.subscriber("ada@example.org").unwrap().map(|s| s.status.as_str());
+            let events = kinds(&store, "ada@example.org")[before.len()..].to_vec();
+            let got = (status.unwrap_or("(absent)"), events.as_slice());
+            if got != (*expected_status, *expected_events) {
+                failures.push(format!(
+                    "store {stored:?} × row {column}: got {got:?}, expected {:?}",
+                    (expected_status, expected_events)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Subscribers who did not come from the file (the web, the command line)
+/// are never removed by it; those of another file neither.
+#[test]
+fn a_file_removes_only_its_own_subscribers() {
+    let store = Store::open_in_memory().unwrap();
+    store.add("cli@example.org", None, false, at(0)).unwrap();
+    store.merge("email\nother@example.org\n".as_bytes(), Path::new("other.csv"), false, at(1)).unwrap();
+    merge(&store, "email\nada@example.org\n", 2);
+    let report = merge(&store, "email\nbob@example.org\n", 3);
+    assert_eq!(report.removed, ["ada@example.org"]);
+    for address in ["cli@example.org", "other@example.org"] {
+        assert_eq!(store.subscriber(address).unwrap().unwrap().status, SubscriberStatus::Subscribed, "{address}");
+    }
+}
+
+/// Every kind of subscriber, exported, imported into an empty store and
+/// exported again: the same bytes. The export reads back with the csv crate.
+#[test]
+fn export_import_export_gives_the_same_bytes() {
+    let store = Store::open_in_memory().unwrap();
+    merge(
+        &store,
+        "email,name,status,company,city\n\
+         ada@example.org,\"Lovelace, Ada\",subscribed,\"Example \"\"Corp\"\"\",London\n\
+         Bob@Example.ORG,Bob,subscribed,,\n\
+         zoe@example.org,Zoë Ångström,unsubscribed,Fjord,\n\
+         pat@example.org,,pending,,Oslo\n\
+         gone@example.org,Gone,subscribed,,\n",
+        0,
+    );
+    merge(
+        &store,
+        "email,name,status,company,city\n\
+         ada@example.org,\"Lovelace, Ada\",subscribed,\"Example \"\"Corp\"\"\",London\n\
+         Bob@Example.ORG,Bob,subscribed,,\n\
+         zoe@example.org,Zoë Ångström,unsubscribed,Fjord,\n\
+         pat@example.org,,pending,,Oslo\n",
+        1,
+    );
+    store.add("cli@example.org", Some("Cli Person"), false, at(2)).unwrap();
+    store.unsubscribe("bob@example.org", Channel::Mailto, None, at(3)).unwrap();
+    store.unsubscribe("never@example.org", Channel::Cli, None, at(4)).unwrap();
+    let id = store.subscriber("ada@example.org").unwrap().unwrap().id;
+    store.bounce(id, &Event::new(EventKind::Bounced, Channel::Relay), at(5)).unwrap();
+
+    let mut first = Vec::new();
+    assert_eq!(store.export(&mut first).unwrap(), 7);
+    let again = Store::open_in_memory().unwrap();
+    let report = again.merge(first.as_slice(), Path::new("export.csv"), false, at(59)).unwrap();
+    assert_eq!(report.added.len(), 7, "{report:?}");
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    let mut second = Vec::new();
+    again.export(&mut second).unwrap();
+    assert_eq!(String::from_utf8(second).unwrap(), String::from_utf8(first.clone()).unwrap());
+
+    let mut reader = csv::Reader::from_reader(first.as_slice());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(
+        header,
+        ["email", "name", "status", "source", "created_at", "confirmed_at", "changed_at", "city", "company"]
+    );
+    let rows: BTreeMap<String, Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap())
+        .map(|r| (r[0].to_string(), r.iter().map(str::to_string).collect()))
+        .collect();
+    assert_eq!(rows["ada@example.org"][1], "Lovelace, Ada");
+    assert_eq!(rows["ada@example.org"][2], "bounced");
+    assert_eq!(rows["ada@example.org"][8], "Example \"Corp\"");
+    assert_eq!(rows["Bob@example.org"][2], "unsubscribed");
+    assert_eq!(rows["gone@example.org"][2], "removed");
+    assert_eq!(rows["cli@example.org"][3], "cli");
+    assert_eq!(rows["pat@example.org"][2], "pending");
+    assert_eq!(rows["pat@example.org"][5], "", "a pending sign-up has no confirmation time");
+}
+
+/// `forget`: the address, its name, its history and its delivery rows are
+/// gone, down to the bytes of the database file and its write-ahead log;
+/// what is kept is a keyed hash, which stops an import from bringing the
+/// address back.
+#[test]
+fn a_forgotten_address_leaves_no_bytes_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("newsroom.sqlite");
+    let mut store = Store::open(&path).unwrap();
+    let secret_local = "erase.me.please";
+    let name = "Quirinius Zebedee";
+    merge(
+        &store,
+        &format!("email,name,team\n{secret_local}@example.org,{name},Zanzibar-Unique\nkeep@example.org,Keep,\n"),
+        0,
+    );
+    let subscriber = store.subscriber(&format!("{secret_local}@example.org")).unwrap().unwrap();
+    store.unsubscribe(&subscriber.address, Channel::OneClick, Some("digest-2026-10"), at(1)).unwrap();
+    store.add(&subscriber.address, None, true, at(2)).unwrap();
+    store
+        .freeze("digest-2026-11", [(Some(subscriber.id), subscriber.address.as_str(), Some(name))].into_iter())
+        .unwrap();
+    let row = store.pending("digest-2026-11").unwrap()[0].id;
+    store.mark(row, newsroom::store::State::Sent, &format!("250 ok <{secret_local}@example.org>")).unwrap();
+
+    let everything = |path: &Path| -> Vec<u8> {
+        let mut bytes = std::fs::read(path).unwrap();
+        for side in ["-wal", "-shm", "-journal"] {
+            if let Ok(more) = std::fs::read(format!("{}{side}", path.display())) {
+                bytes.extend(more);
+            }
+        }
+        bytes
+    };
+    let contains = |haystack: &[u8], needle: &str| haystack.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(contains(&everything(&path), secret_local), "the test cannot fail if the bytes were never there");
+
+    assert!(store.forget(&format!("{secret_local}@Example.org"), at(3)).unwrap());
+    let bytes = everything(&path);
+    for needle in [secret_local, name, "Zanzibar-Unique"] {
+        assert!(!contains(&bytes, needle), "`{needle}` is still in the database file after forget");
+    }
+    assert!(contains(&bytes, "keep@example.org"), "forget erased the wrong subscriber");
+    assert!(store.subscriber(&format!("{secret_local}@example.org")).unwrap().is_none());
+
+    // An import does not bring it back, in any spelling.
+    let report = merge(&store, &format!("email\n{}@EXAMPLE.org\n", secret_local.to_uppercase()), 4);
+    assert_eq!(report.forgotten, [2]);
+    assert!(store.subscriber(&format!("{secret_local}@example.org")).unwrap().is_none());
+    drop(store);
+    assert!(!contains(&everything(&path), secret_local), "the refused import wrote the address");
+}
+
+/// One change to the store, as a proptest draws them.
+#[derive(Debug, Clone)]
+enum Op {
+    /// Merge a file with these (address index, status) rows.
+    Import(Vec<(usize, &'static str)>),
+    Unsubscribe(usize),
+    Add(usize, bool),
+    Remove(usize),
+    Forget(usize),
+    Bounce(usize),
+}
+
+/// Five people, each in two spellings (the key is the same).
+fn spelling(index: usize, upper: bool) -> String {
+    let local = ["ada", "bob", "cy", "dee", "eve"][index];
+    if upper { format!("{}@Example.ORG", local.to_uppercase()) } else { format!("{local}@example.org") }
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let status = proptest::sample::select(vec!["subscribed", "subscribed", "unsubscribed", "bounced", ""]);
+    prop_oneof![
+        3 => proptest::collection::vec((0..5usize, status), 0..6).prop_map(Op::Import),
+        2 => (0..5usize).prop_map(Op::Unsubscribe),
+        2 => (0..5usize, any::<bool>()).prop_map(|(i, r)| Op::Add(i, r)),
+        1 => (0..5usize).prop_map(Op::Remove),
+        1 => (0..5usize).prop_map(Op::Forget),
+        1 => (0..5usize).prop_map(Op::Bounce),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(64)))]
+
+    /// Random sequences of import / unsubscribe / add / remove / forget /
+    /// bounce: an opt-out is never lost (only `add --resubscribe` or
+    /// `forget` ends one), no person is in the store twice, every status
+    /// change has its event, and a forgotten address stays out until added
+    /// again by hand.
+    #[test]
+    fn opt_outs_survive_any_sequence_of_changes(ops in proptest::collection::vec((op(), any::<bool>()), 1..14)) {
+        let store = Store::open_in_memory().unwrap();
+        // The model: who opted out, who was forgotten.
+        let mut opted_out: BTreeSet<usize> = BTreeSet::new();
+        let mut forgotten: BTreeSet<usize> = BTreeSet::new();
+        let mut last: BTreeMap<String, (SubscriberStatus, usize)> = BTreeMap::new();
+        for (step, (op, upper)) in ops.iter().enumerate() {
+            let now = at(step as u32);
+            match op {
+                Op::Import(rows) => {
+                    let mut csv = String::from("email,status\n");
+                    for (index, status) in rows {
+                        csv.push_str(&format!("{},{status}\n", spelling(*index, *upper)));
+                    }
+                    store.merge(csv.as_bytes(), Path::new(LIST), false, now).unwrap();
+                    // The file's opt-outs apply to whoever is not forgotten
+                    // (the first row of a person counts; later ones are duplicates).
+                    let mut seen = BTreeSet::new();
+                    for (index, status) in rows {
+                        if seen.insert(*index) && !forgotten.contains(index) && matches!(*status, "unsubscribed" | "bounced") {
+                            opted_out.insert(*index);
+                        }
+                    }
+                }
+                Op::Unsubscribe(index) => {
+                    store.unsubscribe(&spelling(*index, *upper), Channel::OneClick, None, now).unwrap();
+                    // A forgotten address is not stored again.
+                    if !forgotten.contains(index) {
+                        opted_out.insert(*index);
+                    }
+                }
+                Op::Add(index, resubscribe) => {
+                    let result = store.add(&spelling(*index, *upper), None, *resubscribe, now);
+                    prop_assert_eq!(result.is_err(), forgotten.contains(index) && !resubscribe, "{:?}", result.err());
+                    if *resubscribe {
+                        opted_out.remove(index);
+                        forgotten.remove(index);
+                    }
+                }
+                Op::Remove(index) => {
+                    store.remove(&spelling(*index, *upper), now).unwrap();
+                }
+                Op::Forget(index) => {
+                    store.forget(&spelling(*index, *upper), now).unwrap();
+                    opted_out.remove(index);
+                    forgotten.insert(*index);
+                }
+                Op::Bounce(index) => {
+                    if let Some(subscriber) = store.subscriber(&spelling(*index, false)).unwrap() {
+                        store.bounce(subscriber.id, &Event::new(EventKind::Bounced, Channel::Dsn), now).unwrap();
+                        opted_out.insert(*index);
+                    }
+                }
+            }
+            let subscribers = store.subscribers(None).unwrap();
+            let keys: BTreeSet<String> = subscribers.iter().map(|s| s.address.to_lowercase()).collect();
+            prop_assert_eq!(keys.len(), subscribers.len(), "a person is in the store twice after {:?}", op);
+            for index in &opted_out {
+                let status = store.subscriber(&spelling(*index, false)).unwrap().map(|s| s.status);
+                prop_assert!(
+                    status.is_some_and(SubscriberStatus::is_opt_out),
+                    "step {}: {:?} lost {}'s opt-out: {:?}", step, op, spelling(*index, false), status
+                );
+            }
+            for index in &forgotten {
+                prop_assert!(store.subscriber(&spelling(*index, false)).unwrap().is_none(), "{} came back", spelling(*index, false));
+            }
+            for subscriber in &subscribers {
+                let events = store.events(subscriber.id).unwrap().len();
+                let key = subscriber.address.to_lowercase();
+                if let Some((status, before)) = last.get(&key) {
+                    if *status != subscriber.status {
+                        prop_assert!(events > *before, "{}: {} → {} with no event", key, status, subscriber.status);
+                    }
+                } else {
+                    prop_assert!(events > 0, "{} is in the store with no event", key);
+                }
+                last.insert(key, (subscriber.status, events));
+            }
+            last.retain(|key, _| keys.contains(key));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The commands, run as a user would.
+
+fn cli(site: &Path, args: &[&str]) -> std::process::Output {
+    run(site, args)
+}
+
+/// `subscribers import --dry-run` says what would change, row by row, and
+/// changes nothing; the import itself then does exactly that.
+#[test]
+fn import_says_what_changes_and_a_dry_run_changes_nothing() {
+    let site = copy_example_site();
+    // The store knows some of the list already: one unsubscribed by a
+    // reader, one added by hand.
+    assert!(cli(site.path(), &["subscribers", "import", "subscribers.example.csv"]).status.success());
+    assert!(cli(site.path(), &["unsubscribe", "ada.reader@example.org"]).status.success());
+    assert!(cli(site.path(), &["subscribers", "add", "hand@example.org"]).status.success());
+    let next = "email,name,status\n\
+                ada.reader@example.org,Ada Reader,subscribed\n\
+                marcus.lee@example.com,Marcus Renamed,subscribed\n\
+                new.person@example.org,New Person,\n\
+                bob@,Broken,subscribed\n\
+                zoe.angstrom@example.org,Zoë Ångström,unsubscribed\n";
+    std::fs::write(site.path().join("next.csv"), next).unwrap();
+    let before = stdout(&cli(site.path(), &["subscribers", "export"]));
+
+    let dry = cli(site.path(), &["subscribers", "import", "next.csv", "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(1), "an invalid row is exit status 1: {}", stderr(&dry));
+    let said = stdout(&dry);
+    assert_eq!(stdout(&cli(site.path(), &["subscribers", "export"])), before, "the dry run changed the store");
+    for expected in [
+        "next.csv would change: 1 added, 1 updated, 1 opted out or back by the file; 1 kept opted out, 1 invalid row(s) skipped\n",
+        "added:\n  new.person@example.org\n",
+        "updated:\n  marcus.lee@example.com\n",
+        "status changed:\n  zoe.angstrom@example.org: now unsubscribed\n",
+        "kept opted out (only `subscribers add --resubscribe` undoes an opt-out):\n  ada.reader@example.org: unsubscribed\n",
+        "rows skipped:\n  line 5: `bob@` is not a valid email address\n",
+    ] {
+        assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
+    }
+    // Another file removes none of the example list's subscribers.
+    assert!(!said.contains("removed"), "{said}");
+
+    let real = cli(site.path(), &["subscribers", "import", "next.csv"]);
+    assert_eq!(stdout(&real), said.replace("would change", "changed"));
+    let show = stdout(&cli(site.path(), &["subscribers", "show", "zoe.angstrom@example.org"]));
+    assert!(show.contains(" unsubscribed (csv): next.csv, line 6, was subscribed\n"), "{show}");
+    // The site's list again changes nothing and records nothing.
+    let events = |site: &Path| {
+        let store = Store::open(&site.join(".newsroom/newsroom.sqlite")).unwrap();
+        store.subscribers(None).unwrap().iter().map(|s| store.events(s.id).unwrap().len()).sum::<usize>()
+    };
+    assert!(cli(site.path(), &["subscribers", "import", "subscribers.example.csv"]).status.success());
+    let recorded = events(site.path());
+    let again = cli(site.path(), &["subscribers", "import", "subscribers.example.csv"]);
+    assert_eq!(stdout(&again).lines().next(), Some("subscribers.example.csv changed: nothing; 2 kept opted out"));
+    assert_eq!(events(site.path()), recorded);
+}
+
+/// The list in its three formats, each read back with its own parser.
+#[test]
+fn list_prints_a_table_csv_and_json() {
+    let site = copy_example_site();
+    assert!(cli(site.path(), &["subscribers", "import", "subscribers.example.csv"]).status.success());
+    let table = stdout(&cli(site.path(), &["subscribers", "list", "--status", "unsubscribed"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("ADDRESS") && lines[0].ends_with("NAME"), "{table}");
+    assert_eq!(lines.last(), Some(&"2 subscriber(s)"));
+    // Columns line up: STATUS starts at the same place on every row.
+    let column = lines[0].find("STATUS").unwrap();
+    for line in &lines[1..lines.len() - 1] {
+        assert_eq!(&line[column..column + "unsubscribed".len()], "unsubscribed", "{table}");
+    }
+    let csv_text = stdout(&cli(site.path(), &["subscribers", "list", "--format", "csv"]));
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 12);
+    assert!(rows.iter().any(|r| &r[0] == "jane.doe@example.net" && &r[1] == "Doe, Jane"));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&cli(
+        site.path(),
+        &["subscribers", "list", "--format", "json", "--status", "bounced"],
+    )))
+    .unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 1);
+    assert_eq!(json[0]["address"], "old.address@example.net");
+    assert_eq!(json[0]["status"], "bounced");
+    let bad = cli(site.path(), &["subscribers", "list", "--status", "gone"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+/// `add`, `remove`, `forget` and `unsubscribe` by hand: an opt-out is only
+/// undone with `--resubscribe`; an address the site's file lists is removed
+/// by deleting its row; a forgotten address stays out.
+#[test]
+fn the_hand_commands_keep_opt_outs_and_say_what_they_did() {
+    let site = copy_example_site();
+    let add = cli(site.path(), &["subscribers", "add", "oliver.grant@example.org"]);
+    assert_eq!(add.status.code(), Some(2));
+    assert!(stderr(&add).contains("oliver.grant@example.org is unsubscribed: nothing changed"), "{}", stderr(&add));
+    let add = cli(site.path(), &["subscribers", "add", "Oliver.Grant@EXAMPLE.org", "--resubscribe"]);
+    assert_eq!(stdout(&add), "oliver.grant@example.org: resubscribed (recorded as an event)\n");
+    let show = stdout(&cli(site.path(), &["subscribers", "show", "oliver.grant@example.org"]));
+    assert!(show.contains(" resubscribed (cli): was unsubscribed\n"), "{show}");
+
+    let remove = cli(site.path(), &["subscribers", "remove", "ada.reader@example.org"]);
+    assert_eq!(remove.status.code(), Some(2));
+    assert!(stderr(&remove).contains("is on line 2 of subscribers.example.csv"), "{}", stderr(&remove));
+    assert!(cli(site.path(), &["subscribers", "add", "hand@example.org", "--name", "By Hand"]).status.success());
+    let remove = cli(site.path(), &["subscribers", "remove", "hand@example.org"]);
+    assert_eq!(stdout(&remove), "hand@example.org: removed\n");
+
+    let forget = cli(site.path(), &["subscribers", "forget", "jane.doe@example.net"]);
+    assert!(forget.status.success(), "{}", stderr(&forget));
+    let show = cli(site.path(), &["subscribers", "show", "jane.doe@example.net"]);
+    assert_eq!(show.status.code(), Some(1));
+    // Still in the file, but a preview does not mail it, and says why.
+    let preview = newsroom(site.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "s")
+        .args(["digest", "preview", "--month", "2026-10", "--out", "out"])
+        .output()
+        .unwrap();
+    assert!(preview.status.success(), "{}", stderr(&preview));
+    let manifest = std::fs::read_to_string(site.path().join("out/2026-10/manifest.csv")).unwrap();
+    assert!(!manifest.contains("jane.doe"), "{manifest}");
+    assert!(manifest.contains(",skipped,,0,forgotten on request; not imported again,4\n"), "{manifest}");
+    let unsubscribe = cli(site.path(), &["unsubscribe", "jane.doe@example.net"]);
+    assert!(stdout(&unsubscribe).contains("was forgotten on request"), "{}", stdout(&unsubscribe));
+    let add = cli(site.path(), &["subscribers", "add", "jane.doe@example.net"]);
+    assert_eq!(add.status.code(), Some(2));
+}
+
+/// A site set up by the release before the store: `delivery.ledger` and
+/// the ledger file it wrote. Every command works, the key is reported as
+/// deprecated at its line, and the ledger's history is all there.
+#[test]
+fn a_site_from_before_the_store_keeps_working() {
+    let site = copy_example_site();
+    let config = std::fs::read_to_string(site.path().join("newsroom.yaml")).unwrap();
+    let config = config
+        .replace("store: .newsroom/newsroom.sqlite\n", "")
+        .replace("delivery:\n", "delivery:\n  ledger: .newsroom/ledger.sqlite\n");
+    std::fs::write(site.path().join("newsroom.yaml"), &config).unwrap();
+    let line = config.lines().position(|l| l.trim_start().starts_with("ledger:")).unwrap() + 1;
+    std::fs::create_dir_all(site.path().join(".newsroom")).unwrap();
+    std::fs::copy(
+        repo_root().join("tests/fixtures/legacy-ledger/ledger.sqlite"),
+        site.path().join(".newsroom/ledger.sqlite"),
+    )
+    .unwrap();
+
+    let check = stdout(&cli(site.path(), &["check"]));
+    assert!(check.contains(&format!("newsroom.yaml:{line}:11: warning: delivery.ledger is deprecated")), "{check}");
+    let status = cli(site.path(), &["digest", "status", "--month", "2026-08"]);
+    assert!(stderr(&status).contains("delivery.ledger is deprecated"), "{}", stderr(&status));
+    let said = stdout(&status);
+    assert!(said.starts_with("digest-2026-08: 34 recipients\n  sent: 28\n"), "{said}");
+    let show = stdout(&cli(site.path(), &["subscribers", "show", "reader7@example.org"]));
+    assert!(show.lines().any(|l| l.split_whitespace().eq(["status:", "unsubscribed"])), "{show}");
+    // Still the same file: the alias names the store.
+    assert!(site.path().join(".newsroom/ledger.sqlite").exists());
+    assert!(!site.path().join(".newsroom/newsroom.sqlite").exists());
+
+    // Without the key, the default store takes the ledger over, once.
+    std::fs::write(site.path().join("newsroom.yaml"), config.replace("  ledger: .newsroom/ledger.sqlite\n", ""))
+        .unwrap();
+    let status = cli(site.path(), &["digest", "status", "--month", "2026-09"]);
+    assert!(stdout(&status).starts_with("digest-2026-09: 33 recipients\n  sent: 29\n"), "{}", stdout(&status));
+    assert!(!site.path().join(".newsroom/ledger.sqlite").exists());
+    assert!(site.path().join(".newsroom/newsroom.sqlite").exists());
+}
