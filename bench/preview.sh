@@ -29,6 +29,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 SIZES=("$@")
 if [ ${#SIZES[@]} -eq 0 ]; then SIZES=(10000 100000); fi
 RUNS=${RUNS:-3}
@@ -38,30 +40,15 @@ cargo build --release --quiet --examples --bins
 BIN="$ROOT/target/release/newsroom"
 LIMIT="$ROOT/target/release/examples/preview_limit"
 
-if [ ! -x /usr/bin/time ]; then
-    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq time >/dev/null
-fi
+need_time
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-preview.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=bench
 
-# timed OUTFILE CMD...: runs CMD under /usr/bin/time, appends "seconds kb user-seconds" to OUTFILE.
-timed() {
-    local out=$1
-    shift
-    /usr/bin/time -o "$WORK/time.txt" -f '%e %M %U' "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
-        cat "$WORK/cmd.err" >&2
-        exit 1
-    }
-    tail -n 1 "$WORK/time.txt" >>"$out"
-}
-
-# median FILE COLUMN: the median of a column of numbers.
-median() {
-    sort -g <(cut -d' ' -f"$2" "$1") | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
-}
+# Each timed run appends "seconds kb user-seconds" to its file (bench/lib.sh's `timed`); any
+# failure stops the benchmark.
+TIME_FORMAT='%e %M %U'
 
 echo
 echo "| subscribers | limit s | preview s | ratio | preview µs/message | above the limit µs/message | preview user CPU µs/message | limit peak RSS MB | preview peak RSS MB |"
@@ -80,9 +67,9 @@ for n in "${SIZES[@]}"; do
     : >"$pf"
     for run in $(seq "$RUNS"); do
         sync
-        timed "$lf" "$LIMIT" "$WORK/message.eml" "$WORK/limit-$n-$run" "$n"
+        timed "$lf" "$TIME_FORMAT" "$LIMIT" "$WORK/message.eml" "$WORK/limit-$n-$run" "$n"
         sync
-        timed "$pf" "$BIN" -C "$site" digest preview --month 2026-10 --out "$WORK/preview-$n-$run"
+        timed "$pf" "$TIME_FORMAT" "$BIN" -C "$site" digest preview --month 2026-10 --out "$WORK/preview-$n-$run"
     done
     ls_=$(median "$lf" 1)
     ps=$(median "$pf" 1)

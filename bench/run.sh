@@ -26,6 +26,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 PARTS=${PARTS:-build preview send micro}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 other_parts() {
@@ -59,31 +61,13 @@ BIN="$ROOT/target/release/newsroom"
 LIMIT="$ROOT/target/release/examples/limit"
 GEN="$ROOT/target/release/examples/gen_posts"
 
-if [ ! -x /usr/bin/time ]; then
-    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq time >/dev/null
-fi
+need_time
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-# timed OUTFILE CMD...: runs CMD under /usr/bin/time, appends "seconds kb cpu%" to OUTFILE.
-# A failed command stops the benchmark (a build that failed early would count as fast),
-# except exit status 1 of `build --keep-going`, which babel and jest give: they have
-# posts with errors, skipped and named, and the rest is built.
-timed() {
-    local out=$1
-    shift
-    local t="$WORK/time.txt" status=0
-    /usr/bin/time -o "$t" -f '%e %M %P' "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || status=$?
-    if [ "$status" -ne 0 ] && ! { [ "$status" -eq 1 ] && [[ " $* " == *" --keep-going "* ]]; }; then
-        cat "$WORK/cmd.err" >&2
-        echo "bench: \`$*\` exited $status" >&2
-        exit 1
-    fi
-    # With a non-zero exit status, time writes "Command exited with non-zero status N" first.
-    tail -n 1 "$t" >>"$out"
-}
+# Each timed run appends "seconds kb cpu%" to its file (bench/lib.sh's `timed`).
+TIME_FORMAT='%e %M %P'
 
 # warm DIR: reads every post once so that both programs start with the posts in the page
 # cache. (The machines here drop page cache within a minute or so; without this, whichever
@@ -94,11 +78,6 @@ warm() {
     sync
 }
 
-# median FILE COLUMN: the median of a column of numbers.
-median() {
-    sort -g <(cut -d' ' -f"$2" "$1") | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
-}
-
 # bench LABEL SITE POSTS_DIR [BUILD_FLAGS...]: prints one table row.
 bench() {
     local label=$1 site=$2 posts=$3
@@ -107,6 +86,10 @@ bench() {
     local lf="$WORK/limit.txt" bf="$WORK/build.txt"
     : >"$lf"
     : >"$bf"
+    # A failed run stops the benchmark, except exit status 1 of `build --keep-going`, which
+    # babel and jest give: they have posts with errors, skipped and named, and the rest is built.
+    local allowed=""
+    if [[ " $* " == *" --keep-going "* ]]; then allowed=1; fi
     # Each run writes a fresh output folder, and nothing is deleted until the end: for up to
     # 5 minutes after files are deleted, ext4's inode allocator checks and skips their inodes
     # (`recently_deleted`, `find_inode_bit`), which made creating build's ~400 files cost up
@@ -115,9 +98,9 @@ bench() {
     # part of a real rebuild, is timed on its own at the end (last column).
     for run in $(seq "$RUNS"); do
         warm "$posts"
-        timed "$lf" "$LIMIT" "$posts"
+        timed "$lf" "$TIME_FORMAT" "$LIMIT" "$posts"
         warm "$posts"
-        timed "$bf" "$BIN" -C "$site" build --out "$WORK/public-$slug-$run" "$@"
+        TIMED_ALLOWED_STATUS=$allowed timed "$bf" "$TIME_FORMAT" "$BIN" -C "$site" build --out "$WORK/public-$slug-$run" "$@"
     done
     local ls bs lm bm lp bp
     ls=$(median "$lf" 1)
@@ -157,7 +140,7 @@ for n in "${SIZES[@]}"; do
     rf="$WORK/remove.txt"
     : >"$rf"
     for run in $(seq "$RUNS"); do
-        timed "$rf" rm -rf "$WORK/public-$n-$run"
+        timed "$rf" "$TIME_FORMAT" rm -rf "$WORK/public-$n-$run"
     done
     echo "- $n posts: $(median "$rf" 1) s (median of $RUNS)"
 done

@@ -30,6 +30,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 SIZES=("$@")
 if [ ${#SIZES[@]} -eq 0 ]; then SIZES=(20000 100000); fi
 read -r -a LEVELS <<<"${CONCURRENCY:-1 4 8 16}"
@@ -37,12 +39,10 @@ RUNS=${RUNS:-3}
 PORT=${SINK_PORT:-2745}
 EXTRA_POSTS=7
 
-if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 if [ ! -x /usr/sbin/smtp-sink ] || [ ! -x /usr/sbin/smtp-source ] || [ ! -x /usr/bin/time ]; then
     export DEBIAN_FRONTEND=noninteractive
     echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends postfix time >/dev/null
+    apt_install postfix time
     # Only smtp-sink and smtp-source are wanted: stop and disable the mail service if the
     # install started it.
     $SUDO systemctl disable --now postfix >/dev/null 2>&1 || true
@@ -90,20 +90,9 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 
-# timed OUTFILE CMD...: runs CMD under /usr/bin/time, appends "seconds kb" to OUTFILE.
-timed() {
-    local out=$1
-    shift
-    /usr/bin/time -o "$WORK/time.txt" -f '%e %M' "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
-        cat "$WORK/cmd.out" "$WORK/cmd.err" >&2
-        exit 1
-    }
-    tail -n 1 "$WORK/time.txt" >>"$out"
-}
-
-median() {
-    sort -g <(cut -d' ' -f"$2" "$1") | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
-}
+# Each timed run appends "seconds kb" to its file (bench/lib.sh's `timed`); any failure stops
+# the benchmark.
+TIME_FORMAT='%e %M'
 
 echo
 echo "| subscribers | concurrency | smtp-source -m 20000 msg/s | smtp-source -m N msg/s | newsroom send s | newsroom msg/s | ratio to -m 20000 | ratio to -m N | peak RSS MB |"
@@ -116,13 +105,13 @@ for n in "${SIZES[@]}"; do
     : >"$nf"
     for c in "${LEVELS[@]}"; do : >"$WORK/send-$c.txt"; done
     for _ in $(seq "$RUNS"); do
-        timed "$sf" /usr/sbin/smtp-source -d -s 8 -l 30720 -m 20000 "127.0.0.1:$PORT"
+        timed "$sf" "$TIME_FORMAT" /usr/sbin/smtp-source -d -s 8 -l 30720 -m 20000 "127.0.0.1:$PORT"
         if [ "$n" -ne 20000 ]; then
-            timed "$nf" /usr/sbin/smtp-source -d -s 8 -l 30720 -m "$n" "127.0.0.1:$PORT"
+            timed "$nf" "$TIME_FORMAT" /usr/sbin/smtp-source -d -s 8 -l 30720 -m "$n" "127.0.0.1:$PORT"
         fi
         for c in "${LEVELS[@]}"; do
             rm -rf "$site/.newsroom"
-            timed "$WORK/send-$c.txt" "$BIN" -C "$site" digest send --month 2026-10 --concurrency "$c"
+            timed "$WORK/send-$c.txt" "$TIME_FORMAT" "$BIN" -C "$site" digest send --month 2026-10 --concurrency "$c"
             grep -q " $n sent, 0 failed" "$WORK/cmd.out" "$WORK/cmd.err" || {
                 cat "$WORK/cmd.out" "$WORK/cmd.err" >&2
                 echo "send did not send all $n messages" >&2
