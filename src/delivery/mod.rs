@@ -15,7 +15,10 @@ pub mod relay;
 mod run;
 mod status;
 
-pub use status::{FailureCount, StateCount, StatusReport, StatusRow, UnsubscribeReport, status, unsubscribe};
+pub use run::{MAX_ATTEMPTS, Observer, Stop};
+pub use status::{
+    COMMON_FAILURES, FailureCount, StateCount, StatusReport, StatusRow, UnsubscribeReport, status, unsubscribe,
+};
 
 use std::fmt;
 use std::path::Path;
@@ -39,61 +42,6 @@ use crate::store::{Store, SubscriberStatus};
 use crate::subscribers;
 use relay::{Outcome, Relay, SMTP_URL_VAR};
 use run::{Job, Run, RunState, build, worker};
-
-/// Attempts per message in one run before a transient failure is recorded as failed.
-pub const MAX_ATTEMPTS: u32 = 5;
-/// How many of the most common failure replies a summary names.
-pub const COMMON_FAILURES: usize = 10;
-
-/// A request to stop a send: workers take no new message, the messages in
-/// flight end by the usual rules (sent, transient or ambiguous), and the
-/// run reports what it did. Set by the first Ctrl-C or SIGTERM (the CLI
-/// wires it), or by the run itself when the relay refuses everyone.
-#[derive(Debug, Default)]
-pub struct Stop {
-    requested: std::sync::atomic::AtomicBool,
-    notify: tokio::sync::Notify,
-}
-
-impl Stop {
-    /// Asks the run to stop; true the first time.
-    pub fn request(&self) -> bool {
-        let first = !self.requested.swap(true, std::sync::atomic::Ordering::SeqCst);
-        self.notify.notify_waiters();
-        first
-    }
-
-    pub fn is_requested(&self) -> bool {
-        self.requested.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Sleeps for `duration` unless a stop is asked for first; true if it was.
-    async fn sleep(&self, duration: Duration) -> bool {
-        let notified = self.notify.notified();
-        tokio::pin!(notified);
-        // Registered before the flag is read, so a request between the two is not missed.
-        notified.as_mut().enable();
-        if self.is_requested() {
-            return true;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(duration) => self.is_requested(),
-            () = notified => true,
-        }
-    }
-}
-
-/// What a send tells as it goes, for the command to show (a progress bar,
-/// lines): the library prints nothing itself.
-pub trait Observer: Send + Sync {
-    /// The run will try this many messages.
-    fn starting(&self, _messages: usize) {}
-    /// A message ended: sent, failed or ambiguous (not a retry).
-    fn finished(&self, _state: State) {}
-    /// Something went wrong that the run goes on after (the ledger could not
-    /// record an outcome, which the next run will report).
-    fn problem(&self, _message: &str) {}
-}
 
 /// An observer that is told nothing: for a caller with nothing to show.
 pub struct Quiet;

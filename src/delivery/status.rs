@@ -3,7 +3,6 @@
 
 use anyhow::Result;
 
-use super::COMMON_FAILURES;
 use chrono::{DateTime, Utc};
 
 use crate::digest::Month;
@@ -13,6 +12,9 @@ use crate::store::ledger::State;
 use crate::store::subscribers::Unsubscribed;
 use crate::store::{Channel, Store, SubscriberRecord};
 use crate::subscribers;
+
+/// How many of the most common failure replies a summary names.
+pub const COMMON_FAILURES: usize = 10;
 
 /// What the ledger knows of one digest.
 #[derive(Debug, Default, serde::Serialize)]
