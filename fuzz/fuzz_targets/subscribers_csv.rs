@@ -1,6 +1,8 @@
 #![no_main]
 //! The subscriber CSV: reading, the promises `SubscriberList` makes about
-//! its rows, and a digest message for each subscriber it accepts.
+//! its rows, a digest message for each subscriber it accepts, and the
+//! merge of the same bytes into an empty store (one subscriber per accepted
+//! row, each with its event; merging again changes nothing).
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -8,6 +10,7 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use newsroom::digest::message;
 use newsroom::digest::{Digest, DigestInput, Month};
+use newsroom::store::Store;
 use newsroom::subscribers::{normalise_address, parse};
 use newsroom_fuzz::{CONFIG, SAMPLE, TEMPLATE, check_diagnostics, check_head, check_page_html, sender};
 
@@ -37,5 +40,20 @@ fuzz_target!(|data: &[u8]| {
         let message = message::build(&DIGEST, &sender, subscriber).expect("a message for every accepted subscriber");
         check_page_html("message html", &message::personal_parts(&DIGEST, &sender, subscriber).0);
         check_head(&message.bytes(), &sender, &subscriber.email);
+    }
+    let store = Store::open_in_memory().expect("an empty store");
+    let now = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("a time");
+    let report = store.merge(data, "subscribers.csv".as_ref(), false, now).expect("a merge never fails on bad rows");
+    let stored = store.subscribers(None).expect("the subscribers");
+    assert_eq!(stored.len(), list.subscribers.len(), "one subscriber per accepted row: {report:?}");
+    for (row, subscriber) in list.subscribers.iter().zip(&stored) {
+        assert_eq!(row.email, subscriber.address);
+        assert_eq!(row.status, subscriber.status, "{}", row.email);
+        assert_eq!(store.events(subscriber.id).expect("events").len(), 1, "{}", row.email);
+    }
+    let again = store.merge(data, "subscribers.csv".as_ref(), false, now).expect("a second merge");
+    assert_eq!(again.changes(), None, "merging the same bytes again changed something");
+    for subscriber in &stored {
+        assert_eq!(store.events(subscriber.id).expect("events").len(), 1, "{}", subscriber.address);
     }
 });

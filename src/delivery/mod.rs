@@ -36,9 +36,9 @@ use crate::digest::assemble::month_digest;
 use crate::digest::message::{SecretPolicy, UnsubscribeSecret};
 use crate::error::UsageError;
 use crate::site::{Input, Site};
+use crate::store::Store;
 use crate::store::import::ImportReport;
 use crate::store::ledger::{Recipient, State};
-use crate::store::{Store, SubscriberStatus};
 use crate::subscribers;
 use relay::{Outcome, Relay, SMTP_URL_VAR};
 use run::{Job, Run, RunState, build, worker};
@@ -283,19 +283,16 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         report.diagnostics.extend(merged.diagnostics.iter().filter(|d| d.is_error()).cloned());
         report.merged = Some(merged);
     }
-    if !ledger.is_frozen(&digest.id)? {
-        let active = ledger.subscribers(Some(SubscriberStatus::Subscribed))?;
-        // A list frozen empty would stay empty: refuse, and freeze nothing.
-        if active.is_empty() {
-            return Err(UsageError::Environment(format!(
-                "nobody to send {} to: the store `{}` holds no subscribed address (write `{}`, or run `newsroom subscribers import FILE` or `add ADDRESS`)",
-                digest.id,
-                ledger.path().display(),
-                site.config.digest.subscribers_path().display()
-            ))
-            .into());
-        }
-        ledger.freeze(&digest.id, active.iter().map(|s| (Some(s.id), s.address.as_str(), s.name.as_deref())))?;
+    // A list frozen empty would stay empty: refuse, and freeze nothing (the
+    // transaction that would have frozen it is not committed).
+    if ledger.freeze_subscribed(&digest.id)? == 0 {
+        return Err(UsageError::Environment(format!(
+            "nobody to send {} to: the store `{}` holds no subscribed address (write `{}`, or run `newsroom subscribers import FILE` or `add ADDRESS`)",
+            digest.id,
+            ledger.path().display(),
+            site.config.digest.subscribers_path().display()
+        ))
+        .into());
     }
     report.recovered_ambiguous = ledger.recover(&digest.id, options.resend_ambiguous, options.retry_failed)?;
     let pending = ledger.pending(&digest.id)?;

@@ -159,6 +159,33 @@ impl Store {
         Ok(count)
     }
 
+    /// Freezes the store's subscribed list as the recipients of a digest,
+    /// in one statement (no list in memory); once, like [`Store::freeze`].
+    /// Returns how many were frozen.
+    pub fn freeze_subscribed(&mut self, digest_id: &str) -> Result<usize> {
+        let tx = self.connection.transaction()?;
+        let already = tx
+            .query_row("SELECT recipients FROM digests WHERE digest_id = ?1", [digest_id], |r| r.get::<_, i64>(0))
+            .optional()?;
+        if let Some(count) = already {
+            return Ok(count as usize);
+        }
+        let now = now_text();
+        let count = tx.execute(
+            "INSERT OR IGNORE INTO deliveries (digest_id, subscriber_id, address, name, state, updated_at)
+             SELECT ?1, id, address, name, 'pending', ?2 FROM subscribers WHERE status = 'subscribed' ORDER BY id",
+            params![digest_id, now],
+        )?;
+        if count > 0 {
+            tx.execute(
+                "INSERT INTO digests (digest_id, frozen_at, recipients) VALUES (?1, ?2, ?3)",
+                params![digest_id, now, count as i64],
+            )?;
+            tx.commit()?;
+        }
+        Ok(count)
+    }
+
     /// Prepares a run: `sending` rows left by a crash become `ambiguous` (or
     /// `pending` with `resend_ambiguous`, together with earlier ambiguous rows);
     /// transient failures become `pending`; permanent failures too with

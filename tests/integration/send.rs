@@ -898,3 +898,22 @@ fn an_unsubscribe_from_another_process_mid_send_is_honoured() {
     assert_eq!(per_address.len(), 39);
     assert!(per_address.values().all(|&n| n == 1), "{per_address:?}");
 }
+
+/// A send with nobody subscribed is refused before anything is frozen, so
+/// subscribers added afterwards are mailed by the next send.
+#[test]
+fn a_send_with_nobody_subscribed_freezes_nothing() {
+    let server = SmtpServer::start(Faults::default());
+    let site = copy_example_site();
+    std::fs::write(site.path().join("subscribers.example.csv"), "email,status\nleft@example.org,unsubscribed\n")
+        .unwrap();
+    let output = send(site.path(), &server, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("nobody to send digest-2026-10 to"), "{}", stderr(&output));
+    assert_eq!(server.count(), 0);
+    let added = newsroom(site.path()).args(["subscribers", "add", "late@example.org"]).output().unwrap();
+    assert!(added.status.success(), "{}", stderr(&added));
+    let output = send(site.path(), &server, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(per_address(&server).into_iter().collect::<Vec<_>>(), [("late@example.org".to_string(), 1)]);
+}
