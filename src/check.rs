@@ -29,10 +29,10 @@ pub struct CheckReport {
 
 impl CheckReport {
     pub fn errors(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.is_error()).count()
+        crate::diagnostics::counts(&self.diagnostics).0
     }
     pub fn warnings(&self) -> usize {
-        self.diagnostics.len() - self.errors()
+        crate::diagnostics::counts(&self.diagnostics).1
     }
 }
 

@@ -87,8 +87,8 @@ pub struct Problems {
 
 impl Problems {
     pub fn new(diagnostics: Vec<Diagnostic>, configuration_errors: usize) -> Problems {
-        let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-        Problems { errors, warnings: diagnostics.len() - errors, configuration_errors, diagnostics }
+        let (errors, warnings) = newsroom::diagnostics::counts(&diagnostics);
+        Problems { errors, warnings, configuration_errors, diagnostics }
     }
 }
 

@@ -117,6 +117,24 @@ pub enum Claim {
     OptedOut,
 }
 
+/// How many recipients a digest was frozen with, if it was.
+fn frozen_count(connection: &rusqlite::Connection, digest_id: &str) -> rusqlite::Result<Option<usize>> {
+    connection
+        .query_row("SELECT recipients FROM digests WHERE digest_id = ?1", [digest_id], |r| r.get::<_, i64>(0))
+        .optional()
+        .map(|count| count.map(|count| count as usize))
+}
+
+/// Records that a digest's list was frozen, with how many recipients.
+fn record_frozen(connection: &rusqlite::Connection, digest_id: &str, now: &str, count: usize) -> rusqlite::Result<()> {
+    connection
+        .execute(
+            "INSERT INTO digests (digest_id, frozen_at, recipients) VALUES (?1, ?2, ?3)",
+            params![digest_id, now, count as i64],
+        )
+        .map(drop)
+}
+
 impl Store {
     /// Whether the digest's recipient list is frozen already.
     pub fn is_frozen(&self, digest_id: &str) -> Result<bool> {
@@ -134,11 +152,8 @@ impl Store {
         recipients: impl Iterator<Item = (Option<i64>, &'a str, Option<&'a str>)>,
     ) -> Result<usize> {
         let tx = self.connection.transaction()?;
-        let already = tx
-            .query_row("SELECT recipients FROM digests WHERE digest_id = ?1", [digest_id], |r| r.get::<_, i64>(0))
-            .optional()?;
-        if let Some(count) = already {
-            return Ok(count as usize);
+        if let Some(count) = frozen_count(&tx, digest_id)? {
+            return Ok(count);
         }
         let now = now_text();
         let mut count = 0;
@@ -151,10 +166,7 @@ impl Store {
                 count += insert.execute(params![digest_id, subscriber_id, address, name, now])?;
             }
         }
-        tx.execute(
-            "INSERT INTO digests (digest_id, frozen_at, recipients) VALUES (?1, ?2, ?3)",
-            params![digest_id, now, count as i64],
-        )?;
+        record_frozen(&tx, digest_id, &now, count)?;
         tx.commit()?;
         Ok(count)
     }
@@ -164,11 +176,8 @@ impl Store {
     /// Returns how many were frozen.
     pub fn freeze_subscribed(&mut self, digest_id: &str) -> Result<usize> {
         let tx = self.connection.transaction()?;
-        let already = tx
-            .query_row("SELECT recipients FROM digests WHERE digest_id = ?1", [digest_id], |r| r.get::<_, i64>(0))
-            .optional()?;
-        if let Some(count) = already {
-            return Ok(count as usize);
+        if let Some(count) = frozen_count(&tx, digest_id)? {
+            return Ok(count);
         }
         let now = now_text();
         let count = tx.execute(
@@ -177,10 +186,7 @@ impl Store {
             params![digest_id, now],
         )?;
         if count > 0 {
-            tx.execute(
-                "INSERT INTO digests (digest_id, frozen_at, recipients) VALUES (?1, ?2, ?3)",
-                params![digest_id, now, count as i64],
-            )?;
+            record_frozen(&tx, digest_id, &now, count)?;
             tx.commit()?;
         }
         Ok(count)

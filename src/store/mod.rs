@@ -169,14 +169,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let copy = dir.path().join("ledger.sqlite");
         std::fs::copy(&fixture, &copy).unwrap();
+        type Row = (String, String, String, i64, Option<String>);
+        let deliveries = |connection: &Connection| -> Vec<Row> {
+            connection
+                .prepare("SELECT digest_id, address, state, attempts, reply FROM deliveries ORDER BY id")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
         let before = Connection::open(&copy).unwrap();
-        let deliveries: Vec<(String, String, String, i64, Option<String>)> = before
-            .prepare("SELECT digest_id, address, state, attempts, reply FROM deliveries ORDER BY id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let rows = deliveries(&before);
         let suppressed: Vec<String> = before
             .prepare("SELECT address FROM suppressions ORDER BY address")
             .unwrap()
@@ -185,18 +189,10 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         drop(before);
-        assert!(deliveries.len() > 10 && !suppressed.is_empty(), "the fixture has too little in it");
+        assert!(rows.len() > 10 && !suppressed.is_empty(), "the fixture has too little in it");
 
         let store = Store::open(&copy).unwrap();
-        let after: Vec<(String, String, String, i64, Option<String>)> = store
-            .connection
-            .prepare("SELECT digest_id, address, state, attempts, reply FROM deliveries ORDER BY id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(after, deliveries);
+        assert_eq!(deliveries(&store.connection), rows);
         for address in &suppressed {
             let subscriber = store.subscriber(address).unwrap().unwrap_or_else(|| panic!("{address} was lost"));
             assert_eq!(subscriber.status, SubscriberStatus::Unsubscribed, "{address}");

@@ -93,42 +93,9 @@ fn the_merge_rules_as_a_table() {
             ],
         ),
         // An opt-out in the store: no row undoes it or changes it.
-        (
-            Some("unsubscribed"),
-            [
-                ("unsubscribed", &[]),
-                ("unsubscribed", &[]),
-                ("unsubscribed", &[]),
-                ("unsubscribed", &[]),
-                ("unsubscribed", &[]),
-                ("unsubscribed", &[]),
-                ("unsubscribed", &[]),
-            ],
-        ),
-        (
-            Some("bounced"),
-            [
-                ("bounced", &[]),
-                ("bounced", &[]),
-                ("bounced", &[]),
-                ("bounced", &[]),
-                ("bounced", &[]),
-                ("bounced", &[]),
-                ("bounced", &[]),
-            ],
-        ),
-        (
-            Some("complained"),
-            [
-                ("complained", &[]),
-                ("complained", &[]),
-                ("complained", &[]),
-                ("complained", &[]),
-                ("complained", &[]),
-                ("complained", &[]),
-                ("complained", &[]),
-            ],
-        ),
+        (Some("unsubscribed"), [("unsubscribed", &[]); 7]),
+        (Some("bounced"), [("bounced", &[]); 7]),
+        (Some("complained"), [("complained", &[]); 7]),
         // Not confirmed: a row cannot confirm it, an opt-out row applies.
         (
             Some("pending"),
