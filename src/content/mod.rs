@@ -20,14 +20,12 @@ use serde_yaml::{Mapping, Value};
 
 use crate::config::Config;
 use crate::diagnostics::{Diagnostic, Severity, display_path, line_col};
+use crate::limits::{MAX_POST_BYTES, excessive_nesting};
 use crate::urls;
 use crate::yaml::{self, key_position};
 pub use authors::{Author, AuthorMap};
 use dates::{DateError, parse_front_matter_date, split_dated_name, ymd_date};
 use front_matter::scalar_text;
-
-/// A post file larger than this is refused (a mistake, or an attack, not a post).
-pub const MAX_POST_BYTES: u64 = 4 * 1024 * 1024;
 
 /// How many bytes of post bodies [`load_posts`] keeps in memory for
 /// rendering; the bodies beyond it are read again when rendered. A site of
@@ -575,7 +573,7 @@ impl<'a> PostReader<'a> {
             }
         }
 
-        if let Some((offset, message)) = crate::markdown::excessive_nesting(split.body) {
+        if let Some((offset, message)) = excessive_nesting(split.body) {
             let (line, column) = line_col(split.body, offset);
             self.error((line + split.body_line - 1, column), message);
             return None;
