@@ -9,39 +9,46 @@ use std::path::PathBuf;
 
 use rayon::prelude::*;
 
-use crate::content::{Body, Post};
+use crate::content::{self, Body, BodyCache, Post};
 use crate::diagnostics::Diagnostic;
 use crate::markdown::{self, LinkContext, Parts, RenderedPost};
 use crate::site::Site;
-use crate::urls;
 
 /// The absolute URL of a post's folder, for relative references in it.
 pub fn post_base_url(site: &Site, post: &Post) -> String {
-    format!("{}{}", site.config.blog_url(), urls::encode_path(&post.folder))
+    content::folder_url(&site.config.blog_url(), &post.folder)
 }
 
-/// Renders posts in parallel, in the order given. Each body is read,
-/// rendered, its local files resolved (into `copies`, problems into the
-/// rendering's diagnostics) and dropped.
+/// Renders posts in parallel, in the order given. Each body is taken from
+/// `bodies` (or read again), rendered, its local files resolved (into
+/// `copies`, problems into the rendering's diagnostics) and dropped.
 pub fn render_posts(
     site: &Site,
     posts: &[&Post],
+    bodies: &BodyCache,
     post_links: &HashMap<String, String>,
     parts: Parts,
 ) -> Vec<RenderedPost> {
-    posts.par_iter().map(|post| render_post(site, post, post_links, parts)).collect()
+    posts.par_iter().map(|post| render_post(site, post, bodies, post_links, parts)).collect()
 }
 
-/// Renders one post; a body that cannot be read again gives an error diagnostic and no HTML.
-pub fn render_post(site: &Site, post: &Post, post_links: &HashMap<String, String>, parts: Parts) -> RenderedPost {
-    match post.read_body() {
+/// Renders one post, its body taken from `bodies` (or read again); a body
+/// that cannot be read again gives an error diagnostic and no HTML.
+pub fn render_post(
+    site: &Site,
+    post: &Post,
+    bodies: &BodyCache,
+    post_links: &HashMap<String, String>,
+    parts: Parts,
+) -> RenderedPost {
+    match bodies.body(post) {
         Ok(body) => render_body(site, post, &body, post_links, parts),
         Err(diagnostic) => RenderedPost::failed(diagnostic),
     }
 }
 
 /// Renders a post from its body, and resolves its local files.
-pub(crate) fn render_body(
+pub fn render_body(
     site: &Site,
     post: &Post,
     body: &Body,

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use pulldown_cmark::{CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};
 
-use crate::content::{Body, Post};
+use crate::content::{Body, MemorySize, Post};
 use crate::diagnostics::Diagnostic;
 pub use html::LinkContext;
 
@@ -75,21 +75,6 @@ pub struct RenderedPost {
 }
 
 impl RenderedPost {
-    /// About how many bytes of memory it holds.
-    pub fn memory_size(&self) -> usize {
-        let paths = |path: &std::path::Path| path.as_os_str().len() + 64;
-        std::mem::size_of::<RenderedPost>()
-            + self.excerpt_html.capacity()
-            + self.content_html.as_ref().map_or(0, String::capacity)
-            + self
-                .excerpt_text
-                .as_ref()
-                .map_or(0, |t| t.text.capacity() + t.links.iter().map(|l| l.len() + 32).sum::<usize>())
-            + self.local_refs.iter().map(|r| r.len() + 64).sum::<usize>()
-            + self.copies.iter().map(|(a, b)| paths(a) + paths(b)).sum::<usize>()
-            + self.diagnostics.len() * 256
-    }
-
     /// A post that could not be rendered: only the problem.
     pub fn failed(diagnostic: Diagnostic) -> RenderedPost {
         RenderedPost {
@@ -101,6 +86,23 @@ impl RenderedPost {
             diagnostics: vec![diagnostic],
             copies: BTreeMap::new(),
         }
+    }
+}
+
+impl MemorySize for RenderedPost {
+    /// About how many bytes of memory it holds.
+    fn memory_size(&self) -> usize {
+        let paths = |path: &std::path::Path| path.as_os_str().len() + 64;
+        std::mem::size_of::<RenderedPost>()
+            + self.excerpt_html.capacity()
+            + self.content_html.as_ref().map_or(0, String::capacity)
+            + self
+                .excerpt_text
+                .as_ref()
+                .map_or(0, |t| t.text.capacity() + t.links.iter().map(|l| l.len() + 32).sum::<usize>())
+            + self.local_refs.iter().map(|r| r.len() + 64).sum::<usize>()
+            + self.copies.iter().map(|(a, b)| paths(a) + paths(b)).sum::<usize>()
+            + self.diagnostics.len() * 256
     }
 }
 
