@@ -4,7 +4,6 @@
 //! `check` and the digest render, they render here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs;
 use std::path::PathBuf;
 
 use rayon::prelude::*;
@@ -12,7 +11,7 @@ use rayon::prelude::*;
 use crate::content::{self, Body, BodyCache, Post};
 use crate::diagnostics::Diagnostic;
 use crate::markdown::{self, LinkContext, Parts, RenderedPost};
-use crate::site::Site;
+use crate::site::{PostsEntry, Site};
 
 /// The absolute URL of a post's folder, for relative references in it.
 pub fn post_base_url(site: &Site, post: &Post) -> String {
@@ -80,44 +79,28 @@ fn resolve_assets(
     if local_refs.is_empty() {
         return copies;
     }
-    let posts_dir = site.posts_dir();
-    let root = site.canonical_posts_dir();
     for reference in local_refs {
         // Only needed for a warning: finding it costs a search of the body.
         let position = || body.text.find(reference.as_str()).map(|at| body.position(at)).unwrap_or((post.body_line, 1));
-        let Some(relative) = markdown::html::normalise(&format!("{}{reference}", post.folder)) else {
+        let warn = |diagnostics: &mut Vec<Diagnostic>, problem: &str| {
             diagnostics.push(Diagnostic::warning(
                 &post.source,
                 position(),
-                format!("`{reference}` leaves the posts folder; not copied"),
+                format!("`{reference}` {problem}; not copied"),
             ));
+        };
+        let Some(relative) = markdown::html::normalise(&format!("{}{reference}", post.folder)) else {
+            warn(diagnostics, "leaves the posts folder");
             continue;
         };
-        let source = posts_dir.join(&relative);
-        let metadata = fs::metadata(&source).ok();
-        if !metadata.as_ref().is_some_and(fs::Metadata::is_file) {
-            if !metadata.as_ref().is_some_and(fs::Metadata::is_dir) {
-                diagnostics.push(Diagnostic::warning(
-                    &post.source,
-                    position(),
-                    format!("`{reference}` does not exist; not copied"),
-                ));
+        match site.posts_entry(&relative) {
+            PostsEntry::File(source) if !markdown::is_post_file(&relative) => {
+                copies.insert(PathBuf::from(relative), source);
             }
-            continue;
+            PostsEntry::File(_) | PostsEntry::Folder => {}
+            PostsEntry::Missing => warn(diagnostics, "does not exist"),
+            PostsEntry::Outside => warn(diagnostics, "is a link leading outside the posts folder"),
         }
-        let inside = source.canonicalize().ok().zip(root.as_ref()).is_some_and(|(file, root)| file.starts_with(root));
-        if !inside {
-            diagnostics.push(Diagnostic::warning(
-                &post.source,
-                position(),
-                format!("`{reference}` is a link leading outside the posts folder; not copied"),
-            ));
-            continue;
-        }
-        if markdown::is_post_file(&relative) {
-            continue;
-        }
-        copies.insert(PathBuf::from(relative), source);
     }
     copies
 }
