@@ -9,7 +9,7 @@
 //! the budget, not for 800 MB of Markdown.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::ffi::OsString;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -47,8 +47,10 @@ impl MemorySize for Body {
 pub struct BodyCache<T = Body> {
     /// Bytes that may still be kept; 0 once something did not fit.
     left: AtomicUsize,
-    /// By the post's source path.
-    kept: Mutex<HashMap<PathBuf, T>>,
+    /// By the post's source path, as bytes (`Path`'s hash parses
+    /// components); boxed, so that the table (which keeps its old buffer
+    /// while it grows) holds pointers, not renderings.
+    kept: Mutex<HashMap<OsString, Box<T>>>,
 }
 
 impl<T: MemorySize> BodyCache<T> {
@@ -68,13 +70,13 @@ impl<T: MemorySize> BodyCache<T> {
         let before =
             self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| Some(left.saturating_sub(size)));
         if before.is_ok_and(|left| left >= size) {
-            self.kept().insert(post.source.clone(), kept);
+            self.kept().insert(post.source.as_os_str().to_owned(), Box::new(kept));
         }
     }
 
     /// What was kept for `post`, if anything; handed out once.
     pub fn take(&self, post: &Post) -> Option<T> {
-        self.kept().remove(&post.source)
+        self.kept().remove(post.source.as_os_str()).map(|kept| *kept)
     }
 
     /// How many posts have something kept that was not taken yet.
@@ -86,7 +88,7 @@ impl<T: MemorySize> BodyCache<T> {
         self.len() == 0
     }
 
-    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, T>> {
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<OsString, Box<T>>> {
         // A thread that panicked holding the lock left the map whole.
         self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
