@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Measures `newsroom build` against "the limit": examples/limit.rs, which only reads the same
 # posts, parses their front matter with serde_yaml and renders them with pulldown-cmark on all
-# cores. For each size it generates a synthetic site (examples/gen_posts.rs, ~8 KB posts), then
-# runs, alternating, the limit and `newsroom -C SITE build` 3 times each under /usr/bin/time and
-# prints the median wall time and peak RSS of each as a Markdown table row. It then does the
+# cores. For each size and post shape (SHAPES, below) it generates a synthetic site
+# (examples/gen_posts.rs, ~8 KB posts), then runs, alternating, the limit and
+# `newsroom -C SITE build` 3 times each under /usr/bin/time and prints the median wall time and
+# peak RSS of each as a Markdown table row. It then does the
 # same for each real blog in ../shared/corpus (with `build --keep-going`: babel and jest exit 1
 # because of known-bad posts, which is expected).
 #
@@ -11,8 +12,10 @@
 #   bash bench/run.sh              # sizes 1000 10000
 #   bash bench/run.sh 1000 10000 100000
 #   RUNS=5 bash bench/run.sh 10000     # more runs per median (default 3)
-# 100000 posts take ~800 MB in $TMPDIR (/tmp by default), and each run's output ~150 MB; sites
-# and outputs are deleted at the end.
+#   SHAPES=legacy bash bench/run.sh 10000   # post shapes, a row each (default: default legacy;
+#                                           # see examples/gen_posts.rs --shape)
+# 100000 posts take ~800 MB in $TMPDIR (/tmp by default), ~1.2 GB in the legacy shape (an image
+# a post), and each run's output ~150 MB (~550 MB legacy); sites and outputs are deleted at the end.
 #
 # The other parts of BENCHMARKS.md run after the build, each from its own script; PARTS picks
 # which run (default: all, in this order):
@@ -53,6 +56,7 @@ echo "== build"
 SIZES=("$@")
 if [ ${#SIZES[@]} -eq 0 ]; then SIZES=(1000 10000); fi
 RUNS=${RUNS:-3}
+SHAPES=(${SHAPES:-default legacy})
 CORPUS="$ROOT/../shared/corpus"
 BLOGS=(babel backstage jest prettier react-native)
 
@@ -118,12 +122,14 @@ echo
 echo "| size | limit s (median) | newsroom build s (median) | ratio | limit peak RSS MB | build peak RSS MB | limit CPU | build CPU |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for n in "${SIZES[@]}"; do
-    site="$WORK/site-$n"
-    start=$(date +%s.%N)
-    "$GEN" "$site" "$n" 2>/dev/null
-    gen=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
-    echo "generated $n posts in ${gen}s" >&2
-    bench "$n" "$site" "$site/posts"
+    for shape in "${SHAPES[@]}"; do
+        site="$WORK/site-$n-$shape"
+        start=$(date +%s.%N)
+        "$GEN" "$site" "$n" --shape "$shape" 2>/dev/null
+        gen=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+        echo "generated $n $shape posts in ${gen}s" >&2
+        bench "$n $shape" "$site" "$site/posts"
+    done
 done
 for blog in "${BLOGS[@]}"; do
     site="$WORK/corpus-$blog"
@@ -137,12 +143,14 @@ done
 echo
 echo "Removing a build's output (what a rebuild adds, replacing the previous one), after all runs:"
 for n in "${SIZES[@]}"; do
-    rf="$WORK/remove.txt"
-    : >"$rf"
-    for run in $(seq "$RUNS"); do
-        timed "$rf" "$TIME_FORMAT" rm -rf "$WORK/public-$n-$run"
+    for shape in "${SHAPES[@]}"; do
+        rf="$WORK/remove.txt"
+        : >"$rf"
+        for run in $(seq "$RUNS"); do
+            timed "$rf" "$TIME_FORMAT" rm -rf "$WORK/public-$n-$shape-$run"
+        done
+        echo "- $n $shape posts: $(median "$rf" 1) s (median of $RUNS)"
     done
-    echo "- $n posts: $(median "$rf" 1) s (median of $RUNS)"
 done
 
 echo

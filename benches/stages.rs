@@ -9,7 +9,7 @@ use std::path::Path;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use divan::Bencher;
-use newsroom::content::{Post, front_matter};
+use newsroom::content::{Body, BodyCache, Post, front_matter};
 use newsroom::digest::{Digest, Month, message};
 use newsroom::feed::{self, Entry, FeedSpec};
 use newsroom::markdown::{self, RenderedPost};
@@ -101,7 +101,7 @@ fn markdown_render_8kb(bencher: Bencher) {
         folder: &post.folder,
         post_links: &links,
     };
-    let body = post.read_body().expect("body");
+    let body = Body::read(post).expect("body");
     bencher.bench(|| markdown::render_post(black_box(post), &body, &context, markdown::Parts::ALL));
 }
 
@@ -110,7 +110,7 @@ fn markdown_render_8kb(bencher: Bencher) {
 fn excerpt_cut(bencher: Bencher) {
     let posts = posts();
     let post = &posts.posts[0];
-    let body = post.read_body().expect("body");
+    let body = Body::read(post).expect("body");
     bencher.bench(|| {
         let source = markdown::markdown_source(black_box(post), &body);
         let events = markdown::parse(&source);
@@ -127,7 +127,8 @@ fn feed() -> Feed {
     let posts = posts();
     let links = newsroom::render::post_links(&posts.site, &posts.posts);
     let refs: Vec<&Post> = posts.posts.iter().collect();
-    let rendered = newsroom::render::render_posts(&posts.site, &refs, &links, markdown::Parts::EMAIL);
+    let rendered =
+        newsroom::render::render_posts(&posts.site, &refs, &BodyCache::default(), &links, markdown::Parts::EMAIL);
     Feed { posts, rendered }
 }
 

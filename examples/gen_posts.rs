@@ -1,9 +1,17 @@
 //! Generates a synthetic newsroom site for benchmarks.
 //!
-//! `cargo run --release --example gen_posts -- OUT_DIR N` writes `OUT_DIR/newsroom.yaml`,
-//! `OUT_DIR/posts/authors.yml` (10 authors), `OUT_DIR/posts/assets/pic.png` and N posts
-//! `OUT_DIR/posts/YYYY-MM-DD-slug-NNNNNN.md` of about 8 KB of realistic Markdown each.
-//! The output is deterministic (fixed-seed PRNG): the same N gives the same files.
+//! `cargo run --release --example gen_posts -- OUT_DIR N [--shape default|legacy]` writes
+//! `OUT_DIR/newsroom.yaml`, `OUT_DIR/posts/authors.yml` (10 authors), `OUT_DIR/posts/assets/pic.png`
+//! and N posts `OUT_DIR/posts/YYYY-MM-DD-slug-NNNNNN.md` of about 8 KB of realistic Markdown each.
+//! The output is deterministic (fixed-seed PRNG): the same N and shape give the same files.
+//!
+//! Two shapes of post:
+//! - `default`: authors by their `authors.yml` key, a quarter of the posts showing the shared
+//!   `assets/pic.png` below the truncate marker.
+//! - `legacy`: the shape of Backstage's blog (`corpus/backstage`): the legacy `author`,
+//!   `authorTitle`, `authorURL` and `authorImageURL` fields instead of `authors`, and every
+//!   post opening with an image of its own, in the excerpt, from a folder per day
+//!   (`assets/YYYY-MM-DD/slug-NNNNNN.png`), as `build` must check and copy one file a post.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -184,10 +192,23 @@ const PNG: [u8; 67] = [
 /// Target size of a post in bytes (approximate: paragraphs are added until it is reached).
 const TARGET_BYTES: usize = 8 * 1024;
 
+/// Which kind of post the generator writes (see the module's doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Default,
+    Legacy,
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() != 2 {
-        bail!("usage: gen_posts OUT_DIR N");
+    let shape = match args.get(2..).unwrap_or_default() {
+        [] => Shape::Default,
+        [flag, shape] if flag == "--shape" && shape == "default" => Shape::Default,
+        [flag, shape] if flag == "--shape" && shape == "legacy" => Shape::Legacy,
+        _ => bail!("usage: gen_posts OUT_DIR N [--shape default|legacy]"),
+    };
+    if args.len() < 2 {
+        bail!("usage: gen_posts OUT_DIR N [--shape default|legacy]");
     }
     let out = PathBuf::from(&args[0]);
     let n: usize = args[1].parse().context("N must be a number")?;
@@ -210,12 +231,22 @@ fn main() -> Result<()> {
     for i in 0..n {
         let date = start + Days::new((i * span_days / n.max(1)) as u64);
         buf.clear();
-        let slug = post(&mut rng, i, &mut buf);
-        let name = format!("{}-{}-{:06}.md", date.format("%Y-%m-%d"), slug, i);
+        let day = date.format("%Y-%m-%d").to_string();
+        let slug = match shape {
+            Shape::Default => post(&mut rng, i, &mut buf),
+            Shape::Legacy => {
+                let (slug, image) = legacy_post(&mut rng, i, &day, &mut buf);
+                let image = posts.join(image);
+                fs::create_dir_all(image.parent().expect("in a folder"))?;
+                fs::write(&image, PNG).with_context(|| format!("writing {}", image.display()))?;
+                slug
+            }
+        };
+        let name = format!("{day}-{slug}-{i:06}.md");
         fs::write(posts.join(&name), &buf).with_context(|| format!("writing {name}"))?;
         total += buf.len();
     }
-    eprintln!("wrote {n} posts ({:.1} MB) to {}", total as f64 / 1e6, posts.display());
+    eprintln!("wrote {n} {shape:?} posts ({:.1} MB) to {}", total as f64 / 1e6, posts.display());
     Ok(())
 }
 
@@ -333,11 +364,7 @@ fn heading(rng: &mut fastrand::Rng, level: usize, out: &mut String) {
 
 /// Writes post number `i` into `out`; returns its slug.
 pub fn post(rng: &mut fastrand::Rng, i: usize, out: &mut String) -> String {
-    let mut title = String::new();
-    words(rng, 3..7, true, &mut title);
-    let slug: String = title.to_lowercase().split(' ').take(4).collect::<Vec<_>>().join("-");
-
-    // Front matter.
+    let (title, slug) = title(rng);
     out.push_str("---\n");
     writeln!(out, "title: \"{title}\"").unwrap();
     if rng.bool() {
@@ -347,6 +374,44 @@ pub fn post(rng: &mut fastrand::Rng, i: usize, out: &mut String) -> String {
         let b = (a + rng.usize(1..AUTHORS.len())) % AUTHORS.len();
         writeln!(out, "authors: [{}, {}]", AUTHORS[a].0, AUTHORS[b].0).unwrap();
     }
+    tags_and_description(rng, out);
+    out.push_str("---\n\n");
+    body(rng, i, out);
+    slug
+}
+
+/// Writes post number `i` of the legacy shape, dated `day` (`YYYY-MM-DD`),
+/// into `out`; returns its slug and the image it opens with, relative to the
+/// posts folder.
+pub fn legacy_post(rng: &mut fastrand::Rng, i: usize, day: &str, out: &mut String) -> (String, String) {
+    let (title, slug) = title(rng);
+    let (key, name, role) = AUTHORS[rng.usize(..AUTHORS.len())];
+    out.push_str("---\n");
+    writeln!(out, "title: \"{title}\"").unwrap();
+    writeln!(out, "author: {name}").unwrap();
+    writeln!(out, "authorTitle: {role}").unwrap();
+    writeln!(out, "authorURL: https://github.com/{key}-example").unwrap();
+    writeln!(out, "authorImageURL: https://avatars.example.org/u/{}?s=460&v=4", key.len() * 7919).unwrap();
+    tags_and_description(rng, out);
+    out.push_str("---\n\n");
+    let image = format!("assets/{day}/{slug}-{i:06}.png");
+    out.push_str("![");
+    words(rng, 4..9, true, out);
+    writeln!(out, "]({image})\n").unwrap();
+    body(rng, i, out);
+    (slug, image)
+}
+
+/// A title and the slug made of its first four words.
+fn title(rng: &mut fastrand::Rng) -> (String, String) {
+    let mut title = String::new();
+    words(rng, 3..7, true, &mut title);
+    let slug: String = title.to_lowercase().split(' ').take(4).collect::<Vec<_>>().join("-");
+    (title, slug)
+}
+
+/// The front matter's `tags` and, for a third of the posts, `description`.
+fn tags_and_description(rng: &mut fastrand::Rng, out: &mut String) {
     let mut tags: Vec<&str> = Vec::new();
     let ntags = rng.usize(2..5);
     while tags.len() < ntags {
@@ -361,8 +426,10 @@ pub fn post(rng: &mut fastrand::Rng, i: usize, out: &mut String) -> String {
         sentence(rng, &mut d);
         writeln!(out, "description: \"{d}\"").unwrap();
     }
-    out.push_str("---\n\n");
+}
 
+/// The body of post number `i`, after its front matter.
+fn body(rng: &mut fastrand::Rng, i: usize, out: &mut String) {
     // Excerpt, then the marker after the second paragraph.
     paragraph(rng, out);
     paragraph(rng, out);
@@ -397,5 +464,4 @@ pub fn post(rng: &mut fastrand::Rng, i: usize, out: &mut String) -> String {
             _ => paragraph(rng, out),
         }
     }
-    slug
 }

@@ -11,13 +11,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
-use crate::content::{self, Post, Scheduled};
+use crate::content::{self, Body, BodyCache, LoadedPosts, Post, Scheduled};
 use crate::diagnostics::{self, Diagnostic};
 use crate::digest::assemble::assemble;
 use crate::digest::template::DigestTemplate;
@@ -88,38 +87,15 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     let out_dir = options.out_dir.clone().unwrap_or_else(|| site.default_out_dir());
     let full = site.config.feeds.content == crate::config::FeedContent::Full;
     let parts = if full { Parts::FULL } else { Parts::EXCERPT };
-    // Listed posts are rendered as they load, while their text is at hand,
-    // and kept up to a budget; the rest are read again a month at a time.
-    // A post linking to another post's file needs every permalink, so its
-    // early rendering is dropped and it renders again with them.
-    let budget = AtomicUsize::new(budget);
+    let mut report = BuildReport { out_dir: out_dir.clone(), ..Default::default() };
+
     let no_links = HashMap::new();
-    let render_early = |post: &mut Post, text: &str| -> Option<Box<RenderedPost>> {
-        if !post.is_listed(now) || budget.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        let body = post.body_from(text).ok()?;
-        let rendered = render::render_body(site, post, &body, &no_links, parts);
-        if links_other_posts(&rendered) {
-            return None;
-        }
-        let size = rendered.memory_size();
-        // Once one does not fit, none is rendered early any more.
-        let fits = budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| Some(left.saturating_sub(size)));
-        (fits.is_ok_and(|left| left >= size)).then(|| Box::new(rendered))
-    };
-    let (loaded, early) = content::load_posts_with(&site.root, &site.config, &render_early)?;
-    let mut report = BuildReport {
-        out_dir: out_dir.clone(),
-        skipped: loaded.rejected.clone(),
-        scheduled: Scheduled::of(&loaded.posts, now),
-        ..Default::default()
-    };
+    let loaded = load_rendering_listed(site, now, parts, budget, &no_links)?;
+    report.skipped = loaded.rejected.clone();
+    report.scheduled = Scheduled::of(&loaded.posts, now);
     let mut diagnostics = loaded.diagnostics;
     if diagnostics.iter().any(Diagnostic::is_error) && !options.keep_going {
-        diagnostics::sort(&mut diagnostics);
-        report.diagnostics = diagnostics;
-        return Ok(report);
+        return Ok(report.stopped(diagnostics));
     }
 
     let listed: Vec<&Post> = loaded.posts.iter().filter(|p| p.is_listed(now)).collect();
@@ -130,48 +106,105 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     let in_feeds = feed::feed_members(&site.config, &listed);
     let template = DigestTemplate::load(&site.root)?;
     let staging = stage_dir(&out_dir)?;
-
-    let mut by_month: BTreeMap<Month, MonthPosts> = BTreeMap::new();
-    for (post, rendered) in loaded.posts.iter().zip(early) {
-        if post.is_listed(now) {
-            by_month.entry(Month::of(post.date)).or_default().push((post, rendered));
-        }
-    }
-    let archives = by_month.len();
     let context = MonthContext {
         site,
         template: &template,
         out: staging.path(),
         post_links: &post_links,
         posts: &loaded.posts,
+        early: &loaded.kept,
         no_links: &no_links,
         in_feeds: &in_feeds,
         parts,
     };
+    let mut by_month: BTreeMap<Month, Vec<&Post>> = BTreeMap::new();
+    for post in listed.iter().copied() {
+        by_month.entry(Month::of(post.date)).or_default().push(post);
+    }
+    let archives = by_month.len();
     let months: Vec<RenderedMonth> =
         by_month.into_par_iter().map(|(month, posts)| render_month(&context, month, posts)).collect::<Result<_>>()?;
 
-    let mut assets = BTreeMap::new();
-    let mut kept = Vec::new();
+    let mut assets = Vec::new();
+    let mut in_a_feed = Vec::new();
     for month in months {
         diagnostics.extend(month.diagnostics);
         report.skipped.extend(month.skipped);
         assets.extend(month.copies);
-        kept.extend(month.kept);
+        in_a_feed.extend(month.kept);
     }
+    // Sorted as bytes: `Path`'s comparison parses components, and at 10,000
+    // posts with an image each a map of paths cost 2% of a build.
+    assets.par_sort_unstable_by(|(a, _), (b, _)| a.as_os_str().cmp(b.as_os_str()));
+    assets.dedup_by(|(a, _), (b, _)| a == b);
     if diagnostics.iter().any(Diagnostic::is_error) && !options.keep_going {
-        diagnostics::sort(&mut diagnostics);
-        report.diagnostics = diagnostics;
-        return Ok(report);
+        return Ok(report.stopped(diagnostics));
     }
-    let entries: Vec<Entry> = kept.iter().map(|(post, rendered)| Entry { post, rendered }).collect();
-    let FeedOutput { sets: feed_sets, page_html } = feed_sets(site, &entries, now)?;
-    let page_dir = staging.path().join(feed::page::DIR);
+    let entries: Vec<Entry> = in_a_feed.iter().map(|(post, rendered)| Entry { post, rendered }).collect();
+    let feeds = feed_sets(site, &entries, now)?;
+    // The files are copied while the feeds are written.
+    let (feeds_written, assets_copied) =
+        rayon::join(|| write_feeds(site, staging.path(), &feeds), || copy_assets(staging.path(), &assets));
+    feeds_written?;
+    assets_copied?;
+    replace_dir(staging, &out_dir)?;
+
+    diagnostics::sort(&mut diagnostics);
+    report.diagnostics = diagnostics;
+    report.written = true;
+    report.listed_posts = listed.len();
+    report.feed_sets = feeds.sets.len();
+    report.assets_copied = assets.len();
+    report.digest_archives = archives;
+    // Freeing every post's metadata is ~0.1 s on one core at 100k posts:
+    // done on another thread, which the process does not wait for.
+    drop(entries);
+    drop((in_a_feed, listed, in_feeds));
+    let posts = loaded.posts;
+    rayon::spawn(move || drop(posts));
+    Ok(report)
+}
+
+impl BuildReport {
+    /// The report of a build that errors stopped before it wrote anything.
+    fn stopped(mut self, mut diagnostics: Vec<Diagnostic>) -> BuildReport {
+        diagnostics::sort(&mut diagnostics);
+        self.diagnostics = diagnostics;
+        self
+    }
+}
+
+/// Loads the posts, rendering the listed ones as they load, while their
+/// text is at hand, and keeping those renderings up to `budget` bytes; the
+/// others are read again when their month is rendered. A post linking to
+/// another post's file needs every permalink, so it is not rendered early:
+/// it renders with them.
+fn load_rendering_listed(
+    site: &Site,
+    now: DateTime<Utc>,
+    parts: Parts,
+    budget: usize,
+    no_links: &HashMap<String, String>,
+) -> Result<LoadedPosts<RenderedPost>> {
+    let render_early = |post: &Post, text: &str| -> Option<RenderedPost> {
+        if !post.is_listed(now) {
+            return None;
+        }
+        let body = Body::from_text(post, text).ok()?;
+        let rendered = render::render_body(site, post, &body, no_links, parts);
+        (!links_other_posts(&rendered)).then_some(rendered)
+    };
+    content::load_posts_keeping(&site.root, &site.config, budget, &render_early)
+}
+
+/// Writes the feeds page and every feed set into the staging folder.
+fn write_feeds(site: &Site, out: &Path, feeds: &FeedOutput) -> Result<()> {
+    let page_dir = out.join(feed::page::DIR);
     fs::create_dir_all(&page_dir).with_context(|| format!("failed to create `{}`", page_dir.display()))?;
-    write_file(&page_dir.join(feed::page::FILE), &page_html)?;
+    write_file(&page_dir.join(feed::page::FILE), &feeds.page_html)?;
     // Creating files is most of the remaining time: both cores do it.
-    feed_sets.par_iter().try_for_each(|(folder, files)| -> Result<()> {
-        let dir = staging.path().join(folder);
+    feeds.sets.par_iter().try_for_each(|(folder, files)| -> Result<()> {
+        let dir = out.join(folder);
         fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
         write_file(&dir.join(feed::RSS_FILE), &files.rss)?;
         write_file(&dir.join(feed::ATOM_FILE), &files.atom)?;
@@ -180,31 +213,28 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
             write_file(&dir.join(feed::XSLT_FILE), feed::XSLT)?;
         }
         Ok(())
-    })?;
-    assets.par_iter().try_for_each(|(relative, source)| -> Result<()> {
-        let target = staging.path().join(relative);
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
-        }
-        fs::copy(source, &target).with_context(|| format!("failed to copy `{}`", source.display()))?;
-        Ok(())
-    })?;
-    replace_dir(staging, &out_dir)?;
+    })
+}
 
-    diagnostics::sort(&mut diagnostics);
-    report.diagnostics = diagnostics;
-    report.written = true;
-    report.listed_posts = listed.len();
-    report.feed_sets = feed_sets.len();
-    report.assets_copied = assets.len();
-    report.digest_archives = archives;
-    // Freeing every post's metadata is ~0.1 s on one core at 100k posts:
-    // done on another thread, which the process does not wait for.
-    drop(entries);
-    drop((kept, listed, in_feeds));
-    let posts = loaded.posts;
-    rayon::spawn(move || drop(posts));
-    Ok(report)
+/// Copies the posts' local files into the staging folder (output-relative
+/// path → source file), each folder made once.
+///
+/// On one thread: creating files and folders does not go faster on two
+/// (the file system serialises it; two threads only spin on its locks), and
+/// a site whose posts each show an image of their own has as many files to
+/// create as posts.
+fn copy_assets(out: &Path, assets: &[(PathBuf, PathBuf)]) -> Result<()> {
+    let mut folders = HashSet::new();
+    for (relative, source) in assets {
+        if let Some(folder) = relative.parent()
+            && folders.insert(folder.as_os_str())
+        {
+            let dir = out.join(folder);
+            fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+        }
+        fs::copy(source, out.join(relative)).with_context(|| format!("failed to copy `{}`", source.display()))?;
+    }
+    Ok(())
 }
 
 /// Whether a rendering made without the other posts' permalinks met a link
@@ -220,9 +250,6 @@ fn links_other_posts(rendered: &RenderedPost) -> bool {
 /// once.
 const RENDERINGS_MEMORY_BUDGET: usize = content::BODY_MEMORY_BUDGET;
 
-/// A month's posts, each with its rendering when one was kept from loading.
-type MonthPosts<'a> = Vec<(&'a Post, Option<Box<RenderedPost>>)>;
-
 /// What every month's rendering shares.
 struct MonthContext<'a> {
     site: &'a Site,
@@ -232,6 +259,8 @@ struct MonthContext<'a> {
     /// Every post file's permalink, made when first needed.
     post_links: &'a OnceLock<HashMap<String, String>>,
     posts: &'a [Post],
+    /// The renderings made while loading.
+    early: &'a BodyCache<RenderedPost>,
     no_links: &'a HashMap<String, String>,
     /// The posts some feed carries ([`feed::feed_members`]).
     in_feeds: &'a HashSet<&'a Path>,
@@ -245,31 +274,18 @@ struct RenderedMonth<'a> {
     diagnostics: Vec<Diagnostic>,
     /// Posts that failed to render, left out.
     skipped: Vec<PathBuf>,
-    copies: BTreeMap<PathBuf, PathBuf>,
+    copies: Vec<(PathBuf, PathBuf)>,
     kept: Vec<(&'a Post, RenderedPost)>,
 }
 
 /// Renders a month's posts and writes the month's archive page
 /// (`digest/YYYY-MM/index.html`, the web version of its digest, the "view in
 /// browser" target of the emails).
-fn render_month<'a>(context: &MonthContext, month: Month, posts: MonthPosts<'a>) -> Result<RenderedMonth<'a>> {
+fn render_month<'a>(context: &MonthContext, month: Month, posts: Vec<&'a Post>) -> Result<RenderedMonth<'a>> {
     let site = context.site;
     let rendered: Vec<(&Post, RenderedPost)> = posts
         .into_par_iter()
-        .map(|(post, early)| match early {
-            Some(rendered) => (post, *rendered),
-            // Once the permalink map exists, it costs nothing to pass it.
-            None => {
-                let links = context.post_links.get().unwrap_or(context.no_links);
-                match render::render_post(site, post, links, context.parts) {
-                    rendered if links_other_posts(&rendered) => {
-                        let links = context.post_links.get_or_init(|| render::post_links(site, context.posts));
-                        (post, render::render_post(site, post, links, context.parts))
-                    }
-                    rendered => (post, rendered),
-                }
-            }
-        })
+        .map(|post| (post, context.early.take(post).unwrap_or_else(|| render_again(context, post))))
         .collect();
     let assembled = assemble(month, rendered);
     if !assembled.posts.is_empty() {
@@ -281,12 +297,31 @@ fn render_month<'a>(context: &MonthContext, month: Month, posts: MonthPosts<'a>)
     let mut result =
         RenderedMonth { diagnostics: assembled.diagnostics, skipped: assembled.skipped, ..Default::default() };
     for (post, mut rendered) in assembled.posts {
-        result.copies.append(&mut rendered.copies);
+        result.copies.extend(std::mem::take(&mut rendered.copies));
         if context.in_feeds.contains(post.source.as_path()) {
             result.kept.push((post, rendered));
         }
     }
     Ok(result)
+}
+
+/// Renders a post whose rendering was not kept from loading: its body read
+/// again, and rendered again with every permalink when it links another
+/// post's file.
+fn render_again(context: &MonthContext, post: &Post) -> RenderedPost {
+    let body = match Body::read(post) {
+        Ok(body) => body,
+        Err(diagnostic) => return RenderedPost::failed(diagnostic),
+    };
+    // Once the permalink map exists, it costs nothing to pass it.
+    let links = context.post_links.get().unwrap_or(context.no_links);
+    match render::render_body(context.site, post, &body, links, context.parts) {
+        rendered if links_other_posts(&rendered) => {
+            let links = context.post_links.get_or_init(|| render::post_links(context.site, context.posts));
+            render::render_body(context.site, post, &body, links, context.parts)
+        }
+        rendered => rendered,
+    }
 }
 
 /// The feed sets and the feeds page that lists them.

@@ -83,7 +83,7 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
         let post_links = render::post_links(site, &loaded.posts);
         let found: Vec<Vec<Diagnostic>> = checked
             .par_iter()
-            .map(|post| render::render_post(site, post, &post_links, Parts::EXCERPT).diagnostics)
+            .map(|post| render::render_post(site, post, &loaded.kept, &post_links, Parts::EXCERPT).diagnostics)
             .collect();
         diagnostics.extend(found.into_iter().flatten());
     }

@@ -15,13 +15,11 @@ use lettre::message::Mailbox;
 use serde::Deserialize;
 
 pub use crate::error::{ConfigError, ConfigErrors};
+use crate::limits::MAX_CONFIG_BYTES;
 use crate::yaml;
 
 /// The name of the configuration file inside a site folder.
 pub const CONFIG_FILE: &str = "newsroom.yaml";
-
-/// A configuration file larger than this is refused before it is parsed.
-const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// The whole `newsroom.yaml`, checked.
 #[derive(Debug, Clone)]

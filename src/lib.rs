@@ -18,6 +18,7 @@ pub mod digest;
 pub mod error;
 pub mod feed;
 pub mod init;
+pub mod limits;
 pub mod markdown;
 pub mod render;
 pub mod site;

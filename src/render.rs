@@ -4,44 +4,50 @@
 //! `check` and the digest render, they render here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs;
 use std::path::PathBuf;
 
 use rayon::prelude::*;
 
-use crate::content::{Body, Post};
+use crate::content::{self, Body, BodyCache, Post};
 use crate::diagnostics::Diagnostic;
 use crate::markdown::{self, LinkContext, Parts, RenderedPost};
-use crate::site::Site;
-use crate::urls;
+use crate::site::{PostsEntry, Site};
 
 /// The absolute URL of a post's folder, for relative references in it.
 pub fn post_base_url(site: &Site, post: &Post) -> String {
-    format!("{}{}", site.config.blog_url(), urls::encode_path(&post.folder))
+    content::folder_url(&site.config.blog_url(), &post.folder)
 }
 
-/// Renders posts in parallel, in the order given. Each body is read,
-/// rendered, its local files resolved (into `copies`, problems into the
-/// rendering's diagnostics) and dropped.
+/// Renders posts in parallel, in the order given. Each body is taken from
+/// `bodies` (or read again), rendered, its local files resolved (into
+/// `copies`, problems into the rendering's diagnostics) and dropped.
 pub fn render_posts(
     site: &Site,
     posts: &[&Post],
+    bodies: &BodyCache,
     post_links: &HashMap<String, String>,
     parts: Parts,
 ) -> Vec<RenderedPost> {
-    posts.par_iter().map(|post| render_post(site, post, post_links, parts)).collect()
+    posts.par_iter().map(|post| render_post(site, post, bodies, post_links, parts)).collect()
 }
 
-/// Renders one post; a body that cannot be read again gives an error diagnostic and no HTML.
-pub fn render_post(site: &Site, post: &Post, post_links: &HashMap<String, String>, parts: Parts) -> RenderedPost {
-    match post.read_body() {
+/// Renders one post, its body taken from `bodies` (or read again); a body
+/// that cannot be read again gives an error diagnostic and no HTML.
+pub fn render_post(
+    site: &Site,
+    post: &Post,
+    bodies: &BodyCache,
+    post_links: &HashMap<String, String>,
+    parts: Parts,
+) -> RenderedPost {
+    match bodies.body(post) {
         Ok(body) => render_body(site, post, &body, post_links, parts),
         Err(diagnostic) => RenderedPost::failed(diagnostic),
     }
 }
 
 /// Renders a post from its body, and resolves its local files.
-pub(crate) fn render_body(
+pub fn render_body(
     site: &Site,
     post: &Post,
     body: &Body,
@@ -73,44 +79,28 @@ fn resolve_assets(
     if local_refs.is_empty() {
         return copies;
     }
-    let posts_dir = site.posts_dir();
-    let root = site.canonical_posts_dir();
     for reference in local_refs {
         // Only needed for a warning: finding it costs a search of the body.
         let position = || body.text.find(reference.as_str()).map(|at| body.position(at)).unwrap_or((post.body_line, 1));
-        let Some(relative) = markdown::html::normalise(&format!("{}{reference}", post.folder)) else {
+        let warn = |diagnostics: &mut Vec<Diagnostic>, problem: &str| {
             diagnostics.push(Diagnostic::warning(
                 &post.source,
                 position(),
-                format!("`{reference}` leaves the posts folder; not copied"),
+                format!("`{reference}` {problem}; not copied"),
             ));
+        };
+        let Some(relative) = markdown::html::normalise(&format!("{}{reference}", post.folder)) else {
+            warn(diagnostics, "leaves the posts folder");
             continue;
         };
-        let source = posts_dir.join(&relative);
-        let metadata = fs::metadata(&source).ok();
-        if !metadata.as_ref().is_some_and(fs::Metadata::is_file) {
-            if !metadata.as_ref().is_some_and(fs::Metadata::is_dir) {
-                diagnostics.push(Diagnostic::warning(
-                    &post.source,
-                    position(),
-                    format!("`{reference}` does not exist; not copied"),
-                ));
+        match site.posts_entry(&relative) {
+            PostsEntry::File(source) if !markdown::is_post_file(&relative) => {
+                copies.insert(PathBuf::from(relative), source);
             }
-            continue;
+            PostsEntry::File(_) | PostsEntry::Folder => {}
+            PostsEntry::Missing => warn(diagnostics, "does not exist"),
+            PostsEntry::Outside => warn(diagnostics, "is a link leading outside the posts folder"),
         }
-        let inside = source.canonicalize().ok().zip(root.as_ref()).is_some_and(|(file, root)| file.starts_with(root));
-        if !inside {
-            diagnostics.push(Diagnostic::warning(
-                &post.source,
-                position(),
-                format!("`{reference}` is a link leading outside the posts folder; not copied"),
-            ));
-            continue;
-        }
-        if markdown::is_post_file(&relative) {
-            continue;
-        }
-        copies.insert(PathBuf::from(relative), source);
     }
     copies
 }

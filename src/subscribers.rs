@@ -19,11 +19,7 @@ use csv::{ErrorKind, StringRecord};
 use lettre::message::Mailbox;
 
 use crate::diagnostics::Diagnostic;
-
-/// A subscriber file larger than this is refused before it is read: 512 MiB
-/// is millions of rows, far beyond any list newsroom is meant for, and a
-/// bigger file is almost certainly the wrong one.
-pub const MAX_SUBSCRIBER_FILE_BYTES: u64 = 512 * 1024 * 1024;
+use crate::limits::MAX_SUBSCRIBER_FILE_BYTES;
 
 /// The UTF-8 byte order mark some spreadsheet programs put at the start of a CSV export.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";

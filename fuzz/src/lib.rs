@@ -79,7 +79,7 @@ pub fn load_post(bytes: &[u8], path: &Path) -> Option<(Post, Body)> {
     assert!(!post.title.is_empty() && post.title.trim() == post.title, "{:?}", post.title);
     assert!(url::Url::parse(&post.permalink).is_ok(), "permalink {:?}", post.permalink);
     assert!(post.tags.iter().all(|t| !t.slug.is_empty() && !t.slug.starts_with('-')), "{:?}", post.tags);
-    let body = post.body_from(&text).expect("the body of a post loads from the same text");
+    let body = Body::from_text(&post, &text).expect("the body of a post loads from the same text");
     Some((post, body))
 }
 

@@ -77,7 +77,7 @@ pub fn month_digest(site: &Site, month: Month, now: DateTime<Utc>) -> Result<Mon
     }
     let template = DigestTemplate::load(&site.root)?;
     let links = render::post_links(site, &loaded.posts);
-    let rendered = render::render_posts(site, &posts, &links, Parts::EMAIL);
+    let rendered = render::render_posts(site, &posts, &loaded.kept, &links, Parts::EMAIL);
     let assembled = assemble(month, posts.into_iter().zip(rendered));
     diagnostics.extend(assembled.diagnostics.iter().cloned());
     let digest = if assembled.posts.is_empty() {

@@ -336,9 +336,16 @@ fn links_out_of_the_posts_folder_and_missing_files_are_not_copied() {
     std::os::unix::fs::symlink(outside.path().join("secret.md"), site.path().join("posts/2026-01-01-secret.md"))
         .unwrap();
     std::os::unix::fs::symlink(outside.path().join("secret.png"), site.path().join("posts/leak.png")).unwrap();
+    // A folder that is a link out: every file under it is outside, the
+    // second as much as the first (folders are resolved once).
+    std::fs::create_dir(outside.path().join("shared")).unwrap();
+    std::fs::write(outside.path().join("shared/secret-1.png"), "secret").unwrap();
+    std::fs::write(outside.path().join("shared/secret-2.png"), "secret").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("shared"), site.path().join("posts/shared")).unwrap();
     site.post(
         "2026-01-02-assets.md",
-        "---\ntitle: Assets\n---\n![a](./missing.png) ![b](./leak.png)\n\n<!--truncate-->\n",
+        "---\ntitle: Assets\n---\n![a](./missing.png) ![b](./leak.png)\n\n<!--truncate-->\n\n\
+         ![c](shared/secret-1.png) ![d](shared/secret-2.png)\n",
     );
     let output = run(site.path(), &["build"]);
     let report = stderr(&output);
@@ -355,6 +362,12 @@ fn links_out_of_the_posts_folder_and_missing_files_are_not_copied() {
         "{check}"
     );
     assert!(check.contains("`./leak.png` is a link leading outside the posts folder; not copied"), "{check}");
+    for secret in ["shared/secret-1.png", "shared/secret-2.png"] {
+        assert!(
+            check.contains(&format!("`{secret}` is a link leading outside the posts folder; not copied")),
+            "{check}"
+        );
+    }
     let feed = parse_feed(&site.path().join("public/feed.xml"));
     assert_eq!(feed.entries.len(), 1);
     let copied: Vec<_> = walkdir::WalkDir::new(site.path().join("public"))

@@ -16,11 +16,11 @@ use std::path::Path;
 use chrono::{FixedOffset, TimeZone};
 use mail_parser::MessageParser;
 use newsroom::config::Config;
-use newsroom::content::{Author, Body, Post, Tag};
+use newsroom::content::{Author, Body, Post, PostTag};
 use newsroom::feed::{Entry, FeedSpec, write_all};
 use newsroom::markdown::{LinkContext, Parts, find_marker, parse, render_post};
 use proptest::prelude::*;
-use pulldown_cmark::{Event, Tag as MdTag};
+use pulldown_cmark::{Event, Tag};
 
 use crate::support::*;
 
@@ -40,7 +40,7 @@ fn post(index: usize, title: String, author: String, body: String) -> (Post, Bod
         date,
         updated: date,
         permalink: format!("https://prop.example.org/blog/2026/01/0{}/p", index + 1),
-        tags: vec![Tag::new("prop tag")],
+        tags: vec![PostTag::new("prop tag")],
         authors: vec![Author { name: author, ..Author::default() }],
         image: None,
         draft: false,
@@ -48,7 +48,6 @@ fn post(index: usize, title: String, author: String, body: String) -> (Post, Bod
         path: format!("posts/2026-01-0{index}-p.md").into(),
         heading: None,
         body_len: body.len(),
-        kept_body: None,
         body_line: 4,
     };
     (post, Body { text: body, line: 4 })
@@ -356,7 +355,7 @@ fn code_ranges(source: &str) -> Vec<std::ops::Range<usize>> {
     let mut ranges = Vec::new();
     for (event, range) in &events {
         match event {
-            Event::Start(MdTag::CodeBlock(_)) | Event::Code(_) => ranges.push(range.clone()),
+            Event::Start(Tag::CodeBlock(_)) | Event::Code(_) => ranges.push(range.clone()),
             _ => {}
         }
     }
@@ -916,7 +915,7 @@ fn for_each_corpus_post(
 #[test]
 fn published_html_of_the_corpus_is_what_the_sanitiser_keeps() {
     for_each_corpus_post(|site, post, links| {
-        let rendered = newsroom::render::render_post(site, post, links, Parts::FULL);
+        let rendered = newsroom::render::render_body(site, post, &Body::read(post).unwrap(), links, Parts::FULL);
         for html in [&rendered.excerpt_html, rendered.content_html.as_ref().unwrap()] {
             if let Some(change) = sanitiser_changes(html) {
                 panic!("{}: {change}", post.source.display());
@@ -938,7 +937,7 @@ fn published_html_of_the_corpus_is_what_the_sanitiser_keeps() {
 fn fragment_links_of_the_corpus_point_at_headings_of_their_post() {
     let (mut found, mut missed) = (0, Vec::new());
     let ran = for_each_corpus_post(|site, post, links| {
-        let rendered = newsroom::render::render_post(site, post, links, Parts::FULL);
+        let rendered = newsroom::render::render_body(site, post, &Body::read(post).unwrap(), links, Parts::FULL);
         let html = rendered.content_html.unwrap();
         let document = scraper::Html::parse_fragment(&html);
         let ids: BTreeSet<&str> =
@@ -1051,7 +1050,7 @@ proptest! {
 #[test]
 fn files_below_the_marker_of_the_corpus_are_found_without_rendering_them() {
     for_each_corpus_post(|site, post, links| {
-        let body = post.read_body().unwrap();
+        let body = Body::read(post).unwrap();
         let base_url = newsroom::render::post_base_url(site, post);
         let context =
             LinkContext { base_url: &base_url, permalink: &post.permalink, folder: &post.folder, post_links: links };
