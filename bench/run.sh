@@ -23,6 +23,7 @@
 #   preview  bench/preview.sh $PREVIEW_SIZES (default 10000 100000 subscribers), in $TMPDIR
 #            and again on tmpfs (/dev/shm) where there is one
 #   send     bench/send-postfix.sh $SEND_SIZES (default 20000 100000; installs postfix)
+#   import   bench/import.sh $IMPORT_SIZES (default 1000000 subscribers; installs sqlite3)
 #   micro    cargo bench --bench stages (divan micro-benchmarks of the hot stages)
 # e.g. PARTS=preview bash bench/run.sh, or PARTS="send micro" bash bench/run.sh.
 set -euo pipefail
@@ -31,7 +32,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
-PARTS=${PARTS:-build preview send micro}
+PARTS=${PARTS:-build preview send import micro}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 other_parts() {
     if want preview; then
@@ -43,6 +44,9 @@ other_parts() {
     fi
     if want send; then
         echo "== send" && bash bench/send-postfix.sh ${SEND_SIZES:-20000 100000}
+    fi
+    if want import; then
+        echo "== import" && bash bench/import.sh ${IMPORT_SIZES:-1000000}
     fi
     if want micro; then
         echo "== micro-benchmarks" && cargo bench --bench stages
