@@ -86,14 +86,23 @@ warm() {
     sync
 }
 
+# copy_others POSTS_DIR DEST: copies the posts folder's files other than posts (images and
+# the like) with cp, as build publishes them: what creating those files costs on its own.
+copy_others() {
+    mkdir -p "$2"
+    (cd "$1" && find . -type f ! -name '*.md' ! -name '*.mdx' -print0 | xargs -0 -r cp --parents -t "$2")
+}
+export -f copy_others
+
 # bench LABEL SITE POSTS_DIR [BUILD_FLAGS...]: prints one table row.
 bench() {
     local label=$1 site=$2 posts=$3
     local slug=${label//[^a-zA-Z0-9]/-}
     shift 3
-    local lf="$WORK/limit.txt" bf="$WORK/build.txt"
+    local lf="$WORK/limit.txt" bf="$WORK/build.txt" cf="$WORK/copy.txt"
     : >"$lf"
     : >"$bf"
+    : >"$cf"
     # A failed run stops the benchmark, except exit status 1 of `build --keep-going`, which
     # babel and jest give: they have posts with errors, skipped and named, and the rest is built.
     local allowed=""
@@ -109,22 +118,25 @@ bench() {
         timed "$lf" "$TIME_FORMAT" "$LIMIT" "$posts"
         warm "$posts"
         TIMED_ALLOWED_STATUS=$allowed timed "$bf" "$TIME_FORMAT" "$BIN" -C "$site" build --out "$WORK/public-$slug-$run" "$@"
+        sync
+        timed "$cf" "$TIME_FORMAT" bash -c 'copy_others "$0" "$1"' "$posts" "$WORK/copy-$slug-$run"
     done
-    local ls bs lm bm lp bp
+    local ls bs lm bm lp bp cs
+    cs=$(median "$cf" 1)
     ls=$(median "$lf" 1)
     bs=$(median "$bf" 1)
     lm=$(median "$lf" 2)
     bm=$(median "$bf" 2)
     lp=$(sed 's/%//' "$lf" | median /dev/stdin 3)
     bp=$(sed 's/%//' "$bf" | median /dev/stdin 3)
-    awk -v l="$label" -v ls="$ls" -v bs="$bs" -v lm="$lm" -v bm="$bm" -v lp="$lp" -v bp="$bp" 'BEGIN {
+    awk -v l="$label" -v ls="$ls" -v bs="$bs" -v lm="$lm" -v bm="$bm" -v lp="$lp" -v bp="$bp" -v cs="$cs" 'BEGIN {
         r = (ls > 0) ? sprintf("%.2fx", bs / ls) : "n/a";
-        printf "| %s | %.2f | %.2f | %s | %.1f | %.1f | %d%% | %d%% |\n", l, ls, bs, r, lm / 1024, bm / 1024, lp, bp }'
+        printf "| %s | %.2f | %.2f | %s | %.1f | %.1f | %d%% | %d%% | %.2f |\n", l, ls, bs, r, lm / 1024, bm / 1024, lp, bp, cs }'
 }
 
 echo
-echo "| size | limit s (median) | newsroom build s (median) | ratio | limit peak RSS MB | build peak RSS MB | limit CPU | build CPU |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| size | limit s (median) | newsroom build s (median) | ratio | limit peak RSS MB | build peak RSS MB | limit CPU | build CPU | cp of the other files s |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for n in "${SIZES[@]}"; do
     for shape in "${SHAPES[@]}"; do
         site="$WORK/site-$n-$shape"

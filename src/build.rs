@@ -5,12 +5,15 @@
 //! It reads as its list of stages: load (rendering listed posts as they
 //! load, up to a memory budget), render the rest a month at a time (each
 //! month's archive page written as it goes), make the feed sets, write
-//! them and the files, swap the folder in.
+//! them, swap the folder in. The posts' local files are copied on a thread
+//! of their own from the moment a post's rendering names them
+//! ([`Copier`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, mpsc};
+use std::thread;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -90,7 +93,10 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     let mut report = BuildReport { out_dir: out_dir.clone(), ..Default::default() };
 
     let no_links = HashMap::new();
-    let loaded = load_rendering_listed(site, now, parts, budget, &no_links)?;
+    let staging = stage_dir(&out_dir)?;
+    // Dropped (and so finished) before the staging folder on every way out.
+    let copier = Copier::start(staging.path())?;
+    let loaded = load_rendering_listed(site, now, parts, budget, &no_links, &copier)?;
     report.skipped = loaded.rejected.clone();
     report.scheduled = Scheduled::of(&loaded.posts, now);
     let mut diagnostics = loaded.diagnostics;
@@ -105,7 +111,6 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     let post_links = OnceLock::new();
     let in_feeds = feed::feed_members(&site.config, &listed);
     let template = DigestTemplate::load(&site.root)?;
-    let staging = stage_dir(&out_dir)?;
     let context = MonthContext {
         site,
         template: &template,
@@ -116,6 +121,7 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
         no_links: &no_links,
         in_feeds: &in_feeds,
         parts,
+        copier: &copier,
     };
     let mut by_month: BTreeMap<Month, Vec<&Post>> = BTreeMap::new();
     for post in listed.iter().copied() {
@@ -125,28 +131,21 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     let months: Vec<RenderedMonth> =
         by_month.into_par_iter().map(|(month, posts)| render_month(&context, month, posts)).collect::<Result<_>>()?;
 
-    let mut assets = Vec::new();
     let mut in_a_feed = Vec::new();
     for month in months {
         diagnostics.extend(month.diagnostics);
         report.skipped.extend(month.skipped);
-        assets.extend(month.copies);
         in_a_feed.extend(month.kept);
     }
-    // Sorted as bytes: `Path`'s comparison parses components, and at 10,000
-    // posts with an image each a map of paths cost 2% of a build.
-    assets.par_sort_unstable_by(|(a, _), (b, _)| a.as_os_str().cmp(b.as_os_str()));
-    assets.dedup_by(|(a, _), (b, _)| a == b);
     if diagnostics.iter().any(Diagnostic::is_error) && !options.keep_going {
         return Ok(report.stopped(diagnostics));
     }
     let entries: Vec<Entry> = in_a_feed.iter().map(|(post, rendered)| Entry { post, rendered }).collect();
     let feeds = feed_sets(site, &entries, now)?;
-    // The files are copied while the feeds are written.
-    let (feeds_written, assets_copied) =
-        rayon::join(|| write_feeds(site, staging.path(), &feeds), || copy_assets(staging.path(), &assets));
+    let feeds_written = write_feeds(site, staging.path(), &feeds);
+    let assets_copied = copier.finish();
     feeds_written?;
-    assets_copied?;
+    report.assets_copied = assets_copied?;
     replace_dir(staging, &out_dir)?;
 
     diagnostics::sort(&mut diagnostics);
@@ -154,7 +153,6 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     report.written = true;
     report.listed_posts = listed.len();
     report.feed_sets = feeds.sets.len();
-    report.assets_copied = assets.len();
     report.digest_archives = archives;
     // Freeing every post's metadata is ~0.1 s on one core at 100k posts:
     // done on another thread, which the process does not wait for.
@@ -185,14 +183,19 @@ fn load_rendering_listed(
     parts: Parts,
     budget: usize,
     no_links: &HashMap<String, String>,
+    copier: &Copier,
 ) -> Result<LoadedPosts<RenderedPost>> {
     let render_early = |post: &Post, text: &str| -> Option<RenderedPost> {
         if !post.is_listed(now) {
             return None;
         }
         let body = Body::from_text(post, text).ok()?;
-        let rendered = render::render_body(site, post, &body, no_links, parts);
-        (!links_other_posts(&rendered)).then_some(rendered)
+        let mut rendered = render::render_body(site, post, &body, no_links, parts);
+        if links_other_posts(&rendered) {
+            return None;
+        }
+        copier.take_copies(&mut rendered);
+        Some(rendered)
     };
     content::load_posts_keeping(&site.root, &site.config, budget, &render_early)
 }
@@ -216,25 +219,87 @@ fn write_feeds(site: &Site, out: &Path, feeds: &FeedOutput) -> Result<()> {
     })
 }
 
-/// Copies the posts' local files into the staging folder (output-relative
-/// path → source file), each folder made once.
+/// Copies the posts' local files (output-relative path → source file) into
+/// the staging folder on a thread of its own, from the moment a rendering
+/// names them, while the posts go on rendering on the other threads.
 ///
-/// On one thread: creating files and folders does not go faster on two
-/// (the file system serialises it; two threads only spin on its locks), and
-/// a site whose posts each show an image of their own has as many files to
-/// create as posts.
-fn copy_assets(out: &Path, assets: &[(PathBuf, PathBuf)]) -> Result<()> {
-    let mut folders = HashSet::new();
-    for (relative, source) in assets {
-        if let Some(folder) = relative.parent()
-            && folders.insert(folder.as_os_str())
-        {
-            let dir = out.join(folder);
-            fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
-        }
-        fs::copy(source, out.join(relative)).with_context(|| format!("failed to copy `{}`", source.display()))?;
+/// A site whose posts each show an image of their own has as many files to
+/// create as posts, and at 10,000 posts creating them costs the kernel more
+/// than reading and rendering the posts costs both cores (`cp -r` of the
+/// same files takes 1.3 times the render limit): done after rendering, it
+/// doubled the build. One thread, because creating files and folders does
+/// not go faster on two (the file system serialises it; a second thread
+/// only spins on its locks). Each file is copied once and each folder made
+/// once, whichever posts name them.
+struct Copier {
+    sender: Option<mpsc::Sender<BTreeMap<PathBuf, PathBuf>>>,
+    thread: Option<thread::JoinHandle<Result<usize>>>,
+}
+
+impl Copier {
+    fn start(out: &Path) -> Result<Copier> {
+        let out = out.to_path_buf();
+        let (sender, receiver) = mpsc::channel::<BTreeMap<PathBuf, PathBuf>>();
+        let thread = thread::Builder::new()
+            .name("copy-files".into())
+            .spawn(move || -> Result<usize> {
+                let mut copied = HashSet::new();
+                let mut folders = HashSet::new();
+                for (relative, source) in receiver.into_iter().flatten() {
+                    if copied.contains(&relative) {
+                        continue;
+                    }
+                    if let Some(folder) = relative.parent()
+                        && !folders.contains(folder)
+                    {
+                        let dir = out.join(folder);
+                        fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+                        folders.insert(folder.to_path_buf());
+                    }
+                    fs::copy(&source, out.join(&relative))
+                        .with_context(|| format!("failed to copy `{}`", source.display()))?;
+                    copied.insert(relative);
+                }
+                Ok(copied.len())
+            })
+            .context("failed to start the thread that copies the posts' files")?;
+        Ok(Copier { sender: Some(sender), thread: Some(thread) })
     }
-    Ok(())
+
+    /// Hands the files a rendering names over to be copied, unless the
+    /// rendering failed (a post left out publishes nothing).
+    fn take_copies(&self, rendered: &mut RenderedPost) {
+        if rendered.copies.is_empty() || rendered.diagnostics.iter().any(Diagnostic::is_error) {
+            return;
+        }
+        let copies = std::mem::take(&mut rendered.copies);
+        // A closed channel means the thread stopped on an error, which
+        // `finish` reports.
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(copies);
+        }
+    }
+
+    /// Waits for every file handed over to be copied: how many were.
+    fn finish(mut self) -> Result<usize> {
+        self.sender = None;
+        match self.thread.take().map(thread::JoinHandle::join) {
+            Some(Ok(copied)) => copied,
+            Some(Err(_)) => anyhow::bail!("the thread that copies the posts' files panicked"),
+            None => Ok(0),
+        }
+    }
+}
+
+impl Drop for Copier {
+    /// A build that stops early still waits for the copying to stop, so that
+    /// nothing writes into the staging folder while it is removed.
+    fn drop(&mut self) {
+        self.sender = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Whether a rendering made without the other posts' permalinks met a link
@@ -265,6 +330,7 @@ struct MonthContext<'a> {
     /// The posts some feed carries ([`feed::feed_members`]).
     in_feeds: &'a HashSet<&'a Path>,
     parts: Parts,
+    copier: &'a Copier,
 }
 
 /// What rendering one month leaves: its posts' problems and files, and the
@@ -274,7 +340,6 @@ struct RenderedMonth<'a> {
     diagnostics: Vec<Diagnostic>,
     /// Posts that failed to render, left out.
     skipped: Vec<PathBuf>,
-    copies: Vec<(PathBuf, PathBuf)>,
     kept: Vec<(&'a Post, RenderedPost)>,
 }
 
@@ -296,8 +361,7 @@ fn render_month<'a>(context: &MonthContext, month: Month, posts: Vec<&'a Post>) 
     }
     let mut result =
         RenderedMonth { diagnostics: assembled.diagnostics, skipped: assembled.skipped, ..Default::default() };
-    for (post, mut rendered) in assembled.posts {
-        result.copies.extend(std::mem::take(&mut rendered.copies));
+    for (post, rendered) in assembled.posts {
         if context.in_feeds.contains(post.source.as_path()) {
             result.kept.push((post, rendered));
         }
@@ -315,13 +379,15 @@ fn render_again(context: &MonthContext, post: &Post) -> RenderedPost {
     };
     // Once the permalink map exists, it costs nothing to pass it.
     let links = context.post_links.get().unwrap_or(context.no_links);
-    match render::render_body(context.site, post, &body, links, context.parts) {
+    let mut rendered = match render::render_body(context.site, post, &body, links, context.parts) {
         rendered if links_other_posts(&rendered) => {
             let links = context.post_links.get_or_init(|| render::post_links(context.site, context.posts));
             render::render_body(context.site, post, &body, links, context.parts)
         }
         rendered => rendered,
-    }
+    };
+    context.copier.take_copies(&mut rendered);
+    rendered
 }
 
 /// The feed sets and the feeds page that lists them.
