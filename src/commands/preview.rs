@@ -24,7 +24,7 @@ pub fn run(out: &mut Out, site: &Site, args: PreviewArgs, now: DateTime<Utc>) ->
     // that a preview creates nothing.
     let store = match Store::existing(site)? {
         Some(store) => store,
-        None => Store::open_in_memory()?,
+        None => Store::open_scratch()?,
     };
     let list = site.subscriber_list();
     let view = store.view_merged(list.as_deref().map(|path| (path, site.config.digest.subscribers_path())), now)?;

@@ -32,7 +32,7 @@ pub fn run(out: &mut Out, site: &Site, command: SubscribersCommand, now: DateTim
         // store yet gets none.
         let store = match Store::existing(site)? {
             Some(store) => store,
-            None => Store::open_in_memory()?,
+            None => Store::open_scratch()?,
         };
         return store
             .with_merged(list.as_deref().map(|list| (list, shown)), now, |store, _| read(out, site, store, command));

@@ -16,7 +16,6 @@ use crate::content::Scheduled;
 use crate::diagnostics::{self, Diagnostic};
 use crate::site::{Input, Site};
 use crate::store::import::ListView;
-use crate::subscribers::{self, Status, Subscriber};
 
 /// A message written to disk: its Message-ID, its size, and for the first
 /// subscriber the HTML and text that become `index.html` and `digest.txt`.
@@ -90,20 +89,6 @@ pub fn preview(
     let sender = super::sender(&site.config, secret, now.into());
 
     report.diagnostics.extend(list.report.diagnostics.iter().cloned());
-    let line_of = |address: &str| list.lines.get(&subscribers::matching_key(address)).copied().unwrap_or(0);
-    let active: Vec<Subscriber> = list
-        .subscribers
-        .iter()
-        .filter(|s| s.status == Status::Subscribed)
-        .map(|s| Subscriber {
-            id: Some(s.id),
-            email: s.address.clone(),
-            name: s.name.clone(),
-            status: s.status,
-            extra: s.attributes.clone(),
-            line: line_of(&s.address),
-        })
-        .collect();
     let month_dir = out_dir.join(month.to_string());
     fs::create_dir_all(out_dir).with_context(|| format!("failed to create `{}`", out_dir.display()))?;
     let staging = tempfile::Builder::new()
@@ -119,7 +104,7 @@ pub fn preview(
     manifest.write_record(["address", "status", "message_id", "bytes", "reason", "line"])?;
     let mut first_view = None;
     let mut largest_html = 0;
-    for (chunk_index, chunk) in active.chunks(PREVIEW_CHUNK).enumerate() {
+    for (chunk_index, chunk) in list.mailed.chunks(PREVIEW_CHUNK).enumerate() {
         let offset = chunk_index * PREVIEW_CHUNK;
         let results: Vec<Result<WrittenMessage>> = chunk
             .par_iter()
@@ -148,10 +133,9 @@ pub fn preview(
     // Every other subscriber and row of the file, with why it gets nothing:
     // the file's rows in file order, then the store's others.
     let mut skipped: Vec<(usize, &str, String)> = list
-        .subscribers
+        .not_mailed
         .iter()
-        .filter(|s| s.status != Status::Subscribed)
-        .map(|s| (line_of(&s.address), s.address.as_str(), list.reasons.get(&s.id).cloned().unwrap_or_default()))
+        .map(|(line, address, reason)| (*line, address.as_str(), reason.clone()))
         .chain(list.report.skipped.iter().map(|row| (row.line, row.address.as_str(), row.reason.clone())))
         .chain(list.report.forgotten.iter().map(|line| (*line, "", "forgotten on request; not imported again".into())))
         .collect();

@@ -33,6 +33,10 @@ pub use crate::config::{DEFAULT_STORE, LEGACY_LEDGER};
 pub struct Store {
     connection: Connection,
     path: PathBuf,
+    /// The temporary folder of a scratch store ([`Store::open_scratch`]),
+    /// removed when the store is dropped (after the connection: fields
+    /// drop in order).
+    _scratch: Option<tempfile::TempDir>,
 }
 
 impl fmt::Debug for Store {
@@ -72,7 +76,7 @@ impl Store {
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(10))?;
         migrations::migrate(&mut connection).with_context(|| format!("the store `{}`", path.display()))?;
-        Ok(Store { connection, path: path.to_path_buf() })
+        Ok(Store { connection, path: path.to_path_buf(), _scratch: None })
     }
 
     /// A store that lives in memory only: what a preview merges a list
@@ -81,7 +85,24 @@ impl Store {
         let mut connection = Connection::open_in_memory()?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         migrations::migrate(&mut connection)?;
-        Ok(Store { connection, path: PathBuf::from(":memory:") })
+        Ok(Store { connection, path: PathBuf::from(":memory:"), _scratch: None })
+    }
+
+    /// A store in a temporary folder, removed when the store is dropped:
+    /// what a preview or a listing merges a list into when the site has no
+    /// store yet, so that nothing is created in the site. On disk, not in
+    /// memory: a list of 100,000 merged into an in-memory store held ~25 MB
+    /// of pages, and SQLite keeps a file's in a cache of 2 MB.
+    pub fn open_scratch() -> Result<Store> {
+        let dir = tempfile::Builder::new()
+            .prefix("newsroom-store-")
+            .tempdir()
+            .context("failed to create a temporary folder for the store")?;
+        let mut store = Store::open(&dir.path().join("newsroom.sqlite"))?;
+        // Nothing in it outlives the command: no crash to survive.
+        store.connection.pragma_update(None, "synchronous", "OFF")?;
+        store._scratch = Some(dir);
+        Ok(store)
     }
 
     /// The site's store ([`Site::store_path`]). A ledger from before the

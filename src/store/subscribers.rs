@@ -194,6 +194,8 @@ pub struct SubscriberRecord {
 /// The columns [`SubscriberRecord::from_row`] reads, in order.
 pub(super) const COLUMNS: &str =
     "id, address, key, name, status, source, attributes, created_at, confirmed_at, changed_at";
+/// How many [`COLUMNS`] there are: the index of a column selected after them.
+pub(super) const COLUMN_COUNT: usize = 10;
 
 impl SubscriberRecord {
     pub(super) fn from_row(row: &Row) -> rusqlite::Result<SubscriberRecord> {
