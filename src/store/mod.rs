@@ -15,6 +15,7 @@ pub mod import;
 pub mod ledger;
 mod migrations;
 pub mod subscribers;
+pub mod web;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use rusqlite::Connection;
 use crate::site::Site;
 pub use ledger::State;
 pub use subscribers::{Added, Channel, Event, EventKind, Source, SubscriberRecord, SubscriberStatus, Unsubscribed};
+pub use web::{WebOutcome, WebRequest};
 
 pub use crate::config::{DEFAULT_STORE, LEGACY_LEDGER};
 
