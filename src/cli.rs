@@ -57,6 +57,17 @@ pub enum Command {
     /// file; `subscribers add --resubscribe` undoes it, on the record.
     #[command(subcommand)]
     Subscribers(SubscribersCommand),
+    /// The web service readers reach: the unsubscribe links of every digest.
+    ///
+    /// A POST of RFC 8058's `List-Unsubscribe=One-Click` to a message's
+    /// List-Unsubscribe URL unsubscribes at once (committed before the
+    /// answer); a GET shows a page with an "Unsubscribe" button and changes
+    /// nothing (link scanners open every link). Needs
+    /// NEWSROOM_UNSUBSCRIBE_SECRET, the key `digest send` signed the links
+    /// with. Serves plain HTTP: put a TLS proxy in front (docs/deploy.md),
+    /// and set `serve.public_url` to the address readers see. Stops on
+    /// SIGTERM or Ctrl-C, after the requests in flight.
+    Serve(ServeArgs),
     /// Make a starter site: newsroom.yaml (every key explained), an example
     /// post, templates/, subscribers.csv, .gitignore; then say what to run.
     ///
@@ -82,6 +93,13 @@ pub struct JsonArg {
     /// Print the report as JSON (a stable shape, documented in the README) instead of lines.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address and port to listen on (default: `serve.listen`, else 127.0.0.1:8080; port 0 picks a free one, printed at start).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -206,6 +206,15 @@ pub struct ServeConfig {
     /// The https address readers see, such as `https://news.example.org`.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// The address and port `serve` listens on (`--listen` wins); default
+    /// `127.0.0.1:8080`, behind the TLS proxy.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Requests a second one client may make, with bursts of twice as
+    /// many; default 50. Mail providers send one-click unsubscribes from a
+    /// few addresses, so keep it well above a person's pace.
+    #[serde(default)]
+    pub requests_per_second: Option<u32>,
 }
 
 /// The `delivery:` section.

@@ -21,6 +21,7 @@ pub mod init;
 pub mod limits;
 pub mod markdown;
 pub mod render;
+pub mod serve;
 pub mod site;
 pub mod staging;
 pub mod store;

@@ -9,6 +9,7 @@ mod init;
 mod preview;
 mod reference;
 mod send;
+mod serve;
 mod status;
 mod subscribers;
 mod unsubscribe;
@@ -71,6 +72,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Digest(DigestCommand::Status(args)) => status::run(&mut out, &site, args, now),
         Command::Unsubscribe { address } => unsubscribe::run(&mut out, &site, &address, now),
         Command::Subscribers(command) => subscribers::run(&mut out, &site, command, now),
+        Command::Serve(args) => serve::run(&mut out, &site, args),
         Command::Init(_) | Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
     }
 }

@@ -10,6 +10,7 @@ mod example_site;
 mod feeds_page;
 mod properties;
 mod send;
+mod serve;
 mod smtp_server;
 mod store;
 mod support;

@@ -1,0 +1,84 @@
+//! `newsroom serve`: open the store, bind, say where, serve until a signal.
+
+use std::io::Write;
+use std::num::NonZeroU32;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use super::Out;
+use crate::cli::ServeArgs;
+use newsroom::digest::message::{SecretPolicy, UnsubscribeSecret};
+use newsroom::error::UsageError;
+use newsroom::serve::{Options, serve};
+use newsroom::site::Site;
+use newsroom::store::Store;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_REQUESTS_PER_SECOND: u32 = 50;
+
+pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
+    let secret = UnsubscribeSecret::from_env(SecretPolicy::Required)?.into_bytes();
+    let config = &site.config;
+    let listen = args.listen.or_else(|| config.serve.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let requests_per_second = NonZeroU32::new(config.serve.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND))
+        .ok_or_else(|| UsageError::Argument("serve.requests_per_second must be at least 1".into()))?;
+    if config.digest.unsubscribe_url.as_deref().is_some_and(|url| url.contains("{email}")) {
+        eprintln!(
+            "warning: digest.unsubscribe_url carries {{email}}: serve answers only the opaque links (`{{public_url}}/unsubscribe/{{token}}`), which digests use when digest.unsubscribe_url is not set and serve.public_url is"
+        );
+    }
+    let (store, notices) = Store::for_site(site)?;
+    for notice in notices {
+        eprintln!("note: {notice}");
+    }
+    let options = Options {
+        list_name: config.site.title.clone(),
+        list_id: config.digest.list_id.clone(),
+        secret,
+        requests_per_second,
+        log: Arc::new(|line| eprintln!("{line}")),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on `{listen}` (--listen or serve.listen)"))?;
+        let local = listener.local_addr()?;
+        let public = config.serve.public_url.as_deref().unwrap_or("(serve.public_url is not set)");
+        writeln!(
+            out,
+            "serving the unsubscribe links of {} on http://{local}; readers reach it as {public}",
+            config.site.title
+        )?;
+        out.flush()?;
+        serve(listener, store, options, shutdown_signal()).await
+    })?;
+    writeln!(out, "stopped: every change taken is in the store")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM (systemd, docker stop) or Ctrl-C.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,340 @@
+//! `newsroom serve`: the web service that keeps the promises every digest
+//! makes. It answers the List-Unsubscribe URL: RFC 8058's one-click POST
+//! unsubscribes at once, a GET (a reader's click, a link scanner) shows a
+//! page with a button and changes nothing.
+//!
+//! Everything that reaches it is treated as hostile (docs/security.md):
+//! a token is verified (HMAC, constant time) before anything is looked
+//! up; headers must arrive within [`HEADER_TIMEOUT`], bodies are at most
+//! [`MAX_BODY`] bytes and must arrive within [`BODY_TIMEOUT`]; each client
+//! has a rate; pages forbid scripts, framing and other origins; logs carry
+//! the route, never the token or an address. A change is committed to the
+//! store before its response is sent ([`writer`]).
+
+mod pages;
+mod writer;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Multipart, Path, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use maud::Markup;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+
+use crate::store::{Channel, Store, SubscriberStatus, WebOutcome, WebRequest};
+pub use pages::mask;
+use writer::Writer;
+
+/// Longest wait for a request's headers (a client that sends a byte a
+/// second is dropped).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait between two parts of a request's body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a request may take in all, body included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request body: a one-click POST is 26 bytes, a form a few hundred.
+pub const MAX_BODY: usize = 16 * 1024;
+/// Longest wait for requests in flight after SIGTERM or Ctrl-C.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// What the service needs besides the store.
+pub struct Options {
+    /// The list's name as readers know it (the site's title).
+    pub list_name: String,
+    /// The List-Id the tokens were signed for.
+    pub list_id: String,
+    /// The unsubscribe secret that signed them.
+    pub secret: Vec<u8>,
+    /// Requests a second one client may make (bursts of twice as many).
+    pub requests_per_second: NonZeroU32,
+    /// Where a line per request goes (the command writes it to standard error).
+    pub log: Arc<dyn Fn(String) + Send + Sync>,
+}
+
+struct App {
+    writer: Writer,
+    options: Options,
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+/// Serves on `listener` until `shutdown` completes, then lets requests in
+/// flight finish (up to [`GRACE`]) and the store's writer commit what it
+/// was given.
+pub async fn serve(
+    listener: TcpListener,
+    store: Store,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let (writer, writer_thread) = Writer::start(store)?;
+    let quota = Quota::per_second(options.requests_per_second)
+        .allow_burst(options.requests_per_second.saturating_mul(NonZeroU32::new(2).expect("2 is not zero")));
+    let log = options.log.clone();
+    let app = Arc::new(App { writer, options, limiter: RateLimiter::keyed(quota) });
+    let router = router(app.clone());
+    drop(app);
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(16 * 1024);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    // Out of file descriptors and the like: wait, and go on.
+                    Err(error) => {
+                        log(format!("accept failed: {error}"));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let router = router.clone();
+                let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    router.clone().oneshot(request.map(Body::new))
+                });
+                let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(connection);
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    drop(router);
+    let finished = tokio::time::timeout(GRACE, graceful.shutdown()).await.is_ok();
+    if finished {
+        // Every connection is closed, so every writer handle is dropped:
+        // the thread ends once what it was given is committed.
+        let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    } else {
+        log(format!("requests still running {} s after the signal were cut off", GRACE.as_secs()));
+    }
+    Ok(())
+}
+
+fn router(app: Arc<App>) -> Router {
+    let headers = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    let mut router = Router::new()
+        .route("/unsubscribe/{token}", get(show_unsubscribe).post(unsubscribe))
+        .route("/healthz", get(healthz))
+        .route("/newsroom.css", get(stylesheet))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), rate_limit))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT));
+    for (name, value) in headers {
+        router = router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)));
+    }
+    router.layer(middleware::from_fn_with_state(app.clone(), log_request)).with_state(app)
+}
+
+/// One line a request: method, route (the pattern, so no token), status,
+/// time. Never the query, the token or an address.
+async fn log_request(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map_or("-", |path| path.as_str()).to_string();
+    let response = next.run(request).await;
+    (app.options.log)(format!(
+        "{method} {route} {} {:.1} ms",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    ));
+    response
+}
+
+/// The client a request comes from: the peer, or, when the peer is this
+/// machine (the TLS proxy in front), the last address the proxy added to
+/// `X-Forwarded-For`.
+fn client(request: &Request) -> Option<IpAddr> {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    if peer.is_loopback()
+        && let Some(forwarded) =
+            request.headers().get_all(HeaderName::from_static("x-forwarded-for")).iter().next_back()
+        && let Some(last) = forwarded.to_str().ok().and_then(|list| list.rsplit(',').next())
+        && let Ok(ip) = last.trim().parse()
+    {
+        return Some(ip);
+    }
+    Some(peer)
+}
+
+async fn rate_limit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if let Some(ip) = client(&request)
+        && let Err(not_until) = app.limiter.check_key(&ip)
+    {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+        let seconds = wait.as_secs().max(1).to_string();
+        let mut response = html(
+            StatusCode::TOO_MANY_REQUESTS,
+            pages::failure("Too many requests", &format!("Wait {seconds} s, then try again.")),
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_str(&seconds).expect("digits"));
+        return response;
+    }
+    next.run(request).await
+}
+
+fn html(status: StatusCode, page: Markup) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page.into_string()).into_response()
+}
+
+fn unavailable() -> Response {
+    html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        pages::failure("Not done", "Nothing was changed: the list could not be reached. Try again in a minute."),
+    )
+}
+
+impl App {
+    fn verify(&self, token: &str) -> Option<i64> {
+        crate::token::verify(&self.options.secret, &self.options.list_id, token)
+    }
+
+    fn invalid_link(&self) -> Response {
+        html(StatusCode::NOT_FOUND, pages::invalid_link(&self.options.list_name))
+    }
+}
+
+/// GET of an unsubscribe link: a page with a button; nothing changes.
+async fn show_unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    let Some(id) = app.verify(&token) else { return app.invalid_link() };
+    let list = &app.options.list_name;
+    match app.writer.ask(WebRequest::Look(id)).await {
+        Ok(WebOutcome { subscriber: Some(subscriber), .. }) if !subscriber.status.is_opt_out() => {
+            html(StatusCode::OK, pages::confirm_unsubscribe(list, &mask(&subscriber.address)))
+        }
+        Ok(WebOutcome { subscriber, .. }) => {
+            html(StatusCode::OK, pages::unsubscribed(list, resubscribable(subscriber.as_ref()).as_deref()))
+        }
+        Err(_) => unavailable(),
+    }
+}
+
+/// The masked address of a subscriber who may resubscribe from the page.
+fn resubscribable(subscriber: Option<&crate::store::SubscriberRecord>) -> Option<String> {
+    subscriber.filter(|s| s.status == SubscriberStatus::Unsubscribed).map(|s| mask(&s.address))
+}
+
+/// POST of an unsubscribe link: RFC 8058's one-click body
+/// (`List-Unsubscribe=One-Click`, urlencoded or multipart), or the page's
+/// buttons (`action=unsubscribe|resubscribe`). Answers 200 with a page:
+/// no redirect, no cookie.
+async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>, request: Request) -> Response {
+    let Some(id) = app.verify(&token) else { return app.invalid_link() };
+    let fields = match form_fields(request).await {
+        Ok(fields) => fields,
+        Err(response) => return response,
+    };
+    let field = |name: &str| fields.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
+    let request = match (field("List-Unsubscribe"), field("action")) {
+        (Some("One-Click"), _) => WebRequest::Unsubscribe(id, Channel::OneClick),
+        (_, Some("unsubscribe")) => WebRequest::Unsubscribe(id, Channel::Page),
+        (_, Some("resubscribe")) => WebRequest::Resubscribe(id),
+        _ => {
+            return html(
+                StatusCode::BAD_REQUEST,
+                pages::failure(
+                    "Nothing to do",
+                    "The request asked for nothing this page does (RFC 8058: List-Unsubscribe=One-Click).",
+                ),
+            );
+        }
+    };
+    let list = &app.options.list_name;
+    let outcome = match app.writer.ask(request).await {
+        Ok(outcome) => outcome,
+        Err(_) => return unavailable(),
+    };
+    let page = match (request, &outcome.subscriber) {
+        (WebRequest::Resubscribe(_), Some(subscriber)) if subscriber.status == SubscriberStatus::Subscribed => {
+            pages::resubscribed(list, &mask(&subscriber.address))
+        }
+        (WebRequest::Resubscribe(_), Some(subscriber)) if subscriber.status.is_opt_out() => {
+            match resubscribable(Some(subscriber)) {
+                Some(masked) => pages::unsubscribed(list, Some(&masked)),
+                None => pages::not_resubscribable(list, &mask(&subscriber.address)),
+            }
+        }
+        _ => pages::unsubscribed(list, resubscribable(outcome.subscriber.as_ref()).as_deref()),
+    };
+    html(StatusCode::OK, page)
+}
+
+/// A form's fields, from either encoding RFC 8058 allows.
+async fn form_fields(request: Request) -> Result<Vec<(String, String)>, Response> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("multipart/form-data") {
+        let mut multipart = Multipart::from_request(request, &()).await.map_err(IntoResponse::into_response)?;
+        let mut fields = Vec::new();
+        while let Some(field) = multipart.next_field().await.map_err(IntoResponse::into_response)? {
+            let name = field.name().unwrap_or_default().to_string();
+            let value = field.text().await.map_err(IntoResponse::into_response)?;
+            fields.push((name, value));
+        }
+        return Ok(fields);
+    }
+    if content_type.is_empty() || content_type.starts_with("application/x-www-form-urlencoded") {
+        let body = Bytes::from_request(request, &()).await.map_err(IntoResponse::into_response)?;
+        return Ok(url::form_urlencoded::parse(&body).into_owned().collect());
+    }
+    Err(html(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        pages::failure(
+            "Unsupported form",
+            "Send the form as application/x-www-form-urlencoded or multipart/form-data.",
+        ),
+    ))
+}
+
+/// Up, with a store that answers.
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    match app.writer.ask(WebRequest::Look(0)).await {
+        Ok(_) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer\n").into_response(),
+    }
+}
+
+async fn stylesheet() -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/css; charset=utf-8")], pages::STYLESHEET).into_response()
+}
+
+async fn not_found() -> Response {
+    html(StatusCode::NOT_FOUND, pages::failure("Not found", "There is no page at this address."))
+}

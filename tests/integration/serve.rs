@@ -1,0 +1,396 @@
+//! `newsroom serve` (issue 18) over real HTTP: the binary on an ephemeral
+//! port, a reqwest client, the store read back with the library. RFC 8058's
+//! one-click POST, the GET page that changes nothing, forged tokens, limits
+//! and timeouts, signals.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use newsroom::store::{Channel, EventKind, Store, SubscriberStatus};
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+const SECRET: &str = "serve-test-secret";
+const LIST_ID: &str = "news.lantern.example.org";
+const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// `newsroom serve` on a free port of a site, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    fn start(site: &Path) -> Server {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("newsroom"))
+            .env("NEWSROOM_NOW", NOW)
+            .arg("-C")
+            .arg(site)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("newsroom serve starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let address = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .unwrap_or_else(|| panic!("no address in `{line}`"))
+            .to_string();
+        // Keep reading both pipes so the server never blocks on them.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buffer) {
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        Server { child, base: format!("http://{address}"), stderr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A copy of the example site whose store holds `addresses`, subscribed,
+/// with their ids in the same order.
+fn site_with(addresses: &[&str]) -> (tempfile::TempDir, Vec<i64>) {
+    let site = copy_example_site();
+    let csv: String =
+        std::iter::once("email\n".to_string()).chain(addresses.iter().map(|a| format!("{a}\n"))).collect();
+    std::fs::write(site.path().join("list.csv"), csv).unwrap();
+    let output = run(site.path(), &["subscribers", "import", "list.csv"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let store = open_store(site.path());
+    let ids = addresses.iter().map(|a| store.subscriber(a).unwrap().expect("imported").id).collect();
+    (site, ids)
+}
+
+fn open_store(site: &Path) -> Store {
+    Store::open(&site.join(".newsroom/newsroom.sqlite")).unwrap()
+}
+
+fn token(id: i64) -> String {
+    newsroom::token::sign(SECRET.as_bytes(), LIST_ID, id)
+}
+
+fn status_and_events(site: &Path, address: &str) -> (SubscriberStatus, Vec<(EventKind, Option<Channel>)>) {
+    let store = open_store(site);
+    let subscriber = store.subscriber(address).unwrap().unwrap();
+    let events = store.events(subscriber.id).unwrap().into_iter().map(|e| (e.kind, e.channel)).collect();
+    (subscriber.status, events)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+#[test]
+fn a_get_changes_nothing_and_one_click_unsubscribes_once_with_a_200() {
+    let (site, ids) = site_with(&["jane.doe@example.org"]);
+    let server = Server::start(site.path());
+    let link = server.url(&format!("/unsubscribe/{}", token(ids[0])));
+    runtime().block_on(async {
+        let client = client();
+        // A link scanner, or a reader's click: a page with a button, nothing changed.
+        for _ in 0..3 {
+            let page = client.get(&link).send().await.unwrap();
+            assert_eq!(page.status(), StatusCode::OK);
+            for (name, value) in [
+                ("referrer-policy", "no-referrer"),
+                ("x-content-type-options", "nosniff"),
+                ("cache-control", "no-store"),
+            ] {
+                assert_eq!(page.headers()[name], value, "{name}");
+            }
+            let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+            for part in ["default-src 'none'", "form-action 'self'", "frame-ancestors 'none'"] {
+                assert!(csp.contains(part), "{csp}");
+            }
+            let html = scraper::Html::parse_document(&page.text().await.unwrap());
+            let text: String = html.root_element().text().collect();
+            assert!(text.contains("j•••@example.org") && !text.contains("jane.doe"), "{text}");
+            assert!(text.contains("Lantern Community Blog"), "the list's name: {text}");
+            let button = scraper::Selector::parse("form[method=post] button[type=submit]").unwrap();
+            assert_eq!(html.select(&button).count(), 1, "one Unsubscribe button");
+        }
+        assert_eq!(status_and_events(site.path(), "jane.doe@example.org").0, SubscriberStatus::Subscribed);
+
+        // RFC 8058: the exact body, as a mail provider sends it.
+        for _ in 0..2 {
+            let response = client.post(&link).header("content-type", FORM).body(ONE_CLICK).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            assert!(response.headers().get("location").is_none(), "no redirect");
+            assert!(response.headers().get("set-cookie").is_none(), "no cookie");
+            // Durable before the answer: the store says so the moment the 200 is in.
+            assert_eq!(status_and_events(site.path(), "jane.doe@example.org").0, SubscriberStatus::Unsubscribed);
+        }
+    });
+    let (_, events) = status_and_events(site.path(), "jane.doe@example.org");
+    assert_eq!(events.iter().filter(|(kind, _)| *kind == EventKind::Unsubscribed).count(), 1, "{events:?}");
+    assert_eq!(events.last(), Some(&(EventKind::Unsubscribed, Some(Channel::OneClick))));
+    let log = server.log();
+    assert!(log.contains("POST /unsubscribe/{token} 200"), "{log}");
+    assert!(!log.contains(&token(ids[0])) && !log.contains("jane.doe"), "no token or address in the log: {log}");
+}
+
+#[test]
+fn one_click_as_multipart_form_data_unsubscribes_too() {
+    let (site, ids) = site_with(&["mo@example.org"]);
+    let server = Server::start(site.path());
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--XyZ--\r\n";
+    let status = runtime().block_on(async {
+        client()
+            .post(server.url(&format!("/unsubscribe/{}", token(ids[0]))))
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, StatusCode::OK);
+    let (status, events) = status_and_events(site.path(), "mo@example.org");
+    assert_eq!(status, SubscriberStatus::Unsubscribed);
+    assert_eq!(events.last(), Some(&(EventKind::Unsubscribed, Some(Channel::OneClick))));
+}
+
+#[test]
+fn forged_altered_truncated_and_other_lists_tokens_change_nothing_and_say_nothing() {
+    let (site, ids) = site_with(&["ada@example.org", "bob@example.org"]);
+    let server = Server::start(site.path());
+    let real = token(ids[0]);
+    let last = if real.ends_with('0') { "1" } else { "0" };
+    let forged = [
+        format!("{}{last}", &real[..real.len() - 1]), // altered
+        real[..real.len() - 4].to_string(),           // truncated
+        newsroom::token::sign(SECRET.as_bytes(), "other.example.org", ids[0]), // another list
+        newsroom::token::sign(b"another secret", LIST_ID, ids[0]), // another key
+        format!("{}-{}", ids[1], real.split_once('-').unwrap().1), // another reader's id
+        format!("{}-{}", ids[0] + 1000, real.split_once('-').unwrap().1), // an id nobody has
+        "../../etc/passwd".to_string(),
+        "%00".to_string(),
+    ];
+    let bodies = runtime().block_on(async {
+        let client = client();
+        let mut bodies = Vec::new();
+        for token in &forged {
+            let link = server.url(&format!("/unsubscribe/{token}"));
+            let post = client.post(&link).header("content-type", FORM).body(ONE_CLICK).send().await.unwrap();
+            let status = post.status();
+            bodies.push((token.clone(), status, post.text().await.unwrap()));
+            let get = client.get(&link).send().await.unwrap();
+            assert_ne!(get.status(), StatusCode::OK, "{token}");
+        }
+        bodies
+    });
+    let (_, first_status, first_body) = &bodies[0];
+    for (token, status, body) in &bodies[..6] {
+        assert_eq!(status, first_status, "{token}");
+        assert_eq!(body, first_body, "the same answer whoever the token tried to name: {token}");
+        assert!(!body.contains("example.org"), "no address in the answer: {body}");
+    }
+    assert_eq!(*first_status, StatusCode::NOT_FOUND);
+    for address in ["ada@example.org", "bob@example.org"] {
+        let (status, events) = status_and_events(site.path(), address);
+        assert_eq!((status, events.len()), (SubscriberStatus::Subscribed, 1), "{address}: {events:?}");
+    }
+}
+
+#[test]
+fn the_page_buttons_unsubscribe_and_resubscribe_on_the_record() {
+    let (site, ids) = site_with(&["cy@example.org"]);
+    let server = Server::start(site.path());
+    let link = server.url(&format!("/unsubscribe/{}", token(ids[0])));
+    runtime().block_on(async {
+        let client = client();
+        let post = |action: &'static str| {
+            client.post(&link).header("content-type", FORM).body(format!("action={action}")).send()
+        };
+        let page = post("unsubscribe").await.unwrap().text().await.unwrap();
+        assert!(page.contains("You are unsubscribed") && page.contains("Resubscribe"), "{page}");
+        let page = post("resubscribe").await.unwrap().text().await.unwrap();
+        assert!(page.contains("subscribed again"), "{page}");
+        let nothing = client.post(&link).header("content-type", FORM).body("action=launch").send().await.unwrap();
+        assert_eq!(nothing.status(), StatusCode::BAD_REQUEST);
+    });
+    let (status, events) = status_and_events(site.path(), "cy@example.org");
+    assert_eq!(status, SubscriberStatus::Subscribed);
+    assert_eq!(
+        &events[1..],
+        [(EventKind::Unsubscribed, Some(Channel::Page)), (EventKind::Resubscribed, Some(Channel::Page))]
+    );
+}
+
+#[test]
+fn a_hundred_parallel_one_click_posts_for_one_address_record_one_event() {
+    let (site, ids) = site_with(&["dee@example.org"]);
+    let server = Server::start(site.path());
+    let link = server.url(&format!("/unsubscribe/{}", token(ids[0])));
+    let statuses = runtime().block_on(async {
+        let client = client();
+        let requests = (0..100).map(|_| {
+            let request = client.post(&link).header("content-type", FORM).body(ONE_CLICK);
+            tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+        });
+        let mut statuses = Vec::new();
+        for request in requests.collect::<Vec<_>>() {
+            statuses.push(request.await.unwrap().unwrap());
+        }
+        statuses
+    });
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+    let (_, events) = status_and_events(site.path(), "dee@example.org");
+    assert_eq!(events.iter().filter(|(kind, _)| *kind == EventKind::Unsubscribed).count(), 1, "{events:?}");
+}
+
+#[test]
+fn limits_a_large_body_a_slow_client_and_a_fast_one() {
+    let (site, ids) = site_with(&["eve@example.org"]);
+    edit_config(site.path(), &[("serve:\n", "serve:\n  requests_per_second: 5\n")]);
+    let server = Server::start(site.path());
+    let link = server.url(&format!("/unsubscribe/{}", token(ids[0])));
+    let address = server.base.trim_start_matches("http://").to_string();
+
+    // A client that sends its headers a byte a second is dropped at the timeout.
+    let slow = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(&address).unwrap();
+        let started = Instant::now();
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\n".iter().cycle() {
+            if stream.write_all(&[*byte]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            if started.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+        }
+        started.elapsed()
+    });
+
+    runtime().block_on(async {
+        let client = client();
+        let big = client.post(&link).header("content-type", FORM).body(vec![b'a'; 2 << 20]).send().await;
+        // The 413 comes before the body is read; a client may see it, or the connection closed under it.
+        if let Ok(response) = big {
+            assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        // Five a second with bursts of ten: some of twenty at once are refused, with a Retry-After.
+        let mut refused = 0;
+        for _ in 0..20 {
+            let response = client.get(server.url("/healthz")).send().await.unwrap();
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                assert!(response.headers().contains_key("retry-after"));
+                refused += 1;
+            }
+        }
+        assert!(refused >= 5, "{refused} of 20 refused");
+    });
+    let (status, _) = status_and_events(site.path(), "eve@example.org");
+    assert_eq!(status, SubscriberStatus::Subscribed, "the large body unsubscribed nobody");
+    let held = slow.join().unwrap();
+    assert!(held < Duration::from_secs(20), "the slow client was held {held:?}");
+    drop(server);
+}
+
+#[test]
+fn healthz_answers_and_sigterm_stops_after_the_requests_in_flight() {
+    let (site, _) = site_with(&["fay@example.org"]);
+    let mut server = Server::start(site.path());
+    let status = runtime().block_on(async {
+        let response = client().get(server.url("/healthz")).send().await.unwrap();
+        (response.status(), response.text().await.unwrap())
+    });
+    assert_eq!(status, (StatusCode::OK, "ok\n".to_string()));
+    let missing = runtime().block_on(async { client().get(server.url("/../newsroom.yaml")).send().await.unwrap() });
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(server.child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}: {}", server.log());
+}
+
+/// SIGKILL in the middle of a burst of one-click POSTs for 2,000 readers:
+/// every one that got its 200 is unsubscribed in the store.
+#[test]
+fn every_200_is_in_the_store_after_a_sigkill_mid_burst() {
+    let addresses: Vec<String> = (0..2000).map(|n| format!("reader{n}@example.org")).collect();
+    let borrowed: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let (site, ids) = site_with(&borrowed);
+    edit_config(site.path(), &[("serve:\n", "serve:\n  requests_per_second: 100000\n")]);
+    let mut server = Server::start(site.path());
+    let pid = server.child.id() as i32;
+    let links: Vec<String> = ids.iter().map(|id| server.url(&format!("/unsubscribe/{}", token(*id)))).collect();
+    let acknowledged = runtime().block_on(async {
+        let client = client();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for chunk in links.chunks(links.len() / 16) {
+            let (client, chunk, done) = (client.clone(), chunk.to_vec(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for link in chunk {
+                    match client.post(&link).header("content-type", FORM).body(ONE_CLICK).send().await {
+                        Ok(response) if response.status() == StatusCode::OK => acknowledged.push(link),
+                        _ => break,
+                    }
+                    if done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 700 {
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
+                            .unwrap();
+                    }
+                }
+                acknowledged
+            }));
+        }
+        let mut acknowledged = Vec::new();
+        for task in tasks {
+            acknowledged.extend(task.await.unwrap());
+        }
+        acknowledged
+    });
+    let _ = server.child.wait();
+    assert!(acknowledged.len() >= 700 && acknowledged.len() < links.len(), "{} acknowledged", acknowledged.len());
+    let store = open_store(site.path());
+    let unsubscribed = store.subscribers(Some(SubscriberStatus::Unsubscribed)).unwrap();
+    let ids_unsubscribed: std::collections::HashSet<i64> = unsubscribed.iter().map(|s| s.id).collect();
+    for link in &acknowledged {
+        let id = ids[links.iter().position(|l| l == link).unwrap()];
+        assert!(ids_unsubscribed.contains(&id), "{link} got a 200 and is not in the store");
+    }
+}
