@@ -88,7 +88,10 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
         diagnostics.extend(found.into_iter().flatten());
     }
     if let Err(error) = DigestTemplate::load(&site.root) {
-        diagnostics.push(template_diagnostic(&error));
+        diagnostics.push(template_diagnostic(&error, "templates/digest.md"));
+    }
+    if let Err(error) = crate::digest::confirm::ConfirmTemplate::load(&site.root) {
+        diagnostics.push(template_diagnostic(&error, "templates/confirm.md"));
     }
     if subscribers {
         let source = site.config.digest.subscribers_path();
@@ -100,9 +103,9 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
 }
 
 /// A template error as a diagnostic: at its place when it has one.
-fn template_diagnostic(error: &anyhow::Error) -> Diagnostic {
+fn template_diagnostic(error: &anyhow::Error, file: &str) -> Diagnostic {
     match error.downcast_ref::<ConfigError>() {
         Some(problem) => Diagnostic::error(&problem.path, (problem.line, problem.column), problem.message.clone()),
-        None => Diagnostic::error("templates/digest.md", (1, 1), format!("{error:#}")),
+        None => Diagnostic::error(file, (1, 1), format!("{error:#}")),
     }
 }

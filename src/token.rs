@@ -47,6 +47,55 @@ pub fn verify(secret: &[u8], list_id: &str, token: &str) -> Option<i64> {
     Some(id)
 }
 
+/// How long a sign-up confirmation link works.
+pub const CONFIRMATION_LIFETIME_SECONDS: i64 = 7 * 24 * 60 * 60;
+
+fn confirmation_mac(secret: &[u8], list_id: &str, id: i64, issued: i64) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(b"newsroom-confirm\0");
+    mac.update(list_id.as_bytes());
+    mac.update(format!("\0{id}\0{issued}").as_bytes());
+    mac
+}
+
+/// The token of a sign-up confirmation link, `{id}-{issued}-{mac}`: the
+/// subscriber and the instant (Unix seconds) the link was issued, under a
+/// MAC of its own kind, so an unsubscribe token never confirms anything.
+pub fn sign_confirmation(secret: &[u8], list_id: &str, id: i64, issued: i64) -> String {
+    let tag = confirmation_mac(secret, list_id, id, issued).finalize().into_bytes();
+    format!("{id}-{issued}-{}", hex::encode(&tag[..MAC_BYTES]))
+}
+
+/// What a confirmation token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Made here, not altered, and issued less than 7 days before `now`.
+    Valid { id: i64, issued: i64 },
+    /// Made here, but older than 7 days.
+    Expired,
+}
+
+/// Checks a confirmation token at `now` (Unix seconds); `None` for one
+/// not made with `secret` for `list_id`, or altered.
+pub fn verify_confirmation(secret: &[u8], list_id: &str, token: &str, now: i64) -> Option<Confirmation> {
+    let (id, rest) = token.split_once('-')?;
+    let (issued, tag) = rest.split_once('-')?;
+    let number = |text: &str| -> Option<i64> {
+        let valid = !text.is_empty() && text.len() <= 19 && text.bytes().all(|b| b.is_ascii_digit());
+        text.parse().ok().filter(|n: &i64| valid && n.to_string() == text)
+    };
+    let (id, issued) = (number(id)?, number(issued)?);
+    if tag.len() != MAC_BYTES * 2 {
+        return None;
+    }
+    let tag = hex::decode(tag).ok()?;
+    confirmation_mac(secret, list_id, id, issued).verify_truncated_left(&tag).ok()?;
+    match now.saturating_sub(issued) {
+        age if (0..=CONFIRMATION_LIFETIME_SECONDS).contains(&age) => Some(Confirmation::Valid { id, issued }),
+        _ => Some(Confirmation::Expired),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +122,22 @@ mod tests {
         }
         assert_eq!(verify(b"other secret", "news.example.org", &token), None, "another secret");
         assert_eq!(verify(b"secret", "other.example.org", &token), None, "another list");
+    }
+
+    #[test]
+    fn confirmation_tokens_expire_after_seven_days_and_are_not_unsubscribe_tokens() {
+        let issued = 1_800_000_000;
+        let token = sign_confirmation(b"secret", "l.org", 42, issued);
+        let check = |token: &str, now| verify_confirmation(b"secret", "l.org", token, now);
+        assert_eq!(check(&token, issued), Some(Confirmation::Valid { id: 42, issued }));
+        assert_eq!(check(&token, issued + CONFIRMATION_LIFETIME_SECONDS), Some(Confirmation::Valid { id: 42, issued }));
+        assert_eq!(check(&token, issued + CONFIRMATION_LIFETIME_SECONDS + 1), Some(Confirmation::Expired));
+        // A later issue date, to make it last longer, breaks the MAC.
+        let tag = token.rsplit('-').next().unwrap();
+        assert_eq!(check(&format!("42-{}-{tag}", issued + 100), issued), None);
+        assert_eq!(check(&format!("43-{issued}-{tag}"), issued), None);
+        assert_eq!(verify_confirmation(b"secret", "other.org", &token, issued), None);
+        assert_eq!(verify(b"secret", "l.org", &token), None, "not an unsubscribe token");
+        assert_eq!(check(&sign(b"secret", "l.org", 42), issued), None, "an unsubscribe token confirms nothing");
     }
 }

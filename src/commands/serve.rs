@@ -9,9 +9,10 @@ use anyhow::{Context, Result};
 
 use super::Out;
 use crate::cli::ServeArgs;
+use newsroom::digest::confirm::ConfirmTemplate;
 use newsroom::digest::message::{SecretPolicy, UnsubscribeSecret};
 use newsroom::error::UsageError;
-use newsroom::serve::{Options, serve};
+use newsroom::serve::{Options, SignUpOptions, serve};
 use newsroom::site::Site;
 use newsroom::store::Store;
 
@@ -33,12 +34,21 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
     for notice in notices {
         eprintln!("note: {notice}");
     }
+    let signup = match sign_up(site) {
+        Ok(signup) => Some(signup),
+        Err(SignUpOff::Because(reason)) => {
+            eprintln!("note: sign-up (/subscribe) is off: {reason}");
+            None
+        }
+        Err(SignUpOff::Error(error)) => return Err(error),
+    };
     let options = Options {
         list_name: config.site.title.clone(),
         list_id: config.digest.list_id.clone(),
         secret,
         requests_per_second,
         log: Arc::new(|line| eprintln!("{line}")),
+        signup,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -60,6 +70,31 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
     })?;
     writeln!(out, "stopped: every change taken is in the store")?;
     Ok(ExitCode::SUCCESS)
+}
+
+enum SignUpOff {
+    /// Something is missing: serve runs without sign-up, and says why.
+    Because(String),
+    /// Something is broken (templates/confirm.md): serve does not start.
+    Error(anyhow::Error),
+}
+
+/// Sign-up promises a confirmation message: it is offered only when
+/// newsroom can mail one that keeps the promises a message makes.
+fn sign_up(site: &Site) -> Result<SignUpOptions, SignUpOff> {
+    let config = &site.config;
+    let Some(public_url) = config.serve.public_url.clone() else {
+        return Err(SignUpOff::Because("serve.public_url is not set (confirmation links start with it)".into()));
+    };
+    let missing: Vec<&str> =
+        config.digest.missing_for_sending().into_iter().filter(|key| *key != "digest.unsubscribe_url").collect();
+    if !missing.is_empty() {
+        return Err(SignUpOff::Because(format!("{} not set (the confirmation message needs it)", missing.join(", "))));
+    }
+    let relay =
+        newsroom::delivery::relay(config.delivery.timeout).map_err(|error| SignUpOff::Because(format!("{error:#}")))?;
+    let template = ConfirmTemplate::load(&site.root).map_err(SignUpOff::Error)?;
+    Ok(SignUpOptions { public_url, config: config.clone(), template, relay })
 }
 
 /// SIGTERM (systemd, docker stop) or Ctrl-C.

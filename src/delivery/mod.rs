@@ -152,7 +152,7 @@ impl fmt::Display for SendReport {
 }
 
 /// The relay from `NEWSROOM_SMTP_URL`, with the configured step timeout.
-fn relay(timeout: Duration) -> Result<Relay> {
+pub fn relay(timeout: Duration) -> Result<Relay> {
     let url = std::env::var(SMTP_URL_VAR).map_err(|_| {
         UsageError::Environment(format!(
             "{SMTP_URL_VAR} is not set (e.g. smtp://127.0.0.1:2525 or smtps://user:pass@mail.example.org)"
@@ -164,6 +164,19 @@ fn relay(timeout: Duration) -> Result<Relay> {
         relay.trust(Path::new(&path)).map_err(|e| UsageError::Environment(e.to_string()))?;
     }
     Ok(relay)
+}
+
+/// Hands one message to the relay on a connection of its own: what
+/// `serve` mails a sign-up confirmation with.
+pub async fn send_one(relay: &Relay, message: &crate::digest::message::OutgoingMessage) -> Outcome {
+    let mut connection = match relay.connect().await {
+        Ok(connection) => connection,
+        Err(reason) => return Outcome::Transient { reply: reason, throttle: false },
+    };
+    let (outcome, _) =
+        relay::transmit(&mut connection, message.message.envelope(), message.bytes(), relay.timeout).await;
+    connection.quit().await;
+    outcome
 }
 
 /// Holds the per-digest send lock: a second sender of the same digest refuses.

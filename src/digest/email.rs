@@ -90,6 +90,50 @@ pub fn page(page: &Page, css: &str) -> Markup {
     }
 }
 
+/// A one-off message (the sign-up confirmation): the digest's frame and
+/// stylesheet around one block of the site owner's text, and the postal
+/// address.
+#[derive(Clone, Copy)]
+pub struct Notice<'a> {
+    pub lang: &'a str,
+    pub subject: &'a str,
+    pub preheader: &'a str,
+    pub site_title: &'a str,
+    pub blog_url: &'a str,
+    /// The template's text, as clean HTML.
+    pub body_html: &'a str,
+    pub postal_address: &'a str,
+}
+
+/// The whole notice document (before CSS inlining).
+pub fn notice_page(notice: &Notice, css: &str) -> Markup {
+    let Notice { lang, subject, preheader, site_title, blog_url, body_html, postal_address } = *notice;
+    html! {
+        (DOCTYPE)
+        html lang=(lang) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light";
+                title { (subject) }
+                style { (style_text(css)) }
+            }
+            body class="body" {
+                div class="preheader" { (preheader) }
+                table class="wrapper" role="presentation" {
+                    tr { td class="wrapper-cell" {
+                        table class="container" role="presentation" {
+                            tr { td class="header" { a class="site-title" href=(blog_url) { (site_title) } } }
+                            tr { td class="intro" { (SanitisedHtml(body_html)) } }
+                            tr { td class="footer" { p { (postal_address) } } }
+                        }
+                    } }
+                }
+            }
+        }
+    }
+}
+
 /// The stylesheet as the text of a `<style>` element. `</` is written `<\/`,
 /// which CSS reads as the same characters, so nothing in `email.css` (a
 /// comment, a string) can close the element and start HTML.

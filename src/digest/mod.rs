@@ -5,6 +5,7 @@
 //! Preview and send share this renderer, so what is previewed is what is sent.
 
 pub mod assemble;
+pub mod confirm;
 pub mod email;
 pub mod message;
 pub mod mime;
@@ -246,7 +247,7 @@ fn digest_excerpt(html: &str) -> String {
 
 /// Site-owner Markdown (intro, footer) as clean HTML; a fragment alone
 /// points into the digest's web version, `page`.
-fn owner_markdown_html(markdown: &str, base_url: &str, page: &str) -> String {
+pub(crate) fn owner_markdown_html(markdown: &str, base_url: &str, page: &str) -> String {
     let mut raw = String::new();
     pulldown_cmark::html::push_html(&mut raw, markdown::events(markdown).map(|(event, _)| event));
     let links = std::collections::HashMap::new();

@@ -174,7 +174,7 @@ impl DigestTemplate {
 }
 
 /// `{name}` placeholders in text with their byte offsets; `{{` and `}}` are literal braces.
-fn placeholders(text: &str) -> Vec<(usize, &str)> {
+pub(crate) fn placeholders(text: &str) -> Vec<(usize, &str)> {
     let mut found = Vec::new();
     let bytes = text.as_bytes();
     let mut index = 0;

@@ -35,6 +35,7 @@ pub fn starter_files(title: &str, url: &str, today: DateTime<Utc>) -> Vec<(PathB
         (PathBuf::from("posts/authors.yml"), AUTHORS.to_string()),
         (PathBuf::from("templates/digest.md"), DEFAULT_DIGEST_MD.to_string()),
         (PathBuf::from("templates/email.css"), DEFAULT_EMAIL_CSS.to_string()),
+        (PathBuf::from("templates/confirm.md"), crate::digest::confirm::DEFAULT_CONFIRM_MD.to_string()),
         (PathBuf::from("subscribers.csv"), SUBSCRIBERS.to_string()),
         (PathBuf::from(".gitignore"), GITIGNORE.to_string()),
     ]

@@ -1,7 +1,8 @@
 //! `newsroom serve`: the web service that keeps the promises every digest
 //! makes. It answers the List-Unsubscribe URL: RFC 8058's one-click POST
 //! unsubscribes at once, a GET (a reader's click, a link scanner) shows a
-//! page with a button and changes nothing.
+//! page with a button and changes nothing. It takes sign-ups with double
+//! opt-in ([`signup`]) when it can mail the confirmation.
 //!
 //! Everything that reaches it is treated as hostile (docs/security.md):
 //! a token is verified (HMAC, constant time) before anything is looked
@@ -12,6 +13,7 @@
 //! store before its response is sent ([`writer`]).
 
 mod pages;
+mod signup;
 mod writer;
 
 use std::future::Future;
@@ -40,6 +42,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::store::{Channel, Store, SubscriberStatus, WebOutcome, WebRequest};
 pub use pages::mask;
+pub use signup::SignUpOptions;
 use writer::Writer;
 
 /// Longest wait for a request's headers (a client that sends a byte a
@@ -66,12 +69,19 @@ pub struct Options {
     pub requests_per_second: NonZeroU32,
     /// Where a line per request goes (the command writes it to standard error).
     pub log: Arc<dyn Fn(String) + Send + Sync>,
+    /// Sign-up, when the service can mail confirmations; `None`: the
+    /// sign-up routes say sign-up is not offered.
+    pub signup: Option<SignUpOptions>,
 }
+
+/// Sign-ups one client may make a minute (each may mail a message).
+pub const SIGNUPS_PER_MINUTE: u32 = 6;
 
 struct App {
     writer: Writer,
     options: Options,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
+    signup_limiter: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 /// Serves on `listener` until `shutdown` completes, then lets requests in
@@ -87,7 +97,13 @@ pub async fn serve(
     let quota = Quota::per_second(options.requests_per_second)
         .allow_burst(options.requests_per_second.saturating_mul(NonZeroU32::new(2).expect("2 is not zero")));
     let log = options.log.clone();
-    let app = Arc::new(App { writer, options, limiter: RateLimiter::keyed(quota) });
+    let signups = NonZeroU32::new(SIGNUPS_PER_MINUTE).expect("not zero");
+    let app = Arc::new(App {
+        writer,
+        options,
+        limiter: RateLimiter::keyed(quota),
+        signup_limiter: RateLimiter::keyed(Quota::per_minute(signups).allow_burst(signups)),
+    });
     let router = router(app.clone());
     drop(app);
 
@@ -145,6 +161,8 @@ fn router(app: Arc<App>) -> Router {
     ];
     let mut router = Router::new()
         .route("/unsubscribe/{token}", get(show_unsubscribe).post(unsubscribe))
+        .route("/subscribe", get(signup::show_form).post(signup::subscribe))
+        .route("/confirm/{token}", get(signup::show_confirm).post(signup::confirm))
         .route("/healthz", get(healthz))
         .route("/newsroom.css", get(stylesheet))
         .fallback(not_found)
@@ -195,15 +213,20 @@ async fn rate_limit(State(app): State<Arc<App>>, request: Request, next: Next) -
         && let Err(not_until) = app.limiter.check_key(&ip)
     {
         let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-        let seconds = wait.as_secs().max(1).to_string();
-        let mut response = html(
-            StatusCode::TOO_MANY_REQUESTS,
-            pages::failure("Too many requests", &format!("Wait {seconds} s, then try again.")),
-        );
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_str(&seconds).expect("digits"));
-        return response;
+        return too_many(wait.as_secs());
     }
     next.run(request).await
+}
+
+/// `429` with the seconds to wait.
+fn too_many(seconds: u64) -> Response {
+    let seconds = seconds.max(1).to_string();
+    let mut response = html(
+        StatusCode::TOO_MANY_REQUESTS,
+        pages::failure("Too many requests", &format!("Wait {seconds} s, then try again.")),
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_str(&seconds).expect("digits"));
+    response
 }
 
 fn html(status: StatusCode, page: Markup) -> Response {
@@ -273,7 +296,7 @@ async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>, req
         }
     };
     let list = &app.options.list_name;
-    let outcome = match app.writer.ask(request).await {
+    let outcome = match app.writer.ask(request.clone()).await {
         Ok(outcome) => outcome,
         Err(_) => return unavailable(),
     };

@@ -13,9 +13,37 @@ button{font:inherit;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #1f6
 button.secondary{background:#fff;color:#1f6feb}\
 .address{font-weight:600}\
 .note{color:#59636e;font-size:.9rem}\
+label{display:block;margin:.8rem 0 .2rem}\
+input[type=email],input[type=text]{font:inherit;width:100%;box-sizing:border-box;padding:.5rem;border:1px solid #d0d7de;border-radius:6px}\
+form.signup button{margin-top:1rem}\
+.error{color:#b42318}\
+.hp{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}\
 ";
 
-fn page(title: &str, body: Markup) -> Markup {
+/// Where a page is, relative to the service's root: links are relative,
+/// so the pages work under any path the proxy puts the service at
+/// (`serve.public_url` may be `https://example.org/newsletter`).
+#[derive(Clone, Copy)]
+enum Depth {
+    /// `/subscribe`
+    Top,
+    /// `/unsubscribe/{token}`, `/confirm/{token}`
+    Token,
+    /// Anywhere (an error page): no stylesheet.
+    Unknown,
+}
+
+impl Depth {
+    fn root(self) -> Option<&'static str> {
+        match self {
+            Depth::Top => Some(""),
+            Depth::Token => Some("../"),
+            Depth::Unknown => None,
+        }
+    }
+}
+
+fn page(title: &str, depth: Depth, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -24,7 +52,9 @@ fn page(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="robots" content="noindex";
                 title { (title) }
-                link rel="stylesheet" href="/newsroom.css";
+                @if let Some(root) = depth.root() {
+                    link rel="stylesheet" href={ (root) "newsroom.css" };
+                }
             }
             body { main { (body) } }
         }
@@ -47,6 +77,7 @@ pub fn mask(address: &str) -> String {
 pub fn confirm_unsubscribe(list: &str, masked: &str) -> Markup {
     page(
         &format!("Unsubscribe from {list}"),
+        Depth::Token,
         html! {
             h1 { "Unsubscribe from " (list) "?" }
             p { "The address " span.address { (masked) } " will get no more messages from " (list) "." }
@@ -62,6 +93,7 @@ pub fn confirm_unsubscribe(list: &str, masked: &str) -> Markup {
 pub fn unsubscribed(list: &str, masked: Option<&str>) -> Markup {
     page(
         "Unsubscribed",
+        Depth::Token,
         html! {
             h1 { "You are unsubscribed" }
             @if let Some(masked) = masked {
@@ -82,6 +114,7 @@ pub fn unsubscribed(list: &str, masked: Option<&str>) -> Markup {
 pub fn resubscribed(list: &str, masked: &str) -> Markup {
     page(
         "Subscribed again",
+        Depth::Token,
         html! {
             h1 { "You are subscribed again" }
             p { span.address { (masked) } " will get " (list) " again." }
@@ -97,6 +130,7 @@ pub fn resubscribed(list: &str, masked: &str) -> Markup {
 pub fn not_resubscribable(list: &str, masked: &str) -> Markup {
     page(
         "Not subscribed",
+        Depth::Token,
         html! {
             h1 { "Not subscribed" }
             p { span.address { (masked) } " gets no messages from " (list) ": its mail was refused or reported. Write to the list's sender to be added again." }
@@ -108,6 +142,7 @@ pub fn not_resubscribable(list: &str, masked: &str) -> Markup {
 pub fn invalid_link(list: &str) -> Markup {
     page(
         "Link not valid",
+        Depth::Token,
         html! {
             h1 { "This link is not valid" }
             p { "It may have been cut or changed on the way. Use the unsubscribe link of a recent message from " (list) "." }
@@ -115,9 +150,87 @@ pub fn invalid_link(list: &str) -> Markup {
     )
 }
 
+/// `GET /subscribe`: the sign-up form. `error` says what was wrong with a
+/// first try, whose values `email` and `name` fill the fields again.
+pub fn subscribe_form(list: &str, error: Option<&str>, email: &str, name: &str) -> Markup {
+    page(
+        &format!("Subscribe to {list}"),
+        Depth::Top,
+        html! {
+            h1 { "Subscribe to " (list) }
+            p { "One email a month with what is new. We send you a link to confirm first." }
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+            form.signup method="post" action="subscribe" {
+                label for="email" { "Email address" }
+                input #email type="email" name="email" required autocomplete="email" value=(email);
+                label for="name" { "Name (optional)" }
+                input #name type="text" name="name" autocomplete="name" value=(name);
+                // A field people do not see and bots fill in.
+                div.hp aria-hidden="true" {
+                    label for="website" { "Leave this empty" }
+                    input #website type="text" name="website" tabindex="-1" autocomplete="off";
+                }
+                button type="submit" { "Subscribe" }
+            }
+        },
+    )
+}
+
+/// After a sign-up, whatever it found: the same words for every address.
+pub fn check_inbox(list: &str) -> Markup {
+    page(
+        "Check your inbox",
+        Depth::Top,
+        html! {
+            h1 { "Check your inbox" }
+            p { "If the address can get " (list) ", a message with a link to confirm is on its way. The link works for 7 days." }
+            p.note { "Nothing arrives? Look in the spam folder, or try again in an hour." }
+        },
+    )
+}
+
+/// A confirmation link's GET: the button that confirms (scanners open links, people press buttons).
+pub fn confirm_subscription(list: &str, masked: &str) -> Markup {
+    page(
+        &format!("Confirm your subscription to {list}"),
+        Depth::Token,
+        html! {
+            h1 { "Confirm your subscription" }
+            p { span.address { (masked) } " will get " (list) " once a month." }
+            form method="post" {
+                button type="submit" { "Confirm subscription" }
+            }
+        },
+    )
+}
+
+/// After the confirmation.
+pub fn subscribed(list: &str, masked: &str) -> Markup {
+    page(
+        "Subscribed",
+        Depth::Token,
+        html! {
+            h1 { "You are subscribed" }
+            p { span.address { (masked) } " will get " (list) ". Every message has a link to leave with one click." }
+        },
+    )
+}
+
+/// A confirmation link older than 7 days, or than the reader's last change.
+pub fn link_expired(list: &str) -> Markup {
+    page(
+        "Link expired",
+        Depth::Token,
+        html! {
+            h1 { "This link has expired" }
+            p { "Confirmation links work for 7 days, and only until the subscription changes. " a href="../subscribe" { "Sign up again" } " to get a new one for " (list) "." }
+        },
+    )
+}
+
 /// Any other failure: the reader's request was not done.
 pub fn failure(title: &str, text: &str) -> Markup {
-    page(title, html! { h1 { (title) } p { (text) } })
+    page(title, Depth::Unknown, html! { h1 { (title) } p { (text) } })
 }
 
 #[cfg(test)]

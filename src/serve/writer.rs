@@ -66,19 +66,19 @@ impl Writer {
 
 fn apply(store: &Store, batch: &mut Vec<Job>) {
     let now = crate::clock::now().unwrap_or_else(|_| chrono::Utc::now());
-    let requests: Vec<WebRequest> = batch.iter().map(|job| job.request).collect();
+    let (requests, replies): (Vec<WebRequest>, Vec<_>) = batch.drain(..).map(|job| (job.request, job.reply)).unzip();
     match store.apply_web(&requests, now) {
         Ok(outcomes) => {
-            for (job, outcome) in batch.drain(..).zip(outcomes) {
-                let _ = job.reply.send(Ok(outcome));
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
             }
         }
         // Nothing of the batch was committed: every request in it fails
         // (the reader sees an error and may try again).
         Err(error) => {
             let message = format!("{error:#}");
-            for job in batch.drain(..) {
-                let _ = job.reply.send(Err(message.clone()));
+            for reply in replies {
+                let _ = reply.send(Err(message.clone()));
             }
         }
     }

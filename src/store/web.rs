@@ -1,6 +1,7 @@
 //! What the web service (`newsroom serve`) asks of the store: a reader
 //! named by the id in a verified token, looked at, unsubscribed or
-//! resubscribed. Requests come in batches, applied in one transaction: one
+//! resubscribed; a sign-up recorded as `pending` and later confirmed
+//! (double opt-in). Requests come in batches, applied in one transaction: one
 //! commit (one WAL append) makes a whole batch durable, and nothing is
 //! answered before it ([`Store::apply_web`]).
 
@@ -8,11 +9,15 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::subscribers::{COLUMNS, set_status};
+use super::subscribers::{COLUMNS, record, set_status};
 use super::{Channel, Event, EventKind, Store, SubscriberRecord, SubscriberStatus, timestamp};
+use crate::subscribers::matching_key;
+
+/// At most one confirmation message per address in this many seconds.
+pub const CONFIRMATION_INTERVAL_SECONDS: i64 = 60 * 60;
 
 /// One reader's request, by the subscriber id its token names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebRequest {
     /// Show the unsubscribe page: changes nothing.
     Look(i64),
@@ -20,6 +25,11 @@ pub enum WebRequest {
     Unsubscribe(i64, Channel),
     /// Undo an unsubscribe from the page's "Resubscribe" button.
     Resubscribe(i64),
+    /// The sign-up form, with an address already checked and normalised.
+    SignUp { address: String, name: Option<String> },
+    /// A confirmation link's button: the subscriber, and when the link was
+    /// issued (Unix seconds).
+    Confirm { id: i64, issued: i64 },
 }
 
 /// What a request found and did.
@@ -30,6 +40,20 @@ pub struct WebOutcome {
     pub subscriber: Option<SubscriberRecord>,
     /// Whether the request changed the store (and recorded an event).
     pub changed: bool,
+    /// A sign-up whose confirmation is to be mailed now: the address is not
+    /// subscribed, and none was mailed to it in the last hour. The
+    /// `confirmation_sent` event is recorded with the decision, so two
+    /// sign-ups at once mail one message.
+    pub send_confirmation: bool,
+    /// A confirmation link issued before the subscriber's last change (an
+    /// unsubscribe since, say): it confirms nothing.
+    pub stale: bool,
+}
+
+impl WebOutcome {
+    fn of(subscriber: Option<SubscriberRecord>, changed: bool) -> WebOutcome {
+        WebOutcome { subscriber, changed, send_confirmation: false, stale: false }
+    }
 }
 
 impl Store {
@@ -38,18 +62,53 @@ impl Store {
     /// changes nothing the second time.
     pub fn apply_web(&self, requests: &[WebRequest], now: DateTime<Utc>) -> Result<Vec<WebOutcome>> {
         let at = timestamp(now);
-        self.in_transaction(|connection| requests.iter().map(|request| apply(connection, *request, &at)).collect())
+        let outcomes: Vec<WebOutcome> = self.in_transaction(|connection| {
+            requests.iter().map(|request| apply(connection, request, now, &at)).collect()
+        })?;
+        // A reader who had been forgotten on request and confirms a new
+        // sign-up asked to come back: the mark that kept imports out goes.
+        for (request, outcome) in requests.iter().zip(&outcomes) {
+            if let (WebRequest::Confirm { .. }, true, Some(subscriber)) =
+                (request, outcome.changed, &outcome.subscriber)
+                && self.is_forgotten(&subscriber.key)?
+            {
+                self.connection
+                    .execute("DELETE FROM forgotten WHERE key_hash = ?1", [self.forget_hash(&subscriber.key)?])?;
+            }
+        }
+        Ok(outcomes)
     }
 }
 
-fn apply(connection: &Connection, request: WebRequest, at: &str) -> rusqlite::Result<WebOutcome> {
+fn apply(connection: &Connection, request: &WebRequest, now: DateTime<Utc>, at: &str) -> rusqlite::Result<WebOutcome> {
     let id = match request {
-        WebRequest::Look(id) | WebRequest::Unsubscribe(id, _) | WebRequest::Resubscribe(id) => id,
+        WebRequest::SignUp { address, name } => return sign_up(connection, address, name.as_deref(), now, at),
+        WebRequest::Look(id) | WebRequest::Unsubscribe(id, _) | WebRequest::Resubscribe(id) => *id,
+        WebRequest::Confirm { id, .. } => *id,
     };
     let Some(subscriber) = by_id(connection, id)? else {
-        return Ok(WebOutcome { subscriber: None, changed: false });
+        return Ok(WebOutcome::of(None, false));
     };
-    let change = match request {
+    let change = match *request {
+        WebRequest::Confirm { issued, .. } => {
+            if issued < seconds_of(&subscriber.changed_at) {
+                return Ok(WebOutcome { stale: true, ..WebOutcome::of(Some(subscriber), false) });
+            }
+            match subscriber.status {
+                SubscriberStatus::Subscribed => None,
+                // The reader proved the mailbox is theirs and asked again:
+                // their own consent, given after the opt-out.
+                status if status.is_opt_out() => Some((
+                    SubscriberStatus::Subscribed,
+                    Event::new(EventKind::Resubscribed, Channel::Web)
+                        .detail(format!("was {status}; confirmed a new sign-up")),
+                )),
+                status => Some((
+                    SubscriberStatus::Subscribed,
+                    Event::new(EventKind::Confirmed, Channel::Web).detail(format!("was {status}")),
+                )),
+            }
+        }
         WebRequest::Look(_) => None,
         // Every status but an opt-out becomes `unsubscribed`: a pending
         // reader leaves, and a removed one is kept out of any list that
@@ -64,13 +123,66 @@ fn apply(connection: &Connection, request: WebRequest, at: &str) -> rusqlite::Re
             SubscriberStatus::Subscribed,
             Event::new(EventKind::Resubscribed, Channel::Page).detail("was unsubscribed"),
         )),
-        WebRequest::Unsubscribe(..) | WebRequest::Resubscribe(_) => None,
+        WebRequest::Unsubscribe(..) | WebRequest::Resubscribe(_) | WebRequest::SignUp { .. } => None,
     };
     let Some((status, event)) = change else {
-        return Ok(WebOutcome { subscriber: Some(subscriber), changed: false });
+        return Ok(WebOutcome::of(Some(subscriber), false));
     };
     set_status(connection, id, status, &event, at)?;
-    Ok(WebOutcome { subscriber: by_id(connection, id)?, changed: true })
+    Ok(WebOutcome::of(by_id(connection, id)?, true))
+}
+
+/// A sign-up: a new address is `pending` (source `web`); a known one keeps
+/// its status until the reader confirms. A confirmation is mailed unless
+/// the address is subscribed already or had one in the last hour.
+fn sign_up(
+    connection: &Connection,
+    address: &str,
+    name: Option<&str>,
+    now: DateTime<Utc>,
+    at: &str,
+) -> rusqlite::Result<WebOutcome> {
+    let key = matching_key(address);
+    let existing = connection
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE key = ?1"))?
+        .query_row([&key], SubscriberRecord::from_row)
+        .optional()?;
+    let (id, changed) = match existing {
+        Some(subscriber) if subscriber.status == SubscriberStatus::Subscribed => {
+            return Ok(WebOutcome::of(Some(subscriber), false));
+        }
+        Some(subscriber) => (subscriber.id, false),
+        None => {
+            connection.execute(
+                "INSERT INTO subscribers (address, key, name, status, source, created_at, changed_at)
+                 VALUES (?1, ?2, ?3, 'pending', 'web', ?4, ?4)",
+                rusqlite::params![address, key, name, at],
+            )?;
+            let id = connection.last_insert_rowid();
+            record(
+                connection,
+                id,
+                &Event::new(EventKind::Subscribed, Channel::Web).detail("pending confirmation"),
+                at,
+            )?;
+            (id, true)
+        }
+    };
+    let since = timestamp(now - chrono::Duration::seconds(CONFIRMATION_INTERVAL_SECONDS));
+    let recent: bool = connection
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE subscriber_id = ?1 AND kind = 'confirmation_sent' AND at > ?2)",
+        )?
+        .query_row(rusqlite::params![id, since], |row| row.get(0))?;
+    if !recent {
+        record(connection, id, &Event::new(EventKind::ConfirmationSent, Channel::Web), at)?;
+    }
+    Ok(WebOutcome { send_confirmation: !recent, ..WebOutcome::of(by_id(connection, id)?, changed || !recent) })
+}
+
+/// An instant as the store writes it, in Unix seconds (0 if unreadable).
+fn seconds_of(stored: &str) -> i64 {
+    DateTime::parse_from_rfc3339(stored).map_or(0, |at| at.timestamp())
 }
 
 fn by_id(connection: &Connection, id: i64) -> rusqlite::Result<Option<SubscriberRecord>> {
@@ -94,7 +206,7 @@ mod tests {
     fn unsubscribing_twice_records_one_event_and_resubscribing_undoes_it() {
         let (store, id) = store_with("ada@example.org");
         let one_click = WebRequest::Unsubscribe(id, Channel::OneClick);
-        let outcomes = store.apply_web(&[WebRequest::Look(id), one_click, one_click], Utc::now()).unwrap();
+        let outcomes = store.apply_web(&[WebRequest::Look(id), one_click.clone(), one_click], Utc::now()).unwrap();
         assert_eq!(outcomes.iter().map(|o| o.changed).collect::<Vec<_>>(), [false, true, false]);
         assert_eq!(outcomes[0].subscriber.as_ref().unwrap().status, SubscriberStatus::Subscribed);
         assert_eq!(outcomes[2].subscriber.as_ref().unwrap().status, SubscriberStatus::Unsubscribed);
@@ -124,5 +236,56 @@ mod tests {
         assert_eq!(outcomes[1].subscriber.as_ref().unwrap().status, SubscriberStatus::Bounced);
         assert_eq!(outcomes[2].subscriber, None);
         assert_eq!(store.events(id).unwrap().len(), 2, "subscribed and bounced only");
+    }
+
+    fn sign_up(address: &str) -> WebRequest {
+        WebRequest::SignUp { address: address.into(), name: Some("Gil".into()) }
+    }
+
+    #[test]
+    fn a_sign_up_is_pending_until_confirmed_and_mails_once_an_hour() {
+        let store = Store::open_in_memory().unwrap();
+        let start = Utc::now();
+        let outcomes = store.apply_web(&[sign_up("gil@example.org"), sign_up("gil@example.org")], start).unwrap();
+        assert_eq!(outcomes.iter().map(|o| o.send_confirmation).collect::<Vec<_>>(), [true, false]);
+        let gil = outcomes[0].subscriber.clone().unwrap();
+        assert_eq!((gil.status, gil.source), (SubscriberStatus::Pending, crate::store::Source::Web));
+        // An hour and a second later, another.
+        let later = start + chrono::Duration::seconds(CONFIRMATION_INTERVAL_SECONDS + 1);
+        assert!(store.apply_web(&[sign_up("gil@example.org")], later).unwrap()[0].send_confirmation);
+
+        let issued = start.timestamp();
+        let confirmed = store.apply_web(&[WebRequest::Confirm { id: gil.id, issued }], later).unwrap();
+        assert!(confirmed[0].changed);
+        assert_eq!(confirmed[0].subscriber.as_ref().unwrap().status, SubscriberStatus::Subscribed);
+        // Subscribed: signing up again changes nothing and mails nothing.
+        let again = store.apply_web(&[sign_up("GIL@example.org"), WebRequest::Confirm { id: gil.id, issued }], later);
+        assert!(again.unwrap().iter().all(|o| !o.changed && !o.send_confirmation));
+        let kinds: Vec<EventKind> = store.events(gil.id).unwrap().iter().map(|e| e.kind).collect();
+        use EventKind::*;
+        assert_eq!(kinds, [Subscribed, ConfirmationSent, ConfirmationSent, Confirmed]);
+    }
+
+    #[test]
+    fn a_link_issued_before_an_unsubscribe_confirms_nothing() {
+        let (store, id) = store_with("hal@example.org");
+        let t0 = Utc::now() - chrono::Duration::days(2);
+        let issued = t0.timestamp();
+        store.apply_web(&[WebRequest::Unsubscribe(id, Channel::OneClick)], t0 + chrono::Duration::days(1)).unwrap();
+        let outcome = &store.apply_web(&[WebRequest::Confirm { id, issued }], Utc::now()).unwrap()[0];
+        assert!(outcome.stale && !outcome.changed);
+        assert_eq!(outcome.subscriber.as_ref().unwrap().status, SubscriberStatus::Unsubscribed);
+        // A new sign-up, confirmed: the reader's own consent after the opt-out.
+        let signed = &store.apply_web(&[sign_up("hal@example.org")], Utc::now()).unwrap()[0];
+        assert!(signed.send_confirmation);
+        assert_eq!(
+            signed.subscriber.as_ref().unwrap().status,
+            SubscriberStatus::Unsubscribed,
+            "not before the confirmation"
+        );
+        let issued = Utc::now().timestamp();
+        let outcome = &store.apply_web(&[WebRequest::Confirm { id, issued }], Utc::now()).unwrap()[0];
+        assert!(outcome.changed);
+        assert_eq!(store.events(id).unwrap().last().unwrap().kind, EventKind::Resubscribed);
     }
 }

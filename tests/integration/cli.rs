@@ -195,6 +195,7 @@ fn init_makes_a_site_that_works_and_never_overwrites() {
             "posts/2026-11-22-welcome.md",
             "posts/authors.yml",
             "subscribers.csv",
+            "templates/confirm.md",
             "templates/digest.md",
             "templates/email.css"
         ]

@@ -28,8 +28,14 @@ struct Server {
 
 impl Server {
     fn start(site: &Path) -> Server {
+        Server::start_with(site, &[])
+    }
+
+    fn start_with(site: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("newsroom"))
             .env("NEWSROOM_NOW", NOW)
+            .env_remove("NEWSROOM_SMTP_URL")
+            .envs(env.iter().copied())
             .arg("-C")
             .arg(site)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -393,4 +399,132 @@ fn every_200_is_in_the_store_after_a_sigkill_mid_burst() {
         let id = ids[links.iter().position(|l| l == link).unwrap()];
         assert!(ids_unsubscribed.contains(&id), "{link} got a 200 and is not in the store");
     }
+}
+
+const PUBLIC_URL: &str = "https://lantern.example.org/newsletter";
+
+/// Waits until the SMTP server holds `count` messages, and returns them.
+fn wait_for_mail(smtp: &crate::smtp_server::SmtpServer, count: usize) -> Vec<crate::smtp_server::Received> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while smtp.count() < count {
+        assert!(Instant::now() < deadline, "{} of {count} messages arrived", smtp.count());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    smtp.received()
+}
+
+/// Sign-up with double opt-in, over HTTP, with the confirmation read back
+/// from the SMTP server's bytes by mail-parser.
+#[test]
+fn a_sign_up_is_confirmed_by_the_button_in_the_mailed_link_and_nothing_else() {
+    let (site, _) = site_with(&["old@example.org"]);
+    let smtp = crate::smtp_server::SmtpServer::start(Default::default());
+    let server = Server::start_with(site.path(), &[("NEWSROOM_SMTP_URL", &smtp.url())]);
+    let pending = |address: &str| status_and_events(site.path(), address);
+    runtime().block_on(async {
+        let client = client();
+        let form = client.get(server.url("/subscribe")).send().await.unwrap();
+        assert_eq!(form.status(), StatusCode::OK);
+        let page = scraper::Html::parse_document(&form.text().await.unwrap());
+        for field in [
+            "input[name=email][type=email][required]",
+            "input[name=name]",
+            ".hp input[name=website]",
+            "button[type=submit]",
+        ] {
+            assert_eq!(page.select(&scraper::Selector::parse(field).unwrap()).count(), 1, "{field}");
+        }
+        let sign_up =
+            |body: &'static str| client.post(server.url("/subscribe")).header("content-type", FORM).body(body).send();
+
+        let first = sign_up("email=Nia%40Example.ORG&name=Nia+Obi").await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        let answer = first.text().await.unwrap();
+        assert!(answer.contains("Check your inbox"), "{answer}");
+        let mail = wait_for_mail(&smtp, 1);
+        assert_eq!(mail[0].recipient, "Nia@example.org");
+        let message = mail_parser::MessageParser::default().parse(&mail[0].data).unwrap();
+        assert_eq!(message.subject(), Some("Confirm your subscription to Lantern Community Blog"));
+        assert!(message.header("List-Unsubscribe").is_none(), "not a list message");
+        let text = message.body_text(0).unwrap().to_string();
+        let html = message.body_html(0).unwrap().to_string();
+        let link = text
+            .split_whitespace()
+            .find(|word| word.contains("/confirm/"))
+            .unwrap_or_else(|| panic!("no link in {text}"))
+            .trim_matches(|c| c == '<' || c == '>')
+            .to_string();
+        assert!(link.starts_with(&format!("{PUBLIC_URL}/confirm/")), "{link}");
+        assert!(html.contains(&link), "the HTML part has the same link");
+        let (status, events) = pending("Nia@example.org");
+        assert_eq!(status, SubscriberStatus::Pending);
+        assert_eq!(
+            events.iter().map(|e| e.0).collect::<Vec<_>>(),
+            [EventKind::Subscribed, EventKind::ConfirmationSent]
+        );
+
+        // Again within the hour: the same answer, no second message.
+        let again = sign_up("email=nia%40example.org").await.unwrap().text().await.unwrap();
+        assert_eq!(again, answer);
+        // An address the store has, subscribed: the same answer too.
+        let known = sign_up("email=old%40example.org").await.unwrap().text().await.unwrap();
+        assert_eq!(known, answer, "the form does not tell who is on the list");
+
+        // The link, as a scanner or a reader opens it: a button, nothing confirmed.
+        let local = link.replace(PUBLIC_URL, &server.base);
+        let page = client.get(&local).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Confirm subscription") && page.contains("N•••@example.org"), "{page}");
+        assert_eq!(pending("Nia@example.org").0, SubscriberStatus::Pending);
+        // The button.
+        let done = client.post(&local).send().await.unwrap();
+        assert_eq!(done.status(), StatusCode::OK);
+        assert!(done.text().await.unwrap().contains("You are subscribed"));
+        let (status, events) = pending("Nia@example.org");
+        assert_eq!(status, SubscriberStatus::Subscribed);
+        assert_eq!(events.last().unwrap(), &(EventKind::Confirmed, Some(Channel::Web)));
+
+        // A bot that fills the hidden field: the same answer, nothing recorded.
+        let bot = sign_up("email=bot%40example.org&website=http%3A%2F%2Fspam.example").await.unwrap();
+        assert_eq!(bot.text().await.unwrap(), answer);
+        assert!(open_store(site.path()).subscriber("bot@example.org").unwrap().is_none());
+        // Not an address: the form again, saying why.
+        let bad = sign_up("email=not-an-address").await.unwrap();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        assert!(bad.text().await.unwrap().contains("cannot get mail"));
+
+        // An expired link and an altered one.
+        let id = open_store(site.path()).subscriber("Nia@example.org").unwrap().unwrap().id;
+        let now = chrono::DateTime::parse_from_rfc3339(NOW).unwrap().timestamp();
+        let old = newsroom::token::sign_confirmation(SECRET.as_bytes(), LIST_ID, id, now - 8 * 24 * 3600);
+        let expired = client.post(server.url(&format!("/confirm/{old}"))).send().await.unwrap();
+        assert_eq!(expired.status(), StatusCode::GONE);
+        let altered = format!("{}0", &local[..local.len() - 1]);
+        let altered = if altered == local { format!("{}1", &local[..local.len() - 1]) } else { altered };
+        assert_eq!(client.post(&altered).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(smtp.count(), 1, "one confirmation in all");
+    let log = server.log();
+    assert!(log.contains("confirmation mailed to N•••@example.org"), "{log}");
+    assert!(!log.to_lowercase().contains("nia@example.org"), "no address in the log: {log}");
+}
+
+#[test]
+fn without_a_relay_sign_up_is_not_offered() {
+    let (site, _) = site_with(&["ida@example.org"]);
+    let server = Server::start(site.path());
+    let status = runtime().block_on(async {
+        let response = client()
+            .post(server.url("/subscribe"))
+            .header("content-type", FORM)
+            .body("email=x%40example.org")
+            .send()
+            .await
+            .unwrap();
+        response.status()
+    });
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(open_store(site.path()).subscriber("x@example.org").unwrap().is_none());
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(server.log().contains("sign-up (/subscribe) is off: NEWSROOM_SMTP_URL is not set"), "{}", server.log());
 }

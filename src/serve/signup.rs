@@ -1,0 +1,152 @@
+//! Sign-up with double opt-in: `GET /subscribe` (the form), `POST
+//! /subscribe` (records a `pending` reader and mails a confirmation link),
+//! `GET /confirm/{token}` (a page with a button: mail scanners open links)
+//! and `POST /confirm/{token}` (subscribed).
+//!
+//! The answer to a sign-up is the same page for every address, whatever the
+//! store holds, so the form tells nobody who is on the list. A bot that
+//! fills the hidden field gets that page too, and nothing is recorded.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::{App, client, form_fields, html, mask, pages, unavailable};
+use crate::delivery::relay::{Outcome, Relay};
+use crate::digest::confirm::{self, ConfirmTemplate};
+use crate::store::WebRequest;
+use crate::token::{self, Confirmation};
+
+/// What sign-up needs; `serve` offers it only when all of it is there.
+pub struct SignUpOptions {
+    /// `serve.public_url`: confirmation links start with it.
+    pub public_url: String,
+    /// The configuration the confirmation message is made from.
+    pub config: crate::config::Config,
+    pub template: ConfirmTemplate,
+    /// Where confirmations are mailed through (`NEWSROOM_SMTP_URL`).
+    pub relay: Relay,
+}
+
+/// The honeypot: hidden from people, filled in by form-filling bots.
+const HONEYPOT: &str = "website";
+
+fn closed(app: &App) -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        pages::failure("No sign-up here", &format!("{} does not take sign-ups on this page.", app.options.list_name)),
+    )
+}
+
+pub async fn show_form(State(app): State<Arc<App>>) -> Response {
+    if app.options.signup.is_none() {
+        return closed(&app);
+    }
+    html(StatusCode::OK, pages::subscribe_form(&app.options.list_name, None, "", ""))
+}
+
+pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Response {
+    if app.options.signup.is_none() {
+        return closed(&app);
+    }
+    // A stricter rate than the service's own: each sign-up may send a message.
+    if let Some(ip) = client(&request)
+        && app.signup_limiter.check_key(&ip).is_err()
+    {
+        return super::too_many(60);
+    }
+    let fields = match form_fields(request).await {
+        Ok(fields) => fields,
+        Err(response) => return response,
+    };
+    let field = |name: &str| fields.iter().find(|(key, _)| key == name).map_or("", |(_, value)| value.as_str());
+    let list = &app.options.list_name;
+    if !field(HONEYPOT).is_empty() {
+        (app.options.log)("POST /subscribe: the hidden field was filled in; dropped".into());
+        return html(StatusCode::OK, pages::check_inbox(list));
+    }
+    let (email, name) = (field("email"), field("name"));
+    let address = match crate::subscribers::normalise_address(email) {
+        Ok(address) => address,
+        Err(reason) => {
+            let shown = format!("That address cannot get mail: {reason}.");
+            return html(StatusCode::BAD_REQUEST, pages::subscribe_form(list, Some(&shown), email, name));
+        }
+    };
+    let name = crate::subscribers::clean_name(name).0;
+    let outcome = match app.writer.ask(WebRequest::SignUp { address: address.clone(), name }).await {
+        Ok(outcome) => outcome,
+        Err(_) => return unavailable(),
+    };
+    if outcome.send_confirmation
+        && let Some(subscriber) = outcome.subscriber
+    {
+        tokio::spawn(mail_confirmation(app.clone(), subscriber.id, subscriber.address));
+    }
+    html(StatusCode::OK, pages::check_inbox(list))
+}
+
+/// Mails the confirmation link; the reader is waiting for it, the request
+/// is not (its answer does not depend on the relay).
+async fn mail_confirmation(app: Arc<App>, id: i64, address: String) {
+    let Some(signup) = &app.options.signup else { return };
+    let now = crate::clock::now().unwrap_or_else(|_| chrono::Utc::now());
+    let token = token::sign_confirmation(&app.options.secret, &app.options.list_id, id, now.timestamp());
+    let url = format!("{}/confirm/{token}", signup.public_url);
+    let masked = mask(&address);
+    let message = match confirm::message(&signup.config, &signup.template, &address, &url, now.into()) {
+        Ok(message) => message,
+        Err(error) => return (app.options.log)(format!("confirmation to {masked} not made: {error:#}")),
+    };
+    let line = match crate::delivery::send_one(&signup.relay, &message).await {
+        Outcome::Sent(_) => format!("confirmation mailed to {masked}"),
+        Outcome::Permanent(reply) | Outcome::Ambiguous(reply) | Outcome::Transient { reply, .. } => {
+            format!("confirmation to {masked} not mailed: {}", reply.replace(&address, &masked))
+        }
+    };
+    (app.options.log)(line);
+}
+
+impl App {
+    fn confirmation(&self, token: &str) -> Option<Confirmation> {
+        let now = crate::clock::now().unwrap_or_else(|_| chrono::Utc::now()).timestamp();
+        token::verify_confirmation(&self.options.secret, &self.options.list_id, token, now)
+    }
+}
+
+/// GET of a confirmation link: a page with the button; nothing changes.
+pub async fn show_confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    let list = &app.options.list_name;
+    let id = match app.confirmation(&token) {
+        None => return app.invalid_link(),
+        Some(Confirmation::Expired) => return html(StatusCode::GONE, pages::link_expired(list)),
+        Some(Confirmation::Valid { id, .. }) => id,
+    };
+    match app.writer.ask(WebRequest::Look(id)).await {
+        Ok(outcome) => match outcome.subscriber {
+            Some(subscriber) => html(StatusCode::OK, pages::confirm_subscription(list, &mask(&subscriber.address))),
+            None => app.invalid_link(),
+        },
+        Err(_) => unavailable(),
+    }
+}
+
+/// POST of a confirmation link: subscribed.
+pub async fn confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    let list = &app.options.list_name;
+    let (id, issued) = match app.confirmation(&token) {
+        None => return app.invalid_link(),
+        Some(Confirmation::Expired) => return html(StatusCode::GONE, pages::link_expired(list)),
+        Some(Confirmation::Valid { id, issued }) => (id, issued),
+    };
+    match app.writer.ask(WebRequest::Confirm { id, issued }).await {
+        Ok(outcome) if outcome.stale => html(StatusCode::GONE, pages::link_expired(list)),
+        Ok(outcome) => match outcome.subscriber {
+            Some(subscriber) => html(StatusCode::OK, pages::subscribed(list, &mask(&subscriber.address))),
+            None => app.invalid_link(),
+        },
+        Err(_) => unavailable(),
+    }
+}
