@@ -3,6 +3,7 @@
 //! back with independent parsers.
 
 mod bad_inputs;
+mod browser;
 mod cli;
 mod corpus_posts;
 mod digest;

@@ -14,15 +14,15 @@ use reqwest::StatusCode;
 
 use crate::support::*;
 
-const SECRET: &str = "serve-test-secret";
+pub const SECRET: &str = "serve-test-secret";
 const LIST_ID: &str = "news.lantern.example.org";
 const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
 const FORM: &str = "application/x-www-form-urlencoded";
 
 /// `newsroom serve` on a free port of a site, killed when dropped.
-struct Server {
+pub struct Server {
     child: Child,
-    base: String,
+    pub base: String,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
@@ -31,7 +31,7 @@ impl Server {
         Server::start_with(site, &[])
     }
 
-    fn start_with(site: &Path, env: &[(&str, &str)]) -> Server {
+    pub fn start_with(site: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("newsroom"))
             .env("NEWSROOM_NOW", NOW)
             .env_remove("NEWSROOM_SMTP_URL")
@@ -67,7 +67,7 @@ impl Server {
         Server { child, base: format!("http://{address}"), stderr }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -97,7 +97,7 @@ fn site_with(addresses: &[&str]) -> (tempfile::TempDir, Vec<i64>) {
     (site, ids)
 }
 
-fn open_store(site: &Path) -> Store {
+pub fn open_store(site: &Path) -> Store {
     Store::open(&site.join(".newsroom/newsroom.sqlite")).unwrap()
 }
 
@@ -401,10 +401,10 @@ fn every_200_is_in_the_store_after_a_sigkill_mid_burst() {
     }
 }
 
-const PUBLIC_URL: &str = "https://lantern.example.org/newsletter";
+pub const PUBLIC_URL: &str = "https://lantern.example.org/newsletter";
 
 /// Waits until the SMTP server holds `count` messages, and returns them.
-fn wait_for_mail(smtp: &crate::smtp_server::SmtpServer, count: usize) -> Vec<crate::smtp_server::Received> {
+pub fn wait_for_mail(smtp: &crate::smtp_server::SmtpServer, count: usize) -> Vec<crate::smtp_server::Received> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while smtp.count() < count {
         assert!(Instant::now() < deadline, "{} of {count} messages arrived", smtp.count());
