@@ -24,6 +24,7 @@
 #            and again on tmpfs (/dev/shm) where there is one
 #   send     bench/send-postfix.sh $SEND_SIZES (default 20000 100000; installs postfix)
 #   import   bench/import.sh $IMPORT_SIZES (default 1000000 subscribers; installs sqlite3)
+#   serve    bench/serve.sh (100000 one-click POSTs and scanner GETs at 64 connections)
 #   micro    cargo bench --bench stages (divan micro-benchmarks of the hot stages)
 # e.g. PARTS=preview bash bench/run.sh, or PARTS="send micro" bash bench/run.sh.
 set -euo pipefail
@@ -32,7 +33,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
-PARTS=${PARTS:-build preview send import micro}
+PARTS=${PARTS:-build preview send import serve micro}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 other_parts() {
     if want preview; then
@@ -47,6 +48,9 @@ other_parts() {
     fi
     if want import; then
         echo "== import" && bash bench/import.sh ${IMPORT_SIZES:-1000000}
+    fi
+    if want serve; then
+        echo "== serve" && bash bench/serve.sh
     fi
     if want micro; then
         echo "== micro-benchmarks" && cargo bench --bench stages
