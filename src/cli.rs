@@ -100,6 +100,15 @@ pub struct ServeArgs {
     /// The address and port to listen on (default: `serve.listen`, else 127.0.0.1:8080; port 0 picks a free one, printed at start).
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
+    /// Also show the writer's preview: the built site (public/) at /public/ and the digest previews (preview/YYYY-MM/) at /preview/, each message with its headers, HTML and text. A preview names every subscriber: offered on a loopback address only.
+    #[arg(long)]
+    pub preview: bool,
+    /// With --preview: build and preview the digest now, and again whenever a post, a template or newsroom.yaml changes; an open preview page reloads itself.
+    #[arg(long, requires = "preview")]
+    pub watch: bool,
+    /// With --watch: the digest month to preview (default: the current month, the one being written).
+    #[arg(long, value_name = "YYYY-MM", requires = "watch")]
+    pub month: Option<String>,
 }
 
 #[derive(Debug, Args)]

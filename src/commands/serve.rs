@@ -9,10 +9,11 @@ use anyhow::{Context, Result};
 
 use super::Out;
 use crate::cli::ServeArgs;
+use newsroom::digest::Month;
 use newsroom::digest::confirm::ConfirmTemplate;
 use newsroom::digest::message::{SecretPolicy, UnsubscribeSecret};
 use newsroom::error::UsageError;
-use newsroom::serve::{Options, SignUpOptions, serve};
+use newsroom::serve::{Options, PreviewOptions, SignUpOptions, serve};
 use newsroom::site::Site;
 use newsroom::store::Store;
 
@@ -42,6 +43,12 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
         }
         Err(SignUpOff::Error(error)) => return Err(error),
     };
+    let (generation, generation_changes) = tokio::sync::watch::channel(0u64);
+    let preview = args.preview.then(|| PreviewOptions {
+        public_dir: site.default_out_dir(),
+        preview_dir: site.root.join("preview"),
+        generation: generation_changes,
+    });
     let options = Options {
         list_name: config.site.title.clone(),
         list_id: config.digest.list_id.clone(),
@@ -49,6 +56,7 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
         requests_per_second,
         log: Arc::new(|line| eprintln!("{line}")),
         signup,
+        preview,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -59,12 +67,32 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on `{listen}` (--listen or serve.listen)"))?;
         let local = listener.local_addr()?;
+        if args.preview && !local.ip().is_loopback() {
+            return Err(UsageError::Argument(format!(
+                "--preview shows every subscriber's address: listen on a loopback address (127.0.0.1 or [::1]), not {local}"
+            ))
+            .into());
+        }
+        // Kept for as long as the service runs: dropping it stops watching.
+        let _watcher = match args.watch {
+            true => {
+                let month = match args.month.as_deref() {
+                    Some(text) => text.parse().map_err(UsageError::Argument)?,
+                    None => Month::of(newsroom::clock::now()?.fixed_offset()),
+                };
+                Some(watch::start(site, month, generation)?)
+            }
+            false => None,
+        };
         let public = config.serve.public_url.as_deref().unwrap_or("(serve.public_url is not set)");
         writeln!(
             out,
             "serving the unsubscribe links of {} on http://{local}; readers reach it as {public}",
             config.site.title
         )?;
+        if args.preview {
+            writeln!(out, "the writer's preview: http://{local}/")?;
+        }
         out.flush()?;
         serve(listener, store, options, shutdown_signal()).await
     })?;
@@ -95,6 +123,86 @@ fn sign_up(site: &Site) -> Result<SignUpOptions, SignUpOff> {
         newsroom::delivery::relay(config.delivery.timeout).map_err(|error| SignUpOff::Because(format!("{error:#}")))?;
     let template = ConfirmTemplate::load(&site.root).map_err(SignUpOff::Error)?;
     Ok(SignUpOptions { public_url, config: config.clone(), template, relay })
+}
+
+/// `--watch`: rebuild the site and the month's preview when a post, a
+/// template or the configuration changes. Each rebuild runs this same
+/// binary's `build` and `digest preview`, so it is exactly what those
+/// commands do, with the configuration read afresh.
+mod watch {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use anyhow::{Context, Result};
+    use notify::{RecursiveMode, Watcher};
+
+    use newsroom::digest::Month;
+    use newsroom::site::Site;
+
+    /// Changes closer together than this make one rebuild.
+    const SETTLE: Duration = Duration::from_millis(300);
+
+    pub fn start(
+        site: &Site,
+        month: Month,
+        generation: tokio::sync::watch::Sender<u64>,
+    ) -> Result<notify::RecommendedWatcher> {
+        let (events, changes) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(events).context("cannot watch the site's files")?;
+        let root = site.root.clone();
+        let ignored: Vec<PathBuf> =
+            ["public", "preview", ".newsroom", ".git", "target"].iter().map(|d| root.join(d)).collect();
+        watcher
+            .watch(&site.posts_dir(), RecursiveMode::Recursive)
+            .with_context(|| format!("cannot watch `{}`", site.posts_dir().display()))?;
+        for (path, mode) in [
+            (root.join("templates"), RecursiveMode::Recursive),
+            (root.join("newsroom.yaml"), RecursiveMode::NonRecursive),
+        ] {
+            if path.exists() {
+                watcher.watch(&path, mode).with_context(|| format!("cannot watch `{}`", path.display()))?;
+            }
+        }
+        let relevant = move |event: &notify::Result<notify::Event>| match event {
+            Ok(event) => {
+                !event.kind.is_access() && event.paths.iter().any(|p| !ignored.iter().any(|i| p.starts_with(i)))
+            }
+            Err(_) => false,
+        };
+        std::thread::Builder::new().name("newsroom-watch".into()).spawn(move || {
+            rebuild(&root, month);
+            generation.send_modify(|g| *g += 1);
+            while let Ok(event) = changes.recv() {
+                if !relevant(&event) {
+                    continue;
+                }
+                // Let an editor's save (write, rename, chmod) settle.
+                while changes.recv_timeout(SETTLE).is_ok() {}
+                rebuild(&root, month);
+                generation.send_modify(|g| *g += 1);
+            }
+        })?;
+        Ok(watcher)
+    }
+
+    fn rebuild(root: &Path, month: Month) {
+        let started = Instant::now();
+        let month = month.to_string();
+        let Ok(program) = std::env::current_exe() else { return };
+        for args in [vec!["build"], vec!["digest", "preview", "--month", &month]] {
+            match Command::new(&program).arg("-C").arg(root).args(&args).output() {
+                Ok(output) => {
+                    let said =
+                        String::from_utf8_lossy(if output.status.success() { &output.stdout } else { &output.stderr });
+                    eprintln!("watch: newsroom {}: {}", args.join(" "), said.trim());
+                }
+                Err(error) => eprintln!("watch: cannot run newsroom {}: {error}", args.join(" ")),
+            }
+        }
+        eprintln!("watch: rebuilt in {} ms", started.elapsed().as_millis());
+    }
 }
 
 /// SIGTERM (systemd, docker stop) or Ctrl-C.

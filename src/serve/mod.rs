@@ -13,6 +13,7 @@
 //! store before its response is sent ([`writer`]).
 
 mod pages;
+mod preview;
 mod signup;
 mod writer;
 
@@ -42,6 +43,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::store::{Channel, Store, SubscriberStatus, WebOutcome, WebRequest};
 pub use pages::mask;
+pub use preview::PreviewOptions;
 pub use signup::SignUpOptions;
 use writer::Writer;
 
@@ -72,6 +74,8 @@ pub struct Options {
     /// Sign-up, when the service can mail confirmations; `None`: the
     /// sign-up routes say sign-up is not offered.
     pub signup: Option<SignUpOptions>,
+    /// The writer's preview (`--preview`): `public/` and `preview/` shown.
+    pub preview: Option<PreviewOptions>,
 }
 
 /// Sign-ups one client may make a minute (each may mail a message).
@@ -159,7 +163,11 @@ fn router(app: Arc<App>) -> Router {
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::CACHE_CONTROL, "no-store"),
     ];
-    let mut router = Router::new()
+    let mut routes = Router::new();
+    if let Some(preview) = &app.options.preview {
+        routes = routes.merge(preview::routes(&preview.public_dir));
+    }
+    let mut router = routes
         .route("/unsubscribe/{token}", get(show_unsubscribe).post(unsubscribe))
         .route("/subscribe", get(signup::show_form).post(signup::subscribe))
         .route("/confirm/{token}", get(signup::show_confirm).post(signup::confirm))
@@ -171,8 +179,10 @@ fn router(app: Arc<App>) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT));
+    // A route may set its own policy (the preview's pages and frames);
+    // every other response gets these.
     for (name, value) in headers {
-        router = router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)));
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
     router.layer(middleware::from_fn_with_state(app.clone(), log_request)).with_state(app)
 }

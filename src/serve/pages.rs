@@ -18,6 +18,12 @@ input[type=email],input[type=text]{font:inherit;width:100%;box-sizing:border-box
 form.signup button{margin-top:1rem}\
 .error{color:#b42318}\
 .hp{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}\
+main.wide{max-width:64rem}\
+table.headers{border-collapse:collapse;font-size:.9rem}\
+table.headers th{text-align:left;padding:.2rem 1rem .2rem 0;vertical-align:top;color:#59636e}\
+table.headers td{word-break:break-all}\
+iframe.message{width:100%;height:70vh;border:1px solid #d0d7de;border-radius:6px;background:#fff}\
+pre.text{white-space:pre-wrap;font-size:.85rem;background:#f6f8fa;padding:1rem;border-radius:6px}\
 ";
 
 /// Where a page is, relative to the service's root: links are relative,

@@ -32,6 +32,10 @@ impl Server {
     }
 
     pub fn start_with(site: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_args(site, env, &[])
+    }
+
+    pub fn start_args(site: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("newsroom"))
             .env("NEWSROOM_NOW", NOW)
             .env_remove("NEWSROOM_SMTP_URL")
@@ -39,6 +43,7 @@ impl Server {
             .arg("-C")
             .arg(site)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -527,4 +532,112 @@ fn without_a_relay_sign_up_is_not_offered() {
     assert!(open_store(site.path()).subscriber("x@example.org").unwrap().is_none());
     std::thread::sleep(Duration::from_millis(100));
     assert!(server.log().contains("sign-up (/subscribe) is off: NEWSROOM_SMTP_URL is not set"), "{}", server.log());
+}
+
+/// `serve --preview`: the messages of a preview with their headers and
+/// parts, the built site, and nothing outside those two folders.
+#[test]
+fn the_writers_preview_shows_each_message_and_nothing_outside_its_folders() {
+    let site = copy_example_site();
+    for args in [&["build"][..], &["digest", "preview", "--month", "2026-10"]] {
+        let output = run(site.path(), args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+    let server = Server::start_args(site.path(), &[], &["--preview"]);
+    runtime().block_on(async {
+        let client = client();
+        let get = |path: String| {
+            let client = client.clone();
+            let url = server.url(&path);
+            async move {
+                let response = client.get(url).send().await.unwrap();
+                let status = response.status();
+                let csp = response.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_string());
+                (status, csp.unwrap_or_default(), response.text().await.unwrap())
+            }
+        };
+        let (status, _, index) = get("/".into()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(index.contains("href=\"/preview/2026-10/\""), "{index}");
+        let (status, _, month) = get("/preview/2026-10/".into()).await;
+        assert_eq!(status, StatusCode::OK);
+        let html = scraper::Html::parse_document(&month);
+        let links: Vec<String> = html
+            .select(&scraper::Selector::parse("a[href^='messages/']").unwrap())
+            .map(|a| a.value().attr("href").unwrap().to_string())
+            .collect();
+        let on_disk = std::fs::read_dir(site.path().join("preview/2026-10/messages")).unwrap().count();
+        assert_eq!(links.len(), on_disk, "every message is listed");
+        let (status, csp, message) = get(format!("/preview/2026-10/{}", links[0])).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+        for part in ["List-Unsubscribe", "List-Unsubscribe-Post", "Subject", "iframe", "Text part"] {
+            assert!(message.contains(part), "{part}: {message}");
+        }
+        let (status, csp, part) = get(format!("/preview/2026-10/{}/html", links[0])).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(csp.contains("sandbox") && !csp.contains("script-src"), "{csp}");
+        assert!(part.contains("Read more"), "the digest's HTML part");
+        let (status, _, feeds) = get("/public/feed.xml".into()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(feeds.contains("<rss"), "{feeds}");
+        for outside in [
+            "/public/../newsroom.yaml",
+            "/public/%2e%2e/newsroom.yaml",
+            "/public/..%2fnewsroom.yaml",
+            "/preview/..%2F..%2Fnewsroom.yaml/",
+            "/preview/2026-10/messages/..%2F..%2F..%2Fnewsroom.yaml",
+            "/preview/2026-10/messages/%2e%2e%2fmanifest.csv",
+            "/preview/2026-10/messages/..%2Fmanifest.csv/html",
+            "/preview/2026-10/../../newsroom.yaml",
+        ] {
+            let (status, _, body) = get(outside.into()).await;
+            assert!(status.is_client_error(), "{outside}: {status}");
+            assert!(!body.contains("list_id") && !body.contains("address,status"), "{outside} leaked: {body}");
+        }
+    });
+    drop(server);
+
+    // Without --preview nothing of it is there; on a public address it is refused.
+    let plain = Server::start(site.path());
+    let status =
+        runtime().block_on(async { client().get(plain.url("/preview/2026-10/")).send().await.unwrap().status() });
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let refused = newsroom(site.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+        .args(["serve", "--preview", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("loopback"), "{}", stderr(&refused));
+}
+
+/// `serve --preview --watch`: an edit to a post rebuilds the preview, and
+/// an open page's long poll hears of it.
+#[test]
+fn watch_rebuilds_the_preview_when_a_post_changes() {
+    let site = copy_example_site();
+    let server = Server::start_args(site.path(), &[], &["--preview", "--watch", "--month", "2026-10"]);
+    let index = site.path().join("preview/2026-10/index.html");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let base = server.base.clone();
+    let changes = move |since: u64| {
+        let url = format!("{base}/_newsroom/changes?since={since}");
+        runtime().block_on(async { client().get(url).send().await.unwrap().text().await.unwrap() })
+    };
+    // The first build and preview, done at start.
+    let changes_now = changes.clone();
+    assert_eq!(changes_now(0).trim(), "1");
+    assert!(index.is_file(), "the preview was made at start");
+    let post = site.path().join("posts/2026-10-02-fix-it-october.md");
+    let text = std::fs::read_to_string(&post).unwrap();
+    let edited = text.replacen("\n\n", "\n\nA sentence added while the preview was open.\n\n", 1);
+    let waiting = std::thread::spawn(move || changes(1));
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&post, edited).unwrap();
+    assert_eq!(waiting.join().unwrap().trim(), "2", "the long poll answers after the rebuild");
+    assert!(Instant::now() < deadline);
+    assert!(std::fs::read_to_string(&index).unwrap().contains("A sentence added while the preview was open."));
+    let log = server.log();
+    assert!(log.contains("watch: rebuilt in"), "{log}");
 }
