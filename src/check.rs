@@ -25,6 +25,9 @@ pub struct CheckReport {
     /// Posts read (drafts included).
     pub posts: usize,
     pub scheduled: Scheduled,
+    /// With `delivery.dkim` and a usable key: the DNS TXT record to
+    /// publish, as (name, value).
+    pub dkim_record: Option<(String, String)>,
 }
 
 impl CheckReport {
@@ -46,6 +49,29 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
         diagnostics.push(error.to_diagnostic());
     };
     let posts_missing = site.input_problem(Input::Posts).map(&mut configuration).is_some();
+    let mut dkim_record = None;
+    let mut dkim_warning = None;
+    match crate::digest::dkim::for_site(site) {
+        Err(problem) => configuration(problem),
+        Ok(None) => {}
+        Ok(Some(signer)) => {
+            if let Some(from) = &site.config.digest.from
+                && !signer.aligns_with(from.email.domain())
+            {
+                let at = site.config.error_at("delivery", "dkim", String::new());
+                dkim_warning = Some(Diagnostic::warning(
+                    &at.path,
+                    (at.line, at.column),
+                    format!(
+                        "delivery.dkim.domain `{}` is not aligned with the From domain `{}`: DMARC passes only when they are the same, or the From domain is under it",
+                        signer.domain,
+                        from.email.domain()
+                    ),
+                ));
+            }
+            dkim_record = Some((format!("{}._domainkey.{}", signer.selector, signer.domain), signer.record.clone()));
+        }
+    }
     // Without `digest.subscribers` a site may publish feeds only: its
     // default file missing is a warning; a file it names is an input.
     let subscribers = match site.input_problem(Input::Subscribers) {
@@ -97,8 +123,10 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
         let source = site.config.digest.subscribers_path();
         diagnostics.extend(crate::subscribers::load(&site.subscribers_file(), source)?.diagnostics);
     }
+    diagnostics.extend(dkim_warning);
     diagnostics::sort(&mut diagnostics);
     report.diagnostics = diagnostics;
+    report.dkim_record = dkim_record;
     Ok(report)
 }
 

@@ -241,6 +241,20 @@ pub struct DeliveryConfig {
     /// pending instead of marking the whole list failed; 0 never stops.
     #[serde(default = "default_refusal_limit")]
     pub stop_after_identical_refusals: usize,
+    /// DKIM signing of every message newsroom makes (RFC 6376).
+    #[serde(default)]
+    pub dkim: Option<DkimConfig>,
+}
+
+/// `delivery.dkim`: the signing domain (`d=`), the selector (`s=`) and the
+/// private key, a PEM file (RSA of 2048 bits or more, or Ed25519).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimConfig {
+    pub domain: String,
+    pub selector: String,
+    /// Relative to the site folder.
+    pub key: PathBuf,
 }
 
 impl Default for DeliveryConfig {
@@ -251,6 +265,7 @@ impl Default for DeliveryConfig {
             rate: 0.0,
             timeout: default_timeout(),
             stop_after_identical_refusals: default_refusal_limit(),
+            dkim: None,
         }
     }
 }

@@ -254,6 +254,7 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         return Ok(report);
     };
     let mut sender = crate::digest::sender(&site.config, secret, now.into());
+    sender.dkim = crate::digest::dkim::for_site(site)?;
 
     if let Some(address) = &options.test_to {
         sender.subject_prefix = "[TEST] ".into();

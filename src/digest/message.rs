@@ -78,6 +78,8 @@ pub struct Sender {
     pub date: std::time::SystemTime,
     /// Prefix for the subject (`[TEST] ` for test sends).
     pub subject_prefix: String,
+    /// Signs every message when `delivery.dkim` is set.
+    pub dkim: Option<std::sync::Arc<super::dkim::Signer>>,
 }
 
 /// A message ready to write or send.
@@ -86,12 +88,30 @@ pub struct OutgoingMessage {
     pub to: String,
     pub message_id: String,
     pub message: Message,
+    /// The `DKIM-Signature:` header line over the formatted message, when signed.
+    pub signature: Option<String>,
 }
 
 impl OutgoingMessage {
-    /// The exact bytes of the message (what an `.eml` file holds and SMTP transmits).
+    /// The exact bytes of the message (what an `.eml` file holds and SMTP
+    /// transmits): the DKIM signature, when there is one, then the message.
     pub fn bytes(&self) -> Vec<u8> {
-        self.message.formatted()
+        match &self.signature {
+            None => self.message.formatted(),
+            Some(signature) => {
+                let mut bytes = signature.clone().into_bytes();
+                bytes.extend(self.message.formatted());
+                bytes
+            }
+        }
+    }
+
+    /// Signs the message with `signer`, if there is one.
+    pub fn signed(mut self, signer: Option<&super::dkim::Signer>) -> anyhow::Result<OutgoingMessage> {
+        if let Some(signer) = signer {
+            self.signature = Some(signer.header(&self.message.formatted())?);
+        }
+        Ok(self)
     }
 }
 
@@ -205,7 +225,8 @@ pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyho
         .singlepart(SinglePart::plain(text_body))
         .singlepart(SinglePart::html(html_body));
     let message = builder.multipart(body)?;
-    Ok(OutgoingMessage { to: subscriber.email.clone(), message_id, message })
+    OutgoingMessage { to: subscriber.email.clone(), message_id, message, signature: None }
+        .signed(sender.dkim.as_deref())
 }
 
 /// Control characters (CR, LF, tabs) become spaces: a subject is one line.
@@ -278,6 +299,7 @@ mod tests {
             unsubscribe_url: unsubscribe_url.into(),
             unsubscribe_mailto: None,
             secret: b"k".to_vec(),
+            dkim: None,
             date: std::time::SystemTime::UNIX_EPOCH,
             subject_prefix: String::new(),
         }

@@ -6,6 +6,7 @@
 
 pub mod assemble;
 pub mod confirm;
+pub mod dkim;
 pub mod email;
 pub mod message;
 pub mod mime;
@@ -337,6 +338,7 @@ pub fn sender(config: &Config, secret: Vec<u8>, date: std::time::SystemTime) -> 
         secret,
         date,
         subject_prefix: String::new(),
+        dkim: None,
     }
 }
 

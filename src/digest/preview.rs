@@ -86,7 +86,8 @@ pub fn preview(
             secret
         }
     };
-    let sender = super::sender(&site.config, secret, now.into());
+    let mut sender = super::sender(&site.config, secret, now.into());
+    sender.dkim = super::dkim::for_site(site)?;
 
     report.diagnostics.extend(list.report.diagnostics.iter().cloned());
     let month_dir = out_dir.join(month.to_string());

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod corpus_posts;
 mod digest;
+mod dkim;
 mod example_site;
 mod feeds_page;
 mod properties;

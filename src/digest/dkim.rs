@@ -1,0 +1,245 @@
+//! DKIM signatures (RFC 6376) over the exact bytes a message is written or
+//! sent as, with `mail-auth`: it signs bytes newsroom assembles itself
+//! (lettre's `dkim` module signs only a `Message` it formats, with its own
+//! header choice), supports RSA and Ed25519 (RFC 8463), and reads the
+//! messages with `mail-parser`, which newsroom already uses.
+//!
+//! `relaxed/relaxed`, over the headers RFC 8058 §4 asks receivers to see
+//! signed before they offer one-click unsubscribe (List-Unsubscribe and
+//! List-Unsubscribe-Post) and the ones a reader sees.
+
+use std::path::Path;
+
+use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
+use mail_auth::common::headers::HeaderWriter;
+use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::config::DkimConfig;
+
+/// The headers every signature covers, when the message has them.
+pub const SIGNED_HEADERS: [&str; 11] = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+];
+
+/// Smallest RSA key accepted (RFC 8301: 1024 is the floor; providers ask 2048).
+const MIN_RSA_BITS: usize = 2048;
+
+enum Key {
+    Rsa(DkimSigner<RsaKey<Sha256>, Done>),
+    Ed25519(DkimSigner<Ed25519Key, Done>),
+}
+
+/// A loaded key, ready to sign.
+pub struct Signer {
+    key: Key,
+    /// The DNS TXT record to publish at `{selector}._domainkey.{domain}`.
+    pub record: String,
+    pub domain: String,
+    pub selector: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signer(d={}, s={})", self.domain, self.selector)
+    }
+}
+
+impl Signer {
+    /// Reads and checks the key `config` names (relative to `site_root`).
+    /// The error is a sentence for the user.
+    pub fn load(site_root: &Path, config: &DkimConfig) -> Result<Signer, String> {
+        let domain = config.domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        if domain.is_empty()
+            || !domain.contains('.')
+            || !domain.chars().all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
+        {
+            return Err(format!("delivery.dkim.domain `{}` is not a domain name", config.domain));
+        }
+        let selector = config.selector.trim().to_string();
+        if selector.is_empty() || !selector.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+            return Err(format!(
+                "delivery.dkim.selector `{}` must be letters, digits, `-`, `.` or `_`",
+                config.selector
+            ));
+        }
+        let path = site_root.join(&config.key);
+        let pem =
+            std::fs::read(&path).map_err(|e| format!("cannot read the DKIM key `{}`: {e}", config.key.display()))?;
+        let der = PrivateKeyDer::from_pem_slice(&pem)
+            .map_err(|e| format!("`{}` is not a PEM private key: {e}", config.key.display()))?;
+        fn signer<T: mail_auth::common::crypto::SigningKey>(
+            key: T,
+            domain: &str,
+            selector: &str,
+        ) -> DkimSigner<T, Done> {
+            DkimSigner::from_key(key)
+                .domain(domain)
+                .selector(selector)
+                .headers(SIGNED_HEADERS)
+                .header_canonicalization(Canonicalization::Relaxed)
+                .body_canonicalization(Canonicalization::Relaxed)
+        }
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let (key, record) = match &der {
+            PrivateKeyDer::Pkcs8(pkcs8)
+                if Ed25519Key::from_pkcs8_maybe_unchecked_der(pkcs8.secret_pkcs8_der()).is_ok() =>
+            {
+                let key =
+                    Ed25519Key::from_pkcs8_maybe_unchecked_der(pkcs8.secret_pkcs8_der()).map_err(|e| e.to_string())?;
+                let record = format!("v=DKIM1; k=ed25519; p={}", b64(&key.public_key()));
+                (Key::Ed25519(signer(key, &domain, &selector)), record)
+            }
+            _ => {
+                let key = RsaKey::<Sha256>::from_key_der(der.clone_key())
+                    .map_err(|e| format!("`{}` is neither an RSA nor an Ed25519 key: {e}", config.key.display()))?;
+                let public = key.public_key();
+                let bits = rsa_modulus_bits(&public);
+                if bits < MIN_RSA_BITS {
+                    return Err(format!(
+                        "the DKIM key `{}` is RSA of {bits} bits: mailbox providers ask for {MIN_RSA_BITS} or more",
+                        config.key.display()
+                    ));
+                }
+                // SubjectPublicKeyInfo, as opendkim-genkey and providers publish it.
+                let record = format!("v=DKIM1; k=rsa; p={}", b64(&rsa_subject_public_key_info(&public)));
+                (Key::Rsa(signer(key, &domain, &selector)), record)
+            }
+        };
+        Ok(Signer { key, record, domain, selector })
+    }
+
+    /// The `DKIM-Signature:` header line (CRLF-terminated) for `message`,
+    /// to be written before it.
+    pub fn header(&self, message: &[u8]) -> anyhow::Result<String> {
+        let signature = match &self.key {
+            Key::Rsa(signer) => signer.sign(message),
+            Key::Ed25519(signer) => signer.sign(message),
+        }
+        .map_err(|e| anyhow::anyhow!("DKIM signing failed: {e}"))?;
+        Ok(signature.to_header())
+    }
+
+    /// Whether a From domain is aligned with the signing domain (DMARC's
+    /// relaxed alignment: the same domain or one under it).
+    pub fn aligns_with(&self, from_domain: &str) -> bool {
+        let from = from_domain.trim_end_matches('.').to_ascii_lowercase();
+        from == self.domain || from.ends_with(&format!(".{}", self.domain))
+    }
+}
+
+/// A PKCS#1 RSAPublicKey wrapped as an X.509 SubjectPublicKeyInfo:
+/// SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING { key } }.
+fn rsa_subject_public_key_info(pkcs1: &[u8]) -> Vec<u8> {
+    fn with_length(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match content.len() {
+            n if n < 0x80 => out.push(n as u8),
+            n => {
+                let bytes: Vec<u8> = n.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+                out.push(0x80 | bytes.len() as u8);
+                out.extend(bytes);
+            }
+        }
+        out.extend_from_slice(content);
+        out
+    }
+    const RSA_ENCRYPTION: [u8; 15] =
+        [0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
+    let mut bits = vec![0];
+    bits.extend_from_slice(pkcs1);
+    let mut content = RSA_ENCRYPTION.to_vec();
+    content.extend(with_length(0x03, &bits));
+    with_length(0x30, &content)
+}
+
+/// The size in bits of the modulus of a PKCS#1 RSAPublicKey (DER:
+/// SEQUENCE { INTEGER n, INTEGER e }); 0 if it cannot be read.
+fn rsa_modulus_bits(der: &[u8]) -> usize {
+    fn length(bytes: &[u8]) -> Option<(usize, usize)> {
+        match *bytes.first()? {
+            n if n < 0x80 => Some((n as usize, 1)),
+            n => {
+                let count = (n & 0x7f) as usize;
+                let value = bytes.get(1..1 + count)?.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+                Some((value, 1 + count))
+            }
+        }
+    }
+    let modulus = || -> Option<usize> {
+        let rest = der.strip_prefix(&[0x30])?;
+        let (_, used) = length(rest)?;
+        let rest = rest.get(used..)?.strip_prefix(&[0x02])?;
+        let (len, used) = length(rest)?;
+        let integer = rest.get(used..used + len)?;
+        let integer = integer.iter().position(|b| *b != 0).map_or(&[][..], |start| &integer[start..]);
+        Some(integer.len() * 8 - integer.first().map_or(8, |b| b.leading_zeros() as usize))
+    };
+    modulus().unwrap_or(0)
+}
+
+/// The site's signer when `delivery.dkim` is set. A key that cannot be
+/// used is a configuration error at `delivery.dkim` (exit status 2): a
+/// send must not go out unsigned when signing was asked for.
+pub fn for_site(site: &crate::site::Site) -> Result<Option<std::sync::Arc<Signer>>, crate::config::ConfigError> {
+    let Some(config) = &site.config.delivery.dkim else { return Ok(None) };
+    Signer::load(&site.root, config)
+        .map(|signer| Some(std::sync::Arc::new(signer)))
+        .map_err(|problem| site.config.error_at("delivery", "dkim", problem))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(key: &str) -> Result<Signer, String> {
+        let config = DkimConfig { domain: "Lantern.Example.org.".into(), selector: "news".into(), key: key.into() };
+        Signer::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dkim"), &config)
+    }
+
+    #[test]
+    fn keys_load_with_their_records_and_weak_ones_are_refused() {
+        let rsa = load("rsa2048.pem").unwrap();
+        assert_eq!(rsa.domain, "lantern.example.org");
+        // SubjectPublicKeyInfo of a 2048-bit key: always this prefix.
+        assert!(
+            rsa.record.starts_with("v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"),
+            "{}",
+            rsa.record
+        );
+        let ed = load("ed25519.pem").unwrap();
+        assert!(ed.record.starts_with("v=DKIM1; k=ed25519; p=") && ed.record.len() == 22 + 44, "{}", ed.record);
+        assert_eq!(
+            load("rsa1024.pem").unwrap_err(),
+            "the DKIM key `rsa1024.pem` is RSA of 1024 bits: mailbox providers ask for 2048 or more"
+        );
+        assert!(load("nothing.pem").unwrap_err().starts_with("cannot read the DKIM key `nothing.pem`"));
+        assert!(rsa.aligns_with("lantern.example.org") && rsa.aligns_with("news.Lantern.example.org"));
+        assert!(!rsa.aligns_with("example.org") && !rsa.aligns_with("evil-lantern.example.org"));
+    }
+
+    #[test]
+    fn the_signature_covers_both_list_headers() {
+        let message = b"From: a@lantern.example.org\r\nTo: b@x.org\r\nSubject: s\r\nList-Unsubscribe: <https://x>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nbody\r\n";
+        let header = load("ed25519.pem").unwrap().header(message).unwrap();
+        let unfolded = header.replace("\r\n\t", "").replace("\r\n ", "");
+        let h = unfolded.split(';').find_map(|tag| tag.trim().strip_prefix("h=")).unwrap().to_ascii_lowercase();
+        let covered: Vec<&str> = h.split(':').map(str::trim).collect();
+        for name in ["from", "to", "subject", "list-unsubscribe", "list-unsubscribe-post"] {
+            assert!(covered.contains(&name), "{name} not in h={h}");
+        }
+        assert!(header.starts_with("DKIM-Signature: v=1; a=ed25519-sha256;") && header.ends_with("\r\n"), "{header}");
+    }
+}
