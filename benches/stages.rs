@@ -216,6 +216,22 @@ fn personalise_message(bencher: Bencher, digest: &str) {
     });
 }
 
+/// The DKIM signature of one ~10 KB digest message (the example's), with
+/// each kind of key: what `delivery.dkim` adds to a message's cost.
+#[divan::bench(args = ["rsa2048", "ed25519"])]
+fn dkim_sign_10kb(bencher: Bencher, key: &str) {
+    let (digest, sender) = digest_of(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let bytes = message::build(&digest, &sender, &subscriber(1)).expect("message").bytes();
+    let config = newsroom::config::DkimConfig {
+        domain: "lantern.example.org".into(),
+        selector: "news".into(),
+        key: format!("{key}.pem").into(),
+    };
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dkim");
+    let signer = newsroom::digest::dkim::Signer::load(&fixtures, &config).expect("key");
+    bencher.bench_local(|| signer.header(black_box(&bytes)).expect("signature"));
+}
+
 /// A store of 200,000 subscribers (merged from a list, as `send` does) and
 /// a digest frozen for them all: each claim checks its subscriber's status.
 fn ledger() -> (tempfile::TempDir, Store, Vec<i64>) {
