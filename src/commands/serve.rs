@@ -122,7 +122,8 @@ fn sign_up(site: &Site) -> Result<SignUpOptions, SignUpOff> {
     let relay =
         newsroom::delivery::relay(config.delivery.timeout).map_err(|error| SignUpOff::Because(format!("{error:#}")))?;
     let template = ConfirmTemplate::load(&site.root).map_err(SignUpOff::Error)?;
-    Ok(SignUpOptions { public_url, config: config.clone(), template, relay })
+    let dkim = newsroom::digest::dkim::for_site(site).map_err(|e| SignUpOff::Error(e.into()))?;
+    Ok(SignUpOptions { public_url, config: config.clone(), template, relay, dkim })
 }
 
 /// `--watch`: rebuild the site and the month's preview when a post, a

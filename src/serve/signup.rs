@@ -28,6 +28,8 @@ pub struct SignUpOptions {
     pub template: ConfirmTemplate,
     /// Where confirmations are mailed through (`NEWSROOM_SMTP_URL`).
     pub relay: Relay,
+    /// Signs confirmations as the digests are signed (`delivery.dkim`).
+    pub dkim: Option<Arc<crate::digest::dkim::Signer>>,
 }
 
 /// The honeypot: hidden from people, filled in by form-filling bots.
@@ -96,7 +98,9 @@ async fn mail_confirmation(app: Arc<App>, id: i64, address: String) {
     let token = token::sign_confirmation(&app.options.secret, &app.options.list_id, id, now.timestamp());
     let url = format!("{}/confirm/{token}", signup.public_url);
     let masked = mask(&address);
-    let message = match confirm::message(&signup.config, &signup.template, &address, &url, now.into()) {
+    let made = confirm::message(&signup.config, &signup.template, &address, &url, now.into())
+        .and_then(|message| message.signed(signup.dkim.as_deref()));
+    let message = match made {
         Ok(message) => message,
         Err(error) => return (app.options.log)(format!("confirmation to {masked} not made: {error:#}")),
     };

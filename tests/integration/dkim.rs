@@ -109,6 +109,33 @@ fn previews_and_sent_messages_verify_with_dkimpy_and_an_altered_header_does_not(
             assert!(!files.is_empty());
             let (ok, said) = verify(&python, &name, &record, &files);
             assert!(ok, "sent messages: {said}");
+
+            // A sign-up confirmation from serve is signed the same way.
+            let smtp = SmtpServer::start(Default::default());
+            let server = crate::serve::Server::start_with(site.path(), &[("NEWSROOM_SMTP_URL", &smtp.url())]);
+            let url = server.url("/subscribe");
+            let status = tokio::runtime::Runtime::new().unwrap().block_on(async {
+                reqwest::Client::new()
+                    .post(url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("email=new%40example.net")
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            });
+            assert_eq!(status, reqwest::StatusCode::OK);
+            let mail = crate::serve::wait_for_mail(&smtp, 1);
+            let confirmation = site.path().join("confirmation.eml");
+            std::fs::write(&confirmation, &mail[0].data).unwrap();
+            let output = Command::new(&python)
+                .arg("-c")
+                .arg("import sys, dkim; r = sys.argv[2].encode(); sys.exit(0 if dkim.verify(open(sys.argv[3], 'rb').read(), dnsfunc=lambda q, timeout=5: r) else 1)")
+                .args([name.as_str(), record.as_str()])
+                .arg(&confirmation)
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "the confirmation does not verify: {}", stderr(&output));
         }
     }
 }
