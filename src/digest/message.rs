@@ -205,17 +205,21 @@ pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyho
     // The envelope is the From and To addresses; given explicitly, lettre does
     // not parse both headers back to find it (a sixth of the time per message).
     let envelope = Envelope::new(Some(sender.from.email.clone()), vec![address.clone()])?;
-    let to = Mailbox::new(Some(name.to_string()).filter(|n| !n.is_empty()), address);
-    let mut builder = Message::builder()
-        .envelope(envelope)
-        .from(sender.from.clone())
-        .to(to)
-        .subject(subject)
-        .date(sender.date)
-        .message_id(Some(message_id.clone()))
-        .header(ListId(format!("<{}>", sender.list_id)))
-        .header(ListUnsubscribe(list_unsubscribe))
-        .header(ListUnsubscribePost);
+    let builder = Message::builder().envelope(envelope).from(sender.from.clone());
+    // An ASCII display name goes out as an RFC 5322 quoted string
+    // (`"Doe, Jane"`): lettre writes any name with a special character as a
+    // base64 encoded word, which spam filters score (rspamd's
+    // TO_EXCESS_BASE64). Other names keep lettre's encoding.
+    let mut builder = match quoted_display_name(name) {
+        Some(quoted) => builder.header(QuotedTo(format!("{quoted} <{address}>"))),
+        None => builder.to(Mailbox::new(Some(name.to_string()).filter(|n| !n.is_empty()), address)),
+    }
+    .subject(subject)
+    .date(sender.date)
+    .message_id(Some(message_id.clone()))
+    .header(ListId(format!("<{}>", sender.list_id)))
+    .header(ListUnsubscribe(list_unsubscribe))
+    .header(ListUnsubscribePost);
     if let Some(reply_to) = &sender.reply_to {
         builder = builder.reply_to(reply_to.clone());
     }
@@ -262,6 +266,18 @@ macro_rules! text_header {
 }
 
 text_header!(ListId, "List-Id");
+text_header!(QuotedTo, "To");
+
+/// `name` as an RFC 5322 quoted string, when it is printable ASCII (`\`
+/// and `"` escaped); `None` for an empty name or one that needs encoding.
+/// A name holding `=?` is encoded too: mail readers decode encoded words
+/// even inside quotes, so `"=?UTF-8?B?QmNjOiB4?="` would show as `Bcc: x`
+/// (found by the header property test).
+fn quoted_display_name(name: &str) -> Option<String> {
+    let printable =
+        !name.is_empty() && !name.contains("=?") && name.chars().all(|c| c.is_ascii() && !c.is_ascii_control());
+    printable.then(|| format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\"")))
+}
 text_header!(ListUnsubscribe, "List-Unsubscribe");
 
 /// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
