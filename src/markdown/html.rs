@@ -300,7 +300,13 @@ impl SpecialElements {
 fn rewrite_knowing(raw: &str, context: &LinkContext, special: SpecialElements) -> CleanHtml {
     let local_refs = RefCell::new(BTreeSet::new());
     let dropped = RefCell::new(BTreeSet::new());
-    let absolute = |value: &str| -> String { resolve_url(value, context, &mut local_refs.borrow_mut()) };
+    // lol_html gives an attribute as written (`a&amp;b`) and writes one back
+    // as given: the reference is decoded before it is resolved, so the file
+    // it names is recorded by its real name (as the fast path, which reads
+    // pulldown-cmark's events, records it), and the `&` escaped again.
+    let absolute = |value: &str| -> String {
+        resolve_url(&decode_entities(value), context, &mut local_refs.borrow_mut()).replace('&', "&amp;")
+    };
     let SpecialElements { iframe: has_iframe, video: has_video, dropped: has_dropped } = special;
     // A video's address may be in a `<source>` inside it, which a stream
     // rewriter meets only after the `<video>` it must replace: so the
@@ -444,13 +450,44 @@ pub(crate) fn decode_entities(value: &str) -> String {
     if !value.contains('&') {
         return value.to_string();
     }
-    value
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&apos;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let end = rest.find(';').filter(|end| *end <= 10);
+        let decoded = end.and_then(|end| {
+            let entity = &rest[1..end];
+            let character = match entity {
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "amp" => Some('&'),
+                // Numeric references, as pulldown-cmark writes `'` (`&#x27;`).
+                _ => entity
+                    .strip_prefix("#x")
+                    .or_else(|| entity.strip_prefix("#X"))
+                    .map(|hex| u32::from_str_radix(hex, 16))
+                    .or_else(|| entity.strip_prefix('#').map(str::parse::<u32>))
+                    .and_then(Result::ok)
+                    .and_then(char::from_u32),
+            };
+            character.map(|c| (c, end))
+        });
+        match decoded {
+            Some((character, end)) => {
+                out.push(character);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// What a `<video>` shows and where it is: its own `src` or its first
@@ -583,6 +620,14 @@ fn embed_replacement(src: &str, title: Option<String>) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn entities_in_attributes_decode_as_a_browser_reads_them() {
+        assert_eq!(decode_entities("a&amp;b&#x27;c&#39;d&quot;&lt;&gt;&apos;"), "a&b'c'd\"<>'");
+        assert_eq!(decode_entities("&&amp &unknown; &#xZZ; &#1114112;"), "&&amp &unknown; &#xZZ; &#1114112;");
+        assert_eq!(decode_entities("no entity"), "no entity");
+    }
+
     use super::*;
 
     /// The page of the post the test HTML belongs to.
