@@ -13,28 +13,18 @@ use std::time::SystemTime;
 use anyhow::{Context, Result, anyhow};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
-use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use super::email::{Notice, notice_page};
 use super::message::OutgoingMessage;
-use super::template::{DEFAULT_EMAIL_CSS, fill_globals, placeholders};
+use super::template::{DEFAULT_EMAIL_CSS, check_placeholders, fill_globals, parse_head, read_template};
 use crate::config::{Config, ConfigError};
-use crate::content::front_matter;
-use crate::{markdown, yaml};
+use crate::markdown;
 
 /// The built-in template, used when a site has no `templates/confirm.md`.
 pub const DEFAULT_CONFIRM_MD: &str = include_str!("../../templates/confirm.md");
 /// The placeholders `confirm.md` may use.
 pub const PLACEHOLDERS: [&str; 2] = ["site_title", "confirm_url"];
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Head {
-    subject: String,
-    #[serde(default)]
-    preheader: String,
-}
 
 /// The parsed `templates/confirm.md`.
 #[derive(Debug, Clone)]
@@ -50,63 +40,37 @@ impl ConfirmTemplate {
     /// Reads `templates/confirm.md` and `templates/email.css` from the site
     /// folder, each falling back to the built-in default.
     pub fn load(site_root: &Path) -> Result<ConfirmTemplate> {
-        let dir = site_root.join("templates");
-        let read = |name: &str| -> Result<Option<String>> {
-            let path = dir.join(name);
-            match path.is_file() {
-                true => Ok(Some(
-                    std::fs::read_to_string(&path).with_context(|| format!("failed to read `{}`", path.display()))?,
-                )),
-                false => Ok(None),
-            }
-        };
-        let css = read("email.css")?.unwrap_or_else(|| DEFAULT_EMAIL_CSS.to_string());
-        match read("confirm.md")? {
-            Some(text) => ConfirmTemplate::parse(&text, Path::new("templates/confirm.md"), css),
-            None => ConfirmTemplate::parse(DEFAULT_CONFIRM_MD, Path::new("(built-in) templates/confirm.md"), css),
-        }
+        let (text, source) = read_template(site_root, "confirm.md", DEFAULT_CONFIRM_MD)?;
+        let (css, _) = read_template(site_root, "email.css", DEFAULT_EMAIL_CSS)?;
+        ConfirmTemplate::parse(&text, &source, css)
     }
 
     /// Parses template text; `source` names it in errors.
     pub fn parse(text: &str, source: &Path, css: String) -> Result<ConfirmTemplate> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text).replace("\r\n", "\n");
-        let problem = |line, column, message: String| ConfigError { path: source.to_path_buf(), line, column, message };
-        let split =
-            front_matter::split(&text).map_err(|_| problem(1, 1, "front matter has no closing `---`".into()))?;
-        let head: Head = serde_yaml::from_str(split.yaml).map_err(|error| {
-            let (line, column, message) = yaml::error_parts(&error, split.yaml, split.yaml_line);
-            problem(line, column, message)
-        })?;
+        let parsed = parse_head(text, source)?;
+        let known = |name: &str| PLACEHOLDERS.contains(&name);
+        let listed = PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ");
         for (text, first_line) in [
-            (&head.subject, split.yaml_line),
-            (&head.preheader, split.yaml_line),
-            (&split.body.to_string(), split.body_line),
+            (parsed.subject.as_str(), parsed.subject_line),
+            (&parsed.preheader, parsed.preheader_line),
+            (&parsed.body, parsed.body_line),
         ] {
-            if let Some((offset, name)) = placeholders(text).into_iter().find(|(_, name)| !PLACEHOLDERS.contains(name))
-            {
-                let line = first_line + text[..offset].matches('\n').count();
-                let column = text[..offset].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                return Err(problem(
-                    line,
-                    column,
-                    format!("unknown placeholder `{{{name}}}` (known: {{site_title}}, {{confirm_url}})"),
-                )
-                .into());
-            }
+            check_placeholders(text, first_line, source, &known, &listed)?;
         }
-        if !split.body.contains("{confirm_url}") {
-            return Err(problem(
-                split.body_line,
-                1,
-                "the message has no `{confirm_url}`: the reader could not confirm".into(),
-            )
+        if !parsed.body.contains("{confirm_url}") {
+            return Err(ConfigError {
+                path: source.to_path_buf(),
+                line: parsed.body_line,
+                column: 1,
+                message: "the message has no `{confirm_url}`: the reader could not confirm".into(),
+            }
             .into());
         }
         Ok(ConfirmTemplate {
             source: source.to_path_buf(),
-            subject: head.subject,
-            preheader: head.preheader,
-            body: split.body.to_string(),
+            subject: parsed.subject,
+            preheader: parsed.preheader,
+            body: parsed.body,
             css,
         })
     }

@@ -96,85 +96,122 @@ impl DigestTemplate {
     /// Reads `templates/digest.md` and `templates/email.css` from the site
     /// folder, each falling back to the built-in default.
     pub fn load(site_root: &Path) -> Result<DigestTemplate> {
-        let dir = site_root.join("templates");
-        let md_path = dir.join("digest.md");
-        let (text, source) = if md_path.is_file() {
-            let text =
-                std::fs::read_to_string(&md_path).with_context(|| format!("failed to read `{}`", md_path.display()))?;
-            (text, PathBuf::from("templates/digest.md"))
-        } else {
-            (DEFAULT_DIGEST_MD.to_string(), PathBuf::from("(built-in) templates/digest.md"))
-        };
-        let css_path = dir.join("email.css");
-        let css = if css_path.is_file() {
-            std::fs::read_to_string(&css_path).with_context(|| format!("failed to read `{}`", css_path.display()))?
-        } else {
-            DEFAULT_EMAIL_CSS.to_string()
-        };
+        let (text, source) = read_template(site_root, "digest.md", DEFAULT_DIGEST_MD)?;
+        let (css, _) = read_template(site_root, "email.css", DEFAULT_EMAIL_CSS)?;
         DigestTemplate::parse(&text, &source, css)
     }
 
     /// Parses template text; `source` names it in errors.
     pub fn parse(text: &str, source: &Path, css: String) -> Result<DigestTemplate> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text).replace("\r\n", "\n");
-        let problem = |line, column, message: String| ConfigError { path: source.to_path_buf(), line, column, message };
-        let split =
-            front_matter::split(&text).map_err(|_| problem(1, 1, "front matter has no closing `---`".into()))?;
-        let head: Head = serde_yaml::from_str(split.yaml).map_err(|error| {
-            let (line, column, message) = yaml::error_parts(&error, split.yaml, split.yaml_line);
-            problem(line, column, message)
-        })?;
-        let (intro, footer) = match split.body.find(FOOTER_MARKER) {
+        let parsed = parse_head(text, source)?;
+        let (intro, footer) = match parsed.body.find(FOOTER_MARKER) {
             Some(at) => {
-                let footer_line = split.body_line + split.body[..at].matches('\n').count();
+                let footer_line = parsed.body_line + parsed.body[..at].matches('\n').count();
                 (
-                    (split.body[..at].to_string(), split.body_line),
-                    (split.body[at + FOOTER_MARKER.len()..].to_string(), footer_line),
+                    (parsed.body[..at].to_string(), parsed.body_line),
+                    (parsed.body[at + FOOTER_MARKER.len()..].to_string(), footer_line),
                 )
             }
-            None => ((split.body.to_string(), split.body_line), (String::new(), split.body_line)),
+            None => ((parsed.body.clone(), parsed.body_line), (String::new(), parsed.body_line)),
         };
-        let template = DigestTemplate {
+        let known = |name: &str| {
+            GLOBAL_PLACEHOLDERS.contains(&name) || Slot::IN_TEMPLATES.iter().any(|slot| slot.name() == name)
+        };
+        let listed = GLOBAL_PLACEHOLDERS
+            .map(|p| format!("{{{p}}}"))
+            .into_iter()
+            .chain(Slot::IN_TEMPLATES.map(|slot| format!("{{{}}}", slot.name())))
+            .collect::<Vec<_>>()
+            .join(", ");
+        for (text, first_line) in [
+            (parsed.subject.as_str(), parsed.subject_line),
+            (&parsed.preheader, parsed.preheader_line),
+            (&intro.0, intro.1),
+            (&footer.0, footer.1),
+        ] {
+            check_placeholders(text, first_line, source, &known, &listed)?;
+        }
+        Ok(DigestTemplate {
             source: source.to_path_buf(),
-            subject: head.subject,
-            preheader: head.preheader,
+            subject: parsed.subject,
+            preheader: parsed.preheader,
             intro,
             footer,
             css,
-        };
-        let yaml_line =
-            |key: &str| yaml::key_position(split.yaml, key).map_or(split.yaml_line, |(l, _)| l + split.yaml_line - 1);
-        template.check_placeholders(&template.subject, yaml_line("subject"))?;
-        template.check_placeholders(&template.preheader, yaml_line("preheader"))?;
-        template.check_placeholders(&template.intro.0, template.intro.1)?;
-        template.check_placeholders(&template.footer.0, template.footer.1)?;
-        Ok(template)
-    }
-
-    fn check_placeholders(&self, text: &str, first_line: usize) -> Result<()> {
-        for (offset, name) in placeholders(text) {
-            if !GLOBAL_PLACEHOLDERS.contains(&name) && !Slot::IN_TEMPLATES.iter().any(|slot| slot.name() == name) {
-                let line = first_line + text[..offset].matches('\n').count();
-                let column = text[..offset].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                return Err(ConfigError {
-                    path: self.source.clone(),
-                    line,
-                    column,
-                    message: format!(
-                        "unknown placeholder `{{{name}}}` (known: {}, {})",
-                        GLOBAL_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", "),
-                        Slot::IN_TEMPLATES.map(|slot| format!("{{{}}}", slot.name())).join(", ")
-                    ),
-                }
-                .into());
-            }
-        }
-        Ok(())
+        })
     }
 }
 
+/// `templates/NAME` from the site folder, or `default` when the site has
+/// none; with the name errors give it.
+pub(crate) fn read_template(site_root: &Path, name: &str, default: &str) -> Result<(String, PathBuf)> {
+    let path = site_root.join("templates").join(name);
+    if path.is_file() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        return Ok((text, PathBuf::from(format!("templates/{name}"))));
+    }
+    Ok((default.to_string(), PathBuf::from(format!("(built-in) templates/{name}"))))
+}
+
+/// A message template's front matter (subject, preheader) and its body,
+/// each with the line it starts on.
+pub(crate) struct TemplateText {
+    pub subject: String,
+    pub subject_line: usize,
+    pub preheader: String,
+    pub preheader_line: usize,
+    pub body: String,
+    pub body_line: usize,
+}
+
+/// Splits a template into front matter and body (a BOM and CRLF line ends
+/// allowed); a problem is a [`ConfigError`] at its place in `source`.
+pub(crate) fn parse_head(text: &str, source: &Path) -> Result<TemplateText> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text).replace("\r\n", "\n");
+    let problem = |line, column, message: String| ConfigError { path: source.to_path_buf(), line, column, message };
+    let split = front_matter::split(&text).map_err(|_| problem(1, 1, "front matter has no closing `---`".into()))?;
+    let head: Head = serde_yaml::from_str(split.yaml).map_err(|error| {
+        let (line, column, message) = yaml::error_parts(&error, split.yaml, split.yaml_line);
+        problem(line, column, message)
+    })?;
+    let yaml_line =
+        |key: &str| yaml::key_position(split.yaml, key).map_or(split.yaml_line, |(l, _)| l + split.yaml_line - 1);
+    Ok(TemplateText {
+        subject: head.subject,
+        subject_line: yaml_line("subject"),
+        preheader: head.preheader,
+        preheader_line: yaml_line("preheader"),
+        body: split.body.to_string(),
+        body_line: split.body_line,
+    })
+}
+
+/// An error at the first placeholder of `text` (which starts on
+/// `first_line` of `source`) that `known` does not accept; `listed` names
+/// the known ones for the message.
+pub(crate) fn check_placeholders(
+    text: &str,
+    first_line: usize,
+    source: &Path,
+    known: &dyn Fn(&str) -> bool,
+    listed: &str,
+) -> Result<()> {
+    let Some((offset, name)) = placeholders(text).into_iter().find(|(_, name)| !known(name)) else {
+        return Ok(());
+    };
+    let line = first_line + text[..offset].matches('\n').count();
+    let column = text[..offset].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Err(ConfigError {
+        path: source.to_path_buf(),
+        line,
+        column,
+        message: format!("unknown placeholder `{{{name}}}` (known: {listed})"),
+    }
+    .into())
+}
+
 /// `{name}` placeholders in text with their byte offsets; `{{` and `}}` are literal braces.
-pub(crate) fn placeholders(text: &str) -> Vec<(usize, &str)> {
+fn placeholders(text: &str) -> Vec<(usize, &str)> {
     let mut found = Vec::new();
     let bytes = text.as_bytes();
     let mut index = 0;
