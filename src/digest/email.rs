@@ -61,28 +61,35 @@ pub struct Page<'a> {
 
 /// The whole digest document (before CSS inlining).
 pub fn page(page: &Page, css: &str) -> Markup {
+    let rows = html! {
+        tr { td class="header" { (header(page)) } }
+        tr { td class="intro" { (SanitisedHtml(page.intro_html)) } }
+        @for post in &page.posts {
+            tr { td class="post" { (post_block(post)) } }
+        }
+        tr { td class="footer" { (footer(&page.footer)) } }
+    };
+    frame(page.lang, page.subject, page.preheader, css, rows)
+}
+
+/// The document every message shares: head, stylesheet, hidden
+/// preheader, and the 600 px container around `rows`.
+fn frame(lang: &str, subject: &str, preheader: &str, css: &str, rows: Markup) -> Markup {
     html! {
         (DOCTYPE)
-        html lang=(page.lang) {
+        html lang=(lang) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light";
-                title { (page.subject) }
+                title { (subject) }
                 style { (style_text(css)) }
             }
             body class="body" {
-                div class="preheader" { (page.preheader) }
+                div class="preheader" { (preheader) }
                 table class="wrapper" role="presentation" {
                     tr { td class="wrapper-cell" {
-                        table class="container" role="presentation" {
-                            tr { td class="header" { (header(page)) } }
-                            tr { td class="intro" { (SanitisedHtml(page.intro_html)) } }
-                            @for post in &page.posts {
-                                tr { td class="post" { (post_block(post)) } }
-                            }
-                            tr { td class="footer" { (footer(&page.footer)) } }
-                        }
+                        table class="container" role="presentation" { (rows) }
                     } }
                 }
             }
@@ -108,30 +115,12 @@ pub struct Notice<'a> {
 /// The whole notice document (before CSS inlining).
 pub fn notice_page(notice: &Notice, css: &str) -> Markup {
     let Notice { lang, subject, preheader, site_title, blog_url, body_html, postal_address } = *notice;
-    html! {
-        (DOCTYPE)
-        html lang=(lang) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="color-scheme" content="light";
-                title { (subject) }
-                style { (style_text(css)) }
-            }
-            body class="body" {
-                div class="preheader" { (preheader) }
-                table class="wrapper" role="presentation" {
-                    tr { td class="wrapper-cell" {
-                        table class="container" role="presentation" {
-                            tr { td class="header" { a class="site-title" href=(blog_url) { (site_title) } } }
-                            tr { td class="intro" { (SanitisedHtml(body_html)) } }
-                            tr { td class="footer" { p { (postal_address) } } }
-                        }
-                    } }
-                }
-            }
-        }
-    }
+    let rows = html! {
+        tr { td class="header" { a class="site-title" href=(blog_url) { (site_title) } } }
+        tr { td class="intro" { (SanitisedHtml(body_html)) } }
+        tr { td class="footer" { p { (postal_address) } } }
+    };
+    frame(lang, subject, preheader, css, rows)
 }
 
 /// The stylesheet as the text of a `<style>` element. `</` is written `<\/`,
