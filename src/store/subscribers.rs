@@ -266,19 +266,11 @@ pub enum Unsubscribed {
 impl Store {
     /// The subscriber an address names, in any spelling.
     pub fn subscriber(&self, address: &str) -> Result<Option<SubscriberRecord>> {
-        Ok(self
-            .connection
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE key = ?1"))?
-            .query_row([matching_key(address)], SubscriberRecord::from_row)
-            .optional()?)
+        Ok(by_key(&self.connection, &matching_key(address))?)
     }
 
     pub fn subscriber_by_id(&self, id: i64) -> Result<Option<SubscriberRecord>> {
-        Ok(self
-            .connection
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"))?
-            .query_row([id], SubscriberRecord::from_row)
-            .optional()?)
+        Ok(by_id(&self.connection, id)?)
     }
 
     /// Every subscriber, or those in one status, oldest first.
@@ -328,11 +320,7 @@ impl Store {
             .into());
         }
         let added = self.in_transaction(|connection| {
-            let existing = connection
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE key = ?1"))?
-                .query_row([&key], SubscriberRecord::from_row)
-                .optional()?;
-            let Some(existing) = existing else {
+            let Some(existing) = by_key(connection, &key)? else {
                 connection.execute(
                     "INSERT INTO subscribers (address, key, name, status, source, created_at, confirmed_at, changed_at)
                      VALUES (?1, ?2, ?3, 'subscribed', 'cli', ?4, ?4, ?4)",
@@ -563,6 +551,22 @@ pub(super) fn record(connection: &Connection, subscriber_id: i64, event: &Event,
             event.digest_id
         ])?;
     Ok(())
+}
+
+/// The subscriber whose matching key is `key`.
+pub(super) fn by_key(connection: &Connection, key: &str) -> rusqlite::Result<Option<SubscriberRecord>> {
+    connection
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE key = ?1"))?
+        .query_row([key], SubscriberRecord::from_row)
+        .optional()
+}
+
+/// The subscriber with the store's id `id`.
+pub(super) fn by_id(connection: &Connection, id: i64) -> rusqlite::Result<Option<SubscriberRecord>> {
+    connection
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"))?
+        .query_row([id], SubscriberRecord::from_row)
+        .optional()
 }
 
 /// Changes a subscriber's status and records why, together.

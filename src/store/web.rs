@@ -7,9 +7,9 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
-use super::subscribers::{COLUMNS, record, set_status};
+use super::subscribers::{by_id, by_key, record, set_status};
 use super::{Channel, Event, EventKind, Store, SubscriberRecord, SubscriberStatus, timestamp};
 use crate::subscribers::matching_key;
 
@@ -143,11 +143,7 @@ fn sign_up(
     at: &str,
 ) -> rusqlite::Result<WebOutcome> {
     let key = matching_key(address);
-    let existing = connection
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE key = ?1"))?
-        .query_row([&key], SubscriberRecord::from_row)
-        .optional()?;
-    let (id, changed) = match existing {
+    let (id, changed) = match by_key(connection, &key)? {
         Some(subscriber) if subscriber.status == SubscriberStatus::Subscribed => {
             return Ok(WebOutcome::of(Some(subscriber), false));
         }
@@ -183,13 +179,6 @@ fn sign_up(
 /// An instant as the store writes it, in Unix seconds (0 if unreadable).
 fn seconds_of(stored: &str) -> i64 {
     DateTime::parse_from_rfc3339(stored).map_or(0, |at| at.timestamp())
-}
-
-fn by_id(connection: &Connection, id: i64) -> rusqlite::Result<Option<SubscriberRecord>> {
-    connection
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"))?
-        .query_row([id], SubscriberRecord::from_row)
-        .optional()
 }
 
 #[cfg(test)]
