@@ -93,20 +93,24 @@ impl Signer {
         }
         use base64::Engine as _;
         let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-        let (key, record) = match &der {
-            PrivateKeyDer::Pkcs8(pkcs8)
-                if Ed25519Key::from_pkcs8_maybe_unchecked_der(pkcs8.secret_pkcs8_der()).is_ok() =>
-            {
-                let key =
-                    Ed25519Key::from_pkcs8_maybe_unchecked_der(pkcs8.secret_pkcs8_der()).map_err(|e| e.to_string())?;
+        let ed25519 = match &der {
+            PrivateKeyDer::Pkcs8(pkcs8) => Ed25519Key::from_pkcs8_maybe_unchecked_der(pkcs8.secret_pkcs8_der()).ok(),
+            _ => None,
+        };
+        let (key, record) = match ed25519 {
+            Some(key) => {
                 let record = format!("v=DKIM1; k=ed25519; p={}", b64(&key.public_key()));
                 (Key::Ed25519(signer(key, &domain, &selector)), record)
             }
-            _ => {
+            None => {
+                use rsa::pkcs1::DecodeRsaPublicKey;
+                use rsa::pkcs8::EncodePublicKey;
+                use rsa::traits::PublicKeyParts;
                 let key = RsaKey::<Sha256>::from_key_der(der.clone_key())
                     .map_err(|e| format!("`{}` is neither an RSA nor an Ed25519 key: {e}", config.key.display()))?;
-                let public = key.public_key();
-                let bits = rsa_modulus_bits(&public);
+                let public = rsa::RsaPublicKey::from_pkcs1_der(&key.public_key())
+                    .map_err(|e| format!("the public half of `{}` cannot be read: {e}", config.key.display()))?;
+                let bits = public.n().bits();
                 if bits < MIN_RSA_BITS {
                     return Err(format!(
                         "the DKIM key `{}` is RSA of {bits} bits: mailbox providers ask for {MIN_RSA_BITS} or more",
@@ -114,7 +118,10 @@ impl Signer {
                     ));
                 }
                 // SubjectPublicKeyInfo, as opendkim-genkey and providers publish it.
-                let record = format!("v=DKIM1; k=rsa; p={}", b64(&rsa_subject_public_key_info(&public)));
+                let spki = public
+                    .to_public_key_der()
+                    .map_err(|e| format!("the public half of `{}` cannot be written: {e}", config.key.display()))?;
+                let record = format!("v=DKIM1; k=rsa; p={}", b64(spki.as_bytes()));
                 (Key::Rsa(signer(key, &domain, &selector)), record)
             }
         };
@@ -138,56 +145,6 @@ impl Signer {
         let from = from_domain.trim_end_matches('.').to_ascii_lowercase();
         from == self.domain || from.ends_with(&format!(".{}", self.domain))
     }
-}
-
-/// A PKCS#1 RSAPublicKey wrapped as an X.509 SubjectPublicKeyInfo:
-/// SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING { key } }.
-fn rsa_subject_public_key_info(pkcs1: &[u8]) -> Vec<u8> {
-    fn with_length(tag: u8, content: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        match content.len() {
-            n if n < 0x80 => out.push(n as u8),
-            n => {
-                let bytes: Vec<u8> = n.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
-                out.push(0x80 | bytes.len() as u8);
-                out.extend(bytes);
-            }
-        }
-        out.extend_from_slice(content);
-        out
-    }
-    const RSA_ENCRYPTION: [u8; 15] =
-        [0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
-    let mut bits = vec![0];
-    bits.extend_from_slice(pkcs1);
-    let mut content = RSA_ENCRYPTION.to_vec();
-    content.extend(with_length(0x03, &bits));
-    with_length(0x30, &content)
-}
-
-/// The size in bits of the modulus of a PKCS#1 RSAPublicKey (DER:
-/// SEQUENCE { INTEGER n, INTEGER e }); 0 if it cannot be read.
-fn rsa_modulus_bits(der: &[u8]) -> usize {
-    fn length(bytes: &[u8]) -> Option<(usize, usize)> {
-        match *bytes.first()? {
-            n if n < 0x80 => Some((n as usize, 1)),
-            n => {
-                let count = (n & 0x7f) as usize;
-                let value = bytes.get(1..1 + count)?.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
-                Some((value, 1 + count))
-            }
-        }
-    }
-    let modulus = || -> Option<usize> {
-        let rest = der.strip_prefix(&[0x30])?;
-        let (_, used) = length(rest)?;
-        let rest = rest.get(used..)?.strip_prefix(&[0x02])?;
-        let (len, used) = length(rest)?;
-        let integer = rest.get(used..used + len)?;
-        let integer = integer.iter().position(|b| *b != 0).map_or(&[][..], |start| &integer[start..]);
-        Some(integer.len() * 8 - integer.first().map_or(8, |b| b.leading_zeros() as usize))
-    };
-    modulus().unwrap_or(0)
 }
 
 /// The site's signer when `delivery.dkim` is set. A key that cannot be
