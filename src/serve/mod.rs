@@ -239,6 +239,12 @@ fn too_many(seconds: u64) -> Response {
     response
 }
 
+/// newsroom's clock ([`crate::clock`]); `NEWSROOM_NOW` was checked when
+/// the command started, so the system clock stands in only if it changed since.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    crate::clock::now().unwrap_or_else(|_| chrono::Utc::now())
+}
+
 fn html(status: StatusCode, page: Markup) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page.into_string()).into_response()
 }

@@ -94,7 +94,7 @@ pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Respons
 /// is not (its answer does not depend on the relay).
 async fn mail_confirmation(app: Arc<App>, id: i64, address: String) {
     let Some(signup) = &app.options.signup else { return };
-    let now = crate::clock::now().unwrap_or_else(|_| chrono::Utc::now());
+    let now = super::now();
     let token = token::sign_confirmation(&app.options.secret, &app.options.list_id, id, now.timestamp());
     let url = format!("{}/confirm/{token}", signup.public_url);
     let masked = mask(&address);
@@ -114,19 +114,26 @@ async fn mail_confirmation(app: Arc<App>, id: i64, address: String) {
 }
 
 impl App {
-    fn confirmation(&self, token: &str) -> Option<Confirmation> {
-        let now = crate::clock::now().unwrap_or_else(|_| chrono::Utc::now()).timestamp();
-        token::verify_confirmation(&self.options.secret, &self.options.list_id, token, now)
+    /// The subscriber and issue time a confirmation token names, or the
+    /// page to answer: 404 for a token not made here, 410 for an expired one.
+    fn confirmation(&self, token: &str) -> Result<(i64, i64), Box<Response>> {
+        let now = super::now().timestamp();
+        match token::verify_confirmation(&self.options.secret, &self.options.list_id, token, now) {
+            None => Err(Box::new(self.invalid_link())),
+            Some(Confirmation::Expired) => {
+                Err(Box::new(html(StatusCode::GONE, pages::link_expired(&self.options.list_name))))
+            }
+            Some(Confirmation::Valid { id, issued }) => Ok((id, issued)),
+        }
     }
 }
 
 /// GET of a confirmation link: a page with the button; nothing changes.
 pub async fn show_confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
     let list = &app.options.list_name;
-    let id = match app.confirmation(&token) {
-        None => return app.invalid_link(),
-        Some(Confirmation::Expired) => return html(StatusCode::GONE, pages::link_expired(list)),
-        Some(Confirmation::Valid { id, .. }) => id,
+    let (id, _) = match app.confirmation(&token) {
+        Ok(named) => named,
+        Err(page) => return *page,
     };
     match app.writer.ask(WebRequest::Look(id)).await {
         Ok(outcome) => match outcome.subscriber {
@@ -141,9 +148,8 @@ pub async fn show_confirm(State(app): State<Arc<App>>, Path(token): Path<String>
 pub async fn confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
     let list = &app.options.list_name;
     let (id, issued) = match app.confirmation(&token) {
-        None => return app.invalid_link(),
-        Some(Confirmation::Expired) => return html(StatusCode::GONE, pages::link_expired(list)),
-        Some(Confirmation::Valid { id, issued }) => (id, issued),
+        Ok(named) => named,
+        Err(page) => return *page,
     };
     match app.writer.ask(WebRequest::Confirm { id, issued }).await {
         Ok(outcome) if outcome.stale => html(StatusCode::GONE, pages::link_expired(list)),

@@ -65,7 +65,7 @@ impl Writer {
 }
 
 fn apply(store: &Store, batch: &mut Vec<Job>) {
-    let now = crate::clock::now().unwrap_or_else(|_| chrono::Utc::now());
+    let now = super::now();
     let (requests, replies): (Vec<WebRequest>, Vec<_>) = batch.drain(..).map(|job| (job.request, job.reply)).unzip();
     match store.apply_web(&requests, now) {
         Ok(outcomes) => {
