@@ -136,7 +136,7 @@ pub fn message(
     }
     let message = builder
         .multipart(MultiPart::alternative().singlepart(SinglePart::plain(text)).singlepart(SinglePart::html(html)))?;
-    Ok(OutgoingMessage { to: address.to_string(), message_id, message, signature: None })
+    Ok(OutgoingMessage { to: address.to_string(), message_id, message, signed: None })
 }
 
 #[cfg(test)]

@@ -88,28 +88,28 @@ pub struct OutgoingMessage {
     pub to: String,
     pub message_id: String,
     pub message: Message,
-    /// The `DKIM-Signature:` header line over the formatted message, when signed.
-    pub signature: Option<String>,
+    /// The signed bytes (the `DKIM-Signature:` line, then the formatted
+    /// message), when signed: formatted once, for the signature and the wire.
+    pub signed: Option<Vec<u8>>,
 }
 
 impl OutgoingMessage {
     /// The exact bytes of the message (what an `.eml` file holds and SMTP
     /// transmits): the DKIM signature, when there is one, then the message.
     pub fn bytes(&self) -> Vec<u8> {
-        match &self.signature {
+        match &self.signed {
             None => self.message.formatted(),
-            Some(signature) => {
-                let mut bytes = signature.clone().into_bytes();
-                bytes.extend(self.message.formatted());
-                bytes
-            }
+            Some(bytes) => bytes.clone(),
         }
     }
 
     /// Signs the message with `signer`, if there is one.
-    pub fn signed(mut self, signer: Option<&super::dkim::Signer>) -> anyhow::Result<OutgoingMessage> {
+    pub fn sign(mut self, signer: Option<&super::dkim::Signer>) -> anyhow::Result<OutgoingMessage> {
         if let Some(signer) = signer {
-            self.signature = Some(signer.header(&self.message.formatted())?);
+            let formatted = self.message.formatted();
+            let mut bytes = signer.header(&formatted)?.into_bytes();
+            bytes.extend(formatted);
+            self.signed = Some(bytes);
         }
         Ok(self)
     }
@@ -229,8 +229,7 @@ pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyho
         .singlepart(SinglePart::plain(text_body))
         .singlepart(SinglePart::html(html_body));
     let message = builder.multipart(body)?;
-    OutgoingMessage { to: subscriber.email.clone(), message_id, message, signature: None }
-        .signed(sender.dkim.as_deref())
+    OutgoingMessage { to: subscriber.email.clone(), message_id, message, signed: None }.sign(sender.dkim.as_deref())
 }
 
 /// Control characters (CR, LF, tabs) become spaces: a subject is one line.

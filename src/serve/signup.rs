@@ -99,7 +99,7 @@ async fn mail_confirmation(app: Arc<App>, id: i64, address: String) {
     let url = format!("{}/confirm/{token}", signup.public_url);
     let masked = mask(&address);
     let made = confirm::message(&signup.config, &signup.template, &address, &url, now.into())
-        .and_then(|message| message.signed(signup.dkim.as_deref()));
+        .and_then(|message| message.sign(signup.dkim.as_deref()));
     let message = match made {
         Ok(message) => message,
         Err(error) => return (app.options.log)(format!("confirmation to {masked} not made: {error:#}")),
