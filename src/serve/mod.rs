@@ -292,12 +292,11 @@ fn resubscribable(subscriber: Option<&crate::store::SubscriberRecord>) -> Option
 /// no redirect, no cookie.
 async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>, request: Request) -> Response {
     let Some(id) = app.verify(&token) else { return app.invalid_link() };
-    let fields = match form_fields(request).await {
-        Ok(fields) => fields,
+    let form = match form_fields(request).await {
+        Ok(form) => form,
         Err(response) => return response,
     };
-    let field = |name: &str| fields.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
-    let request = match (field("List-Unsubscribe"), field("action")) {
+    let request = match (form.get("List-Unsubscribe"), form.get("action")) {
         (Some("One-Click"), _) => WebRequest::Unsubscribe(id, Channel::OneClick),
         (_, Some("unsubscribe")) => WebRequest::Unsubscribe(id, Channel::Page),
         (_, Some("resubscribe")) => WebRequest::Resubscribe(id),
@@ -331,8 +330,18 @@ async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>, req
     html(StatusCode::OK, page)
 }
 
+/// A form's fields, in the order sent.
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// The first value of the field `name`.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+}
+
 /// A form's fields, from either encoding RFC 8058 allows.
-async fn form_fields(request: Request) -> Result<Vec<(String, String)>, Response> {
+async fn form_fields(request: Request) -> Result<Form, Response> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -347,11 +356,11 @@ async fn form_fields(request: Request) -> Result<Vec<(String, String)>, Response
             let value = field.text().await.map_err(IntoResponse::into_response)?;
             fields.push((name, value));
         }
-        return Ok(fields);
+        return Ok(Form(fields));
     }
     if content_type.is_empty() || content_type.starts_with("application/x-www-form-urlencoded") {
         let body = Bytes::from_request(request, &()).await.map_err(IntoResponse::into_response)?;
-        return Ok(url::form_urlencoded::parse(&body).into_owned().collect());
+        return Ok(Form(url::form_urlencoded::parse(&body).into_owned().collect()));
     }
     Err(html(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,

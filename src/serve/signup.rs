@@ -59,11 +59,11 @@ pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Respons
     {
         return super::too_many(60);
     }
-    let fields = match form_fields(request).await {
-        Ok(fields) => fields,
+    let form = match form_fields(request).await {
+        Ok(form) => form,
         Err(response) => return response,
     };
-    let field = |name: &str| fields.iter().find(|(key, _)| key == name).map_or("", |(_, value)| value.as_str());
+    let field = |name: &str| form.get(name).unwrap_or_default();
     let list = &app.options.list_name;
     if !field(HONEYPOT).is_empty() {
         (app.options.log)("POST /subscribe: the hidden field was filled in; dropped".into());
