@@ -244,6 +244,80 @@ pub struct DeliveryConfig {
     /// DKIM signing of every message newsroom makes (RFC 6376).
     #[serde(default)]
     pub dkim: Option<DkimConfig>,
+    /// The envelope sender of every message, a VERP address such as
+    /// `bounces+{token}@example.org`: `{token}` names the subscriber and the
+    /// digest, signed, so `newsroom inbound` can tell whose mail came back.
+    /// Unset, the envelope sender is the From address.
+    #[serde(default)]
+    pub return_path: Option<String>,
+    /// When returned mail makes a subscriber `bounced`.
+    #[serde(default)]
+    pub bounces: BouncePolicy,
+}
+
+/// `delivery.bounces`: how many hard bounces, or soft bounces within
+/// `soft_window_days`, make a subscriber `bounced` (not mailed again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BouncePolicy {
+    #[serde(default = "one")]
+    pub hard: u32,
+    #[serde(default = "three")]
+    pub soft: u32,
+    #[serde(default = "thirty")]
+    pub soft_window_days: u32,
+}
+
+impl Default for BouncePolicy {
+    fn default() -> Self {
+        BouncePolicy { hard: one(), soft: three(), soft_window_days: thirty() }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+fn three() -> u32 {
+    3
+}
+fn thirty() -> u32 {
+    30
+}
+
+impl DeliveryConfig {
+    /// The VERP envelope sender for `token`, when `delivery.return_path` is set.
+    pub fn return_path(&self, token: &str) -> Option<String> {
+        self.return_path.as_ref().map(|pattern| pattern.replace("{token}", token))
+    }
+
+    /// The parts of `delivery.return_path` around `{token}`: what an
+    /// address that came back must start and end with.
+    pub fn return_path_parts(&self) -> Option<(&str, &str)> {
+        self.return_path.as_deref()?.split_once("{token}")
+    }
+}
+
+/// `delivery.return_path`'s rules: one `{token}`, in the local part, and an
+/// address once it is filled in (with the longest token a digest makes).
+fn check_return_path(pattern: &str) -> Result<(), String> {
+    let problem = |why: &str| Err(format!("delivery.return_path `{pattern}` {why}"));
+    if pattern.matches("{token}").count() != 1 {
+        return problem("must hold `{token}` once, as in bounces+{token}@example.org");
+    }
+    let Some((local, _domain)) = pattern.rsplit_once('@') else {
+        return problem("is not an address such as bounces+{token}@example.org");
+    };
+    if !local.contains("{token}") {
+        return problem("must have `{token}` before the @, in the local part");
+    }
+    let longest = local.replace("{token}", &format!("{}-209912-{}", i32::MAX, "0".repeat(24)));
+    if longest.len() > 64 {
+        return problem("leaves too little room for the token: a local part is at most 64 characters (RFC 5321)");
+    }
+    match pattern.replace("{token}", "1-202610-0123456789abcdef01234567").parse::<lettre::Address>() {
+        Ok(_) => Ok(()),
+        Err(_) => problem("is not an address once `{token}` is filled in"),
+    }
 }
 
 /// `delivery.dkim`: the signing domain (`d=`), the selector (`s=`) and the
@@ -266,6 +340,8 @@ impl Default for DeliveryConfig {
             timeout: default_timeout(),
             stop_after_identical_refusals: default_refusal_limit(),
             dkim: None,
+            return_path: None,
+            bounces: BouncePolicy::default(),
         }
     }
 }
@@ -407,13 +483,26 @@ impl Config {
                 DigestConfig::default()
             }
         };
+        let mut delivery = sections.delivery.unwrap_or_default();
+        delivery.return_path = delivery.return_path.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
+        if let Some(pattern) = &delivery.return_path
+            && let Err(problem) = check_return_path(pattern)
+        {
+            errors.push(error(position("delivery", "return_path"), problem));
+        }
+        if delivery.bounces.hard == 0 || delivery.bounces.soft == 0 || delivery.bounces.soft_window_days == 0 {
+            errors.push(error(
+                position("delivery", "bounces"),
+                "delivery.bounces: hard, soft and soft_window_days must each be 1 or more".into(),
+            ));
+        }
         match site {
             Some(site) if errors.is_empty() => Ok(Config {
                 site,
                 posts: sections.posts.unwrap_or_else(default_posts),
                 feeds: sections.feeds.unwrap_or_default(),
                 digest,
-                delivery: sections.delivery.unwrap_or_default(),
+                delivery,
                 store: sections.store,
                 serve,
                 text: text.to_string(),
@@ -607,6 +696,30 @@ mod tests {
         let errors = parse(text).unwrap_err().0;
         assert_eq!(errors.len(), 1, "{errors:?}");
         errors.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn return_path_must_be_a_verp_address_with_one_token_in_the_local_part() {
+        let with = |value: &str| {
+            format!("site:\n  title: T\n  url: https://example.org/\ndelivery:\n  return_path: \"{value}\"\n")
+        };
+        let config = parse(&with("bounces+{token}@example.org")).unwrap();
+        assert_eq!(config.delivery.return_path("1-2-ab").as_deref(), Some("bounces+1-2-ab@example.org"));
+        assert_eq!(config.delivery.return_path_parts(), Some(("bounces+", "@example.org")));
+        assert_eq!(config.delivery.bounces, BouncePolicy { hard: 1, soft: 3, soft_window_days: 30 });
+        for (bad, why) in [
+            ("bounces@example.org", "must hold `{token}` once"),
+            ("b+{token}{token}@example.org", "must hold `{token}` once"),
+            ("bounces@{token}.example.org", "in the local part"),
+            ("a-very-long-prefix-that-leaves-no-room+{token}@example.org", "at most 64"),
+            ("bounces+{token}", "is not an address"),
+        ] {
+            let error = only_error(&with(bad));
+            assert!(error.message.contains(why), "{bad}: {}", error.message);
+            assert_eq!(error.line, 5, "{bad}: the problem is placed at the key");
+        }
+        let error = only_error("site:\n  title: T\n  url: https://example.org/\ndelivery:\n  bounces: { hard: 0 }\n");
+        assert!(error.message.contains("1 or more"), "{}", error.message);
     }
 
     #[test]

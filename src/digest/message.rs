@@ -80,6 +80,27 @@ pub struct Sender {
     pub subject_prefix: String,
     /// Signs every message when `delivery.dkim` is set.
     pub dkim: Option<std::sync::Arc<super::dkim::Signer>>,
+    /// `delivery.return_path`, the VERP envelope sender with `{token}`.
+    pub return_path: Option<String>,
+}
+
+impl Sender {
+    /// The envelope sender of `subscriber`'s message of `digest`: the
+    /// VERP address naming both, signed ([`crate::token::sign_return_path`]),
+    /// when `delivery.return_path` is set; the From address otherwise.
+    pub fn envelope_sender(&self, digest: &Digest, subscriber: &Subscriber) -> anyhow::Result<lettre::Address> {
+        let Some(pattern) = &self.return_path else {
+            return Ok(self.from.email.clone());
+        };
+        let token = crate::token::sign_return_path(
+            &self.secret,
+            &self.list_id,
+            subscriber.id.unwrap_or(0),
+            &digest.month.compact(),
+        );
+        let address = pattern.replace("{token}", &token);
+        address.parse().map_err(|e| anyhow::anyhow!("delivery.return_path `{address}` is not an address: {e}"))
+    }
 }
 
 /// A message ready to write or send.
@@ -204,7 +225,7 @@ pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyho
     }
     // The envelope is the From and To addresses; given explicitly, lettre does
     // not parse both headers back to find it (a sixth of the time per message).
-    let envelope = Envelope::new(Some(sender.from.email.clone()), vec![address.clone()])?;
+    let envelope = Envelope::new(Some(sender.envelope_sender(digest, subscriber)?), vec![address.clone()])?;
     let builder = Message::builder().envelope(envelope).from(sender.from.clone());
     // An ASCII display name goes out as an RFC 5322 quoted string
     // (`"Doe, Jane"`): lettre writes any name with a special character as a
@@ -317,6 +338,7 @@ mod tests {
             dkim: None,
             date: std::time::SystemTime::UNIX_EPOCH,
             subject_prefix: String::new(),
+            return_path: None,
         }
     }
 

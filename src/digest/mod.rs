@@ -53,6 +53,20 @@ impl Month {
         format!("digest-{self}")
     }
 
+    /// `202610`: the month in a return-path token.
+    pub fn compact(&self) -> String {
+        format!("{:04}{:02}", self.year, self.month)
+    }
+
+    /// The month of [`Month::compact`]'s form, if it is one.
+    pub fn from_compact(text: &str) -> Option<Month> {
+        let (year, month) = (text.get(..4)?, text.get(4..)?);
+        if text.len() != 6 {
+            return None;
+        }
+        format!("{year}-{month}").parse().ok()
+    }
+
     /// `October 2026`.
     pub fn label(&self) -> String {
         let first = NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a parsed month is valid");
@@ -339,6 +353,7 @@ pub fn sender(config: &Config, secret: Vec<u8>, date: std::time::SystemTime) -> 
         date,
         subject_prefix: String::new(),
         dkim: None,
+        return_path: config.delivery.return_path.clone(),
     }
 }
 
