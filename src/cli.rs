@@ -68,6 +68,21 @@ pub enum Command {
     /// and set `serve.public_url` to the address readers see. Stops on
     /// SIGTERM or Ctrl-C, after the requests in flight.
     Serve(ServeArgs),
+    /// Read mail that came back (bounces, complaints, mail to the unsubscribe address) and record it in the store.
+    ///
+    /// Each message is classified: a delivery status notification (RFC 3464;
+    /// status 5.x.x hard, 4.x.x soft), a bounce without one, an ARF complaint
+    /// (RFC 5965: suppressed at once), mail to digest.unsubscribe_mailto (an
+    /// unsubscribe), an auto-reply (ignored), or unrecognised (left where it
+    /// is). Bounces count against delivery.bounces (default: 1 hard, or 3 soft
+    /// in 30 days, make a subscriber `bounced`). Whom a message is about comes
+    /// from the VERP token of delivery.return_path when the mail carries one.
+    /// The same message read twice changes nothing. Needs
+    /// NEWSROOM_UNSUBSCRIBE_SECRET, the key the tokens were signed with.
+    /// Exit status 0 when every message was read (unrecognised ones
+    /// included), 1 when one could not be, 75 (EX_TEMPFAIL, so an MTA retries
+    /// later) when the message on standard input could not be recorded.
+    Inbound(InboundArgs),
     /// Make a starter site: newsroom.yaml (every key explained), an example
     /// post, templates/, subscribers.csv, .gitignore; then say what to run.
     ///
@@ -109,6 +124,20 @@ pub struct ServeArgs {
     /// With --watch: the digest month to preview (default: the current month, the one being written).
     #[arg(long, value_name = "YYYY-MM", requires = "watch")]
     pub month: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct InboundArgs {
+    /// A Maildir the MTA delivers into: each handled message moves to its `.Done` folder (never deleted); unrecognised ones stay in new/ or cur/.
+    #[arg(long, value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
+    /// An mbox file: read, never changed.
+    #[arg(long, value_name = "FILE")]
+    pub mbox: Option<PathBuf>,
+    /// `-`: one message on standard input, as an MTA's pipe gives it (Postfix `pipe`, an aliases `|command`); an unrecognised one is kept in the Maildir .newsroom/inbound-unrecognised/ beside the store.
+    #[arg(value_name = "-", value_parser = ["-"])]
+    pub stdin: Option<String>,
 }
 
 #[derive(Debug, Args)]

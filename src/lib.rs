@@ -17,6 +17,7 @@ pub mod diagnostics;
 pub mod digest;
 pub mod error;
 pub mod feed;
+pub mod inbound;
 pub mod init;
 pub mod limits;
 pub mod markdown;

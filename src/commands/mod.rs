@@ -5,6 +5,7 @@
 
 mod build;
 mod check;
+mod inbound;
 mod init;
 mod preview;
 mod reference;
@@ -73,6 +74,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unsubscribe { address } => unsubscribe::run(&mut out, &site, &address, now),
         Command::Subscribers(command) => subscribers::run(&mut out, &site, command, now),
         Command::Serve(args) => serve::run(&mut out, &site, args),
+        Command::Inbound(args) => inbound::run(&mut out, &site, args, now),
         Command::Init(_) | Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
     }
 }

@@ -43,6 +43,10 @@ fn print_status(out: &mut Out, site: &Site, report: &delivery::StatusReport, lis
         let label = if count.state == "sending" { "sending (in doubt if no send is running)" } else { count.state };
         writeln!(out, "  {label}: {}", count.count)?;
     }
+    if !report.returned.is_empty() {
+        let counts: Vec<String> = report.returned.iter().map(|r| format!("{} {}", r.count, r.kind.as_str())).collect();
+        writeln!(out, "returned mail (bounces and complaints): {}", counts.join(", "))?;
+    }
     if !report.common_failures.is_empty() {
         writeln!(out, "most common failures:")?;
         for failure in &report.common_failures {

@@ -12,7 +12,7 @@ use crate::cli::{ListFormat, SubscribersCommand};
 use newsroom::error::UsageError;
 use newsroom::site::Site;
 use newsroom::store::subscribers::Added;
-use newsroom::store::{Store, SubscriberStatus};
+use newsroom::store::{EventKind, Store, SubscriberStatus};
 use newsroom::subscribers::{Row, matching_key, normalise_address};
 
 /// How many addresses of one kind an import names before "and N more".
@@ -109,8 +109,16 @@ fn read(out: &mut Out, site: &Site, store: &Store, command: SubscribersCommand) 
                     writeln!(out, "  {column}: {value}")?;
                 }
             }
+            let events = store.events(subscriber.id)?;
+            // Returned mail, by the event it made (bounced: the one that changed the status).
+            let returned: Vec<String> =
+                [EventKind::Bounced, EventKind::HardBounce, EventKind::SoftBounce, EventKind::Complained]
+                    .into_iter()
+                    .map(|kind| format!("{} {}", events.iter().filter(|e| e.kind == kind).count(), kind.as_str()))
+                    .collect();
+            writeln!(out, "returned:  {}", returned.join(", "))?;
             writeln!(out, "history:")?;
-            for event in store.events(subscriber.id)? {
+            for event in events {
                 let channel = event.channel.map(|c| format!(" ({})", c.as_str())).unwrap_or_default();
                 let digest = event.digest_id.map(|d| format!(" [{d}]")).unwrap_or_default();
                 let detail = event.detail.map(|d| format!(": {d}")).unwrap_or_default();

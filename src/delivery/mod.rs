@@ -102,6 +102,9 @@ pub struct SendReport {
     pub merged: Option<ImportReport>,
     /// What opening the store did (a ledger from before it taken over).
     pub notices: Vec<String>,
+    /// The digest sent before this one, and the subscribers who became
+    /// opt-outs since it was frozen, by the event that did it.
+    pub suppressed_since: Option<(String, Vec<(crate::store::EventKind, usize)>)>,
 }
 
 impl SendReport {
@@ -141,6 +144,10 @@ impl fmt::Display for SendReport {
             self.rate(),
             self.elapsed.as_secs_f64()
         )?;
+        if let Some((previous, counts)) = &self.suppressed_since {
+            let counts: Vec<String> = counts.iter().map(|(kind, count)| format!("{count} {}", kind.as_str())).collect();
+            write!(f, "\nsince {previous}: {}", counts.join(", "))?;
+        }
         if !self.common_failures.is_empty() {
             write!(f, "\nmost common failures:")?;
             for (state, reply, count) in &self.common_failures {
@@ -307,6 +314,9 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
             site.config.digest.subscribers_path().display()
         ))
         .into());
+    }
+    if let Some((previous, frozen_at)) = ledger.previous_digest(&digest.id)? {
+        report.suppressed_since = Some((previous, ledger.suppressed_since(&frozen_at)?));
     }
     report.recovered_ambiguous = ledger.recover(&digest.id, options.resend_ambiguous, options.retry_failed)?;
     let pending = ledger.pending(&digest.id)?;

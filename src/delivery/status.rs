@@ -29,6 +29,15 @@ pub struct StatusReport {
     pub common_failures: Vec<FailureCount>,
     /// The rows in the state asked for with `--list`.
     pub rows: Vec<StatusRow>,
+    /// Mail that came back for this digest (`newsroom inbound`) and the
+    /// relay's permanent refusals of an address: events by kind.
+    pub returned: Vec<ReturnedCount>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ReturnedCount {
+    pub kind: crate::store::EventKind,
+    pub count: usize,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -71,6 +80,11 @@ pub fn status(site: &Site, month: Month, list: Option<State>) -> Result<StatusRe
         .common_failures(&report.digest_id, COMMON_FAILURES)?
         .into_iter()
         .map(|(state, reply, count)| FailureCount { state: state.as_str(), reply, count })
+        .collect();
+    report.returned = ledger
+        .returned_for_digest(&report.digest_id)?
+        .into_iter()
+        .map(|(kind, count)| ReturnedCount { kind, count })
         .collect();
     if let Some(state) = list {
         report.rows = ledger

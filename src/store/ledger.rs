@@ -145,6 +145,18 @@ impl Store {
             .is_some())
     }
 
+    /// The digest frozen last before `digest_id`, and when: (id, RFC 3339).
+    pub fn previous_digest(&self, digest_id: &str) -> Result<Option<(String, String)>> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT digest_id, frozen_at FROM digests WHERE digest_id < ?1 ORDER BY digest_id DESC LIMIT 1",
+                [digest_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?)
+    }
+
     /// Freezes the recipient list of a digest (once; later calls keep the first list).
     pub fn freeze<'a>(
         &mut self,

@@ -95,6 +95,22 @@ const MIGRATIONS: &[Migration] = &[
     ",
         Some(suppressions_become_subscribers),
     ),
+    // 3: the returned mail `newsroom inbound` has handled, by the SHA-256 of
+    // its bytes: the same message read again changes nothing.
+    (
+        "
+    CREATE TABLE inbound_messages (
+        hash TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        class TEXT NOT NULL,
+        subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
+        status TEXT,
+        detail TEXT
+    );
+    CREATE INDEX events_at ON events(at);
+    ",
+        None,
+    ),
 ];
 
 /// Migration 2's data: each suppression of the ledger becomes an

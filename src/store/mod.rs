@@ -12,6 +12,7 @@
 //! and is taken over with nothing lost.
 
 pub mod import;
+pub mod inbound;
 pub mod ledger;
 mod migrations;
 pub mod subscribers;

@@ -59,6 +59,10 @@ pub enum EventKind {
     Resubscribed,
     Imported,
     Removed,
+    /// A soft bounce (RFC 3463 `4.x.x`) that came back, below the policy's count.
+    SoftBounce,
+    /// A hard bounce below the policy's count, or of an opt-out.
+    HardBounce,
 }
 
 impl EventKind {
@@ -73,10 +77,12 @@ impl EventKind {
             EventKind::Resubscribed => "resubscribed",
             EventKind::Imported => "imported",
             EventKind::Removed => "removed",
+            EventKind::SoftBounce => "soft_bounce",
+            EventKind::HardBounce => "hard_bounce",
         }
     }
 
-    fn parse(text: &str) -> EventKind {
+    pub(super) fn parse(text: &str) -> EventKind {
         [
             EventKind::Subscribed,
             EventKind::ConfirmationSent,
@@ -87,6 +93,8 @@ impl EventKind {
             EventKind::Resubscribed,
             EventKind::Imported,
             EventKind::Removed,
+            EventKind::SoftBounce,
+            EventKind::HardBounce,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -114,6 +122,8 @@ pub enum Channel {
     Relay,
     /// A delivery status notification that came back.
     Dsn,
+    /// A complaint (an ARF feedback report) from a mailbox provider.
+    Arf,
 }
 
 impl Channel {
@@ -127,6 +137,7 @@ impl Channel {
             Channel::Web => "web",
             Channel::Relay => "relay",
             Channel::Dsn => "dsn",
+            Channel::Arf => "arf",
         }
     }
 
@@ -140,6 +151,7 @@ impl Channel {
             Channel::Web,
             Channel::Relay,
             Channel::Dsn,
+            Channel::Arf,
         ]
         .into_iter()
         .find(|channel| channel.as_str() == text)

@@ -1,0 +1,131 @@
+//! `newsroom inbound`: read returned mail, record what it says, and say
+//! what became of each message.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+use super::Out;
+use crate::cli::InboundArgs;
+use newsroom::digest::message::{SecretPolicy, UnsubscribeSecret};
+use newsroom::inbound::mailbox::{self, Incoming};
+use newsroom::inbound::{self, Intake, MAX_MESSAGE_BYTES, Outcome};
+use newsroom::site::Site;
+use newsroom::store::Store;
+use newsroom::store::inbound::Applied;
+
+/// sysexits.h's EX_TEMPFAIL: an MTA keeps the message and tries again.
+const EX_TEMPFAIL: u8 = 75;
+
+pub fn run(out: &mut Out, site: &Site, args: InboundArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+    let secret = UnsubscribeSecret::from_env(SecretPolicy::Required)?.into_bytes();
+    let intake = Intake::new(&site.config, secret);
+    let from_stdin = args.stdin.is_some();
+    let (store, _) = match Store::for_site(site) {
+        Ok(store) => store,
+        Err(error) if from_stdin => {
+            eprintln!("error: {error:#}\nthe message was not recorded; the MTA keeps it and tries again");
+            return Ok(ExitCode::from(EX_TEMPFAIL));
+        }
+        Err(error) => return Err(error),
+    };
+    let messages = match (&args.maildir, &args.mbox) {
+        (Some(dir), _) => mailbox::maildir(&site.root.join(dir))?,
+        (_, Some(file)) => mailbox::mbox(&site.root.join(file))?,
+        _ => vec![mailbox::stdin(MAX_MESSAGE_BYTES)?],
+    };
+    let maildir = args.maildir.as_ref().map(|dir| site.root.join(dir));
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failed = 0;
+    for incoming in &messages {
+        let outcome = match inbound::handle(&store, &intake, &incoming.raw, now) {
+            Ok(outcome) => outcome,
+            Err(error) if from_stdin => {
+                eprintln!(
+                    "error: {}: {error:#}\nthe message was not recorded; the MTA keeps it and tries again",
+                    incoming.name
+                );
+                return Ok(ExitCode::from(EX_TEMPFAIL));
+            }
+            Err(error) => {
+                eprintln!("error: {}: {error:#}; left in place", incoming.name);
+                failed += 1;
+                continue;
+            }
+        };
+        let line = describe(&outcome);
+        *counts.entry(label(&outcome)).or_default() += 1;
+        match (&outcome, &maildir, &incoming.path) {
+            // Recorded (committed above): now it may leave the inbox.
+            (Outcome::Handled { .. }, Some(dir), Some(path)) => {
+                if let Err(error) = mailbox::move_to_done(dir, path) {
+                    eprintln!("error: {}: recorded, but {error:#}; the next run moves it", incoming.name);
+                    failed += 1;
+                }
+            }
+            (Outcome::Unrecognised(_), None, _) if from_stdin => keep_unrecognised(site, incoming)?,
+            _ => {}
+        }
+        writeln!(out, "{}: {line}", incoming.name)?;
+    }
+    let summary: Vec<String> = counts.iter().map(|(label, count)| format!("{count} {label}")).collect();
+    writeln!(
+        out,
+        "inbound: {} message{}{}{}",
+        messages.len(),
+        if messages.len() == 1 { "" } else { "s" },
+        if summary.is_empty() { String::new() } else { format!(": {}", summary.join(", ")) },
+        if failed > 0 { format!("; {failed} could not be handled") } else { String::new() }
+    )?;
+    Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// An unrecognised message from a pipe has nowhere to stay: it is kept in
+/// a Maildir beside the store, durably, before the MTA is told it is done.
+fn keep_unrecognised(site: &Site, incoming: &Incoming) -> Result<()> {
+    let store = site.store_path();
+    let dir = store.parent().unwrap_or(&site.root).join("inbound-unrecognised");
+    let kept = mailbox::deliver(&dir, &incoming.raw)?;
+    eprintln!("note: the unrecognised message is kept as `{}`", kept.display());
+    Ok(())
+}
+
+fn label(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Handled { applied: Applied::AlreadyHandled, .. } => "handled before".into(),
+        Outcome::Handled { class, .. } => class.as_str().into(),
+        Outcome::Unrecognised(_) => "unrecognised (left in place)".into(),
+    }
+}
+
+/// One line for a message: what it is, about whom, and what changed.
+fn describe(outcome: &Outcome) -> String {
+    let Outcome::Handled { class, status, detail, attribution, applied } = outcome else {
+        let Outcome::Unrecognised(why) = outcome else { unreachable!() };
+        return format!("unrecognised, left in place: {why}");
+    };
+    let mut line = class.as_str().to_string();
+    if let Some(status) = status {
+        line.push_str(&format!(" {status}"));
+    }
+    match (&attribution.address, attribution.by) {
+        (Some(address), Some(by)) => line.push_str(&format!(" of {address} (found by {by})")),
+        (Some(address), None) => line.push_str(&format!(" of {address}, not a subscriber")),
+        (None, _) => line.push_str(", names no subscriber"),
+    }
+    let effect = match applied {
+        Applied::AlreadyHandled => "handled before: nothing changed".to_string(),
+        Applied::StatusChanged(status) => format!("now {status}"),
+        Applied::Recorded { bounces: Some(count) } => format!("recorded (bounce {count} under the policy)"),
+        Applied::Recorded { bounces: None } => "recorded".to_string(),
+        Applied::Nothing => "nothing to change".to_string(),
+    };
+    line.push_str(&format!(": {effect}"));
+    if !detail.is_empty() {
+        line.push_str(&format!(" — {detail}"));
+    }
+    line
+}

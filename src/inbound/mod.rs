@@ -1,0 +1,173 @@
+//! `newsroom inbound`: mail that comes back — delivery status
+//! notifications, ARF complaints, mail to the unsubscribe address,
+//! auto-replies — read from a Maildir, an mbox or standard input,
+//! classified ([`classify`]), attributed to a subscriber, and recorded in
+//! the store with the bounce policy ([`crate::store::inbound`]).
+//!
+//! Whom a message is about is found from the strongest clue it carries:
+//! a VERP token of `delivery.return_path` (signed: it names the subscriber
+//! and the digest), an unsubscribe token of the original's
+//! List-Unsubscribe (signed), the original's Message-ID in the delivery
+//! ledger, then an address it names. A token that does not verify is
+//! ignored, and nothing about why is said.
+//!
+//! Nothing is acknowledged before it is durable: a Maildir message moves
+//! to the done folder only after its record is committed, and a message
+//! handled before (by the SHA-256 of its bytes) changes nothing.
+
+pub mod classify;
+pub mod mailbox;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::config::{BouncePolicy, Config};
+use crate::digest::Month;
+use crate::store::Store;
+use crate::store::inbound::{Applied, Inbound, InboundClass};
+pub use classify::{Classification, Clues, Settings, classify};
+
+/// The largest message read; a larger one is left in place, unread.
+pub const MAX_MESSAGE_BYTES: usize = 10 << 20;
+
+/// What `inbound` knows of the site: how to read and verify, and the policy.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    pub settings: Settings,
+    pub secret: Vec<u8>,
+    pub list_id: String,
+    pub policy: BouncePolicy,
+}
+
+impl Intake {
+    pub fn new(config: &Config, secret: Vec<u8>) -> Intake {
+        let return_path = config
+            .delivery
+            .return_path_parts()
+            .map(|(prefix, suffix)| (prefix.to_ascii_lowercase(), suffix.to_ascii_lowercase()));
+        Intake {
+            settings: Settings {
+                return_path,
+                unsubscribe_mailto: config.digest.unsubscribe_mailto.as_ref().map(|a| a.to_ascii_lowercase()),
+            },
+            secret,
+            list_id: config.digest.list_id.clone(),
+            policy: config.delivery.bounces,
+        }
+    }
+}
+
+/// Whom a message is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attribution {
+    /// The subscriber in the store.
+    pub subscriber_id: Option<i64>,
+    /// The address: the subscriber's, or the one the message names when no subscriber has it.
+    pub address: Option<String>,
+    pub digest_id: Option<String>,
+    /// Which clue found it: `return-path`, `unsubscribe-token`, `message-id`, `address`.
+    pub by: Option<&'static str>,
+}
+
+/// Finds the subscriber a message's clues point at, strongest clue first.
+pub fn attribute(store: &Store, intake: &Intake, clues: &Clues) -> Result<Attribution> {
+    for token in &clues.return_path_tokens {
+        if let Some((id, digest)) = crate::token::verify_return_path(&intake.secret, &intake.list_id, token)
+            && let Some(subscriber) = store.subscriber_by_id(id)?
+        {
+            let digest_id = Month::from_compact(&digest).map(|month| month.digest_id());
+            return Ok(found(subscriber.id, subscriber.address, digest_id, "return-path"));
+        }
+    }
+    for token in &clues.unsubscribe_tokens {
+        if let Some(id) = crate::token::verify(&intake.secret, &intake.list_id, token)
+            && let Some(subscriber) = store.subscriber_by_id(id)?
+        {
+            let digest_id = clues.message_ids.iter().find_map(|id| digest_of_message_id(id));
+            return Ok(found(subscriber.id, subscriber.address, digest_id, "unsubscribe-token"));
+        }
+    }
+    for message_id in &clues.message_ids {
+        if let Some((id, address, digest_id)) = store.delivery_by_message_id(message_id)? {
+            let subscriber = match id {
+                Some(id) => store.subscriber_by_id(id)?,
+                None => store.subscriber(&address)?,
+            };
+            if let Some(subscriber) = subscriber {
+                return Ok(found(subscriber.id, subscriber.address, Some(digest_id), "message-id"));
+            }
+        }
+    }
+    let digest_id = clues.message_ids.iter().find_map(|id| digest_of_message_id(id));
+    for address in &clues.addresses {
+        if let Some(subscriber) = store.subscriber(address)? {
+            return Ok(found(subscriber.id, subscriber.address, digest_id, "address"));
+        }
+    }
+    Ok(Attribution { address: clues.addresses.first().cloned(), digest_id, ..Attribution::default() })
+}
+
+fn found(id: i64, address: String, digest_id: Option<String>, by: &'static str) -> Attribution {
+    Attribution { subscriber_id: Some(id), address: Some(address), digest_id, by: Some(by) }
+}
+
+/// `digest-2026-10` from a digest's Message-ID (`<digest-2026-10.…@…>`).
+fn digest_of_message_id(message_id: &str) -> Option<String> {
+    let id = message_id.trim_matches(['<', '>']);
+    let digest = id.split('.').next()?;
+    let month: Month = digest.strip_prefix("digest-")?.parse().ok()?;
+    Some(month.digest_id())
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Classified, attributed and recorded (or recorded before).
+    Handled { class: InboundClass, status: Option<String>, detail: String, attribution: Attribution, applied: Applied },
+    /// Not recognised: left where it is, with the reason.
+    Unrecognised(String),
+}
+
+impl Outcome {
+    pub fn is_handled(&self) -> bool {
+        matches!(self, Outcome::Handled { .. })
+    }
+}
+
+/// The SHA-256 of a message's bytes, hex: its identity in the store.
+pub fn message_hash(raw: &[u8]) -> String {
+    hex::encode(Sha256::digest(raw))
+}
+
+/// Classifies, attributes and records one message.
+pub fn handle(store: &Store, intake: &Intake, raw: &[u8], now: DateTime<Utc>) -> Result<Outcome> {
+    if raw.len() > MAX_MESSAGE_BYTES {
+        return Ok(Outcome::Unrecognised(format!(
+            "{} bytes, more than the {} MiB a returned message may have",
+            raw.len(),
+            MAX_MESSAGE_BYTES >> 20
+        )));
+    }
+    let hash = message_hash(raw);
+    let classification = classify(&intake.settings, raw);
+    let class = match classification.class {
+        Ok(class) => class,
+        Err(why) => return Ok(Outcome::Unrecognised(why)),
+    };
+    let attribution = attribute(store, intake, &classification.clues)?;
+    // A mailto unsubscribe that names no subscriber is someone else's mail.
+    if class == InboundClass::Unsubscribe && attribution.subscriber_id.is_none() {
+        return Ok(Outcome::Unrecognised("mail to the unsubscribe address from no subscriber".into()));
+    }
+    let inbound = Inbound {
+        hash,
+        class,
+        subscriber_id: attribution.subscriber_id,
+        status: classification.status.clone(),
+        detail: classification.detail.clone(),
+        digest_id: attribution.digest_id.clone(),
+    };
+    let applied = store.apply_inbound(&inbound, intake.policy, now)?;
+    Ok(Outcome::Handled { class, status: classification.status, detail: classification.detail, attribution, applied })
+}

@@ -1,0 +1,286 @@
+//! Returned mail in the store: what `newsroom inbound` found in one
+//! message, applied to its subscriber with the bounce policy, and the
+//! message's hash recorded in the same transaction, so reading the same
+//! mail again changes nothing.
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::subscribers::{Channel, Event, EventKind, SubscriberStatus, by_id, record, set_status};
+use super::{Store, timestamp};
+use crate::config::BouncePolicy;
+
+/// What a returned message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InboundClass {
+    /// A DSN (or a bounce without one) with a permanent status, `5.x.x`.
+    HardBounce,
+    /// A DSN with a transient status, `4.x.x`, after which the relay gave up.
+    SoftBounce,
+    /// An ARF feedback report: the reader marked the digest as spam.
+    Complaint,
+    /// Mail to the `unsubscribe_mailto` address (RFC 2369).
+    Unsubscribe,
+    /// An auto-reply, a delay warning, a notice of delivery: nothing to do.
+    Ignored,
+}
+
+impl InboundClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboundClass::HardBounce => "hard-bounce",
+            InboundClass::SoftBounce => "soft-bounce",
+            InboundClass::Complaint => "complaint",
+            InboundClass::Unsubscribe => "unsubscribe",
+            InboundClass::Ignored => "ignored",
+        }
+    }
+}
+
+/// One returned message, classified and attributed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// SHA-256 of the message's bytes, hex.
+    pub hash: String,
+    pub class: InboundClass,
+    /// The subscriber it is about, when one was found.
+    pub subscriber_id: Option<i64>,
+    /// The RFC 3463 status of a bounce.
+    pub status: Option<String>,
+    /// What the message said (the diagnostic, the feedback type, the reason it is ignored).
+    pub detail: String,
+    pub digest_id: Option<String>,
+}
+
+/// What applying a message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The same message was handled before: nothing changed.
+    AlreadyHandled,
+    /// Recorded, and the subscriber's status changed to this.
+    StatusChanged(SubscriberStatus),
+    /// Recorded as an event; the status stays (a bounce under the policy's
+    /// count, with how many there are now, or mail about an opt-out).
+    Recorded { bounces: Option<u32> },
+    /// Recorded as handled; it names no subscriber in the store, or it needs nothing done.
+    Nothing,
+}
+
+impl Store {
+    /// Whether a message with this hash was handled already.
+    pub fn inbound_handled(&self, hash: &str) -> Result<bool> {
+        Ok(self
+            .connection
+            .prepare_cached("SELECT 1 FROM inbound_messages WHERE hash = ?1")?
+            .query_row([hash], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Applies one returned message, under `policy`, in one transaction
+    /// with the record that it was handled.
+    pub fn apply_inbound(&self, inbound: &Inbound, policy: BouncePolicy, now: DateTime<Utc>) -> Result<Applied> {
+        let at = timestamp(now);
+        let window_start = timestamp(now - Duration::days(i64::from(policy.soft_window_days)));
+        self.in_transaction(|connection| {
+            let inserted = connection
+                .prepare_cached(
+                    "INSERT INTO inbound_messages (hash, at, class, subscriber_id, status, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (hash) DO NOTHING",
+                )?
+                .execute(params![
+                    inbound.hash,
+                    at,
+                    inbound.class.as_str(),
+                    inbound.subscriber_id,
+                    inbound.status,
+                    inbound.detail
+                ])?;
+            if inserted == 0 {
+                return Ok(Applied::AlreadyHandled);
+            }
+            let Some(subscriber) = inbound.subscriber_id.map(|id| by_id(connection, id)).transpose()?.flatten() else {
+                return Ok(Applied::Nothing);
+            };
+            let event = |kind: EventKind, channel: Channel| {
+                let detail = match &inbound.status {
+                    Some(status) => format!("{status} {}", inbound.detail),
+                    None => inbound.detail.clone(),
+                };
+                let mut event = Event::new(kind, channel).detail(detail.trim());
+                event.digest_id = inbound.digest_id.clone();
+                event
+            };
+            let opted_out = subscriber.status.is_opt_out();
+            match inbound.class {
+                InboundClass::Ignored => Ok(Applied::Nothing),
+                InboundClass::Unsubscribe if opted_out => Ok(Applied::Nothing),
+                InboundClass::Unsubscribe => {
+                    let event = event(EventKind::Unsubscribed, Channel::Mailto);
+                    set_status(connection, subscriber.id, SubscriberStatus::Unsubscribed, &event, &at)?;
+                    Ok(Applied::StatusChanged(SubscriberStatus::Unsubscribed))
+                }
+                InboundClass::Complaint if subscriber.status == SubscriberStatus::Complained => {
+                    record(connection, subscriber.id, &event(EventKind::Complained, Channel::Arf), &at)?;
+                    Ok(Applied::Recorded { bounces: None })
+                }
+                InboundClass::Complaint => {
+                    let event = event(EventKind::Complained, Channel::Arf);
+                    set_status(connection, subscriber.id, SubscriberStatus::Complained, &event, &at)?;
+                    Ok(Applied::StatusChanged(SubscriberStatus::Complained))
+                }
+                InboundClass::HardBounce | InboundClass::SoftBounce => {
+                    let hard = inbound.class == InboundClass::HardBounce;
+                    let (kind, limit, since) = match hard {
+                        true => (EventKind::HardBounce, policy.hard, None),
+                        false => (EventKind::SoftBounce, policy.soft, Some(window_start.as_str())),
+                    };
+                    let count = bounces(connection, subscriber.id, kind, since)? + 1;
+                    if opted_out || count < limit {
+                        record(connection, subscriber.id, &event(kind, Channel::Dsn), &at)?;
+                        return Ok(Applied::Recorded { bounces: Some(count) });
+                    }
+                    let mut event = event(EventKind::Bounced, Channel::Dsn);
+                    if limit > 1 {
+                        let what = match hard {
+                            true => format!("{count} hard bounces"),
+                            false => format!("{count} soft bounces in {} days", policy.soft_window_days),
+                        };
+                        event.detail = Some(format!("{}; {what}", event.detail.unwrap_or_default()));
+                    }
+                    set_status(connection, subscriber.id, SubscriberStatus::Bounced, &event, &at)?;
+                    Ok(Applied::StatusChanged(SubscriberStatus::Bounced))
+                }
+            }
+        })
+    }
+
+    /// The subscriber a digest's Message-ID was sent to, from the delivery
+    /// ledger: its store id (when the store linked it) and address.
+    pub fn delivery_by_message_id(&self, message_id: &str) -> Result<Option<(Option<i64>, String, String)>> {
+        let message_id = format!("<{}>", message_id.trim_matches(['<', '>']));
+        // Message-IDs start with the digest id (`<digest-2026-10.…@…>`): the
+        // ledger's unique index narrows the search to that digest's rows.
+        let digest_id = message_id[1..].split('.').next().unwrap_or_default().to_string();
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT subscriber_id, address, digest_id FROM deliveries WHERE digest_id = ?1 AND message_id = ?2",
+            )?
+            .query_row(params![digest_id, message_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .optional()?)
+    }
+
+    /// How many subscribers became opt-outs after `since` (RFC 3339), by the
+    /// event that did it: what a send's summary counts since the last digest.
+    pub fn suppressed_since(&self, since: &str) -> Result<Vec<(EventKind, usize)>> {
+        let mut counts = Vec::new();
+        for kind in [EventKind::Unsubscribed, EventKind::Bounced, EventKind::Complained] {
+            let count: i64 = self.connection.query_row(
+                "SELECT COUNT(DISTINCT subscriber_id) FROM events WHERE kind = ?1 AND at > ?2",
+                params![kind.as_str(), since],
+                |row| row.get(0),
+            )?;
+            counts.push((kind, count as usize));
+        }
+        Ok(counts)
+    }
+
+    /// Bounces and complaints that came back for one digest, by kind.
+    pub fn returned_for_digest(&self, digest_id: &str) -> Result<Vec<(EventKind, usize)>> {
+        let mut statement = self.connection.prepare(
+            "SELECT kind, COUNT(*) FROM events WHERE digest_id = ?1
+             AND kind IN ('bounced', 'hard_bounce', 'soft_bounce', 'complained') AND channel IN ('dsn', 'arf', 'relay')
+             GROUP BY kind ORDER BY kind",
+        )?;
+        let rows = statement.query_map([digest_id], |row| {
+            let kind: String = row.get(0)?;
+            let count: i64 = row.get(1)?;
+            Ok((kind, count as usize))
+        })?;
+        let mut counts = Vec::new();
+        for row in rows {
+            let (kind, count) = row?;
+            counts.push((EventKind::parse(&kind), count));
+        }
+        Ok(counts)
+    }
+}
+
+/// A subscriber's bounces of `kind` (after `since`, when given).
+fn bounces(connection: &Connection, subscriber_id: i64, kind: EventKind, since: Option<&str>) -> rusqlite::Result<u32> {
+    connection
+        .prepare_cached(
+            "SELECT COUNT(*) FROM events WHERE subscriber_id = ?1 AND kind = ?2 AND (?3 IS NULL OR at > ?3)",
+        )?
+        .query_row(params![subscriber_id, kind.as_str(), since], |row| row.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn inbound(hash: &str, class: InboundClass, id: i64) -> Inbound {
+        Inbound {
+            hash: hash.into(),
+            class,
+            subscriber_id: Some(id),
+            status: Some("4.2.2".into()),
+            detail: "mailbox full".into(),
+            digest_id: Some("digest-2026-10".into()),
+        }
+    }
+
+    #[test]
+    fn soft_bounces_count_within_the_window_and_the_same_message_counts_once() {
+        let store = Store::open_in_memory().unwrap();
+        let day = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 12, 0, 0).unwrap();
+        let (ada, _) = store.add("ada@example.org", None, false, day(1)).unwrap();
+        let policy = BouncePolicy { hard: 1, soft: 3, soft_window_days: 10 };
+        let apply = |hash: &str, at| store.apply_inbound(&inbound(hash, InboundClass::SoftBounce, ada.id), policy, at);
+        assert_eq!(apply("a", day(1)).unwrap(), Applied::Recorded { bounces: Some(1) });
+        assert_eq!(apply("a", day(2)).unwrap(), Applied::AlreadyHandled);
+        // 20 days later the first one is out of the window.
+        assert_eq!(apply("b", day(21)).unwrap(), Applied::Recorded { bounces: Some(1) });
+        assert_eq!(apply("c", day(22)).unwrap(), Applied::Recorded { bounces: Some(2) });
+        assert_eq!(apply("d", day(23)).unwrap(), Applied::StatusChanged(SubscriberStatus::Bounced));
+        let events = store.events(ada.id).unwrap();
+        let last = events.last().unwrap();
+        assert_eq!((last.kind, last.channel), (EventKind::Bounced, Some(Channel::Dsn)));
+        assert_eq!(last.detail.as_deref(), Some("4.2.2 mailbox full; 3 soft bounces in 10 days"));
+        assert_eq!(last.digest_id.as_deref(), Some("digest-2026-10"));
+        // A bounce of an opt-out is on the record, and changes nothing.
+        assert_eq!(apply("e", day(24)).unwrap(), Applied::Recorded { bounces: Some(3) });
+        assert_eq!(store.subscriber_by_id(ada.id).unwrap().unwrap().status, SubscriberStatus::Bounced);
+    }
+
+    #[test]
+    fn a_complaint_suppresses_at_once_and_a_mailto_unsubscribe_is_recorded_by_its_channel() {
+        let store = Store::open_in_memory().unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let (ada, _) = store.add("ada@example.org", None, false, now).unwrap();
+        let (bob, _) = store.add("bob@example.org", None, false, now).unwrap();
+        let policy = BouncePolicy::default();
+        let complaint = Inbound { status: None, ..inbound("x", InboundClass::Complaint, ada.id) };
+        assert_eq!(
+            store.apply_inbound(&complaint, policy, now).unwrap(),
+            Applied::StatusChanged(SubscriberStatus::Complained)
+        );
+        let mailto = Inbound { status: None, ..inbound("y", InboundClass::Unsubscribe, bob.id) };
+        assert_eq!(
+            store.apply_inbound(&mailto, policy, now).unwrap(),
+            Applied::StatusChanged(SubscriberStatus::Unsubscribed)
+        );
+        assert_eq!(store.events(bob.id).unwrap().last().unwrap().channel, Some(Channel::Mailto));
+        let suppressed = store.suppressed_since("2026-10-01T00:00:00.000Z").unwrap();
+        assert_eq!(suppressed, vec![(EventKind::Unsubscribed, 1), (EventKind::Bounced, 0), (EventKind::Complained, 1)]);
+        assert_eq!(store.returned_for_digest("digest-2026-10").unwrap(), vec![(EventKind::Complained, 1)]);
+        // Unknown subscribers and ignored mail are only marked handled.
+        let nobody = Inbound { subscriber_id: None, ..inbound("z", InboundClass::HardBounce, 0) };
+        assert_eq!(store.apply_inbound(&nobody, policy, now).unwrap(), Applied::Nothing);
+        assert!(store.inbound_handled("z").unwrap());
+    }
+}
