@@ -25,6 +25,8 @@
 #   bash bench/send-postfix.sh                      # 20000 and 100000 subscribers
 #   bash bench/send-postfix.sh 20000                # one size
 #   CONCURRENCY="8" RUNS=1 bash bench/send-postfix.sh 20000
+#   DKIM=rsa2048 bash bench/send-postfix.sh 20000  # every message DKIM-signed with the test
+#                                                   # key tests/fixtures/dkim/rsa2048.pem (or ed25519)
 #   SINK_PORT=2745 (default) must be free.
 set -euo pipefail
 
@@ -78,6 +80,11 @@ for f in "$WORK"/gen/posts/*.md; do
     i=$((i + 1))
     sed '/^authors:/d' "$f" >"$site/posts/2026-10-$(printf '%02d' $((i + 2)))-bench-$i.md"
 done
+if [ -n "${DKIM:-}" ]; then
+    cp "tests/fixtures/dkim/$DKIM.pem" "$site/dkim.pem"
+    sed -i 's/^delivery:$/delivery:\n  dkim: { domain: lantern.example.org, selector: bench, key: dkim.pem }/' "$site/newsroom.yaml"
+    grep -q 'key: dkim.pem' "$site/newsroom.yaml" || { echo "could not add delivery.dkim" >&2; exit 1; }
+fi
 printf 'email,name,status\nsub000001@example.org,Subscriber 000001,subscribed\n' >"$site/subscribers.example.csv"
 "$BIN" -C "$site" digest preview --month 2026-10 --out "$WORK/preview" >/dev/null 2>&1
 SIZE=$(stat -c %s "$WORK"/preview/2026-10/messages/*.eml)
@@ -137,4 +144,4 @@ done
 echo
 echo "Message: $SIZE bytes (smtp-source: 30720). Sink: smtp-sink -u nobody -c 127.0.0.1:$PORT 1000."
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: *//'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
-echo "Command: CONCURRENCY=\"${LEVELS[*]}\" RUNS=$RUNS bash bench/send-postfix.sh ${SIZES[*]}"
+echo "Command: ${DKIM:+DKIM=$DKIM }CONCURRENCY=\"${LEVELS[*]}\" RUNS=$RUNS bash bench/send-postfix.sh ${SIZES[*]}"

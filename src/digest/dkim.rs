@@ -103,13 +103,19 @@ impl Signer {
                 (Key::Ed25519(signer(key, &domain, &selector)), record)
             }
             None => {
-                use rsa::pkcs1::DecodeRsaPublicKey;
-                use rsa::pkcs8::EncodePublicKey;
+                use rsa::pkcs1::DecodeRsaPrivateKey;
+                use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
                 use rsa::traits::PublicKeyParts;
-                let key = RsaKey::<Sha256>::from_key_der(der.clone_key())
-                    .map_err(|e| format!("`{}` is neither an RSA nor an Ed25519 key: {e}", config.key.display()))?;
-                let public = rsa::RsaPublicKey::from_pkcs1_der(&key.public_key())
-                    .map_err(|e| format!("the public half of `{}` cannot be read: {e}", config.key.display()))?;
+                // The size is read with the rsa crate first: ring refuses a
+                // short key with no more than `TooSmall`.
+                let private = match &der {
+                    PrivateKeyDer::Pkcs1(key) => rsa::RsaPrivateKey::from_pkcs1_der(key.secret_pkcs1_der()).ok(),
+                    PrivateKeyDer::Pkcs8(key) => rsa::RsaPrivateKey::from_pkcs8_der(key.secret_pkcs8_der()).ok(),
+                    _ => None,
+                };
+                let public = private
+                    .map(|key| key.to_public_key())
+                    .ok_or_else(|| format!("`{}` is neither an RSA nor an Ed25519 key", config.key.display()))?;
                 let bits = public.n().bits();
                 if bits < MIN_RSA_BITS {
                     return Err(format!(
@@ -122,6 +128,8 @@ impl Signer {
                     .to_public_key_der()
                     .map_err(|e| format!("the public half of `{}` cannot be written: {e}", config.key.display()))?;
                 let record = format!("v=DKIM1; k=rsa; p={}", b64(spki.as_bytes()));
+                let key = RsaKey::<Sha256>::from_key_der(der.clone_key())
+                    .map_err(|e| format!("`{}` is not an RSA key ring can sign with: {e}", config.key.display()))?;
                 (Key::Rsa(signer(key, &domain, &selector)), record)
             }
         };
