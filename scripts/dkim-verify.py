@@ -4,10 +4,13 @@
 newsroom's, against the one TXT record given instead of DNS.
 
     dkim-verify.py RECORD_NAME RECORD_VALUE FILE...
+    dkim-verify.py --record NAME VALUE [--record NAME VALUE]... FILE...
 
-Each signature must verify and its h= must cover List-Unsubscribe and
-List-Unsubscribe-Post (RFC 8058 section 4). Prints a line per failure and
-a count; exit status 1 if any file fails.
+Every DKIM-Signature of a message (two when it is dual-signed, RSA and
+Ed25519) must verify, there must be one for each record given, and each
+h= must cover List-Unsubscribe and List-Unsubscribe-Post (RFC 8058
+section 4). Prints a line per failure and a count; exit status 1 if any
+file fails.
 """
 import sys
 
@@ -17,36 +20,51 @@ REQUIRED = {b"list-unsubscribe", b"list-unsubscribe-post", b"from", b"to", b"sub
 
 
 def main():
-    if len(sys.argv) < 4:
+    args = sys.argv[1:]
+    records = {}
+    if args and args[0] != "--record":
+        args = ["--record"] + args
+    while args and args[0] == "--record" and len(args) >= 3:
+        records[args[1].rstrip(".")] = args[2].encode()
+        args = args[3:]
+    files = args
+    if not records or not files:
         sys.exit(__doc__)
-    name, record, files = sys.argv[1].rstrip("."), sys.argv[2].encode(), sys.argv[3:]
 
     def dnsfunc(query, timeout=5):
         query = query.decode() if isinstance(query, bytes) else query
-        return record if query.rstrip(".") == name else None
+        return records.get(query.rstrip("."))
 
     failed = 0
     for path in files:
         with open(path, "rb") as f:
             message = f.read()
-        try:
-            verified = dkim.verify(message, dnsfunc=dnsfunc)
-        except Exception as error:  # dkimpy raises on malformed signatures
-            verified, reason = False, error
-        else:
-            reason = "the signature does not verify"
-        covered = set()
+        signatures = []
         for line in message.split(b"\r\n\r\n", 1)[0].replace(b"\r\n\t", b" ").replace(b"\r\n ", b" ").split(b"\r\n"):
             if line.lower().startswith(b"dkim-signature:"):
+                covered = set()
                 for tag in line.split(b":", 1)[1].split(b";"):
                     key, _, value = tag.strip().partition(b"=")
                     if key == b"h":
                         covered = {h.strip().lower() for h in value.replace(b" ", b"").split(b":")}
-        missing = REQUIRED - covered
-        if not verified or missing:
+                signatures.append(covered)
+        problems = []
+        if len(signatures) != len(records):
+            problems.append(f"{len(signatures)} signature(s), {len(records)} record(s) given")
+        for index, covered in enumerate(signatures):
+            try:
+                verified = dkim.DKIM(message).verify(idx=index, dnsfunc=dnsfunc)
+                reason = "does not verify"
+            except Exception as error:  # dkimpy raises on malformed signatures
+                verified, reason = False, error
+            if not verified:
+                problems.append(f"signature {index + 1}: {reason}")
+            missing = REQUIRED - covered
+            if missing:
+                problems.append(f"signature {index + 1}: h= lacks {b', '.join(sorted(missing)).decode()}")
+        if problems:
             failed += 1
-            why = reason if not verified else f"h= lacks {b', '.join(sorted(missing)).decode()}"
-            print(f"{path}: {why}")
+            print(f"{path}: {'; '.join(problems)}")
     print(f"dkim-verify: {len(files) - failed} of {len(files)} message(s) verify")
     sys.exit(1 if failed else 0)
 

@@ -25,9 +25,9 @@ pub struct CheckReport {
     /// Posts read (drafts included).
     pub posts: usize,
     pub scheduled: Scheduled,
-    /// With `delivery.dkim` and a usable key: the DNS TXT record to
-    /// publish, as (name, value).
-    pub dkim_record: Option<(String, String)>,
+    /// With `delivery.dkim` and usable keys: the DNS TXT record of each
+    /// to publish, as (name, value).
+    pub dkim_records: Vec<(String, String)>,
 }
 
 impl CheckReport {
@@ -49,17 +49,18 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
         diagnostics.push(error.to_diagnostic());
     };
     let posts_missing = site.input_problem(Input::Posts).map(&mut configuration).is_some();
-    let mut dkim_record = None;
-    let mut dkim_warning = None;
+    let mut dkim_records = Vec::new();
+    let mut dkim_warnings = Vec::new();
     match crate::digest::dkim::for_site(site) {
         Err(problem) => configuration(problem),
         Ok(None) => {}
-        Ok(Some(signer)) => {
-            if let Some(from) = &site.config.digest.from
-                && !signer.aligns_with(from.email.domain())
-            {
-                let at = site.config.error_at("delivery", "dkim", String::new());
-                dkim_warning = Some(Diagnostic::warning(
+        Ok(Some(signers)) => {
+            for signer in &signers.0 {
+                if let Some(from) = &site.config.digest.from
+                    && !signer.aligns_with(from.email.domain())
+                {
+                    let at = site.config.error_at("delivery", "dkim", String::new());
+                    dkim_warnings.push(Diagnostic::warning(
                     &at.path,
                     (at.line, at.column),
                     format!(
@@ -68,8 +69,9 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
                         from.email.domain()
                     ),
                 ));
+                }
+                dkim_records.push((format!("{}._domainkey.{}", signer.selector, signer.domain), signer.record.clone()));
             }
-            dkim_record = Some((format!("{}._domainkey.{}", signer.selector, signer.domain), signer.record.clone()));
         }
     }
     // Without `digest.subscribers` a site may publish feeds only: its
@@ -123,10 +125,10 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
         let source = site.config.digest.subscribers_path();
         diagnostics.extend(crate::subscribers::load(&site.subscribers_file(), source)?.diagnostics);
     }
-    diagnostics.extend(dkim_warning);
+    diagnostics.extend(dkim_warnings);
     diagnostics::sort(&mut diagnostics);
     report.diagnostics = diagnostics;
-    report.dkim_record = dkim_record;
+    report.dkim_records = dkim_records;
     Ok(report)
 }
 

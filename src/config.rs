@@ -241,9 +241,11 @@ pub struct DeliveryConfig {
     /// pending instead of marking the whole list failed; 0 never stops.
     #[serde(default = "default_refusal_limit")]
     pub stop_after_identical_refusals: usize,
-    /// DKIM signing of every message newsroom makes (RFC 6376).
-    #[serde(default)]
-    pub dkim: Option<DkimConfig>,
+    /// DKIM signing of every message newsroom makes (RFC 6376): one key,
+    /// or a list of keys (an RSA key and an Ed25519 one: dual signing, so a
+    /// receiver that does not know Ed25519 still finds a signature it verifies).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub dkim: Vec<DkimConfig>,
     /// The envelope sender of every message, a VERP address such as
     /// `bounces+{token}@example.org`: `{token}` names the subscriber and the
     /// digest, signed, so `newsroom inbound` can tell whose mail came back.
@@ -272,6 +274,21 @@ impl Default for BouncePolicy {
     fn default() -> Self {
         BouncePolicy { hard: one(), soft: three(), soft_window_days: thirty() }
     }
+}
+
+/// A mapping, or a list of them.
+fn one_or_many<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Vec<T>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
+    }
+    Ok(match Option::<OneOrMany<T>>::deserialize(deserializer)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(one)) => vec![one],
+        Some(OneOrMany::Many(many)) => many,
+    })
 }
 
 fn one() -> u32 {
@@ -339,7 +356,7 @@ impl Default for DeliveryConfig {
             rate: 0.0,
             timeout: default_timeout(),
             stop_after_identical_refusals: default_refusal_limit(),
-            dkim: None,
+            dkim: Vec::new(),
             return_path: None,
             bounces: BouncePolicy::default(),
         }

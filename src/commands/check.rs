@@ -40,7 +40,7 @@ pub fn run(out: &mut Out, site: &Site, json: bool, now: DateTime<Utc>) -> Result
     if report.scheduled.count > 0 {
         writeln!(out, "{}", report.scheduled)?;
     }
-    if let Some((name, value)) = &report.dkim_record {
+    for (name, value) in &report.dkim_records {
         writeln!(
             out,
             "DKIM: publish this TXT record (split into strings of 255 characters if your DNS host asks):\n  {name}. IN TXT \"{value}\""

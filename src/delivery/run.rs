@@ -91,21 +91,6 @@ pub(super) fn build(digest: &Digest, sender: &Sender, recipient: &Recipient) -> 
     message::build(digest, sender, &subscriber)
 }
 
-/// Builds a message where it does not hold up the connections: a signed
-/// one (an RSA signature is half a millisecond of arithmetic) on tokio's
-/// blocking pool, so that signing uses every core while the runtime's
-/// threads keep the other connections' I/O moving; an unsigned one, tens
-/// of microseconds, in place.
-async fn build_off_the_io_path(run: &Arc<Run>, recipient: &Recipient) -> Result<message::OutgoingMessage> {
-    if run.sender.dkim.is_none() {
-        return build(&run.digest, &run.sender, recipient);
-    }
-    let (run, recipient) = (Arc::clone(run), recipient.clone());
-    tokio::task::spawn_blocking(move || build(&run.digest, &run.sender, &recipient))
-        .await
-        .unwrap_or_else(|error| Err(anyhow::anyhow!("building the message failed: {error}")))
-}
-
 pub(super) struct Job {
     pub(super) recipient: Recipient,
     pub(super) attempt: u32,
@@ -359,7 +344,7 @@ pub(super) async fn worker(run: Arc<Run>) {
                 }
             }
         }
-        let outgoing = match build_off_the_io_path(&run, &job.recipient).await {
+        let outgoing = match build(&run.digest, &run.sender, &job.recipient) {
             Ok(outgoing) => outgoing,
             Err(error) => {
                 run.finish(job, State::FailedPermanent, &format!("{error:#}"));

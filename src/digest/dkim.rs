@@ -155,14 +155,39 @@ impl Signer {
     }
 }
 
-/// The site's signer when `delivery.dkim` is set. A key that cannot be
+/// Every key of `delivery.dkim`: one, or several (dual signing, RSA and
+/// Ed25519), each signature made over the message without the others.
+#[derive(Debug)]
+pub struct Signers(pub Vec<Signer>);
+
+impl Signers {
+    /// The `DKIM-Signature:` lines (CRLF-terminated), one per key, to be
+    /// written before `message`.
+    pub fn header(&self, message: &[u8]) -> anyhow::Result<String> {
+        let mut headers = String::new();
+        for signer in &self.0 {
+            headers.push_str(&signer.header(message)?);
+        }
+        Ok(headers)
+    }
+}
+
+/// The site's signers when `delivery.dkim` is set. A key that cannot be
 /// used is a configuration error at `delivery.dkim` (exit status 2): a
 /// send must not go out unsigned when signing was asked for.
-pub fn for_site(site: &crate::site::Site) -> Result<Option<std::sync::Arc<Signer>>, crate::config::ConfigError> {
-    let Some(config) = &site.config.delivery.dkim else { return Ok(None) };
-    Signer::load(&site.root, config)
-        .map(|signer| Some(std::sync::Arc::new(signer)))
-        .map_err(|problem| site.config.error_at("delivery", "dkim", problem))
+pub fn for_site(site: &crate::site::Site) -> Result<Option<std::sync::Arc<Signers>>, crate::config::ConfigError> {
+    if site.config.delivery.dkim.is_empty() {
+        return Ok(None);
+    }
+    let signers = site
+        .config
+        .delivery
+        .dkim
+        .iter()
+        .map(|config| Signer::load(&site.root, config))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|problem| site.config.error_at("delivery", "dkim", problem))?;
+    Ok(Some(std::sync::Arc::new(Signers(signers))))
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ pub struct Sender {
     /// Prefix for the subject (`[TEST] ` for test sends).
     pub subject_prefix: String,
     /// Signs every message when `delivery.dkim` is set.
-    pub dkim: Option<std::sync::Arc<super::dkim::Signer>>,
+    pub dkim: Option<std::sync::Arc<super::dkim::Signers>>,
     /// `delivery.return_path`, the VERP envelope sender with `{token}`.
     pub return_path: Option<String>,
 }
@@ -125,7 +125,7 @@ impl OutgoingMessage {
     }
 
     /// Signs the message with `signer`, if there is one.
-    pub fn sign(mut self, signer: Option<&super::dkim::Signer>) -> anyhow::Result<OutgoingMessage> {
+    pub fn sign(mut self, signer: Option<&super::dkim::Signers>) -> anyhow::Result<OutgoingMessage> {
         if let Some(signer) = signer {
             let formatted = self.message.formatted();
             let mut bytes = signer.header(&formatted)?.into_bytes();

@@ -117,6 +117,7 @@ mod tests {
             Config::parse(&uncommented, Path::new("newsroom.yaml")).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
         assert!(full.digest.missing_for_sending().is_empty());
         assert!(full.site.author.is_some() && full.digest.subscribers.is_some());
+        assert!(full.delivery.return_path.is_some());
         for key in [
             "blog_path",
             "description",
@@ -141,6 +142,8 @@ mod tests {
             "rate",
             "timeout",
             "stop_after_identical_refusals",
+            "return_path",
+            "bounces",
         ] {
             assert!(uncommented.contains(&format!("{key}:")), "{key} is not explained");
         }

@@ -29,7 +29,7 @@ pub struct SignUpOptions {
     /// Where confirmations are mailed through (`NEWSROOM_SMTP_URL`).
     pub relay: Relay,
     /// Signs confirmations as the digests are signed (`delivery.dkim`).
-    pub dkim: Option<Arc<crate::digest::dkim::Signer>>,
+    pub dkim: Option<Arc<crate::digest::dkim::Signers>>,
 }
 
 /// The honeypot: hidden from people, filled in by form-filling bots.

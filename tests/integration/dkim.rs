@@ -180,3 +180,53 @@ fn check_warns_when_the_signing_domain_is_not_aligned_with_from() {
     assert!(said.contains("is not aligned with the From domain `lantern.example.org`"), "{said}");
     assert!(said.contains("s1._domainkey.other.example. IN TXT \"v=DKIM1; k=ed25519; p="), "{said}");
 }
+
+#[test]
+fn dual_signing_writes_an_rsa_and_an_ed25519_signature_and_each_verifies() {
+    let Some(python) = dkimpy() else { return };
+    let site = copy_example_site();
+    for key in ["rsa2048.pem", "ed25519.pem"] {
+        std::fs::copy(repo_root().join("tests/fixtures/dkim").join(key), site.path().join(key)).unwrap();
+    }
+    edit_config(
+        site.path(),
+        &[(
+            "delivery:\n",
+            "delivery:\n  dkim:\n    - { domain: lantern.example.org, selector: rsa, key: rsa2048.pem }\n    - { domain: lantern.example.org, selector: ed, key: ed25519.pem }\n",
+        )],
+    );
+    let said = stdout(&run(site.path(), &["check"]));
+    let records: Vec<(String, String)> = said
+        .lines()
+        .filter(|l| l.contains("._domainkey."))
+        .map(|line| {
+            let (name, value) = line.trim().split_once(". IN TXT ").unwrap();
+            (name.to_string(), value.trim_matches('"').to_string())
+        })
+        .collect();
+    assert_eq!(records.len(), 2, "{said}");
+    assert!(records[0].0.starts_with("rsa._domainkey") && records[0].1.contains("k=rsa"), "{said}");
+    assert!(records[1].0.starts_with("ed._domainkey") && records[1].1.contains("k=ed25519"), "{said}");
+    let output = run(site.path(), &["digest", "preview", "--month", "2026-10"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let files = eml_files(&site.path().join("preview/2026-10/messages"));
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert_eq!(text.matches("DKIM-Signature:").count(), 2, "{text}");
+    let mut command = Command::new(&python);
+    command.arg(repo_root().join("scripts/dkim-verify.py"));
+    for (name, value) in &records {
+        command.args(["--record", name, value]);
+    }
+    let output = command.args(&files).output().unwrap();
+    let said = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{said}");
+    assert!(said.contains(&format!("{0} of {0} message(s) verify", files.len())), "{said}");
+    // With only the Ed25519 record published, the RSA signature fails: each is checked.
+    let output = Command::new(&python)
+        .arg(repo_root().join("scripts/dkim-verify.py"))
+        .args(["--record", &records[1].0, &records[1].1])
+        .arg(&files[0])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{}", stdout(&output));
+}
