@@ -83,6 +83,7 @@ pub fn message(
     template: &ConfirmTemplate,
     address: &str,
     confirm_url: &str,
+    envelope_sender: Option<&str>,
     date: SystemTime,
 ) -> Result<OutgoingMessage> {
     let from = config.digest.from.clone().ok_or_else(|| anyhow!("digest.from is not set"))?;
@@ -125,7 +126,13 @@ pub fn message(
     hash.update(address.as_bytes());
     hash.update(confirm_url.as_bytes());
     let message_id = format!("<confirm.{}@{}>", hex::encode(&hash.finalize()[..16]), config.digest.list_id);
+    let sender = match envelope_sender {
+        Some(text) => text.parse().map_err(|e| anyhow!("the return path `{text}` is not an address: {e}"))?,
+        None => from.email.clone(),
+    };
+    let envelope = lettre::address::Envelope::new(Some(sender), vec![to.clone()])?;
     let mut builder = Message::builder()
+        .envelope(envelope)
         .from(from)
         .to(Mailbox::new(None, to))
         .subject(subject)

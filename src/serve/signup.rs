@@ -98,8 +98,13 @@ async fn mail_confirmation(app: Arc<App>, id: i64, address: String) {
     let token = token::sign_confirmation(&app.options.secret, &app.options.list_id, id, now.timestamp());
     let url = format!("{}/confirm/{token}", signup.public_url);
     let masked = mask(&address);
-    let made = confirm::message(&signup.config, &signup.template, &address, &url, now.into())
-        .and_then(|message| message.sign(signup.dkim.as_deref()));
+    // Its envelope sender names the reader too, so a bounce of the
+    // confirmation reaches the pending subscriber (`0`: no digest).
+    let return_token = token::sign_return_path(&app.options.secret, &app.options.list_id, id, "0");
+    let envelope_sender = signup.config.delivery.return_path(&return_token);
+    let made =
+        confirm::message(&signup.config, &signup.template, &address, &url, envelope_sender.as_deref(), now.into())
+            .and_then(|message| message.sign(signup.dkim.as_deref()));
     let message = match made {
         Ok(message) => message,
         Err(error) => return (app.options.log)(format!("confirmation to {masked} not made: {error:#}")),

@@ -441,6 +441,7 @@ pub fn wait_for_mail(smtp: &crate::smtp_server::SmtpServer, count: usize) -> Vec
 #[test]
 fn a_sign_up_is_confirmed_by_the_button_in_the_mailed_link_and_nothing_else() {
     let (site, _) = site_with(&["old@example.org"]);
+    edit_config(site.path(), &[("delivery:\n", "delivery:\n  return_path: \"bounces+{token}@lantern.example.org\"\n")]);
     let smtp = crate::smtp_server::SmtpServer::start(Default::default());
     let server = Server::start_with(site.path(), &[("NEWSROOM_SMTP_URL", &smtp.url())]);
     let pending = |address: &str| status_and_events(site.path(), address);
@@ -466,6 +467,9 @@ fn a_sign_up_is_confirmed_by_the_button_in_the_mailed_link_and_nothing_else() {
         assert!(answer.contains("Check your inbox"), "{answer}");
         let mail = wait_for_mail(&smtp, 1);
         assert_eq!(mail[0].recipient, "Nia@example.org");
+        // A bounce of the confirmation names the pending reader (digest `0`: none).
+        let token = mail[0].sender.strip_prefix("bounces+").and_then(|t| t.strip_suffix("@lantern.example.org"));
+        assert!(token.is_some_and(|t| t.split('-').nth(1) == Some("0")), "{}", mail[0].sender);
         let message = mail_parser::MessageParser::default().parse(&mail[0].data).unwrap();
         assert_eq!(message.subject(), Some("Confirm your subscription to Lantern Community Blog"));
         assert!(message.header("List-Unsubscribe").is_none(), "not a list message");
