@@ -111,6 +111,34 @@ const MIGRATIONS: &[Migration] = &[
     ",
         None,
     ),
+    // 4: subscriber ids are never used again. Without AUTOINCREMENT SQLite
+    // gives a new row the largest id plus one, so after `forget` erased the
+    // newest subscriber, the next one got its id, and every token signed
+    // for the forgotten reader (an unsubscribe link, a VERP return path in
+    // a bounce still on its way) named the new one. The table is rebuilt
+    // as SQLite documents (foreign keys off around it, checked after).
+    (
+        "
+    CREATE TABLE subscribers_new (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        address TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE,
+        name TEXT,
+        status TEXT NOT NULL,
+        source TEXT NOT NULL,
+        attributes TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        changed_at TEXT NOT NULL,
+        list TEXT
+    );
+    INSERT INTO subscribers_new (id, address, key, name, status, source, attributes, created_at, confirmed_at, changed_at, list)
+        SELECT id, address, key, name, status, source, attributes, created_at, confirmed_at, changed_at, list FROM subscribers;
+    DROP TABLE subscribers;
+    ALTER TABLE subscribers_new RENAME TO subscribers;
+    ",
+        None,
+    ),
 ];
 
 /// Migration 2's data: each suppression of the ledger becomes an
@@ -155,6 +183,17 @@ pub fn migrate(connection: &mut Connection) -> Result<()> {
             "the store is at schema version {version}, newer than this newsroom ({CURRENT}); use the newer release"
         );
     }
+    // Off while a table is rebuilt (it has no effect inside a transaction,
+    // and on, dropping the old table would delete every event with it);
+    // each migration checks the references before it commits.
+    let foreign_keys: bool = connection.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
+    connection.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = apply(connection, version);
+    connection.pragma_update(None, "foreign_keys", foreign_keys)?;
+    result
+}
+
+fn apply(connection: &mut Connection, version: usize) -> Result<()> {
     for (index, (sql, data)) in MIGRATIONS.iter().enumerate().skip(version) {
         let transaction = connection.transaction()?;
         transaction
@@ -163,6 +202,11 @@ pub fn migrate(connection: &mut Connection) -> Result<()> {
         if let Some(data) = data {
             data(&transaction)
                 .with_context(|| format!("failed to move data in the store's migration {}", index + 1))?;
+        }
+        let broken: i64 =
+            transaction.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |row| row.get(0))?;
+        if broken > 0 {
+            anyhow::bail!("the store's migration {} left {broken} broken reference(s); nothing was changed", index + 1);
         }
         transaction.pragma_update(None, "user_version", (index + 1) as i64)?;
         transaction.commit()?;

@@ -183,6 +183,22 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// A forgotten subscriber's id is never given to another: tokens signed
+    /// for it (unsubscribe links, VERP return paths) must name nobody.
+    #[test]
+    fn a_forgotten_subscribers_id_is_not_given_again() {
+        let store = Store::open_in_memory().unwrap();
+        let now = chrono::Utc::now();
+        store.add("first@example.org", None, false, now).unwrap();
+        let (newest, _) = store.add("newest@example.org", None, false, now).unwrap();
+        assert!(store.forget("newest@example.org", now).unwrap());
+        let (next, _) = store.add("next@example.org", None, false, now).unwrap();
+        assert!(next.id > newest.id, "id {} given again", newest.id);
+        assert!(store.subscriber_by_id(newest.id).unwrap().is_none());
+        // Events still belong to their subscribers after the table was rebuilt.
+        assert_eq!(store.events(next.id).unwrap().len(), 1);
+    }
+
     /// A ledger written by the release before the store (a real file, made
     /// with that release's `digest send` and `unsubscribe`: see
     /// tests/fixtures/legacy-ledger/README.md) opens as a store with every
