@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes newsroom's inputs (issue 6): posts (.md and .mdx), Markdown rendering
 # to feed and email HTML, the subscriber CSV, newsroom.yaml and
-# templates/digest.md. One target at a time, one job each.
+# templates/digest.md, and returned mail (`inbound`). One target at a time, one job each.
 #
 #   bash scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]    (default 600, all targets)
 #
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 shared=$(cd .. && pwd)/shared
 seconds=${1:-600}
 shift || true
-all_targets=(post_md post_mdx render subscribers_csv config_yaml digest_template)
+all_targets=(post_md post_mdx render subscribers_csv config_yaml digest_template inbound)
 [ $# -gt 0 ] && targets=("$@") || targets=("${all_targets[@]}")
 
 export RUSTC_BOOTSTRAP=1 CARGO_TERM_COLOR=never
@@ -82,12 +82,15 @@ for blog in babel backstage jest prettier react-native; do
 done
 seed digest_template templates/digest.md
 { cat templates/digest.md; printf '\0'; cat templates/email.css; } > "$corpus/digest_template/seed-with-css"
+mapfile -t eml_files < <(find tests/fixtures/returned -name '*.eml' -type f)
+seed inbound "${eml_files[@]}"
 
 dict_of() {
   case $1 in
     post_md | post_mdx | render) echo fuzz/dicts/markdown.dict ;;
     subscribers_csv) echo fuzz/dicts/csv.dict ;;
     config_yaml | digest_template) echo fuzz/dicts/yaml.dict ;;
+    inbound) echo fuzz/dicts/mail.dict ;;
   esac
 }
 

@@ -192,7 +192,7 @@ mod tests {
         }
         assert_eq!(verify_return_path(b"secret", "other.org", &token), None);
         assert_eq!(verify(b"secret", "l.org", &token), None, "not an unsubscribe token");
-        // Python's hmac module, on the rule above (tests/fixtures/inbound/make_tokens.py).
+        // Python's hmac module, on the rule above (tests/fixtures/returned/make.py).
         assert_eq!(
             sign_return_path(b"inbound-test-secret", "news.example.org", 1, "202610"),
             "1-202610-d4bc85fe85fbc887d2af717d"

@@ -113,6 +113,19 @@ fn found(id: i64, address: String, digest_id: Option<String>, by: &'static str) 
 }
 
 /// `digest-2026-10` from a digest's Message-ID (`<digest-2026-10.…@…>`).
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_message_is_the_same_whatever_its_line_endings_and_trailing_blank_lines() {
+        let hash = super::message_hash(b"Subject: a\n\nbody\n");
+        assert_eq!(super::message_hash(b"Subject: a\r\n\r\nbody\r\n"), hash);
+        assert_eq!(super::message_hash(b"Subject: a\n\nbody\n\n\n"), hash);
+        assert_eq!(super::message_hash(b"Subject: a\n\nbody"), hash);
+        assert_ne!(super::message_hash(b"Subject: a\n\nbody2\n"), hash);
+        assert_ne!(super::message_hash(b"Subject: a\nbody\n"), hash, "the blank line between head and body counts");
+    }
+}
+
 fn digest_of_message_id(message_id: &str) -> Option<String> {
     let id = message_id.trim_matches(['<', '>']);
     let digest = id.split('.').next()?;
@@ -135,9 +148,18 @@ impl Outcome {
     }
 }
 
-/// The SHA-256 of a message's bytes, hex: its identity in the store.
+/// The SHA-256 of a message, hex: its identity in the store. Line endings
+/// and the blank lines at its end are not part of it: the same message
+/// read from a Maildir file, out of an mbox (which ends each with an empty
+/// line) or from a pipe (CRLF) is the same message.
 pub fn message_hash(raw: &[u8]) -> String {
-    hex::encode(Sha256::digest(raw))
+    let mut hasher = Sha256::new();
+    let end = raw.iter().rposition(|b| !matches!(b, b'\r' | b'\n')).map_or(0, |last| last + 1);
+    for line in raw[..end].split(|b| *b == b'\n') {
+        hasher.update(line.strip_suffix(b"\r").unwrap_or(line));
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// Classifies, attributes and records one message.

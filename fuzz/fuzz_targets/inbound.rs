@@ -1,0 +1,48 @@
+#![no_main]
+//! Returned mail (`newsroom inbound`): any bytes are classified without a
+//! panic, attributed only through a token that verifies or an address the
+//! store holds, and recorded once: the same bytes again change nothing.
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use newsroom::config::BouncePolicy;
+use newsroom::inbound::{self, Intake, Outcome, Settings};
+use newsroom::store::Store;
+use newsroom::store::inbound::Applied;
+
+static INTAKE: LazyLock<Intake> = LazyLock::new(|| Intake {
+    settings: Settings {
+        return_path: Some(("bounces+".into(), "@example.org".into())),
+        unsubscribe_mailto: Some("unsubscribe@example.org".into()),
+    },
+    secret: b"inbound-test-secret".to_vec(),
+    list_id: "news.example.org".into(),
+    policy: BouncePolicy::default(),
+});
+
+fuzz_target!(|data: &[u8]| {
+    let classification = inbound::classify(&INTAKE.settings, data);
+    assert!(!classification.detail.contains('\n'), "a detail is one line: {:?}", classification.detail);
+    if let Some(status) = &classification.status {
+        let parts: Vec<&str> = status.split('.').collect();
+        assert!(parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())), "{status}");
+    }
+    let store = Store::open_in_memory().expect("an empty store");
+    let now = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("a time");
+    for address in ["ada@example.com", "bob@example.net", "carol@mail.example.org"] {
+        store.add(address, None, false, now).expect("a subscriber");
+    }
+    let first = inbound::handle(&store, &INTAKE, data, now).expect("handling never fails on bad mail");
+    let second = inbound::handle(&store, &INTAKE, data, now).expect("handling never fails on bad mail");
+    match (&first, &second) {
+        (Outcome::Handled { attribution, .. }, Outcome::Handled { applied, .. }) => {
+            assert_eq!(applied, &Applied::AlreadyHandled, "the same bytes were recorded twice");
+            if let Some(id) = attribution.subscriber_id {
+                assert!(id >= 1 && id <= 3, "attributed to a subscriber the store does not have: {id}");
+            }
+        }
+        (Outcome::Unrecognised(_), Outcome::Unrecognised(_)) => {}
+        _ => panic!("the same bytes were handled differently: {first:?} then {second:?}"),
+    }
+});
