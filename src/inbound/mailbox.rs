@@ -136,6 +136,35 @@ mod tests {
         assert!(maildir(dir.path()).unwrap_err().to_string().contains("is not a Maildir"));
     }
 
+    /// A returned message read out of a Maildir and out of an mbox is the
+    /// same message: the same hash, so reading both records it once.
+    #[test]
+    fn a_message_has_one_hash_in_a_maildir_and_in_an_mbox() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/returned");
+        let dir = tempfile::tempdir().unwrap();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&fixtures)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        files.sort();
+        let mut mbox_bytes = Vec::new();
+        for file in &files {
+            deliver(&dir.path().join("Maildir"), &std::fs::read(file).unwrap()).unwrap();
+            mbox_bytes.extend_from_slice(b"From MAILER-DAEMON Sun Nov 22 12:00:00 2026\n");
+            mbox_bytes.extend_from_slice(&std::fs::read(file).unwrap());
+            mbox_bytes.extend_from_slice(b"\n");
+        }
+        std::fs::write(dir.path().join("mbox"), mbox_bytes).unwrap();
+        let hashes = |messages: Vec<Incoming>| -> std::collections::BTreeSet<String> {
+            messages.iter().map(|m| super::super::message_hash(&m.raw)).collect()
+        };
+        let from_maildir = hashes(maildir(&dir.path().join("Maildir")).unwrap());
+        let from_mbox = hashes(mbox(&dir.path().join("mbox")).unwrap());
+        assert_eq!(from_maildir.len(), files.len());
+        assert_eq!(from_maildir, from_mbox);
+    }
+
     #[test]
     fn an_mbox_gives_each_message_with_from_lines_unquoted() {
         let dir = tempfile::tempdir().unwrap();
