@@ -270,7 +270,10 @@ pub(crate) fn owner_markdown_html(markdown: &str, base_url: &str, page: &str) ->
     markdown::html::clean(&raw, &context).html
 }
 
-/// The text part: intro, each post with its links listed under it, footer.
+/// The text part: the same content as the HTML part, in the same order,
+/// and every address the HTML part links to (the site, each post, its
+/// authors' pages, the links of the excerpts, intro and footer, the
+/// unsubscribe and web-version links), each a reader can copy whole.
 fn text_part(
     config: &Config,
     intro_md: &str,
@@ -283,17 +286,17 @@ fn text_part(
     let post_links = std::collections::HashMap::new();
     let links =
         markdown::LinkContext { base_url: &blog_url, permalink: archive_url, folder: "", post_links: &post_links };
-    let plain =
-        |markdown: &str| markdown::text::to_text(markdown::events(markdown).map(|(event, _)| event), &links).text;
+    let plain = |markdown: &str| {
+        markdown::text::to_text(markdown::events(markdown).map(|(event, _)| event), &links).with_references()
+    };
+    let rule = "-".repeat(60);
     let mut out = String::new();
-    out.push_str(&format!("{}: monthly digest, {month_label}\n\n", config.site.title));
+    // The HTML part's header links the site's title to the blog.
+    out.push_str(&format!("{}: monthly digest, {month_label}\n{blog_url}\n\n", config.site.title));
     out.push_str(&plain(intro_md));
     out.push_str("\n\n");
     for (post, rendered) in &input.posts {
-        out.push_str(&"-".repeat(60));
-        out.push_str("\n\n");
-        out.push_str(&post.title);
-        out.push('\n');
+        out.push_str(&format!("{rule}\n\n{}\n", post.title));
         let authors: Vec<&str> = post.authors.iter().map(|a| a.name.as_str()).collect();
         if !authors.is_empty() {
             out.push_str(&format!("by {} · ", authors.join(", ")));
@@ -303,19 +306,26 @@ fn text_part(
         // Posts for email are rendered with `Parts::EMAIL`; the text part of
         // one rendered without it would lack only its excerpt.
         debug_assert!(rendered.excerpt_text.is_some(), "{} rendered without its text", post.title);
-        let excerpt = rendered.excerpt_text.as_ref();
-        out.push_str(excerpt.map(|e| e.text.as_str()).unwrap_or_default());
-        out.push_str("\n\n");
-        for (index, link) in excerpt.into_iter().flat_map(|e| &e.links).enumerate() {
-            out.push_str(&format!("[{}] {link}\n", index + 1));
+        if let Some(excerpt) = &rendered.excerpt_text {
+            out.push_str(&excerpt.text);
+            out.push_str("\n\n");
+            out.push_str(&excerpt.reference_lines());
         }
-        out.push_str(&format!("Read more: {}\n\n", post.permalink));
+        out.push_str(&format!("Read more: {}\n", post.permalink));
+        // The HTML part links each author's name to their page.
+        for author in &post.authors {
+            if let Some(url) = &author.url {
+                out.push_str(&format!("{}: {url}\n", author.name));
+            }
+        }
+        out.push('\n');
     }
-    out.push_str(&"-".repeat(60));
-    out.push_str("\n\n");
+    out.push_str(&format!("{rule}\n\n"));
     out.push_str(&plain(footer_md));
+    // The unsubscribe URL on a line of its own: it is filled in per
+    // subscriber, after wrapping, and is too long to share one.
     out.push_str(&format!(
-        "\n\nThis email was sent to {}.\nUnsubscribe with one click: {}\nView in browser: {archive_url}\n\n{}\n",
+        "\n\nThis email was sent to {}.\nUnsubscribe with one click:\n{}\nView in browser: {archive_url}\n\n{}\n",
         Slot::Email.marker(),
         Slot::UnsubscribeUrl.marker(),
         postal_address(config)
