@@ -122,6 +122,7 @@ pub fn message(
         text.push_str(&format!("\n\n{confirm_url}"));
     }
     text.push_str(&format!("\n\n{postal_address}\n"));
+    let text = markdown::text::wrap(&text, markdown::text::TEXT_WIDTH);
 
     let to: Address = address.parse().map_err(|e| anyhow!("`{address}` is not a valid address: {e}"))?;
     let mut hash = Sha256::new();

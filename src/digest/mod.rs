@@ -273,7 +273,8 @@ pub(crate) fn owner_markdown_html(markdown: &str, base_url: &str, page: &str) ->
 /// The text part: the same content as the HTML part, in the same order,
 /// and every address the HTML part links to (the site, each post, its
 /// authors' pages, the links of the excerpts, intro and footer, the
-/// unsubscribe and web-version links), each a reader can copy whole.
+/// unsubscribe and web-version links), each a reader can copy whole;
+/// hard-wrapped at 72 columns ([`markdown::text::wrap`]).
 fn text_part(
     config: &Config,
     intro_md: &str,
@@ -330,7 +331,7 @@ fn text_part(
         Slot::UnsubscribeUrl.marker(),
         postal_address(config)
     ));
-    out
+    markdown::text::wrap(&out, markdown::text::TEXT_WIDTH)
 }
 
 /// What a preview shows where the configuration leaves a key a digest

@@ -10,11 +10,22 @@
 //! target is listed, a picture's own address only where it is not behind a
 //! link (the HTML part's reader opens the link, not the picture), and raw
 //! HTML's `<a href>`, `<img>` and videos count as Markdown's do.
+//!
+//! The text part is hard-wrapped ([`wrap`]) at [`TEXT_WIDTH`] columns, not
+//! sent `format=flowed`: every client shows hard-wrapped lines as they are,
+//! where a client that does not know `format=flowed` (and some that do,
+//! with quoted or indented lines) shows its trailing spaces and breaks
+//! differently. No URL or other long word is ever broken.
 
 use pulldown_cmark::{Event, Tag, TagEnd};
 
 use super::html::LinkContext;
 use crate::urls;
+
+/// The column the text part is wrapped at: the usual 72 of plain-text
+/// mail, which leaves room for a reply's `> ` marks within 78, and for a
+/// name or greeting filled into a wrapped line after wrapping.
+pub const TEXT_WIDTH: usize = 72;
 
 /// Plain text and the URLs its `[n]` references point to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -357,6 +368,60 @@ impl TextWriter<'_> {
     }
 }
 
+/// Hard-wraps every line of `text` longer than `width` columns between
+/// words (at spaces only: a URL, an address or a word with a hyphen stays
+/// whole), repeating its prefix on the lines it continues on: the quote
+/// marks, and its indent and list or reference marker as spaces. A line
+/// that is one long word after its prefix (`[1] https://…`) is left long.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    for (index, line) in text.split('\n').enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        let (prefix, words) = split_prefix(line);
+        if textwrap::core::display_width(line) <= width || !words.trim_end().contains(' ') {
+            out.push_str(line);
+            continue;
+        }
+        let quotes = &prefix[..prefix.len() - prefix.trim_start_matches("> ").len()];
+        let continuation = format!("{quotes}{}", " ".repeat(prefix.len() - quotes.len()));
+        let options = textwrap::Options::new(width)
+            .word_separator(textwrap::WordSeparator::AsciiSpace)
+            .word_splitter(textwrap::WordSplitter::NoHyphenation)
+            .break_words(false)
+            .initial_indent(prefix)
+            .subsequent_indent(&continuation);
+        out.push_str(&textwrap::fill(words, options));
+    }
+    out
+}
+
+/// A line of the text part split into its prefix (quote marks, indent, and
+/// one list item's or reference's marker: `- `, `3. `, `[12] `) and the
+/// words after it.
+fn split_prefix(line: &str) -> (&str, &str) {
+    let quoted = line.len() - line.trim_start_matches("> ").len();
+    let indented = line.len() - line[quoted..].trim_start_matches(' ').len();
+    let rest = &line[indented..];
+    let digits = |text: &str| !text.is_empty() && text.len() <= 9 && text.bytes().all(|b| b.is_ascii_digit());
+    let marker = if rest.starts_with("- ") {
+        2
+    } else if let Some(dot) = rest.find(". ")
+        && digits(&rest[..dot])
+    {
+        dot + 2
+    } else if let Some(close) = rest.find("] ")
+        && rest.starts_with('[')
+        && digits(&rest[1..close])
+    {
+        close + 2
+    } else {
+        0
+    };
+    line.split_at(indented + marker)
+}
+
 /// The value of the attribute `name` in the tag that `tag` starts (after
 /// its `<`), entities decoded.
 fn attribute(tag: &str, name: &str) -> Option<String> {
@@ -470,6 +535,47 @@ mod tests {
             out.links,
             ["https://www.youtube.com/watch?v=abc", "https://x.org/d.mp4", "https://codesandbox.io/embed/x"]
         );
+    }
+
+    /// Issue 19: paragraphs were one line each, hundreds of columns long.
+    #[test]
+    fn long_lines_wrap_between_words_and_keep_their_prefix() {
+        let long = "word ".repeat(20);
+        let url = "https://x.org/a-very-long-path/with-hyphens-that-must-stay-together-in-one-piece-always";
+        let text =
+            format!("{long}\n> {long}\n- {long}\n12. {long}\n[3] {url}\nRead more: {url}\n\n    code {long}\nshort");
+        let wrapped = wrap(&text, 30);
+        let expected = [
+            "word word word word word word",
+            "word word word word word word",
+            "word word word word word word",
+            "word word",
+            "> word word word word word",
+            "> word word word word word",
+            "> word word word word word",
+            "> word word word word word",
+            "- word word word word word",
+            "  word word word word word",
+            "  word word word word word",
+            "  word word word word word",
+            "12. word word word word word",
+            "    word word word word word",
+            "    word word word word word",
+            "    word word word word word",
+            &format!("[3] {url}"),
+            "Read more:",
+            url,
+            "",
+            "    code word word word word",
+            "    word word word word word",
+            "    word word word word word",
+            "    word word word word word",
+            "    word",
+            "short",
+        ]
+        .join("\n");
+        assert_eq!(wrapped, expected);
+        assert_eq!(wrap(&wrapped, 30), wrapped, "wrapping twice changes nothing");
     }
 
     /// Regression (property test): the text part listed `javascript:` and

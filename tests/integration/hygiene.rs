@@ -173,3 +173,35 @@ fn authors_pages_and_the_site_are_in_the_text_part() {
         assert!(october.text.lines().any(|l| l == line), "no line `{line}` in\n{}", october.text);
     }
 }
+
+/// Whether `line` is one word that cannot be broken (a URL), after its
+/// quote marks, indent and `[n]` reference marker.
+fn one_unbreakable_word(line: &str) -> bool {
+    let rest = line.trim_start_matches(['>', ' ']);
+    let rest = match rest.split_once("] ") {
+        Some((marker, word)) if marker.starts_with('[') && marker[1..].bytes().all(|b| b.is_ascii_digit()) => word,
+        _ => rest,
+    };
+    !rest.trim_end().contains(char::is_whitespace)
+}
+
+/// Issue 19: the text part's paragraphs were one line each, hundreds of
+/// columns long. It is hard-wrapped at 72 columns (README: "Text part"),
+/// so no line is longer than 78 but one that is a single URL.
+#[test]
+fn text_part_lines_fit_in_78_columns() {
+    let mut wrapped = 0;
+    for sample in samples() {
+        for line in sample.text.lines() {
+            let columns = line.chars().count();
+            assert!(
+                columns <= 78 || one_unbreakable_word(line),
+                "{}: a line of {columns} columns:\n{line}",
+                sample.label
+            );
+            wrapped += usize::from(columns > 60 && columns <= 72);
+        }
+    }
+    // Not vacuous: long paragraphs were there to wrap.
+    assert!(wrapped > 20, "{wrapped} wrapped lines");
+}
