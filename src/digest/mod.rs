@@ -239,25 +239,61 @@ impl Digest {
     }
 }
 
+/// The width of the digest's content column in CSS pixels: the 600 px
+/// container less its 32 px padding each side (`email.css`).
+pub const CONTENT_WIDTH: u32 = 536;
+
 /// An excerpt as the digest shows it: its headings all become `h3`, one level
 /// under the post's title, so an excerpt that starts with `# Heading` or jumps
 /// from `h1` to `h3` cannot break the page's outline (the Nu HTML Checker
 /// rejects skipped heading levels); and without their ids, which two posts
 /// of one month may share (the checker rejects duplicate ids) and which the
-/// digest does not link to: its links lead to the posts' pages.
+/// digest does not link to: its links lead to the posts' pages. Its
+/// pictures get a `width` attribute ([`picture_size`]).
 fn digest_excerpt(html: &str) -> String {
-    if !["<h1", "<h2", "<h4", "<h5", "<h6", "<h3 id="].iter().any(|tag| html.contains(tag)) {
+    let headings = ["<h1", "<h2", "<h4", "<h5", "<h6", "<h3 id="].iter().any(|tag| html.contains(tag));
+    if !headings && !html.contains("<img") {
         return html.to_string();
     }
-    let settings = lol_html::RewriteStrSettings::new().append_element_content_handler(lol_html::element!(
-        "h1, h2, h3, h4, h5, h6",
-        |el| {
+    let settings = lol_html::RewriteStrSettings::new()
+        .append_element_content_handler(lol_html::element!("h1, h2, h3, h4, h5, h6", |el| {
             el.set_tag_name("h3")?;
             el.remove_attribute("id");
             Ok(())
-        }
-    ));
+        }))
+        .append_element_content_handler(lol_html::element!("img", |el| {
+            let pixels = |name| el.get_attribute(name).and_then(|value| value.trim().parse::<u32>().ok());
+            let (width, height) = picture_size(pixels("width"), pixels("height"));
+            el.set_attribute("width", &width.to_string())?;
+            match height {
+                Some(height) => el.set_attribute("height", &height.to_string())?,
+                None => el.remove_attribute("height"),
+            }
+            Ok(())
+        }));
     lol_html::rewrite_str(html, settings).unwrap_or_else(|_| html.to_string())
+}
+
+/// The `width` and `height` attributes of a picture in the digest, from the
+/// ones it has (in pixels, when they are). Outlook's Word engine ignores
+/// `max-width` and draws a picture at the size its attributes give, or at
+/// its natural size, which overflows the 600 px layout: so every picture
+/// gets a width no wider than the column. One given no wider is kept, with
+/// its height; a wider one is scaled down to the column, its height with
+/// it. One of unknown size (most: Markdown gives no size, and the renderer
+/// reads no files) gets the column's width and no height, which Outlook
+/// fills in from the picture's proportions; every other client follows
+/// `email.css`'s `max-width: 100%; height: auto`, so a small picture is
+/// shown at its own size there and stretched only in Outlook.
+fn picture_size(width: Option<u32>, height: Option<u32>) -> (u32, Option<u32>) {
+    match (width, height) {
+        (Some(width), height) if width > 0 && width <= CONTENT_WIDTH => (width, height),
+        (Some(width), Some(height)) if width > 0 => {
+            let scaled = (u64::from(height) * u64::from(CONTENT_WIDTH)).div_ceil(u64::from(width));
+            (CONTENT_WIDTH, Some(u32::try_from(scaled).unwrap_or(u32::MAX).max(1)))
+        }
+        _ => (CONTENT_WIDTH, None),
+    }
 }
 
 /// Site-owner Markdown (intro, footer) as clean HTML; a fragment alone
@@ -380,6 +416,20 @@ mod tests {
     #[test]
     fn excerpt_headings_sit_one_level_under_the_post_title() {
         assert_eq!(digest_excerpt("<h1>A</h1><p>x</p><h3>B</h3><h5>C</h5>"), "<h3>A</h3><p>x</p><h3>B</h3><h3>C</h3>");
+    }
+
+    /// Issue 19: Outlook ignores `max-width`; pictures without a `width`
+    /// attribute overflowed the layout there.
+    #[test]
+    fn every_excerpt_picture_has_a_width_no_wider_than_the_column() {
+        assert_eq!(
+            digest_excerpt(
+                r#"<img src="a.png" alt=""><img src="b.png" width="100" height="50"><img src="c.png" width="1072" height="300"><img src="d.png" width="100%" height="40">"#
+            ),
+            r#"<img src="a.png" alt="" width="536"><img src="b.png" width="100" height="50"><img src="c.png" width="536" height="150"><img src="d.png" width="536">"#
+        );
+        assert_eq!(picture_size(Some(0), Some(10)), (CONTENT_WIDTH, None));
+        assert_eq!(picture_size(Some(4000), Some(1)), (CONTENT_WIDTH, Some(1)));
     }
 
     #[test]

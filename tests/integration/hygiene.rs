@@ -205,3 +205,23 @@ fn text_part_lines_fit_in_78_columns() {
     // Not vacuous: long paragraphs were there to wrap.
     assert!(wrapped > 20, "{wrapped} wrapped lines");
 }
+
+/// Issue 19: Outlook ignores `max-width`, so a picture without a `width`
+/// attribute overflowed the 600 px layout there. Every picture has one,
+/// in pixels, no wider than the content column (536 px).
+#[test]
+fn every_picture_has_a_width_that_fits_the_column() {
+    let mut pictures = 0;
+    for sample in samples() {
+        let document = scraper::Html::parse_document(&sample.html);
+        for image in document.select(&scraper::Selector::parse("img").unwrap()) {
+            let width = image.value().attr("width").and_then(|w| w.parse::<u32>().ok());
+            assert!(width.is_some_and(|w| w > 0 && w <= 536), "{}: {}", sample.label, image.html());
+            if let Some(height) = image.value().attr("height") {
+                assert!(height.parse::<u32>().is_ok_and(|h| h > 0), "{}: {}", sample.label, image.html());
+            }
+            pictures += 1;
+        }
+    }
+    assert!(pictures >= 5, "{pictures} pictures");
+}
