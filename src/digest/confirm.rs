@@ -108,7 +108,7 @@ pub fn message(
         body_html: &body_html,
         postal_address,
     };
-    let inliner = css_inline::CSSInliner::options().keep_style_tags(false).load_remote_stylesheets(false).build();
+    let inliner = super::css_inliner();
     let html = inliner
         .inline(&notice_page(&notice, &template.css).into_string())
         .context("failed to inline templates/email.css")?;

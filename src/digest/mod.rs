@@ -212,7 +212,7 @@ impl Digest {
                 personal: personal.then(|| PersonalFooter { email: &email_slot, unsubscribe_url: &unsubscribe_slot }),
             },
         };
-        let inliner = css_inline::CSSInliner::options().keep_style_tags(false).load_remote_stylesheets(false).build();
+        let inliner = css_inliner();
         let inline = |markup: maud::Markup| -> Result<String> {
             inliner.inline(&markup.into_string()).context("failed to inline templates/email.css")
         };
@@ -294,6 +294,16 @@ fn picture_size(width: Option<u32>, height: Option<u32>) -> (u32, Option<u32>) {
         }
         _ => (CONTENT_WIDTH, None),
     }
+}
+
+/// The inliner of `email.css` into the messages' style attributes, for the
+/// clients that ignore a `<style>` element. The element stays too: its
+/// `@media` rules (the dark scheme) cannot be inlined. Not css-inline's
+/// `keep_at_rules`, which keeps only those but writes them first in
+/// `<head>`, where a long stylesheet pushes `<meta charset>` past the
+/// first 1024 bytes (an error to the Nu HTML Checker).
+pub(crate) fn css_inliner() -> css_inline::CSSInliner<'static> {
+    css_inline::CSSInliner::options().keep_style_tags(true).load_remote_stylesheets(false).build()
 }
 
 /// Site-owner Markdown (intro, footer) as clean HTML; a fragment alone

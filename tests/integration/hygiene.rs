@@ -225,3 +225,25 @@ fn every_picture_has_a_width_that_fits_the_column() {
     }
     assert!(pictures >= 5, "{pictures} pictures");
 }
+
+/// Issue 19: a dark scheme for the clients that follow
+/// `prefers-color-scheme`, declared to them, in a `<style>` element (an
+/// `@media` rule cannot be inlined), after `<meta charset>`.
+#[test]
+fn messages_declare_and_carry_a_dark_scheme() {
+    for sample in samples().iter().filter(|s| s.label.starts_with("example")) {
+        let document = scraper::Html::parse_document(&sample.html);
+        let meta = |name: &str| {
+            let selector = scraper::Selector::parse(&format!("meta[name={name}]")).unwrap();
+            document.select(&selector).next().and_then(|m| m.value().attr("content")).map(str::to_string)
+        };
+        assert_eq!(meta("color-scheme").as_deref(), Some("light dark"), "{}", sample.label);
+        assert_eq!(meta("supported-color-schemes").as_deref(), Some("light dark"), "{}", sample.label);
+        let style: String =
+            document.select(&scraper::Selector::parse("head style").unwrap()).flat_map(|s| s.text()).collect();
+        assert!(style.contains("@media (prefers-color-scheme: dark)"), "{}: {style}", sample.label);
+        assert!(style.contains("color-scheme: light dark"), "{}", sample.label);
+        let charset = sample.html.find("<meta charset=\"utf-8\">").expect("a charset");
+        assert!(charset < sample.html.find("<style").unwrap() && charset < 1024, "{}", sample.label);
+    }
+}
