@@ -4,6 +4,11 @@
 # Usage:   scripts/screenshot-digest.sh [MONTH]      (MONTH is YYYY-MM, default 2026-10)
 # Output:  docs/digest-example.png
 #
+# The README's light and dark pair (the page as a client that follows
+# prefers-color-scheme shows it, the top 900 px):
+#   SCREENSHOT_SCHEME=light SCREENSHOT_HEIGHT=900 SCREENSHOT_OUT=docs/digest-light.png scripts/screenshot-digest.sh
+#   SCREENSHOT_SCHEME=dark SCREENSHOT_HEIGHT=900 SCREENSHOT_OUT=docs/digest-dark.png scripts/screenshot-digest.sh
+#
 # What it does:
 #   1. Installs Debian's chromium (+ fonts-dejavu-core) with apt-get if
 #      /usr/bin/chromium is missing. Only Debian's package works here: a
@@ -30,6 +35,8 @@
 #   SCREENSHOT_HEIGHT=N             fixed window height; skips measuring the page
 #   SCREENSHOT_MAX_HEIGHT=8000      cap on the measured height
 #   SCREENSHOT_TIMEOUT_MS=15000     stop loading the page after this long
+#   SCREENSHOT_SCHEME=light|dark    the colour scheme the page is asked for
+#                                   (prefers-color-scheme; default light)
 set -euo pipefail
 
 MONTH="${1:-2026-10}"
@@ -45,6 +52,12 @@ OUT="${SCREENSHOT_OUT:-$ROOT/docs/digest-example.png}"
 WIDTH="${SCREENSHOT_WIDTH:-700}"
 MAX_HEIGHT="${SCREENSHOT_MAX_HEIGHT:-8000}"
 TIMEOUT_MS="${SCREENSHOT_TIMEOUT_MS:-15000}"
+# Blink's preferredColorScheme: 0 is dark, 1 light.
+case "${SCREENSHOT_SCHEME:-light}" in
+    light) SCHEME=1 ;;
+    dark) SCHEME=0 ;;
+    *) echo "SCREENSHOT_SCHEME must be light or dark (got: $SCREENSHOT_SCHEME)" >&2; exit 2 ;;
+esac
 CHROMIUM=/usr/bin/chromium
 
 say() { echo "screenshot-digest: $*" >&2; }
@@ -95,6 +108,7 @@ chrome() {
         --disable-background-networking --disable-component-update --disable-sync \
         --disable-default-apps --disable-extensions --no-default-browser-check \
         --user-data-dir="$profile" --hide-scrollbars --force-device-scale-factor=1 \
+        --blink-settings=preferredColorScheme="$SCHEME" \
         --timeout="$TIMEOUT_MS" "$@" 2>"$tmp/chromium.log"
 }
 

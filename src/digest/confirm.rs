@@ -108,18 +108,21 @@ pub fn message(
         body_html: &body_html,
         postal_address,
     };
-    let inliner = css_inline::CSSInliner::options().keep_style_tags(false).load_remote_stylesheets(false).build();
+    let inliner = super::css_inliner();
     let html = inliner
         .inline(&notice_page(&notice, &template.css).into_string())
         .context("failed to inline templates/email.css")?;
     let links = std::collections::HashMap::new();
     let context = markdown::LinkContext { base_url: &blog_url, permalink: &blog_url, folder: "", post_links: &links };
-    let mut text = markdown::text::to_text(markdown::events(&body_md).map(|(event, _)| event), &context).text;
+    let body_text = markdown::text::to_text(markdown::events(&body_md).map(|(event, _)| event), &context);
+    // The addresses the HTML part links to: the site (its header), then the body's.
+    let mut text = format!("{}\n{blog_url}\n\n{}", config.site.title, body_text.with_references());
     // A client that shows only the text part still needs the link whole.
     if !text.contains(confirm_url) {
         text.push_str(&format!("\n\n{confirm_url}"));
     }
     text.push_str(&format!("\n\n{postal_address}\n"));
+    let text = markdown::text::wrap(&text, markdown::text::TEXT_WIDTH);
 
     let to: Address = address.parse().map_err(|e| anyhow!("`{address}` is not a valid address: {e}"))?;
     let mut hash = Sha256::new();

@@ -81,7 +81,10 @@ fn frame(lang: &str, subject: &str, preheader: &str, css: &str, rows: Markup) ->
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="color-scheme" content="light";
+                // Both schemes: `email.css` has a dark one. The second
+                // name is the one Apple Mail read before the standard's.
+                meta name="color-scheme" content="light dark";
+                meta name="supported-color-schemes" content="light dark";
                 title { (subject) }
                 style { (style_text(css)) }
             }

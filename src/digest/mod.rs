@@ -212,7 +212,7 @@ impl Digest {
                 personal: personal.then(|| PersonalFooter { email: &email_slot, unsubscribe_url: &unsubscribe_slot }),
             },
         };
-        let inliner = css_inline::CSSInliner::options().keep_style_tags(false).load_remote_stylesheets(false).build();
+        let inliner = css_inliner();
         let inline = |markup: maud::Markup| -> Result<String> {
             inliner.inline(&markup.into_string()).context("failed to inline templates/email.css")
         };
@@ -239,25 +239,71 @@ impl Digest {
     }
 }
 
+/// The width of the digest's content column in CSS pixels: the 600 px
+/// container less its 32 px padding each side (`email.css`).
+pub const CONTENT_WIDTH: u32 = 536;
+
 /// An excerpt as the digest shows it: its headings all become `h3`, one level
 /// under the post's title, so an excerpt that starts with `# Heading` or jumps
 /// from `h1` to `h3` cannot break the page's outline (the Nu HTML Checker
 /// rejects skipped heading levels); and without their ids, which two posts
 /// of one month may share (the checker rejects duplicate ids) and which the
-/// digest does not link to: its links lead to the posts' pages.
+/// digest does not link to: its links lead to the posts' pages. Its
+/// pictures get a `width` attribute ([`picture_size`]).
 fn digest_excerpt(html: &str) -> String {
-    if !["<h1", "<h2", "<h4", "<h5", "<h6", "<h3 id="].iter().any(|tag| html.contains(tag)) {
+    let headings = ["<h1", "<h2", "<h4", "<h5", "<h6", "<h3 id="].iter().any(|tag| html.contains(tag));
+    if !headings && !html.contains("<img") {
         return html.to_string();
     }
-    let settings = lol_html::RewriteStrSettings::new().append_element_content_handler(lol_html::element!(
-        "h1, h2, h3, h4, h5, h6",
-        |el| {
+    let settings = lol_html::RewriteStrSettings::new()
+        .append_element_content_handler(lol_html::element!("h1, h2, h3, h4, h5, h6", |el| {
             el.set_tag_name("h3")?;
             el.remove_attribute("id");
             Ok(())
-        }
-    ));
+        }))
+        .append_element_content_handler(lol_html::element!("img", |el| {
+            let pixels = |name| el.get_attribute(name).and_then(|value| value.trim().parse::<u32>().ok());
+            let (width, height) = picture_size(pixels("width"), pixels("height"));
+            el.set_attribute("width", &width.to_string())?;
+            match height {
+                Some(height) => el.set_attribute("height", &height.to_string())?,
+                None => el.remove_attribute("height"),
+            }
+            Ok(())
+        }));
     lol_html::rewrite_str(html, settings).unwrap_or_else(|_| html.to_string())
+}
+
+/// The `width` and `height` attributes of a picture in the digest, from the
+/// ones it has (in pixels, when they are). Outlook's Word engine ignores
+/// `max-width` and draws a picture at the size its attributes give, or at
+/// its natural size, which overflows the 600 px layout: so every picture
+/// gets a width no wider than the column. One given no wider is kept, with
+/// its height; a wider one is scaled down to the column, its height with
+/// it. One of unknown size (most: Markdown gives no size, and the renderer
+/// reads no files) gets the column's width and no height, which Outlook
+/// fills in from the picture's proportions; every other client follows
+/// `email.css`'s `max-width: 100%; height: auto`, so a small picture is
+/// shown at its own size there and stretched only in Outlook.
+fn picture_size(width: Option<u32>, height: Option<u32>) -> (u32, Option<u32>) {
+    match (width, height) {
+        (Some(width), height) if width > 0 && width <= CONTENT_WIDTH => (width, height),
+        (Some(width), Some(height)) if width > 0 => {
+            let scaled = (u64::from(height) * u64::from(CONTENT_WIDTH)).div_ceil(u64::from(width));
+            (CONTENT_WIDTH, Some(u32::try_from(scaled).unwrap_or(u32::MAX).max(1)))
+        }
+        _ => (CONTENT_WIDTH, None),
+    }
+}
+
+/// The inliner of `email.css` into the messages' style attributes, for the
+/// clients that ignore a `<style>` element. The element stays too: its
+/// `@media` rules (the dark scheme) cannot be inlined. Not css-inline's
+/// `keep_at_rules`, which keeps only those but writes them first in
+/// `<head>`, where a long stylesheet pushes `<meta charset>` past the
+/// first 1024 bytes (an error to the Nu HTML Checker).
+pub(crate) fn css_inliner() -> css_inline::CSSInliner<'static> {
+    css_inline::CSSInliner::options().keep_style_tags(true).load_remote_stylesheets(false).build()
 }
 
 /// Site-owner Markdown (intro, footer) as clean HTML; a fragment alone
@@ -270,7 +316,11 @@ pub(crate) fn owner_markdown_html(markdown: &str, base_url: &str, page: &str) ->
     markdown::html::clean(&raw, &context).html
 }
 
-/// The text part: intro, each post with its links listed under it, footer.
+/// The text part: the same content as the HTML part, in the same order,
+/// and every address the HTML part links to (the site, each post, its
+/// authors' pages, the links of the excerpts, intro and footer, the
+/// unsubscribe and web-version links), each a reader can copy whole;
+/// hard-wrapped at 72 columns ([`markdown::text::wrap`]).
 fn text_part(
     config: &Config,
     intro_md: &str,
@@ -283,17 +333,17 @@ fn text_part(
     let post_links = std::collections::HashMap::new();
     let links =
         markdown::LinkContext { base_url: &blog_url, permalink: archive_url, folder: "", post_links: &post_links };
-    let plain =
-        |markdown: &str| markdown::text::to_text(markdown::events(markdown).map(|(event, _)| event), &links).text;
+    let plain = |markdown: &str| {
+        markdown::text::to_text(markdown::events(markdown).map(|(event, _)| event), &links).with_references()
+    };
+    let rule = "-".repeat(60);
     let mut out = String::new();
-    out.push_str(&format!("{}: monthly digest, {month_label}\n\n", config.site.title));
+    // The HTML part's header links the site's title to the blog.
+    out.push_str(&format!("{}: monthly digest, {month_label}\n{blog_url}\n\n", config.site.title));
     out.push_str(&plain(intro_md));
     out.push_str("\n\n");
     for (post, rendered) in &input.posts {
-        out.push_str(&"-".repeat(60));
-        out.push_str("\n\n");
-        out.push_str(&post.title);
-        out.push('\n');
+        out.push_str(&format!("{rule}\n\n{}\n", post.title));
         let authors: Vec<&str> = post.authors.iter().map(|a| a.name.as_str()).collect();
         if !authors.is_empty() {
             out.push_str(&format!("by {} · ", authors.join(", ")));
@@ -303,24 +353,31 @@ fn text_part(
         // Posts for email are rendered with `Parts::EMAIL`; the text part of
         // one rendered without it would lack only its excerpt.
         debug_assert!(rendered.excerpt_text.is_some(), "{} rendered without its text", post.title);
-        let excerpt = rendered.excerpt_text.as_ref();
-        out.push_str(excerpt.map(|e| e.text.as_str()).unwrap_or_default());
-        out.push_str("\n\n");
-        for (index, link) in excerpt.into_iter().flat_map(|e| &e.links).enumerate() {
-            out.push_str(&format!("[{}] {link}\n", index + 1));
+        if let Some(excerpt) = &rendered.excerpt_text {
+            out.push_str(&excerpt.text);
+            out.push_str("\n\n");
+            out.push_str(&excerpt.reference_lines());
         }
-        out.push_str(&format!("Read more: {}\n\n", post.permalink));
+        out.push_str(&format!("Read more: {}\n", post.permalink));
+        // The HTML part links each author's name to their page.
+        for author in &post.authors {
+            if let Some(url) = &author.url {
+                out.push_str(&format!("{}: {url}\n", author.name));
+            }
+        }
+        out.push('\n');
     }
-    out.push_str(&"-".repeat(60));
-    out.push_str("\n\n");
+    out.push_str(&format!("{rule}\n\n"));
     out.push_str(&plain(footer_md));
+    // The unsubscribe URL on a line of its own: it is filled in per
+    // subscriber, after wrapping, and is too long to share one.
     out.push_str(&format!(
-        "\n\nThis email was sent to {}.\nUnsubscribe with one click: {}\nView in browser: {archive_url}\n\n{}\n",
+        "\n\nThis email was sent to {}.\nUnsubscribe with one click:\n{}\nView in browser: {archive_url}\n\n{}\n",
         Slot::Email.marker(),
         Slot::UnsubscribeUrl.marker(),
         postal_address(config)
     ));
-    out
+    markdown::text::wrap(&out, markdown::text::TEXT_WIDTH)
 }
 
 /// What a preview shows where the configuration leaves a key a digest
@@ -369,6 +426,20 @@ mod tests {
     #[test]
     fn excerpt_headings_sit_one_level_under_the_post_title() {
         assert_eq!(digest_excerpt("<h1>A</h1><p>x</p><h3>B</h3><h5>C</h5>"), "<h3>A</h3><p>x</p><h3>B</h3><h3>C</h3>");
+    }
+
+    /// Issue 19: Outlook ignores `max-width`; pictures without a `width`
+    /// attribute overflowed the layout there.
+    #[test]
+    fn every_excerpt_picture_has_a_width_no_wider_than_the_column() {
+        assert_eq!(
+            digest_excerpt(
+                r#"<img src="a.png" alt=""><img src="b.png" width="100" height="50"><img src="c.png" width="1072" height="300"><img src="d.png" width="100%" height="40">"#
+            ),
+            r#"<img src="a.png" alt="" width="536"><img src="b.png" width="100" height="50"><img src="c.png" width="536" height="150"><img src="d.png" width="536">"#
+        );
+        assert_eq!(picture_size(Some(0), Some(10)), (CONTENT_WIDTH, None));
+        assert_eq!(picture_size(Some(4000), Some(1)), (CONTENT_WIDTH, Some(1)));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod digest;
 mod dkim;
 mod example_site;
 mod feeds_page;
+mod hygiene;
 mod inbound;
 mod properties;
 mod send;
