@@ -171,10 +171,10 @@ impl Store {
 
     /// [`Store::import`] of any reader.
     pub fn merge(&self, reader: impl Read, list: &Path, dry_run: bool, now: DateTime<Utc>) -> Result<ImportReport> {
-        self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        self.connection().execute_batch("BEGIN IMMEDIATE")?;
         let result = self.merge_in_transaction(reader, list, now);
         let end = if dry_run || result.is_err() { "ROLLBACK" } else { "COMMIT" };
-        self.connection.execute_batch(end)?;
+        self.connection().execute_batch(end)?;
         result
     }
 
@@ -188,7 +188,7 @@ impl Store {
             let line =
                 if file.is_some() { "(SELECT line FROM temp.seen WHERE seen.key = subscribers.key)" } else { "NULL" };
             let mut statement =
-                store.connection.prepare(&format!("SELECT {COLUMNS}, {line} FROM subscribers ORDER BY id"))?;
+                store.connection().prepare(&format!("SELECT {COLUMNS}, {line} FROM subscribers ORDER BY id"))?;
             let mut rows = statement.query([])?;
             let mut mailed = Vec::new();
             let mut others = Vec::new();
@@ -228,7 +228,7 @@ impl Store {
         now: DateTime<Utc>,
         read: impl FnOnce(&Store, ImportReport) -> Result<T>,
     ) -> Result<T> {
-        self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        self.connection().execute_batch("BEGIN IMMEDIATE")?;
         let result = (|| -> Result<T> {
             let report = match file {
                 Some((path, shown)) => self.merge_in_transaction(subscribers::open(path)?, shown, now)?,
@@ -236,7 +236,7 @@ impl Store {
             };
             read(self, report)
         })();
-        self.connection.execute_batch("ROLLBACK")?;
+        self.connection().execute_batch("ROLLBACK")?;
         result
     }
 
@@ -244,7 +244,7 @@ impl Store {
     fn merge_in_transaction(&self, reader: impl Read, list: &Path, now: DateTime<Utc>) -> Result<ImportReport> {
         let at = timestamp(now);
         let list_name = list.to_string_lossy().into_owned();
-        let connection = &self.connection;
+        let connection = &self.connection();
         connection.execute_batch(
             "CREATE TEMP TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, line INTEGER NOT NULL); DELETE FROM temp.seen;",
         )?;
@@ -287,7 +287,7 @@ impl Store {
 
     /// Merges one row of a file into the store (inside [`Store::merge`]'s transaction).
     fn merge_row(&self, row: Row, list: &str, any_forgotten: bool, at: &str, report: &mut ImportReport) -> Result<()> {
-        let connection = &self.connection;
+        let connection = &self.connection();
         let (mut subscriber, warnings) = match row {
             Row::Subscriber(subscriber, warnings) => (subscriber, warnings),
             Row::Skipped(row, diagnostic) => {

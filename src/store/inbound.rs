@@ -72,7 +72,7 @@ impl Store {
     /// Whether a message with this hash was handled already.
     pub fn inbound_handled(&self, hash: &str) -> Result<bool> {
         Ok(self
-            .connection
+            .connection()
             .prepare_cached("SELECT 1 FROM inbound_messages WHERE hash = ?1")?
             .query_row([hash], |_| Ok(()))
             .optional()?
@@ -84,7 +84,7 @@ impl Store {
     pub fn apply_inbound(&self, inbound: &Inbound, policy: BouncePolicy, now: DateTime<Utc>) -> Result<Applied> {
         let at = timestamp(now);
         let window_start = timestamp(now - Duration::days(i64::from(policy.soft_window_days)));
-        self.in_transaction(|connection| {
+        self.sqlite_transaction(|connection| {
             let inserted = connection
                 .prepare_cached(
                     "INSERT INTO inbound_messages (hash, at, class, subscriber_id, status, detail)
@@ -165,7 +165,7 @@ impl Store {
         // ledger's unique index narrows the search to that digest's rows.
         let digest_id = message_id[1..].split('.').next().unwrap_or_default().to_string();
         Ok(self
-            .connection
+            .connection()
             .prepare_cached(
                 "SELECT subscriber_id, address, digest_id FROM deliveries WHERE digest_id = ?1 AND message_id = ?2",
             )?
@@ -178,7 +178,7 @@ impl Store {
     pub fn suppressed_since(&self, since: &str) -> Result<Vec<(EventKind, usize)>> {
         let mut counts = Vec::new();
         for kind in [EventKind::Unsubscribed, EventKind::Bounced, EventKind::Complained] {
-            let count: i64 = self.connection.query_row(
+            let count: i64 = self.connection().query_row(
                 "SELECT COUNT(DISTINCT subscriber_id) FROM events WHERE kind = ?1 AND at > ?2",
                 params![kind.as_str(), since],
                 |row| row.get(0),
@@ -190,7 +190,7 @@ impl Store {
 
     /// Bounces and complaints that came back for one digest, by kind.
     pub fn returned_for_digest(&self, digest_id: &str) -> Result<Vec<(EventKind, usize)>> {
-        let mut statement = self.connection.prepare(
+        let mut statement = self.connection().prepare(
             "SELECT kind, COUNT(*) FROM events WHERE digest_id = ?1
              AND kind IN ('bounced', 'hard_bounce', 'soft_bounce', 'complained') AND channel IN ('dsn', 'arf', 'relay')
              GROUP BY kind ORDER BY kind",

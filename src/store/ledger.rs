@@ -139,7 +139,7 @@ impl Store {
     /// Whether the digest's recipient list is frozen already.
     pub fn is_frozen(&self, digest_id: &str) -> Result<bool> {
         Ok(self
-            .connection
+            .connection()
             .query_row("SELECT 1 FROM digests WHERE digest_id = ?1", [digest_id], |_| Ok(()))
             .optional()?
             .is_some())
@@ -148,7 +148,7 @@ impl Store {
     /// The digest frozen last before `digest_id`, and when: (id, RFC 3339).
     pub fn previous_digest(&self, digest_id: &str) -> Result<Option<(String, String)>> {
         Ok(self
-            .connection
+            .connection()
             .query_row(
                 "SELECT digest_id, frozen_at FROM digests WHERE digest_id < ?1 ORDER BY digest_id DESC LIMIT 1",
                 [digest_id],
@@ -163,7 +163,7 @@ impl Store {
         digest_id: &str,
         recipients: impl Iterator<Item = (Option<i64>, &'a str, Option<&'a str>)>,
     ) -> Result<usize> {
-        let tx = self.connection.transaction()?;
+        let tx = self.connection_mut().transaction()?;
         if let Some(count) = frozen_count(&tx, digest_id)? {
             return Ok(count);
         }
@@ -187,7 +187,7 @@ impl Store {
     /// in one statement (no list in memory); once, like [`Store::freeze`].
     /// Returns how many were frozen.
     pub fn freeze_subscribed(&mut self, digest_id: &str) -> Result<usize> {
-        let tx = self.connection.transaction()?;
+        let tx = self.connection_mut().transaction()?;
         if let Some(count) = frozen_count(&tx, digest_id)? {
             return Ok(count);
         }
@@ -209,7 +209,7 @@ impl Store {
     /// transient failures become `pending`; permanent failures too with
     /// `retry_failed`; rows of subscribers who opted out become `suppressed`.
     pub fn recover(&mut self, digest_id: &str, resend_ambiguous: bool, retry_failed: bool) -> Result<usize> {
-        let tx = self.connection.transaction()?;
+        let tx = self.connection_mut().transaction()?;
         let now = now_text();
         let crashed = tx.execute(
             "UPDATE deliveries SET state = 'ambiguous', reply = 'interrupted while sending (the relay may have accepted it)', updated_at = ?2
@@ -255,7 +255,7 @@ impl Store {
 
     /// Rows of a digest, all or in one state.
     pub fn rows(&self, digest_id: &str, state: Option<State>) -> Result<Vec<Recipient>> {
-        let mut statement = self.connection.prepare(
+        let mut statement = self.connection().prepare(
             "SELECT id, address, name, state, attempts, reply, subscriber_id FROM deliveries
              WHERE digest_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id",
         )?;
@@ -297,7 +297,7 @@ impl Store {
         message_id: &str,
     ) -> Result<Claim> {
         let now = now_text();
-        self.in_transaction(|connection| {
+        self.sqlite_transaction(|connection| {
             if let Some((done, state, reply)) = outcome {
                 connection.prepare_cached(MARK)?.execute(params![done, state.as_str(), reply, now])?;
             }
@@ -323,14 +323,14 @@ impl Store {
 
     /// Records the outcome of an attempt.
     pub fn mark(&self, id: i64, state: State, reply: &str) -> Result<()> {
-        self.connection.prepare_cached(MARK)?.execute(params![id, state.as_str(), reply, now_text()])?;
+        self.connection().prepare_cached(MARK)?.execute(params![id, state.as_str(), reply, now_text()])?;
         Ok(())
     }
 
     /// Counts per state.
     pub fn counts(&self, digest_id: &str) -> Result<Vec<(State, usize)>> {
         let mut statement =
-            self.connection.prepare("SELECT state, COUNT(*) FROM deliveries WHERE digest_id = ?1 GROUP BY state")?;
+            self.connection().prepare("SELECT state, COUNT(*) FROM deliveries WHERE digest_id = ?1 GROUP BY state")?;
         let found: Vec<(String, i64)> =
             statement.query_map([digest_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
         Ok(State::ALL
@@ -345,7 +345,7 @@ impl Store {
     /// count, most common first.
     pub fn common_failures(&self, digest_id: &str, limit: usize) -> Result<Vec<(State, String, usize)>> {
         let mut counts: HashMap<(State, String), usize> = HashMap::new();
-        let mut statement = self.connection.prepare(
+        let mut statement = self.connection().prepare(
             "SELECT state, address, reply FROM deliveries WHERE digest_id = ?1
              AND state IN ('failed_permanent', 'failed_transient', 'ambiguous')",
         )?;

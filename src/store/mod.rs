@@ -11,6 +11,7 @@
 //! written before the store (`.newsroom/ledger.sqlite`) is one at version 1
 //! and is taken over with nothing lost.
 
+pub(crate) mod db;
 pub mod import;
 pub mod inbound;
 pub mod ledger;
@@ -34,7 +35,7 @@ pub use crate::config::{DEFAULT_STORE, LEGACY_LEDGER};
 
 /// The store's database.
 pub struct Store {
-    connection: Connection,
+    db: db::Db,
     path: PathBuf,
     /// The temporary folder of a scratch store ([`Store::open_scratch`]),
     /// removed when the store is dropped (after the connection: fields
@@ -79,7 +80,7 @@ impl Store {
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(10))?;
         migrations::migrate(&mut connection).with_context(|| format!("the store `{}`", path.display()))?;
-        Ok(Store { connection, path: path.to_path_buf(), _scratch: None })
+        Ok(Store { db: db::Db::Sqlite(connection), path: path.to_path_buf(), _scratch: None })
     }
 
     /// A store that lives in memory only: what a preview merges a list
@@ -88,7 +89,7 @@ impl Store {
         let mut connection = Connection::open_in_memory()?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         migrations::migrate(&mut connection)?;
-        Ok(Store { connection, path: PathBuf::from(":memory:"), _scratch: None })
+        Ok(Store { db: db::Db::Sqlite(connection), path: PathBuf::from(":memory:"), _scratch: None })
     }
 
     /// A store in a temporary folder, removed when the store is dropped:
@@ -103,7 +104,7 @@ impl Store {
             .context("failed to create a temporary folder for the store")?;
         let mut store = Store::open(&dir.path().join("newsroom.sqlite"))?;
         // Nothing in it outlives the command: no crash to survive.
-        store.connection.pragma_update(None, "synchronous", "OFF")?;
+        store.connection().pragma_update(None, "synchronous", "OFF")?;
         store._scratch = Some(dir);
         Ok(store)
     }
@@ -163,12 +164,14 @@ impl Store {
         &self.path
     }
 
-    /// Runs `changes` in one transaction, committed if they all succeed and
-    /// rolled back otherwise. BEGIN and COMMIT are cached statements
-    /// (rusqlite's `Transaction` parses them again each time, a tenth of a
-    /// message's ledger cost).
-    fn in_transaction<T>(&self, changes: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let connection = &self.connection;
+    /// Runs `changes` in one transaction ([`db::Db::transaction`]).
+    fn in_transaction<T>(&self, changes: impl FnOnce(&db::Db) -> Result<T>) -> Result<T> {
+        self.db.transaction(changes)
+    }
+
+    // TODO(pg): the old form, gone once every query goes through `db`.
+    fn sqlite_transaction<T>(&self, changes: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let connection = self.connection();
         connection.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
         let result =
             changes(connection).and_then(|value| connection.prepare_cached("COMMIT")?.execute([]).map(|_| value));
@@ -176,6 +179,19 @@ impl Store {
             let _ = connection.execute_batch("ROLLBACK");
         }
         Ok(result?)
+    }
+
+    /// The SQLite connection under a SQLite store.
+    // TODO(pg): gone once every query goes through `db`.
+    fn connection(&self) -> &Connection {
+        self.db.sqlite().expect("a SQLite store")
+    }
+
+    fn connection_mut(&mut self) -> &mut Connection {
+        match &mut self.db {
+            db::Db::Sqlite(connection) => connection,
+            db::Db::Postgres(_) => panic!("a SQLite store"),
+        }
     }
 }
 
@@ -232,7 +248,7 @@ mod tests {
         assert!(rows.len() > 10 && !suppressed.is_empty(), "the fixture has too little in it");
 
         let store = Store::open(&copy).unwrap();
-        assert_eq!(deliveries(&store.connection), rows);
+        assert_eq!(deliveries(store.connection()), rows);
         for address in &suppressed {
             let subscriber = store.subscriber(address).unwrap().unwrap_or_else(|| panic!("{address} was lost"));
             assert_eq!(subscriber.status, SubscriberStatus::Unsubscribed, "{address}");

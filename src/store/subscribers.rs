@@ -278,17 +278,17 @@ pub enum Unsubscribed {
 impl Store {
     /// The subscriber an address names, in any spelling.
     pub fn subscriber(&self, address: &str) -> Result<Option<SubscriberRecord>> {
-        Ok(by_key(&self.connection, &matching_key(address))?)
+        Ok(by_key(&self.connection(), &matching_key(address))?)
     }
 
     pub fn subscriber_by_id(&self, id: i64) -> Result<Option<SubscriberRecord>> {
-        Ok(by_id(&self.connection, id)?)
+        Ok(by_id(&self.connection(), id)?)
     }
 
     /// Every subscriber, or those in one status, oldest first.
     pub fn subscribers(&self, status: Option<SubscriberStatus>) -> Result<Vec<SubscriberRecord>> {
         let mut statement = self
-            .connection
+            .connection()
             .prepare(&format!("SELECT {COLUMNS} FROM subscribers WHERE (?1 IS NULL OR status = ?1) ORDER BY id"))?;
         let rows = statement.query_map([status.map(SubscriberStatus::as_str)], SubscriberRecord::from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -297,7 +297,7 @@ impl Store {
     /// A subscriber's history, oldest first.
     pub fn events(&self, subscriber_id: i64) -> Result<Vec<Event>> {
         let mut statement = self
-            .connection
+            .connection()
             .prepare("SELECT at, kind, channel, detail, digest_id FROM events WHERE subscriber_id = ?1 ORDER BY id")?;
         let rows = statement.query_map([subscriber_id], |row| {
             let kind: String = row.get(1)?;
@@ -331,7 +331,7 @@ impl Store {
             ))
             .into());
         }
-        let added = self.in_transaction(|connection| {
+        let added = self.sqlite_transaction(|connection| {
             let Some(existing) = by_key(connection, &key)? else {
                 connection.execute(
                     "INSERT INTO subscribers (address, key, name, status, source, created_at, confirmed_at, changed_at)
@@ -367,7 +367,7 @@ impl Store {
             Ok(added)
         })?;
         if forgotten {
-            self.connection.execute("DELETE FROM forgotten WHERE key_hash = ?1", [self.forget_hash(&key)?])?;
+            self.connection().execute("DELETE FROM forgotten WHERE key_hash = ?1", [self.forget_hash(&key)?])?;
         }
         let record = self.subscriber(address)?.expect("added above");
         Ok((record, added))
@@ -392,7 +392,7 @@ impl Store {
         if self.is_forgotten(&key)? {
             return Ok(Unsubscribed::Forgotten);
         }
-        self.in_transaction(|connection| {
+        self.sqlite_transaction(|connection| {
             let existing = connection
                 .prepare_cached("SELECT id, status FROM subscribers WHERE key = ?1")?
                 .query_row([&key], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
@@ -429,7 +429,7 @@ impl Store {
     /// mailbox) or a hard bounce: the subscriber is `bounced` and not mailed again.
     pub fn bounce(&self, subscriber_id: i64, event: &Event, now: DateTime<Utc>) -> Result<()> {
         let at = timestamp(now);
-        self.in_transaction(|connection| {
+        self.sqlite_transaction(|connection| {
             let status: Option<String> = connection
                 .query_row("SELECT status FROM subscribers WHERE id = ?1", [subscriber_id], |row| row.get(0))
                 .optional()?;
@@ -453,7 +453,7 @@ impl Store {
             return Ok(true);
         }
         let event = Event::new(EventKind::Removed, Channel::Cli).detail(format!("was {}", subscriber.status));
-        self.in_transaction(|connection| {
+        self.sqlite_transaction(|connection| {
             set_status(connection, subscriber.id, SubscriberStatus::Removed, &event, &at)
         })?;
         Ok(true)
@@ -468,8 +468,8 @@ impl Store {
         let key = matching_key(address);
         let hash = self.forget_hash(&key)?;
         let at = timestamp(now);
-        self.connection.pragma_update(None, "secure_delete", "ON")?;
-        let known = self.in_transaction(|connection| {
+        self.connection().pragma_update(None, "secure_delete", "ON")?;
+        let known = self.sqlite_transaction(|connection| {
             let id: Option<i64> = connection
                 .query_row("SELECT id FROM subscribers WHERE key = ?1", [&key], |row| row.get(0))
                 .optional()?;
@@ -496,21 +496,21 @@ impl Store {
             Ok(deleted > 0)
         })?;
         // The old pages are gone from the file and from the write-ahead log.
-        self.connection.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
-        self.connection.execute_batch("VACUUM")?;
-        self.connection.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        self.connection().pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        self.connection().execute_batch("VACUUM")?;
+        self.connection().pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
         Ok(known)
     }
 
     /// Whether an address (by its key) was forgotten.
     pub fn is_forgotten(&self, key: &str) -> Result<bool> {
-        let any: bool = self.connection.query_row("SELECT EXISTS (SELECT 1 FROM forgotten)", [], |row| row.get(0))?;
+        let any: bool = self.connection().query_row("SELECT EXISTS (SELECT 1 FROM forgotten)", [], |row| row.get(0))?;
         if !any {
             return Ok(false);
         }
         let hash = self.forget_hash(key)?;
         Ok(self
-            .connection
+            .connection()
             .prepare_cached("SELECT 1 FROM forgotten WHERE key_hash = ?1")?
             .query_row([hash], |_| Ok(()))
             .optional()?
@@ -532,7 +532,7 @@ impl Store {
     /// A random key kept in the store, made on first use.
     fn store_key(&self, name: &str) -> Result<Vec<u8>> {
         let existing: Option<Vec<u8>> = self
-            .connection
+            .connection()
             .query_row("SELECT value FROM store_keys WHERE name = ?1", [name], |row| row.get(0))
             .optional()?;
         if let Some(value) = existing {
@@ -540,11 +540,11 @@ impl Store {
         }
         let mut value = vec![0u8; 32];
         getrandom::fill(&mut value).map_err(|e| anyhow::anyhow!("no randomness for the store's key: {e}"))?;
-        self.connection.execute(
+        self.connection().execute(
             "INSERT INTO store_keys (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
             params![name, value],
         )?;
-        Ok(self.connection.query_row("SELECT value FROM store_keys WHERE name = ?1", [name], |row| row.get(0))?)
+        Ok(self.connection().query_row("SELECT value FROM store_keys WHERE name = ?1", [name], |row| row.get(0))?)
     }
 }
 

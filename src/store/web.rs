@@ -62,7 +62,7 @@ impl Store {
     /// changes nothing the second time.
     pub fn apply_web(&self, requests: &[WebRequest], now: DateTime<Utc>) -> Result<Vec<WebOutcome>> {
         let at = timestamp(now);
-        let outcomes: Vec<WebOutcome> = self.in_transaction(|connection| {
+        let outcomes: Vec<WebOutcome> = self.sqlite_transaction(|connection| {
             requests.iter().map(|request| apply(connection, request, now, &at)).collect()
         })?;
         // A reader who had been forgotten on request and confirms a new
@@ -72,7 +72,7 @@ impl Store {
                 (request, outcome.changed, &outcome.subscriber)
                 && self.is_forgotten(&subscriber.key)?
             {
-                self.connection
+                self.connection()
                     .execute("DELETE FROM forgotten WHERE key_hash = ?1", [self.forget_hash(&subscriber.key)?])?;
             }
         }
