@@ -156,8 +156,16 @@ impl Postgres {
                     statement
                 }
             };
-            call(client, &statement).map_err(|error| anyhow!(error)).with_context(|| format!("in `{}`", one_line(sql)))
+            call(client, &statement).map_err(postgres_error).with_context(|| format!("in `{}`", one_line(sql)))
         })
+    }
+}
+
+/// PostgreSQL's own words for an error (`db error` alone says nothing).
+fn postgres_error(error: postgres::Error) -> anyhow::Error {
+    match error.as_db_error() {
+        Some(db) => anyhow!("PostgreSQL: {} ({})", db.message(), db.code().code()),
+        None => anyhow!(error),
     }
 }
 
@@ -271,7 +279,9 @@ impl Db {
             Db::Postgres(pg) => {
                 let mut client = pg.client.borrow_mut();
                 let client = &mut *client;
-                outside_runtime(|| client.batch_execute(sql)).with_context(|| format!("in `{}`", one_line(sql)))
+                outside_runtime(|| client.batch_execute(sql))
+                    .map_err(postgres_error)
+                    .with_context(|| format!("in `{}`", one_line(sql)))
             }
         }
     }

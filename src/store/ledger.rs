@@ -10,11 +10,10 @@
 
 use std::collections::HashMap;
 
-use anyhow::Result;
-use rusqlite::{OptionalExtension, params};
-
 use super::Store;
+use super::db::{Db, params};
 use crate::subscribers::matching_key;
+use anyhow::Result;
 
 /// Where a recipient of a digest stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -118,43 +117,34 @@ pub enum Claim {
 }
 
 /// How many recipients a digest was frozen with, if it was.
-fn frozen_count(connection: &rusqlite::Connection, digest_id: &str) -> rusqlite::Result<Option<usize>> {
-    connection
-        .query_row("SELECT recipients FROM digests WHERE digest_id = ?1", [digest_id], |r| r.get::<_, i64>(0))
-        .optional()
-        .map(|count| count.map(|count| count as usize))
+fn frozen_count(db: &Db, digest_id: &str) -> Result<Option<usize>> {
+    let count =
+        db.query_opt("SELECT recipients FROM digests WHERE digest_id = ?1", params![digest_id], |r| r.get::<i64>(0))?;
+    Ok(count.map(|count| count as usize))
 }
 
 /// Records that a digest's list was frozen, with how many recipients.
-fn record_frozen(connection: &rusqlite::Connection, digest_id: &str, now: &str, count: usize) -> rusqlite::Result<()> {
-    connection
-        .execute(
-            "INSERT INTO digests (digest_id, frozen_at, recipients) VALUES (?1, ?2, ?3)",
-            params![digest_id, now, count as i64],
-        )
-        .map(drop)
+fn record_frozen(db: &Db, digest_id: &str, now: &str, count: usize) -> Result<()> {
+    db.execute(
+        "INSERT INTO digests (digest_id, frozen_at, recipients) VALUES (?1, ?2, ?3)",
+        params![digest_id, now, count as i64],
+    )?;
+    Ok(())
 }
 
 impl Store {
     /// Whether the digest's recipient list is frozen already.
     pub fn is_frozen(&self, digest_id: &str) -> Result<bool> {
-        Ok(self
-            .connection()
-            .query_row("SELECT 1 FROM digests WHERE digest_id = ?1", [digest_id], |_| Ok(()))
-            .optional()?
-            .is_some())
+        Ok(self.db.query_opt("SELECT 1 FROM digests WHERE digest_id = ?1", params![digest_id], |_| Ok(()))?.is_some())
     }
 
     /// The digest frozen last before `digest_id`, and when: (id, RFC 3339).
     pub fn previous_digest(&self, digest_id: &str) -> Result<Option<(String, String)>> {
-        Ok(self
-            .connection()
-            .query_row(
-                "SELECT digest_id, frozen_at FROM digests WHERE digest_id < ?1 ORDER BY digest_id DESC LIMIT 1",
-                [digest_id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?)
+        self.db.query_opt(
+            "SELECT digest_id, frozen_at FROM digests WHERE digest_id < ?1 ORDER BY digest_id DESC LIMIT 1",
+            params![digest_id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
     }
 
     /// Freezes the recipient list of a digest (once; later calls keep the first list).
@@ -163,45 +153,44 @@ impl Store {
         digest_id: &str,
         recipients: impl Iterator<Item = (Option<i64>, &'a str, Option<&'a str>)>,
     ) -> Result<usize> {
-        let tx = self.connection_mut().transaction()?;
-        if let Some(count) = frozen_count(&tx, digest_id)? {
-            return Ok(count);
-        }
-        let now = now_text();
-        let mut count = 0;
-        {
-            let mut insert = tx.prepare(
-                "INSERT OR IGNORE INTO deliveries (digest_id, subscriber_id, address, name, state, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
-            )?;
-            for (subscriber_id, address, name) in recipients {
-                count += insert.execute(params![digest_id, subscriber_id, address, name, now])?;
+        self.in_transaction(|db| {
+            if let Some(count) = frozen_count(db, digest_id)? {
+                return Ok(count);
             }
-        }
-        record_frozen(&tx, digest_id, &now, count)?;
-        tx.commit()?;
-        Ok(count)
+            let now = now_text();
+            let mut count = 0;
+            for (subscriber_id, address, name) in recipients {
+                count += db.execute(
+                    "INSERT INTO deliveries (digest_id, subscriber_id, address, name, state, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5) ON CONFLICT (digest_id, address) DO NOTHING",
+                    params![digest_id, subscriber_id, address, name, now],
+                )?;
+            }
+            record_frozen(db, digest_id, &now, count)?;
+            Ok(count)
+        })
     }
 
     /// Freezes the store's subscribed list as the recipients of a digest,
     /// in one statement (no list in memory); once, like [`Store::freeze`].
     /// Returns how many were frozen.
     pub fn freeze_subscribed(&mut self, digest_id: &str) -> Result<usize> {
-        let tx = self.connection_mut().transaction()?;
-        if let Some(count) = frozen_count(&tx, digest_id)? {
-            return Ok(count);
-        }
-        let now = now_text();
-        let count = tx.execute(
-            "INSERT OR IGNORE INTO deliveries (digest_id, subscriber_id, address, name, state, updated_at)
-             SELECT ?1, id, address, name, 'pending', ?2 FROM subscribers WHERE status = 'subscribed' ORDER BY id",
-            params![digest_id, now],
-        )?;
-        if count > 0 {
-            record_frozen(&tx, digest_id, &now, count)?;
-            tx.commit()?;
-        }
-        Ok(count)
+        self.in_transaction(|db| {
+            if let Some(count) = frozen_count(db, digest_id)? {
+                return Ok(count);
+            }
+            let now = now_text();
+            let count = db.execute(
+                "INSERT INTO deliveries (digest_id, subscriber_id, address, name, state, updated_at)
+                 SELECT ?1, id, address, name, 'pending', ?2 FROM subscribers WHERE status = 'subscribed' ORDER BY id
+                 ON CONFLICT (digest_id, address) DO NOTHING",
+                params![digest_id, now],
+            )?;
+            if count > 0 {
+                record_frozen(db, digest_id, &now, count)?;
+            }
+            Ok(count)
+        })
     }
 
     /// Prepares a run: `sending` rows left by a crash become `ambiguous` (or
@@ -209,43 +198,50 @@ impl Store {
     /// transient failures become `pending`; permanent failures too with
     /// `retry_failed`; rows of subscribers who opted out become `suppressed`.
     pub fn recover(&mut self, digest_id: &str, resend_ambiguous: bool, retry_failed: bool) -> Result<usize> {
-        let tx = self.connection_mut().transaction()?;
-        let now = now_text();
-        let crashed = tx.execute(
-            "UPDATE deliveries SET state = 'ambiguous', reply = 'interrupted while sending (the relay may have accepted it)', updated_at = ?2
-             WHERE digest_id = ?1 AND state = 'sending'",
-            params![digest_id, now],
-        )?;
-        if resend_ambiguous {
-            tx.execute(
-                "UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'ambiguous'",
+        self.in_transaction(|db| {
+            let now = now_text();
+            let crashed = db.execute(
+                "UPDATE deliveries SET state = 'ambiguous', reply = 'interrupted while sending (the relay may have accepted it)', updated_at = ?2
+                 WHERE digest_id = ?1 AND state = 'sending'",
                 params![digest_id, now],
             )?;
-        }
-        tx.execute("UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'failed_transient'", params![digest_id, now])?;
-        if retry_failed {
-            tx.execute("UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'failed_permanent'", params![digest_id, now])?;
-        }
-        // Rows frozen before the store name no subscriber: linked here by
-        // the matching key (in Rust: SQLite's lower() folds ASCII only).
-        let unlinked: Vec<(i64, String)> = tx
-            .prepare("SELECT id, address FROM deliveries WHERE digest_id = ?1 AND subscriber_id IS NULL")?
-            .query_map([digest_id], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        for (id, address) in unlinked {
-            tx.execute(
-                "UPDATE deliveries SET subscriber_id = (SELECT id FROM subscribers WHERE key = ?2) WHERE id = ?1",
-                params![id, matching_key(&address)],
+            if resend_ambiguous {
+                db.execute(
+                    "UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'ambiguous'",
+                    params![digest_id, now],
+                )?;
+            }
+            db.execute(
+                "UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'failed_transient'",
+                params![digest_id, now],
             )?;
-        }
-        tx.execute(
-            "UPDATE deliveries SET state = 'suppressed', updated_at = ?2
-             WHERE digest_id = ?1 AND state = 'pending'
-             AND subscriber_id IN (SELECT id FROM subscribers WHERE status != 'subscribed')",
-            params![digest_id, now],
-        )?;
-        tx.commit()?;
-        Ok(crashed)
+            if retry_failed {
+                db.execute(
+                    "UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'failed_permanent'",
+                    params![digest_id, now],
+                )?;
+            }
+            // Rows frozen before the store name no subscriber: linked here by
+            // the matching key (in Rust: SQLite's lower() folds ASCII only).
+            let unlinked: Vec<(i64, String)> = db.query(
+                "SELECT id, address FROM deliveries WHERE digest_id = ?1 AND subscriber_id IS NULL",
+                params![digest_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            for (id, address) in unlinked {
+                db.execute(
+                    "UPDATE deliveries SET subscriber_id = (SELECT id FROM subscribers WHERE key = ?2) WHERE id = ?1",
+                    params![id, matching_key(&address)],
+                )?;
+            }
+            db.execute(
+                "UPDATE deliveries SET state = 'suppressed', updated_at = ?2
+                 WHERE digest_id = ?1 AND state = 'pending'
+                 AND subscriber_id IN (SELECT id FROM subscribers WHERE status != 'subscribed')",
+                params![digest_id, now],
+            )?;
+            Ok(crashed)
+        })
     }
 
     /// The rows still to send, in list order.
@@ -255,23 +251,23 @@ impl Store {
 
     /// Rows of a digest, all or in one state.
     pub fn rows(&self, digest_id: &str, state: Option<State>) -> Result<Vec<Recipient>> {
-        let mut statement = self.connection().prepare(
+        self.db.query(
             "SELECT id, address, name, state, attempts, reply, subscriber_id FROM deliveries
-             WHERE digest_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id",
-        )?;
-        let rows = statement.query_map(params![digest_id, state.map(State::as_str)], |row| {
-            let state: String = row.get(3)?;
-            Ok(Recipient {
-                id: row.get(0)?,
-                subscriber_id: row.get(6)?,
-                address: row.get(1)?,
-                name: row.get(2)?,
-                state: State::parse(&state).unwrap_or(State::Ambiguous),
-                attempts: row.get::<_, i64>(4)? as u32,
-                reply: row.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+             WHERE digest_id = ?1 AND state = COALESCE(?2, state) ORDER BY id",
+            params![digest_id, state.map(State::as_str)],
+            |row| {
+                let state: String = row.get(3)?;
+                Ok(Recipient {
+                    id: row.get(0)?,
+                    subscriber_id: row.get(6)?,
+                    address: row.get(1)?,
+                    name: row.get(2)?,
+                    state: State::parse(&state).unwrap_or(State::Ambiguous),
+                    attempts: row.get::<i64>(4)? as u32,
+                    reply: row.get(5)?,
+                })
+            },
+        )
     }
 
     /// Marks a row `sending` and counts the attempt; committed before the message leaves.
@@ -297,42 +293,41 @@ impl Store {
         message_id: &str,
     ) -> Result<Claim> {
         let now = now_text();
-        self.sqlite_transaction(|connection| {
+        self.in_transaction(|db| {
             if let Some((done, state, reply)) = outcome {
-                connection.prepare_cached(MARK)?.execute(params![done, state.as_str(), reply, now])?;
+                db.execute(MARK, params![done, state.as_str(), reply, now])?;
             }
-            let claimed = connection
-                .prepare_cached(
-                    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, message_id = ?2, updated_at = ?3
-                     WHERE id = ?1 AND NOT EXISTS (
-                         SELECT 1 FROM subscribers WHERE subscribers.id = deliveries.subscriber_id
-                         AND subscribers.status != 'subscribed')",
-                )?
-                .execute(params![id, message_id, now])?;
+            let claimed = db.execute(
+                "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, message_id = ?2, updated_at = ?3
+                 WHERE id = ?1 AND NOT EXISTS (
+                     SELECT 1 FROM subscribers WHERE subscribers.id = deliveries.subscriber_id
+                     AND subscribers.status != 'subscribed')",
+                params![id, message_id, now],
+            )?;
             if claimed == 1 {
                 return Ok(Claim::Sending);
             }
-            connection
-                .prepare_cached(
-                    "UPDATE deliveries SET state = 'suppressed', reply = ?2, updated_at = ?3 WHERE id = ?1",
-                )?
-                .execute(params![id, "opted out during the send", now])?;
+            db.execute(
+                "UPDATE deliveries SET state = 'suppressed', reply = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, "opted out during the send", now],
+            )?;
             Ok(Claim::OptedOut)
         })
     }
 
     /// Records the outcome of an attempt.
     pub fn mark(&self, id: i64, state: State, reply: &str) -> Result<()> {
-        self.connection().prepare_cached(MARK)?.execute(params![id, state.as_str(), reply, now_text()])?;
+        self.db.execute(MARK, params![id, state.as_str(), reply, now_text()])?;
         Ok(())
     }
 
     /// Counts per state.
     pub fn counts(&self, digest_id: &str) -> Result<Vec<(State, usize)>> {
-        let mut statement =
-            self.connection().prepare("SELECT state, COUNT(*) FROM deliveries WHERE digest_id = ?1 GROUP BY state")?;
-        let found: Vec<(String, i64)> =
-            statement.query_map([digest_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let found: Vec<(String, i64)> = self.db.query(
+            "SELECT state, COUNT(*) FROM deliveries WHERE digest_id = ?1 GROUP BY state",
+            params![digest_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         Ok(State::ALL
             .iter()
             .map(|state| (*state, found.iter().find(|(s, _)| s == state.as_str()).map_or(0, |(_, n)| *n as usize)))
@@ -345,15 +340,13 @@ impl Store {
     /// count, most common first.
     pub fn common_failures(&self, digest_id: &str, limit: usize) -> Result<Vec<(State, String, usize)>> {
         let mut counts: HashMap<(State, String), usize> = HashMap::new();
-        let mut statement = self.connection().prepare(
+        let rows = self.db.query(
             "SELECT state, address, reply FROM deliveries WHERE digest_id = ?1
              AND state IN ('failed_permanent', 'failed_transient', 'ambiguous')",
+            params![digest_id],
+            |row| Ok((row.get::<String>(0)?, row.get::<String>(1)?, row.get::<Option<String>>(2)?)),
         )?;
-        let rows = statement.query_map([digest_id], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<String>>(2)?))
-        })?;
-        for row in rows {
-            let (state, address, reply) = row?;
+        for (state, address, reply) in rows {
             let state = State::parse(&state).unwrap_or(State::Ambiguous);
             *counts.entry((state, reply_pattern(reply.as_deref().unwrap_or(""), &address))).or_default() += 1;
         }
@@ -368,6 +361,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::store_tests;
     use crate::store::{Channel, Unsubscribed};
 
     fn now() -> chrono::DateTime<chrono::Utc> {
@@ -379,16 +373,15 @@ mod tests {
         store.freeze(digest, addresses.iter().map(|a| (None, *a, None))).unwrap();
     }
 
-    #[test]
-    fn a_crash_while_sending_leaves_an_ambiguous_row_not_a_pending_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+    store_tests! {
+    fn a_crash_while_sending_leaves_an_ambiguous_row_not_a_pending_one(place: &TestPlace) {
+        let mut store = place.open();
         store.freeze("d", [(None, "a@x.org", None), (None, "b@x.org", Some("B"))].into_iter()).unwrap();
         let rows = store.pending("d").unwrap();
         assert_eq!(store.mark_sending(rows[0].id, "<m@x>").unwrap(), Claim::Sending);
         store.mark(rows[1].id, State::FailedTransient, "451").unwrap();
         drop(store);
-        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let mut store = place.open();
         assert_eq!(store.recover("d", false, false).unwrap(), 1);
         let states: Vec<State> = store.rows("d", None).unwrap().iter().map(|r| r.state).collect();
         assert_eq!(states, [State::Ambiguous, State::Pending]);
@@ -399,10 +392,8 @@ mod tests {
 
     /// `unsubscribe BOB@Birds.Test` stops `bob@birds.test`, frozen in
     /// another spelling before the store linked rows to subscribers.
-    #[test]
-    fn opt_outs_are_not_sent_whatever_the_spelling() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+    fn opt_outs_are_not_sent_whatever_the_spelling(place: &TestPlace) {
+        let mut store = place.open();
         freeze(&mut store, "d", &["bob@birds.test", "Eve@birds.test", "ann@birds.test"]);
         assert_eq!(store.unsubscribe("BOB@birds.test", Channel::Cli, None, now()).unwrap(), Unsubscribed::NotOnTheList);
         assert_eq!(store.unsubscribe("bob@birds.test", Channel::Cli, None, now()).unwrap(), Unsubscribed::Already);
@@ -414,10 +405,8 @@ mod tests {
 
     /// An unsubscribe that lands while the send runs stops the messages not
     /// yet claimed: the claim reads the subscriber in the same statement.
-    #[test]
-    fn a_row_claimed_after_its_subscriber_opted_out_is_not_sent() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+    fn a_row_claimed_after_its_subscriber_opted_out_is_not_sent(place: &TestPlace) {
+        let mut store = place.open();
         let (ada, _) = store.add("ada@x.org", None, false, now()).unwrap();
         let (bob, _) = store.add("bob@x.org", None, false, now()).unwrap();
         store.freeze("d", [(Some(ada.id), "ada@x.org", None), (Some(bob.id), "bob@x.org", None)].into_iter()).unwrap();
@@ -429,12 +418,10 @@ mod tests {
         assert_eq!(states, [State::Sending, State::Suppressed]);
     }
 
-    #[test]
-    fn replies_are_compared_without_their_recipient() {
+    fn replies_are_compared_without_their_recipient(place: &TestPlace) {
         assert_eq!(reply_pattern("550 5.1.1 <Bob@x.org>: unknown", "bob@x.org"), "550 5.1.1 <address>: unknown");
         assert_eq!(reply_pattern("554 5.7.1 Relay access denied", "bob@x.org"), "554 5.7.1 Relay access denied");
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let mut store = place.open();
         freeze(&mut store, "d", &["a@x.org", "b@x.org", "c@x.org"]);
         let rows = store.pending("d").unwrap();
         store.mark(rows[0].id, State::FailedPermanent, "550 <a@x.org> unknown").unwrap();
@@ -448,5 +435,6 @@ mod tests {
             ]
         );
         assert_eq!(store.common_failures("d", 1).unwrap().len(), 1);
+    }
     }
 }

@@ -17,6 +17,8 @@ pub mod inbound;
 pub mod ledger;
 mod migrations;
 pub mod subscribers;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod web;
 
 use std::fmt;
@@ -26,7 +28,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 
-use crate::site::Site;
+use crate::site::{Site, StoreLocation};
 pub use ledger::State;
 pub use subscribers::{Added, Channel, Event, EventKind, Source, SubscriberRecord, SubscriberStatus, Unsubscribed};
 pub use web::{WebOutcome, WebRequest};
@@ -66,7 +68,7 @@ impl Store {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
         }
-        let mut connection =
+        let connection =
             Connection::open(path).with_context(|| format!("failed to open the store `{}`", path.display()))?;
         // WAL with synchronous=NORMAL: every commit survives a crash of
         // newsroom's process at any instant, the case the exactly-once promise
@@ -79,17 +81,31 @@ impl Store {
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(10))?;
-        migrations::migrate(&mut connection).with_context(|| format!("the store `{}`", path.display()))?;
-        Ok(Store { db: db::Db::Sqlite(connection), path: path.to_path_buf(), _scratch: None })
+        let db = db::Db::Sqlite(connection);
+        migrations::migrate(&db).with_context(|| format!("the store `{}`", path.display()))?;
+        Ok(Store { db, path: path.to_path_buf(), _scratch: None })
+    }
+
+    /// The PostgreSQL store at `url`, its schema brought up to date.
+    pub fn open_postgres(url: &str) -> Result<Store> {
+        let db = db::Db::Postgres(db::Postgres::connect(url)?);
+        migrations::migrate(&db).with_context(|| format!("the store `{}`", db::redact(url)))?;
+        Ok(Store { db, path: PathBuf::from(db::redact(url)), _scratch: None })
+    }
+
+    /// Which server holds the store.
+    pub fn backend(&self) -> db::Backend {
+        self.db.backend()
     }
 
     /// A store that lives in memory only: what a preview merges a list
     /// into when the site has no store yet, so that nothing is created.
     pub fn open_in_memory() -> Result<Store> {
-        let mut connection = Connection::open_in_memory()?;
+        let connection = Connection::open_in_memory()?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
-        migrations::migrate(&mut connection)?;
-        Ok(Store { db: db::Db::Sqlite(connection), path: PathBuf::from(":memory:"), _scratch: None })
+        let db = db::Db::Sqlite(connection);
+        migrations::migrate(&db)?;
+        Ok(Store { db, path: PathBuf::from(":memory:"), _scratch: None })
     }
 
     /// A store in a temporary folder, removed when the store is dropped:
@@ -115,7 +131,10 @@ impl Store {
     /// renamed to the store's name, then migrated. What was done is
     /// returned for the command to say.
     pub fn for_site(site: &Site) -> Result<(Store, Vec<String>)> {
-        let path = site.store_path();
+        let path = match site.store_location() {
+            StoreLocation::File(path) => path,
+            StoreLocation::Postgres(url) => return Ok((Store::open_postgres(&url)?, Vec::new())),
+        };
         let mut notices = Vec::new();
         if let Some(legacy) = Store::ledger_to_take_over(site) {
             // The WAL's pages go into the file first, so the rename moves everything.
@@ -146,7 +165,7 @@ impl Store {
     /// A ledger written before the store, when the store is elsewhere and
     /// does not exist yet.
     fn ledger_to_take_over(site: &Site) -> Option<PathBuf> {
-        let path = site.store_path();
+        let StoreLocation::File(path) = site.store_location() else { return None };
         let legacy = site.legacy_ledger_path();
         (legacy != path && !path.exists() && legacy.is_file()).then_some(legacy)
     }
@@ -154,12 +173,17 @@ impl Store {
     /// The site's store if it exists, without creating it (a preview or a
     /// status before anything was sent).
     pub fn existing(site: &Site) -> Result<Option<Store>> {
-        if site.store_path().exists() || Store::ledger_to_take_over(site).is_some() {
+        let exists = match site.store_location() {
+            StoreLocation::File(path) => path.exists(),
+            StoreLocation::Postgres(_) => true,
+        };
+        if exists || Store::ledger_to_take_over(site).is_some() {
             return Store::for_site(site).map(|(store, _)| Some(store));
         }
         Ok(None)
     }
 
+    /// The store's file, or its PostgreSQL URL without the password, for messages.
     pub fn path(&self) -> &Path {
         &self.path
     }
