@@ -217,6 +217,12 @@ pub struct SendArgs {
     /// message was transmitted): their recipients may get the digest twice.
     #[arg(long)]
     pub resend_ambiguous: bool,
+    /// How long the recipients this sender has claimed stay its own if it dies, in seconds.
+    /// Several `digest send` processes may run the same digest on a PostgreSQL store,
+    /// each claiming rows as it goes; a killed one's rows go to the others when its lease
+    /// lapses (its messages in flight are then reported ambiguous, never sent twice).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
+    pub lease: u64,
     /// Send one copy, with a [TEST] subject prefix, to ADDRESS only; the store is not touched.
     #[arg(long, value_name = "ADDRESS")]
     pub test_to: Option<String>,

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use super::Store;
-use super::db::{Db, params};
+use super::db::{Backend, Db, params};
 use crate::subscribers::matching_key;
 use anyhow::Result;
 
@@ -114,7 +114,69 @@ pub enum Claim {
     /// Its subscriber opted out since the list was frozen: marked
     /// `suppressed`, nothing to send.
     OptedOut,
+    /// The row is no longer this sender's: its lease lapsed and another
+    /// sender took it. Nothing was changed; nothing to send.
+    Lost,
 }
+
+/// One sender of a digest, as the rows it claims name it: which process,
+/// and how long its claims last unless renewed.
+#[derive(Debug, Clone)]
+pub struct Claimant {
+    pub owner: String,
+    pub lease: std::time::Duration,
+}
+
+impl Claimant {
+    /// A sender never seen before: host, process and 48 random bits, so
+    /// that a restarted process is a new sender.
+    pub fn new(lease: std::time::Duration) -> Claimant {
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        let owner = format!(
+            "{}:{}:{:012x}",
+            if host.is_empty() { "host" } else { &host },
+            std::process::id(),
+            fastrand::u64(..1 << 48)
+        );
+        Claimant { owner, lease }
+    }
+
+    /// When a claim or renewal made now lapses.
+    fn until(&self) -> String {
+        let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX);
+        timestamp_after(lease)
+    }
+}
+
+fn timestamp_after(duration: chrono::Duration) -> String {
+    (chrono::Utc::now() + duration).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A row as [`Store::rows`] and [`Store::claim`] select it.
+fn read_recipient(row: &super::db::Row) -> Result<Recipient> {
+    let state: String = row.get(3)?;
+    Ok(Recipient {
+        id: row.get(0)?,
+        subscriber_id: row.get(6)?,
+        address: row.get(1)?,
+        name: row.get(2)?,
+        state: State::parse(&state).unwrap_or(State::Ambiguous),
+        attempts: row.get::<i64>(4)? as u32,
+        reply: row.get(5)?,
+    })
+}
+
+/// Claims pending rows (see [`Store::claim`]): `?1` digest, `?2` owner,
+/// `?3` how many, `?4` the lease's end, `?5` now.
+const CLAIM_SQLITE: &str = "UPDATE deliveries SET owner = ?2, lease_until = ?4
+     WHERE id IN (SELECT id FROM deliveries WHERE digest_id = ?1 AND state = 'pending'
+         AND (owner IS NULL OR lease_until IS NULL OR lease_until < ?5) ORDER BY id LIMIT ?3)
+     RETURNING id, address, name, state, attempts, reply, subscriber_id";
+const CLAIM_POSTGRES: &str = "UPDATE deliveries SET owner = ?2, lease_until = ?4
+     WHERE id IN (SELECT id FROM deliveries WHERE digest_id = ?1 AND state = 'pending'
+         AND (owner IS NULL OR lease_until IS NULL OR lease_until < ?5) ORDER BY id LIMIT ?3
+         FOR UPDATE SKIP LOCKED)
+     RETURNING id, address, name, state, attempts, reply, subscriber_id";
 
 /// How many recipients a digest was frozen with, if it was.
 fn frozen_count(db: &Db, digest_id: &str) -> Result<Option<usize>> {
@@ -197,13 +259,27 @@ impl Store {
     /// `pending` with `resend_ambiguous`, together with earlier ambiguous rows);
     /// transient failures become `pending`; permanent failures too with
     /// `retry_failed`; rows of subscribers who opted out become `suppressed`.
+    ///
+    /// On SQLite one sender runs at a time (the digest's lock file), so
+    /// every row left `sending` or claimed was left by a sender that is
+    /// gone. On PostgreSQL other senders may be running: only rows whose
+    /// lease has lapsed are theirs to recover.
     pub fn recover(&mut self, digest_id: &str, resend_ambiguous: bool, retry_failed: bool) -> Result<usize> {
+        let exclusive = self.db.backend() == Backend::Sqlite;
         self.in_transaction(|db| {
             let now = now_text();
+            // On SQLite everything lapses now: `lease_until < now` for all.
+            let lapsed = if exclusive { timestamp_after(chrono::Duration::days(365 * 1000)) } else { now.clone() };
             let crashed = db.execute(
-                "UPDATE deliveries SET state = 'ambiguous', reply = 'interrupted while sending (the relay may have accepted it)', updated_at = ?2
-                 WHERE digest_id = ?1 AND state = 'sending'",
-                params![digest_id, now],
+                "UPDATE deliveries SET state = 'ambiguous', reply = 'interrupted while sending (the relay may have accepted it)', updated_at = ?2,
+                 owner = NULL, lease_until = NULL
+                 WHERE digest_id = ?1 AND state = 'sending' AND (lease_until IS NULL OR lease_until < ?3)",
+                params![digest_id, now, lapsed],
+            )?;
+            db.execute(
+                "UPDATE deliveries SET owner = NULL, lease_until = NULL
+                 WHERE digest_id = ?1 AND state = 'pending' AND owner IS NOT NULL AND lease_until < ?2",
+                params![digest_id, lapsed],
             )?;
             if resend_ambiguous {
                 db.execute(
@@ -212,7 +288,8 @@ impl Store {
                 )?;
             }
             db.execute(
-                "UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'failed_transient'",
+                "UPDATE deliveries SET state = 'pending', updated_at = ?2, owner = NULL, lease_until = NULL
+                 WHERE digest_id = ?1 AND state = 'failed_transient'",
                 params![digest_id, now],
             )?;
             if retry_failed {
@@ -255,24 +332,48 @@ impl Store {
             "SELECT id, address, name, state, attempts, reply, subscriber_id FROM deliveries
              WHERE digest_id = ?1 AND state = COALESCE(?2, state) ORDER BY id",
             params![digest_id, state.map(State::as_str)],
-            |row| {
-                let state: String = row.get(3)?;
-                Ok(Recipient {
-                    id: row.get(0)?,
-                    subscriber_id: row.get(6)?,
-                    address: row.get(1)?,
-                    name: row.get(2)?,
-                    state: State::parse(&state).unwrap_or(State::Ambiguous),
-                    attempts: row.get::<i64>(4)? as u32,
-                    reply: row.get(5)?,
-                })
-            },
+            read_recipient,
+        )
+    }
+
+    /// Claims up to `limit` pending rows of a digest for `claimant`, in
+    /// list order: rows nobody holds, or whose holder's lease has lapsed.
+    /// On PostgreSQL the rows are taken `FOR UPDATE SKIP LOCKED`, so
+    /// senders claiming at the same instant take different rows and none
+    /// waits for another.
+    pub fn claim(&self, digest_id: &str, claimant: &Claimant, limit: usize) -> Result<Vec<Recipient>> {
+        let sql = match self.db.backend() {
+            Backend::Sqlite => CLAIM_SQLITE,
+            Backend::Postgres => CLAIM_POSTGRES,
+        };
+        let now = now_text();
+        let mut rows = self.in_transaction(|db| {
+            db.query(sql, params![digest_id, claimant.owner, limit as i64, claimant.until(), now], read_recipient)
+        })?;
+        rows.sort_by_key(|row| row.id);
+        Ok(rows)
+    }
+
+    /// Extends the lease on every row `claimant` holds; how many.
+    pub fn renew(&self, digest_id: &str, claimant: &Claimant) -> Result<usize> {
+        self.db.execute(
+            "UPDATE deliveries SET lease_until = ?3 WHERE digest_id = ?1 AND owner = ?2 AND state IN ('pending', 'sending')",
+            params![digest_id, claimant.owner, claimant.until()],
+        )
+    }
+
+    /// Gives back the pending rows `claimant` holds (a run that stops
+    /// early), for any sender to claim at once.
+    pub fn release(&self, digest_id: &str, claimant: &Claimant) -> Result<usize> {
+        self.db.execute(
+            "UPDATE deliveries SET owner = NULL, lease_until = NULL WHERE digest_id = ?1 AND owner = ?2 AND state = 'pending'",
+            params![digest_id, claimant.owner],
         )
     }
 
     /// Marks a row `sending` and counts the attempt; committed before the message leaves.
-    pub fn mark_sending(&self, id: i64, message_id: &str) -> Result<Claim> {
-        self.mark_outcome_and_sending(None, id, message_id)
+    pub fn mark_sending(&self, id: i64, message_id: &str, claimant: &Claimant) -> Result<Claim> {
+        self.mark_outcome_and_sending(None, id, message_id, claimant)
     }
 
     /// Records the outcome of an earlier attempt (`outcome`: row, state,
@@ -283,14 +384,19 @@ impl Store {
     /// still `sending` (reported ambiguous after a crash, never resent) and
     /// row `id` has not been sent.
     ///
-    /// The claim checks the row's subscriber in the same statement: one who
-    /// opted out since the list was frozen (a one-click unsubscribe while
-    /// the send runs) is not mailed; the row becomes `suppressed`.
+    /// The row must still be pending and `claimant`'s: a sender whose lease
+    /// lapsed while the row waited (a retry's backoff) finds it taken
+    /// ([`Claim::Lost`]) instead of sending it a second time. The claim
+    /// checks the row's subscriber in the same statement: one who opted
+    /// out since the list was frozen (a one-click unsubscribe while the
+    /// send runs, taken by any `serve`) is not mailed; the row becomes
+    /// `suppressed`.
     pub fn mark_outcome_and_sending(
         &self,
         outcome: Option<(i64, State, &str)>,
         id: i64,
         message_id: &str,
+        claimant: &Claimant,
     ) -> Result<Claim> {
         let now = now_text();
         self.in_transaction(|db| {
@@ -299,19 +405,20 @@ impl Store {
             }
             let claimed = db.execute(
                 "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, message_id = ?2, updated_at = ?3
-                 WHERE id = ?1 AND NOT EXISTS (
+                 WHERE id = ?1 AND owner = ?4 AND state = 'pending' AND NOT EXISTS (
                      SELECT 1 FROM subscribers WHERE subscribers.id = deliveries.subscriber_id
                      AND subscribers.status != 'subscribed')",
-                params![id, message_id, now],
+                params![id, message_id, now, claimant.owner],
             )?;
             if claimed == 1 {
                 return Ok(Claim::Sending);
             }
-            db.execute(
-                "UPDATE deliveries SET state = 'suppressed', reply = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, "opted out during the send", now],
+            let suppressed = db.execute(
+                "UPDATE deliveries SET state = 'suppressed', reply = ?2, updated_at = ?3
+                 WHERE id = ?1 AND owner = ?4 AND state = 'pending'",
+                params![id, "opted out during the send", now, claimant.owner],
             )?;
-            Ok(Claim::OptedOut)
+            Ok(if suppressed == 1 { Claim::OptedOut } else { Claim::Lost })
         })
     }
 
@@ -361,6 +468,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
     use crate::store::testing::store_tests;
     use crate::store::{Channel, Unsubscribed};
 
@@ -377,8 +486,11 @@ mod tests {
     fn a_crash_while_sending_leaves_an_ambiguous_row_not_a_pending_one(place: &TestPlace) {
         let mut store = place.open();
         store.freeze("d", [(None, "a@x.org", None), (None, "b@x.org", Some("B"))].into_iter()).unwrap();
-        let rows = store.pending("d").unwrap();
-        assert_eq!(store.mark_sending(rows[0].id, "<m@x>").unwrap(), Claim::Sending);
+        // A sender whose lease lapses at once: dead, whichever backend.
+        let claimant = Claimant::new(std::time::Duration::from_millis(1));
+        let rows = store.claim("d", &claimant, 10).unwrap();
+        assert_eq!(store.mark_sending(rows[0].id, "<m@x>", &claimant).unwrap(), Claim::Sending);
+        std::thread::sleep(std::time::Duration::from_millis(5));
         store.mark(rows[1].id, State::FailedTransient, "451").unwrap();
         drop(store);
         let mut store = place.open();
@@ -410,10 +522,11 @@ mod tests {
         let (ada, _) = store.add("ada@x.org", None, false, now()).unwrap();
         let (bob, _) = store.add("bob@x.org", None, false, now()).unwrap();
         store.freeze("d", [(Some(ada.id), "ada@x.org", None), (Some(bob.id), "bob@x.org", None)].into_iter()).unwrap();
-        let rows = store.pending("d").unwrap();
+        let claimant = Claimant::new(std::time::Duration::from_secs(60));
+        let rows = store.claim("d", &claimant, 10).unwrap();
         store.unsubscribe("bob@x.org", Channel::OneClick, Some("d"), now()).unwrap();
-        assert_eq!(store.mark_sending(rows[0].id, "<a@x>").unwrap(), Claim::Sending);
-        assert_eq!(store.mark_sending(rows[1].id, "<b@x>").unwrap(), Claim::OptedOut);
+        assert_eq!(store.mark_sending(rows[0].id, "<a@x>", &claimant).unwrap(), Claim::Sending);
+        assert_eq!(store.mark_sending(rows[1].id, "<b@x>", &claimant).unwrap(), Claim::OptedOut);
         let states: Vec<State> = store.rows("d", None).unwrap().iter().map(|r| r.state).collect();
         assert_eq!(states, [State::Sending, State::Suppressed]);
     }
@@ -435,6 +548,97 @@ mod tests {
             ]
         );
         assert_eq!(store.common_failures("d", 1).unwrap().len(), 1);
+    }
+
+    /// Two senders claiming at once take different rows, and between them every row.
+    fn senders_claim_different_rows(place: &TestPlace) {
+        let mut store = place.open();
+        let addresses: Vec<String> = (0..10).map(|n| format!("r{n}@x.org")).collect();
+        freeze(&mut store, "d", &addresses.iter().map(String::as_str).collect::<Vec<_>>());
+        let other = place.open();
+        let (a, b) = (Claimant::new(Duration::from_secs(60)), Claimant::new(Duration::from_secs(60)));
+        let first = store.claim("d", &a, 4).unwrap();
+        let second = other.claim("d", &b, 100).unwrap();
+        assert_eq!((first.len(), second.len()), (4, 6));
+        let mut ids: Vec<i64> = first.iter().chain(&second).map(|r| r.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 10);
+        assert!(store.claim("d", &a, 100).unwrap().is_empty(), "claimed twice");
+        // A row is sent only by the sender that holds it.
+        assert_eq!(other.mark_sending(first[0].id, "<x@y>", &b).unwrap(), Claim::Lost);
+        assert_eq!(store.mark_sending(first[0].id, "<x@y>", &a).unwrap(), Claim::Sending);
+        // Released rows are anyone's at once.
+        assert_eq!(store.release("d", &a).unwrap(), 3);
+        assert_eq!(other.claim("d", &b, 100).unwrap().len(), 3);
+    }
+
+    /// A sender that died holds its rows until its lease lapses; then
+    /// another takes them, and the dead one, were it only slow, finds
+    /// them gone instead of sending them a second time.
+    fn a_lapsed_claim_passes_to_another_sender(place: &TestPlace) {
+        let mut store = place.open();
+        freeze(&mut store, "d", &["a@x.org", "b@x.org"]);
+        let slow = Claimant::new(Duration::from_millis(30));
+        let rows = store.claim("d", &slow, 10).unwrap();
+        let next = Claimant::new(Duration::from_secs(60));
+        assert!(store.claim("d", &next, 10).unwrap().is_empty());
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(store.claim("d", &next, 10).unwrap().len(), 2);
+        assert_eq!(store.mark_sending(rows[0].id, "<a@x>", &slow).unwrap(), Claim::Lost);
+        assert_eq!(store.mark_sending(rows[0].id, "<a@x>", &next).unwrap(), Claim::Sending);
+        assert_eq!(store.rows("d", None).unwrap()[0].attempts, 1);
+    }
+
+    /// Recovery leaves a live sender's rows alone on PostgreSQL, where
+    /// others may be running; on SQLite one sender runs at a time (the
+    /// lock file), so whatever is left `sending` is a dead run's.
+    fn recovery_leaves_a_live_senders_rows_alone(place: &TestPlace) {
+        let mut store = place.open();
+        freeze(&mut store, "d", &["a@x.org", "b@x.org"]);
+        let live = Claimant::new(Duration::from_secs(60));
+        let rows = store.claim("d", &live, 1).unwrap();
+        store.mark_sending(rows[0].id, "<a@x>", &live).unwrap();
+        let recovered = store.recover("d", false, false).unwrap();
+        let expected = match store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 0,
+        };
+        assert_eq!(recovered, expected);
+    }
+
+    /// Eight senders, each with its own connection, drain one digest at
+    /// once: every row sent exactly once.
+    fn concurrent_senders_send_each_row_once(place: &TestPlace) {
+        let mut store = place.open();
+        let addresses: Vec<String> = (0..400).map(|n| format!("r{n}@x.org")).collect();
+        freeze(&mut store, "d", &addresses.iter().map(String::as_str).collect::<Vec<_>>());
+        let sent: usize = std::thread::scope(|scope| {
+            let senders: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let store = place.open();
+                        let claimant = Claimant::new(Duration::from_secs(60));
+                        let mut sent = 0;
+                        loop {
+                            let rows = store.claim("d", &claimant, 7).unwrap();
+                            if rows.is_empty() {
+                                return sent;
+                            }
+                            for row in rows {
+                                assert_eq!(store.mark_sending(row.id, "<m@x>", &claimant).unwrap(), Claim::Sending);
+                                store.mark(row.id, State::Sent, "250 ok").unwrap();
+                                sent += 1;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            senders.into_iter().map(|sender| sender.join().unwrap()).sum()
+        });
+        assert_eq!(sent, 400);
+        let rows = store.rows("d", None).unwrap();
+        assert!(rows.iter().all(|row| row.state == State::Sent && row.attempts == 1));
     }
     }
 }

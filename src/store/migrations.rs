@@ -155,6 +155,22 @@ const MIGRATIONS: &[Migration] = &[
         postgres: POSTGRES_4,
         data: None,
     },
+    // 5: claims. A sender takes batches of pending rows as its own, with
+    // a lease: `owner` is the sender, `lease_until` (RFC 3339) when the
+    // claim lapses unless renewed. Several senders share one PostgreSQL
+    // store this way; a crashed one's rows are known by their lapsed lease.
+    Migration {
+        sqlite: "
+    ALTER TABLE deliveries ADD COLUMN owner TEXT;
+    ALTER TABLE deliveries ADD COLUMN lease_until TEXT;
+    ",
+        postgres: "
+    ALTER TABLE deliveries ADD COLUMN owner TEXT;
+    ALTER TABLE deliveries ADD COLUMN lease_until TEXT;
+    CREATE INDEX deliveries_claimable ON deliveries (digest_id, state, id);
+    ",
+        data: None,
+    },
 ];
 
 /// Migration 1 on PostgreSQL.

@@ -11,7 +11,7 @@
 //! written before the store (`.newsroom/ledger.sqlite`) is one at version 1
 //! and is taken over with nothing lost.
 
-pub(crate) mod db;
+pub mod db;
 pub mod import;
 pub mod inbound;
 pub mod ledger;
@@ -209,13 +209,6 @@ impl Store {
     // TODO(pg): gone once every query goes through `db`.
     fn connection(&self) -> &Connection {
         self.db.sqlite().expect("a SQLite store")
-    }
-
-    fn connection_mut(&mut self) -> &mut Connection {
-        match &mut self.db {
-            db::Db::Sqlite(connection) => connection,
-            db::Db::Postgres(_) => panic!("a SQLite store"),
-        }
     }
 }
 
