@@ -283,7 +283,8 @@ impl Store {
             )?;
             if resend_ambiguous {
                 db.execute(
-                    "UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'ambiguous'",
+                    "UPDATE deliveries SET state = 'pending', updated_at = ?2, owner = NULL, lease_until = NULL
+                     WHERE digest_id = ?1 AND state = 'ambiguous'",
                     params![digest_id, now],
                 )?;
             }
@@ -294,7 +295,8 @@ impl Store {
             )?;
             if retry_failed {
                 db.execute(
-                    "UPDATE deliveries SET state = 'pending', updated_at = ?2 WHERE digest_id = ?1 AND state = 'failed_permanent'",
+                    "UPDATE deliveries SET state = 'pending', updated_at = ?2, owner = NULL, lease_until = NULL
+                     WHERE digest_id = ?1 AND state = 'failed_permanent'",
                     params![digest_id, now],
                 )?;
             }
