@@ -132,8 +132,13 @@ fn outside_runtime<T: Send>(call: impl FnOnce() -> T + Send) -> T {
 impl Postgres {
     /// Connects to `url` (`postgres://user:password@host:port/database`,
     /// or with `host=/a/socket/folder`).
+    /// TLS is used as the URL's `sslmode` says (tokio-postgres's default,
+    /// `prefer`: when the server offers it), with the system's roots.
     pub fn connect(url: &str) -> Result<Postgres> {
-        let client = outside_runtime(|| postgres::Client::connect(url, postgres::NoTls))
+        use rustls_platform_verifier::ConfigVerifierExt;
+        let tls = rustls::ClientConfig::with_platform_verifier().context("failed to set up TLS for PostgreSQL")?;
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+        let client = outside_runtime(|| postgres::Client::connect(url, tls))
             .with_context(|| format!("failed to connect to the PostgreSQL store `{}`", redact(url)))?;
         Ok(Postgres { client: RefCell::new(client), statements: RefCell::new(HashMap::new()) })
     }
