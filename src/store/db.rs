@@ -79,6 +79,7 @@ impl Row<'_> {
 
 /// A PostgreSQL connection with the statements it has prepared.
 pub struct Postgres {
+    url: String,
     client: RefCell<postgres::Client>,
     statements: RefCell<HashMap<String, postgres::Statement>>,
 }
@@ -131,16 +132,34 @@ fn outside_runtime<T: Send>(call: impl FnOnce() -> T + Send) -> T {
 
 impl Postgres {
     /// Connects to `url` (`postgres://user:password@host:port/database`,
-    /// or with `host=/a/socket/folder`).
-    /// TLS is used as the URL's `sslmode` says (tokio-postgres's default,
-    /// `prefer`: when the server offers it), with the system's roots.
+    /// or with `host=/a/socket/folder`). TLS is used as the URL's
+    /// `sslmode` says (tokio-postgres's default, `prefer`: when the server
+    /// offers it), with the system's roots.
     pub fn connect(url: &str) -> Result<Postgres> {
+        let client = Postgres::client(url)?;
+        Ok(Postgres { url: url.to_string(), client: RefCell::new(client), statements: RefCell::new(HashMap::new()) })
+    }
+
+    fn client(url: &str) -> Result<postgres::Client> {
         use rustls_platform_verifier::ConfigVerifierExt;
         let tls = rustls::ClientConfig::with_platform_verifier().context("failed to set up TLS for PostgreSQL")?;
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
-        let client = outside_runtime(|| postgres::Client::connect(url, tls))
-            .with_context(|| format!("failed to connect to the PostgreSQL store `{}`", redact(url)))?;
-        Ok(Postgres { client: RefCell::new(client), statements: RefCell::new(HashMap::new()) })
+        outside_runtime(|| postgres::Client::connect(url, tls))
+            .map_err(postgres_error)
+            .with_context(|| format!("failed to connect to the PostgreSQL store `{}`", redact(url)))
+    }
+
+    /// A connection the server closed (a restart, a failover, an idle
+    /// timeout) is opened again before the next statement. A transaction
+    /// it was in was rolled back with it, and its caller had the error.
+    fn reconnect_if_closed(&self) -> Result<()> {
+        if !self.client.borrow().is_closed() {
+            return Ok(());
+        }
+        let client = Postgres::client(&self.url)?;
+        *self.client.borrow_mut() = client;
+        self.statements.borrow_mut().clear();
+        Ok(())
     }
 
     fn run<T: Send>(
@@ -148,6 +167,7 @@ impl Postgres {
         sql: &str,
         call: impl FnOnce(&mut postgres::Client, &postgres::Statement) -> Result<T, postgres::Error> + Send,
     ) -> Result<T> {
+        self.reconnect_if_closed()?;
         let mut client = self.client.borrow_mut();
         let mut statements = self.statements.borrow_mut();
         let (client, statements) = (&mut *client, &mut *statements);
@@ -155,8 +175,10 @@ impl Postgres {
             let statement = match statements.get(sql) {
                 Some(statement) => statement.clone(),
                 None => {
-                    let statement =
-                        client.prepare(&postgres_sql(sql)).with_context(|| format!("in `{}`", one_line(sql)))?;
+                    let statement = client
+                        .prepare(&postgres_sql(sql))
+                        .map_err(postgres_error)
+                        .with_context(|| format!("in `{}`", one_line(sql)))?;
                     statements.insert(sql.to_string(), statement.clone());
                     statement
                 }
@@ -282,6 +304,7 @@ impl Db {
         match self {
             Db::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
             Db::Postgres(pg) => {
+                pg.reconnect_if_closed()?;
                 let mut client = pg.client.borrow_mut();
                 let client = &mut *client;
                 outside_runtime(|| client.batch_execute(sql))
@@ -350,5 +373,30 @@ mod tests {
         assert!(failed.is_err());
         let count: i64 = db.query_one("SELECT COUNT(*) FROM t", params![], |row| row.get(0)).unwrap();
         assert_eq!(count, 0);
+    }
+
+    /// A server that drops the connection (a restart, an idle timeout)
+    /// costs the statement in flight, not the rest of the process's life.
+    #[test]
+    fn a_dropped_postgres_connection_is_opened_again() {
+        let Some(place) = crate::store::testing::TestPlace::postgres("a_dropped_postgres_connection_is_opened_again")
+        else {
+            return;
+        };
+        let db = Db::Postgres(Postgres::connect(&place.url()).unwrap());
+        let pid: i32 = db.query_one("SELECT pg_backend_pid()", params![], |row| row.get(0)).unwrap();
+        let mut other = postgres::Client::connect(&place.url(), postgres::NoTls).unwrap();
+        other.execute("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
+        let mut answered = None;
+        for _ in 0..50 {
+            if let Ok(value) = db.query_one("SELECT CAST(2 AS BIGINT)", params![], |row| row.get::<i64>(0)) {
+                answered = Some(value);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(answered, Some(2));
+        let again: i32 = db.query_one("SELECT pg_backend_pid()", params![], |row| row.get(0)).unwrap();
+        assert_ne!(again, pid);
     }
 }
