@@ -87,7 +87,7 @@ pub struct Postgres {
 /// The store's connection.
 pub enum Db {
     Sqlite(Connection),
-    Postgres(Postgres),
+    Postgres(Box<Postgres>),
 }
 
 impl fmt::Debug for Db {
@@ -320,16 +320,39 @@ impl Db {
     /// their first write. BEGIN and COMMIT are cached statements (a tenth
     /// of a message's ledger cost when parsed again each time).
     pub fn transaction<T>(&self, changes: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        self.begin()?;
+        let result = changes(self);
+        let ended = self.end(result.is_ok());
+        let value = result?;
+        ended?;
+        Ok(value)
+    }
+
+    /// Opens a transaction that [`Db::end`] closes (for work whose end
+    /// is decided by its caller: a dry run rolls back).
+    pub fn begin(&self) -> Result<()> {
         let begin = match self.backend() {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
         self.execute(begin, params![])?;
-        let result = changes(self).and_then(|value| self.execute("COMMIT", params![]).map(|_| value));
-        if result.is_err() && self.in_transaction() {
-            let _ = self.execute_batch("ROLLBACK");
+        Ok(())
+    }
+
+    /// Commits (`commit`) or rolls back the open transaction.
+    pub fn end(&self, commit: bool) -> Result<()> {
+        if commit {
+            let committed = self.execute("COMMIT", params![]);
+            if committed.is_err() && self.in_transaction() {
+                let _ = self.execute_batch("ROLLBACK");
+            }
+            committed.map(drop)
+        } else {
+            if self.in_transaction() {
+                self.execute_batch("ROLLBACK")?;
+            }
+            Ok(())
         }
-        result
     }
 
     /// Whether a transaction is open.
@@ -383,7 +406,7 @@ mod tests {
         else {
             return;
         };
-        let db = Db::Postgres(Postgres::connect(&place.url()).unwrap());
+        let db = Db::Postgres(Box::new(Postgres::connect(&place.url()).unwrap()));
         let pid: i32 = db.query_one("SELECT pg_backend_pid()", params![], |row| row.get(0)).unwrap();
         let mut other = postgres::Client::connect(&place.url(), postgres::NoTls).unwrap();
         other.execute("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();

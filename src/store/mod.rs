@@ -88,7 +88,7 @@ impl Store {
 
     /// The PostgreSQL store at `url`, its schema brought up to date.
     pub fn open_postgres(url: &str) -> Result<Store> {
-        let db = db::Db::Postgres(db::Postgres::connect(url)?);
+        let db = db::Db::Postgres(Box::new(db::Postgres::connect(url)?));
         migrations::migrate(&db).with_context(|| format!("the store `{}`", db::redact(url)))?;
         Ok(Store { db, path: PathBuf::from(db::redact(url)), _scratch: None })
     }
@@ -120,7 +120,7 @@ impl Store {
             .context("failed to create a temporary folder for the store")?;
         let mut store = Store::open(&dir.path().join("newsroom.sqlite"))?;
         // Nothing in it outlives the command: no crash to survive.
-        store.connection().pragma_update(None, "synchronous", "OFF")?;
+        store.db.sqlite().expect("a SQLite store").pragma_update(None, "synchronous", "OFF")?;
         store._scratch = Some(dir);
         Ok(store)
     }
@@ -192,24 +192,6 @@ impl Store {
     fn in_transaction<T>(&self, changes: impl FnOnce(&db::Db) -> Result<T>) -> Result<T> {
         self.db.transaction(changes)
     }
-
-    // TODO(pg): the old form, gone once every query goes through `db`.
-    fn sqlite_transaction<T>(&self, changes: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let connection = self.connection();
-        connection.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        let result =
-            changes(connection).and_then(|value| connection.prepare_cached("COMMIT")?.execute([]).map(|_| value));
-        if result.is_err() && !connection.is_autocommit() {
-            let _ = connection.execute_batch("ROLLBACK");
-        }
-        Ok(result?)
-    }
-
-    /// The SQLite connection under a SQLite store.
-    // TODO(pg): gone once every query goes through `db`.
-    fn connection(&self) -> &Connection {
-        self.db.sqlite().expect("a SQLite store")
-    }
 }
 
 #[cfg(test)]
@@ -265,7 +247,7 @@ mod tests {
         assert!(rows.len() > 10 && !suppressed.is_empty(), "the fixture has too little in it");
 
         let store = Store::open(&copy).unwrap();
-        assert_eq!(deliveries(store.connection()), rows);
+        assert_eq!(deliveries(store.db.sqlite().unwrap()), rows);
         for address in &suppressed {
             let subscriber = store.subscriber(address).unwrap().unwrap_or_else(|| panic!("{address} was lost"));
             assert_eq!(subscriber.status, SubscriberStatus::Unsubscribed, "{address}");

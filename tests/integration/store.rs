@@ -30,8 +30,8 @@ fn kinds(store: &Store, address: &str) -> Vec<EventKind> {
 
 /// A store holding `ada@example.org` in `stored` (`None`: not at all),
 /// reached the way a real one gets there.
-fn store_in(stored: Option<&str>) -> Store {
-    let store = Store::open_in_memory().unwrap();
+fn store_in(stored: Option<&str>) -> TestStore {
+    let store = fresh_store();
     let Some(stored) = stored else { return store };
     match stored {
         "subscribed" | "pending" | "complained" => {
@@ -58,10 +58,10 @@ fn store_in(stored: Option<&str>) -> Store {
     store
 }
 
+both_backends! {
 /// The merge rules, as a table: what the store holds × what the file's row
 /// says (or no row) → the status after the merge and the events it
 /// recorded. Written out by hand, row by row, from the rules in the README.
-#[test]
 fn the_merge_rules_as_a_table() {
     use EventKind::{Bounced as B, Complained as C, Imported as I, Removed as R, Unsubscribed as U};
     type Expected = (&'static str, &'static [EventKind]);
@@ -149,9 +149,8 @@ fn the_merge_rules_as_a_table() {
 
 /// Subscribers who did not come from the file (the web, the command line)
 /// are never removed by it; those of another file neither.
-#[test]
 fn a_file_removes_only_its_own_subscribers() {
-    let store = Store::open_in_memory().unwrap();
+    let store = fresh_store();
     store.add("cli@example.org", None, false, at(0)).unwrap();
     store.merge("email\nother@example.org\n".as_bytes(), Path::new("other.csv"), false, at(1)).unwrap();
     merge(&store, "email\nada@example.org\n", 2);
@@ -164,9 +163,8 @@ fn a_file_removes_only_its_own_subscribers() {
 
 /// Every kind of subscriber, exported, imported into an empty store and
 /// exported again: the same bytes. The export reads back with the csv crate.
-#[test]
 fn export_import_export_gives_the_same_bytes() {
-    let store = Store::open_in_memory().unwrap();
+    let store = fresh_store();
     merge(
         &store,
         "email,name,status,company,city\n\
@@ -194,7 +192,7 @@ fn export_import_export_gives_the_same_bytes() {
 
     let mut first = Vec::new();
     assert_eq!(store.export(&mut first).unwrap(), 7);
-    let again = Store::open_in_memory().unwrap();
+    let again = fresh_store();
     let report = again.merge(first.as_slice(), Path::new("export.csv"), false, at(59)).unwrap();
     assert_eq!(report.added.len(), 7, "{report:?}");
     assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
@@ -221,6 +219,7 @@ fn export_import_export_gives_the_same_bytes() {
     assert_eq!(rows["cli@example.org"][3], "cli");
     assert_eq!(rows["pat@example.org"][2], "pending");
     assert_eq!(rows["pat@example.org"][5], "", "a pending sign-up has no confirmation time");
+}
 }
 
 /// `forget`: the address, its name, its history and its delivery rows are
@@ -316,7 +315,8 @@ proptest! {
     /// again by hand.
     #[test]
     fn opt_outs_survive_any_sequence_of_changes(ops in proptest::collection::vec((op(), any::<bool>()), 1..14)) {
-        let store = Store::open_in_memory().unwrap();
+        // The same changes on each backend, each checked against the model.
+        for store in fresh_stores("opt_outs_survive_any_sequence_of_changes").iter() {
         // The model: who opted out, who was forgotten.
         let mut opted_out: BTreeSet<usize> = BTreeSet::new();
         let mut forgotten: BTreeSet<usize> = BTreeSet::new();
@@ -395,6 +395,7 @@ proptest! {
                 last.insert(key, (subscriber.status, events));
             }
             last.retain(|key, _| keys.contains(key));
+        }
         }
     }
 }
