@@ -11,6 +11,7 @@
 //! written before the store (`.newsroom/ledger.sqlite`) is one at version 1
 //! and is taken over with nothing lost.
 
+pub mod copy;
 pub mod db;
 pub mod import;
 pub mod inbound;
@@ -91,6 +92,37 @@ impl Store {
         let db = db::Db::Postgres(Box::new(db::Postgres::connect(url)?));
         migrations::migrate(&db).with_context(|| format!("the store `{}`", db::redact(url)))?;
         Ok(Store { db, path: PathBuf::from(db::redact(url)), _scratch: None })
+    }
+
+    /// The store at `location`, opened (created when needed) and migrated.
+    pub fn open_at(location: &StoreLocation) -> Result<Store> {
+        match location {
+            StoreLocation::File(path) => Store::open(path),
+            StoreLocation::Postgres(url) => Store::open_postgres(url),
+        }
+    }
+
+    /// The schema version this release writes.
+    pub const SCHEMA_VERSION: usize = migrations::CURRENT;
+
+    /// The schema version of the store at `location`, without migrating
+    /// it: `None` when there is no store there yet.
+    pub fn schema_version_at(location: &StoreLocation) -> Result<Option<usize>> {
+        let db = match location {
+            StoreLocation::File(path) if !path.is_file() => return Ok(None),
+            StoreLocation::File(path) => db::Db::Sqlite(
+                Connection::open(path).with_context(|| format!("failed to open the store `{}`", path.display()))?,
+            ),
+            StoreLocation::Postgres(url) => db::Db::Postgres(Box::new(db::Postgres::connect(url)?)),
+        };
+        if db.backend() == db::Backend::Postgres {
+            let exists: bool =
+                db.query_one("SELECT to_regclass('newsroom_schema') IS NOT NULL", db::params![], |row| row.get(0))?;
+            if !exists {
+                return Ok(None);
+            }
+        }
+        Ok(Some(migrations::version(&db)?))
     }
 
     /// Which server holds the store.

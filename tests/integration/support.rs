@@ -47,6 +47,11 @@ pub fn repo_root() -> PathBuf {
 pub fn newsroom(dir: &Path) -> Command {
     let mut command = Command::cargo_bin("newsroom").expect("the binary is built");
     command.env("NEWSROOM_NOW", NOW).env_remove("NEWSROOM_SMTP_URL").arg("-C").arg(dir);
+    // The site's own SQLite file, unless the test runs on PostgreSQL ([`site_store`]).
+    match SITE_STORE_URL.with(|url| url.borrow().clone()) {
+        Some(url) => command.env("NEWSROOM_STORE_URL", url),
+        None => command.env_remove("NEWSROOM_STORE_URL"),
+    };
     command
 }
 
@@ -246,6 +251,13 @@ enum StorePlace {
 
 impl TestStore {
     pub fn new(backend: Backend) -> TestStore {
+        let mut test = TestStore::unopened(backend);
+        test.store = Some(test.open());
+        test
+    }
+
+    /// A place for a store, with no store in it yet (no tables).
+    pub fn unopened(backend: Backend) -> TestStore {
         let place = match backend {
             Backend::Sqlite => StorePlace::Sqlite(tempfile::tempdir().unwrap()),
             Backend::Postgres => {
@@ -256,9 +268,7 @@ impl TestStore {
                 StorePlace::Postgres { server, schema }
             }
         };
-        let mut test = TestStore { store: None, place };
-        test.store = Some(test.open());
-        test
+        TestStore { store: None, place }
     }
 
     /// What `store:` or `NEWSROOM_STORE_URL` would say for this store.
@@ -307,6 +317,53 @@ impl Drop for TestStore {
 
 thread_local! {
     static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Sqlite) };
+    /// The store the commands a test runs are given, when not the site's file.
+    static SITE_STORE_URL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The store of a site under test: on SQLite the site's own file
+/// (`.newsroom/newsroom.sqlite`), on PostgreSQL a schema of the test's own
+/// that every command the test runs is given (`NEWSROOM_STORE_URL`).
+pub struct SiteStore {
+    postgres: Option<TestStore>,
+}
+
+impl SiteStore {
+    pub fn backend(&self) -> Backend {
+        if self.postgres.is_some() { Backend::Postgres } else { Backend::Sqlite }
+    }
+
+    /// The store as `store copy` or `NEWSROOM_STORE_URL` names it.
+    pub fn location(&self, site: &Path) -> String {
+        match &self.postgres {
+            Some(store) => store.location(),
+            None => site.join(".newsroom/newsroom.sqlite").display().to_string(),
+        }
+    }
+
+    /// The store, opened as the commands open it.
+    pub fn open(&self, site: &Path) -> newsroom::store::Store {
+        match &self.postgres {
+            Some(store) => store.open(),
+            None => newsroom::store::Store::open(&site.join(".newsroom/newsroom.sqlite")).unwrap(),
+        }
+    }
+}
+
+impl Drop for SiteStore {
+    fn drop(&mut self) {
+        SITE_STORE_URL.with(|url| url.borrow_mut().take());
+    }
+}
+
+/// The site store for the backend the running test is for ([`both_backends!`]).
+pub fn site_store() -> SiteStore {
+    let postgres = match BACKEND.with(std::cell::Cell::get) {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(TestStore::unopened(Backend::Postgres)),
+    };
+    SITE_STORE_URL.with(|url| *url.borrow_mut() = postgres.as_ref().map(TestStore::location));
+    SiteStore { postgres }
 }
 
 /// A fresh store on the backend the running test is for ([`both_backends!`]).
