@@ -178,6 +178,17 @@ const CLAIM_POSTGRES: &str = "UPDATE deliveries SET owner = ?2, lease_until = ?4
          FOR UPDATE SKIP LOCKED)
      RETURNING id, address, name, state, attempts, reply, subscriber_id";
 
+/// On PostgreSQL, one freeze at a time: senders that start together each
+/// try to freeze the list, and the second must find the first's list, not
+/// half of it or a duplicate key. (SQLite's BEGIN IMMEDIATE already
+/// serialises writers.)
+fn freeze_lock(db: &Db) -> Result<()> {
+    if db.backend() == Backend::Postgres {
+        db.query_one("SELECT pg_advisory_xact_lock(7237414577312440177)::text", params![], |row| row.get::<String>(0))?;
+    }
+    Ok(())
+}
+
 /// How many recipients a digest was frozen with, if it was.
 fn frozen_count(db: &Db, digest_id: &str) -> Result<Option<usize>> {
     let count =
@@ -216,6 +227,7 @@ impl Store {
         recipients: impl Iterator<Item = (Option<i64>, &'a str, Option<&'a str>)>,
     ) -> Result<usize> {
         self.in_transaction(|db| {
+            freeze_lock(db)?;
             if let Some(count) = frozen_count(db, digest_id)? {
                 return Ok(count);
             }
@@ -238,6 +250,7 @@ impl Store {
     /// Returns how many were frozen.
     pub fn freeze_subscribed(&mut self, digest_id: &str) -> Result<usize> {
         self.in_transaction(|db| {
+            freeze_lock(db)?;
             if let Some(count) = frozen_count(db, digest_id)? {
                 return Ok(count);
             }
@@ -641,6 +654,22 @@ mod tests {
         assert_eq!(sent, 400);
         let rows = store.rows("d", None).unwrap();
         assert!(rows.iter().all(|row| row.state == State::Sent && row.attempts == 1));
+    }
+
+    /// Senders that start together each freeze the list: all find the same
+    /// one, whole, whichever froze it.
+    fn senders_starting_together_freeze_one_list(place: &TestPlace) {
+        let store = place.open();
+        for n in 0..50 {
+            store.add(&format!("r{n}@x.org"), None, false, now()).unwrap();
+        }
+        let counts: Vec<usize> = std::thread::scope(|scope| {
+            let senders: Vec<_> =
+                (0..4).map(|_| scope.spawn(|| place.open().freeze_subscribed("d").unwrap())).collect();
+            senders.into_iter().map(|sender| sender.join().unwrap()).collect()
+        });
+        assert_eq!(counts, [50, 50, 50, 50]);
+        assert_eq!(store.rows("d", None).unwrap().len(), 50);
     }
     }
 }
