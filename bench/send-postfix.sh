@@ -62,16 +62,19 @@ BIN="$ROOT/target/release/newsroom"
 GEN="$ROOT/target/release/examples/gen_posts"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-send.XXXXXX")
+# The cluster gets a folder of its own: initdb runs as `postgres`, which
+# cannot enter a private temporary folder of root\'s.
+pg_dir=$(mktemp -d)
 SINK_PID=""
 STORE=${STORE:-sqlite}
 cleanup() {
     if [ -n "$SINK_PID" ]; then kill "$SINK_PID" 2>/dev/null || true; fi
-    if [ "$STORE" = postgres ]; then "$ROOT/scripts/pg-cluster.sh" stop "$WORK/pg"; fi
+    if [ "$STORE" = postgres ]; then "$ROOT/scripts/pg-cluster.sh" stop "$pg_dir"; else rmdir "$pg_dir"; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 if [ "$STORE" = postgres ]; then
-    NEWSROOM_STORE_URL=$("$ROOT/scripts/pg-cluster.sh" start "$WORK/pg" "${PGPORT_BENCH:-55436}")
+    NEWSROOM_STORE_URL=$("$ROOT/scripts/pg-cluster.sh" start "$pg_dir" "${PGPORT_BENCH:-55436}")
     export NEWSROOM_STORE_URL
 fi
 # A fresh, empty store for each timed send.

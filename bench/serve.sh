@@ -34,10 +34,13 @@ if ! command -v sqlite3 >/dev/null; then apt_install sqlite3; fi
 STORE=${STORE:-sqlite}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-serve.XXXXXX")
+# The cluster gets a folder of its own: initdb runs as `postgres`, which
+# cannot enter a private temporary folder of root\'s.
+pg_dir=$(mktemp -d)
 SERVE_PID=""
 cleanup() {
     if [ -n "$SERVE_PID" ]; then kill "$SERVE_PID" 2>/dev/null || true; fi
-    if [ "$STORE" = postgres ]; then "$ROOT/scripts/pg-cluster.sh" stop "$WORK/pg"; fi
+    if [ "$STORE" = postgres ]; then "$ROOT/scripts/pg-cluster.sh" stop "$pg_dir"; else rmdir "$pg_dir"; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -57,7 +60,7 @@ serve:
 YAML
 awk -v n="$N" 'BEGIN { print "email"; for (i = 1; i <= n; i++) printf "reader%07d@example.org\n", i }' >"$WORK/list.csv"
 if [ "$STORE" = postgres ]; then
-    NEWSROOM_STORE_URL=$("$ROOT/scripts/pg-cluster.sh" start "$WORK/pg" "${PGPORT_BENCH:-55435}")
+    NEWSROOM_STORE_URL=$("$ROOT/scripts/pg-cluster.sh" start "$pg_dir" "${PGPORT_BENCH:-55435}")
     export NEWSROOM_STORE_URL
     sql() { psql "$NEWSROOM_STORE_URL" -Atc "$1"; }
 else

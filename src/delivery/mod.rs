@@ -98,6 +98,9 @@ pub struct SendReport {
     pub recovered_ambiguous: usize,
     /// Left pending (the relay could not be reached, or the run was stopped).
     pub pending: usize,
+    /// Pending or in flight with another sender of the same digest (a
+    /// PostgreSQL store): theirs to send and report.
+    pub with_other_senders: usize,
     pub elapsed: Duration,
     /// With nothing to send: the month's posts dated after now.
     pub scheduled: Scheduled,
@@ -158,6 +161,9 @@ impl fmt::Display for SendReport {
             self.rate(),
             self.elapsed.as_secs_f64()
         )?;
+        if self.with_other_senders > 0 {
+            write!(f, "\n{} more with other senders of this digest, still running", self.with_other_senders)?;
+        }
         if let Some((previous, counts)) = &self.suppressed_since {
             let counts: Vec<String> = counts.iter().map(|(kind, count)| format!("{count} {}", kind.as_str())).collect();
             write!(f, "\nsince {previous}: {}", counts.join(", "))?;
@@ -391,7 +397,8 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     report.failed_permanent = count(State::FailedPermanent);
     report.failed_transient = count(State::FailedTransient);
     report.ambiguous = count(State::Ambiguous);
-    report.pending = count(State::Pending) + count(State::Sending);
+    report.with_other_senders = ledger.held_by_others(&report.digest_id, &run.claimant)?;
+    report.pending = (count(State::Pending) + count(State::Sending)).saturating_sub(report.with_other_senders);
     report.elapsed = started.elapsed();
     report.refused_everyone = state.refused_everyone.clone();
     report.interrupted = run.stop.is_requested() && report.refused_everyone.is_none() && report.pending > 0;

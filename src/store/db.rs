@@ -80,7 +80,8 @@ impl Row<'_> {
 /// A PostgreSQL connection with the statements it has prepared.
 pub struct Postgres {
     url: String,
-    client: RefCell<postgres::Client>,
+    /// Always `Some` but while dropping (see `Drop`).
+    client: RefCell<Option<postgres::Client>>,
     statements: RefCell<HashMap<String, postgres::Statement>>,
 }
 
@@ -137,7 +138,11 @@ impl Postgres {
     /// offers it), with the system's roots.
     pub fn connect(url: &str) -> Result<Postgres> {
         let client = Postgres::client(url)?;
-        Ok(Postgres { url: url.to_string(), client: RefCell::new(client), statements: RefCell::new(HashMap::new()) })
+        Ok(Postgres {
+            url: url.to_string(),
+            client: RefCell::new(Some(client)),
+            statements: RefCell::new(HashMap::new()),
+        })
     }
 
     fn client(url: &str) -> Result<postgres::Client> {
@@ -153,12 +158,13 @@ impl Postgres {
     /// timeout) is opened again before the next statement. A transaction
     /// it was in was rolled back with it, and its caller had the error.
     fn reconnect_if_closed(&self) -> Result<()> {
-        if !self.client.borrow().is_closed() {
+        if !self.client.borrow().as_ref().is_some_and(postgres::Client::is_closed) {
             return Ok(());
         }
         let client = Postgres::client(&self.url)?;
-        *self.client.borrow_mut() = client;
+        let old = self.client.borrow_mut().replace(client);
         self.statements.borrow_mut().clear();
+        outside_runtime(move || drop(old));
         Ok(())
     }
 
@@ -170,7 +176,7 @@ impl Postgres {
         self.reconnect_if_closed()?;
         let mut client = self.client.borrow_mut();
         let mut statements = self.statements.borrow_mut();
-        let (client, statements) = (&mut *client, &mut *statements);
+        let (client, statements) = (client.as_mut().expect("connected"), &mut *statements);
         outside_runtime(|| -> Result<T> {
             let statement = match statements.get(sql) {
                 Some(statement) => statement.clone(),
@@ -185,6 +191,18 @@ impl Postgres {
             };
             call(client, &statement).map_err(postgres_error).with_context(|| format!("in `{}`", one_line(sql)))
         })
+    }
+}
+
+impl Drop for Postgres {
+    /// The client says goodbye to the server on its own runtime, which
+    /// cannot be entered from inside another: a store dropped in async
+    /// code closes its connection from outside it.
+    fn drop(&mut self) {
+        self.statements.get_mut().clear();
+        if let Some(client) = self.client.get_mut().take() {
+            outside_runtime(move || drop(client));
+        }
     }
 }
 
@@ -306,7 +324,7 @@ impl Db {
             Db::Postgres(pg) => {
                 pg.reconnect_if_closed()?;
                 let mut client = pg.client.borrow_mut();
-                let client = &mut *client;
+                let client = client.as_mut().expect("connected");
                 outside_runtime(|| client.batch_execute(sql))
                     .map_err(postgres_error)
                     .with_context(|| format!("in `{}`", one_line(sql)))

@@ -386,6 +386,18 @@ impl Store {
         )
     }
 
+    /// Rows of a digest another sender holds under a live lease, pending or
+    /// in flight: theirs to finish, not this sender's to report as left.
+    pub fn held_by_others(&self, digest_id: &str, claimant: &Claimant) -> Result<usize> {
+        let count: i64 = self.db.query_one(
+            "SELECT COUNT(*) FROM deliveries WHERE digest_id = ?1 AND state IN ('pending', 'sending')
+             AND owner IS NOT NULL AND owner != ?2 AND lease_until >= ?3",
+            params![digest_id, claimant.owner, now_text()],
+            |row| row.get(0),
+        )?;
+        Ok(count as usize)
+    }
+
     /// Marks a row `sending` and counts the attempt; committed before the message leaves.
     pub fn mark_sending(&self, id: i64, message_id: &str, claimant: &Claimant) -> Result<Claim> {
         self.mark_outcome_and_sending(None, id, message_id, claimant)

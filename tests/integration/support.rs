@@ -356,6 +356,11 @@ impl Drop for SiteStore {
     }
 }
 
+/// The `NEWSROOM_STORE_URL` a command this test starts must be given, if any.
+pub fn site_store_url() -> Option<String> {
+    SITE_STORE_URL.with(|url| url.borrow().clone())
+}
+
 /// The site store for the backend the running test is for ([`both_backends!`]).
 pub fn site_store() -> SiteStore {
     let postgres = match BACKEND.with(std::cell::Cell::get) {
