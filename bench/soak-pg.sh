@@ -37,26 +37,31 @@ for _ in $(seq 100); do grep -q listening "$work/sink.log" 2>/dev/null && break;
 
 accepted() { [ -f "$work/sink/accepted.jsonl" ] && wc -l < "$work/sink/accepted.jsonl" || echo 0; }
 ledger() { psql "$NEWSROOM_STORE_URL" -Atc "select string_agg(state || ' ' || n, ', ') from (select state, count(*) n from deliveries group by state order by state) s"; }
-send() { "$newsroom" -C "$site" digest send --month 2026-10 --concurrency 4 --lease "$lease" > "$work/$1.log" 2>&1; }
+# In the background, from this shell, so that `$!` is newsroom itself (a
+# function sent to the background would be a subshell, and SIGKILL would
+# kill the subshell and leave the sender running).
+start() { "$newsroom" -C "$site" digest send --month 2026-10 --concurrency 4 --lease "$lease" > "$work/$1.log" 2>&1 & }
 
 started=$(date +%s.%N)
-send sender-2 & two=$!
-send sender-3 & three=$!
+start sender-2; two=$!
+start sender-3; three=$!
 for kill_number in 1 2; do
   target=$(( $(accepted) + 1 + RANDOM % (count / 6 + 1) ))
-  send "sender-1-run-$kill_number" & one=$!
+  start "sender-1-run-$kill_number"; one=$!
   while kill -0 "$one" 2>/dev/null && [ "$(accepted)" -lt "$target" ]; do sleep 0.1; done
   if kill -9 "$one" 2>/dev/null; then echo "kill $kill_number of sender 1: SIGKILL after $(accepted) accepted; store: $(ledger)"; fi
   wait "$one" 2>/dev/null || true
 done
-send sender-1-run-3 & one=$!
+start sender-1-run-3; one=$!
 wait "$one" "$two" "$three" || true
 ended=$(date +%s.%N)
 echo "three senders done in $(python3 -c "print(f'{$ended - $started:.1f}')") s; accepted $(accepted); store: $(ledger)"
-for log in "$work"/sender-*.log; do echo "  $(basename "$log" .log): $(grep -E '^(sent|stopped|nothing)' "$log" | head -1)"; done
+for log in "$work"/sender-*.log; do
+  echo "  $(basename "$log" .log): $(grep -E '^digest-|more with other senders' "$log" | tr '\n' ' ')"
+done
 sleep $((lease + 1))
-send sweep || true
-echo "sweep: $(grep -E '^sent' "$work/sweep.log" | head -1); store: $(ledger)"
+start sweep; wait $! || true
+echo "sweep: $(grep -E '^digest-' "$work/sweep.log" | head -1); store: $(ledger)"
 psql "$NEWSROOM_STORE_URL" -At -F ' ' -c "select address, state from deliveries where digest_id = 'digest-2026-10'" > "$work/states.txt"
 python3 - "$work/sink/accepted.jsonl" "$work/states.txt" "$count" <<'PY'
 import collections, json, sys
