@@ -349,6 +349,7 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     report.recipients = counts.iter().map(|(_, n)| n).sum();
     report.skipped = counts.iter().filter(|(s, _)| matches!(s, State::Sent | State::Suppressed)).map(|(_, n)| n).sum();
 
+    ledger.commit_without_waiting_for_disk()?;
     let claimant = Claimant::new(options.lease);
     let run = Arc::new(Run {
         queue: Mutex::new(VecDeque::new()),

@@ -17,6 +17,7 @@
 //! million rows needs memory for one row; duplicates are found in a
 //! temporary table.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -261,17 +262,21 @@ impl Store {
             let any_forgotten: bool =
                 db.query_one("SELECT EXISTS (SELECT 1 FROM forgotten)", params![], |r| r.get(0))?;
             let mut failure = None;
+            // Each key's first line, in memory (a round trip a row saved on
+            // PostgreSQL), then written to `seen` in batches for the queries.
+            let mut seen: HashMap<String, usize> = HashMap::new();
             let problems = subscribers::for_each_row(reader, list, |row| {
                 if failure.is_some() {
                     return;
                 }
-                if let Err(error) = self.merge_row(row, &list_name, any_forgotten, &at, &mut report) {
+                if let Err(error) = self.merge_row(row, &list_name, any_forgotten, &at, &mut seen, &mut report) {
                     failure = Some(error);
                 }
             });
             if let Some(error) = failure {
                 return Err(error);
             }
+            record_seen(db, &seen)?;
             report.diagnostics.extend(problems);
             // A file that could not be read (no `email` column) removes nobody.
             if report.diagnostics.iter().any(|d| d.line == 1 && d.is_error()) {
@@ -293,7 +298,15 @@ impl Store {
     }
 
     /// Merges one row of a file into the store (inside [`Store::merge`]'s transaction).
-    fn merge_row(&self, row: Row, list: &str, any_forgotten: bool, at: &str, report: &mut ImportReport) -> Result<()> {
+    fn merge_row(
+        &self,
+        row: Row,
+        list: &str,
+        any_forgotten: bool,
+        at: &str,
+        seen: &mut HashMap<String, usize>,
+        report: &mut ImportReport,
+    ) -> Result<()> {
         let db = &self.db;
         let (mut subscriber, warnings) = match row {
             Row::Subscriber(subscriber, warnings) => (subscriber, warnings),
@@ -306,14 +319,13 @@ impl Store {
         report.diagnostics.extend(warnings);
         let key = matching_key(&subscriber.email);
         let line = subscriber.line;
-        let first: Option<i64> = db.query_opt("SELECT line FROM seen WHERE key = ?1", params![key], |r| r.get(0))?;
-        if let Some(first) = first {
+        if let Some(first) = seen.get(&key) {
             let reason = format!("duplicate of line {first} ({})", subscriber.email);
             report.diagnostics.push(Diagnostic::warning(list, (line, 1), format!("{reason}; skipped")));
             report.skipped.push(SkippedRow { line, address: subscriber.email, reason });
             return Ok(());
         }
-        db.execute("INSERT INTO seen (key, line) VALUES (?1, ?2)", params![key, line as i64])?;
+        seen.insert(key.clone(), line);
         if any_forgotten && self.is_forgotten(&key)? {
             report.forgotten.push(line);
             return Ok(());
@@ -428,6 +440,23 @@ impl Store {
         writer.flush()?;
         Ok(subscribers.len())
     }
+}
+
+/// Writes the keys a file listed, with their lines, into the temporary
+/// table `seen`, many rows a statement.
+fn record_seen(db: &super::db::Db, seen: &HashMap<String, usize>) -> Result<()> {
+    const BATCH: usize = 400;
+    let rows: Vec<(&String, i64)> = seen.iter().map(|(key, line)| (key, *line as i64)).collect();
+    for batch in rows.chunks(BATCH) {
+        let values: Vec<String> = (0..batch.len()).map(|n| format!("(?{}, ?{})", 2 * n + 1, 2 * n + 2)).collect();
+        let sql = format!("INSERT INTO seen (key, line) VALUES {}", values.join(", "));
+        let params: Vec<&dyn super::db::Param> = batch
+            .iter()
+            .flat_map(|(key, line)| [*key as &dyn super::db::Param, line as &dyn super::db::Param])
+            .collect();
+        db.execute(&sql, &params)?;
+    }
+    Ok(())
 }
 
 /// The columns an export adds, read off a row (and out of its attributes).

@@ -166,6 +166,26 @@ fn read_recipient(row: &super::db::Row) -> Result<Recipient> {
     })
 }
 
+/// [`Store::mark_outcome_and_sending`] on PostgreSQL, in one statement:
+/// `?1`–`?3` the earlier row, its state and reply (NULL for none), `?4`
+/// now, `?5` the row to claim, `?6` its Message-ID, `?7` the owner. Every
+/// part sees the same snapshot, so exactly one of the claim and the
+/// suppression can match (and `done`, a data-modifying part, runs
+/// whether or not it is read). Gives (claimed, suppressed) counts.
+const MARK_AND_CLAIM_POSTGRES: &str = "WITH done AS (
+         UPDATE deliveries SET state = ?2, reply = ?3, updated_at = ?4 WHERE id = ?1 RETURNING 1
+     ), opted_out AS (
+         SELECT EXISTS (SELECT 1 FROM deliveries JOIN subscribers ON subscribers.id = deliveries.subscriber_id
+             WHERE deliveries.id = ?5 AND subscribers.status != 'subscribed') AS yes
+     ), claimed AS (
+         UPDATE deliveries SET state = 'sending', attempts = attempts + 1, message_id = ?6, updated_at = ?4
+         WHERE id = ?5 AND owner = ?7 AND state = 'pending' AND NOT (SELECT yes FROM opted_out) RETURNING 1
+     ), suppressed AS (
+         UPDATE deliveries SET state = 'suppressed', reply = 'opted out during the send', updated_at = ?4
+         WHERE id = ?5 AND owner = ?7 AND state = 'pending' AND (SELECT yes FROM opted_out) RETURNING 1
+     )
+     SELECT (SELECT COUNT(*) FROM claimed), (SELECT COUNT(*) FROM suppressed)";
+
 /// Claims pending rows (see [`Store::claim`]): `?1` digest, `?2` owner,
 /// `?3` how many, `?4` the lease's end, `?5` now.
 const CLAIM_SQLITE: &str = "UPDATE deliveries SET owner = ?2, lease_until = ?4
@@ -386,6 +406,20 @@ impl Store {
         )
     }
 
+    /// Commits of this connection stop waiting for the disk: on PostgreSQL
+    /// `synchronous_commit = off`, what the sender's per-message marks
+    /// run with. It is the promise SQLite's WAL at `synchronous=NORMAL`
+    /// makes: every commit survives a crash of newsroom at any instant
+    /// (the server has it), and a crash of the database server or its
+    /// machine may undo the last fraction of a second of marks, whose
+    /// messages may then be sent twice. Nothing changes on SQLite.
+    pub fn commit_without_waiting_for_disk(&self) -> Result<()> {
+        if self.db.backend() == Backend::Postgres {
+            self.db.execute_batch("SET synchronous_commit = off")?;
+        }
+        Ok(())
+    }
+
     /// Rows of a digest another sender holds under a live lease, pending or
     /// in flight: theirs to finish, not this sender's to report as left.
     pub fn held_by_others(&self, digest_id: &str, claimant: &Claimant) -> Result<usize> {
@@ -426,6 +460,23 @@ impl Store {
         claimant: &Claimant,
     ) -> Result<Claim> {
         let now = now_text();
+        if self.db.backend() == Backend::Postgres {
+            // One statement, one round trip, atomic like the transaction below.
+            let (done, state, reply) = match outcome {
+                Some((done, state, reply)) => (Some(done), Some(state.as_str()), Some(reply)),
+                None => (None, None, None),
+            };
+            let (claimed, suppressed): (i64, i64) = self.db.query_one(
+                MARK_AND_CLAIM_POSTGRES,
+                params![done, state, reply, now, id, message_id, claimant.owner],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            return Ok(match (claimed, suppressed) {
+                (1, _) => Claim::Sending,
+                (_, 1) => Claim::OptedOut,
+                _ => Claim::Lost,
+            });
+        }
         self.in_transaction(|db| {
             if let Some((done, state, reply)) = outcome {
                 db.execute(MARK, params![done, state.as_str(), reply, now])?;
