@@ -110,6 +110,8 @@ pub(super) struct RunState {
     workers_given_up: usize,
     /// The store had no more rows to claim.
     exhausted: bool,
+    /// The last row claimed: the next claim looks after it first.
+    claimed_up_to: i64,
     /// The last permanent reply (its recipient's address taken out) and
     /// how many recipients in a row have had it.
     refusal_streak: (String, usize),
@@ -159,8 +161,20 @@ impl Run {
         // Nothing ready here: more rows from the store, claimed as this
         // sender's (other senders may be taking rows of the same digest).
         if !state.exhausted {
-            match self.ledger.lock().expect("ledger").claim(&self.digest.id, &self.claimant, self.claim_batch) {
+            let claimed = {
+                let ledger = self.ledger.lock().expect("ledger");
+                let after = state.claimed_up_to;
+                ledger.claim_after(&self.digest.id, &self.claimant, self.claim_batch, after).and_then(|rows| match rows
+                    .is_empty()
+                    && after > 0
+                {
+                    true => ledger.claim_after(&self.digest.id, &self.claimant, self.claim_batch, 0),
+                    false => Ok(rows),
+                })
+            };
+            match claimed {
                 Ok(claimed) if !claimed.is_empty() => {
+                    state.claimed_up_to = claimed.last().map_or(state.claimed_up_to, |row| row.id);
                     let mut claimed = claimed.into_iter();
                     let first = claimed.next().expect("not empty");
                     queue.extend(claimed.map(|recipient| Job { recipient, attempt: 0, not_before: now }));

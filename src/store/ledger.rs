@@ -186,14 +186,17 @@ const MARK_AND_CLAIM_POSTGRES: &str = "WITH done AS (
      )
      SELECT (SELECT COUNT(*) FROM claimed), (SELECT COUNT(*) FROM suppressed)";
 
-/// Claims pending rows (see [`Store::claim`]): `?1` digest, `?2` owner,
-/// `?3` how many, `?4` the lease's end, `?5` now.
+/// Claims pending rows (see [`Store::claim_after`]): `?1` digest, `?2`
+/// owner, `?3` how many, `?4` the lease's end, `?5` now, `?6` the row
+/// after which to look. On SQLite `+digest_id` keeps the planner off the
+/// (digest, address) index, so that it walks the rows by id from `?6` and
+/// stops at the `?3`th match.
 const CLAIM_SQLITE: &str = "UPDATE deliveries SET owner = ?2, lease_until = ?4
-     WHERE id IN (SELECT id FROM deliveries WHERE digest_id = ?1 AND state = 'pending'
+     WHERE id IN (SELECT id FROM deliveries WHERE +digest_id = ?1 AND id > ?6 AND state = 'pending'
          AND (owner IS NULL OR lease_until IS NULL OR lease_until < ?5) ORDER BY id LIMIT ?3)
      RETURNING id, address, name, state, attempts, reply, subscriber_id";
 const CLAIM_POSTGRES: &str = "UPDATE deliveries SET owner = ?2, lease_until = ?4
-     WHERE id IN (SELECT id FROM deliveries WHERE digest_id = ?1 AND state = 'pending'
+     WHERE id IN (SELECT id FROM deliveries WHERE digest_id = ?1 AND id > ?6 AND state = 'pending'
          AND (owner IS NULL OR lease_until IS NULL OR lease_until < ?5) ORDER BY id LIMIT ?3
          FOR UPDATE SKIP LOCKED)
      RETURNING id, address, name, state, attempts, reply, subscriber_id";
@@ -377,13 +380,32 @@ impl Store {
     /// senders claiming at the same instant take different rows and none
     /// waits for another.
     pub fn claim(&self, digest_id: &str, claimant: &Claimant, limit: usize) -> Result<Vec<Recipient>> {
+        self.claim_after(digest_id, claimant, limit, 0)
+    }
+
+    /// [`Store::claim`] of rows after row `after` only: a sender going
+    /// down the list asks from where its last claim ended, which on SQLite
+    /// (no index on the state, see migration 1) reads the next rows instead
+    /// of the whole digest's. Nothing after it: ask again from 0, for rows
+    /// another sender gave back.
+    pub fn claim_after(
+        &self,
+        digest_id: &str,
+        claimant: &Claimant,
+        limit: usize,
+        after: i64,
+    ) -> Result<Vec<Recipient>> {
         let sql = match self.db.backend() {
             Backend::Sqlite => CLAIM_SQLITE,
             Backend::Postgres => CLAIM_POSTGRES,
         };
         let now = now_text();
         let mut rows = self.in_transaction(|db| {
-            db.query(sql, params![digest_id, claimant.owner, limit as i64, claimant.until(), now], read_recipient)
+            db.query(
+                sql,
+                params![digest_id, claimant.owner, limit as i64, claimant.until(), now, after],
+                read_recipient,
+            )
         })?;
         rows.sort_by_key(|row| row.id);
         Ok(rows)
