@@ -27,6 +27,8 @@
 #   CONCURRENCY="8" RUNS=1 bash bench/send-postfix.sh 20000
 #   DKIM=rsa2048 bash bench/send-postfix.sh 20000  # every message DKIM-signed with the test
 #                                                   # key tests/fixtures/dkim/rsa2048.pem (or ed25519)
+#   STORE=postgres bash bench/send-postfix.sh 20000 # the store in a PostgreSQL cluster of the
+#                                                   # run's own (scripts/pg-cluster.sh), same machine
 #   SINK_PORT=2745 (default) must be free.
 set -euo pipefail
 
@@ -60,12 +62,28 @@ BIN="$ROOT/target/release/newsroom"
 GEN="$ROOT/target/release/examples/gen_posts"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-send.XXXXXX")
+# The cluster gets a folder of its own: initdb runs as `postgres`, which
+# cannot enter a private temporary folder of root\'s.
+pg_dir=$(mktemp -d)
 SINK_PID=""
+STORE=${STORE:-sqlite}
 cleanup() {
     if [ -n "$SINK_PID" ]; then kill "$SINK_PID" 2>/dev/null || true; fi
+    if [ "$STORE" = postgres ]; then "$ROOT/scripts/pg-cluster.sh" stop "$pg_dir"; else rmdir "$pg_dir"; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+if [ "$STORE" = postgres ]; then
+    NEWSROOM_STORE_URL=$("$ROOT/scripts/pg-cluster.sh" start "$pg_dir" "${PGPORT_BENCH:-55436}")
+    export NEWSROOM_STORE_URL
+fi
+# A fresh, empty store for each timed send.
+fresh_store() {
+    rm -rf "$site/.newsroom"
+    if [ "$STORE" = postgres ]; then
+        psql -q "$NEWSROOM_STORE_URL" -c 'DROP SCHEMA public CASCADE' -c 'CREATE SCHEMA public'
+    fi
+}
 export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=bench
 export NEWSROOM_SMTP_URL="smtp://127.0.0.1:$PORT"
 
@@ -117,7 +135,7 @@ for n in "${SIZES[@]}"; do
             timed "$nf" "$TIME_FORMAT" /usr/sbin/smtp-source -d -s 8 -l 30720 -m "$n" "127.0.0.1:$PORT"
         fi
         for c in "${LEVELS[@]}"; do
-            rm -rf "$site/.newsroom"
+            fresh_store
             timed "$WORK/send-$c.txt" "$TIME_FORMAT" "$BIN" -C "$site" digest send --month 2026-10 --concurrency "$c"
             grep -q " $n sent, 0 failed" "$WORK/cmd.out" "$WORK/cmd.err" || {
                 cat "$WORK/cmd.out" "$WORK/cmd.err" >&2
@@ -144,4 +162,5 @@ done
 echo
 echo "Message: $SIZE bytes (smtp-source: 30720). Sink: smtp-sink -u nobody -c 127.0.0.1:$PORT 1000."
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: *//'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
-echo "Command: ${DKIM:+DKIM=$DKIM }CONCURRENCY=\"${LEVELS[*]}\" RUNS=$RUNS bash bench/send-postfix.sh ${SIZES[*]}"
+echo "Store: $STORE."
+echo "Command: ${STORE:+STORE=$STORE }${DKIM:+DKIM=$DKIM }CONCURRENCY=\"${LEVELS[*]}\" RUNS=$RUNS bash bench/send-postfix.sh ${SIZES[*]}"

@@ -15,6 +15,8 @@
 #
 #   bash bench/serve.sh                 # 100000 requests each, 64 connections
 #   N=20000 CONCURRENCY=64 bash bench/serve.sh
+#   STORE=postgres bash bench/serve.sh  # the store in a PostgreSQL cluster of the run's own
+#                                       # (scripts/pg-cluster.sh), on the same 2 cores
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -29,11 +31,16 @@ BIN="$ROOT/target/release/newsroom"
 LOAD="$ROOT/target/release/examples/serve_load"
 need_time
 if ! command -v sqlite3 >/dev/null; then apt_install sqlite3; fi
+STORE=${STORE:-sqlite}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-serve.XXXXXX")
+# The cluster gets a folder of its own: initdb runs as `postgres`, which
+# cannot enter a private temporary folder of root\'s.
+pg_dir=$(mktemp -d)
 SERVE_PID=""
 cleanup() {
     if [ -n "$SERVE_PID" ]; then kill "$SERVE_PID" 2>/dev/null || true; fi
+    if [ "$STORE" = postgres ]; then "$ROOT/scripts/pg-cluster.sh" stop "$pg_dir"; else rmdir "$pg_dir"; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -52,9 +59,15 @@ serve:
   requests_per_second: 1000000
 YAML
 awk -v n="$N" 'BEGIN { print "email"; for (i = 1; i <= n; i++) printf "reader%07d@example.org\n", i }' >"$WORK/list.csv"
+if [ "$STORE" = postgres ]; then
+    NEWSROOM_STORE_URL=$("$ROOT/scripts/pg-cluster.sh" start "$pg_dir" "${PGPORT_BENCH:-55435}")
+    export NEWSROOM_STORE_URL
+    sql() { psql "$NEWSROOM_STORE_URL" -Atc "$1"; }
+else
+    sql() { sqlite3 "$site/.newsroom/newsroom.sqlite" "$1"; }
+fi
 "$BIN" -C "$site" subscribers import "$WORK/list.csv" >/dev/null
-store="$site/.newsroom/newsroom.sqlite"
-first=$(sqlite3 "$store" "SELECT min(id) FROM subscribers")
+first=$(sql "SELECT min(id) FROM subscribers")
 
 NEWSROOM_UNSUBSCRIBE_SECRET=$SECRET /usr/bin/time -o "$WORK/time.txt" -f '%M' \
     "$BIN" -C "$site" serve --listen 127.0.0.1:0 >"$WORK/serve.out" 2>/dev/null &
@@ -66,7 +79,7 @@ done
 address=$(grep -o 'http://[0-9.:]*' "$WORK/serve.out")
 
 echo
-echo "N=$N, $CONCURRENCY connections, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)"
+echo "N=$N, $CONCURRENCY connections, store: $STORE, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)"
 echo
 echo "| requests | what | ok | seconds | per second | ratio to the static floor | p50 ms | p99 ms | max ms |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
@@ -82,13 +95,13 @@ for mode in static get post; do
     esac
     awk -v r="$requests" -v w="$what" -v o="$ok" -v s="$seconds" -v q="$rate" -v f="$floor" -v a="$p50" -v b="$p99" -v m="$max" \
         'BEGIN { printf "| %d | %s | %d | %.2f | %d | %.2f× | %.2f | %.2f | %.2f |\n", r, w, o, s, q, q / f, a, b, m }'
-    unsubscribed=$(sqlite3 "$store" "SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'")
+    unsubscribed=$(sql "SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'")
     if [ "$mode" = get ] && [ "$unsubscribed" -ne 0 ]; then
         echo "bench: the scanner storm unsubscribed $unsubscribed readers" >&2
         exit 1
     fi
     if [ "$mode" = post ]; then
-        events=$(sqlite3 "$store" "SELECT count(*) FROM events WHERE kind = 'unsubscribed' AND channel = 'one-click'")
+        events=$(sql "SELECT count(*) FROM events WHERE kind = 'unsubscribed' AND channel = 'one-click'")
         if [ "$unsubscribed" -ne "$N" ] || [ "$events" -ne "$N" ] || [ "$ok" -ne "$N" ]; then
             echo "bench: $ok answered 200, $unsubscribed unsubscribed, $events events; expected $N each" >&2
             exit 1

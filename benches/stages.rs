@@ -14,6 +14,7 @@ use newsroom::digest::{Digest, Month, message};
 use newsroom::feed::{self, Entry, FeedSpec};
 use newsroom::markdown::{self, RenderedPost};
 use newsroom::site::Site;
+use newsroom::store::ledger::Claimant;
 use newsroom::store::{State, Store};
 use newsroom::subscribers::{Status, Subscriber};
 
@@ -234,7 +235,7 @@ fn dkim_sign_10kb(bencher: Bencher, key: &str) {
 
 /// A store of 200,000 subscribers (merged from a list, as `send` does) and
 /// a digest frozen for them all: each claim checks its subscriber's status.
-fn ledger() -> (tempfile::TempDir, Store, Vec<i64>) {
+fn ledger() -> (tempfile::TempDir, Store, Vec<i64>, Claimant) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = Store::open(&dir.path().join("newsroom.sqlite")).expect("store");
     let mut csv = String::from("email,name\n");
@@ -246,8 +247,10 @@ fn ledger() -> (tempfile::TempDir, Store, Vec<i64>) {
     store
         .freeze("digest-bench", subscribed.iter().map(|s| (Some(s.id), s.address.as_str(), s.name.as_deref())))
         .expect("freeze");
-    let ids: Vec<i64> = store.pending("digest-bench").expect("rows").iter().map(|r| r.id).collect();
-    (dir, store, ids)
+    let claimant = Claimant::new(std::time::Duration::from_secs(3600));
+    let ids: Vec<i64> =
+        store.claim("digest-bench", &claimant, usize::MAX >> 2).expect("rows").iter().map(|r| r.id).collect();
+    (dir, store, ids, claimant)
 }
 
 const MESSAGE_ID: &str = "<digest-bench.0123456789abcdef@news.example.org>";
@@ -257,25 +260,25 @@ const REPLY: &str = "250 2.0.0 Ok: queued as 4Zx";
 /// one's `sending`, in one transaction (one commit).
 #[divan::bench]
 fn ledger_write(bencher: Bencher) {
-    let (_dir, ledger, ids) = ledger();
+    let (_dir, ledger, ids, claimant) = ledger();
     let mut next = 0;
     bencher.bench_local(|| {
         let id = ids[next % ids.len()];
         let previous = (next > 0).then(|| (ids[(next - 1) % ids.len()], State::Sent, REPLY));
         next += 1;
-        ledger.mark_outcome_and_sending(previous, id, MESSAGE_ID).expect("marks");
+        ledger.mark_outcome_and_sending(previous, id, MESSAGE_ID, &claimant).expect("marks");
     });
 }
 
 /// The same two marks as two commits (how `send` wrote them before).
 #[divan::bench]
 fn ledger_write_two_commits(bencher: Bencher) {
-    let (_dir, ledger, ids) = ledger();
+    let (_dir, ledger, ids, claimant) = ledger();
     let mut next = 0;
     bencher.bench_local(|| {
         let id = ids[next % ids.len()];
         next += 1;
-        ledger.mark_sending(id, MESSAGE_ID).expect("sending");
+        ledger.mark_sending(id, MESSAGE_ID, &claimant).expect("sending");
         ledger.mark(id, State::Sent, REPLY).expect("sent");
     });
 }

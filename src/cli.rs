@@ -83,6 +83,15 @@ pub enum Command {
     /// included), 1 when one could not be, 75 (EX_TEMPFAIL, so an MTA retries
     /// later) when the message on standard input could not be recorded.
     Inbound(InboundArgs),
+    /// The store itself: bring its schema up to date, or copy it to another
+    /// (SQLite to PostgreSQL and back).
+    ///
+    /// The store is `store:` in newsroom.yaml (a SQLite file, by default
+    /// .newsroom/newsroom.sqlite, or a postgres:// URL), or
+    /// NEWSROOM_STORE_URL, which wins (keep a password there, in the
+    /// deployment's secrets).
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Make a starter site: newsroom.yaml (every key explained), an example
     /// post, templates/, subscribers.csv, .gitignore; then say what to run.
     ///
@@ -124,6 +133,36 @@ pub struct ServeArgs {
     /// With --watch: the digest month to preview (default: the current month, the one being written).
     #[arg(long, value_name = "YYYY-MM", requires = "watch")]
     pub month: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Create the store's tables, or bring them up to this release's schema.
+    ///
+    /// Every command does this when it opens the store; this does it on its
+    /// own (a deployment step before serve and send start) and says what
+    /// changed. On PostgreSQL, processes that start together take turns.
+    Migrate {
+        /// Change nothing: exit 1 if migrations are due, 0 if none.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Copy a whole store, with every subscriber's history, the forgotten
+    /// addresses and the delivery ledger, into an empty one.
+    ///
+    /// FROM and TO are each a SQLite file or a postgres:// URL. Ids are kept
+    /// (the unsubscribe links already mailed name them), and the destination
+    /// never gives out an id the source gave. A destination that holds
+    /// anything is refused, and nothing is written. Stop serve and send first:
+    /// the copy is of the source as it was when the copy began.
+    Copy {
+        /// The store to read: a SQLite file or a postgres:// URL.
+        #[arg(long, value_name = "STORE")]
+        from: String,
+        /// The store to write, created or migrated when needed: a SQLite file or a postgres:// URL.
+        #[arg(long, value_name = "STORE")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +256,12 @@ pub struct SendArgs {
     /// message was transmitted): their recipients may get the digest twice.
     #[arg(long)]
     pub resend_ambiguous: bool,
+    /// How long the recipients this sender has claimed stay its own if it dies, in seconds.
+    /// Several `digest send` processes may run the same digest on a PostgreSQL store,
+    /// each claiming rows as it goes; a killed one's rows go to the others when its lease
+    /// lapses (its messages in flight are then reported ambiguous, never sent twice).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
+    pub lease: u64,
     /// Send one copy, with a [TEST] subject prefix, to ADDRESS only; the store is not touched.
     #[arg(long, value_name = "ADDRESS")]
     pub test_to: Option<String>,

@@ -93,7 +93,11 @@ impl Site {
     /// store (or a ledger from before the store). Looks at files only:
     /// `check` opens nothing.
     pub fn has_subscribers_somewhere(&self) -> bool {
-        self.subscriber_list().is_some() || self.store_path().is_file() || self.legacy_ledger_path().is_file()
+        let store = match self.store_location() {
+            StoreLocation::File(path) => path.is_file(),
+            StoreLocation::Postgres(_) => true,
+        };
+        self.subscriber_list().is_some() || store || self.legacy_ledger_path().is_file()
     }
 
     /// Where a ledger from before the store would be: `delivery.ledger`,
@@ -218,10 +222,33 @@ impl Site {
     }
 
     /// The store's file: `store:`, else the deprecated `delivery.ledger`,
-    /// else `.newsroom/newsroom.sqlite`.
+    /// else `.newsroom/newsroom.sqlite`. For a PostgreSQL store, the file a
+    /// SQLite store would have had: its folder is where newsroom keeps its
+    /// other local files (mail `inbound` could not place).
     pub fn store_path(&self) -> PathBuf {
         let configured = self.config.store.as_ref().or(self.config.delivery.ledger.as_ref());
-        self.root.join(configured.map(PathBuf::as_path).unwrap_or(Path::new(crate::config::DEFAULT_STORE)))
+        match configured.filter(|path| postgres_url(&path.to_string_lossy()).is_none()) {
+            Some(path) => self.root.join(path),
+            None => self.root.join(crate::config::DEFAULT_STORE),
+        }
+    }
+
+    /// Where the store is: `NEWSROOM_STORE_URL` when set (a deployment
+    /// keeps its database's address and password in its secrets, not in
+    /// newsroom.yaml), else `store:`; a `postgres://` or `postgresql://`
+    /// URL names a PostgreSQL store, anything else a SQLite file.
+    pub fn store_location(&self) -> StoreLocation {
+        let from_env = std::env::var(STORE_URL_VARIABLE).ok().filter(|value| !value.trim().is_empty());
+        if let Some(value) = from_env {
+            return match postgres_url(&value) {
+                Some(url) => StoreLocation::Postgres(url),
+                None => StoreLocation::File(self.root.join(value.trim())),
+            };
+        }
+        match self.config.store.as_ref().and_then(|path| postgres_url(&path.to_string_lossy())) {
+            Some(url) => StoreLocation::Postgres(url),
+            None => StoreLocation::File(self.store_path()),
+        }
     }
 
     /// Settings that still work but have a new name, each a warning at its place.
@@ -277,6 +304,25 @@ impl Site {
             })
             .collect()
     }
+}
+
+/// The environment variable that names the store, over `store:`.
+pub const STORE_URL_VARIABLE: &str = "NEWSROOM_STORE_URL";
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A SQLite file.
+    File(PathBuf),
+    /// A PostgreSQL server: its connection URL.
+    Postgres(String),
+}
+
+/// `text` when it is a PostgreSQL connection URL.
+pub fn postgres_url(text: &str) -> Option<String> {
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    (lower.starts_with("postgres://") || lower.starts_with("postgresql://")).then(|| text.to_string())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod reference;
 mod send;
 mod serve;
 mod status;
+mod store;
 mod subscribers;
 mod unsubscribe;
 
@@ -75,6 +76,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Subscribers(command) => subscribers::run(&mut out, &site, command, now),
         Command::Serve(args) => serve::run(&mut out, &site, args),
         Command::Inbound(args) => inbound::run(&mut out, &site, args, now),
+        Command::Store(command) => store::run(&mut out, &site, command),
         Command::Init(_) | Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
     }
 }

@@ -46,6 +46,7 @@ pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Re
         test_to: args.test_to,
         stop,
         observer: progress.clone(),
+        lease: std::time::Duration::from_secs(args.lease),
     };
     let report = delivery::send(site, &options, now);
     progress.finish();

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{Out, digest_month, print_json};
 use crate::cli::StatusArgs;
 use newsroom::delivery;
-use newsroom::site::Site;
+use newsroom::site::{Site, StoreLocation};
 use newsroom::store::State;
 
 pub fn run(out: &mut Out, site: &Site, args: StatusArgs, now: DateTime<Utc>) -> Result<ExitCode> {
@@ -29,11 +29,11 @@ pub fn run(out: &mut Out, site: &Site, args: StatusArgs, now: DateTime<Utc>) -> 
 /// rows asked for with `--list`.
 fn print_status(out: &mut Out, site: &Site, report: &delivery::StatusReport, list: Option<State>) -> Result<()> {
     if !report.frozen {
-        let ledger = site.store_path();
-        let why = if ledger.exists() {
-            "not sent yet".to_string()
-        } else {
-            format!("no store at {} (nothing has been sent)", ledger.display())
+        let why = match site.store_location() {
+            StoreLocation::File(path) if !path.exists() => {
+                format!("no store at {} (nothing has been sent)", path.display())
+            }
+            _ => "not sent yet".to_string(),
         };
         writeln!(out, "{}: {why}", report.digest_id)?;
         return Ok(());

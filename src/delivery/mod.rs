@@ -20,6 +20,7 @@ pub use status::{
     COMMON_FAILURES, FailureCount, StateCount, StatusReport, StatusRow, UnsubscribeReport, status, unsubscribe,
 };
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -37,11 +38,12 @@ use crate::digest::message::{SecretPolicy, UnsubscribeSecret};
 use crate::error::UsageError;
 use crate::site::{Input, Site};
 use crate::store::Store;
+use crate::store::db::Backend;
 use crate::store::import::ImportReport;
-use crate::store::ledger::{Recipient, State};
+use crate::store::ledger::{Claimant, Recipient, State};
 use crate::subscribers;
 use relay::{Outcome, Relay, SMTP_URL_VAR};
-use run::{Job, Run, RunState, build, worker};
+use run::{Run, RunState, build, renew_claims, worker};
 
 /// An observer that is told nothing: for a caller with nothing to show.
 pub struct Quiet;
@@ -63,7 +65,19 @@ pub struct SendOptions {
     pub stop: Arc<Stop>,
     /// Told of each message as it ends.
     pub observer: Arc<dyn Observer>,
+    /// How long the rows this sender claims stay its own unless renewed
+    /// (renewed every third of it while it runs). A sender that dies
+    /// holds its claims this long; then another takes them (PostgreSQL)
+    /// or the next run does (SQLite takes them at once: one sender).
+    pub lease: Duration,
 }
+
+/// The lease when none is given.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// Rows a sender claims at a time. Small enough that senders share the
+/// end of a list evenly, large enough that claiming costs little against
+/// sending (one transaction per 64 messages).
+const CLAIM_BATCH: usize = 64;
 
 /// What a send did.
 #[derive(Debug, Default, Clone)]
@@ -84,6 +98,9 @@ pub struct SendReport {
     pub recovered_ambiguous: usize,
     /// Left pending (the relay could not be reached, or the run was stopped).
     pub pending: usize,
+    /// Pending or in flight with another sender of the same digest (a
+    /// PostgreSQL store): theirs to send and report.
+    pub with_other_senders: usize,
     pub elapsed: Duration,
     /// With nothing to send: the month's posts dated after now.
     pub scheduled: Scheduled,
@@ -144,6 +161,9 @@ impl fmt::Display for SendReport {
             self.rate(),
             self.elapsed.as_secs_f64()
         )?;
+        if self.with_other_senders > 0 {
+            write!(f, "\n{} more with other senders of this digest, still running", self.with_other_senders)?;
+        }
         if let Some((previous, counts)) = &self.suppressed_since {
             let counts: Vec<String> = counts.iter().map(|(kind, count)| format!("{count} {}", kind.as_str())).collect();
             write!(f, "\nsince {previous}: {}", counts.join(", "))?;
@@ -296,7 +316,12 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
 
     let (mut ledger, notices) = Store::for_site(site)?;
     report.notices = notices;
-    let _lock = lock_digest(ledger.path(), &digest.id)?;
+    // SQLite: one sender at a time, by a lock file beside the store.
+    // PostgreSQL: any number, on any machines, sharing rows by claims.
+    let _lock = match ledger.backend() {
+        Backend::Sqlite => Some(lock_digest(ledger.path(), &digest.id)?),
+        Backend::Postgres => None,
+    };
     // The list merged first, every run: an opt-out it gained stops the
     // messages not sent yet.
     if let Some(list) = site.subscriber_list() {
@@ -319,16 +344,18 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         report.suppressed_since = Some((previous, ledger.suppressed_since(&frozen_at)?));
     }
     report.recovered_ambiguous = ledger.recover(&digest.id, options.resend_ambiguous, options.retry_failed)?;
-    let pending = ledger.pending(&digest.id)?;
     let counts = ledger.counts(&digest.id)?;
+    let total = counts.iter().find(|(s, _)| *s == State::Pending).map_or(0, |(_, n)| *n);
     report.recipients = counts.iter().map(|(_, n)| n).sum();
     report.skipped = counts.iter().filter(|(s, _)| matches!(s, State::Sent | State::Suppressed)).map(|(_, n)| n).sum();
 
+    ledger.commit_without_waiting_for_disk()?;
+    let claimant = Claimant::new(options.lease);
     let run = Arc::new(Run {
-        queue: Mutex::new(
-            pending.into_iter().map(|recipient| Job { recipient, attempt: 0, not_before: Instant::now() }).collect(),
-        ),
+        queue: Mutex::new(VecDeque::new()),
         ledger: Mutex::new(ledger),
+        claim_batch: CLAIM_BATCH,
+        claimant,
         now,
         state: Mutex::new(RunState::default()),
         digest,
@@ -339,12 +366,14 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         stop: options.stop.clone(),
         refusal_limit: site.config.delivery.stop_after_identical_refusals,
     });
-    let total = run.queue.lock().expect("queue").len();
     run.observer.starting(total);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let workers = options.concurrency.max(1);
     runtime.block_on(async {
         let mut running: tokio::task::JoinSet<()> = (0..workers).map(|_| worker(run.clone())).collect();
+        // The claims stay this sender's while it runs, however long a
+        // retry's backoff or a slow relay keeps a row in its queue.
+        let renewing = tokio::spawn(renew_claims(run.clone()));
         // In the order they end: a worker that panicked leaves its job in
         // flight, which the others would wait for forever. Its panic ends
         // the run instead; rows left `sending` are ambiguous to the next run.
@@ -355,17 +384,22 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
                 std::panic::resume_unwind(error.into_panic());
             }
         }
+        renewing.abort();
     });
     let state = run.state.lock().expect("state");
     report.relay_error = state.connect_error.clone();
     let ledger = run.ledger.lock().expect("ledger");
+    // Rows claimed and not started (a stop, a relay that could not be
+    // reached) are given back for the next sender at once.
+    ledger.release(&report.digest_id, &run.claimant)?;
     let counts = ledger.counts(&report.digest_id)?;
     let count = |state: State| counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
     report.sent = state.sent;
     report.failed_permanent = count(State::FailedPermanent);
     report.failed_transient = count(State::FailedTransient);
     report.ambiguous = count(State::Ambiguous);
-    report.pending = count(State::Pending) + count(State::Sending);
+    report.with_other_senders = ledger.held_by_others(&report.digest_id, &run.claimant)?;
+    report.pending = (count(State::Pending) + count(State::Sending)).saturating_sub(report.with_other_senders);
     report.elapsed = started.elapsed();
     report.refused_everyone = state.refused_everyone.clone();
     report.interrupted = run.stop.is_requested() && report.refused_everyone.is_none() && report.pending > 0;

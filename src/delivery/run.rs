@@ -15,7 +15,7 @@ use super::failpoint;
 use super::relay::{self, Outcome, Relay};
 use crate::digest::Digest;
 use crate::digest::message::{self, Sender};
-use crate::store::ledger::{self, Claim, Recipient, State};
+use crate::store::ledger::{self, Claim, Claimant, Recipient, State};
 use crate::store::{Channel, Event, EventKind, Store};
 use crate::subscribers::{Status, Subscriber};
 
@@ -108,6 +108,10 @@ pub(super) struct RunState {
     next_slot: Option<Instant>,
     pub(super) connect_error: Option<String>,
     workers_given_up: usize,
+    /// The store had no more rows to claim.
+    exhausted: bool,
+    /// The last row claimed: the next claim looks after it first.
+    claimed_up_to: i64,
     /// The last permanent reply (its recipient's address taken out) and
     /// how many recipients in a row have had it.
     refusal_streak: (String, usize),
@@ -118,6 +122,10 @@ pub(super) struct RunState {
 pub(super) struct Run {
     pub(super) queue: Mutex<VecDeque<Job>>,
     pub(super) ledger: Mutex<Store>,
+    /// This sender, as the rows it claims name it.
+    pub(super) claimant: Claimant,
+    /// Rows claimed from the store at a time, when the queue has none ready.
+    pub(super) claim_batch: usize,
     /// The send's clock, for the events a run records (a bounce).
     pub(super) now: chrono::DateTime<chrono::Utc>,
     pub(super) state: Mutex<RunState>,
@@ -149,6 +157,37 @@ impl Run {
             let job = queue.remove(index).expect("index is in the queue");
             state.in_flight += 1;
             return Next::Job(job);
+        }
+        // Nothing ready here: more rows from the store, claimed as this
+        // sender's (other senders may be taking rows of the same digest).
+        if !state.exhausted {
+            let claimed = {
+                let ledger = self.ledger.lock().expect("ledger");
+                let after = state.claimed_up_to;
+                ledger.claim_after(&self.digest.id, &self.claimant, self.claim_batch, after).and_then(|rows| match rows
+                    .is_empty()
+                    && after > 0
+                {
+                    true => ledger.claim_after(&self.digest.id, &self.claimant, self.claim_batch, 0),
+                    false => Ok(rows),
+                })
+            };
+            match claimed {
+                Ok(claimed) if !claimed.is_empty() => {
+                    state.claimed_up_to = claimed.last().map_or(state.claimed_up_to, |row| row.id);
+                    let mut claimed = claimed.into_iter();
+                    let first = claimed.next().expect("not empty");
+                    queue.extend(claimed.map(|recipient| Job { recipient, attempt: 0, not_before: now }));
+                    state.in_flight += 1;
+                    return Next::Job(Job { recipient: first, attempt: 0, not_before: now });
+                }
+                Ok(_) => state.exhausted = true,
+                Err(error) => {
+                    self.observer
+                        .problem(&format!("the store could not give this sender more rows ({error:#}); stopping"));
+                    state.exhausted = true;
+                }
+            }
         }
         match queue.iter().map(|job| job.not_before).min() {
             Some(earliest) => Next::Wait(earliest - now),
@@ -223,6 +262,12 @@ impl Run {
     /// A subscriber who opted out since the list was frozen: not sent.
     fn opted_out(&self) {
         self.count_finished(State::Suppressed);
+    }
+
+    /// A row another sender took after this one's lease lapsed: not this
+    /// run's to send or count.
+    fn lost(&self) {
+        self.state.lock().expect("state").in_flight -= 1;
     }
 
     /// A permanent refusal: when the same reply has come for
@@ -304,6 +349,17 @@ struct Unrecorded {
     reply: String,
 }
 
+/// Renews this sender's claims every third of its lease until aborted.
+pub(super) async fn renew_claims(run: Arc<Run>) {
+    let every = run.claimant.lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(error) = run.ledger.lock().expect("ledger").renew(&run.digest.id, &run.claimant) {
+            run.observer.problem(&format!("the store could not renew this sender's claims: {error:#}"));
+        }
+    }
+}
+
 /// One worker: one connection, jobs from the shared queue until it is empty.
 pub(super) async fn worker(run: Arc<Run>) {
     let mut connection = None;
@@ -360,12 +416,18 @@ pub(super) async fn worker(run: Arc<Run>) {
             unrecorded.as_ref().map(|done: &Unrecorded| (done.id, State::Sent, done.reply.as_str())),
             job.recipient.id,
             &outgoing.message_id,
+            &run.claimant,
         );
         match marked {
             Ok(Claim::Sending) => {}
             Ok(Claim::OptedOut) => {
                 unrecorded = None;
                 run.opted_out();
+                continue;
+            }
+            Ok(Claim::Lost) => {
+                unrecorded = None;
+                run.lost();
                 continue;
             }
             Err(error) => {

@@ -17,13 +17,14 @@
 //! million rows needs memory for one row; duplicates are found in a
 //! temporary table.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
+use super::db::{Backend, params};
 use super::subscribers::{
     COLUMN_COUNT, COLUMNS, Channel, Event, EventKind, Source, SubscriberRecord, encode_attributes, record, set_status,
 };
@@ -171,10 +172,9 @@ impl Store {
 
     /// [`Store::import`] of any reader.
     pub fn merge(&self, reader: impl Read, list: &Path, dry_run: bool, now: DateTime<Utc>) -> Result<ImportReport> {
-        self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        self.db.begin()?;
         let result = self.merge_in_transaction(reader, list, now);
-        let end = if dry_run || result.is_err() { "ROLLBACK" } else { "COMMIT" };
-        self.connection.execute_batch(end)?;
+        self.db.end(!dry_run && result.is_ok())?;
         result
     }
 
@@ -184,17 +184,21 @@ impl Store {
     /// file's line of each row, and what the merge would do.
     pub fn view_merged(&self, file: Option<(&Path, &Path)>, now: DateTime<Utc>) -> Result<ListView> {
         self.with_merged(file, now, |store, report| {
-            // The merge left each row's line in `temp.seen`.
-            let line =
-                if file.is_some() { "(SELECT line FROM temp.seen WHERE seen.key = subscribers.key)" } else { "NULL" };
-            let mut statement =
-                store.connection.prepare(&format!("SELECT {COLUMNS}, {line} FROM subscribers ORDER BY id"))?;
-            let mut rows = statement.query([])?;
+            // The merge left each row's line in the temporary table `seen`.
+            let line = if file.is_some() {
+                "(SELECT line FROM seen WHERE seen.key = subscribers.key)"
+            } else {
+                "CAST(NULL AS BIGINT)"
+            };
+            let rows = store.db.query(
+                &format!("SELECT {COLUMNS}, {line} FROM subscribers ORDER BY id"),
+                params![],
+                |row| Ok((SubscriberRecord::from_row(row)?, row.get::<Option<i64>>(COLUMN_COUNT)?)),
+            )?;
             let mut mailed = Vec::new();
             let mut others = Vec::new();
-            while let Some(row) = rows.next()? {
-                let record = SubscriberRecord::from_row(row)?;
-                let line = row.get::<_, Option<i64>>(COLUMN_COUNT)?.map_or(0, |line| line as usize);
+            for (record, line) in rows {
+                let line = line.map_or(0, |line| line as usize);
                 if record.status == SubscriberStatus::Subscribed {
                     mailed.push(Subscriber {
                         id: Some(record.id),
@@ -208,7 +212,6 @@ impl Store {
                     others.push((record.id, record.status, line, record.address));
                 }
             }
-            drop(rows);
             let not_mailed = others
                 .into_iter()
                 .map(|(id, status, line, address)| {
@@ -228,7 +231,7 @@ impl Store {
         now: DateTime<Utc>,
         read: impl FnOnce(&Store, ImportReport) -> Result<T>,
     ) -> Result<T> {
-        self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        self.db.begin()?;
         let result = (|| -> Result<T> {
             let report = match file {
                 Some((path, shown)) => self.merge_in_transaction(subscribers::open(path)?, shown, now)?,
@@ -236,7 +239,7 @@ impl Store {
             };
             read(self, report)
         })();
-        self.connection.execute_batch("ROLLBACK")?;
+        self.db.end(false)?;
         result
     }
 
@@ -244,41 +247,50 @@ impl Store {
     fn merge_in_transaction(&self, reader: impl Read, list: &Path, now: DateTime<Utc>) -> Result<ImportReport> {
         let at = timestamp(now);
         let list_name = list.to_string_lossy().into_owned();
-        let connection = &self.connection;
-        connection.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, line INTEGER NOT NULL); DELETE FROM temp.seen;",
-        )?;
+        let db = &self.db;
+        if db.backend() == Backend::Postgres {
+            // One merge at a time (several senders may start together, each
+            // merging the same file): the second sees the first's rows.
+            db.query_one("SELECT pg_advisory_xact_lock(7237414577312440176)::text", params![], |row| {
+                row.get::<String>(0)
+            })?;
+        }
+        db.execute_batch("CREATE TEMP TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, line BIGINT NOT NULL)")?;
+        db.execute("DELETE FROM seen", params![])?;
         {
             let mut report = ImportReport::default();
             let any_forgotten: bool =
-                connection.query_row("SELECT EXISTS (SELECT 1 FROM forgotten)", [], |r| r.get(0))?;
+                db.query_one("SELECT EXISTS (SELECT 1 FROM forgotten)", params![], |r| r.get(0))?;
             let mut failure = None;
+            // Each key's first line, in memory (a round trip a row saved on
+            // PostgreSQL), then written to `seen` in batches for the queries.
+            let mut seen: HashMap<String, usize> = HashMap::new();
             let problems = subscribers::for_each_row(reader, list, |row| {
                 if failure.is_some() {
                     return;
                 }
-                if let Err(error) = self.merge_row(row, &list_name, any_forgotten, &at, &mut report) {
+                if let Err(error) = self.merge_row(row, &list_name, any_forgotten, &at, &mut seen, &mut report) {
                     failure = Some(error);
                 }
             });
             if let Some(error) = failure {
                 return Err(error);
             }
+            record_seen(db, &seen)?;
             report.diagnostics.extend(problems);
             // A file that could not be read (no `email` column) removes nobody.
             if report.diagnostics.iter().any(|d| d.line == 1 && d.is_error()) {
                 return Ok(report);
             }
-            let gone: Vec<(i64, String)> = connection
-                .prepare(
-                    "SELECT id, address FROM subscribers WHERE list = ?1 AND source = 'csv' AND status = 'subscribed'
-                     AND key NOT IN (SELECT key FROM temp.seen) ORDER BY id",
-                )?
-                .query_map([&list_name], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+            let gone: Vec<(i64, String)> = db.query(
+                "SELECT id, address FROM subscribers WHERE list = ?1 AND source = 'csv' AND status = 'subscribed'
+                 AND key NOT IN (SELECT key FROM seen) ORDER BY id",
+                params![list_name],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
             for (id, address) in gone {
                 let event = Event::new(EventKind::Removed, Channel::Csv).detail(format!("no longer in {list_name}"));
-                set_status(connection, id, SubscriberStatus::Removed, &event, &at)?;
+                set_status(db, id, SubscriberStatus::Removed, &event, &at)?;
                 report.removed.push(address);
             }
             Ok(report)
@@ -286,8 +298,16 @@ impl Store {
     }
 
     /// Merges one row of a file into the store (inside [`Store::merge`]'s transaction).
-    fn merge_row(&self, row: Row, list: &str, any_forgotten: bool, at: &str, report: &mut ImportReport) -> Result<()> {
-        let connection = &self.connection;
+    fn merge_row(
+        &self,
+        row: Row,
+        list: &str,
+        any_forgotten: bool,
+        at: &str,
+        seen: &mut HashMap<String, usize>,
+        report: &mut ImportReport,
+    ) -> Result<()> {
+        let db = &self.db;
         let (mut subscriber, warnings) = match row {
             Row::Subscriber(subscriber, warnings) => (subscriber, warnings),
             Row::Skipped(row, diagnostic) => {
@@ -299,29 +319,23 @@ impl Store {
         report.diagnostics.extend(warnings);
         let key = matching_key(&subscriber.email);
         let line = subscriber.line;
-        let first: Option<i64> = connection
-            .prepare_cached("SELECT line FROM temp.seen WHERE key = ?1")?
-            .query_row([&key], |r| r.get(0))
-            .optional()?;
-        if let Some(first) = first {
+        if let Some(first) = seen.get(&key) {
             let reason = format!("duplicate of line {first} ({})", subscriber.email);
             report.diagnostics.push(Diagnostic::warning(list, (line, 1), format!("{reason}; skipped")));
             report.skipped.push(SkippedRow { line, address: subscriber.email, reason });
             return Ok(());
         }
-        connection
-            .prepare_cached("INSERT INTO temp.seen (key, line) VALUES (?1, ?2)")?
-            .execute(params![key, line as i64])?;
+        seen.insert(key.clone(), line);
         if any_forgotten && self.is_forgotten(&key)? {
             report.forgotten.push(line);
             return Ok(());
         }
         let exported = take_export_columns(&mut subscriber);
         let attributes = encode_attributes(&sorted(subscriber.extra.clone()));
-        let stored = connection
-            .prepare_cached(&format!("SELECT {COLUMNS}, list FROM subscribers WHERE key = ?1"))?
-            .query_row([&key], |row| Ok((SubscriberRecord::from_row(row)?, row.get::<_, Option<String>>(10)?)))
-            .optional()?;
+        let stored =
+            db.query_opt(&format!("SELECT {COLUMNS}, list FROM subscribers WHERE key = ?1"), params![key], |row| {
+                Ok((SubscriberRecord::from_row(row)?, row.get::<Option<String>>(COLUMN_COUNT)?))
+            })?;
         match decide(stored.as_ref().map(|(s, _)| s.status), subscriber.status) {
             Decision::Add(status) => {
                 let source = exported.source.unwrap_or(Source::Csv);
@@ -329,12 +343,10 @@ impl Store {
                 let confirmed =
                     exported.confirmed_at.as_deref().or((status == SubscriberStatus::Subscribed).then_some(at));
                 let changed = exported.changed_at.as_deref().unwrap_or(at);
-                connection
-                    .prepare_cached(
-                        "INSERT INTO subscribers (address, key, name, status, source, attributes, created_at, confirmed_at, changed_at, list)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    )?
-                    .execute(params![
+                let id = db.query_one(
+                    "INSERT INTO subscribers (address, key, name, status, source, attributes, created_at, confirmed_at, changed_at, list)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                    params![
                         subscriber.email,
                         key,
                         subscriber.name,
@@ -345,12 +357,14 @@ impl Store {
                         confirmed,
                         changed,
                         (source == Source::Csv).then_some(list)
-                    ])?;
+                    ],
+                    |row| row.get::<i64>(0),
+                )?;
                 let mut event = Event::new(EventKind::Imported, Channel::Csv).detail(format!("{list}, line {line}"));
                 if status != SubscriberStatus::Subscribed {
                     event = event.detail(format!("{list}, line {line}, as {status}"));
                 }
-                record(connection, connection.last_insert_rowid(), &event, created)?;
+                record(db, id, &event, created)?;
                 report.added.push(subscriber.email);
                 return Ok(());
             }
@@ -365,23 +379,22 @@ impl Store {
                 let attributes = encode_attributes(&merged.into_iter().collect::<Vec<_>>());
                 let mut changed = false;
                 if stored.name != name || encode_attributes(&stored.attributes) != attributes {
-                    connection
-                        .prepare_cached("UPDATE subscribers SET name = ?2, attributes = ?3 WHERE id = ?1")?
-                        .execute(params![stored.id, name, attributes])?;
+                    db.execute(
+                        "UPDATE subscribers SET name = ?2, attributes = ?3 WHERE id = ?1",
+                        params![stored.id, name, attributes],
+                    )?;
                     report.updated.push(subscriber.email.clone());
                     changed = true;
                 }
                 // A subscriber this file lists is one of its subscribers from now on.
                 if stored.source == Source::Csv && stored_list.as_deref() != Some(list) {
-                    connection
-                        .prepare_cached("UPDATE subscribers SET list = ?2 WHERE id = ?1")?
-                        .execute(params![stored.id, list])?;
+                    db.execute("UPDATE subscribers SET list = ?2 WHERE id = ?1", params![stored.id, list])?;
                 }
                 match decision {
                     Decision::Change(status, kind) => {
                         let event = Event::new(kind, Channel::Csv)
                             .detail(format!("{list}, line {line}, was {}", stored.status));
-                        set_status(connection, stored.id, status, &event, at)?;
+                        set_status(db, stored.id, status, &event, at)?;
                         report.status_changed.push((subscriber.email, status));
                     }
                     Decision::KeepOptedOut => report.kept_opted_out.push((subscriber.email, stored.status)),
@@ -427,6 +440,23 @@ impl Store {
         writer.flush()?;
         Ok(subscribers.len())
     }
+}
+
+/// Writes the keys a file listed, with their lines, into the temporary
+/// table `seen`, many rows a statement.
+fn record_seen(db: &super::db::Db, seen: &HashMap<String, usize>) -> Result<()> {
+    const BATCH: usize = 400;
+    let rows: Vec<(&String, i64)> = seen.iter().map(|(key, line)| (key, *line as i64)).collect();
+    for batch in rows.chunks(BATCH) {
+        let values: Vec<String> = (0..batch.len()).map(|n| format!("(?{}, ?{})", 2 * n + 1, 2 * n + 2)).collect();
+        let sql = format!("INSERT INTO seen (key, line) VALUES {}", values.join(", "));
+        let params: Vec<&dyn super::db::Param> = batch
+            .iter()
+            .flat_map(|(key, line)| [*key as &dyn super::db::Param, line as &dyn super::db::Param])
+            .collect();
+        db.execute(&sql, &params)?;
+    }
+    Ok(())
 }
 
 /// The columns an export adds, read off a row (and out of its attributes).

@@ -5,8 +5,8 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 
+use super::db::{Db, params};
 use super::subscribers::{Channel, Event, EventKind, SubscriberStatus, by_id, record, set_status};
 use super::{Store, timestamp};
 use crate::config::BouncePolicy;
@@ -71,12 +71,7 @@ pub enum Applied {
 impl Store {
     /// Whether a message with this hash was handled already.
     pub fn inbound_handled(&self, hash: &str) -> Result<bool> {
-        Ok(self
-            .connection
-            .prepare_cached("SELECT 1 FROM inbound_messages WHERE hash = ?1")?
-            .query_row([hash], |_| Ok(()))
-            .optional()?
-            .is_some())
+        Ok(self.db.query_opt("SELECT 1 FROM inbound_messages WHERE hash = ?1", params![hash], |_| Ok(()))?.is_some())
     }
 
     /// Applies one returned message, under `policy`, in one transaction
@@ -84,24 +79,23 @@ impl Store {
     pub fn apply_inbound(&self, inbound: &Inbound, policy: BouncePolicy, now: DateTime<Utc>) -> Result<Applied> {
         let at = timestamp(now);
         let window_start = timestamp(now - Duration::days(i64::from(policy.soft_window_days)));
-        self.in_transaction(|connection| {
-            let inserted = connection
-                .prepare_cached(
-                    "INSERT INTO inbound_messages (hash, at, class, subscriber_id, status, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (hash) DO NOTHING",
-                )?
-                .execute(params![
+        self.in_transaction(|db| {
+            let inserted = db.execute(
+                "INSERT INTO inbound_messages (hash, at, class, subscriber_id, status, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (hash) DO NOTHING",
+                params![
                     inbound.hash,
                     at,
                     inbound.class.as_str(),
                     inbound.subscriber_id,
                     inbound.status,
                     inbound.detail
-                ])?;
+                ],
+            )?;
             if inserted == 0 {
                 return Ok(Applied::AlreadyHandled);
             }
-            let Some(subscriber) = inbound.subscriber_id.map(|id| by_id(connection, id)).transpose()?.flatten() else {
+            let Some(subscriber) = inbound.subscriber_id.map(|id| by_id(db, id)).transpose()?.flatten() else {
                 return Ok(Applied::Nothing);
             };
             let event = |kind: EventKind, channel: Channel| {
@@ -119,16 +113,16 @@ impl Store {
                 InboundClass::Unsubscribe if opted_out => Ok(Applied::Nothing),
                 InboundClass::Unsubscribe => {
                     let event = event(EventKind::Unsubscribed, Channel::Mailto);
-                    set_status(connection, subscriber.id, SubscriberStatus::Unsubscribed, &event, &at)?;
+                    set_status(db, subscriber.id, SubscriberStatus::Unsubscribed, &event, &at)?;
                     Ok(Applied::StatusChanged(SubscriberStatus::Unsubscribed))
                 }
                 InboundClass::Complaint if subscriber.status == SubscriberStatus::Complained => {
-                    record(connection, subscriber.id, &event(EventKind::Complained, Channel::Arf), &at)?;
+                    record(db, subscriber.id, &event(EventKind::Complained, Channel::Arf), &at)?;
                     Ok(Applied::Recorded { bounces: None })
                 }
                 InboundClass::Complaint => {
                     let event = event(EventKind::Complained, Channel::Arf);
-                    set_status(connection, subscriber.id, SubscriberStatus::Complained, &event, &at)?;
+                    set_status(db, subscriber.id, SubscriberStatus::Complained, &event, &at)?;
                     Ok(Applied::StatusChanged(SubscriberStatus::Complained))
                 }
                 InboundClass::HardBounce | InboundClass::SoftBounce => {
@@ -137,9 +131,9 @@ impl Store {
                         true => (EventKind::HardBounce, policy.hard, None),
                         false => (EventKind::SoftBounce, policy.soft, Some(window_start.as_str())),
                     };
-                    let count = bounces(connection, subscriber.id, kind, since)? + 1;
+                    let count = bounces(db, subscriber.id, kind, since)? + 1;
                     if opted_out || count < limit {
-                        record(connection, subscriber.id, &event(kind, Channel::Dsn), &at)?;
+                        record(db, subscriber.id, &event(kind, Channel::Dsn), &at)?;
                         return Ok(Applied::Recorded { bounces: Some(count) });
                     }
                     let mut event = event(EventKind::Bounced, Channel::Dsn);
@@ -150,7 +144,7 @@ impl Store {
                         };
                         event.detail = Some(format!("{}; {what}", event.detail.unwrap_or_default()));
                     }
-                    set_status(connection, subscriber.id, SubscriberStatus::Bounced, &event, &at)?;
+                    set_status(db, subscriber.id, SubscriberStatus::Bounced, &event, &at)?;
                     Ok(Applied::StatusChanged(SubscriberStatus::Bounced))
                 }
             }
@@ -164,63 +158,61 @@ impl Store {
         // Message-IDs start with the digest id (`<digest-2026-10.…@…>`): the
         // ledger's unique index narrows the search to that digest's rows.
         let digest_id = message_id[1..].split('.').next().unwrap_or_default().to_string();
-        Ok(self
-            .connection
-            .prepare_cached(
-                "SELECT subscriber_id, address, digest_id FROM deliveries WHERE digest_id = ?1 AND message_id = ?2",
-            )?
-            .query_row(params![digest_id, message_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .optional()?)
+        self.db.query_opt(
+            "SELECT subscriber_id, address, digest_id FROM deliveries WHERE digest_id = ?1 AND message_id = ?2",
+            params![digest_id, message_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
     }
 
     /// How many subscribers became opt-outs after `since` (RFC 3339), by the
     /// event that did it: what a send's summary counts since the last digest.
     pub fn suppressed_since(&self, since: &str) -> Result<Vec<(EventKind, usize)>> {
-        let mut counts = Vec::new();
-        for kind in [EventKind::Unsubscribed, EventKind::Bounced, EventKind::Complained] {
-            let count: i64 = self.connection.query_row(
-                "SELECT COUNT(DISTINCT subscriber_id) FROM events WHERE kind = ?1 AND at > ?2",
-                params![kind.as_str(), since],
-                |row| row.get(0),
-            )?;
-            counts.push((kind, count as usize));
-        }
-        Ok(counts)
+        let found: Vec<(String, i64)> = self.db.query(
+            "SELECT kind, COUNT(DISTINCT subscriber_id) FROM events
+             WHERE kind IN ('unsubscribed', 'bounced', 'complained') AND at > ?1 GROUP BY kind",
+            params![since],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok([EventKind::Unsubscribed, EventKind::Bounced, EventKind::Complained]
+            .into_iter()
+            .map(|kind| {
+                let count = found.iter().find(|(k, _)| k == kind.as_str()).map_or(0, |(_, n)| *n);
+                (kind, count as usize)
+            })
+            .collect())
     }
 
     /// Bounces and complaints that came back for one digest, by kind.
     pub fn returned_for_digest(&self, digest_id: &str) -> Result<Vec<(EventKind, usize)>> {
-        let mut statement = self.connection.prepare(
+        self.db.query(
             "SELECT kind, COUNT(*) FROM events WHERE digest_id = ?1
              AND kind IN ('bounced', 'hard_bounce', 'soft_bounce', 'complained') AND channel IN ('dsn', 'arf', 'relay')
              GROUP BY kind ORDER BY kind",
-        )?;
-        let rows = statement.query_map([digest_id], |row| {
-            let kind: String = row.get(0)?;
-            let count: i64 = row.get(1)?;
-            Ok((kind, count as usize))
-        })?;
-        let mut counts = Vec::new();
-        for row in rows {
-            let (kind, count) = row?;
-            counts.push((EventKind::parse(&kind), count));
-        }
-        Ok(counts)
+            params![digest_id],
+            |row| {
+                let kind: String = row.get(0)?;
+                let count: i64 = row.get(1)?;
+                Ok((EventKind::parse(&kind), count as usize))
+            },
+        )
     }
 }
 
 /// A subscriber's bounces of `kind` (after `since`, when given).
-fn bounces(connection: &Connection, subscriber_id: i64, kind: EventKind, since: Option<&str>) -> rusqlite::Result<u32> {
-    connection
-        .prepare_cached(
-            "SELECT COUNT(*) FROM events WHERE subscriber_id = ?1 AND kind = ?2 AND (?3 IS NULL OR at > ?3)",
-        )?
-        .query_row(params![subscriber_id, kind.as_str(), since], |row| row.get(0))
+fn bounces(db: &Db, subscriber_id: i64, kind: EventKind, since: Option<&str>) -> Result<u32> {
+    let count: i64 = db.query_one(
+        "SELECT COUNT(*) FROM events WHERE subscriber_id = ?1 AND kind = ?2 AND (CAST(?3 AS TEXT) IS NULL OR at > ?3)",
+        params![subscriber_id, kind.as_str(), since],
+        |row| row.get(0),
+    )?;
+    Ok(count as u32)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::store_tests;
     use chrono::TimeZone;
 
     fn inbound(hash: &str, class: InboundClass, id: i64) -> Inbound {
@@ -234,9 +226,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn soft_bounces_count_within_the_window_and_the_same_message_counts_once() {
-        let store = Store::open_in_memory().unwrap();
+    store_tests! {
+    fn soft_bounces_count_within_the_window_and_the_same_message_counts_once(place: &TestPlace) {
+        let store = place.open();
         let day = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 12, 0, 0).unwrap();
         let (ada, _) = store.add("ada@example.org", None, false, day(1)).unwrap();
         let policy = BouncePolicy { hard: 1, soft: 3, soft_window_days: 10 };
@@ -257,9 +249,8 @@ mod tests {
         assert_eq!(store.subscriber_by_id(ada.id).unwrap().unwrap().status, SubscriberStatus::Bounced);
     }
 
-    #[test]
-    fn a_complaint_suppresses_at_once_and_a_mailto_unsubscribe_is_recorded_by_its_channel() {
-        let store = Store::open_in_memory().unwrap();
+    fn a_complaint_suppresses_at_once_and_a_mailto_unsubscribe_is_recorded_by_its_channel(place: &TestPlace) {
+        let store = place.open();
         let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
         let (ada, _) = store.add("ada@example.org", None, false, now).unwrap();
         let (bob, _) = store.add("bob@example.org", None, false, now).unwrap();
@@ -282,5 +273,6 @@ mod tests {
         let nobody = Inbound { subscriber_id: None, ..inbound("z", InboundClass::HardBounce, 0) };
         assert_eq!(store.apply_inbound(&nobody, policy, now).unwrap(), Applied::Nothing);
         assert!(store.inbound_handled("z").unwrap());
+    }
     }
 }

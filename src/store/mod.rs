@@ -11,11 +11,15 @@
 //! written before the store (`.newsroom/ledger.sqlite`) is one at version 1
 //! and is taken over with nothing lost.
 
+pub mod copy;
+pub mod db;
 pub mod import;
 pub mod inbound;
 pub mod ledger;
 mod migrations;
 pub mod subscribers;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod web;
 
 use std::fmt;
@@ -25,7 +29,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 
-use crate::site::Site;
+use crate::site::{Site, StoreLocation};
 pub use ledger::State;
 pub use subscribers::{Added, Channel, Event, EventKind, Source, SubscriberRecord, SubscriberStatus, Unsubscribed};
 pub use web::{WebOutcome, WebRequest};
@@ -34,7 +38,7 @@ pub use crate::config::{DEFAULT_STORE, LEGACY_LEDGER};
 
 /// The store's database.
 pub struct Store {
-    connection: Connection,
+    db: db::Db,
     path: PathBuf,
     /// The temporary folder of a scratch store ([`Store::open_scratch`]),
     /// removed when the store is dropped (after the connection: fields
@@ -65,7 +69,7 @@ impl Store {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
         }
-        let mut connection =
+        let connection =
             Connection::open(path).with_context(|| format!("failed to open the store `{}`", path.display()))?;
         // WAL with synchronous=NORMAL: every commit survives a crash of
         // newsroom's process at any instant, the case the exactly-once promise
@@ -78,17 +82,62 @@ impl Store {
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(10))?;
-        migrations::migrate(&mut connection).with_context(|| format!("the store `{}`", path.display()))?;
-        Ok(Store { connection, path: path.to_path_buf(), _scratch: None })
+        let db = db::Db::Sqlite(connection);
+        migrations::migrate(&db).with_context(|| format!("the store `{}`", path.display()))?;
+        Ok(Store { db, path: path.to_path_buf(), _scratch: None })
+    }
+
+    /// The PostgreSQL store at `url`, its schema brought up to date.
+    pub fn open_postgres(url: &str) -> Result<Store> {
+        let db = db::Db::Postgres(Box::new(db::Postgres::connect(url)?));
+        migrations::migrate(&db).with_context(|| format!("the store `{}`", db::redact(url)))?;
+        Ok(Store { db, path: PathBuf::from(db::redact(url)), _scratch: None })
+    }
+
+    /// The store at `location`, opened (created when needed) and migrated.
+    pub fn open_at(location: &StoreLocation) -> Result<Store> {
+        match location {
+            StoreLocation::File(path) => Store::open(path),
+            StoreLocation::Postgres(url) => Store::open_postgres(url),
+        }
+    }
+
+    /// The schema version this release writes.
+    pub const SCHEMA_VERSION: usize = migrations::CURRENT;
+
+    /// The schema version of the store at `location`, without migrating
+    /// it: `None` when there is no store there yet.
+    pub fn schema_version_at(location: &StoreLocation) -> Result<Option<usize>> {
+        let db = match location {
+            StoreLocation::File(path) if !path.is_file() => return Ok(None),
+            StoreLocation::File(path) => db::Db::Sqlite(
+                Connection::open(path).with_context(|| format!("failed to open the store `{}`", path.display()))?,
+            ),
+            StoreLocation::Postgres(url) => db::Db::Postgres(Box::new(db::Postgres::connect(url)?)),
+        };
+        if db.backend() == db::Backend::Postgres {
+            let exists: bool =
+                db.query_one("SELECT to_regclass('newsroom_schema') IS NOT NULL", db::params![], |row| row.get(0))?;
+            if !exists {
+                return Ok(None);
+            }
+        }
+        Ok(Some(migrations::version(&db)?))
+    }
+
+    /// Which server holds the store.
+    pub fn backend(&self) -> db::Backend {
+        self.db.backend()
     }
 
     /// A store that lives in memory only: what a preview merges a list
     /// into when the site has no store yet, so that nothing is created.
     pub fn open_in_memory() -> Result<Store> {
-        let mut connection = Connection::open_in_memory()?;
+        let connection = Connection::open_in_memory()?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
-        migrations::migrate(&mut connection)?;
-        Ok(Store { connection, path: PathBuf::from(":memory:"), _scratch: None })
+        let db = db::Db::Sqlite(connection);
+        migrations::migrate(&db)?;
+        Ok(Store { db, path: PathBuf::from(":memory:"), _scratch: None })
     }
 
     /// A store in a temporary folder, removed when the store is dropped:
@@ -103,7 +152,7 @@ impl Store {
             .context("failed to create a temporary folder for the store")?;
         let mut store = Store::open(&dir.path().join("newsroom.sqlite"))?;
         // Nothing in it outlives the command: no crash to survive.
-        store.connection.pragma_update(None, "synchronous", "OFF")?;
+        store.db.sqlite().expect("a SQLite store").pragma_update(None, "synchronous", "OFF")?;
         store._scratch = Some(dir);
         Ok(store)
     }
@@ -114,7 +163,10 @@ impl Store {
     /// renamed to the store's name, then migrated. What was done is
     /// returned for the command to say.
     pub fn for_site(site: &Site) -> Result<(Store, Vec<String>)> {
-        let path = site.store_path();
+        let path = match site.store_location() {
+            StoreLocation::File(path) => path,
+            StoreLocation::Postgres(url) => return Ok((Store::open_postgres(&url)?, Vec::new())),
+        };
         let mut notices = Vec::new();
         if let Some(legacy) = Store::ledger_to_take_over(site) {
             // The WAL's pages go into the file first, so the rename moves everything.
@@ -145,7 +197,7 @@ impl Store {
     /// A ledger written before the store, when the store is elsewhere and
     /// does not exist yet.
     fn ledger_to_take_over(site: &Site) -> Option<PathBuf> {
-        let path = site.store_path();
+        let StoreLocation::File(path) = site.store_location() else { return None };
         let legacy = site.legacy_ledger_path();
         (legacy != path && !path.exists() && legacy.is_file()).then_some(legacy)
     }
@@ -153,29 +205,24 @@ impl Store {
     /// The site's store if it exists, without creating it (a preview or a
     /// status before anything was sent).
     pub fn existing(site: &Site) -> Result<Option<Store>> {
-        if site.store_path().exists() || Store::ledger_to_take_over(site).is_some() {
+        let exists = match site.store_location() {
+            StoreLocation::File(path) => path.exists(),
+            StoreLocation::Postgres(_) => true,
+        };
+        if exists || Store::ledger_to_take_over(site).is_some() {
             return Store::for_site(site).map(|(store, _)| Some(store));
         }
         Ok(None)
     }
 
+    /// The store's file, or its PostgreSQL URL without the password, for messages.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Runs `changes` in one transaction, committed if they all succeed and
-    /// rolled back otherwise. BEGIN and COMMIT are cached statements
-    /// (rusqlite's `Transaction` parses them again each time, a tenth of a
-    /// message's ledger cost).
-    fn in_transaction<T>(&self, changes: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let connection = &self.connection;
-        connection.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        let result =
-            changes(connection).and_then(|value| connection.prepare_cached("COMMIT")?.execute([]).map(|_| value));
-        if result.is_err() && !connection.is_autocommit() {
-            let _ = connection.execute_batch("ROLLBACK");
-        }
-        Ok(result?)
+    /// Runs `changes` in one transaction ([`db::Db::transaction`]).
+    fn in_transaction<T>(&self, changes: impl FnOnce(&db::Db) -> Result<T>) -> Result<T> {
+        self.db.transaction(changes)
     }
 }
 
@@ -232,7 +279,7 @@ mod tests {
         assert!(rows.len() > 10 && !suppressed.is_empty(), "the fixture has too little in it");
 
         let store = Store::open(&copy).unwrap();
-        assert_eq!(deliveries(&store.connection), rows);
+        assert_eq!(deliveries(store.db.sqlite().unwrap()), rows);
         for address in &suppressed {
             let subscriber = store.subscriber(address).unwrap().unwrap_or_else(|| panic!("{address} was lost"));
             assert_eq!(subscriber.status, SubscriberStatus::Unsubscribed, "{address}");

@@ -11,9 +11,9 @@
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::Sha256;
 
+use super::db::{Backend, Db, Row, params};
 use super::{Store, timestamp};
 use crate::error::UsageError;
 use crate::subscribers::matching_key;
@@ -210,7 +210,7 @@ pub(super) const COLUMNS: &str =
 pub(super) const COLUMN_COUNT: usize = 10;
 
 impl SubscriberRecord {
-    pub(super) fn from_row(row: &Row) -> rusqlite::Result<SubscriberRecord> {
+    pub(super) fn from_row(row: &Row) -> Result<SubscriberRecord> {
         let status: String = row.get(4)?;
         let source: String = row.get(5)?;
         let attributes: String = row.get(6)?;
@@ -278,39 +278,39 @@ pub enum Unsubscribed {
 impl Store {
     /// The subscriber an address names, in any spelling.
     pub fn subscriber(&self, address: &str) -> Result<Option<SubscriberRecord>> {
-        Ok(by_key(&self.connection, &matching_key(address))?)
+        by_key(&self.db, &matching_key(address))
     }
 
     pub fn subscriber_by_id(&self, id: i64) -> Result<Option<SubscriberRecord>> {
-        Ok(by_id(&self.connection, id)?)
+        by_id(&self.db, id)
     }
 
     /// Every subscriber, or those in one status, oldest first.
     pub fn subscribers(&self, status: Option<SubscriberStatus>) -> Result<Vec<SubscriberRecord>> {
-        let mut statement = self
-            .connection
-            .prepare(&format!("SELECT {COLUMNS} FROM subscribers WHERE (?1 IS NULL OR status = ?1) ORDER BY id"))?;
-        let rows = statement.query_map([status.map(SubscriberStatus::as_str)], SubscriberRecord::from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db.query(
+            &format!("SELECT {COLUMNS} FROM subscribers WHERE status = COALESCE(?1, status) ORDER BY id"),
+            params![status.map(SubscriberStatus::as_str)],
+            SubscriberRecord::from_row,
+        )
     }
 
     /// A subscriber's history, oldest first.
     pub fn events(&self, subscriber_id: i64) -> Result<Vec<Event>> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT at, kind, channel, detail, digest_id FROM events WHERE subscriber_id = ?1 ORDER BY id")?;
-        let rows = statement.query_map([subscriber_id], |row| {
-            let kind: String = row.get(1)?;
-            let channel: Option<String> = row.get(2)?;
-            Ok(Event {
-                at: row.get(0)?,
-                kind: EventKind::parse(&kind),
-                channel: channel.as_deref().and_then(Channel::parse),
-                detail: row.get(3)?,
-                digest_id: row.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db.query(
+            "SELECT at, kind, channel, detail, digest_id FROM events WHERE subscriber_id = ?1 ORDER BY id",
+            params![subscriber_id],
+            |row| {
+                let kind: String = row.get(1)?;
+                let channel: Option<String> = row.get(2)?;
+                Ok(Event {
+                    at: row.get(0)?,
+                    kind: EventKind::parse(&kind),
+                    channel: channel.as_deref().and_then(Channel::parse),
+                    detail: row.get(3)?,
+                    digest_id: row.get(4)?,
+                })
+            },
+        )
     }
 
     /// Adds a subscriber, or subscribes a known one. An opt-out is undone
@@ -331,23 +331,23 @@ impl Store {
             ))
             .into());
         }
-        let added = self.in_transaction(|connection| {
-            let Some(existing) = by_key(connection, &key)? else {
-                connection.execute(
+        let added = self.in_transaction(|db| {
+            let Some(existing) = by_key(db, &key)? else {
+                let id = db.query_one(
                     "INSERT INTO subscribers (address, key, name, status, source, created_at, confirmed_at, changed_at)
-                     VALUES (?1, ?2, ?3, 'subscribed', 'cli', ?4, ?4, ?4)",
+                     VALUES (?1, ?2, ?3, 'subscribed', 'cli', ?4, ?4, ?4) RETURNING id",
                     params![address, key, name, at],
+                    |row| row.get::<i64>(0),
                 )?;
-                let id = connection.last_insert_rowid();
                 let event = match forgotten {
                     true => Event::new(EventKind::Resubscribed, Channel::Cli).detail("was forgotten on request"),
                     false => Event::new(EventKind::Subscribed, Channel::Cli),
                 };
-                record(connection, id, &event, &at)?;
+                record(db, id, &event, &at)?;
                 return Ok(Added::New);
             };
             if let Some(name) = name {
-                connection.execute("UPDATE subscribers SET name = ?2 WHERE id = ?1", params![existing.id, name])?;
+                db.execute("UPDATE subscribers SET name = ?2 WHERE id = ?1", params![existing.id, name])?;
             }
             let (status, event, added) = match existing.status {
                 SubscriberStatus::Subscribed => return Ok(Added::AlreadySubscribed),
@@ -363,11 +363,11 @@ impl Store {
                     Added::Subscribed,
                 ),
             };
-            set_status(connection, existing.id, status, &event, &at)?;
+            set_status(db, existing.id, status, &event, &at)?;
             Ok(added)
         })?;
         if forgotten {
-            self.connection.execute("DELETE FROM forgotten WHERE key_hash = ?1", [self.forget_hash(&key)?])?;
+            self.db.execute("DELETE FROM forgotten WHERE key_hash = ?1", params![self.forget_hash(&key)?])?;
         }
         let record = self.subscriber(address)?.expect("added above");
         Ok((record, added))
@@ -392,33 +392,27 @@ impl Store {
         if self.is_forgotten(&key)? {
             return Ok(Unsubscribed::Forgotten);
         }
-        self.in_transaction(|connection| {
-            let existing = connection
-                .prepare_cached("SELECT id, status FROM subscribers WHERE key = ?1")?
-                .query_row([&key], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
-                .optional()?;
+        self.in_transaction(|db| {
+            let existing = db.query_opt("SELECT id, status FROM subscribers WHERE key = ?1", params![key], |row| {
+                Ok((row.get::<i64>(0)?, row.get::<String>(1)?))
+            })?;
             match existing {
                 None => {
                     let source = if channel == Channel::Cli { "cli" } else { "web" };
-                    connection.execute(
+                    let id = db.query_one(
                         "INSERT INTO subscribers (address, key, status, source, created_at, changed_at)
-                         VALUES (?1, ?2, 'unsubscribed', ?3, ?4, ?4)",
+                         VALUES (?1, ?2, 'unsubscribed', ?3, ?4, ?4) RETURNING id",
                         params![address, key, source, at],
+                        |row| row.get::<i64>(0),
                     )?;
-                    record(connection, connection.last_insert_rowid(), &event, &at)?;
+                    record(db, id, &event, &at)?;
                     Ok(Unsubscribed::NotOnTheList)
                 }
                 Some((_, status)) if SubscriberStatus::parse(&status).is_some_and(SubscriberStatus::is_opt_out) => {
                     Ok(Unsubscribed::Already)
                 }
                 Some((id, status)) => {
-                    set_status(
-                        connection,
-                        id,
-                        SubscriberStatus::Unsubscribed,
-                        &event.detail(format!("was {status}")),
-                        &at,
-                    )?;
+                    set_status(db, id, SubscriberStatus::Unsubscribed, &event.detail(format!("was {status}")), &at)?;
                     Ok(Unsubscribed::Unsubscribed)
                 }
             }
@@ -429,13 +423,12 @@ impl Store {
     /// mailbox) or a hard bounce: the subscriber is `bounced` and not mailed again.
     pub fn bounce(&self, subscriber_id: i64, event: &Event, now: DateTime<Utc>) -> Result<()> {
         let at = timestamp(now);
-        self.in_transaction(|connection| {
-            let status: Option<String> = connection
-                .query_row("SELECT status FROM subscribers WHERE id = ?1", [subscriber_id], |row| row.get(0))
-                .optional()?;
+        self.in_transaction(|db| {
+            let status: Option<String> =
+                db.query_opt("SELECT status FROM subscribers WHERE id = ?1", params![subscriber_id], |row| row.get(0))?;
             match status.as_deref().and_then(SubscriberStatus::parse) {
                 Some(status) if !status.is_opt_out() => {
-                    set_status(connection, subscriber_id, SubscriberStatus::Bounced, event, &at)
+                    set_status(db, subscriber_id, SubscriberStatus::Bounced, event, &at)
                 }
                 _ => Ok(()),
             }
@@ -453,9 +446,7 @@ impl Store {
             return Ok(true);
         }
         let event = Event::new(EventKind::Removed, Channel::Cli).detail(format!("was {}", subscriber.status));
-        self.in_transaction(|connection| {
-            set_status(connection, subscriber.id, SubscriberStatus::Removed, &event, &at)
-        })?;
+        self.in_transaction(|db| set_status(db, subscriber.id, SubscriberStatus::Removed, &event, &at))?;
         Ok(true)
     }
 
@@ -468,53 +459,58 @@ impl Store {
         let key = matching_key(address);
         let hash = self.forget_hash(&key)?;
         let at = timestamp(now);
-        self.connection.pragma_update(None, "secure_delete", "ON")?;
-        let known = self.in_transaction(|connection| {
-            let id: Option<i64> = connection
-                .query_row("SELECT id FROM subscribers WHERE key = ?1", [&key], |row| row.get(0))
-                .optional()?;
+        if let Some(connection) = self.db.sqlite() {
+            connection.pragma_update(None, "secure_delete", "ON")?;
+        }
+        let known = self.in_transaction(|db| {
+            let id: Option<i64> =
+                db.query_opt("SELECT id FROM subscribers WHERE key = ?1", params![key], |row| row.get(0))?;
             let mut deleted = 0;
             if let Some(id) = id {
-                connection.execute("DELETE FROM events WHERE subscriber_id = ?1", [id])?;
-                deleted += connection.execute("DELETE FROM subscribers WHERE id = ?1", [id])?;
-                connection.execute("DELETE FROM deliveries WHERE subscriber_id = ?1", [id])?;
+                db.execute("DELETE FROM events WHERE subscriber_id = ?1", params![id])?;
+                deleted += db.execute("DELETE FROM subscribers WHERE id = ?1", params![id])?;
+                db.execute("DELETE FROM deliveries WHERE subscriber_id = ?1", params![id])?;
             }
             // Rows of digests frozen before the store linked them, by address.
-            let rows: Vec<(i64, String)> = connection
-                .prepare("SELECT id, address FROM deliveries WHERE subscriber_id IS NULL")?
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+            let rows: Vec<(i64, String)> =
+                db.query("SELECT id, address FROM deliveries WHERE subscriber_id IS NULL", params![], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })?;
             for (row, address) in rows {
                 if matching_key(&address) == key {
-                    deleted += connection.execute("DELETE FROM deliveries WHERE id = ?1", [row])?;
+                    deleted += db.execute("DELETE FROM deliveries WHERE id = ?1", params![row])?;
                 }
             }
-            connection.execute(
+            db.execute(
                 "INSERT INTO forgotten (key_hash, at) VALUES (?1, ?2) ON CONFLICT (key_hash) DO NOTHING",
                 params![hash, at],
             )?;
             Ok(deleted > 0)
         })?;
-        // The old pages are gone from the file and from the write-ahead log.
-        self.connection.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
-        self.connection.execute_batch("VACUUM")?;
-        self.connection.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        match self.db.backend() {
+            // The old pages are gone from the file and from the write-ahead log.
+            Backend::Sqlite => {
+                let connection = self.db.sqlite().expect("a SQLite store");
+                connection.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+                connection.execute_batch("VACUUM")?;
+                connection.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+            }
+            // The deleted rows' space is reclaimed now rather than at the
+            // next autovacuum; the server's WAL archive and backups hold
+            // them until they age out (docs/security.md).
+            Backend::Postgres => self.db.execute_batch("VACUUM subscribers, events, deliveries")?,
+        }
         Ok(known)
     }
 
     /// Whether an address (by its key) was forgotten.
     pub fn is_forgotten(&self, key: &str) -> Result<bool> {
-        let any: bool = self.connection.query_row("SELECT EXISTS (SELECT 1 FROM forgotten)", [], |row| row.get(0))?;
+        let any: bool = self.db.query_one("SELECT EXISTS (SELECT 1 FROM forgotten)", params![], |row| row.get(0))?;
         if !any {
             return Ok(false);
         }
         let hash = self.forget_hash(key)?;
-        Ok(self
-            .connection
-            .prepare_cached("SELECT 1 FROM forgotten WHERE key_hash = ?1")?
-            .query_row([hash], |_| Ok(()))
-            .optional()?
-            .is_some())
+        Ok(self.db.query_opt("SELECT 1 FROM forgotten WHERE key_hash = ?1", params![hash], |_| Ok(()))?.is_some())
     }
 
     /// The keyed hash a forgotten address is kept as: HMAC-SHA256 of its
@@ -531,70 +527,54 @@ impl Store {
 
     /// A random key kept in the store, made on first use.
     fn store_key(&self, name: &str) -> Result<Vec<u8>> {
-        let existing: Option<Vec<u8>> = self
-            .connection
-            .query_row("SELECT value FROM store_keys WHERE name = ?1", [name], |row| row.get(0))
-            .optional()?;
+        let existing: Option<Vec<u8>> =
+            self.db.query_opt("SELECT value FROM store_keys WHERE name = ?1", params![name], |row| row.get(0))?;
         if let Some(value) = existing {
             return Ok(value);
         }
         let mut value = vec![0u8; 32];
         getrandom::fill(&mut value).map_err(|e| anyhow::anyhow!("no randomness for the store's key: {e}"))?;
-        self.connection.execute(
+        self.db.execute(
             "INSERT INTO store_keys (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
             params![name, value],
         )?;
-        Ok(self.connection.query_row("SELECT value FROM store_keys WHERE name = ?1", [name], |row| row.get(0))?)
+        self.db.query_one("SELECT value FROM store_keys WHERE name = ?1", params![name], |row| row.get(0))
     }
 }
 
 /// Appends an event at `at` to a subscriber's history.
-pub(super) fn record(connection: &Connection, subscriber_id: i64, event: &Event, at: &str) -> rusqlite::Result<()> {
-    connection
-        .prepare_cached(
-            "INSERT INTO events (subscriber_id, at, kind, channel, detail, digest_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
+pub(super) fn record(db: &Db, subscriber_id: i64, event: &Event, at: &str) -> Result<()> {
+    db.execute(
+        "INSERT INTO events (subscriber_id, at, kind, channel, detail, digest_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
             subscriber_id,
             at,
             event.kind.as_str(),
             event.channel.map(Channel::as_str),
             event.detail,
             event.digest_id
-        ])?;
+        ],
+    )?;
     Ok(())
 }
 
 /// The subscriber whose matching key is `key`.
-pub(super) fn by_key(connection: &Connection, key: &str) -> rusqlite::Result<Option<SubscriberRecord>> {
-    connection
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE key = ?1"))?
-        .query_row([key], SubscriberRecord::from_row)
-        .optional()
+pub(super) fn by_key(db: &Db, key: &str) -> Result<Option<SubscriberRecord>> {
+    db.query_opt(&format!("SELECT {COLUMNS} FROM subscribers WHERE key = ?1"), params![key], SubscriberRecord::from_row)
 }
 
 /// The subscriber with the store's id `id`.
-pub(super) fn by_id(connection: &Connection, id: i64) -> rusqlite::Result<Option<SubscriberRecord>> {
-    connection
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"))?
-        .query_row([id], SubscriberRecord::from_row)
-        .optional()
+pub(super) fn by_id(db: &Db, id: i64) -> Result<Option<SubscriberRecord>> {
+    db.query_opt(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"), params![id], SubscriberRecord::from_row)
 }
 
 /// Changes a subscriber's status and records why, together.
-pub(super) fn set_status(
-    connection: &Connection,
-    subscriber_id: i64,
-    status: SubscriberStatus,
-    event: &Event,
-    at: &str,
-) -> rusqlite::Result<()> {
+pub(super) fn set_status(db: &Db, subscriber_id: i64, status: SubscriberStatus, event: &Event, at: &str) -> Result<()> {
     let confirmed = matches!(status, SubscriberStatus::Subscribed);
-    connection
-        .prepare_cached(
-            "UPDATE subscribers SET status = ?2, changed_at = ?3,
-             confirmed_at = CASE WHEN ?4 AND confirmed_at IS NULL THEN ?3 ELSE confirmed_at END WHERE id = ?1",
-        )?
-        .execute(params![subscriber_id, status.as_str(), at, confirmed])?;
-    record(connection, subscriber_id, event, at)
+    db.execute(
+        "UPDATE subscribers SET status = ?2, changed_at = ?3,
+         confirmed_at = CASE WHEN ?4 AND confirmed_at IS NULL THEN ?3 ELSE confirmed_at END WHERE id = ?1",
+        params![subscriber_id, status.as_str(), at, confirmed],
+    )?;
+    record(db, subscriber_id, event, at)
 }

@@ -7,9 +7,9 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 
-use super::subscribers::{by_id, by_key, record, set_status};
+use super::db::{Backend, Db, params};
+use super::subscribers::{COLUMNS, SubscriberRecord as Record, by_key, record, set_status};
 use super::{Channel, Event, EventKind, Store, SubscriberRecord, SubscriberStatus, timestamp};
 use crate::subscribers::matching_key;
 
@@ -62,9 +62,8 @@ impl Store {
     /// changes nothing the second time.
     pub fn apply_web(&self, requests: &[WebRequest], now: DateTime<Utc>) -> Result<Vec<WebOutcome>> {
         let at = timestamp(now);
-        let outcomes: Vec<WebOutcome> = self.in_transaction(|connection| {
-            requests.iter().map(|request| apply(connection, request, now, &at)).collect()
-        })?;
+        let outcomes: Vec<WebOutcome> =
+            self.in_transaction(|db| requests.iter().map(|request| apply(db, request, now, &at)).collect())?;
         // A reader who had been forgotten on request and confirms a new
         // sign-up asked to come back: the mark that kept imports out goes.
         for (request, outcome) in requests.iter().zip(&outcomes) {
@@ -72,21 +71,35 @@ impl Store {
                 (request, outcome.changed, &outcome.subscriber)
                 && self.is_forgotten(&subscriber.key)?
             {
-                self.connection
-                    .execute("DELETE FROM forgotten WHERE key_hash = ?1", [self.forget_hash(&subscriber.key)?])?;
+                self.db.execute(
+                    "DELETE FROM forgotten WHERE key_hash = ?1",
+                    params![self.forget_hash(&subscriber.key)?],
+                )?;
             }
         }
         Ok(outcomes)
     }
 }
 
-fn apply(connection: &Connection, request: &WebRequest, now: DateTime<Utc>, at: &str) -> rusqlite::Result<WebOutcome> {
+/// The subscriber with id `id`, its row locked until the transaction ends
+/// on PostgreSQL: two `serve` instances given the same link at once apply
+/// it one after the other, and the second finds it done. (SQLite's
+/// transactions already take the one write lock at BEGIN.)
+fn locked_by_id(db: &Db, id: i64) -> Result<Option<Record>> {
+    let sql = match db.backend() {
+        Backend::Sqlite => format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"),
+        Backend::Postgres => format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1 FOR UPDATE"),
+    };
+    db.query_opt(&sql, params![id], Record::from_row)
+}
+
+fn apply(db: &Db, request: &WebRequest, now: DateTime<Utc>, at: &str) -> Result<WebOutcome> {
     let id = match request {
-        WebRequest::SignUp { address, name } => return sign_up(connection, address, name.as_deref(), now, at),
+        WebRequest::SignUp { address, name } => return sign_up(db, address, name.as_deref(), now, at),
         WebRequest::Look(id) | WebRequest::Unsubscribe(id, _) | WebRequest::Resubscribe(id) => *id,
         WebRequest::Confirm { id, .. } => *id,
     };
-    let Some(subscriber) = by_id(connection, id)? else {
+    let Some(subscriber) = locked_by_id(db, id)? else {
         return Ok(WebOutcome::of(None, false));
     };
     let change = match *request {
@@ -128,52 +141,50 @@ fn apply(connection: &Connection, request: &WebRequest, now: DateTime<Utc>, at: 
     let Some((status, event)) = change else {
         return Ok(WebOutcome::of(Some(subscriber), false));
     };
-    set_status(connection, id, status, &event, at)?;
-    Ok(WebOutcome::of(by_id(connection, id)?, true))
+    set_status(db, id, status, &event, at)?;
+    Ok(WebOutcome::of(locked_by_id(db, id)?, true))
 }
 
 /// A sign-up: a new address is `pending` (source `web`); a known one keeps
 /// its status until the reader confirms. A confirmation is mailed unless
 /// the address is subscribed already or had one in the last hour.
-fn sign_up(
-    connection: &Connection,
-    address: &str,
-    name: Option<&str>,
-    now: DateTime<Utc>,
-    at: &str,
-) -> rusqlite::Result<WebOutcome> {
+fn sign_up(db: &Db, address: &str, name: Option<&str>, now: DateTime<Utc>, at: &str) -> Result<WebOutcome> {
     let key = matching_key(address);
-    let (id, changed) = match by_key(connection, &key)? {
-        Some(subscriber) if subscriber.status == SubscriberStatus::Subscribed => {
-            return Ok(WebOutcome::of(Some(subscriber), false));
-        }
-        Some(subscriber) => (subscriber.id, false),
-        None => {
-            connection.execute(
-                "INSERT INTO subscribers (address, key, name, status, source, created_at, changed_at)
-                 VALUES (?1, ?2, ?3, 'pending', 'web', ?4, ?4)",
-                rusqlite::params![address, key, name, at],
-            )?;
-            let id = connection.last_insert_rowid();
-            record(
-                connection,
-                id,
-                &Event::new(EventKind::Subscribed, Channel::Web).detail("pending confirmation"),
-                at,
-            )?;
+    // A new address is inserted unless it is there already, in one
+    // statement: two `serve` instances signing the same reader up at once
+    // cannot both insert it (the second finds it and carries on).
+    let inserted = match by_key(db, &key)? {
+        Some(_) => None,
+        None => db.query_opt(
+            "INSERT INTO subscribers (address, key, name, status, source, created_at, changed_at)
+             VALUES (?1, ?2, ?3, 'pending', 'web', ?4, ?4) ON CONFLICT (key) DO NOTHING RETURNING id",
+            params![address, key, name, at],
+            |row| row.get::<i64>(0),
+        )?,
+    };
+    let (id, changed) = match inserted {
+        Some(id) => {
+            record(db, id, &Event::new(EventKind::Subscribed, Channel::Web).detail("pending confirmation"), at)?;
             (id, true)
         }
+        None => match by_key(db, &key)? {
+            Some(subscriber) if subscriber.status == SubscriberStatus::Subscribed => {
+                return Ok(WebOutcome::of(Some(subscriber), false));
+            }
+            Some(subscriber) => (locked_by_id(db, subscriber.id)?.map_or(subscriber.id, |s| s.id), false),
+            None => return Ok(WebOutcome::of(None, false)),
+        },
     };
     let since = timestamp(now - chrono::Duration::seconds(CONFIRMATION_INTERVAL_SECONDS));
-    let recent: bool = connection
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE subscriber_id = ?1 AND kind = 'confirmation_sent' AND at > ?2)",
-        )?
-        .query_row(rusqlite::params![id, since], |row| row.get(0))?;
+    let recent: bool = db.query_one(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE subscriber_id = ?1 AND kind = 'confirmation_sent' AND at > ?2)",
+        params![id, since],
+        |row| row.get(0),
+    )?;
     if !recent {
-        record(connection, id, &Event::new(EventKind::ConfirmationSent, Channel::Web), at)?;
+        record(db, id, &Event::new(EventKind::ConfirmationSent, Channel::Web), at)?;
     }
-    Ok(WebOutcome { send_confirmation: !recent, ..WebOutcome::of(by_id(connection, id)?, changed || !recent) })
+    Ok(WebOutcome { send_confirmation: !recent, ..WebOutcome::of(locked_by_id(db, id)?, changed || !recent) })
 }
 
 /// An instant as the store writes it, in Unix seconds (0 if unreadable).
@@ -184,16 +195,21 @@ fn seconds_of(stored: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::{TestPlace, store_tests};
 
-    fn store_with(address: &str) -> (Store, i64) {
-        let store = Store::open_in_memory().unwrap();
+    fn store_with(place: &TestPlace, address: &str) -> (Store, i64) {
+        let store = place.open();
         let (record, _) = store.add(address, None, false, Utc::now()).unwrap();
         (store, record.id)
     }
 
-    #[test]
-    fn unsubscribing_twice_records_one_event_and_resubscribing_undoes_it() {
-        let (store, id) = store_with("ada@example.org");
+    fn sign_up(address: &str) -> WebRequest {
+        WebRequest::SignUp { address: address.into(), name: Some("Gil".into()) }
+    }
+
+    store_tests! {
+    fn unsubscribing_twice_records_one_event_and_resubscribing_undoes_it(place: &TestPlace) {
+        let (store, id) = store_with(place, "ada@example.org");
         let one_click = WebRequest::Unsubscribe(id, Channel::OneClick);
         let outcomes = store.apply_web(&[WebRequest::Look(id), one_click.clone(), one_click], Utc::now()).unwrap();
         assert_eq!(outcomes.iter().map(|o| o.changed).collect::<Vec<_>>(), [false, true, false]);
@@ -211,9 +227,8 @@ mod tests {
         assert_eq!(kinds(&store).last(), Some(&(EventKind::Resubscribed, Some(Channel::Page))));
     }
 
-    #[test]
-    fn a_bounce_is_not_undone_from_a_link_and_unknown_ids_change_nothing() {
-        let (store, id) = store_with("bob@example.org");
+    fn a_bounce_is_not_undone_from_a_link_and_unknown_ids_change_nothing(place: &TestPlace) {
+        let (store, id) = store_with(place, "bob@example.org");
         store.bounce(id, &Event::new(EventKind::Bounced, Channel::Relay), Utc::now()).unwrap();
         let outcomes = store
             .apply_web(
@@ -227,13 +242,8 @@ mod tests {
         assert_eq!(store.events(id).unwrap().len(), 2, "subscribed and bounced only");
     }
 
-    fn sign_up(address: &str) -> WebRequest {
-        WebRequest::SignUp { address: address.into(), name: Some("Gil".into()) }
-    }
-
-    #[test]
-    fn a_sign_up_is_pending_until_confirmed_and_mails_once_an_hour() {
-        let store = Store::open_in_memory().unwrap();
+    fn a_sign_up_is_pending_until_confirmed_and_mails_once_an_hour(place: &TestPlace) {
+        let store = place.open();
         let start = Utc::now();
         let outcomes = store.apply_web(&[sign_up("gil@example.org"), sign_up("gil@example.org")], start).unwrap();
         assert_eq!(outcomes.iter().map(|o| o.send_confirmation).collect::<Vec<_>>(), [true, false]);
@@ -255,9 +265,8 @@ mod tests {
         assert_eq!(kinds, [Subscribed, ConfirmationSent, ConfirmationSent, Confirmed]);
     }
 
-    #[test]
-    fn a_link_issued_before_an_unsubscribe_confirms_nothing() {
-        let (store, id) = store_with("hal@example.org");
+    fn a_link_issued_before_an_unsubscribe_confirms_nothing(place: &TestPlace) {
+        let (store, id) = store_with(place, "hal@example.org");
         let t0 = Utc::now() - chrono::Duration::days(2);
         let issued = t0.timestamp();
         store.apply_web(&[WebRequest::Unsubscribe(id, Channel::OneClick)], t0 + chrono::Duration::days(1)).unwrap();
@@ -276,5 +285,6 @@ mod tests {
         let outcome = &store.apply_web(&[WebRequest::Confirm { id, issued }], Utc::now()).unwrap()[0];
         assert!(outcome.changed);
         assert_eq!(store.events(id).unwrap().last().unwrap().kind, EventKind::Resubscribed);
+    }
     }
 }

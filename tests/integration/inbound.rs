@@ -80,8 +80,9 @@ fn fixture_store() -> Store {
     }
     let mut store = store;
     store.freeze_subscribed("digest-2026-10").unwrap();
-    for recipient in store.pending("digest-2026-10").unwrap() {
-        store.mark_sending(recipient.id, &message_id(&recipient.address)).unwrap();
+    let claimant = newsroom::store::ledger::Claimant::new(std::time::Duration::from_secs(60));
+    for recipient in store.claim("digest-2026-10", &claimant, 1_000).unwrap() {
+        store.mark_sending(recipient.id, &message_id(&recipient.address), &claimant).unwrap();
     }
     store
 }

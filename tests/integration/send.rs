@@ -28,6 +28,8 @@ fn send_command(site: &Path, server: &SmtpServer, args: &[&str]) -> StdCommand {
         .env("NEWSROOM_NOW", NOW)
         .env("NEWSROOM_UNSUBSCRIBE_SECRET", "test-secret")
         .env("NEWSROOM_SMTP_URL", server.url())
+        .env_remove("NEWSROOM_STORE_URL")
+        .envs(site_store_url().map(|url| ("NEWSROOM_STORE_URL", url)))
         .arg("-C")
         .arg(site)
         .args(["digest", "send", "--month", "2026-10"])
@@ -41,6 +43,13 @@ fn send(site: &Path, server: &SmtpServer, args: &[&str]) -> std::process::Output
 
 /// The ledger's rows of the October digest: address → (state, message id).
 fn ledger(site: &Path) -> BTreeMap<String, (String, Option<String>)> {
+    if let Some(url) = site_store_url() {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let rows = client
+            .query("SELECT address, state, message_id FROM deliveries WHERE digest_id = 'digest-2026-10'", &[])
+            .unwrap();
+        return rows.iter().map(|row| (row.get(0), (row.get(1), row.get(2)))).collect();
+    }
     let connection = rusqlite::Connection::open(site.join(".newsroom/newsroom.sqlite")).unwrap();
     let mut statement = connection
         .prepare("SELECT address, state, message_id FROM deliveries WHERE digest_id = 'digest-2026-10'")
@@ -85,7 +94,7 @@ fn unsubscriber(site: &Path, url: &str) -> String {
     let token = url.rsplit('/').next().unwrap();
     let id = newsroom::token::verify(b"test-secret", "news.lantern.example.org", token)
         .unwrap_or_else(|| panic!("the token of {url} does not verify"));
-    let store = newsroom::store::Store::open(&site.join(".newsroom/newsroom.sqlite")).unwrap();
+    let store = crate::serve::open_store(site);
     store.subscriber_by_id(id).unwrap().unwrap_or_else(|| panic!("{url} names no subscriber")).address
 }
 
@@ -132,8 +141,9 @@ fn per_address(server: &SmtpServer) -> BTreeMap<String, usize> {
     counts
 }
 
-#[test]
+both_backends! {
 fn a_thousand_subscribers_each_get_exactly_one_message() {
+    let _store = site_store();
     let server = SmtpServer::start(Faults::default());
     let site = site_with_subscribers(1000);
     let output = send(site.path(), &server, &["--concurrency", "4"]);
@@ -159,11 +169,12 @@ fn a_thousand_subscribers_each_get_exactly_one_message() {
     assert_eq!(server.count(), 1000);
 }
 
-#[test]
 fn transient_failures_are_retried_permanent_recorded_dropped_ambiguous() {
     for no_pipelining in [false, true] {
+        let _store = site_store();
         transient_failures_are_retried_permanent_recorded_dropped_ambiguous_with(no_pipelining);
     }
+}
 }
 
 fn transient_failures_are_retried_permanent_recorded_dropped_ambiguous_with(no_pipelining: bool) {
@@ -736,11 +747,12 @@ fn the_rate_limit_holds_within_ten_percent() {
     assert!((18.0..=22.0).contains(&rate), "{rate:.2} messages/s for --rate 20");
 }
 
+both_backends! {
 /// `--retry-failed` retries what a relay refused permanently (for a reason
 /// other than the mailbox); without it a re-run leaves those alone (the
 /// relay hears nothing of them).
-#[test]
 fn retry_failed_retries_permanent_refusals_and_only_with_the_flag() {
+    let _store = site_store();
     let refusing = SmtpServer::start(Faults { refuse_by_policy: Some("sub00003@".into()), ..Faults::default() });
     let site = site_with_subscribers(4);
     assert_eq!(send(site.path(), &refusing, &[]).status.code(), Some(1));
@@ -752,6 +764,7 @@ fn retry_failed_retries_permanent_refusals_and_only_with_the_flag() {
     let retried = send(site.path(), &accepting, &["--retry-failed"]);
     assert_eq!(retried.status.code(), Some(0), "{}", stderr(&retried));
     assert_eq!((state_of(site.path(), "sub00003@example.org").as_str(), accepting.count()), ("sent", 1));
+}
 }
 
 /// A site whose October digest is over 30 KB (a long post), so a relay can
@@ -867,11 +880,12 @@ fn an_unknown_mailbox_bounces_the_subscriber_for_later_digests() {
     assert!(row[4].starts_with("bounced (") && row[4].contains("550 5.1.1 mailbox unavailable"), "{row:?}");
 }
 
+both_backends! {
 /// An unsubscribe recorded by another process while a send runs stops the
 /// messages not claimed yet: the reader gets nothing, the row says why, and
 /// everyone else gets exactly one message.
-#[test]
 fn an_unsubscribe_from_another_process_mid_send_is_honoured() {
+    let _store = site_store();
     let server = SmtpServer::start(Faults { delay: Duration::from_millis(60), ..Faults::default() });
     let site = site_with_subscribers(40);
     let mut sending = send_command(site.path(), &server, &["--concurrency", "1"])
@@ -901,8 +915,8 @@ fn an_unsubscribe_from_another_process_mid_send_is_honoured() {
 
 /// A send with nobody subscribed is refused before anything is frozen, so
 /// subscribers added afterwards are mailed by the next send.
-#[test]
 fn a_send_with_nobody_subscribed_freezes_nothing() {
+    let _store = site_store();
     let server = SmtpServer::start(Faults::default());
     let site = copy_example_site();
     std::fs::write(site.path().join("subscribers.example.csv"), "email,status\nleft@example.org,unsubscribed\n")
@@ -916,4 +930,5 @@ fn a_send_with_nobody_subscribed_freezes_nothing() {
     let output = send(site.path(), &server, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(per_address(&server).into_iter().collect::<Vec<_>>(), [("late@example.org".to_string(), 1)]);
+}
 }

@@ -39,6 +39,8 @@ impl Server {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("newsroom"))
             .env("NEWSROOM_NOW", NOW)
             .env_remove("NEWSROOM_SMTP_URL")
+            .env_remove("NEWSROOM_STORE_URL")
+            .envs(site_store_url().map(|url| ("NEWSROOM_STORE_URL", url)))
             .envs(env.iter().copied())
             .arg("-C")
             .arg(site)
@@ -102,8 +104,12 @@ fn site_with(addresses: &[&str]) -> (tempfile::TempDir, Vec<i64>) {
     (site, ids)
 }
 
+/// The site's store: its file, or the test's PostgreSQL schema ([`site_store`]).
 pub fn open_store(site: &Path) -> Store {
-    Store::open(&site.join(".newsroom/newsroom.sqlite")).unwrap()
+    match site_store_url() {
+        Some(url) => Store::open_postgres(&url).unwrap(),
+        None => Store::open(&site.join(".newsroom/newsroom.sqlite")).unwrap(),
+    }
 }
 
 fn token(id: i64) -> String {
@@ -125,8 +131,9 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-#[test]
+both_backends! {
 fn a_get_changes_nothing_and_one_click_unsubscribes_once_with_a_200() {
+    let _store = site_store();
     let (site, ids) = site_with(&["jane.doe@example.org"]);
     let server = Server::start(site.path());
     let link = server.url(&format!("/unsubscribe/{}", token(ids[0])));
@@ -172,6 +179,53 @@ fn a_get_changes_nothing_and_one_click_unsubscribes_once_with_a_200() {
     let log = server.log();
     assert!(log.contains("POST /unsubscribe/{token} 200"), "{log}");
     assert!(!log.contains(&token(ids[0])) && !log.contains("jane.doe"), "no token or address in the log: {log}");
+}
+
+/// Two `serve` instances behind one load balancer, one store: the same
+/// link posted to both at once is applied once, and an unsubscribe taken
+/// by either stops every message of a running send not yet claimed.
+fn two_instances_share_one_store_and_every_sender_honours_them() {
+    let _store = site_store();
+    let readers = ["ann@example.org", "ben@example.org", "cat@example.org", "dan@example.org"];
+    let (site, ids) = site_with(&readers);
+    // A send has frozen its list and is under way.
+    let mut sender = open_store(site.path());
+    sender.freeze_subscribed("digest-2026-10").unwrap();
+    let (one, two) = (Server::start(site.path()), Server::start(site.path()));
+    runtime().block_on(async {
+        let client = client();
+        let mut posts = Vec::new();
+        for (index, id) in [ids[0], ids[0], ids[1], ids[2]].into_iter().enumerate() {
+            for server in [&one, &two] {
+                let link = server.url(&format!("/unsubscribe/{}", token(id)));
+                let request = client.post(&link).header("content-type", FORM).body(ONE_CLICK);
+                posts.push((index, tokio::spawn(async move { request.send().await.map(|r| r.status()) })));
+            }
+        }
+        for (index, post) in posts {
+            assert_eq!(post.await.unwrap().unwrap(), StatusCode::OK, "post {index}");
+        }
+    });
+    let (_, events) = status_and_events(site.path(), "ann@example.org");
+    assert_eq!(events.iter().filter(|(kind, _)| *kind == EventKind::Unsubscribed).count(), 1, "{events:?}");
+    let claimant = newsroom::store::ledger::Claimant::new(Duration::from_secs(60));
+    let rows = sender.claim("digest-2026-10", &claimant, 100).unwrap();
+    let claims: Vec<(String, newsroom::store::ledger::Claim)> = rows
+        .iter()
+        .filter(|row| readers.contains(&row.address.as_str()))
+        .map(|row| (row.address.clone(), sender.mark_sending(row.id, "<m@x>", &claimant).unwrap()))
+        .collect();
+    use newsroom::store::ledger::Claim::{OptedOut, Sending};
+    assert_eq!(
+        claims,
+        [
+            ("ann@example.org".to_string(), OptedOut),
+            ("ben@example.org".into(), OptedOut),
+            ("cat@example.org".into(), OptedOut),
+            ("dan@example.org".into(), Sending)
+        ]
+    );
+}
 }
 
 #[test]
@@ -262,8 +316,9 @@ fn the_page_buttons_unsubscribe_and_resubscribe_on_the_record() {
     );
 }
 
-#[test]
+both_backends! {
 fn a_hundred_parallel_one_click_posts_for_one_address_record_one_event() {
+    let _store = site_store();
     let (site, ids) = site_with(&["dee@example.org"]);
     let server = Server::start(site.path());
     let link = server.url(&format!("/unsubscribe/{}", token(ids[0])));
@@ -282,6 +337,7 @@ fn a_hundred_parallel_one_click_posts_for_one_address_record_one_event() {
     assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
     let (_, events) = status_and_events(site.path(), "dee@example.org");
     assert_eq!(events.iter().filter(|(kind, _)| *kind == EventKind::Unsubscribed).count(), 1, "{events:?}");
+}
 }
 
 #[test]

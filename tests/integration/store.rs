@@ -30,8 +30,8 @@ fn kinds(store: &Store, address: &str) -> Vec<EventKind> {
 
 /// A store holding `ada@example.org` in `stored` (`None`: not at all),
 /// reached the way a real one gets there.
-fn store_in(stored: Option<&str>) -> Store {
-    let store = Store::open_in_memory().unwrap();
+fn store_in(stored: Option<&str>) -> TestStore {
+    let store = fresh_store();
     let Some(stored) = stored else { return store };
     match stored {
         "subscribed" | "pending" | "complained" => {
@@ -58,10 +58,10 @@ fn store_in(stored: Option<&str>) -> Store {
     store
 }
 
+both_backends! {
 /// The merge rules, as a table: what the store holds × what the file's row
 /// says (or no row) → the status after the merge and the events it
 /// recorded. Written out by hand, row by row, from the rules in the README.
-#[test]
 fn the_merge_rules_as_a_table() {
     use EventKind::{Bounced as B, Complained as C, Imported as I, Removed as R, Unsubscribed as U};
     type Expected = (&'static str, &'static [EventKind]);
@@ -149,9 +149,8 @@ fn the_merge_rules_as_a_table() {
 
 /// Subscribers who did not come from the file (the web, the command line)
 /// are never removed by it; those of another file neither.
-#[test]
 fn a_file_removes_only_its_own_subscribers() {
-    let store = Store::open_in_memory().unwrap();
+    let store = fresh_store();
     store.add("cli@example.org", None, false, at(0)).unwrap();
     store.merge("email\nother@example.org\n".as_bytes(), Path::new("other.csv"), false, at(1)).unwrap();
     merge(&store, "email\nada@example.org\n", 2);
@@ -164,9 +163,8 @@ fn a_file_removes_only_its_own_subscribers() {
 
 /// Every kind of subscriber, exported, imported into an empty store and
 /// exported again: the same bytes. The export reads back with the csv crate.
-#[test]
 fn export_import_export_gives_the_same_bytes() {
-    let store = Store::open_in_memory().unwrap();
+    let store = fresh_store();
     merge(
         &store,
         "email,name,status,company,city\n\
@@ -194,7 +192,7 @@ fn export_import_export_gives_the_same_bytes() {
 
     let mut first = Vec::new();
     assert_eq!(store.export(&mut first).unwrap(), 7);
-    let again = Store::open_in_memory().unwrap();
+    let again = fresh_store();
     let report = again.merge(first.as_slice(), Path::new("export.csv"), false, at(59)).unwrap();
     assert_eq!(report.added.len(), 7, "{report:?}");
     assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
@@ -221,6 +219,7 @@ fn export_import_export_gives_the_same_bytes() {
     assert_eq!(rows["cli@example.org"][3], "cli");
     assert_eq!(rows["pat@example.org"][2], "pending");
     assert_eq!(rows["pat@example.org"][5], "", "a pending sign-up has no confirmation time");
+}
 }
 
 /// `forget`: the address, its name, its history and its delivery rows are
@@ -316,7 +315,8 @@ proptest! {
     /// again by hand.
     #[test]
     fn opt_outs_survive_any_sequence_of_changes(ops in proptest::collection::vec((op(), any::<bool>()), 1..14)) {
-        let store = Store::open_in_memory().unwrap();
+        // The same changes on each backend, each checked against the model.
+        for store in fresh_stores("opt_outs_survive_any_sequence_of_changes").iter() {
         // The model: who opted out, who was forgotten.
         let mut opted_out: BTreeSet<usize> = BTreeSet::new();
         let mut forgotten: BTreeSet<usize> = BTreeSet::new();
@@ -396,6 +396,7 @@ proptest! {
             }
             last.retain(|key, _| keys.contains(key));
         }
+        }
     }
 }
 
@@ -406,11 +407,12 @@ fn cli(site: &Path, args: &[&str]) -> std::process::Output {
     run(site, args)
 }
 
+both_backends! {
 /// `subscribers import --dry-run` says what would change, row by row, and
 /// changes nothing; the import itself then does exactly that.
-#[test]
 fn import_says_what_changes_and_a_dry_run_changes_nothing() {
     let site = copy_example_site();
+    let store = site_store();
     // The store knows some of the list already: one unsubscribed by a
     // reader, one added by hand.
     assert!(cli(site.path(), &["subscribers", "import", "subscribers.example.csv"]).status.success());
@@ -448,7 +450,7 @@ fn import_says_what_changes_and_a_dry_run_changes_nothing() {
     assert!(show.contains(" unsubscribed (csv): next.csv, line 6, was subscribed\n"), "{show}");
     // The site's list again changes nothing and records nothing.
     let events = |site: &Path| {
-        let store = Store::open(&site.join(".newsroom/newsroom.sqlite")).unwrap();
+        let store = store.open(site);
         store.subscribers(None).unwrap().iter().map(|s| store.events(s.id).unwrap().len()).sum::<usize>()
     };
     assert!(cli(site.path(), &["subscribers", "import", "subscribers.example.csv"]).status.success());
@@ -459,9 +461,9 @@ fn import_says_what_changes_and_a_dry_run_changes_nothing() {
 }
 
 /// The list in its three formats, each read back with its own parser.
-#[test]
 fn list_prints_a_table_csv_and_json() {
     let site = copy_example_site();
+    let _store = site_store();
     assert!(cli(site.path(), &["subscribers", "import", "subscribers.example.csv"]).status.success());
     let table = stdout(&cli(site.path(), &["subscribers", "list", "--status", "unsubscribed"]));
     let lines: Vec<&str> = table.lines().collect();
@@ -492,9 +494,9 @@ fn list_prints_a_table_csv_and_json() {
 /// `add`, `remove`, `forget` and `unsubscribe` by hand: an opt-out is only
 /// undone with `--resubscribe`; an address the site's file lists is removed
 /// by deleting its row; a forgotten address stays out.
-#[test]
 fn the_hand_commands_keep_opt_outs_and_say_what_they_did() {
     let site = copy_example_site();
+    let _store = site_store();
     let add = cli(site.path(), &["subscribers", "add", "oliver.grant@example.org"]);
     assert_eq!(add.status.code(), Some(2));
     assert!(stderr(&add).contains("oliver.grant@example.org is unsubscribed: nothing changed"), "{}", stderr(&add));
@@ -528,6 +530,50 @@ fn the_hand_commands_keep_opt_outs_and_say_what_they_did() {
     assert!(stdout(&unsubscribe).contains("was forgotten on request"), "{}", stdout(&unsubscribe));
     let add = cli(site.path(), &["subscribers", "add", "jane.doe@example.net"]);
     assert_eq!(add.status.code(), Some(2));
+}
+
+/// `store migrate` creates and then leaves alone; `store copy` moves a
+/// list with its history to another store, here the other backend when
+/// there is a server, and back: the same export bytes and the same
+/// history, and a destination that holds anything is refused.
+fn store_migrate_and_copy_there_and_back() {
+    let site = copy_example_site();
+    let _store = site_store();
+    let check = cli(site.path(), &["store", "migrate", "--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stdout(&check));
+    let migrate = cli(site.path(), &["store", "migrate"]);
+    assert!(stdout(&migrate).contains(": created at schema version "), "{}", stdout(&migrate));
+    assert!(stdout(&cli(site.path(), &["store", "migrate"])).ends_with(", up to date\n"));
+    assert_eq!(cli(site.path(), &["store", "migrate", "--check"]).status.code(), Some(0));
+    assert!(cli(site.path(), &["subscribers", "import", "subscribers.example.csv"]).status.success());
+    assert!(cli(site.path(), &["unsubscribe", "ada.reader@example.org"]).status.success());
+    let export = stdout(&cli(site.path(), &["subscribers", "export"]));
+    let history = stdout(&cli(site.path(), &["subscribers", "show", "ada.reader@example.org"]));
+
+    // The store the commands use, named as `store copy` takes it, and one
+    // on the other backend (SQLite to SQLite without a server).
+    let source = _store.location(site.path());
+    let other = match (_store.backend(), std::env::var("NEWSROOM_TEST_POSTGRES").is_ok_and(|url| !url.is_empty())) {
+        (Backend::Sqlite, true) => TestStore::new(Backend::Postgres),
+        _ => TestStore::new(Backend::Sqlite),
+    };
+    let there = other.location();
+    let copied = cli(site.path(), &["store", "copy", "--from", &source, "--to", &there]);
+    assert!(copied.status.success(), "{}", stderr(&copied));
+    assert!(stdout(&copied).contains("  subscribers: 12\n"), "{}", stdout(&copied));
+    let again = cli(site.path(), &["store", "copy", "--from", &source, "--to", &there]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("not empty (subscribers: 12 rows); nothing was copied"), "{}", stderr(&again));
+    let back = TestStore::new(Backend::Sqlite);
+    assert!(cli(site.path(), &["store", "copy", "--from", &there, "--to", &back.location()]).status.success());
+    let on = |location: &str, args: &[&str]| {
+        stdout(&newsroom(site.path()).env("NEWSROOM_STORE_URL", location).args(args).output().unwrap())
+    };
+    for location in [there.as_str(), back.location().as_str()] {
+        assert_eq!(on(location, &["subscribers", "export"]), export, "{location}");
+        assert_eq!(on(location, &["subscribers", "show", "ada.reader@example.org"]), history, "{location}");
+    }
+}
 }
 
 /// A site set up by the release before the store: `delivery.ledger` and

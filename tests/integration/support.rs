@@ -47,6 +47,11 @@ pub fn repo_root() -> PathBuf {
 pub fn newsroom(dir: &Path) -> Command {
     let mut command = Command::cargo_bin("newsroom").expect("the binary is built");
     command.env("NEWSROOM_NOW", NOW).env_remove("NEWSROOM_SMTP_URL").arg("-C").arg(dir);
+    // The site's own SQLite file, unless the test runs on PostgreSQL ([`site_store`]).
+    match SITE_STORE_URL.with(|url| url.borrow().clone()) {
+        Some(url) => command.env("NEWSROOM_STORE_URL", url),
+        None => command.env_remove("NEWSROOM_STORE_URL"),
+    };
     command
 }
 
@@ -208,3 +213,212 @@ pub fn copy_example_site() -> tempfile::TempDir {
 pub fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default)
 }
+
+/// The store backends a store test runs on: SQLite always, PostgreSQL
+/// when `NEWSROOM_TEST_POSTGRES` names a server (`scripts/pg-cluster.sh
+/// start DIR` prints one); without it, a line saying so, and a failure
+/// under `NEWSROOM_REQUIRE_POSTGRES=1` (CI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The test server's URL, if there is one.
+pub fn postgres_server(test: &str) -> Option<String> {
+    let server = std::env::var("NEWSROOM_TEST_POSTGRES").ok().filter(|url| !url.is_empty());
+    if server.is_none() {
+        assert!(
+            std::env::var("NEWSROOM_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "NEWSROOM_REQUIRE_POSTGRES=1 but NEWSROOM_TEST_POSTGRES is not set"
+        );
+        eprintln!("skipped: {test} on PostgreSQL: NEWSROOM_TEST_POSTGRES is not set (scripts/pg-cluster.sh)");
+    }
+    server
+}
+
+/// A store of its own for one test: a SQLite file in a temporary folder,
+/// or a schema of its own on the test server, dropped afterwards.
+pub struct TestStore {
+    store: Option<newsroom::store::Store>,
+    place: StorePlace,
+}
+
+enum StorePlace {
+    Sqlite(tempfile::TempDir),
+    Postgres { server: String, schema: String },
+}
+
+impl TestStore {
+    pub fn new(backend: Backend) -> TestStore {
+        let mut test = TestStore::unopened(backend);
+        test.store = Some(test.open());
+        test
+    }
+
+    /// A place for a store, with no store in it yet (no tables).
+    pub fn unopened(backend: Backend) -> TestStore {
+        let place = match backend {
+            Backend::Sqlite => StorePlace::Sqlite(tempfile::tempdir().unwrap()),
+            Backend::Postgres => {
+                let server = std::env::var("NEWSROOM_TEST_POSTGRES").expect("a PostgreSQL test server");
+                let schema = format!("it_{}_{:08x}", std::process::id(), fastrand::u32(..));
+                let mut client = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+                client.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
+                StorePlace::Postgres { server, schema }
+            }
+        };
+        TestStore { store: None, place }
+    }
+
+    /// What `store:` or `NEWSROOM_STORE_URL` would say for this store.
+    pub fn location(&self) -> String {
+        match &self.place {
+            StorePlace::Sqlite(dir) => dir.path().join("newsroom.sqlite").display().to_string(),
+            StorePlace::Postgres { server, schema } => {
+                let separator = if server.contains('?') { '&' } else { '?' };
+                format!("{server}{separator}options=-csearch_path%3D{schema}")
+            }
+        }
+    }
+
+    /// Another connection to the same store.
+    pub fn open(&self) -> newsroom::store::Store {
+        match &self.place {
+            StorePlace::Sqlite(_) => newsroom::store::Store::open(Path::new(&self.location())).unwrap(),
+            StorePlace::Postgres { .. } => newsroom::store::Store::open_postgres(&self.location()).unwrap(),
+        }
+    }
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = newsroom::store::Store;
+    fn deref(&self) -> &newsroom::store::Store {
+        self.store.as_ref().expect("open")
+    }
+}
+
+impl std::ops::DerefMut for TestStore {
+    fn deref_mut(&mut self) -> &mut newsroom::store::Store {
+        self.store.as_mut().expect("open")
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        self.store = None;
+        if let StorePlace::Postgres { server, schema } = &self.place
+            && let Ok(mut client) = postgres::Client::connect(server, postgres::NoTls)
+        {
+            let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+        }
+    }
+}
+
+thread_local! {
+    static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Sqlite) };
+    /// The store the commands a test runs are given, when not the site's file.
+    static SITE_STORE_URL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The store of a site under test: on SQLite the site's own file
+/// (`.newsroom/newsroom.sqlite`), on PostgreSQL a schema of the test's own
+/// that every command the test runs is given (`NEWSROOM_STORE_URL`).
+pub struct SiteStore {
+    postgres: Option<TestStore>,
+}
+
+impl SiteStore {
+    pub fn backend(&self) -> Backend {
+        if self.postgres.is_some() { Backend::Postgres } else { Backend::Sqlite }
+    }
+
+    /// The store as `store copy` or `NEWSROOM_STORE_URL` names it.
+    pub fn location(&self, site: &Path) -> String {
+        match &self.postgres {
+            Some(store) => store.location(),
+            None => site.join(".newsroom/newsroom.sqlite").display().to_string(),
+        }
+    }
+
+    /// The store, opened as the commands open it.
+    pub fn open(&self, site: &Path) -> newsroom::store::Store {
+        match &self.postgres {
+            Some(store) => store.open(),
+            None => newsroom::store::Store::open(&site.join(".newsroom/newsroom.sqlite")).unwrap(),
+        }
+    }
+}
+
+impl Drop for SiteStore {
+    fn drop(&mut self) {
+        SITE_STORE_URL.with(|url| url.borrow_mut().take());
+    }
+}
+
+/// The `NEWSROOM_STORE_URL` a command this test starts must be given, if any.
+pub fn site_store_url() -> Option<String> {
+    SITE_STORE_URL.with(|url| url.borrow().clone())
+}
+
+/// The site store for the backend the running test is for ([`both_backends!`]).
+pub fn site_store() -> SiteStore {
+    let postgres = match BACKEND.with(std::cell::Cell::get) {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(TestStore::unopened(Backend::Postgres)),
+    };
+    SITE_STORE_URL.with(|url| *url.borrow_mut() = postgres.as_ref().map(TestStore::location));
+    SiteStore { postgres }
+}
+
+/// A fresh store on the backend the running test is for ([`both_backends!`]).
+pub fn fresh_store() -> TestStore {
+    TestStore::new(BACKEND.with(std::cell::Cell::get))
+}
+
+/// A fresh store on every backend there is here: for a test that runs the
+/// same changes on both and checks each (the property test).
+pub fn fresh_stores(test: &str) -> Vec<TestStore> {
+    let mut stores = vec![TestStore::new(Backend::Sqlite)];
+    if std::env::var("NEWSROOM_TEST_POSTGRES").is_ok_and(|url| !url.is_empty()) {
+        stores.push(TestStore::new(Backend::Postgres));
+    } else {
+        postgres_server(test);
+    }
+    stores
+}
+
+/// Runs `body` with [`fresh_store`] giving stores of `backend`.
+pub fn on_backend(backend: Backend, body: fn()) {
+    BACKEND.with(|current| current.set(backend));
+    body();
+}
+
+/// Each `fn name() { … }` becomes `name::sqlite` and `name::postgres`:
+/// one body, whose [`fresh_store`] calls give a store of each backend.
+macro_rules! both_backends {
+    ($($(#[doc = $doc:literal])* fn $name:ident() $body:block)*) => {
+        $(
+            $(#[doc = $doc])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                fn body() $body
+
+                #[test]
+                fn sqlite() {
+                    $crate::support::on_backend($crate::support::Backend::Sqlite, body);
+                }
+
+                #[test]
+                fn postgres() {
+                    if $crate::support::postgres_server(concat!(module_path!(), "::", stringify!($name))).is_some() {
+                        $crate::support::on_backend($crate::support::Backend::Postgres, body);
+                    }
+                }
+            }
+        )*
+    };
+}
+pub(crate) use both_backends;
