@@ -109,7 +109,7 @@ pub fn classify(settings: &Settings, raw: &[u8]) -> Classification {
     // The report's own recipients: a VERP address there is the strongest clue.
     let recipients = recipients(&message);
     for address in &recipients {
-        clues.return_path_tokens.extend(return_path_token(settings, &address));
+        clues.return_path_tokens.extend(return_path_token(settings, address));
     }
     if let Some(original) = &report.original {
         original_clues(settings, original, &mut clues);
