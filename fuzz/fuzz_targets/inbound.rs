@@ -12,10 +12,7 @@ use newsroom::store::Store;
 use newsroom::store::inbound::Applied;
 
 static INTAKE: LazyLock<Intake> = LazyLock::new(|| Intake {
-    settings: Settings {
-        return_path: Some(("bounces+".into(), "@example.org".into())),
-        unsubscribe_mailto: Some("unsubscribe@example.org".into()),
-    },
+    settings: Settings::new(Some(("bounces+", "@example.org")), Some("unsubscribe@example.org")),
     secret: b"inbound-test-secret".to_vec(),
     list_id: "news.example.org".into(),
     policy: BouncePolicy::default(),

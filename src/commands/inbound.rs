@@ -103,9 +103,11 @@ fn label(outcome: &Outcome) -> String {
 
 /// One line for a message: what it is, about whom, and what changed.
 fn describe(outcome: &Outcome) -> String {
-    let Outcome::Handled { class, status, detail, attribution, applied } = outcome else {
-        let Outcome::Unrecognised(why) = outcome else { unreachable!() };
-        return format!("unrecognised, left in place: {why}");
+    let (class, status, detail, attribution, applied) = match outcome {
+        Outcome::Handled { class, status, detail, attribution, applied } => {
+            (class, status, detail, attribution, applied)
+        }
+        Outcome::Unrecognised(why) => return format!("unrecognised, left in place: {why}"),
     };
     let mut line = class.as_str().to_string();
     if let Some(status) = status {

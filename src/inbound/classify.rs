@@ -27,9 +27,29 @@ use crate::store::inbound::InboundClass;
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     /// `delivery.return_path` around `{token}`, lowercase: (prefix, suffix).
-    pub return_path: Option<(String, String)>,
+    return_path: Option<(String, String)>,
+    /// That address as a pattern that finds its token in text, built once.
+    return_path_pattern: Option<Regex>,
     /// `digest.unsubscribe_mailto`, lowercase.
-    pub unsubscribe_mailto: Option<String>,
+    unsubscribe_mailto: Option<String>,
+}
+
+impl Settings {
+    /// `return_path`: `delivery.return_path` around `{token}`, (prefix,
+    /// suffix); `unsubscribe_mailto`: `digest.unsubscribe_mailto`. Both
+    /// are matched in any letter case.
+    pub fn new(return_path: Option<(&str, &str)>, unsubscribe_mailto: Option<&str>) -> Settings {
+        let return_path =
+            return_path.map(|(prefix, suffix)| (prefix.to_ascii_lowercase(), suffix.to_ascii_lowercase()));
+        let return_path_pattern = return_path.as_ref().and_then(|(prefix, suffix)| {
+            Regex::new(&format!(r"(?i){}([0-9a-z-]{{1,64}}){}", regex::escape(prefix), regex::escape(suffix))).ok()
+        });
+        Settings {
+            return_path,
+            return_path_pattern,
+            unsubscribe_mailto: unsubscribe_mailto.map(str::to_ascii_lowercase),
+        }
+    }
 }
 
 /// Where a message points at a subscriber. Tokens are as found, not yet
@@ -87,8 +107,9 @@ pub fn classify(settings: &Settings, raw: &[u8]) -> Classification {
     let mut clues = Clues::default();
     let report = Report::of(&message);
     // The report's own recipients: a VERP address there is the strongest clue.
-    for address in recipients(&message) {
-        clues.return_path_tokens.extend(return_path_token(settings, &address));
+    let recipients = recipients(&message);
+    for address in &recipients {
+        clues.return_path_tokens.extend(return_path_token(settings, address));
     }
     if let Some(original) = &report.original {
         original_clues(settings, original, &mut clues);
@@ -107,7 +128,7 @@ pub fn classify(settings: &Settings, raw: &[u8]) -> Classification {
         return Classification::new(InboundClass::Ignored, None, why, clues);
     }
     if let Some(mailto) = &settings.unsubscribe_mailto
-        && recipients(&message).iter().any(|address| address == mailto)
+        && recipients.iter().any(|address| address == mailto)
     {
         return mailto_unsubscribe(&message, clues);
     }
@@ -270,7 +291,7 @@ fn plain_bounce(settings: &Settings, message: &Message, mut clues: Clues) -> Cla
     }
     // The quoted original: tokens and Message-IDs anywhere in the text.
     let text = searchable_text(message);
-    text_clues(settings, &text, &mut clues);
+    text_clues(settings.return_path_pattern.as_ref(), &text, &mut clues);
     plain_bounce_status(message, clues, "")
 }
 
@@ -354,7 +375,7 @@ fn original_clues(settings: &Settings, original: &Message, clues: &mut Clues) {
         clues.return_path_tokens.extend(return_path_token(settings, &address.to_ascii_lowercase()));
     }
     if let Some(unsubscribe) = original.header_raw("List-Unsubscribe") {
-        text_clues(&Settings { return_path: None, ..settings.clone() }, unsubscribe, clues);
+        text_clues(None, unsubscribe, clues);
     }
     if let Some(id) = original.message_id() {
         clues.message_ids.push(id.to_string());
@@ -365,7 +386,7 @@ fn original_clues(settings: &Settings, original: &Message, clues: &mut Clues) {
 }
 
 /// Tokens and digest Message-IDs anywhere in `text` (a quoted original).
-fn text_clues(settings: &Settings, text: &str, clues: &mut Clues) {
+fn text_clues(return_path: Option<&Regex>, text: &str, clues: &mut Clues) {
     static UNSUBSCRIBE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?i)unsubscribe(?:/|%20|\s)(\d{1,19}-[0-9a-f]{32})\b").expect("a valid pattern"));
     static MESSAGE_ID: LazyLock<Regex> =
@@ -376,12 +397,9 @@ fn text_clues(settings: &Settings, text: &str, clues: &mut Clues) {
     for capture in MESSAGE_ID.captures_iter(text) {
         push_new(&mut clues.message_ids, capture[1].to_string());
     }
-    if let Some((prefix, suffix)) = &settings.return_path {
-        let pattern = format!(r"(?i){}([0-9a-z-]{{1,64}}){}", regex::escape(prefix), regex::escape(suffix));
-        if let Ok(verp) = Regex::new(&pattern) {
-            for capture in verp.captures_iter(text) {
-                push_new(&mut clues.return_path_tokens, capture[1].to_ascii_lowercase());
-            }
+    if let Some(verp) = return_path {
+        for capture in verp.captures_iter(text) {
+            push_new(&mut clues.return_path_tokens, capture[1].to_ascii_lowercase());
         }
     }
 }

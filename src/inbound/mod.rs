@@ -42,15 +42,8 @@ pub struct Intake {
 
 impl Intake {
     pub fn new(config: &Config, secret: Vec<u8>) -> Intake {
-        let return_path = config
-            .delivery
-            .return_path_parts()
-            .map(|(prefix, suffix)| (prefix.to_ascii_lowercase(), suffix.to_ascii_lowercase()));
         Intake {
-            settings: Settings {
-                return_path,
-                unsubscribe_mailto: config.digest.unsubscribe_mailto.as_ref().map(|a| a.to_ascii_lowercase()),
-            },
+            settings: Settings::new(config.delivery.return_path_parts(), config.digest.unsubscribe_mailto.as_deref()),
             secret,
             list_id: config.digest.list_id.clone(),
             policy: config.delivery.bounces,

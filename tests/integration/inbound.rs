@@ -89,10 +89,7 @@ fn fixture_store() -> Store {
 
 fn intake() -> Intake {
     Intake {
-        settings: Settings {
-            return_path: Some(("bounces+".into(), "@example.org".into())),
-            unsubscribe_mailto: Some("unsubscribe@example.org".into()),
-        },
+        settings: Settings::new(Some(("bounces+", "@example.org")), Some("unsubscribe@example.org")),
         secret: SECRET.as_bytes().to_vec(),
         list_id: LIST_ID.into(),
         policy: BouncePolicy::default(),
