@@ -209,9 +209,30 @@ impl Drop for Postgres {
 /// PostgreSQL's own words for an error (`db error` alone says nothing).
 fn postgres_error(error: postgres::Error) -> anyhow::Error {
     match error.as_db_error() {
-        Some(db) => anyhow!("PostgreSQL: {} ({})", db.message(), db.code().code()),
+        Some(db) => {
+            anyhow::Error::new(PostgresError { message: db.message().to_string(), code: db.code().code().to_string() })
+        }
         None => anyhow!(error),
     }
+}
+
+/// An error the PostgreSQL server reported, with its SQLSTATE.
+#[derive(Debug, thiserror::Error)]
+#[error("PostgreSQL: {message} ({code})")]
+pub struct PostgresError {
+    pub message: String,
+    pub code: String,
+}
+
+/// Whether `error` is one a transaction may simply be run again after:
+/// PostgreSQL chose it as a deadlock's victim (40P01) or could not
+/// serialise it (40001). Two `serve` instances applying batches that touch
+/// the same readers in other orders meet the first.
+pub fn is_retryable(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<PostgresError>())
+        .any(|error| error.code == "40P01" || error.code == "40001")
 }
 
 /// A statement on one line, for messages.
@@ -439,5 +460,14 @@ mod tests {
         assert_eq!(answered, Some(2));
         let again: i32 = db.query_one("SELECT pg_backend_pid()", params![], |row| row.get(0)).unwrap();
         assert_ne!(again, pid);
+    }
+
+    #[test]
+    fn deadlock_victims_are_retried_other_errors_are_not() {
+        let error = |code: &str| {
+            anyhow::Error::new(PostgresError { message: "m".into(), code: code.into() }).context("in `UPDATE …`")
+        };
+        assert!(is_retryable(&error("40P01")) && is_retryable(&error("40001")));
+        assert!(!is_retryable(&error("23505")) && !is_retryable(&anyhow!("no database")));
     }
 }

@@ -62,8 +62,26 @@ impl Store {
     /// changes nothing the second time.
     pub fn apply_web(&self, requests: &[WebRequest], now: DateTime<Utc>) -> Result<Vec<WebOutcome>> {
         let at = timestamp(now);
-        let outcomes: Vec<WebOutcome> =
-            self.in_transaction(|db| requests.iter().map(|request| apply(db, request, now, &at)).collect())?;
+        // The readers a batch names are locked first, in id order, so that
+        // two `serve` instances' batches wait for each other instead of
+        // deadlocking; one PostgreSQL still picks as a victim anyway (an
+        // insert of one new address, say) is run again.
+        let mut ids: Vec<i64> = requests.iter().filter_map(WebRequest::subscriber_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut attempt = 0;
+        let outcomes: Vec<WebOutcome> = loop {
+            let applied = self.in_transaction(|db| {
+                for id in &ids {
+                    locked_by_id(db, *id)?;
+                }
+                requests.iter().map(|request| apply(db, request, now, &at)).collect()
+            });
+            match applied {
+                Err(error) if attempt < 5 && super::db::is_retryable(&error) => attempt += 1,
+                applied => break applied?,
+            }
+        };
         // A reader who had been forgotten on request and confirms a new
         // sign-up asked to come back: the mark that kept imports out goes.
         for (request, outcome) in requests.iter().zip(&outcomes) {
@@ -91,6 +109,17 @@ fn locked_by_id(db: &Db, id: i64) -> Result<Option<Record>> {
         Backend::Postgres => format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1 FOR UPDATE"),
     };
     db.query_opt(&sql, params![id], Record::from_row)
+}
+
+impl WebRequest {
+    /// The subscriber a request names by id (a sign-up names an address).
+    fn subscriber_id(&self) -> Option<i64> {
+        match self {
+            WebRequest::Look(id) | WebRequest::Unsubscribe(id, _) | WebRequest::Resubscribe(id) => Some(*id),
+            WebRequest::Confirm { id, .. } => Some(*id),
+            WebRequest::SignUp { .. } => None,
+        }
+    }
 }
 
 fn apply(db: &Db, request: &WebRequest, now: DateTime<Utc>, at: &str) -> Result<WebOutcome> {
