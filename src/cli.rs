@@ -260,7 +260,7 @@ pub struct SendArgs {
     /// Several `digest send` processes may run the same digest on a PostgreSQL store,
     /// each claiming rows as it goes; a killed one's rows go to the others when its lease
     /// lapses (its messages in flight are then reported ambiguous, never sent twice).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = newsroom::delivery::DEFAULT_LEASE.as_secs(), value_parser = clap::value_parser!(u64).range(3..))]
     pub lease: u64,
     /// Send one copy, with a [TEST] subject prefix, to ADDRESS only; the store is not touched.
     #[arg(long, value_name = "ADDRESS")]

@@ -161,17 +161,12 @@ impl Run {
         // Nothing ready here: more rows from the store, claimed as this
         // sender's (other senders may be taking rows of the same digest).
         if !state.exhausted {
-            let claimed = {
-                let ledger = self.ledger.lock().expect("ledger");
-                let after = state.claimed_up_to;
-                ledger.claim_after(&self.digest.id, &self.claimant, self.claim_batch, after).and_then(|rows| match rows
-                    .is_empty()
-                    && after > 0
-                {
-                    true => ledger.claim_after(&self.digest.id, &self.claimant, self.claim_batch, 0),
-                    false => Ok(rows),
-                })
-            };
+            let claimed = self.ledger.lock().expect("ledger").claim_after(
+                &self.digest.id,
+                &self.claimant,
+                self.claim_batch,
+                state.claimed_up_to,
+            );
             match claimed {
                 Ok(claimed) if !claimed.is_empty() => {
                     state.claimed_up_to = claimed.last().map_or(state.claimed_up_to, |row| row.id);

@@ -400,13 +400,19 @@ impl Store {
             Backend::Postgres => CLAIM_POSTGRES,
         };
         let now = now_text();
-        let mut rows = self.in_transaction(|db| {
-            db.query(
-                sql,
-                params![digest_id, claimant.owner, limit as i64, claimant.until(), now, after],
-                read_recipient,
-            )
-        })?;
+        let claim = |after: i64| {
+            self.in_transaction(|db| {
+                db.query(
+                    sql,
+                    params![digest_id, claimant.owner, limit as i64, claimant.until(), now, after],
+                    read_recipient,
+                )
+            })
+        };
+        let mut rows = claim(after)?;
+        if rows.is_empty() && after > 0 {
+            rows = claim(0)?;
+        }
         rows.sort_by_key(|row| row.id);
         Ok(rows)
     }
