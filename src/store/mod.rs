@@ -18,8 +18,8 @@ pub mod inbound;
 pub mod ledger;
 mod migrations;
 pub mod subscribers;
-#[cfg(test)]
-pub(crate) mod testing;
+#[doc(hidden)]
+pub mod testing;
 pub mod web;
 
 use std::fmt;

@@ -4,6 +4,9 @@
 //! start DIR` starts one and prints it). Without it they say so in one line
 //! and pass, unless `NEWSROOM_REQUIRE_POSTGRES=1` (CI) makes that a failure.
 //! Each test gets a schema of its own, dropped after it.
+//!
+//! Compiled into the library (hidden from its documentation) so that the
+//! integration tests use the same places (`tests/integration/support.rs`).
 
 use std::path::PathBuf;
 
@@ -26,14 +29,7 @@ impl TestPlace {
     /// A fresh schema on the test server, or `None` (and a line saying
     /// so) when there is none.
     pub fn postgres(test: &str) -> Option<TestPlace> {
-        let Some(server) = std::env::var("NEWSROOM_TEST_POSTGRES").ok().filter(|url| !url.is_empty()) else {
-            assert!(
-                std::env::var("NEWSROOM_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "NEWSROOM_REQUIRE_POSTGRES=1 but NEWSROOM_TEST_POSTGRES is not set"
-            );
-            eprintln!("skipped {test} on PostgreSQL: NEWSROOM_TEST_POSTGRES is not set (scripts/pg-cluster.sh)");
-            return None;
-        };
+        let server = postgres_server(test)?;
         let schema = format!("t_{}_{:08x}", std::process::id(), fastrand::u32(..));
         let mut client = postgres::Client::connect(&server, postgres::NoTls).expect("the test server");
         client.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("a schema");
@@ -59,6 +55,20 @@ impl TestPlace {
     }
 }
 
+/// The test server's URL, or `None` and a line saying `test` is skipped on
+/// PostgreSQL; a failure instead under `NEWSROOM_REQUIRE_POSTGRES=1`.
+pub fn postgres_server(test: &str) -> Option<String> {
+    let server = std::env::var("NEWSROOM_TEST_POSTGRES").ok().filter(|url| !url.is_empty());
+    if server.is_none() {
+        assert!(
+            std::env::var("NEWSROOM_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "NEWSROOM_REQUIRE_POSTGRES=1 but NEWSROOM_TEST_POSTGRES is not set"
+        );
+        eprintln!("skipped: {test} on PostgreSQL: NEWSROOM_TEST_POSTGRES is not set (scripts/pg-cluster.sh)");
+    }
+    server
+}
+
 impl Drop for TestPlace {
     fn drop(&mut self) {
         if let TestPlace::Postgres { server, schema } = self
@@ -69,6 +79,7 @@ impl Drop for TestPlace {
     }
 }
 
+#[cfg(test)]
 /// Each `fn name(place: &TestPlace) { … }` becomes `name::sqlite` and
 /// `name::postgres`, one body run on each backend.
 macro_rules! store_tests {
@@ -97,4 +108,5 @@ macro_rules! store_tests {
         )*
     };
 }
+#[cfg(test)]
 pub(crate) use store_tests;

@@ -224,29 +224,16 @@ pub enum Backend {
     Postgres,
 }
 
-/// The test server's URL, if there is one.
-pub fn postgres_server(test: &str) -> Option<String> {
-    let server = std::env::var("NEWSROOM_TEST_POSTGRES").ok().filter(|url| !url.is_empty());
-    if server.is_none() {
-        assert!(
-            std::env::var("NEWSROOM_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "NEWSROOM_REQUIRE_POSTGRES=1 but NEWSROOM_TEST_POSTGRES is not set"
-        );
-        eprintln!("skipped: {test} on PostgreSQL: NEWSROOM_TEST_POSTGRES is not set (scripts/pg-cluster.sh)");
-    }
-    server
-}
+use newsroom::store::testing::TestPlace;
+pub use newsroom::store::testing::postgres_server;
 
-/// A store of its own for one test: a SQLite file in a temporary folder,
-/// or a schema of its own on the test server, dropped afterwards.
+/// A store of its own for one test ([`TestPlace`]: a SQLite file in a
+/// temporary folder, or a schema of its own on the test server, dropped
+/// afterwards), open unless made with [`TestStore::unopened`].
 pub struct TestStore {
+    // Before `place`: fields drop in order, the connection before the schema.
     store: Option<newsroom::store::Store>,
-    place: StorePlace,
-}
-
-enum StorePlace {
-    Sqlite(tempfile::TempDir),
-    Postgres { server: String, schema: String },
+    place: TestPlace,
 }
 
 impl TestStore {
@@ -259,35 +246,20 @@ impl TestStore {
     /// A place for a store, with no store in it yet (no tables).
     pub fn unopened(backend: Backend) -> TestStore {
         let place = match backend {
-            Backend::Sqlite => StorePlace::Sqlite(tempfile::tempdir().unwrap()),
-            Backend::Postgres => {
-                let server = std::env::var("NEWSROOM_TEST_POSTGRES").expect("a PostgreSQL test server");
-                let schema = format!("it_{}_{:08x}", std::process::id(), fastrand::u32(..));
-                let mut client = postgres::Client::connect(&server, postgres::NoTls).unwrap();
-                client.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
-                StorePlace::Postgres { server, schema }
-            }
+            Backend::Sqlite => TestPlace::sqlite(),
+            Backend::Postgres => TestPlace::postgres("a store test").expect("a PostgreSQL test server"),
         };
         TestStore { store: None, place }
     }
 
     /// What `store:` or `NEWSROOM_STORE_URL` would say for this store.
     pub fn location(&self) -> String {
-        match &self.place {
-            StorePlace::Sqlite(dir) => dir.path().join("newsroom.sqlite").display().to_string(),
-            StorePlace::Postgres { server, schema } => {
-                let separator = if server.contains('?') { '&' } else { '?' };
-                format!("{server}{separator}options=-csearch_path%3D{schema}")
-            }
-        }
+        self.place.url()
     }
 
     /// Another connection to the same store.
     pub fn open(&self) -> newsroom::store::Store {
-        match &self.place {
-            StorePlace::Sqlite(_) => newsroom::store::Store::open(Path::new(&self.location())).unwrap(),
-            StorePlace::Postgres { .. } => newsroom::store::Store::open_postgres(&self.location()).unwrap(),
-        }
+        self.place.open()
     }
 }
 
@@ -301,17 +273,6 @@ impl std::ops::Deref for TestStore {
 impl std::ops::DerefMut for TestStore {
     fn deref_mut(&mut self) -> &mut newsroom::store::Store {
         self.store.as_mut().expect("open")
-    }
-}
-
-impl Drop for TestStore {
-    fn drop(&mut self) {
-        self.store = None;
-        if let StorePlace::Postgres { server, schema } = &self.place
-            && let Ok(mut client) = postgres::Client::connect(server, postgres::NoTls)
-        {
-            let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
-        }
     }
 }
 
