@@ -63,15 +63,4 @@ sleep $((lease + 1))
 start sweep; wait $! || true
 echo "sweep: $(grep -E '^digest-' "$work/sweep.log" | head -1); store: $(ledger)"
 psql "$NEWSROOM_STORE_URL" -At -F ' ' -c "select address, state from deliveries where digest_id = 'digest-2026-10'" > "$work/states.txt"
-python3 - "$work/sink/accepted.jsonl" "$work/states.txt" "$count" <<'PY'
-import collections, json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-per = collections.Counter(r["rcpt"] for r in rows)
-state = dict(line.split() for line in open(sys.argv[2]) if line.strip())
-twice = [a for a, n in per.items() if n > 1]
-unreported = [a for a, s in state.items() if per.get(a, 0) == 0 and s not in ("ambiguous", "failed_permanent", "failed_transient")]
-print(f"subscribers {sys.argv[3]}; accepted.jsonl {len(rows)} lines, {len(per)} addresses; received twice: {len(twice)}; "
-      f"without a message and not reported failed/ambiguous: {len(unreported)}; store: "
-      + ", ".join(f"{s} {n}" for s, n in collections.Counter(state.values()).most_common()))
-sys.exit(1 if twice or unreported else 0)
-PY
+python3 "$repo/bench/soak-check.py" "$work/sink/accepted.jsonl" "$work/states.txt" "$count"
