@@ -61,6 +61,17 @@ macro_rules! params {
 }
 pub(crate) use params;
 
+/// `?1, ?2, ?3`: `count` numbered parameters from `first`.
+pub fn numbered(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("?{n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `(?1, ?2), (?3, ?4)`: the `VALUES` of `rows` rows of `width`
+/// parameters each, for a statement that inserts many rows at once.
+pub fn values(rows: usize, width: usize) -> String {
+    (0..rows).map(|row| format!("({})", numbered(row * width + 1, width))).collect::<Vec<_>>().join(", ")
+}
+
 /// One row of a result.
 pub enum Row<'a> {
     Sqlite(&'a rusqlite::Row<'a>),
@@ -416,6 +427,13 @@ mod tests {
             "SELECT a FROM t WHERE b = $1 AND c = '?2' AND \"d?\" = $12"
         );
         assert_eq!(postgres_sql("SELECT 'it''s ?' , ?3"), "SELECT 'it''s ?' , $3");
+    }
+
+    #[test]
+    fn many_rows_are_numbered_in_order() {
+        assert_eq!(numbered(3, 2), "?3, ?4");
+        assert_eq!(values(2, 3), "(?1, ?2, ?3), (?4, ?5, ?6)");
+        assert_eq!(values(0, 3), "");
     }
 
     #[test]

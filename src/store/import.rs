@@ -13,24 +13,31 @@
 //! added by hand is never removed by a file; a forgotten address is not
 //! brought back. Every status change is recorded with its event.
 //!
-//! Rows are read and merged one at a time in one transaction, so a file of a
-//! million rows needs memory for one row; duplicates are found in a
-//! temporary table.
+//! Rows are read as a stream and merged 500 at a time in one transaction
+//! (one query looks a chunk up, one statement adds its new subscribers and
+//! one their events), so a file of a million rows needs memory for a
+//! chunk and for each address's key and line, by which duplicates are found.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use super::db::{Backend, params};
+use super::db::{Backend, Db, Param, numbered, params, values};
 use super::subscribers::{
-    COLUMN_COUNT, COLUMNS, Channel, Event, EventKind, Source, SubscriberRecord, encode_attributes, record, set_status,
+    COLUMN_COUNT, COLUMNS, Channel, Event, EventKind, Source, SubscriberRecord, encode_attributes, record_all,
+    set_status,
 };
 use super::{Store, SubscriberStatus, timestamp};
 use crate::diagnostics::Diagnostic;
 use crate::subscribers::{self, Row, SkippedRow, Subscriber, matching_key};
+
+/// Rows merged at a time: one query looks them up and one statement adds
+/// the new ones, instead of three round trips a row (20,000 new rows took
+/// 3.5 s a row at a time on PostgreSQL on the same machine).
+const CHUNK: usize = 500;
 
 /// Columns of an export besides `email`, `name` and `status`, read back on import.
 const EXPORT_COLUMNS: [&str; 4] = ["source", "created_at", "confirmed_at", "changed_at"];
@@ -265,17 +272,24 @@ impl Store {
             // Each key's first line, in memory (a round trip a row saved on
             // PostgreSQL), then written to `seen` in batches for the queries.
             let mut seen: HashMap<String, usize> = HashMap::new();
+            let mut chunk = Vec::with_capacity(CHUNK);
             let problems = subscribers::for_each_row(reader, list, |row| {
                 if failure.is_some() {
                     return;
                 }
-                if let Err(error) = self.merge_row(row, &list_name, any_forgotten, &at, &mut seen, &mut report) {
+                let Some(admitted) = admit(row, &list_name, &mut seen, &mut report) else { return };
+                chunk.push(admitted);
+                if chunk.len() == CHUNK
+                    && let Err(error) =
+                        self.merge_chunk(std::mem::take(&mut chunk), &list_name, any_forgotten, &at, &mut report)
+                {
                     failure = Some(error);
                 }
             });
             if let Some(error) = failure {
                 return Err(error);
             }
+            self.merge_chunk(chunk, &list_name, any_forgotten, &at, &mut report)?;
             record_seen(db, &seen)?;
             report.diagnostics.extend(problems);
             // A file that could not be read (no `email` column) removes nobody.
@@ -297,112 +311,186 @@ impl Store {
         }
     }
 
-    /// Merges one row of a file into the store (inside [`Store::merge`]'s transaction).
-    fn merge_row(
+    /// Merges rows of a file into the store (inside [`Store::merge`]'s
+    /// transaction): one query looks them up, one statement adds the new
+    /// ones and one their events; the rest are changed one by one.
+    fn merge_chunk(
         &self,
-        row: Row,
+        chunk: Vec<Admitted>,
         list: &str,
         any_forgotten: bool,
         at: &str,
-        seen: &mut HashMap<String, usize>,
+        report: &mut ImportReport,
+    ) -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let db = &self.db;
+        let keys: Vec<&str> = chunk.iter().map(|row| row.key.as_str()).collect();
+        let forgotten = if any_forgotten { self.forgotten_among(&keys)? } else { HashSet::new() };
+        let placeholders = numbered(1, keys.len());
+        let mut stored: HashMap<String, (SubscriberRecord, Option<String>)> = db
+            .query(
+                &format!("SELECT {COLUMNS}, list FROM subscribers WHERE key IN ({placeholders})"),
+                &keys.iter().map(|key| key as &dyn Param).collect::<Vec<_>>(),
+                |row| Ok((SubscriberRecord::from_row(row)?, row.get::<Option<String>>(COLUMN_COUNT)?)),
+            )?
+            .into_iter()
+            .map(|(record, list)| (record.key.clone(), (record, list)))
+            .collect();
+        let mut added = Vec::new();
+        for row in chunk {
+            if forgotten.contains(&row.key) {
+                report.forgotten.push(row.subscriber.line);
+                continue;
+            }
+            let stored = stored.remove(&row.key);
+            match decide(stored.as_ref().map(|(s, _)| s.status), row.subscriber.status) {
+                Decision::Add(status) => added.push((row, status)),
+                decision => {
+                    let stored = stored.expect("only Add has no stored subscriber");
+                    self.merge_known(row.subscriber, stored, decision, list, at, report)?;
+                }
+            }
+        }
+        self.add_all(added, list, at, report)
+    }
+
+    /// Adds the subscribers of new rows, with their events.
+    fn add_all(
+        &self,
+        added: Vec<(Admitted, SubscriberStatus)>,
+        list: &str,
+        at: &str,
+        report: &mut ImportReport,
+    ) -> Result<()> {
+        if added.is_empty() {
+            return Ok(());
+        }
+        struct New<'a> {
+            address: &'a str,
+            key: &'a str,
+            name: Option<&'a str>,
+            status: &'static str,
+            source: &'static str,
+            attributes: String,
+            created: &'a str,
+            confirmed: Option<&'a str>,
+            changed: &'a str,
+            list: Option<&'a str>,
+        }
+        let new: Vec<New> = added
+            .iter()
+            .map(|(row, status)| {
+                let exported = &row.exported;
+                let source = exported.source.unwrap_or(Source::Csv);
+                New {
+                    address: &row.subscriber.email,
+                    key: &row.key,
+                    name: row.subscriber.name.as_deref(),
+                    status: status.as_str(),
+                    source: source.as_str(),
+                    attributes: encode_attributes(&sorted(row.subscriber.extra.clone())),
+                    created: exported.created_at.as_deref().unwrap_or(at),
+                    confirmed: exported
+                        .confirmed_at
+                        .as_deref()
+                        .or((*status == SubscriberStatus::Subscribed).then_some(at)),
+                    changed: exported.changed_at.as_deref().unwrap_or(at),
+                    list: (source == Source::Csv).then_some(list),
+                }
+            })
+            .collect();
+        let params: Vec<&dyn Param> = new
+            .iter()
+            .flat_map(|n| {
+                [
+                    &n.address as &dyn Param,
+                    &n.key,
+                    &n.name,
+                    &n.status,
+                    &n.source,
+                    &n.attributes,
+                    &n.created,
+                    &n.confirmed,
+                    &n.changed,
+                    &n.list,
+                ]
+            })
+            .collect();
+        let ids: HashMap<String, i64> = self
+            .db
+            .query(
+                &format!(
+                    "INSERT INTO subscribers (address, key, name, status, source, attributes, created_at, confirmed_at, changed_at, list)
+                     VALUES {} RETURNING key, id",
+                    values(new.len(), 10)
+                ),
+                &params,
+                |row| Ok((row.get::<String>(0)?, row.get::<i64>(1)?)),
+            )?
+            .into_iter()
+            .collect();
+        let events: Vec<(i64, Event, &str)> = added
+            .iter()
+            .zip(&new)
+            .map(|((row, status), new)| {
+                let line = row.subscriber.line;
+                let detail = if *status == SubscriberStatus::Subscribed {
+                    format!("{list}, line {line}")
+                } else {
+                    format!("{list}, line {line}, as {status}")
+                };
+                (ids[&row.key], Event::new(EventKind::Imported, Channel::Csv).detail(detail), new.created)
+            })
+            .collect();
+        record_all(&self.db, &events)?;
+        report.added.extend(added.into_iter().map(|(row, _)| row.subscriber.email));
+        Ok(())
+    }
+
+    /// Merges a row about a subscriber the store holds.
+    fn merge_known(
+        &self,
+        subscriber: Subscriber,
+        (stored, stored_list): (SubscriberRecord, Option<String>),
+        decision: Decision,
+        list: &str,
+        at: &str,
         report: &mut ImportReport,
     ) -> Result<()> {
         let db = &self.db;
-        let (mut subscriber, warnings) = match row {
-            Row::Subscriber(subscriber, warnings) => (subscriber, warnings),
-            Row::Skipped(row, diagnostic) => {
-                report.diagnostics.push(diagnostic);
-                report.skipped.push(row);
-                return Ok(());
-            }
-        };
-        report.diagnostics.extend(warnings);
-        let key = matching_key(&subscriber.email);
         let line = subscriber.line;
-        if let Some(first) = seen.get(&key) {
-            let reason = format!("duplicate of line {first} ({})", subscriber.email);
-            report.diagnostics.push(Diagnostic::warning(list, (line, 1), format!("{reason}; skipped")));
-            report.skipped.push(SkippedRow { line, address: subscriber.email, reason });
-            return Ok(());
+        // A file adds and changes; an empty cell or a column it does
+        // not have leaves what the store holds.
+        let name = subscriber.name.clone().or(stored.name.clone());
+        let mut merged: std::collections::BTreeMap<String, String> = stored.attributes.iter().cloned().collect();
+        merged.extend(sorted(subscriber.extra.clone()));
+        let attributes = encode_attributes(&merged.into_iter().collect::<Vec<_>>());
+        let mut changed = false;
+        if stored.name != name || encode_attributes(&stored.attributes) != attributes {
+            db.execute(
+                "UPDATE subscribers SET name = ?2, attributes = ?3 WHERE id = ?1",
+                params![stored.id, name, attributes],
+            )?;
+            report.updated.push(subscriber.email.clone());
+            changed = true;
         }
-        seen.insert(key.clone(), line);
-        if any_forgotten && self.is_forgotten(&key)? {
-            report.forgotten.push(line);
-            return Ok(());
+        // A subscriber this file lists is one of its subscribers from now on.
+        if stored.source == Source::Csv && stored_list.as_deref() != Some(list) {
+            db.execute("UPDATE subscribers SET list = ?2 WHERE id = ?1", params![stored.id, list])?;
         }
-        let exported = take_export_columns(&mut subscriber);
-        let attributes = encode_attributes(&sorted(subscriber.extra.clone()));
-        let stored =
-            db.query_opt(&format!("SELECT {COLUMNS}, list FROM subscribers WHERE key = ?1"), params![key], |row| {
-                Ok((SubscriberRecord::from_row(row)?, row.get::<Option<String>>(COLUMN_COUNT)?))
-            })?;
-        match decide(stored.as_ref().map(|(s, _)| s.status), subscriber.status) {
-            Decision::Add(status) => {
-                let source = exported.source.unwrap_or(Source::Csv);
-                let created = exported.created_at.as_deref().unwrap_or(at);
-                let confirmed =
-                    exported.confirmed_at.as_deref().or((status == SubscriberStatus::Subscribed).then_some(at));
-                let changed = exported.changed_at.as_deref().unwrap_or(at);
-                let id = db.query_one(
-                    "INSERT INTO subscribers (address, key, name, status, source, attributes, created_at, confirmed_at, changed_at, list)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
-                    params![
-                        subscriber.email,
-                        key,
-                        subscriber.name,
-                        status.as_str(),
-                        source.as_str(),
-                        attributes,
-                        created,
-                        confirmed,
-                        changed,
-                        (source == Source::Csv).then_some(list)
-                    ],
-                    |row| row.get::<i64>(0),
-                )?;
-                let mut event = Event::new(EventKind::Imported, Channel::Csv).detail(format!("{list}, line {line}"));
-                if status != SubscriberStatus::Subscribed {
-                    event = event.detail(format!("{list}, line {line}, as {status}"));
-                }
-                record(db, id, &event, created)?;
-                report.added.push(subscriber.email);
-                return Ok(());
+        match decision {
+            Decision::Change(status, kind) => {
+                let event =
+                    Event::new(kind, Channel::Csv).detail(format!("{list}, line {line}, was {}", stored.status));
+                set_status(db, stored.id, status, &event, at)?;
+                report.status_changed.push((subscriber.email, status));
             }
-            decision => {
-                let (stored, stored_list) = stored.expect("only Add has no stored subscriber");
-                // A file adds and changes; an empty cell or a column it does
-                // not have leaves what the store holds.
-                let name = subscriber.name.clone().or(stored.name.clone());
-                let mut merged: std::collections::BTreeMap<String, String> =
-                    stored.attributes.iter().cloned().collect();
-                merged.extend(sorted(subscriber.extra.clone()));
-                let attributes = encode_attributes(&merged.into_iter().collect::<Vec<_>>());
-                let mut changed = false;
-                if stored.name != name || encode_attributes(&stored.attributes) != attributes {
-                    db.execute(
-                        "UPDATE subscribers SET name = ?2, attributes = ?3 WHERE id = ?1",
-                        params![stored.id, name, attributes],
-                    )?;
-                    report.updated.push(subscriber.email.clone());
-                    changed = true;
-                }
-                // A subscriber this file lists is one of its subscribers from now on.
-                if stored.source == Source::Csv && stored_list.as_deref() != Some(list) {
-                    db.execute("UPDATE subscribers SET list = ?2 WHERE id = ?1", params![stored.id, list])?;
-                }
-                match decision {
-                    Decision::Change(status, kind) => {
-                        let event = Event::new(kind, Channel::Csv)
-                            .detail(format!("{list}, line {line}, was {}", stored.status));
-                        set_status(db, stored.id, status, &event, at)?;
-                        report.status_changed.push((subscriber.email, status));
-                    }
-                    Decision::KeepOptedOut => report.kept_opted_out.push((subscriber.email, stored.status)),
-                    Decision::KeepPending => report.kept_pending.push(subscriber.email),
-                    Decision::Keep if !changed => report.unchanged += 1,
-                    Decision::Keep | Decision::Add(_) => {}
-                }
-            }
+            Decision::KeepOptedOut => report.kept_opted_out.push((subscriber.email, stored.status)),
+            Decision::KeepPending => report.kept_pending.push(subscriber.email),
+            Decision::Keep if !changed => report.unchanged += 1,
+            Decision::Keep | Decision::Add(_) => {}
         }
         Ok(())
     }
@@ -442,18 +530,46 @@ impl Store {
     }
 }
 
+/// A row of the file naming a subscriber no earlier row named, with its
+/// matching key and the export's columns taken out of its attributes.
+struct Admitted {
+    subscriber: Subscriber,
+    key: String,
+    exported: Exported,
+}
+
+/// The subscriber a row names, or `None` for a row that is not one (its
+/// problem reported) or repeats an earlier row's address.
+fn admit(row: Row, list: &str, seen: &mut HashMap<String, usize>, report: &mut ImportReport) -> Option<Admitted> {
+    let (mut subscriber, warnings) = match row {
+        Row::Subscriber(subscriber, warnings) => (subscriber, warnings),
+        Row::Skipped(row, diagnostic) => {
+            report.diagnostics.push(diagnostic);
+            report.skipped.push(row);
+            return None;
+        }
+    };
+    report.diagnostics.extend(warnings);
+    let key = matching_key(&subscriber.email);
+    let line = subscriber.line;
+    if let Some(first) = seen.get(&key) {
+        let reason = format!("duplicate of line {first} ({})", subscriber.email);
+        report.diagnostics.push(Diagnostic::warning(list, (line, 1), format!("{reason}; skipped")));
+        report.skipped.push(SkippedRow { line, address: subscriber.email, reason });
+        return None;
+    }
+    seen.insert(key.clone(), line);
+    let exported = take_export_columns(&mut subscriber);
+    Some(Admitted { subscriber, key, exported })
+}
+
 /// Writes the keys a file listed, with their lines, into the temporary
 /// table `seen`, many rows a statement.
-fn record_seen(db: &super::db::Db, seen: &HashMap<String, usize>) -> Result<()> {
-    const BATCH: usize = 400;
+fn record_seen(db: &Db, seen: &HashMap<String, usize>) -> Result<()> {
     let rows: Vec<(&String, i64)> = seen.iter().map(|(key, line)| (key, *line as i64)).collect();
-    for batch in rows.chunks(BATCH) {
-        let values: Vec<String> = (0..batch.len()).map(|n| format!("(?{}, ?{})", 2 * n + 1, 2 * n + 2)).collect();
-        let sql = format!("INSERT INTO seen (key, line) VALUES {}", values.join(", "));
-        let params: Vec<&dyn super::db::Param> = batch
-            .iter()
-            .flat_map(|(key, line)| [*key as &dyn super::db::Param, line as &dyn super::db::Param])
-            .collect();
+    for batch in rows.chunks(CHUNK) {
+        let sql = format!("INSERT INTO seen (key, line) VALUES {}", values(batch.len(), 2));
+        let params: Vec<&dyn Param> = batch.iter().flat_map(|(key, line)| [*key as &dyn Param, line]).collect();
         db.execute(&sql, &params)?;
     }
     Ok(())

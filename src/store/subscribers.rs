@@ -8,12 +8,14 @@
 //! [`Store::forget`] erases an address, its name, events and deliveries,
 //! and keeps a keyed hash of it so a later import does not bring it back.
 
+use std::collections::{HashMap, HashSet};
+
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::db::{Backend, Db, Row, params};
+use super::db::{Backend, Db, Param, Row, numbered, params, values};
 use super::{Store, timestamp};
 use crate::error::UsageError;
 use crate::subscribers::matching_key;
@@ -513,16 +515,26 @@ impl Store {
         Ok(self.db.query_opt("SELECT 1 FROM forgotten WHERE key_hash = ?1", params![hash], |_| Ok(()))?.is_some())
     }
 
+    /// Which of `keys` were forgotten on request, in one query.
+    pub(super) fn forgotten_among(&self, keys: &[&str]) -> Result<HashSet<String>> {
+        let secret = self.store_key("forget")?;
+        let hashes: HashMap<String, &str> = keys.iter().map(|key| (keyed_hash(&secret, key), *key)).collect();
+        let params: Vec<&dyn Param> = hashes.keys().map(|hash| hash as &dyn Param).collect();
+        let found = self.db.query(
+            &format!("SELECT key_hash FROM forgotten WHERE key_hash IN ({})", numbered(1, params.len())),
+            &params,
+            |row| row.get::<String>(0),
+        )?;
+        Ok(found.iter().filter_map(|hash| hashes.get(hash).map(|key| key.to_string())).collect())
+    }
+
     /// The keyed hash a forgotten address is kept as: HMAC-SHA256 of its
     /// matching key under a random 32-byte key made with the store (table
     /// `store_keys`). It cannot be turned back into the address; someone
     /// who has the database file can test a guessed address against it,
     /// which is what keeping it must allow newsroom to do.
     pub fn forget_hash(&self, key: &str) -> Result<String> {
-        let secret = self.store_key("forget")?;
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret).expect("HMAC takes keys of any length");
-        mac.update(key.as_bytes());
-        Ok(hex::encode(mac.finalize().into_bytes()))
+        Ok(keyed_hash(&self.store_key("forget")?, key))
     }
 
     /// A random key kept in the store, made on first use.
@@ -555,6 +567,40 @@ pub(super) fn record(db: &Db, subscriber_id: i64, event: &Event, at: &str) -> Re
             event.digest_id
         ],
     )?;
+    Ok(())
+}
+
+/// HMAC-SHA256 of `key` under `secret`, in hex.
+fn keyed_hash(secret: &[u8], key: &str) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(key.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Appends many events, each to its subscriber's history at its time, a
+/// few hundred a statement.
+pub(super) fn record_all(db: &Db, events: &[(i64, Event, &str)]) -> Result<()> {
+    for batch in events.chunks(500) {
+        let rows: Vec<_> = batch
+            .iter()
+            .map(|(id, event, at)| {
+                (id, at, event.kind.as_str(), event.channel.map(Channel::as_str), &event.detail, &event.digest_id)
+            })
+            .collect();
+        let params: Vec<&dyn Param> = rows
+            .iter()
+            .flat_map(|(id, at, kind, channel, detail, digest)| {
+                [*id as &dyn Param, *at, kind, channel, *detail, *digest]
+            })
+            .collect();
+        db.execute(
+            &format!(
+                "INSERT INTO events (subscriber_id, at, kind, channel, detail, digest_id) VALUES {}",
+                values(batch.len(), 6)
+            ),
+            &params,
+        )?;
+    }
     Ok(())
 }
 

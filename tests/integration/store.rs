@@ -161,6 +161,73 @@ fn a_file_removes_only_its_own_subscribers() {
     }
 }
 
+/// A file longer than the rows merged at a time: the rules hold across
+/// the chunk boundaries. Each new subscriber gets its id in file order and
+/// one `imported` event naming its line; a duplicate in a later chunk, a
+/// forgotten address, a stored opt-out and a changed name are each
+/// handled as they are in a short file.
+fn a_long_file_merges_across_chunks_as_it_does_row_by_row() {
+    let store = fresh_store();
+    store.add("optout@example.org", None, false, at(0)).unwrap();
+    store.unsubscribe("optout@example.org", Channel::OneClick, None, at(0)).unwrap();
+    store.add("gone@example.org", None, false, at(0)).unwrap();
+    assert!(store.forget("gone@example.org", at(0)).unwrap());
+    merge(&store, "email,name\nrenamed@example.org,Old Name\n", 0);
+    let rows = 1_234;
+    let mut csv = String::from("email,name\n");
+    for line in 2..=rows + 1 {
+        let address = match line {
+            11 => "optout@example.org".to_string(),
+            // A second spelling of line 4's address, in another chunk.
+            600 => "READER000004@example.org".to_string(),
+            701 => "gone@example.org".to_string(),
+            1_101 => "renamed@example.org".to_string(),
+            _ => format!("reader{line:06}@example.org"),
+        };
+        let name = if line == 1_101 { "New Name".to_string() } else { format!("Reader {line}") };
+        csv.push_str(&format!("{address},{name}\n"));
+    }
+    let report = merge(&store, &csv, 1);
+    assert_eq!(report.added.len(), rows - 4, "every row but the four special ones is new");
+    assert_eq!(report.kept_opted_out.len(), 1);
+    assert_eq!(report.kept_opted_out[0].0, "optout@example.org");
+    assert_eq!(report.forgotten, [701]);
+    // The opt-out's name follows the file as anyone's does.
+    assert_eq!(report.updated, ["optout@example.org", "renamed@example.org"]);
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!((report.skipped[0].line, report.skipped[0].reason.as_str()), (600, "duplicate of line 4 (READER000004@example.org)"));
+
+    let added: Vec<_> = store
+        .subscribers(None)
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.address.starts_with("reader"))
+        .collect();
+    assert_eq!(added.len(), rows - 4);
+    let addresses: Vec<&str> = added.iter().map(|s| s.address.as_str()).collect();
+    let in_file_order: Vec<&str> = report.added.iter().map(String::as_str).collect();
+    assert_eq!(addresses, in_file_order, "ids are given in file order");
+    assert!(added.windows(2).all(|pair| pair[0].id < pair[1].id));
+    for subscriber in added.iter().step_by(97).chain(added.last()) {
+        let line: usize = subscriber.address["reader".len()..]["000000".len() - 6..6].parse().unwrap();
+        let events = store.events(subscriber.id).unwrap();
+        assert_eq!(events.len(), 1, "{}", subscriber.address);
+        assert_eq!(events[0].kind, EventKind::Imported);
+        assert_eq!(events[0].detail.as_deref(), Some(format!("{LIST}, line {line}").as_str()));
+        assert_eq!(subscriber.name.as_deref(), Some(format!("Reader {line}").as_str()));
+    }
+    assert_eq!(store.subscriber("renamed@example.org").unwrap().unwrap().name.as_deref(), Some("New Name"));
+    assert_eq!(store.subscriber("gone@example.org").unwrap(), None);
+
+    // The same file again changes nothing; one row fewer removes that row's reader.
+    let again = merge(&store, &csv, 2);
+    // Unchanged: the readers added and the renamed one; the opt-out is kept opted out.
+    assert_eq!((again.added.len(), again.updated.len(), again.unchanged), (0, 0, rows - 4 + 1));
+    assert_eq!(again.kept_opted_out.len(), 1);
+    let shorter: String = csv.lines().filter(|line| !line.starts_with("reader001000@")).map(|l| format!("{l}\n")).collect();
+    assert_eq!(merge(&store, &shorter, 3).removed, ["reader001000@example.org"]);
+}
+
 /// Every kind of subscriber, exported, imported into an empty store and
 /// exported again: the same bytes. The export reads back with the csv crate.
 fn export_import_export_gives_the_same_bytes() {
