@@ -3,7 +3,8 @@
 //!
 //! N workers each own one connection (reconnecting as needed) and take
 //! recipients from one queue. Every attempt is bracketed in the ledger:
-//! `sending` is committed before the message leaves, the outcome after, so at
+//! `sending` is committed before the message leaves (while the relay
+//! answers its envelope), the outcome after, so at
 //! most `concurrency` rows can be in doubt after a crash. Transient failures
 //! are retried with exponential backoff and jitter, a bounded number of times;
 //! throttling replies pause every worker; permanent failures are recorded and
@@ -43,7 +44,7 @@ use crate::store::import::ImportReport;
 use crate::store::ledger::{Claimant, Recipient, State};
 use crate::subscribers;
 use relay::{Outcome, Relay, SMTP_URL_VAR};
-use run::{Run, RunState, build, renew_claims, worker};
+use run::{Marks, Run, RunState, build, commit_marks, renew_claims, worker};
 
 /// An observer that is told nothing: for a caller with nothing to show.
 pub struct Quiet;
@@ -365,12 +366,29 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         observer: options.observer.clone(),
         stop: options.stop.clone(),
         refusal_limit: site.config.delivery.stop_after_identical_refusals,
+        rows: tokio::sync::Notify::new(),
     });
     run.observer.starting(total);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let workers = options.concurrency.max(1);
+    // PostgreSQL: the workers' `sending` marks are committed in groups by
+    // a thread of their own (see `commit_marks`), outside the runtime, on
+    // a connection of their own, beside the claims on the run's.
+    let writer = run.ledger.lock().expect("ledger").another_connection()?;
+    let (marks, committer) = match writer {
+        None => (Marks::Inline, None),
+        Some(writer) => {
+            writer.commit_without_waiting_for_disk()?;
+            let (marks, requests) = tokio::sync::mpsc::unbounded_channel();
+            let run = run.clone();
+            let committer = std::thread::Builder::new()
+                .name("newsroom-marks".into())
+                .spawn(move || commit_marks(&run, &writer, requests))?;
+            (Marks::Grouped(marks), Some(committer))
+        }
+    };
     runtime.block_on(async {
-        let mut running: tokio::task::JoinSet<()> = (0..workers).map(|_| worker(run.clone())).collect();
+        let mut running: tokio::task::JoinSet<()> = (0..workers).map(|_| worker(run.clone(), marks.clone())).collect();
         // The claims stay this sender's while it runs, however long a
         // retry's backoff or a slow relay keeps a row in its queue.
         let renewing = tokio::spawn(renew_claims(run.clone()));
@@ -386,6 +404,11 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         }
         renewing.abort();
     });
+    drop(marks);
+    // The workers' senders are gone with them; the committer's channel closes.
+    if let Some(Err(panic)) = committer.map(std::thread::JoinHandle::join) {
+        std::panic::resume_unwind(panic);
+    }
     let state = run.state.lock().expect("state");
     report.relay_error = state.connect_error.clone();
     let ledger = run.ledger.lock().expect("ledger");

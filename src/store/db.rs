@@ -156,6 +156,11 @@ impl Postgres {
         })
     }
 
+    /// The URL connected to, password included.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     fn client(url: &str) -> Result<postgres::Client> {
         use rustls_platform_verifier::ConfigVerifierExt;
         let tls = rustls::ClientConfig::with_platform_verifier().context("failed to set up TLS for PostgreSQL")?;

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use super::Store;
-use super::db::{Backend, Db, params};
+use super::db::{Backend, Db, Param, params};
 use crate::subscribers::matching_key;
 use anyhow::Result;
 
@@ -119,6 +119,16 @@ pub enum Claim {
     Lost,
 }
 
+/// One worker's request of [`Store::mark_outcomes_and_sending`]: the
+/// outcome of its earlier attempt, if it has one to write (row, state,
+/// reply), and the row it is about to send, with the message's Message-ID.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark<'a> {
+    pub outcome: Option<(i64, State, &'a str)>,
+    pub id: i64,
+    pub message_id: &'a str,
+}
+
 /// One sender of a digest, as the rows it claims name it: which process,
 /// and how long its claims last unless renewed.
 #[derive(Debug, Clone)]
@@ -166,25 +176,50 @@ fn read_recipient(row: &super::db::Row) -> Result<Recipient> {
     })
 }
 
-/// [`Store::mark_outcome_and_sending`] on PostgreSQL, in one statement:
-/// `?1`–`?3` the earlier row, its state and reply (NULL for none), `?4`
-/// now, `?5` the row to claim, `?6` its Message-ID, `?7` the owner. Every
-/// part sees the same snapshot, so exactly one of the claim and the
-/// suppression can match (and `done`, a data-modifying part, runs
-/// whether or not it is read). Gives (claimed, suppressed) counts.
-const MARK_AND_CLAIM_POSTGRES: &str = "WITH done AS (
-         UPDATE deliveries SET state = ?2, reply = ?3, updated_at = ?4 WHERE id = ?1 RETURNING 1
-     ), opted_out AS (
-         SELECT EXISTS (SELECT 1 FROM deliveries JOIN subscribers ON subscribers.id = deliveries.subscriber_id
-             WHERE deliveries.id = ?5 AND subscribers.status != 'subscribed') AS yes
-     ), claimed AS (
-         UPDATE deliveries SET state = 'sending', attempts = attempts + 1, message_id = ?6, updated_at = ?4
-         WHERE id = ?5 AND owner = ?7 AND state = 'pending' AND NOT (SELECT yes FROM opted_out) RETURNING 1
-     ), suppressed AS (
-         UPDATE deliveries SET state = 'suppressed', reply = 'opted out during the send', updated_at = ?4
-         WHERE id = ?5 AND owner = ?7 AND state = 'pending' AND (SELECT yes FROM opted_out) RETURNING 1
-     )
-     SELECT (SELECT COUNT(*) FROM claimed), (SELECT COUNT(*) FROM suppressed)";
+/// [`Store::mark_outcomes_and_sending`] on PostgreSQL for `marks` rows,
+/// one statement: `input` has a row per mark (`?1`.. five a mark: the
+/// earlier row, its state and reply, the row to claim, its Message-ID),
+/// then `?N` now and `?N+1` the owner. Every part sees the same snapshot,
+/// so exactly one of the claim and the suppression can match a row, and
+/// `done`, a data-modifying part, runs whether or not it is read. Gives
+/// each row claimed or suppressed with `true` or `false`; a row missing
+/// from the result was lost.
+fn mark_and_claim_postgres(marks: usize) -> String {
+    let input: Vec<String> = (0..marks)
+        .map(|mark| {
+            let n = mark * 5;
+            format!(
+                "(CAST(?{} AS BIGINT), CAST(?{} AS TEXT), CAST(?{} AS TEXT), CAST(?{} AS BIGINT), CAST(?{} AS TEXT))",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5
+            )
+        })
+        .collect();
+    let (now, owner) = (marks * 5 + 1, marks * 5 + 2);
+    format!(
+        "WITH input (done, outcome, reply, id, message_id) AS (VALUES {}),
+         done AS (
+             UPDATE deliveries SET state = input.outcome, reply = input.reply, updated_at = ?{now}
+             FROM input WHERE deliveries.id = input.done RETURNING 1
+         ), opted_out AS (
+             SELECT input.id FROM input JOIN deliveries ON deliveries.id = input.id
+             JOIN subscribers ON subscribers.id = deliveries.subscriber_id WHERE subscribers.status != 'subscribed'
+         ), claimed AS (
+             UPDATE deliveries SET state = 'sending', attempts = attempts + 1, message_id = input.message_id,
+                 updated_at = ?{now}
+             FROM input WHERE deliveries.id = input.id AND owner = ?{owner} AND state = 'pending'
+             AND input.id NOT IN (SELECT id FROM opted_out) RETURNING deliveries.id
+         ), suppressed AS (
+             UPDATE deliveries SET state = 'suppressed', reply = 'opted out during the send', updated_at = ?{now}
+             WHERE id IN (SELECT id FROM opted_out) AND owner = ?{owner} AND state = 'pending' RETURNING id
+         )
+         SELECT id, TRUE FROM claimed UNION ALL SELECT id, FALSE FROM suppressed",
+        input.join(", ")
+    )
+}
 
 /// Claims pending rows (see [`Store::claim_after`]): `?1` digest, `?2`
 /// owner, `?3` how many, `?4` the lease's end, `?5` now, `?6` the row
@@ -401,13 +436,14 @@ impl Store {
         };
         let now = now_text();
         let claim = |after: i64| {
-            self.in_transaction(|db| {
-                db.query(
-                    sql,
-                    params![digest_id, claimant.owner, limit as i64, claimant.until(), now, after],
-                    read_recipient,
-                )
-            })
+            let params = params![digest_id, claimant.owner, limit as i64, claimant.until(), now, after];
+            match self.db.backend() {
+                // BEGIN IMMEDIATE: the write lock first, so that a writer
+                // beside this one (serve) makes it wait, not fail.
+                Backend::Sqlite => self.in_transaction(|db| db.query(sql, params, read_recipient)),
+                // One statement is a transaction of its own: one round trip, not three.
+                Backend::Postgres => self.db.query(sql, params, read_recipient),
+            }
         };
         let mut rows = claim(after)?;
         if rows.is_empty() && after > 0 {
@@ -487,44 +523,72 @@ impl Store {
         message_id: &str,
         claimant: &Claimant,
     ) -> Result<Claim> {
+        let claims = self.mark_outcomes_and_sending(&[Mark { outcome, id, message_id }], claimant)?;
+        Ok(claims[0])
+    }
+
+    /// [`Store::mark_outcome_and_sending`] for several workers' rows at once,
+    /// all committed together or none (a group commit: one commit for the
+    /// marks that arrived while the one before was being written). Gives
+    /// each mark's claim, in order.
+    pub fn mark_outcomes_and_sending(&self, marks: &[Mark], claimant: &Claimant) -> Result<Vec<Claim>> {
+        if marks.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = now_text();
         if self.db.backend() == Backend::Postgres {
             // One statement, one round trip, atomic like the transaction below.
-            let (done, state, reply) = match outcome {
-                Some((done, state, reply)) => (Some(done), Some(state.as_str()), Some(reply)),
-                None => (None, None, None),
-            };
-            let (claimed, suppressed): (i64, i64) = self.db.query_one(
-                MARK_AND_CLAIM_POSTGRES,
-                params![done, state, reply, now, id, message_id, claimant.owner],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )?;
-            return Ok(match (claimed, suppressed) {
-                (1, _) => Claim::Sending,
-                (_, 1) => Claim::OptedOut,
-                _ => Claim::Lost,
-            });
+            let outcomes: Vec<_> = marks
+                .iter()
+                .map(|mark| match mark.outcome {
+                    Some((done, state, reply)) => (Some(done), Some(state.as_str()), Some(reply)),
+                    None => (None, None, None),
+                })
+                .collect();
+            let mut params: Vec<&dyn Param> = Vec::with_capacity(marks.len() * 5 + 2);
+            for (mark, (done, state, reply)) in marks.iter().zip(&outcomes) {
+                params.extend([done as &dyn Param, state, reply, &mark.id, &mark.message_id]);
+            }
+            params.extend([&now as &dyn Param, &claimant.owner]);
+            let rows: HashMap<i64, bool> = self
+                .db
+                .query(&mark_and_claim_postgres(marks.len()), &params, |row| Ok((row.get(0)?, row.get(1)?)))?
+                .into_iter()
+                .collect();
+            return Ok(marks
+                .iter()
+                .map(|mark| match rows.get(&mark.id) {
+                    Some(true) => Claim::Sending,
+                    Some(false) => Claim::OptedOut,
+                    None => Claim::Lost,
+                })
+                .collect());
         }
         self.in_transaction(|db| {
-            if let Some((done, state, reply)) = outcome {
-                db.execute(MARK, params![done, state.as_str(), reply, now])?;
+            let mut claims = Vec::with_capacity(marks.len());
+            for mark in marks {
+                if let Some((done, state, reply)) = mark.outcome {
+                    db.execute(MARK, params![done, state.as_str(), reply, now])?;
+                }
+                let claimed = db.execute(
+                    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, message_id = ?2, updated_at = ?3
+                     WHERE id = ?1 AND owner = ?4 AND state = 'pending' AND NOT EXISTS (
+                         SELECT 1 FROM subscribers WHERE subscribers.id = deliveries.subscriber_id
+                         AND subscribers.status != 'subscribed')",
+                    params![mark.id, mark.message_id, now, claimant.owner],
+                )?;
+                if claimed == 1 {
+                    claims.push(Claim::Sending);
+                    continue;
+                }
+                let suppressed = db.execute(
+                    "UPDATE deliveries SET state = 'suppressed', reply = ?2, updated_at = ?3
+                     WHERE id = ?1 AND owner = ?4 AND state = 'pending'",
+                    params![mark.id, "opted out during the send", now, claimant.owner],
+                )?;
+                claims.push(if suppressed == 1 { Claim::OptedOut } else { Claim::Lost });
             }
-            let claimed = db.execute(
-                "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, message_id = ?2, updated_at = ?3
-                 WHERE id = ?1 AND owner = ?4 AND state = 'pending' AND NOT EXISTS (
-                     SELECT 1 FROM subscribers WHERE subscribers.id = deliveries.subscriber_id
-                     AND subscribers.status != 'subscribed')",
-                params![id, message_id, now, claimant.owner],
-            )?;
-            if claimed == 1 {
-                return Ok(Claim::Sending);
-            }
-            let suppressed = db.execute(
-                "UPDATE deliveries SET state = 'suppressed', reply = ?2, updated_at = ?3
-                 WHERE id = ?1 AND owner = ?4 AND state = 'pending'",
-                params![id, "opted out during the send", now, claimant.owner],
-            )?;
-            Ok(if suppressed == 1 { Claim::OptedOut } else { Claim::Lost })
+            Ok(claims)
         })
     }
 
@@ -654,6 +718,51 @@ mod tests {
             ]
         );
         assert_eq!(store.common_failures("d", 1).unwrap().len(), 1);
+    }
+
+    /// Several workers' marks in one group commit: each gets its own
+    /// claim, in order, and each earlier row its outcome; one mark's row
+    /// being opted out or another sender's changes nothing for the others.
+    fn a_group_of_marks_is_committed_together_each_with_its_claim(place: &TestPlace) {
+        let mut store = place.open();
+        let (ada, _) = store.add("ada@x.org", None, false, now()).unwrap();
+        let (bob, _) = store.add("bob@x.org", None, false, now()).unwrap();
+        let (cy, _) = store.add("cy@x.org", None, false, now()).unwrap();
+        let (dee, _) = store.add("dee@x.org", None, false, now()).unwrap();
+        let (eve, _) = store.add("eve@x.org", None, false, now()).unwrap();
+        let list = [(&ada, "ada@x.org"), (&bob, "bob@x.org"), (&cy, "cy@x.org"), (&dee, "dee@x.org"), (&eve, "eve@x.org")];
+        store.freeze("d", list.iter().map(|(s, a)| (Some(s.id), *a, None))).unwrap();
+        let (ours, theirs) = (Claimant::new(Duration::from_secs(60)), Claimant::new(Duration::from_secs(60)));
+        let rows = store.claim("d", &ours, 4).unwrap();
+        assert_eq!(store.claim("d", &theirs, 4).unwrap().len(), 1, "eve's row is the other sender's");
+        let eve_row = store.rows("d", None).unwrap()[4].id;
+        // Two workers have a message in flight: ada's and bob's.
+        assert_eq!(store.mark_sending(rows[0].id, "<a@x>", &ours).unwrap(), Claim::Sending);
+        assert_eq!(store.mark_sending(rows[1].id, "<b@x>", &ours).unwrap(), Claim::Sending);
+        store.unsubscribe("dee@x.org", Channel::OneClick, Some("d"), now()).unwrap();
+        let marks = [
+            Mark { outcome: Some((rows[0].id, State::Sent, "250 ok a")), id: rows[2].id, message_id: "<c@x>" },
+            Mark { outcome: Some((rows[1].id, State::Sent, "250 ok b")), id: rows[3].id, message_id: "<d@x>" },
+            Mark { outcome: None, id: eve_row, message_id: "<e@x>" },
+        ];
+        assert_eq!(
+            store.mark_outcomes_and_sending(&marks, &ours).unwrap(),
+            [Claim::Sending, Claim::OptedOut, Claim::Lost]
+        );
+        let rows = store.rows("d", None).unwrap();
+        let states: Vec<(State, Option<&str>, u32)> =
+            rows.iter().map(|r| (r.state, r.reply.as_deref(), r.attempts)).collect();
+        assert_eq!(
+            states,
+            [
+                (State::Sent, Some("250 ok a"), 1),
+                (State::Sent, Some("250 ok b"), 1),
+                (State::Sending, None, 1),
+                (State::Suppressed, Some("opted out during the send"), 0),
+                (State::Pending, None, 0),
+            ]
+        );
+        assert!(store.mark_outcomes_and_sending(&[], &ours).unwrap().is_empty());
     }
 
     /// Two senders claiming at once take different rows, and between them every row.

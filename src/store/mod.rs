@@ -102,6 +102,21 @@ impl Store {
         }
     }
 
+    /// Another connection to the same store, for work that runs beside
+    /// this connection's (a sender's marks beside its claims). `None` for
+    /// SQLite, which takes one writer at a time: a second connection would
+    /// only wait for the first.
+    pub fn another_connection(&self) -> Result<Option<Store>> {
+        match &self.db {
+            db::Db::Sqlite(_) => Ok(None),
+            db::Db::Postgres(pg) => Ok(Some(Store {
+                db: db::Db::Postgres(Box::new(db::Postgres::connect(pg.url())?)),
+                path: self.path.clone(),
+                _scratch: None,
+            })),
+        }
+    }
+
     /// The schema version this release writes.
     pub const SCHEMA_VERSION: usize = migrations::CURRENT;
 

@@ -44,5 +44,5 @@ mod url;
 mod testing;
 
 pub use connect::Connection;
-pub use transaction::{Outcome, transmit};
+pub use transaction::{Outcome, hand_over, open, transmit};
 pub use url::{Relay, SMTP_CA_VAR, SMTP_URL_VAR, STEP_TIMEOUT, Security};

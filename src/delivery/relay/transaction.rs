@@ -87,20 +87,42 @@ pub async fn transmit(
     message: Vec<u8>,
     timeout: Duration,
 ) -> (Outcome, bool) {
+    match open(connection, envelope, &message, timeout).await {
+        Ok(()) => hand_over(connection, message, timeout).await,
+        Err(refused) => refused,
+    }
+}
+
+/// The first half of [`transmit`]: MAIL, each RCPT and DATA, up to the
+/// relay's go-ahead for the message. Nothing is delivered until
+/// [`hand_over`] sends the message and its final `.`: a connection closed
+/// in between ends the transaction with nothing delivered (RFC 5321,
+/// 3.8), which is how a caller that may not send after all backs out
+/// (drop the connection). `Err` holds the outcome when the relay did not
+/// take the envelope, and whether the connection goes on.
+pub async fn open(
+    connection: &mut Connection,
+    envelope: &Envelope,
+    message: &[u8],
+    timeout: Duration,
+) -> Result<(), (Outcome, bool)> {
     let smtp = &mut connection.smtp;
-    let parameters = match mail_parameters(smtp.server_info(), envelope, &message) {
+    let parameters = match mail_parameters(smtp.server_info(), envelope, message) {
         Ok(parameters) => parameters,
         // Nothing was sent; the connection carries the next message.
-        Err(missing) => return (Outcome::Permanent(missing), true),
+        Err(missing) => return Err((Outcome::Permanent(missing), true)),
     };
-    let envelope_accepted = if connection.pipelining {
+    if connection.pipelining {
         send_envelope_pipelined(smtp, envelope, parameters, timeout).await
     } else {
         send_envelope(smtp, envelope, parameters, timeout).await
-    };
-    if let Err(refused) = envelope_accepted {
-        return refused;
     }
+}
+
+/// The second half of [`transmit`], after [`open`]: the message, its final
+/// `.` and the relay's reply.
+pub async fn hand_over(connection: &mut Connection, message: Vec<u8>, timeout: Duration) -> (Outcome, bool) {
+    let smtp = &mut connection.smtp;
     let (result, handed_over) = data::write_message(smtp, connection.flushes.as_ref(), message, timeout).await;
     match result {
         Ok(Ok(response)) => (Outcome::Sent(reply_text(&response)), true),
