@@ -179,11 +179,12 @@ fn read_recipient(row: &super::db::Row) -> Result<Recipient> {
 /// [`Store::mark_outcomes_and_sending`] on PostgreSQL for `marks` rows,
 /// one statement: `input` has a row per mark (`?1`.. five a mark: the
 /// earlier row, its state and reply, the row to claim, its Message-ID),
-/// then `?N` now and `?N+1` the owner. Every part sees the same snapshot,
-/// so exactly one of the claim and the suppression can match a row, and
-/// `done`, a data-modifying part, runs whether or not it is read. Gives
-/// each row claimed or suppressed with `true` or `false`; a row missing
-/// from the result was lost.
+/// then `?N` now and `?N+1` the owner. `done`, a data-modifying part, runs
+/// whether or not it is read; the one UPDATE then marks each row still
+/// pending and this sender's `sending`, or `suppressed` if its subscriber
+/// opted out, reading the subscriber in the same snapshot. Gives each row
+/// marked with `true` (sending) or `false` (suppressed); a row missing from
+/// the result was lost.
 fn mark_and_claim_postgres(marks: usize) -> String {
     let input: Vec<String> = (0..marks)
         .map(|mark| {
@@ -204,19 +205,20 @@ fn mark_and_claim_postgres(marks: usize) -> String {
          done AS (
              UPDATE deliveries SET state = input.outcome, reply = input.reply, updated_at = ?{now}
              FROM input WHERE deliveries.id = input.done RETURNING 1
-         ), opted_out AS (
-             SELECT input.id FROM input JOIN deliveries ON deliveries.id = input.id
-             JOIN subscribers ON subscribers.id = deliveries.subscriber_id WHERE subscribers.status != 'subscribed'
-         ), claimed AS (
-             UPDATE deliveries SET state = 'sending', attempts = attempts + 1, message_id = input.message_id,
-                 updated_at = ?{now}
-             FROM input WHERE deliveries.id = input.id AND owner = ?{owner} AND state = 'pending'
-             AND input.id NOT IN (SELECT id FROM opted_out) RETURNING deliveries.id
-         ), suppressed AS (
-             UPDATE deliveries SET state = 'suppressed', reply = 'opted out during the send', updated_at = ?{now}
-             WHERE id IN (SELECT id FROM opted_out) AND owner = ?{owner} AND state = 'pending' RETURNING id
          )
-         SELECT id, TRUE FROM claimed UNION ALL SELECT id, FALSE FROM suppressed",
+         UPDATE deliveries SET
+             state = CASE WHEN claim.opted_out THEN 'suppressed' ELSE 'sending' END,
+             attempts = deliveries.attempts + CASE WHEN claim.opted_out THEN 0 ELSE 1 END,
+             message_id = CASE WHEN claim.opted_out THEN deliveries.message_id ELSE claim.message_id END,
+             reply = CASE WHEN claim.opted_out THEN 'opted out during the send' ELSE deliveries.reply END,
+             updated_at = ?{now}
+         FROM (
+             SELECT input.id, input.message_id, COALESCE(subscribers.status != 'subscribed', FALSE) AS opted_out
+             FROM input JOIN deliveries ON deliveries.id = input.id
+             LEFT JOIN subscribers ON subscribers.id = deliveries.subscriber_id
+         ) AS claim
+         WHERE deliveries.id = claim.id AND deliveries.owner = ?{owner} AND deliveries.state = 'pending'
+         RETURNING deliveries.id, NOT claim.opted_out",
         input.join(", ")
     )
 }
