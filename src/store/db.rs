@@ -251,9 +251,14 @@ pub fn is_retryable(error: &anyhow::Error) -> bool {
         .any(|error| error.code == "40P01" || error.code == "40001")
 }
 
-/// A statement on one line, for messages.
+/// A statement on one line, for messages; one that inserts many rows is
+/// cut after its first 160 characters.
 fn one_line(sql: &str) -> String {
-    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+    let line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(160) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
 }
 
 /// A connection string without its password, for messages.
@@ -432,6 +437,15 @@ mod tests {
             "SELECT a FROM t WHERE b = $1 AND c = '?2' AND \"d?\" = $12"
         );
         assert_eq!(postgres_sql("SELECT 'it''s ?' , ?3"), "SELECT 'it''s ?' , $3");
+    }
+
+    #[test]
+    fn a_long_statement_is_cut_in_messages() {
+        assert_eq!(one_line("SELECT a\n     FROM t"), "SELECT a FROM t");
+        let long = format!("INSERT INTO t (a) VALUES {}", values(2_000, 1));
+        let shown = one_line(&long);
+        assert!(shown.starts_with("INSERT INTO t (a) VALUES (?1), (?2)") && shown.ends_with('…'), "{shown}");
+        assert_eq!(shown.chars().count(), 161);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::path::Path;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use super::db::{Backend, Db, Param, numbered, params, values};
+use super::db::{Backend, Param, numbered, params, values};
 use super::subscribers::{
     COLUMN_COUNT, COLUMNS, Channel, Event, EventKind, Source, SubscriberRecord, encode_attributes, record_all,
     set_status,
@@ -180,7 +180,7 @@ impl Store {
     /// [`Store::import`] of any reader.
     pub fn merge(&self, reader: impl Read, list: &Path, dry_run: bool, now: DateTime<Utc>) -> Result<ImportReport> {
         self.db.begin()?;
-        let result = self.merge_in_transaction(reader, list, now);
+        let result = self.merge_in_transaction(reader, list, now).map(|(report, _)| report);
         self.db.end(!dry_run && result.is_ok())?;
         result
     }
@@ -190,22 +190,16 @@ impl Store {
     /// subscriber, why each one not mailed is not (its latest event), the
     /// file's line of each row, and what the merge would do.
     pub fn view_merged(&self, file: Option<(&Path, &Path)>, now: DateTime<Utc>) -> Result<ListView> {
-        self.with_merged(file, now, |store, report| {
-            // The merge left each row's line in the temporary table `seen`.
-            let line = if file.is_some() {
-                "(SELECT line FROM seen WHERE seen.key = subscribers.key)"
-            } else {
-                "CAST(NULL AS BIGINT)"
-            };
-            let rows = store.db.query(
-                &format!("SELECT {COLUMNS}, {line} FROM subscribers ORDER BY id"),
-                params![],
-                |row| Ok((SubscriberRecord::from_row(row)?, row.get::<Option<i64>>(COLUMN_COUNT)?)),
-            )?;
+        self.with_merged_lines(file, now, |store, report, lines| {
+            let rows = store.db.query(&format!("SELECT {COLUMNS} FROM subscribers ORDER BY id"), params![], |row| {
+                let record = SubscriberRecord::from_row(row)?;
+                let line = lines.get(&record.key).copied();
+                Ok((record, line))
+            })?;
             let mut mailed = Vec::new();
             let mut others = Vec::new();
             for (record, line) in rows {
-                let line = line.map_or(0, |line| line as usize);
+                let line = line.unwrap_or(0);
                 if record.status == SubscriberStatus::Subscribed {
                     mailed.push(Subscriber {
                         id: Some(record.id),
@@ -238,20 +232,37 @@ impl Store {
         now: DateTime<Utc>,
         read: impl FnOnce(&Store, ImportReport) -> Result<T>,
     ) -> Result<T> {
+        self.with_merged_lines(file, now, |store, report, _| read(store, report))
+    }
+
+    /// [`Store::with_merged`], giving `read` each address's line in the
+    /// file too (by matching key).
+    fn with_merged_lines<T>(
+        &self,
+        file: Option<(&Path, &Path)>,
+        now: DateTime<Utc>,
+        read: impl FnOnce(&Store, ImportReport, &HashMap<String, usize>) -> Result<T>,
+    ) -> Result<T> {
         self.db.begin()?;
         let result = (|| -> Result<T> {
-            let report = match file {
+            let (report, lines) = match file {
                 Some((path, shown)) => self.merge_in_transaction(subscribers::open(path)?, shown, now)?,
-                None => ImportReport::default(),
+                None => Default::default(),
             };
-            read(self, report)
+            read(self, report, &lines)
         })();
         self.db.end(false)?;
         result
     }
 
-    /// The merge's work, inside a transaction the caller ends.
-    fn merge_in_transaction(&self, reader: impl Read, list: &Path, now: DateTime<Utc>) -> Result<ImportReport> {
+    /// The merge's work, inside a transaction the caller ends; with each
+    /// matching key's first line in the file.
+    fn merge_in_transaction(
+        &self,
+        reader: impl Read,
+        list: &Path,
+        now: DateTime<Utc>,
+    ) -> Result<(ImportReport, HashMap<String, usize>)> {
         let at = timestamp(now);
         let list_name = list.to_string_lossy().into_owned();
         let db = &self.db;
@@ -262,15 +273,17 @@ impl Store {
                 row.get::<String>(0)
             })?;
         }
-        db.execute_batch("CREATE TEMP TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, line BIGINT NOT NULL)")?;
-        db.execute("DELETE FROM seen", params![])?;
         {
             let mut report = ImportReport::default();
-            let any_forgotten: bool =
-                db.query_one("SELECT EXISTS (SELECT 1 FROM forgotten)", params![], |r| r.get(0))?;
+            let (any_forgotten, any_subscriber): (bool, bool) = db.query_one(
+                "SELECT EXISTS (SELECT 1 FROM forgotten), EXISTS (SELECT 1 FROM subscribers)",
+                params![],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let known = Known { any_forgotten, any_subscriber };
             let mut failure = None;
-            // Each key's first line, in memory (a round trip a row saved on
-            // PostgreSQL), then written to `seen` in batches for the queries.
+            // Each key's first line, by which duplicates are found and the
+            // subscribers whose row is gone.
             let mut seen: HashMap<String, usize> = HashMap::new();
             let mut chunk = Vec::with_capacity(CHUNK);
             let problems = subscribers::for_each_row(reader, list, |row| {
@@ -281,7 +294,7 @@ impl Store {
                 chunk.push(admitted);
                 if chunk.len() == CHUNK
                     && let Err(error) =
-                        self.merge_chunk(std::mem::take(&mut chunk), &list_name, any_forgotten, &at, &mut report)
+                        self.merge_chunk(std::mem::take(&mut chunk), &list_name, known, &at, &mut report)
                 {
                     failure = Some(error);
                 }
@@ -289,25 +302,25 @@ impl Store {
             if let Some(error) = failure {
                 return Err(error);
             }
-            self.merge_chunk(chunk, &list_name, any_forgotten, &at, &mut report)?;
-            record_seen(db, &seen)?;
+            self.merge_chunk(chunk, &list_name, known, &at, &mut report)?;
             report.diagnostics.extend(problems);
             // A file that could not be read (no `email` column) removes nobody.
             if report.diagnostics.iter().any(|d| d.line == 1 && d.is_error()) {
-                return Ok(report);
+                return Ok((report, seen));
             }
-            let gone: Vec<(i64, String)> = db.query(
-                "SELECT id, address FROM subscribers WHERE list = ?1 AND source = 'csv' AND status = 'subscribed'
-                 AND key NOT IN (SELECT key FROM seen) ORDER BY id",
+            let listed: Vec<(i64, String, String)> = db.query(
+                "SELECT id, address, key FROM subscribers WHERE list = ?1 AND source = 'csv' AND status = 'subscribed'
+                 ORDER BY id",
                 params![list_name],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )?;
-            for (id, address) in gone {
+            let gone = listed.into_iter().filter(|(_, _, key)| !seen.contains_key(key));
+            for (id, address, _) in gone {
                 let event = Event::new(EventKind::Removed, Channel::Csv).detail(format!("no longer in {list_name}"));
                 set_status(db, id, SubscriberStatus::Removed, &event, &at)?;
                 report.removed.push(address);
             }
-            Ok(report)
+            Ok((report, seen))
         }
     }
 
@@ -318,26 +331,18 @@ impl Store {
         &self,
         chunk: Vec<Admitted>,
         list: &str,
-        any_forgotten: bool,
+        known: Known,
         at: &str,
         report: &mut ImportReport,
     ) -> Result<()> {
         if chunk.is_empty() {
             return Ok(());
         }
-        let db = &self.db;
         let keys: Vec<&str> = chunk.iter().map(|row| row.key.as_str()).collect();
-        let forgotten = if any_forgotten { self.forgotten_among(&keys)? } else { HashSet::new() };
-        let placeholders = numbered(1, keys.len());
-        let mut stored: HashMap<String, (SubscriberRecord, Option<String>)> = db
-            .query(
-                &format!("SELECT {COLUMNS}, list FROM subscribers WHERE key IN ({placeholders})"),
-                &keys.iter().map(|key| key as &dyn Param).collect::<Vec<_>>(),
-                |row| Ok((SubscriberRecord::from_row(row)?, row.get::<Option<String>>(COLUMN_COUNT)?)),
-            )?
-            .into_iter()
-            .map(|(record, list)| (record.key.clone(), (record, list)))
-            .collect();
+        let forgotten = if known.any_forgotten { self.forgotten_among(&keys)? } else { HashSet::new() };
+        // Into a store that held nobody when the merge began, every row is
+        // new (one that signed up meanwhile is found by the insert).
+        let mut stored = if known.any_subscriber { self.stored(&keys)? } else { HashMap::new() };
         let mut added = Vec::new();
         for row in chunk {
             if forgotten.contains(&row.key) {
@@ -353,19 +358,43 @@ impl Store {
                 }
             }
         }
-        self.add_all(added, list, at, report)
+        // Rows whose address was added since it was looked up (a sign-up
+        // on the web, on PostgreSQL) are merged into what is there now.
+        let taken = self.add_all(added, list, at, report)?;
+        if !taken.is_empty() {
+            let keys: Vec<&str> = taken.iter().map(|(row, _)| row.key.as_str()).collect();
+            let mut stored = self.stored(&keys)?;
+            for (row, _) in taken {
+                let stored = stored.remove(&row.key).expect("the insert found it there");
+                let decision = decide(Some(stored.0.status), row.subscriber.status);
+                self.merge_known(row.subscriber, stored, decision, list, at, report)?;
+            }
+        }
+        Ok(())
     }
 
-    /// Adds the subscribers of new rows, with their events.
+    /// The subscribers the store holds under `keys`, with the list each came from.
+    fn stored(&self, keys: &[&str]) -> Result<HashMap<String, (SubscriberRecord, Option<String>)>> {
+        let rows = self.db.query(
+            &format!("SELECT {COLUMNS}, list FROM subscribers WHERE key IN ({})", numbered(1, keys.len())),
+            &keys.iter().map(|key| key as &dyn Param).collect::<Vec<_>>(),
+            |row| Ok((SubscriberRecord::from_row(row)?, row.get::<Option<String>>(COLUMN_COUNT)?)),
+        )?;
+        Ok(rows.into_iter().map(|(record, list)| (record.key.clone(), (record, list))).collect())
+    }
+
+    /// Adds the subscribers of new rows, with their events. Gives back the
+    /// rows whose address the store holds after all (added since it was
+    /// looked up), untouched.
     fn add_all(
         &self,
         added: Vec<(Admitted, SubscriberStatus)>,
         list: &str,
         at: &str,
         report: &mut ImportReport,
-    ) -> Result<()> {
+    ) -> Result<Vec<(Admitted, SubscriberStatus)>> {
         if added.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         struct New<'a> {
             address: &'a str,
@@ -423,7 +452,7 @@ impl Store {
             .query(
                 &format!(
                     "INSERT INTO subscribers (address, key, name, status, source, attributes, created_at, confirmed_at, changed_at, list)
-                     VALUES {} RETURNING key, id",
+                     VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key, id",
                     values(new.len(), 10)
                 ),
                 &params,
@@ -434,6 +463,7 @@ impl Store {
         let events: Vec<(i64, Event, &str)> = added
             .iter()
             .zip(&new)
+            .filter(|((row, _), _)| ids.contains_key(&row.key))
             .map(|((row, status), new)| {
                 let line = row.subscriber.line;
                 let detail = if *status == SubscriberStatus::Subscribed {
@@ -445,8 +475,10 @@ impl Store {
             })
             .collect();
         record_all(&self.db, &events)?;
-        report.added.extend(added.into_iter().map(|(row, _)| row.subscriber.email));
-        Ok(())
+        drop(new);
+        let (inserted, taken): (Vec<_>, Vec<_>) = added.into_iter().partition(|(row, _)| ids.contains_key(&row.key));
+        report.added.extend(inserted.into_iter().map(|(row, _)| row.subscriber.email));
+        Ok(taken)
     }
 
     /// Merges a row about a subscriber the store holds.
@@ -530,6 +562,13 @@ impl Store {
     }
 }
 
+/// What the store held when a merge began.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    any_forgotten: bool,
+    any_subscriber: bool,
+}
+
 /// A row of the file naming a subscriber no earlier row named, with its
 /// matching key and the export's columns taken out of its attributes.
 struct Admitted {
@@ -561,18 +600,6 @@ fn admit(row: Row, list: &str, seen: &mut HashMap<String, usize>, report: &mut I
     seen.insert(key.clone(), line);
     let exported = take_export_columns(&mut subscriber);
     Some(Admitted { subscriber, key, exported })
-}
-
-/// Writes the keys a file listed, with their lines, into the temporary
-/// table `seen`, many rows a statement.
-fn record_seen(db: &Db, seen: &HashMap<String, usize>) -> Result<()> {
-    let rows: Vec<(&String, i64)> = seen.iter().map(|(key, line)| (key, *line as i64)).collect();
-    for batch in rows.chunks(CHUNK) {
-        let sql = format!("INSERT INTO seen (key, line) VALUES {}", values(batch.len(), 2));
-        let params: Vec<&dyn Param> = batch.iter().flat_map(|(key, line)| [*key as &dyn Param, line]).collect();
-        db.execute(&sql, &params)?;
-    }
-    Ok(())
 }
 
 /// The columns an export adds, read off a row (and out of its attributes).

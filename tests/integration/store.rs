@@ -682,3 +682,67 @@ fn a_site_from_before_the_store_keeps_working() {
     assert!(!site.path().join(".newsroom/ledger.sqlite").exists());
     assert!(site.path().join(".newsroom/newsroom.sqlite").exists());
 }
+
+/// A subscriber file read slowly: it stops once at `pause_at` bytes, says
+/// so, and goes on when told.
+struct Paused {
+    bytes: Vec<u8>,
+    at: usize,
+    pause_at: usize,
+    paused: Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>,
+}
+
+impl std::io::Read for Paused {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.pause_at
+            && let Some((paused, go)) = self.paused.take()
+        {
+            paused.send(()).unwrap();
+            go.recv().unwrap();
+        }
+        let end = if self.at < self.pause_at { self.pause_at } else { self.bytes.len() };
+        let n = buf.len().min(end - self.at);
+        buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// On PostgreSQL a reader may sign up (serve, on another machine) while a
+/// merge into an empty store runs. The merge finds the address taken when
+/// it inserts, and merges the row into that subscriber as if it had been
+/// there from the start, instead of failing on the duplicate key.
+#[test]
+fn an_address_added_while_a_merge_runs_is_merged_into_not_duplicated() {
+    if postgres_server("an_address_added_while_a_merge_runs_is_merged_into_not_duplicated").is_none() {
+        return;
+    }
+    let store = TestStore::new(Backend::Postgres);
+    let other = store.open();
+    let mut csv = String::from("email,name\n");
+    for line in 2..=1_201 {
+        csv.push_str(&format!("reader{line:06}@example.org,Reader {line}\n"));
+    }
+    // Paused after the first chunk of rows was merged, before the second
+    // chunk (which holds line 900) is read.
+    let pause_at = csv.find("reader000800@").unwrap();
+    let (paused, paused_here) = std::sync::mpsc::channel();
+    let (go, go_here) = std::sync::mpsc::channel();
+    let reader = Paused { bytes: csv.into_bytes(), at: 0, pause_at, paused: Some((paused, go_here)) };
+    let report = std::thread::scope(|scope| {
+        let merger = store.open();
+        let merging = scope.spawn(move || merger.merge(reader, Path::new(LIST), false, at(1)));
+        paused_here.recv().unwrap();
+        other.add("Reader000900@example.org", Some("Signed Up"), false, at(1)).unwrap();
+        go.send(()).unwrap();
+        merging.join().unwrap()
+    })
+    .expect("the merge goes on past the address added meanwhile");
+    assert_eq!(report.added.len(), 1_199);
+    assert!(!report.added.iter().any(|a| a == "reader000900@example.org"));
+    assert_eq!(report.updated, ["reader000900@example.org"], "the file's name is taken, as for any known reader");
+    let late = store.subscriber("reader000900@example.org").unwrap().unwrap();
+    assert_eq!((late.name.as_deref(), late.status), (Some("Reader 900"), SubscriberStatus::Subscribed));
+    assert_eq!(store.subscribers(None).unwrap().len(), 1_200);
+    assert_eq!(kinds(&store, "reader000900@example.org").len(), 1, "one event: the sign-up's, none from the file");
+}
