@@ -29,6 +29,12 @@
 #                                                   # key tests/fixtures/dkim/rsa2048.pem (or ed25519)
 #   STORE=postgres bash bench/send-postfix.sh 20000 # the store in a PostgreSQL cluster of the
 #                                                   # run's own (scripts/pg-cluster.sh), same machine
+#   LIST=kept bash bench/send-postfix.sh 20000      # a later month's send: the store already holds
+#                                                   # the subscribers (merged once, untimed, from the
+#                                                   # same file); each timed run starts from no
+#                                                   # digest and merges the unchanged file. Default
+#                                                   # LIST=fresh: an empty store each timed run, so
+#                                                   # each also imports every subscriber anew.
 #   SINK_PORT=2745 (default) must be free.
 set -euo pipefail
 
@@ -77,12 +83,28 @@ if [ "$STORE" = postgres ]; then
     NEWSROOM_STORE_URL=$("$ROOT/scripts/pg-cluster.sh" start "$pg_dir" "${PGPORT_BENCH:-55436}")
     export NEWSROOM_STORE_URL
 fi
+LIST=${LIST:-fresh}
 # A fresh, empty store for each timed send.
 fresh_store() {
     rm -rf "$site/.newsroom"
     if [ "$STORE" = postgres ]; then
-        psql -q "$NEWSROOM_STORE_URL" -c 'DROP SCHEMA public CASCADE' -c 'CREATE SCHEMA public'
+        psql -q "$NEWSROOM_STORE_URL" -c 'DROP SCHEMA public CASCADE' -c 'CREATE SCHEMA public' 2>/dev/null
     fi
+}
+# LIST=kept: the store keeps its subscribers and their history; only the
+# digests sent are forgotten, so that each timed send is a first send of its
+# month.
+forget_digests() {
+    if [ "$STORE" = postgres ]; then
+        psql -q "$NEWSROOM_STORE_URL" -c 'DELETE FROM deliveries' -c 'DELETE FROM digests'
+    else
+        python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); c.execute("DELETE FROM deliveries"); c.execute("DELETE FROM digests"); c.commit()' \
+            "$site/.newsroom/newsroom.sqlite"
+    fi
+}
+before_send() {
+    if [ "$LIST" = kept ]; then forget_digests; else fresh_store; fi
 }
 export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=bench
 export NEWSROOM_SMTP_URL="smtp://127.0.0.1:$PORT"
@@ -129,13 +151,18 @@ for n in "${SIZES[@]}"; do
     : >"$sf"
     : >"$nf"
     for c in "${LEVELS[@]}"; do : >"$WORK/send-$c.txt"; done
+    if [ "$LIST" = kept ]; then
+        # Merged once, untimed, under the name the site's configuration gives it.
+        fresh_store
+        (cd "$site" && "$BIN" subscribers import subscribers.example.csv >/dev/null)
+    fi
     for _ in $(seq "$RUNS"); do
         timed "$sf" "$TIME_FORMAT" /usr/sbin/smtp-source -d -s 8 -l 30720 -m 20000 "127.0.0.1:$PORT"
         if [ "$n" -ne 20000 ]; then
             timed "$nf" "$TIME_FORMAT" /usr/sbin/smtp-source -d -s 8 -l 30720 -m "$n" "127.0.0.1:$PORT"
         fi
         for c in "${LEVELS[@]}"; do
-            fresh_store
+            before_send
             timed "$WORK/send-$c.txt" "$TIME_FORMAT" "$BIN" -C "$site" digest send --month 2026-10 --concurrency "$c"
             grep -q " $n sent, 0 failed" "$WORK/cmd.out" "$WORK/cmd.err" || {
                 cat "$WORK/cmd.out" "$WORK/cmd.err" >&2
@@ -162,5 +189,5 @@ done
 echo
 echo "Message: $SIZE bytes (smtp-source: 30720). Sink: smtp-sink -u nobody -c 127.0.0.1:$PORT 1000."
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: *//'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
-echo "Store: $STORE."
-echo "Command: ${STORE:+STORE=$STORE }${DKIM:+DKIM=$DKIM }CONCURRENCY=\"${LEVELS[*]}\" RUNS=$RUNS bash bench/send-postfix.sh ${SIZES[*]}"
+echo "Store: $STORE; list: $LIST."
+echo "Command: ${STORE:+STORE=$STORE }LIST=$LIST ${DKIM:+DKIM=$DKIM }CONCURRENCY=\"${LEVELS[*]}\" RUNS=$RUNS bash bench/send-postfix.sh ${SIZES[*]}"
