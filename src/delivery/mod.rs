@@ -351,6 +351,10 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     report.skipped = counts.iter().filter(|(s, _)| matches!(s, State::Sent | State::Suppressed)).map(|(_, n)| n).sum();
 
     ledger.commit_without_waiting_for_disk()?;
+    let writer = ledger.another_connection()?;
+    if let Some(writer) = &writer {
+        writer.commit_without_waiting_for_disk()?;
+    }
     let claimant = Claimant::new(options.lease);
     let run = Arc::new(Run {
         queue: Mutex::new(VecDeque::new()),
@@ -367,25 +371,22 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         stop: options.stop.clone(),
         refusal_limit: site.config.delivery.stop_after_identical_refusals,
         rows: tokio::sync::Notify::new(),
+        writer: writer.map(Mutex::new),
     });
     run.observer.starting(total);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let workers = options.concurrency.max(1);
     // PostgreSQL: the workers' `sending` marks are committed in groups by
     // a thread of their own (see `commit_marks`), outside the runtime, on
-    // a connection of their own, beside the claims on the run's.
-    let writer = run.ledger.lock().expect("ledger").another_connection()?;
-    let (marks, committer) = match writer {
-        None => (Marks::Inline, None),
-        Some(writer) => {
-            writer.commit_without_waiting_for_disk()?;
-            let (marks, requests) = tokio::sync::mpsc::unbounded_channel();
-            let run = run.clone();
-            let committer = std::thread::Builder::new()
-                .name("newsroom-marks".into())
-                .spawn(move || commit_marks(&run, &writer, requests))?;
-            (Marks::Grouped(marks), Some(committer))
-        }
+    // the run's second connection.
+    let (marks, committer) = if run.writer.is_some() {
+        let (marks, requests) = tokio::sync::mpsc::unbounded_channel();
+        let run = run.clone();
+        let committer =
+            std::thread::Builder::new().name("newsroom-marks".into()).spawn(move || commit_marks(&run, requests))?;
+        (Marks::Grouped(marks), Some(committer))
+    } else {
+        (Marks::Inline, None)
     };
     runtime.block_on(async {
         let mut running: tokio::task::JoinSet<()> = (0..workers).map(|_| worker(run.clone(), marks.clone())).collect();
@@ -404,6 +405,9 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         }
         renewing.abort();
     });
+    // Dropping the runtime waits for a claim still running on its blocking
+    // pool: its rows are queued before they are given back below.
+    drop(runtime);
     drop(marks);
     // The workers' senders are gone with them; the committer's channel closes.
     if let Some(Err(panic)) = committer.map(std::thread::JoinHandle::join) {

@@ -149,6 +149,11 @@ pub(super) struct Run {
     pub(super) refusal_limit: usize,
     /// Told when claimed rows were queued.
     pub(super) rows: tokio::sync::Notify,
+    /// PostgreSQL: a second connection, on which [`commit_marks`] commits
+    /// the marks and [`renew_claims`] renews the leases. The two statements
+    /// change many of this sender's rows at once: on two connections they
+    /// deadlocked each other (a soak's sender lost its workers to it).
+    pub(super) writer: Option<Mutex<Store>>,
 }
 
 /// A worker's request to mark its next row `sending` (with its earlier
@@ -397,7 +402,8 @@ struct Unrecorded {
 /// trip to PostgreSQL instead of queueing for one each (at 8 workers, 1.5
 /// marks a commit on average). Runs on a thread of its own: a store call
 /// on a runtime's worker would first hand that worker's other tasks on.
-pub(super) fn commit_marks(run: &Run, store: &Store, mut requests: mpsc::UnboundedReceiver<MarkRequest>) {
+pub(super) fn commit_marks(run: &Run, mut requests: mpsc::UnboundedReceiver<MarkRequest>) {
+    let writer = run.writer.as_ref().expect("marks are grouped only with a writer connection");
     let mut group = Vec::new();
     while let Some(first) = requests.blocking_recv() {
         group.push(first);
@@ -412,7 +418,17 @@ pub(super) fn commit_marks(run: &Run, store: &Store, mut requests: mpsc::Unbound
                 message_id: &request.message_id,
             })
             .collect();
-        let committed = store.mark_outcomes_and_sending(&marks, &run.claimant);
+        let mut committed = writer.lock().expect("writer").mark_outcomes_and_sending(&marks, &run.claimant);
+        // A statement PostgreSQL chose as a deadlock's victim changed
+        // nothing: it is run again.
+        for _ in 0..3 {
+            match &committed {
+                Err(error) if crate::store::db::is_retryable(error) => {
+                    committed = writer.lock().expect("writer").mark_outcomes_and_sending(&marks, &run.claimant);
+                }
+                _ => break,
+            }
+        }
         match committed {
             Ok(claims) => {
                 for (request, claim) in group.drain(..).zip(claims) {
@@ -472,7 +488,11 @@ pub(super) async fn renew_claims(run: Arc<Run>) {
     let every = run.claimant.lease / 3;
     loop {
         tokio::time::sleep(every).await;
-        if let Err(error) = run.ledger.lock().expect("ledger").renew(&run.digest.id, &run.claimant) {
+        let renewed = match &run.writer {
+            Some(writer) => writer.lock().expect("writer").renew(&run.digest.id, &run.claimant),
+            None => run.ledger.lock().expect("ledger").renew(&run.digest.id, &run.claimant),
+        };
+        if let Err(error) = renewed {
             run.observer.problem(&format!("the store could not renew this sender's claims: {error:#}"));
         }
     }
