@@ -365,7 +365,14 @@ impl Store {
             let keys: Vec<&str> = taken.iter().map(|(row, _)| row.key.as_str()).collect();
             let mut stored = self.stored(&keys)?;
             for (row, _) in taken {
-                let stored = stored.remove(&row.key).expect("the insert found it there");
+                // Taken at the insert and gone again before this read (a
+                // `forget` between the two statements): not this merge's to guess.
+                let stored = stored.remove(&row.key).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{} was added and removed again while the merge ran; run it again",
+                        row.subscriber.email
+                    )
+                })?;
                 let decision = decide(Some(stored.0.status), row.subscriber.status);
                 self.merge_known(row.subscriber, stored, decision, list, at, report)?;
             }
