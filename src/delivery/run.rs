@@ -174,6 +174,12 @@ enum Next {
 }
 
 impl Run {
+    /// The connection that changes many of this sender's rows at once (the
+    /// marks, the renewals): the second one on PostgreSQL, else the run's.
+    fn rows_writer(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.writer.as_ref().unwrap_or(&self.ledger).lock().expect("store")
+    }
+
     fn next_job(self: &Arc<Self>) -> Next {
         let mut queue = self.queue.lock().expect("queue");
         let mut state = self.state.lock().expect("state");
@@ -403,7 +409,6 @@ struct Unrecorded {
 /// marks a commit on average). Runs on a thread of its own: a store call
 /// on a runtime's worker would first hand that worker's other tasks on.
 pub(super) fn commit_marks(run: &Run, mut requests: mpsc::UnboundedReceiver<MarkRequest>) {
-    let writer = run.writer.as_ref().expect("marks are grouped only with a writer connection");
     let mut group = Vec::new();
     while let Some(first) = requests.blocking_recv() {
         group.push(first);
@@ -418,13 +423,13 @@ pub(super) fn commit_marks(run: &Run, mut requests: mpsc::UnboundedReceiver<Mark
                 message_id: &request.message_id,
             })
             .collect();
-        let mut committed = writer.lock().expect("writer").mark_outcomes_and_sending(&marks, &run.claimant);
+        let mut committed = run.rows_writer().mark_outcomes_and_sending(&marks, &run.claimant);
         // A statement PostgreSQL chose as a deadlock's victim changed
         // nothing: it is run again.
         for _ in 0..3 {
             match &committed {
                 Err(error) if crate::store::db::is_retryable(error) => {
-                    committed = writer.lock().expect("writer").mark_outcomes_and_sending(&marks, &run.claimant);
+                    committed = run.rows_writer().mark_outcomes_and_sending(&marks, &run.claimant);
                 }
                 _ => break,
             }
@@ -488,11 +493,7 @@ pub(super) async fn renew_claims(run: Arc<Run>) {
     let every = run.claimant.lease / 3;
     loop {
         tokio::time::sleep(every).await;
-        let renewed = match &run.writer {
-            Some(writer) => writer.lock().expect("writer").renew(&run.digest.id, &run.claimant),
-            None => run.ledger.lock().expect("ledger").renew(&run.digest.id, &run.claimant),
-        };
-        if let Err(error) = renewed {
+        if let Err(error) = run.rows_writer().renew(&run.digest.id, &run.claimant) {
             run.observer.problem(&format!("the store could not renew this sender's claims: {error:#}"));
         }
     }

@@ -193,13 +193,12 @@ impl Store {
         self.with_merged_lines(file, now, |store, report, lines| {
             let rows = store.db.query(&format!("SELECT {COLUMNS} FROM subscribers ORDER BY id"), params![], |row| {
                 let record = SubscriberRecord::from_row(row)?;
-                let line = lines.get(&record.key).copied();
+                let line = lines.get(&record.key).copied().unwrap_or(0);
                 Ok((record, line))
             })?;
             let mut mailed = Vec::new();
             let mut others = Vec::new();
             for (record, line) in rows {
-                let line = line.unwrap_or(0);
                 if record.status == SubscriberStatus::Subscribed {
                     mailed.push(Subscriber {
                         id: Some(record.id),
@@ -467,7 +466,7 @@ impl Store {
             )?
             .into_iter()
             .collect();
-        let events: Vec<(i64, Event, &str)> = added
+        let imported: Vec<(i64, Event, &str)> = added
             .iter()
             .zip(&new)
             .filter(|((row, _), _)| ids.contains_key(&row.key))
@@ -481,6 +480,7 @@ impl Store {
                 (ids[&row.key], Event::new(EventKind::Imported, Channel::Csv).detail(detail), new.created)
             })
             .collect();
+        let events: Vec<(i64, &Event, &str)> = imported.iter().map(|(id, event, at)| (*id, event, *at)).collect();
         record_all(&self.db, &events)?;
         drop(new);
         let (inserted, taken): (Vec<_>, Vec<_>) = added.into_iter().partition(|(row, _)| ids.contains_key(&row.key));

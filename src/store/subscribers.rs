@@ -556,18 +556,7 @@ impl Store {
 
 /// Appends an event at `at` to a subscriber's history.
 pub(super) fn record(db: &Db, subscriber_id: i64, event: &Event, at: &str) -> Result<()> {
-    db.execute(
-        "INSERT INTO events (subscriber_id, at, kind, channel, detail, digest_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            subscriber_id,
-            at,
-            event.kind.as_str(),
-            event.channel.map(Channel::as_str),
-            event.detail,
-            event.digest_id
-        ],
-    )?;
-    Ok(())
+    record_all(db, &[(subscriber_id, event, at)])
 }
 
 /// HMAC-SHA256 of `key` under `secret`, in hex.
@@ -579,7 +568,7 @@ fn keyed_hash(secret: &[u8], key: &str) -> String {
 
 /// Appends many events, each to its subscriber's history at its time, a
 /// few hundred a statement.
-pub(super) fn record_all(db: &Db, events: &[(i64, Event, &str)]) -> Result<()> {
+pub(super) fn record_all(db: &Db, events: &[(i64, &Event, &str)]) -> Result<()> {
     for batch in events.chunks(500) {
         let rows: Vec<_> = batch
             .iter()
