@@ -129,7 +129,7 @@ fn each_configuration_mistake_is_reported_as_expected() {
             std::fs::write(dir.path().join(path), text).unwrap();
         }
         let output = newsroom(dir.path())
-            .env("NEWSROOM_UNSUBSCRIBE_SECRET", "s")
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
             .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
             .args(case.args)
             .output()
@@ -149,7 +149,7 @@ fn send_names_every_missing_key() {
     std::fs::create_dir_all(dir.path().join("posts")).unwrap();
     std::fs::write(dir.path().join(POST.0), POST.1).unwrap();
     let output = newsroom(dir.path())
-        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "s")
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
         .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
         .args(["digest", "send", "--month", "2026-10", "--test-to", "me@example.org"])
         .output()
@@ -216,7 +216,7 @@ fn init_makes_a_site_that_works_and_never_overwrites() {
     let preview = newsroom(&dir).args(["digest", "preview", "--month", "2026-11"]).output().unwrap();
     assert!(preview.status.success(), "{}", stderr(&preview));
     let send = newsroom(&dir)
-        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "s")
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
         .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
         .args(["digest", "send", "--month", "2026-11"])
         .output()
@@ -410,7 +410,7 @@ fn a_missing_posts_folder_is_a_configuration_error_in_every_command() {
         &["digest", "send", "--month", "2026-10"][..],
     ] {
         let output = newsroom(dir.path())
-            .env("NEWSROOM_UNSUBSCRIBE_SECRET", "s")
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
             .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
             .args(args)
             .output()
@@ -442,7 +442,7 @@ fn a_bad_unsubscribe_url_stops_preview_and_send_before_anything_happens() {
         std::fs::write(dir.path().join(PEOPLE.0), PEOPLE.1).unwrap();
         for args in [&["digest", "preview", "--month", "2026-10"][..], &["digest", "send", "--month", "2026-10"][..]] {
             let output = newsroom(dir.path())
-                .env("NEWSROOM_UNSUBSCRIBE_SECRET", "s")
+                .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
                 .env("NEWSROOM_SMTP_URL", server.url())
                 .args(args)
                 .output()

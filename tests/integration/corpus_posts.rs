@@ -50,7 +50,7 @@ fn links(html: &str) -> Vec<String> {
 /// The digest message of `month` for the site's one subscriber.
 fn digest_message(site: &TempSite, month: &str) -> Vec<u8> {
     let mut command = newsroom(site.path());
-    command.env("NEWSROOM_UNSUBSCRIBE_SECRET", "test-secret").args(["digest", "preview", "--month", month]);
+    command.env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET).args(["digest", "preview", "--month", month]);
     let output = command.output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     std::fs::read(site.path().join(format!("preview/{month}/messages/00001-ada@example.org.eml"))).unwrap()

@@ -96,7 +96,7 @@ fn previews_and_sent_messages_verify_with_dkimpy_and_an_altered_header_does_not(
             let output = newsroom(site.path())
                 .args(["digest", "send", "--month", "2026-10"])
                 .env("NEWSROOM_SMTP_URL", smtp.url())
-                .env("NEWSROOM_UNSUBSCRIBE_SECRET", "dkim-test-secret")
+                .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
                 .output()
                 .unwrap();
             assert!(output.status.success(), "{}", stderr(&output));

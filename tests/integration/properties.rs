@@ -763,7 +763,7 @@ fn check_headers(bytes: &[u8], address: &str, name: Option<&str>) -> Result<(), 
     let url = url::Url::parse(url).map_err(|e| format!("List-Unsubscribe `{url}`: {e}"))?;
     // An opaque token (the subscriber's id and a MAC): the address is not in it.
     let token = url.path().strip_prefix("/newsletter/unsubscribe/").ok_or(format!("unsubscribe URL {url}"))?;
-    if newsroom::token::verify(b"test-secret", "news.lantern.example.org", token).is_none() {
+    if newsroom::token::verify(crate::support::SECRET.as_bytes(), "news.lantern.example.org", token).is_none() {
         return Err(format!("the unsubscribe token {token} does not verify"));
     }
     let local = address.split('@').next().unwrap_or_default();
@@ -800,7 +800,7 @@ proptest! {
         }
         csv.flush().unwrap();
         drop(csv);
-        let output = newsroom(site.path()).env("NEWSROOM_UNSUBSCRIBE_SECRET", "test-secret").args(["digest", "preview"]).output().unwrap();
+        let output = newsroom(site.path()).env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET).args(["digest", "preview"]).output().unwrap();
         prop_assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
         let dir = site.path().join("preview/2026-10/messages");
         let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();

@@ -26,7 +26,7 @@ fn send_command(site: &Path, server: &SmtpServer, args: &[&str]) -> StdCommand {
     let mut command = StdCommand::new(assert_cmd::cargo::cargo_bin("newsroom"));
     command
         .env("NEWSROOM_NOW", NOW)
-        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "test-secret")
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
         .env("NEWSROOM_SMTP_URL", server.url())
         .env_remove("NEWSROOM_STORE_URL")
         .envs(site_store_url().map(|url| ("NEWSROOM_STORE_URL", url)))
@@ -66,7 +66,7 @@ fn ledger(site: &Path) -> BTreeMap<String, (String, Option<String>)> {
 fn previewed(site: &Path) -> BTreeMap<String, Vec<u8>> {
     let out = site.join("previewed");
     let output = newsroom(site)
-        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "test-secret")
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
         .args(["digest", "preview", "--month", "2026-10", "--out"])
         .arg(&out)
         .output()
@@ -92,7 +92,7 @@ fn previewed(site: &Path) -> BTreeMap<String, Vec<u8>> {
 /// list, and name a subscriber the store holds.
 fn unsubscriber(site: &Path, url: &str) -> String {
     let token = url.rsplit('/').next().unwrap();
-    let id = newsroom::token::verify(b"test-secret", "news.lantern.example.org", token)
+    let id = newsroom::token::verify(crate::support::SECRET.as_bytes(), "news.lantern.example.org", token)
         .unwrap_or_else(|| panic!("the token of {url} does not verify"));
     let store = crate::serve::open_store(site);
     store.subscriber_by_id(id).unwrap().unwrap_or_else(|| panic!("{url} names no subscriber")).address
@@ -348,7 +348,7 @@ fn send_refuses_without_the_unsubscribe_secret_and_test_to_touches_no_ledger() {
 fn credentials_never_appear_in_errors() {
     let site = site_with_subscribers(1);
     let output = newsroom(site.path())
-        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "x")
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
         .env("NEWSROOM_SMTP_URL", "smtp://user:hunter2@127.0.0.1:1")
         .args(["digest", "send", "--month", "2026-10"])
         .output()
@@ -864,7 +864,7 @@ fn an_unknown_mailbox_bounces_the_subscriber_for_later_digests() {
 
     let out = site.path().join("again");
     let preview = newsroom(site.path())
-        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "test-secret")
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
         .args(["digest", "preview", "--month", "2026-10", "--out"])
         .arg(&out)
         .output()

@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 
 use crate::support::*;
 
-pub const SECRET: &str = "serve-test-secret";
+pub const SECRET: &str = crate::support::SECRET;
 const LIST_ID: &str = "news.lantern.example.org";
 const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
 const FORM: &str = "application/x-www-form-urlencoded";

@@ -585,7 +585,7 @@ fn the_hand_commands_keep_opt_outs_and_say_what_they_did() {
     assert_eq!(show.status.code(), Some(1));
     // Still in the file, but a preview does not mail it, and says why.
     let preview = newsroom(site.path())
-        .env("NEWSROOM_UNSUBSCRIBE_SECRET", "s")
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
         .args(["digest", "preview", "--month", "2026-10", "--out", "out"])
         .output()
         .unwrap();

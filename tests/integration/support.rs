@@ -9,6 +9,10 @@ use assert_cmd::Command;
 /// The instant every test runs at, so "future" and "previous month" never drift.
 pub const NOW: &str = "2026-11-22T12:00:00Z";
 
+/// The unsubscribe secret the tests sign and verify with: 32 bytes or
+/// more, as newsroom requires of any key it is given.
+pub const SECRET: &str = "newsroom-test-secret-0123456789abcdef";
+
 /// Set (to anything but empty) where the corpus must be there: `.ci/run`
 /// sets it, so CI can never skip the corpus tests silently.
 pub const REQUIRE_CORPUS_VAR: &str = "NEWSROOM_REQUIRE_CORPUS";
