@@ -100,6 +100,7 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     report.skipped = loaded.rejected.clone();
     report.scheduled = Scheduled::of(&loaded.posts, now);
     let mut diagnostics = loaded.diagnostics;
+    diagnostics.extend(crate::digest::assemble::left_out_of_sent_digests_of(site, &loaded.posts));
     if diagnostics.iter().any(Diagnostic::is_error) && !options.keep_going {
         return Ok(report.stopped(diagnostics));
     }

@@ -105,6 +105,7 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
     if !posts_missing {
         let loaded = content::load(site)?;
         diagnostics.extend(loaded.diagnostics);
+        diagnostics.extend(crate::digest::assemble::left_out_of_sent_digests_of(site, &loaded.posts));
         report.posts = loaded.posts.len();
         report.scheduled = Scheduled::of(&loaded.posts, now);
         let checked: Vec<&Post> = loaded.posts.iter().filter(|p| !p.draft).collect();

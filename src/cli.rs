@@ -210,6 +210,8 @@ pub enum DigestCommand {
     /// and reports messages interrupted mid-send as ambiguous instead of sending them twice.
     /// Exit status 0 only if every message was sent.
     ///
+    /// A month is sent once it has ended: `--month` of the current month is refused
+    /// (exit status 2) unless `--unfinished`; `--test-to` sends any month.
     /// Refuses to start (exit status 2) while digest.from, digest.postal_address or
     /// digest.unsubscribe_url is not set. The first Ctrl-C (or SIGTERM) stops
     /// starting new messages, lets those in flight finish, prints the summary
@@ -263,8 +265,15 @@ pub struct SendArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = newsroom::delivery::DEFAULT_LEASE.as_secs(), value_parser = clap::value_parser!(u64).range(3..))]
     pub lease: u64,
     /// Send one copy, with a [TEST] subject prefix, to ADDRESS only; the store is not touched.
+    /// Any month may be sent this way, finished or not.
     #[arg(long, value_name = "ADDRESS")]
     pub test_to: Option<String>,
+    /// Send a month that has not ended yet (by NEWSROOM_NOW or the clock), or one
+    /// with a post still scheduled. Without it such a send is refused: the digest
+    /// would be frozen without the rest of the month's posts, and they would
+    /// reach nobody. The store records it (`digest status` shows it).
+    #[arg(long, conflicts_with = "test_to")]
+    pub unfinished: bool,
 }
 
 #[derive(Debug, Args)]

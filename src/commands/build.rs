@@ -13,6 +13,7 @@ use super::{Out, Problems, print_json};
 use crate::cli::BuildArgs;
 use newsroom::build::{self, BuildOptions};
 use newsroom::content::Scheduled;
+use newsroom::digest::assemble::NOT_IN_ANY_DIGEST;
 use newsroom::site::Site;
 
 pub fn run(out: &mut Out, site: &Site, args: BuildArgs, now: DateTime<Utc>) -> Result<ExitCode> {
@@ -64,8 +65,16 @@ pub fn run(out: &mut Out, site: &Site, args: BuildArgs, now: DateTime<Utc>) -> R
     for skipped in &report.skipped {
         writeln!(stderr, "skipped {}", skipped.display())?;
     }
-    if report.warnings() > 0 {
-        writeln!(stderr, "{} warning(s); run `newsroom check` to see them", report.warnings())?;
+    // A post no digest will carry is said here, not left to `check`: the
+    // operator who builds may never run it, and the post would reach no
+    // reader by email, silently.
+    let left_out: Vec<_> = report.diagnostics.iter().filter(|d| d.message.ends_with(NOT_IN_ANY_DIGEST)).collect();
+    for diagnostic in &left_out {
+        writeln!(stderr, "{diagnostic}")?;
+    }
+    let others = report.warnings() - left_out.len();
+    if others > 0 {
+        writeln!(stderr, "{others} warning(s); run `newsroom check` to see them")?;
     }
     writeln!(
         out,

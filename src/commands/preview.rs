@@ -28,7 +28,8 @@ pub fn run(out: &mut Out, site: &Site, args: PreviewArgs, now: DateTime<Utc>) ->
     };
     let list = site.subscriber_list();
     let view = store.view_merged(list.as_deref().map(|path| (path, site.config.digest.subscribers_path())), now)?;
-    let report = preview::preview(site, month, &dir, now, &view)?;
+    let frozen = store.frozen_digest(&month.digest_id())?.and_then(|frozen| frozen.posts);
+    let report = preview::preview(site, month, &dir, now, &view, frozen.as_deref())?;
     let mut stderr = std::io::stderr().lock();
     for diagnostic in &report.diagnostics {
         writeln!(stderr, "{diagnostic}")?;

@@ -44,6 +44,7 @@ pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Re
         retry_failed: args.retry_failed,
         resend_ambiguous: args.resend_ambiguous,
         test_to: args.test_to,
+        unfinished: args.unfinished,
         stop,
         observer: progress.clone(),
         lease: std::time::Duration::from_secs(args.lease),

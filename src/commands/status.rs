@@ -43,6 +43,14 @@ fn print_status(out: &mut Out, site: &Site, report: &delivery::StatusReport, lis
         let label = if count.state == "sending" { "sending (in doubt if no send is running)" } else { count.state };
         writeln!(out, "  {label}: {}", count.count)?;
     }
+    if let Some(frozen_at) = &report.frozen_at {
+        let unfinished = if report.unfinished {
+            ", before its month ended (sent with --unfinished: posts dated after that are in no digest)"
+        } else {
+            ""
+        };
+        writeln!(out, "first sent {frozen_at}{unfinished}")?;
+    }
     if !report.returned.is_empty() {
         let counts: Vec<String> = report.returned.iter().map(|r| format!("{} {}", r.count, r.kind.as_str())).collect();
         writeln!(out, "returned mail (bounces and complaints): {}", counts.join(", "))?;

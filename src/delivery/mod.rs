@@ -34,14 +34,14 @@ use crate::config::{ConfigError, ConfigErrors};
 use crate::content::Scheduled;
 use crate::diagnostics::Diagnostic;
 use crate::digest::Month;
-use crate::digest::assemble::month_digest;
+use crate::digest::assemble::{month_digest, month_digest_of};
 use crate::digest::message::{SecretPolicy, UnsubscribeSecret};
 use crate::error::UsageError;
 use crate::site::{Input, Site};
 use crate::store::Store;
 use crate::store::db::Backend;
 use crate::store::import::ImportReport;
-use crate::store::ledger::{Claimant, Recipient, State};
+use crate::store::ledger::{Claimant, Freezing, Recipient, State};
 use crate::subscribers;
 use relay::{Outcome, Relay, SMTP_URL_VAR};
 use run::{Marks, Run, RunState, build, commit_marks, renew_claims, worker};
@@ -62,6 +62,9 @@ pub struct SendOptions {
     pub resend_ambiguous: bool,
     /// Send one `[TEST]` copy to this address and touch no ledger.
     pub test_to: Option<String>,
+    /// Send a month that has not ended yet (recorded in the ledger); without
+    /// it such a send is refused.
+    pub unfinished: bool,
     /// Stops the run when requested (see [`Stop`]).
     pub stop: Arc<Stop>,
     /// Told of each message as it ends.
@@ -207,6 +210,54 @@ pub async fn send_one(relay: &Relay, message: &crate::digest::message::OutgoingM
     outcome
 }
 
+/// `digest send --test-to ADDRESS`: one `[TEST]` copy of the month's
+/// digest, to one address, through the relay; no store is read or written.
+fn send_test(
+    site: &Site,
+    options: &SendOptions,
+    address: &str,
+    secret: Vec<u8>,
+    relay: Relay,
+    now: DateTime<Utc>,
+) -> Result<SendReport> {
+    let started = Instant::now();
+    let assembled = month_digest(site, options.month, now)?;
+    let mut report = SendReport {
+        digest_id: options.month.digest_id(),
+        relay: relay.display(),
+        scheduled: assembled.scheduled,
+        diagnostics: assembled.diagnostics,
+        ..Default::default()
+    };
+    let Some(digest) = assembled.digest else {
+        report.nothing_to_send = true;
+        return Ok(report);
+    };
+    let mut sender = crate::digest::sender(&site.config, secret, now.into());
+    sender.dkim = crate::digest::dkim::for_site(site)?;
+    sender.subject_prefix = "[TEST] ".into();
+    let address = subscribers::normalise_address(address).map_err(UsageError::Argument)?;
+    let recipient =
+        Recipient { id: 0, subscriber_id: None, address, name: None, state: State::Pending, attempts: 0, reply: None };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let outcome = runtime.block_on(async {
+        let mut connection = relay.connect().await.map_err(anyhow::Error::msg)?;
+        let outgoing = build(&digest, &sender, &recipient)?;
+        let (outcome, _) =
+            relay::transmit(&mut connection, outgoing.message.envelope(), outgoing.bytes(), relay.timeout).await;
+        let _ = connection.quit().await;
+        anyhow::Ok(outcome)
+    })?;
+    match outcome {
+        Outcome::Sent(_) => report.sent = 1,
+        Outcome::Permanent(_) => report.failed_permanent = 1,
+        Outcome::Transient { .. } => report.failed_transient = 1,
+        Outcome::Ambiguous(_) => report.ambiguous = 1,
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
 /// Holds the per-digest send lock: a second sender of the same digest refuses.
 /// An OS file lock, so a killed sender never leaves a stale lock behind.
 fn lock_digest(ledger_path: &Path, digest_id: &str) -> Result<std::fs::File> {
@@ -263,66 +314,77 @@ fn preflight(site: &Site, options: &SendOptions) -> Result<(), ConfigErrors> {
     if problems.is_empty() { Ok(()) } else { Err(ConfigErrors(problems)) }
 }
 
+/// Refuses a send of a month that has not ended, unless asked for with
+/// `--unfinished`: its digest would be frozen without the posts still to
+/// come that month, and those posts would reach nobody.
+fn refuse_unfinished(month: Month, now: DateTime<Utc>, scheduled: Option<&Scheduled>) -> Result<(), UsageError> {
+    let ends = month.end();
+    let why = if now < ends {
+        format!(
+            "its month ends {}, and a post dated later in {} would be in no digest",
+            ends.format("%Y-%m-%d %H:%M UTC"),
+            month.label()
+        )
+    } else if let Some(first) = scheduled.and_then(|scheduled| scheduled.first.as_ref()) {
+        format!(
+            "{} is dated in {} and not published yet ({}), and would be in no digest",
+            first.path.display(),
+            month.label(),
+            first.date.to_rfc3339()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(UsageError::Argument(format!(
+        "the {} digest ({month}) is not finished: {why}. To see it now, send yourself a copy with `--test-to ADDRESS` (or look at `digest preview`); to send it to everyone anyway, add `--unfinished` (the store records it, and `digest status` shows it)",
+        month.label()
+    )))
+}
+
 /// `newsroom digest send`.
 pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<SendReport> {
     preflight(site, options)?;
+    let sending = options.test_to.is_none();
+    if sending && !options.unfinished {
+        refuse_unfinished(options.month, now, None)?;
+    }
     let secret = UnsubscribeSecret::from_env(SecretPolicy::Required)?.into_bytes();
     let relay = relay(site.config.delivery.timeout)?;
     let started = Instant::now();
-    let assembled = month_digest(site, options.month, now)?;
+    if let Some(address) = &options.test_to {
+        return send_test(site, options, address, secret, relay, now);
+    }
+    let (mut ledger, notices) = Store::for_site(site)?;
+    let digest_id = options.month.digest_id();
+    // SQLite: one sender at a time, by a lock file beside the store.
+    // PostgreSQL: any number, on any machines, sharing rows by claims.
+    let _lock = match ledger.backend() {
+        Backend::Sqlite => Some(lock_digest(ledger.path(), &digest_id)?),
+        Backend::Postgres => None,
+    };
+    // A digest already frozen carries the posts its first send carried.
+    let frozen = ledger.frozen_digest(&digest_id)?;
+    let assembled = month_digest_of(site, options.month, now, frozen.as_ref().and_then(|f| f.posts.as_deref()))?;
+    if frozen.is_none() && !options.unfinished {
+        refuse_unfinished(options.month, now, Some(&assembled.scheduled))?;
+    }
     let mut report = SendReport {
-        digest_id: options.month.digest_id(),
+        digest_id,
         relay: relay.display(),
         scheduled: assembled.scheduled,
         diagnostics: assembled.diagnostics,
+        notices,
         ..Default::default()
     };
+    if options.unfinished && options.month.end() <= now && report.scheduled.count == 0 {
+        report.notices.push(format!("{} has ended: --unfinished changes nothing", options.month.label()));
+    }
     let Some(digest) = assembled.digest else {
         report.nothing_to_send = true;
         return Ok(report);
     };
     let mut sender = crate::digest::sender(&site.config, secret, now.into());
     sender.dkim = crate::digest::dkim::for_site(site)?;
-
-    if let Some(address) = &options.test_to {
-        sender.subject_prefix = "[TEST] ".into();
-        let address = subscribers::normalise_address(address).map_err(UsageError::Argument)?;
-        let recipient = Recipient {
-            id: 0,
-            subscriber_id: None,
-            address,
-            name: None,
-            state: State::Pending,
-            attempts: 0,
-            reply: None,
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let outcome = runtime.block_on(async {
-            let mut connection = relay.connect().await.map_err(anyhow::Error::msg)?;
-            let outgoing = build(&digest, &sender, &recipient)?;
-            let (outcome, _) =
-                relay::transmit(&mut connection, outgoing.message.envelope(), outgoing.bytes(), relay.timeout).await;
-            let _ = connection.quit().await;
-            anyhow::Ok(outcome)
-        })?;
-        match outcome {
-            Outcome::Sent(_) => report.sent = 1,
-            Outcome::Permanent(_) => report.failed_permanent = 1,
-            Outcome::Transient { .. } => report.failed_transient = 1,
-            Outcome::Ambiguous(_) => report.ambiguous = 1,
-        }
-        report.elapsed = started.elapsed();
-        return Ok(report);
-    }
-
-    let (mut ledger, notices) = Store::for_site(site)?;
-    report.notices = notices;
-    // SQLite: one sender at a time, by a lock file beside the store.
-    // PostgreSQL: any number, on any machines, sharing rows by claims.
-    let _lock = match ledger.backend() {
-        Backend::Sqlite => Some(lock_digest(ledger.path(), &digest.id)?),
-        Backend::Postgres => None,
-    };
     // The list merged first, every run: an opt-out it gained stops the
     // messages not sent yet.
     if let Some(list) = site.subscriber_list() {
@@ -332,7 +394,11 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     }
     // A list frozen empty would stay empty: refuse, and freeze nothing (the
     // transaction that would have frozen it is not committed).
-    if ledger.freeze_subscribed(&digest.id)? == 0 {
+    let freezing = Freezing {
+        unfinished: options.unfinished && (now < options.month.end() || report.scheduled.count > 0),
+        posts: Some(digest.permalinks.clone()),
+    };
+    if ledger.freeze_subscribed_with(&digest.id, &freezing)? == 0 {
         return Err(UsageError::Environment(format!(
             "nobody to send {} to: the store `{}` holds no subscribed address (write `{}`, or run `newsroom subscribers import FILE` or `add ADDRESS`)",
             digest.id,

@@ -22,6 +22,10 @@ pub struct StatusReport {
     pub digest_id: String,
     /// Whether a send has frozen its recipient list (nothing below otherwise).
     pub frozen: bool,
+    /// When its first send began (RFC 3339).
+    pub frozen_at: Option<String>,
+    /// Sent before its month ended, with `digest send --unfinished`.
+    pub unfinished: bool,
     pub recipients: usize,
     /// Recipients per state, every state listed.
     pub counts: Vec<StateCount>,
@@ -69,10 +73,12 @@ pub fn status(site: &Site, month: Month, list: Option<State>) -> Result<StatusRe
     let Some(ledger) = Store::existing(site)? else {
         return Ok(report);
     };
-    if !ledger.is_frozen(&report.digest_id)? {
+    let Some(frozen) = ledger.frozen_digest(&report.digest_id)? else {
         return Ok(report);
-    }
+    };
     report.frozen = true;
+    report.frozen_at = Some(frozen.frozen_at);
+    report.unfinished = frozen.unfinished;
     let counts = ledger.counts(&report.digest_id)?;
     report.recipients = counts.iter().map(|(_, n)| n).sum();
     report.counts = counts.into_iter().map(|(state, count)| StateCount { state: state.as_str(), count }).collect();

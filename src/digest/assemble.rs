@@ -18,6 +18,7 @@ use crate::diagnostics::Diagnostic;
 use crate::markdown::{Parts, RenderedPost};
 use crate::render;
 use crate::site::Site;
+use crate::store::FrozenDigest;
 
 /// A month's posts, in digest order, each with its rendering.
 pub struct MonthPosts<'a> {
@@ -67,11 +68,40 @@ pub struct MonthDigest {
 /// Loads the site's posts, renders the month's listed ones for email
 /// (HTML and text), assembles them and renders the digest once.
 pub fn month_digest(site: &Site, month: Month, now: DateTime<Utc>) -> Result<MonthDigest> {
+    month_digest_of(site, month, now, None)
+}
+
+/// [`month_digest`] of the posts `frozen` names only, when it names some:
+/// a digest whose first send recorded its posts carries the same posts
+/// on every later run (a post published since is in no digest, which
+/// `check` and `build` say). A post it names that is gone is named too.
+pub fn month_digest_of(
+    site: &Site,
+    month: Month,
+    now: DateTime<Utc>,
+    frozen: Option<&[String]>,
+) -> Result<MonthDigest> {
     let loaded = content::load(site)?;
     let mut diagnostics: Vec<Diagnostic> = loaded.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
     let scheduled = Scheduled::of(loaded.posts.iter().filter(|post| Month::of(post.date) == month), now);
-    let posts: Vec<&Post> =
-        loaded.posts.iter().filter(|post| post.is_listed(now) && Month::of(post.date) == month).collect();
+    let carried = |post: &&Post| frozen.is_none_or(|permalinks| permalinks.contains(&post.permalink));
+    let posts: Vec<&Post> = loaded
+        .posts
+        .iter()
+        .filter(|post| post.is_listed(now) && Month::of(post.date) == month)
+        .filter(carried)
+        .collect();
+    for gone in frozen.unwrap_or_default().iter().filter(|permalink| !posts.iter().any(|p| &p.permalink == *permalink))
+    {
+        diagnostics.push(Diagnostic::warning(
+            crate::diagnostics::display_path(&site.root, &site.posts_dir()),
+            (1, 1),
+            format!(
+                "{gone} was in {}'s digest when its first send began, and is no longer a listed post: the rest of its recipients get the digest without it",
+                month.label()
+            ),
+        ));
+    }
     if posts.is_empty() {
         return Ok(MonthDigest { digest: None, scheduled, diagnostics });
     }
@@ -86,4 +116,57 @@ pub fn month_digest(site: &Site, month: Month, now: DateTime<Utc>) -> Result<Mon
         Some(Digest::render(&site.config, &template, &assembled.input())?)
     };
     Ok(MonthDigest { digest, scheduled, diagnostics })
+}
+
+/// How the warning of [`left_out_of_sent_digests`] ends: `build`, which
+/// otherwise only counts warnings, prints these.
+pub const NOT_IN_ANY_DIGEST: &str = "this post will not be in any digest";
+
+/// Posts dated in a month whose digest was already sent without them (a
+/// post added or back-dated after the send began, or dated later in a
+/// month sent with `--unfinished`): each one is in no digest, and a
+/// warning names it. Drafts and unlisted posts go in no digest anyway.
+pub fn left_out_of_sent_digests(posts: &[Post], frozen: &[FrozenDigest]) -> Vec<Diagnostic> {
+    let by_id: std::collections::HashMap<&str, &FrozenDigest> =
+        frozen.iter().map(|digest| (digest.digest_id.as_str(), digest)).collect();
+    let mut found = Vec::new();
+    for post in posts.iter().filter(|post| !post.draft && !post.unlisted) {
+        let month = Month::of(post.date);
+        let Some(digest) = by_id.get(month.digest_id().as_str()) else { continue };
+        let carried = match &digest.posts {
+            Some(permalinks) => permalinks.contains(&post.permalink),
+            // Frozen by a release that did not record its posts: it
+            // carried those published when it was frozen.
+            None => DateTime::parse_from_rfc3339(&digest.frozen_at).is_ok_and(|frozen_at| post.date <= frozen_at),
+        };
+        if !carried {
+            found.push(Diagnostic::warning(
+                &post.source,
+                (1, 1),
+                format!(
+                    "dated {}, in {}, whose digest ({}) was first sent {} without it: {NOT_IN_ANY_DIGEST}",
+                    post.date.format("%Y-%m-%d"),
+                    month.label(),
+                    digest.digest_id,
+                    digest.frozen_at
+                ),
+            ));
+        }
+    }
+    found
+}
+
+/// [`left_out_of_sent_digests`] for the site's store, read without
+/// changing it; a store that cannot be read is a warning, not a failure
+/// of the command that asked.
+pub fn left_out_of_sent_digests_of(site: &Site, posts: &[Post]) -> Vec<Diagnostic> {
+    match crate::store::Store::frozen_digests_of(site) {
+        Ok(None) => Vec::new(),
+        Ok(Some(frozen)) => left_out_of_sent_digests(posts, &frozen),
+        Err(error) => vec![Diagnostic::warning(
+            crate::config::CONFIG_FILE,
+            (1, 1),
+            format!("could not read the store to find posts no sent digest carries: {error:#}"),
+        )],
+    }
 }

@@ -67,6 +67,15 @@ impl Month {
         format!("{year}-{month}").parse().ok()
     }
 
+    /// The first instant after the month, in UTC: when its digest may be
+    /// sent, every post dated in it published (but for one scheduled later
+    /// in an offset west of UTC, which `send` checks for itself).
+    pub fn end(&self) -> DateTime<Utc> {
+        let (year, month) = if self.month == 12 { (self.year + 1, 1) } else { (self.year, self.month + 1) };
+        let first = NaiveDate::from_ymd_opt(year, month, 1).expect("a parsed month is valid");
+        first.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+    }
+
     /// `October 2026`.
     pub fn label(&self) -> String {
         let first = NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a parsed month is valid");
@@ -102,6 +111,9 @@ pub struct Digest {
     pub id: String,
     pub month: Month,
     pub post_count: usize,
+    /// The permalinks of its posts, in digest order: what the ledger
+    /// records when the digest's list is frozen.
+    pub permalinks: Vec<String>,
     /// Subject with slots.
     pub subject: String,
     /// Email HTML, CSS inlined, with slots.
@@ -229,6 +241,7 @@ impl Digest {
             id: input.month.digest_id(),
             month: input.month,
             post_count: input.posts.len(),
+            permalinks: input.posts.iter().map(|(post, _)| post.permalink.clone()).collect(),
             subject,
             html,
             text,
@@ -450,6 +463,16 @@ mod tests {
         let january = DateTime::parse_from_rfc3339("2027-01-15T00:00:00Z").unwrap().with_timezone(&Utc);
         assert_eq!(Month::previous(january).to_string(), "2026-12");
         assert_eq!("2026-10".parse::<Month>().unwrap().label(), "October 2026");
+    }
+
+    /// Issue 26: a month's digest may be sent from the first instant of
+    /// the next month (UTC), December's in the next year.
+    #[test]
+    fn a_month_ends_at_midnight_utc_on_the_first_of_the_next() {
+        let end = |month: &str| month.parse::<Month>().unwrap().end().to_rfc3339();
+        assert_eq!(end("2026-10"), "2026-11-01T00:00:00+00:00");
+        assert_eq!(end("2026-12"), "2027-01-01T00:00:00+00:00");
+        assert_eq!(end("2028-02"), "2028-03-01T00:00:00+00:00");
     }
 
     /// Found by fuzzing `newsroom.yaml`: `{email}` in the host gave every

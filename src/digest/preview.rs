@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
-use super::assemble::month_digest;
+use super::assemble::month_digest_of;
 use super::message::{self, SecretPolicy, UnsubscribeSecret};
 use super::{GMAIL_CLIP_BYTES, Month};
 use crate::content::Scheduled;
@@ -61,18 +61,20 @@ pub fn safe_file_name(index: usize, address: &str) -> String {
 /// atomically: what `send` would transmit to each subscriber `list` (the
 /// store with the site's subscriber file merged, unsaved) holds as
 /// subscribed, and a manifest of every other subscriber and file row with
-/// why it gets nothing.
+/// why it gets nothing. A digest whose send has begun carries the posts
+/// its first send recorded (`frozen`), as its later runs do.
 pub fn preview(
     site: &Site,
     month: Month,
     out_dir: &Path,
     now: DateTime<Utc>,
     list: &ListView,
+    frozen: Option<&[String]>,
 ) -> Result<PreviewReport> {
     site.require(&[Input::Posts])?;
     let mut report = PreviewReport { month: Some(month), ..Default::default() };
     report.diagnostics.extend(site.unset_sending_keys());
-    let assembled = month_digest(site, month, now)?;
+    let assembled = month_digest_of(site, month, now, frozen)?;
     report.diagnostics.extend(assembled.diagnostics);
     report.scheduled = assembled.scheduled;
     let Some(digest) = assembled.digest else {

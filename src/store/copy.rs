@@ -22,7 +22,7 @@ enum Kind {
 
 use Kind::{Bytes, Integer, Text};
 
-/// Every table of the schema (version 5), parents before children.
+/// Every table of the schema (version 6), parents before children.
 const TABLES: &[(&str, &[(&str, Kind)])] = &[
     (
         "subscribers",
@@ -54,7 +54,10 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("forgotten", &[("key_hash", Text), ("at", Text)]),
     ("store_keys", &[("name", Text), ("value", Bytes)]),
-    ("digests", &[("digest_id", Text), ("frozen_at", Text), ("recipients", Integer)]),
+    (
+        "digests",
+        &[("digest_id", Text), ("frozen_at", Text), ("recipients", Integer), ("unfinished", Integer), ("posts", Text)],
+    ),
     (
         "deliveries",
         &[

@@ -256,19 +256,73 @@ fn frozen_count(db: &Db, digest_id: &str) -> Result<Option<usize>> {
     Ok(count.map(|count| count as usize))
 }
 
-/// Records that a digest's list was frozen, with how many recipients.
-fn record_frozen(db: &Db, digest_id: &str, now: &str, count: usize) -> Result<()> {
+/// Records that a digest's list was frozen, with how many recipients and
+/// what its first send knew ([`Freezing`]).
+fn record_frozen(db: &Db, digest_id: &str, now: &str, count: usize, freezing: &Freezing) -> Result<()> {
+    let posts = freezing.posts.as_ref().map(|posts| posts.join("\n"));
     db.execute(
-        "INSERT INTO digests (digest_id, frozen_at, recipients) VALUES (?1, ?2, ?3)",
-        params![digest_id, now, count as i64],
+        "INSERT INTO digests (digest_id, frozen_at, recipients, unfinished, posts) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![digest_id, now, count as i64, i64::from(freezing.unfinished), posts],
     )?;
     Ok(())
 }
+
+/// What a digest's first send records beside its list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Freezing {
+    /// Sent before its month ended (`digest send --unfinished`).
+    pub unfinished: bool,
+    /// The permalinks of the posts it carries, in digest order: later
+    /// runs of the same digest send these, and no post published after
+    /// is silently left out (`check` and `build` name it).
+    pub posts: Option<Vec<String>>,
+}
+
+/// A digest whose list is frozen, as the ledger knows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FrozenDigest {
+    pub digest_id: String,
+    /// When its first send began (RFC 3339).
+    pub frozen_at: String,
+    pub recipients: usize,
+    pub unfinished: bool,
+    /// The permalinks of its posts; `None` for a digest frozen by a
+    /// release that did not record them.
+    pub posts: Option<Vec<String>>,
+}
+
+/// A `digests` row, as [`FROZEN_COLUMNS`] selects it.
+pub(super) fn read_frozen(row: &super::db::Row) -> Result<FrozenDigest> {
+    let posts: Option<String> = row.get(4)?;
+    Ok(FrozenDigest {
+        digest_id: row.get(0)?,
+        frozen_at: row.get(1)?,
+        recipients: row.get::<i64>(2)? as usize,
+        unfinished: row.get::<i64>(3)? != 0,
+        posts: posts.map(|posts| posts.lines().map(str::to_string).filter(|p| !p.is_empty()).collect()),
+    })
+}
+
+const FROZEN_COLUMNS: &str = "digest_id, frozen_at, recipients, unfinished, posts";
 
 impl Store {
     /// Whether the digest's recipient list is frozen already.
     pub fn is_frozen(&self, digest_id: &str) -> Result<bool> {
         Ok(self.db.query_opt("SELECT 1 FROM digests WHERE digest_id = ?1", params![digest_id], |_| Ok(()))?.is_some())
+    }
+
+    /// A frozen digest's record, if it is frozen.
+    pub fn frozen_digest(&self, digest_id: &str) -> Result<Option<FrozenDigest>> {
+        self.db.query_opt(
+            &format!("SELECT {FROZEN_COLUMNS} FROM digests WHERE digest_id = ?1"),
+            params![digest_id],
+            read_frozen,
+        )
+    }
+
+    /// Every frozen digest, by id.
+    pub fn frozen_digests(&self) -> Result<Vec<FrozenDigest>> {
+        self.db.query(&format!("SELECT {FROZEN_COLUMNS} FROM digests ORDER BY digest_id"), params![], read_frozen)
     }
 
     /// The digest frozen last before `digest_id`, and when: (id, RFC 3339).
@@ -300,7 +354,7 @@ impl Store {
                     params![digest_id, subscriber_id, address, name, now],
                 )?;
             }
-            record_frozen(db, digest_id, &now, count)?;
+            record_frozen(db, digest_id, &now, count, &Freezing::default())?;
             Ok(count)
         })
     }
@@ -309,6 +363,12 @@ impl Store {
     /// in one statement (no list in memory); once, like [`Store::freeze`].
     /// Returns how many were frozen.
     pub fn freeze_subscribed(&mut self, digest_id: &str) -> Result<usize> {
+        self.freeze_subscribed_with(digest_id, &Freezing::default())
+    }
+
+    /// [`Store::freeze_subscribed`], recording `freezing` with the list
+    /// (the first time only, like the list).
+    pub fn freeze_subscribed_with(&mut self, digest_id: &str, freezing: &Freezing) -> Result<usize> {
         self.in_transaction(|db| {
             freeze_lock(db)?;
             if let Some(count) = frozen_count(db, digest_id)? {
@@ -322,7 +382,7 @@ impl Store {
                 params![digest_id, now],
             )?;
             if count > 0 {
-                record_frozen(db, digest_id, &now, count)?;
+                record_frozen(db, digest_id, &now, count, freezing)?;
             }
             Ok(count)
         })

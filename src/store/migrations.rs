@@ -171,6 +171,22 @@ const MIGRATIONS: &[Migration] = &[
     ",
         data: None,
     },
+    // 6: what a digest's first send knew beside its list: whether it was
+    // sent before its month ended (`--unfinished`), and the permalinks of
+    // the posts it carried, so that a later run sends the same posts and
+    // `check` and `build` can name a post no digest will carry. `posts` is
+    // NULL for digests frozen before this migration.
+    Migration {
+        sqlite: "
+    ALTER TABLE digests ADD COLUMN unfinished INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE digests ADD COLUMN posts TEXT;
+    ",
+        postgres: "
+    ALTER TABLE digests ADD COLUMN unfinished BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE digests ADD COLUMN posts TEXT;
+    ",
+        data: None,
+    },
 ];
 
 /// Migration 1 on PostgreSQL.

@@ -30,7 +30,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 
 use crate::site::{Site, StoreLocation};
-pub use ledger::State;
+pub use ledger::{Freezing, FrozenDigest, State};
 pub use subscribers::{Added, Channel, Event, EventKind, Source, SubscriberRecord, SubscriberStatus, Unsubscribed};
 pub use web::{WebOutcome, WebRequest};
 
@@ -138,6 +138,47 @@ impl Store {
             }
         }
         Ok(Some(migrations::version(&db)?))
+    }
+
+    /// The digests frozen in the site's store, read without creating,
+    /// migrating or changing anything (`check` and `build` write nothing
+    /// there): `None` when the site has no store yet. A store written by
+    /// an older release is read as far as its schema goes.
+    pub fn frozen_digests_of(site: &Site) -> Result<Option<Vec<ledger::FrozenDigest>>> {
+        let db = match site.store_location() {
+            StoreLocation::File(path) => {
+                let path = if path.is_file() { path } else { site.legacy_ledger_path() };
+                if !path.is_file() {
+                    return Ok(None);
+                }
+                let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let connection = Connection::open_with_flags(&path, flags)
+                    .with_context(|| format!("failed to open the store `{}`", path.display()))?;
+                connection.busy_timeout(std::time::Duration::from_secs(10))?;
+                db::Db::Sqlite(connection)
+            }
+            StoreLocation::Postgres(url) => {
+                let db = db::Db::Postgres(Box::new(db::Postgres::connect(&url)?));
+                let exists: bool =
+                    db.query_one("SELECT to_regclass('digests') IS NOT NULL", db::params![], |row| row.get(0))?;
+                if !exists {
+                    return Ok(None);
+                }
+                db
+            }
+        };
+        let version = migrations::version(&db)?;
+        let columns = if version >= 6 {
+            "digest_id, frozen_at, recipients, unfinished, posts"
+        } else {
+            "digest_id, frozen_at, recipients, 0, CAST(NULL AS TEXT)"
+        };
+        let store = Store { db, path: PathBuf::new(), _scratch: None };
+        Ok(Some(store.db.query(
+            &format!("SELECT {columns} FROM digests ORDER BY digest_id"),
+            db::params![],
+            ledger::read_frozen,
+        )?))
     }
 
     /// Which server holds the store.
