@@ -208,7 +208,9 @@ pub enum DigestCommand {
     /// must be set. The recipient list is frozen in the store (`store:`) when the
     /// digest's first send starts; a re-run skips what was sent, retries transient failures,
     /// and reports messages interrupted mid-send as ambiguous instead of sending them twice.
-    /// Exit status 0 only if every message was sent.
+    /// Exit status 1 if this run had a message refused, failed or left in doubt, or left
+    /// any to send; what an earlier run settled (refusals, ambiguous messages) is said
+    /// again but is not a failure again (`digest status --list STATE` names them).
     ///
     /// A month is sent once it has ended: `--month` of the current month is refused
     /// (exit status 2) unless `--unfinished`; `--test-to` sends any month.

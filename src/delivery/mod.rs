@@ -95,9 +95,16 @@ pub struct SendReport {
     pub sent: usize,
     /// Already sent by an earlier run, or suppressed: not sent again.
     pub skipped: usize,
+    /// Refused permanently in this run.
     pub failed_permanent: usize,
     pub failed_transient: usize,
+    /// Left in doubt in this run, or found left `sending` by a run that died.
     pub ambiguous: usize,
+    /// Refused permanently by an earlier run, and not tried again (no
+    /// `--retry-failed`): known, and no failure of this run's.
+    pub refused_earlier: usize,
+    /// Ambiguous since an earlier run, and not sent again (no `--resend-ambiguous`).
+    pub ambiguous_earlier: usize,
     /// `sending` rows from an interrupted run, now reported ambiguous.
     pub recovered_ambiguous: usize,
     /// Left pending (the relay could not be reached, or the run was stopped).
@@ -129,9 +136,37 @@ pub struct SendReport {
 }
 
 impl SendReport {
-    /// Whether anything failed or is in doubt (exit status 1).
+    /// Whether anything failed or was left in doubt in this run, or is left
+    /// to send (exit status 1). What an earlier run reported (a refusal, an
+    /// ambiguous message) is said again, not failed again: a finished
+    /// digest's re-run succeeds.
     pub fn failed(&self) -> bool {
         self.failed_permanent + self.failed_transient + self.ambiguous + self.pending > 0
+    }
+
+    /// Whether this run found nothing at all to do: every row sent,
+    /// suppressed or settled by an earlier run.
+    fn tried_nothing(&self) -> bool {
+        self.sent + self.failed_permanent + self.failed_transient + self.ambiguous + self.pending == 0
+            && self.with_other_senders == 0
+    }
+
+    /// `1 refused earlier (see …)`: what earlier runs settled, for the summary.
+    fn earlier(&self) -> Vec<String> {
+        let mut earlier = Vec::new();
+        if self.refused_earlier > 0 {
+            earlier.push(format!(
+                "{} refused earlier (see `digest status --list failed_permanent`; `--retry-failed` tries them again)",
+                self.refused_earlier
+            ));
+        }
+        if self.ambiguous_earlier > 0 {
+            earlier.push(format!(
+                "{} ambiguous earlier (see `digest status --list ambiguous`; `--resend-ambiguous` sends them again, perhaps twice)",
+                self.ambiguous_earlier
+            ));
+        }
+        earlier
     }
 
     pub fn rate(&self) -> f64 {
@@ -151,6 +186,10 @@ impl fmt::Display for SendReport {
         if self.interrupted {
             writeln!(f, "interrupted: no new message was started; run `digest send` again to send the rest")?;
         }
+        let earlier = self.earlier();
+        if self.tried_nothing() && !earlier.is_empty() {
+            return write!(f, "{}: nothing left to send; {}", self.digest_id, earlier.join("; "));
+        }
         write!(
             f,
             "{}: {} sent, {} failed ({} permanent, {} transient), {} skipped, {} ambiguous, {} pending; {:.1} messages/s over {:.1}s",
@@ -167,6 +206,9 @@ impl fmt::Display for SendReport {
         )?;
         if self.with_other_senders > 0 {
             write!(f, "\n{} more with other senders of this digest, still running", self.with_other_senders)?;
+        }
+        for line in earlier {
+            write!(f, "\n{line}")?;
         }
         if let Some((previous, counts)) = &self.suppressed_since {
             let counts: Vec<String> = counts.iter().map(|(kind, count)| format!("{count} {}", kind.as_str())).collect();
@@ -412,7 +454,12 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     }
     report.recovered_ambiguous = ledger.recover(&digest.id, options.resend_ambiguous, options.retry_failed)?;
     let counts = ledger.counts(&digest.id)?;
-    let total = counts.iter().find(|(s, _)| *s == State::Pending).map_or(0, |(_, n)| *n);
+    let count = |state: State| counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
+    let total = count(State::Pending);
+    // What earlier runs left that this one will not try: their outcome is
+    // known (and was reported then), so it is said, not failed again.
+    report.refused_earlier = count(State::FailedPermanent);
+    report.ambiguous_earlier = count(State::Ambiguous).saturating_sub(report.recovered_ambiguous);
     report.recipients = counts.iter().map(|(_, n)| n).sum();
     report.skipped = counts.iter().filter(|(s, _)| matches!(s, State::Sent | State::Suppressed)).map(|(_, n)| n).sum();
 
@@ -488,9 +535,9 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     let counts = ledger.counts(&report.digest_id)?;
     let count = |state: State| counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
     report.sent = state.sent;
-    report.failed_permanent = count(State::FailedPermanent);
+    report.failed_permanent = count(State::FailedPermanent).saturating_sub(report.refused_earlier);
     report.failed_transient = count(State::FailedTransient);
-    report.ambiguous = count(State::Ambiguous);
+    report.ambiguous = count(State::Ambiguous).saturating_sub(report.ambiguous_earlier);
     report.with_other_senders = ledger.held_by_others(&report.digest_id, &run.claimant)?;
     report.pending = (count(State::Pending) + count(State::Sending)).saturating_sub(report.with_other_senders);
     report.elapsed = started.elapsed();

@@ -426,13 +426,6 @@ impl Store {
                  WHERE digest_id = ?1 AND state = 'failed_transient'",
                 params![digest_id, now],
             )?;
-            if retry_failed {
-                db.execute(
-                    "UPDATE deliveries SET state = 'pending', updated_at = ?2, owner = NULL, lease_until = NULL
-                     WHERE digest_id = ?1 AND state = 'failed_permanent'",
-                    params![digest_id, now],
-                )?;
-            }
             // Rows frozen before the store name no subscriber: linked here by
             // the matching key (in Rust: SQLite's lower() folds ASCII only).
             let unlinked: Vec<(i64, String)> = db.query(
@@ -444,6 +437,17 @@ impl Store {
                 db.execute(
                     "UPDATE deliveries SET subscriber_id = (SELECT id FROM subscribers WHERE key = ?2) WHERE id = ?1",
                     params![id, matching_key(&address)],
+                )?;
+            }
+            // A refusal that made its subscriber an opt-out (no such
+            // mailbox: `bounced`) is not retried: the row keeps its state
+            // and the relay's reply, which `digest status` shows.
+            if retry_failed {
+                db.execute(
+                    "UPDATE deliveries SET state = 'pending', updated_at = ?2, owner = NULL, lease_until = NULL
+                     WHERE digest_id = ?1 AND state = 'failed_permanent'
+                     AND (subscriber_id IS NULL OR subscriber_id NOT IN (SELECT id FROM subscribers WHERE status != 'subscribed'))",
+                    params![digest_id, now],
                 )?;
             }
             db.execute(

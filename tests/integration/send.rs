@@ -233,10 +233,18 @@ fn transient_failures_are_retried_permanent_recorded_dropped_ambiguous_with(no_p
     assert!(*shortest >= Duration::from_millis(120), "a retry {shortest:?} after its 451");
     assert!(*longest - *shortest > Duration::from_millis(20), "no jitter: {shortest:?}..{longest:?}");
     assert_right_bytes_to_the_right_person(site.path(), &server);
-    // A re-run neither resends the ambiguous nor retries the permanent ones.
+    // A re-run neither resends the ambiguous nor retries the permanent ones;
+    // finding only what earlier runs settled, it succeeds and says so.
     let before = server.count();
     let again = send(site.path(), &server, &[]);
-    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let said = stdout(&again);
+    assert!(
+        said.starts_with("digest-2026-10: nothing left to send; ")
+            && said.contains(" refused earlier (see `digest status --list failed_permanent`")
+            && said.contains(" ambiguous earlier (see `digest status --list ambiguous`"),
+        "{said}"
+    );
     assert_eq!(server.count(), before);
     let status = run_status(site.path());
     assert!(status.contains("ambiguous:") && status.contains("failed_permanent:"), "{status}");
@@ -419,7 +427,8 @@ fn a_relay_silent_after_the_final_dot_leaves_that_message_ambiguous() {
     let status = run_status(site.path());
     assert!(status.contains("no reply after the final `.` (timeout)"), "{status}");
     let again = send(site.path(), &server, &[]);
-    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.status.code(), Some(0), "known, not failed again: {}", stdout(&again));
+    assert!(stdout(&again).contains("nothing left to send; 1 ambiguous earlier"), "{}", stdout(&again));
     assert_eq!(server.count(), 6, "the ambiguous message was resent");
 }
 
@@ -758,8 +767,14 @@ fn retry_failed_retries_permanent_refusals_and_only_with_the_flag() {
     assert_eq!(send(site.path(), &refusing, &[]).status.code(), Some(1));
     assert_eq!(state_of(site.path(), "sub00003@example.org"), "failed_permanent");
     let accepting = SmtpServer::start(Faults::default());
+    // Issue 26, point 5: a re-run that finds only an earlier refusal has
+    // nothing left to do, and says so: it is not a failure again.
     let again = send(site.path(), &accepting, &[]);
-    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(
+        stdout(&again).trim_end(),
+        "digest-2026-10: nothing left to send; 1 refused earlier (see `digest status --list failed_permanent`; `--retry-failed` tries them again)"
+    );
     assert_eq!(accepting.count(), 0, "a re-run without the flag retried a permanent refusal");
     let retried = send(site.path(), &accepting, &["--retry-failed"]);
     assert_eq!(retried.status.code(), Some(0), "{}", stderr(&retried));
@@ -825,7 +840,7 @@ fn a_connection_lost_before_or_inside_a_long_message_over_real_tcp() {
                 assert_eq!(output.status.code(), Some(1), "{all}");
                 assert_eq!(copies(&server, third), 0);
                 let again = run();
-                assert_eq!(again.status.code(), Some(1));
+                assert_eq!(again.status.code(), Some(0), "known, not failed again");
                 assert_eq!(server.attempts(third), 1, "smtps: {implicit_tls}: an ambiguous message was resent");
             }
             (true, "sent") => {
@@ -860,7 +875,12 @@ fn an_unknown_mailbox_bounces_the_subscriber_for_later_digests() {
     let accepting = SmtpServer::start(Faults::default());
     let retried = send(site.path(), &accepting, &["--retry-failed"]);
     assert_eq!(accepting.count(), 0, "a bounced address was retried: {}", stderr(&retried));
-    assert_eq!(state_of(site.path(), "sub00002@example.org"), "suppressed");
+    // Issue 26, point 5: the refusal stays what it was, with the relay's
+    // reply in `digest status`, and the run that left it alone succeeds.
+    assert_eq!(retried.status.code(), Some(0), "{}", stderr(&retried));
+    assert_eq!(state_of(site.path(), "sub00002@example.org"), "failed_permanent");
+    let status = stdout(&newsroom(site.path()).args(["digest", "status", "--month", "2026-10"]).output().unwrap());
+    assert!(status.contains("  1 failed_permanent: 550 5.1.1 mailbox unavailable"), "{status}");
 
     let out = site.path().join("again");
     let preview = newsroom(site.path())
