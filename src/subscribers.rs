@@ -297,16 +297,9 @@ pub fn for_each_row(reader: impl Read, source: &Path, mut each: impl FnMut(Row))
             Ok(true) => {
                 let line = line_of(&mut csv, record.position());
                 match read_row(&record, &columns, line) {
-                    Ok((subscriber, name_had_controls)) => {
-                        let warnings = if name_had_controls {
-                            vec![Diagnostic::warning(
-                                source,
-                                (line, 1),
-                                "the name contained control characters (line breaks, tabs); they were replaced by spaces",
-                            )]
-                        } else {
-                            Vec::new()
-                        };
+                    Ok((subscriber, warnings)) => {
+                        let warnings =
+                            warnings.into_iter().map(|w| Diagnostic::warning(source, (line, 1), w)).collect();
                         each(Row::Subscriber(subscriber, warnings));
                     }
                     Err(reason) => {
@@ -400,17 +393,23 @@ pub fn normalise_address(raw: &str) -> Result<String, String> {
 
 /// Turns one record into a subscriber, or the reason it is rejected. The
 /// flag says whether control characters were removed from the name.
-fn read_row(record: &StringRecord, columns: &Columns, line: usize) -> Result<(Subscriber, bool), String> {
+/// Reads one row: the subscriber and the warnings about it, or why it is not one.
+fn read_row(record: &StringRecord, columns: &Columns, line: usize) -> Result<(Subscriber, Vec<String>), String> {
     let fields = record.len();
+    let counted =
+        || format!("row has {fields} field{}, the header has {}", if fields == 1 { "" } else { "s" }, columns.len);
     // Spreadsheets often pad rows with empty trailing cells; only data beyond
     // the header makes a long row wrong.
     let extra_data = fields > columns.len && record.iter().skip(columns.len).any(|f| !f.trim().is_empty());
-    if fields < columns.len || extra_data {
-        return Err(format!(
-            "row has {fields} field{}, the header has {}",
-            if fields == 1 { "" } else { "s" },
-            columns.len
-        ));
+    if extra_data {
+        return Err(counted());
+    }
+    // A row appended by hand often stops short (`ada@example.org,Ada` under
+    // `email,name,status`): its missing trailing fields are read as empty,
+    // as a spreadsheet would show them, and said.
+    let mut warnings = Vec::new();
+    if fields < columns.len {
+        warnings.push(format!("{}: its missing trailing fields are read as empty", counted()));
     }
     let field = |index: usize| record.get(index).map_or("", str::trim);
 
@@ -425,8 +424,11 @@ fn read_row(record: &StringRecord, columns: &Columns, line: usize) -> Result<(Su
     };
 
     let (name, name_had_controls) = clean_name(columns.name.map_or("", field));
+    if name_had_controls {
+        warnings.push("the name contained control characters (line breaks, tabs); they were replaced by spaces".into());
+    }
     let extra = columns.extra.iter().map(|(index, header)| (header.clone(), field(*index).to_owned())).collect();
-    Ok((Subscriber { id: None, email, name, status, extra, line }, name_had_controls))
+    Ok((Subscriber { id: None, email, name, status, extra, line }, warnings))
 }
 
 /// Makes a name safe for a `To:` header and a greeting: control characters
@@ -742,24 +744,32 @@ mod tests {
         assert_eq!(list.subscribers[1].extra, [pair("plan", "free"), pair("Joined", "")]);
     }
 
+    /// Issue 26, point 4: a row appended as `addr,Name` under the header
+    /// `email,name,status` was invalid, and `send` said only "nobody to
+    /// send to". It is read with its status empty (subscribed), and said.
     #[test]
-    fn short_and_long_rows_are_rejected_and_later_rows_still_load() {
+    fn a_short_row_is_read_with_empty_trailing_fields_and_a_long_one_rejected() {
         let list = parse_str(
             "email,name,status\n\
              ada@example.org,Ada\n\
              bob@example.org,Bob,subscribed,surprise\n\
              carol@example.org,Carol,,,\n\
-             dan@example.org,Dan,\n",
+             dan@example.org,Dan,\n\
+             eve@example.org\n",
         );
-        assert_eq!(emails(&list), ["carol@example.org", "dan@example.org"]);
+        assert_eq!(emails(&list), ["ada@example.org", "carol@example.org", "dan@example.org", "eve@example.org"]);
+        assert_eq!(list.subscribers[0].name.as_deref(), Some("Ada"));
+        assert_eq!(list.subscribers[0].status, Status::Subscribed);
+        assert_eq!(list.subscribers[3].name, None);
         assert_eq!(
             messages(&list),
             [
-                "subscribers.csv:2:1: error: row has 2 fields, the header has 3",
+                "subscribers.csv:2:1: warning: row has 2 fields, the header has 3: its missing trailing fields are read as empty",
                 "subscribers.csv:3:1: error: row has 4 fields, the header has 3",
+                "subscribers.csv:6:1: warning: row has 1 field, the header has 3: its missing trailing fields are read as empty",
             ]
         );
-        assert_eq!(list.rejected(), 2);
+        assert_eq!(list.rejected(), 1);
     }
 
     #[test]

@@ -104,6 +104,18 @@ pub fn print_json(out: &mut Out, report: &impl Serialize) -> Result<()> {
     Ok(())
 }
 
+/// What merging the site's subscriber file found wrong with it, to
+/// standard error, one `path:line:col: severity: message` a line as
+/// `check` prints them: every command that merges the file says so, so a
+/// row the merge could not read is never a silent absence from the list.
+pub fn print_merge_problems(merged: &newsroom::store::import::ImportReport) -> Result<()> {
+    let mut stderr = std::io::stderr().lock();
+    for diagnostic in &merged.diagnostics {
+        writeln!(stderr, "{diagnostic}")?;
+    }
+    Ok(())
+}
+
 /// The month of a digest command: `--month`, or the previous calendar month.
 /// A malformed month is a usage error (exit status 2).
 pub fn digest_month(month: Option<&str>, now: DateTime<Utc>) -> Result<Month> {

@@ -62,6 +62,10 @@ pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Re
     if let Some(changes) = report.merged.as_ref().and_then(|merged| merged.changes()) {
         writeln!(stderr, "merged {}: {changes}", site.config.digest.subscribers_path().display())?;
     }
+    if let Some(why) = &report.nobody {
+        writeln!(stderr, "error: {why}")?;
+        return Ok(ExitCode::from(2));
+    }
     if let Some(error) = &report.relay_error {
         writeln!(stderr, "error: could not reach the relay: {error}")?;
     }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::{Out, print_json};
+use super::{Out, print_json, print_merge_problems};
 use crate::cli::{ListFormat, SubscribersCommand};
 use newsroom::error::UsageError;
 use newsroom::site::Site;
@@ -34,8 +34,10 @@ pub fn run(out: &mut Out, site: &Site, command: SubscribersCommand, now: DateTim
             Some(store) => store,
             None => Store::open_scratch()?,
         };
-        return store
-            .with_merged(list.as_deref().map(|list| (list, shown)), now, |store, _| read(out, site, store, command));
+        return store.with_merged(list.as_deref().map(|list| (list, shown)), now, |store, merged| {
+            print_merge_problems(&merged)?;
+            read(out, site, store, command)
+        });
     }
     let (store, notices) = Store::for_site(site)?;
     let mut stderr = std::io::stderr().lock();
@@ -45,10 +47,12 @@ pub fn run(out: &mut Out, site: &Site, command: SubscribersCommand, now: DateTim
     // Not before importing that same file, nor before a dry run (which
     // changes nothing).
     let skip = matches!(&command, SubscribersCommand::Import { file, dry_run } if *dry_run || Some(site.root.join(file)) == list);
-    if let Some(list) = list.filter(|_| !skip)
-        && let Some(changes) = store.import(&list, shown, false, now)?.changes()
-    {
-        writeln!(stderr, "note: {} merged first: {changes}", shown.display())?;
+    if let Some(list) = list.filter(|_| !skip) {
+        let merged = store.import(&list, shown, false, now)?;
+        print_merge_problems(&merged)?;
+        if let Some(changes) = merged.changes() {
+            writeln!(stderr, "note: {} merged first: {changes}", shown.display())?;
+        }
     }
     drop(stderr);
     change(out, site, &store, command, now)
@@ -227,8 +231,10 @@ fn print_import(
     dry_run: bool,
     report: &newsroom::store::import::ImportReport,
 ) -> Result<ExitCode> {
+    // Each row it could not read is listed below; the file's own problems
+    // (its header) and every warning go to standard error, as `check` says them.
     let mut stderr = std::io::stderr().lock();
-    for diagnostic in report.diagnostics.iter().filter(|d| d.line <= 1) {
+    for diagnostic in report.diagnostics.iter().filter(|d| d.line <= 1 || !d.is_error()) {
         writeln!(stderr, "{diagnostic}")?;
     }
     let verb = if dry_run { "would change" } else { "changed" };

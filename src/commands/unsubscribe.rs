@@ -14,6 +14,9 @@ use newsroom::store::subscribers::Unsubscribed;
 
 pub fn run(out: &mut Out, site: &Site, address: &str, now: DateTime<Utc>) -> Result<ExitCode> {
     let done = delivery::unsubscribe(site, address, now)?;
+    if let Some(merged) = &done.merged {
+        super::print_merge_problems(merged)?;
+    }
     match done.outcome {
         Unsubscribed::Unsubscribed => writeln!(out, "{} is unsubscribed: no later send will mail it", done.address)?,
         Unsubscribed::Already => {

@@ -128,6 +128,10 @@ pub struct SendReport {
     pub relay_error: Option<String>,
     /// What merging the subscriber file into the store changed.
     pub merged: Option<ImportReport>,
+    /// Why nothing was sent or frozen: the store holds nobody subscribed
+    /// (a usage error, exit status 2, said after the diagnostics that
+    /// may explain it).
+    pub nobody: Option<String>,
     /// What opening the store did (a ledger from before it taken over).
     pub notices: Vec<String>,
     /// The digest sent before this one, and the subscribers who became
@@ -431,7 +435,7 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     // messages not sent yet.
     if let Some(list) = site.subscriber_list() {
         let merged = ledger.import(&list, site.config.digest.subscribers_path(), false, now)?;
-        report.diagnostics.extend(merged.diagnostics.iter().filter(|d| d.is_error()).cloned());
+        report.diagnostics.extend(merged.diagnostics.iter().cloned());
         report.merged = Some(merged);
     }
     // A list frozen empty would stay empty: refuse, and freeze nothing (the
@@ -441,13 +445,19 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         posts: Some(digest.permalinks.clone()),
     };
     if ledger.freeze_subscribed_with(&digest.id, &freezing)? == 0 {
-        return Err(UsageError::Environment(format!(
-            "nobody to send {} to: the store `{}` holds no subscribed address (write `{}`, or run `newsroom subscribers import FILE` or `add ADDRESS`)",
+        let invalid = report.merged.as_ref().map_or(0, |merged| merged.skipped.len());
+        let rows = if invalid > 0 {
+            format!(" ({invalid} row(s) of the subscriber file could not be read: see above)")
+        } else {
+            String::new()
+        };
+        report.nobody = Some(format!(
+            "nobody to send {} to: the store `{}` holds no subscribed address{rows} (write `{}`, or run `newsroom subscribers import FILE` or `add ADDRESS`)",
             digest.id,
             ledger.path().display(),
             site.config.digest.subscribers_path().display()
-        ))
-        .into());
+        ));
+        return Ok(report);
     }
     if let Some((previous, frozen_at)) = ledger.previous_digest(&digest.id)? {
         report.suppressed_since = Some((previous, ledger.suppressed_since(&frozen_at)?));

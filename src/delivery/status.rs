@@ -117,6 +117,8 @@ pub struct UnsubscribeReport {
     /// The subscriber as the store holds it now (`None` for an address
     /// forgotten on request, which is not stored again).
     pub subscriber: Option<SubscriberRecord>,
+    /// What merging the site's subscriber file first found.
+    pub merged: Option<crate::store::import::ImportReport>,
 }
 
 /// `newsroom unsubscribe ADDRESS`: every later send and preview skips the
@@ -126,10 +128,11 @@ pub fn unsubscribe(site: &Site, address: &str, now: DateTime<Utc>) -> Result<Uns
     let address = subscribers::normalise_address(address).map_err(UsageError::Argument)?;
     let (store, _) = Store::for_site(site)?;
     // The list first, so an address on it is found as it is written there.
-    if let Some(list) = site.subscriber_list() {
-        store.import(&list, site.config.digest.subscribers_path(), false, now)?;
-    }
+    let merged = match site.subscriber_list() {
+        Some(list) => Some(store.import(&list, site.config.digest.subscribers_path(), false, now)?),
+        None => None,
+    };
     let outcome = store.unsubscribe(&address, Channel::Cli, None, now)?;
     let subscriber = store.subscriber(&address)?;
-    Ok(UnsubscribeReport { address, outcome, subscriber })
+    Ok(UnsubscribeReport { address, outcome, subscriber, merged })
 }

@@ -67,7 +67,8 @@ fn preview_writes_one_message_per_active_subscriber_that_reads_back() {
         // into an empty store would).
         let url = unsubscribe.trim_start_matches('<').split('>').next().unwrap();
         let token = url.strip_prefix("https://lantern.example.org/newsletter/unsubscribe/").expect(url);
-        let id = newsroom::token::verify(crate::support::SECRET.as_bytes(), "news.lantern.example.org", token).expect(token);
+        let id =
+            newsroom::token::verify(crate::support::SECRET.as_bytes(), "news.lantern.example.org", token).expect(token);
         assert!(ids.insert(id), "two messages name subscriber {id}");
         assert!(!url.contains(address.split('@').next().unwrap()), "{url}");
         assert!(unsubscribe.contains("<mailto:unsubscribe@lantern.example.org?subject=unsubscribe>"));

@@ -952,3 +952,51 @@ fn a_send_with_nobody_subscribed_freezes_nothing() {
     assert_eq!(per_address(&server).into_iter().collect::<Vec<_>>(), [("late@example.org".to_string(), 1)]);
 }
 }
+
+/// Issue 26, point 4: a row appended by hand as `addr,Name` under the
+/// header `email,name,status` was invalid, and `digest send` said only
+/// "nobody to send to". Every command that merges the file now prints its
+/// problems as `check` does, and such a short row is read, with a warning.
+#[test]
+fn every_command_that_merges_the_subscriber_file_says_what_is_wrong_with_it() {
+    let server = SmtpServer::start(Faults::default());
+    let site = copy_example_site();
+    let file = site.path().join("subscribers.example.csv");
+    std::fs::write(&file, "email,name,status\nnot-an-address,Bad,subscribed\n").unwrap();
+    let output = send(site.path(), &server, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let said = stderr(&output);
+    let problem = said.find("subscribers.example.csv:2:1: error: ").unwrap_or_else(|| panic!("{said}"));
+    let refusal = said.find("error: nobody to send digest-2026-10 to").unwrap_or_else(|| panic!("{said}"));
+    assert!(problem < refusal, "the row's problem comes before the refusal it explains: {said}");
+    assert!(said.contains("(1 row(s) of the subscriber file could not be read: see above)"), "{said}");
+    assert_eq!(server.count(), 0);
+
+    std::fs::write(&file, "email,name,status\nnot-an-address,Bad,subscribed\nada@example.org,Ada\n").unwrap();
+    let short = "subscribers.example.csv:3:1: warning: row has 2 fields, the header has 3: its missing trailing fields are read as empty";
+    let with_secret = |args: &[&str]| {
+        newsroom(site.path()).env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET).args(args).output().unwrap()
+    };
+    for args in [
+        &["subscribers", "list"][..],
+        &["subscribers", "show", "ada@example.org"],
+        &["subscribers", "add", "bob@example.org"],
+        &["unsubscribe", "carol@example.org"],
+        &["digest", "preview", "--month", "2026-10", "--out", "p"],
+    ] {
+        let output = with_secret(args);
+        let said = stderr(&output);
+        assert!(said.contains(short), "{args:?}: {said}");
+        assert!(said.contains("subscribers.example.csv:2:1: error: "), "{args:?}: {said}");
+    }
+    let output = send(site.path(), &server, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains(short), "{}", stderr(&output));
+    let mut mailed: Vec<String> = per_address(&server).into_keys().collect();
+    mailed.sort();
+    assert_eq!(
+        mailed,
+        ["ada@example.org", "bob@example.org"],
+        "the short row is a subscriber, and so is the one added"
+    );
+}
