@@ -33,8 +33,9 @@ pub struct StatusReport {
     pub common_failures: Vec<FailureCount>,
     /// The rows in the state asked for with `--list`.
     pub rows: Vec<StatusRow>,
-    /// Mail that came back for this digest (`newsroom inbound`) and the
-    /// relay's permanent refusals of an address: events by kind.
+    /// Mail that came back for this digest (`newsroom inbound`: DSNs and
+    /// complaints), events by kind; the relay's refusals while sending are
+    /// in `counts` (`failed_permanent`) and `common_failures`.
     pub returned: Vec<ReturnedCount>,
 }
 

@@ -167,10 +167,12 @@ impl Digest {
     ) -> Result<Digest> {
         let month_label = input.month.label();
         let post_count = input.posts.len().to_string();
+        let new_posts = new_posts(input.posts.len());
         let globals = |name: &str| match name {
             "month" => Some(month_label.clone()),
             "site_title" => Some(config.site.title.clone()),
             "post_count" => Some(post_count.clone()),
+            "new_posts" => Some(new_posts.clone()),
             _ => None,
         };
         let subject = fill_globals(&template.subject, &globals);
@@ -250,6 +252,12 @@ impl Digest {
             skeletons: std::sync::OnceLock::new(),
         })
     }
+}
+
+/// `{new_posts}`: `1 new post`, `3 new posts`; the count with its noun, so
+/// that a template need not write "1 new posts".
+fn new_posts(count: usize) -> String {
+    format!("{count} new post{}", if count == 1 { "" } else { "s" })
 }
 
 /// The width of the digest's content column in CSS pixels: the 600 px
@@ -435,6 +443,19 @@ fn postal_address(config: &Config) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 26, point 11: the default preheader said "1 new posts".
+    #[test]
+    fn new_posts_counts_with_the_right_noun() {
+        assert_eq!(
+            (new_posts(1), new_posts(0), new_posts(3)),
+            ("1 new post".into(), "0 new posts".into(), "3 new posts".into())
+        );
+        assert!(
+            template::DEFAULT_DIGEST_MD.contains("preheader: \"{new_posts} from"),
+            "the default preheader counts with {{new_posts}}"
+        );
+    }
 
     #[test]
     fn excerpt_headings_sit_one_level_under_the_post_title() {

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use super::assemble::month_digest_of;
 use super::message::{self, SecretPolicy, UnsubscribeSecret};
+use super::template::Slot;
 use super::{GMAIL_CLIP_BYTES, Month};
 use crate::content::Scheduled;
 use crate::diagnostics::{self, Diagnostic};
@@ -45,6 +46,20 @@ pub struct PreviewReport {
 /// A line of the subscriber file, or nothing for a subscriber not in it.
 fn shown_line(line: usize) -> String {
     if line == 0 { String::new() } else { line.to_string() }
+}
+
+/// The text part with its personal slots filled for no one in particular:
+/// what `digest.txt` shows when the preview mails nobody.
+fn text_for_nobody(text: &str) -> String {
+    super::template::fill_slots(text, &|slot| {
+        match slot {
+            Slot::Greeting => "Hello,",
+            Slot::Name => "there",
+            Slot::Email => "[each subscriber's address]",
+            Slot::UnsubscribeUrl => "[each subscriber's unsubscribe link]",
+        }
+        .to_string()
+    })
 }
 
 /// A file name for an address that is safe on any file system.
@@ -150,7 +165,9 @@ pub fn preview(
     manifest.flush()?;
     drop(manifest);
 
-    let (html, text) = first_view.unwrap_or_else(|| (digest.archive_html.clone(), digest.text.clone()));
+    // With nobody to mail, the web version and the text part as no one in
+    // particular would get it: its personal parts said, not left as slots.
+    let (html, text) = first_view.unwrap_or_else(|| (digest.archive_html.clone(), text_for_nobody(&digest.text)));
     if html.len() > GMAIL_CLIP_BYTES {
         report.warnings.push(format!(
             "the HTML part is {} bytes; Gmail clips messages over {GMAIL_CLIP_BYTES} bytes (fewer or shorter excerpts help)",

@@ -3,7 +3,7 @@
 //! Front matter holds the subject and preheader; the body is the intro, then
 //! `<!-- footer -->`, then the footer text, in Markdown. Placeholders in
 //! braces are filled in two steps: the ones that are the same for everyone
-//! (`{month}`, `{site_title}`, `{post_count}`) when the digest is rendered
+//! (`{month}`, `{site_title}`, `{post_count}`, `{new_posts}`) when the digest is rendered
 //! once, the personal ones (`{greeting}`, `{name}`) per subscriber. An
 //! unknown placeholder is an error naming the file and line.
 
@@ -25,7 +25,7 @@ pub const DEFAULT_EMAIL_CSS: &str = include_str!("../../templates/email.css");
 const FOOTER_MARKER: &str = "<!-- footer -->";
 
 /// Placeholders filled once per digest.
-pub const GLOBAL_PLACEHOLDERS: [&str; 3] = ["month", "site_title", "post_count"];
+pub const GLOBAL_PLACEHOLDERS: [&str; 4] = ["month", "site_title", "post_count", "new_posts"];
 /// A personal part of a digest: a slot in the once-rendered text, filled
 /// per subscriber. The one list of them: templates, the renderer, the
 /// per-message encoder and the message builder all name slots through it.

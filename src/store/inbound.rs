@@ -183,11 +183,13 @@ impl Store {
             .collect())
     }
 
-    /// Bounces and complaints that came back for one digest, by kind.
+    /// Bounces and complaints that came back for one digest, by kind:
+    /// mail `inbound` read (DSNs, ARF reports), not the relay's refusals
+    /// while sending, which the ledger counts as `failed_permanent`.
     pub fn returned_for_digest(&self, digest_id: &str) -> Result<Vec<(EventKind, usize)>> {
         self.db.query(
             "SELECT kind, COUNT(*) FROM events WHERE digest_id = ?1
-             AND kind IN ('bounced', 'hard_bounce', 'soft_bounce', 'complained') AND channel IN ('dsn', 'arf', 'relay')
+             AND kind IN ('bounced', 'hard_bounce', 'soft_bounce', 'complained') AND channel IN ('dsn', 'arf')
              GROUP BY kind ORDER BY kind",
             params![digest_id],
             |row| {

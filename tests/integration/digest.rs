@@ -322,3 +322,28 @@ fn a_digest_over_gmails_clip_is_a_warning() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stderr(&output).contains("Gmail clips messages over 104448 bytes"), "{}", stderr(&output));
 }
+
+/// Issue 26, point 11: with nobody subscribed the preview's `digest.txt`
+/// showed its personal slots by name ("greeting", "unsubscribe_url"), and
+/// the default preheader counted "1 new posts".
+#[test]
+fn a_preview_for_nobody_says_its_personal_parts_and_one_post_is_one_post() {
+    let site = copy_example_site();
+    std::fs::write(site.path().join("subscribers.example.csv"), "email,name,status\n").unwrap();
+    // August 2026 has four posts; a month of its own with one.
+    std::fs::write(
+        site.path().join("posts/2026-07-15-alone.md"),
+        "---\ntitle: Alone in July\nauthors: priya\n---\n\nThe only post of July.\n\n<!--truncate-->\n\nMore.\n",
+    )
+    .unwrap();
+    let output = preview(site.path(), &["--month", "2026-07"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = std::fs::read_to_string(site.path().join("preview/2026-07/digest.txt")).unwrap();
+    assert!(!text.contains('\u{E000}') && !text.contains('\u{E001}'), "a slot left in digest.txt:\n{text}");
+    assert!(!text.contains("unsubscribe_url") && !text.contains("greeting"), "{text}");
+    assert!(text.contains("Hello,") && text.contains("[each subscriber's unsubscribe link]"), "{text}");
+    assert!(text.contains("This email was sent to [each subscriber's address]."), "{text}");
+    let html = std::fs::read_to_string(site.path().join("preview/2026-07/index.html")).unwrap();
+    assert!(html.contains("1 new post from Lantern Community Blog in July 2026."), "the preheader");
+    assert!(!html.contains("1 new posts"));
+}

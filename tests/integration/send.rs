@@ -881,6 +881,8 @@ fn an_unknown_mailbox_bounces_the_subscriber_for_later_digests() {
     assert_eq!(state_of(site.path(), "sub00002@example.org"), "failed_permanent");
     let status = stdout(&newsroom(site.path()).args(["digest", "status", "--month", "2026-10"]).output().unwrap());
     assert!(status.contains("  1 failed_permanent: 550 5.1.1 mailbox unavailable"), "{status}");
+    // A refusal while sending is not mail that came back (issue 26, point 11).
+    assert!(!status.contains("returned mail"), "{status}");
 
     let out = site.path().join("again");
     let preview = newsroom(site.path())
