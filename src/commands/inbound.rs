@@ -40,8 +40,23 @@ pub fn run(out: &mut Out, site: &Site, args: InboundArgs, now: DateTime<Utc>) ->
     let maildir = args.maildir.as_ref().map(|dir| site.root.join(dir));
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut failed = 0;
+    // The site's subscriber file, merged the first time a message names an
+    // address the store does not hold ([`inbound::handle_merging`]).
+    let list = site.subscriber_list();
+    let mut merged = None;
+    let mut merge = |store: &Store| -> Result<bool> {
+        match &list {
+            Some(list) if merged.is_none() => {
+                let report = store.import(list, site.config.digest.subscribers_path(), false, now)?;
+                super::print_merge_problems(&report)?;
+                merged = Some(report);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    };
     for incoming in &messages {
-        let outcome = match inbound::handle(&store, &intake, &incoming.raw, now) {
+        let outcome = match inbound::handle_merging(&store, &intake, &incoming.raw, now, &mut merge) {
             Ok(outcome) => outcome,
             Err(error) if from_stdin => {
                 eprintln!(

@@ -105,7 +105,6 @@ fn found(id: i64, address: String, digest_id: Option<String>, by: &'static str) 
     Attribution { subscriber_id: Some(id), address: Some(address), digest_id, by: Some(by) }
 }
 
-/// `digest-2026-10` from a digest's Message-ID (`<digest-2026-10.…@…>`).
 #[cfg(test)]
 mod tests {
     #[test]
@@ -119,6 +118,7 @@ mod tests {
     }
 }
 
+/// `digest-2026-10` from a digest's Message-ID (`<digest-2026-10.…@…>`).
 fn digest_of_message_id(message_id: &str) -> Option<String> {
     let id = message_id.trim_matches(['<', '>']);
     let digest = id.split('.').next()?;
@@ -157,6 +157,24 @@ pub fn message_hash(raw: &[u8]) -> String {
 
 /// Classifies, attributes and records one message.
 pub fn handle(store: &Store, intake: &Intake, raw: &[u8], now: DateTime<Utc>) -> Result<Outcome> {
+    handle_merging(store, intake, raw, now, &mut |_| Ok(false))
+}
+
+/// [`handle`], with `merge` to call when the message names an address the
+/// store does not hold: it merges the site's subscriber file into the
+/// store (once a run; true when it did now), and the address is looked
+/// for again. So a complaint or a mailto unsubscribe from a reader on the
+/// site's list who has had no send yet reaches them, as every other
+/// command's merge-first would have it; and a bounce attributed by its
+/// signed token, the common case, costs no merge (a mailbox read by the
+/// MTA's pipe runs `inbound` once a message).
+pub fn handle_merging(
+    store: &Store,
+    intake: &Intake,
+    raw: &[u8],
+    now: DateTime<Utc>,
+    merge: &mut dyn FnMut(&Store) -> Result<bool>,
+) -> Result<Outcome> {
     if raw.len() > MAX_MESSAGE_BYTES {
         return Ok(Outcome::Unrecognised(format!(
             "{} bytes, more than the {} MiB a returned message may have",
@@ -170,7 +188,10 @@ pub fn handle(store: &Store, intake: &Intake, raw: &[u8], now: DateTime<Utc>) ->
         Ok(class) => class,
         Err(why) => return Ok(Outcome::Unrecognised(why)),
     };
-    let attribution = attribute(store, intake, &classification.clues)?;
+    let mut attribution = attribute(store, intake, &classification.clues)?;
+    if attribution.subscriber_id.is_none() && !classification.clues.addresses.is_empty() && merge(store)? {
+        attribution = attribute(store, intake, &classification.clues)?;
+    }
     // A mailto unsubscribe that names no subscriber is someone else's mail.
     if class == InboundClass::Unsubscribe && attribution.subscriber_id.is_none() {
         return Ok(Outcome::Unrecognised("mail to the unsubscribe address from no subscriber".into()));

@@ -377,3 +377,35 @@ fn a_send_uses_the_verp_return_path_and_the_bounce_it_brings_back_finds_its_subs
     let status = stdout(&run(site.path(), &["digest", "status", "--month", "2026-10"]));
     assert!(status.contains("returned mail (bounces and complaints): 1 bounced"), "{status}");
 }
+
+/// Issue 26, point 12: a complaint or a mailto unsubscribe from a reader in
+/// the site's subscriber file who is not in the store yet (no send since
+/// the row was added) was "not a subscriber: nothing to change", while
+/// every other command merges the file first. `inbound` now merges it when
+/// a message names an address the store does not hold, and the opt-out
+/// reaches the reader: no later send mails them.
+#[test]
+fn an_opt_out_from_a_reader_on_the_list_but_not_yet_in_the_store_is_recorded() {
+    let site = fixture_site();
+    std::fs::write(
+        site.path().join("subscribers.csv"),
+        "email,name,status\nbob@example.net,Bob,subscribed\nnew@example.com,New,\n",
+    )
+    .unwrap();
+    // The store holds the fixture subscribers, but not new@example.com.
+    assert!(!stdout(&run(site.path(), &["subscribers", "list"])).is_empty());
+    let mailto = "Return-Path: <new@example.com>\nDelivered-To: unsubscribe@example.org\nFrom: New <new@example.com>\n\
+                  To: unsubscribe@example.org\nSubject: unsubscribe\nDate: Tue, 03 Nov 2026 10:05:00 +0000\n\
+                  Message-ID: <m9@example.com>\n\nPlease take me off.\n";
+    let mut child = inbound_command(site.path(), &["-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(mailto.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("unsubscribe of new@example.com (found by address): now unsubscribed"), "{text}");
+    let statuses = statuses(site.path());
+    assert_eq!(statuses["new@example.com"].0, "unsubscribed", "{statuses:?}");
+    // The file's row cannot undo it.
+    let list = stdout(&run(site.path(), &["subscribers", "list", "--status", "subscribed"]));
+    assert!(!list.contains("new@example.com"), "{list}");
+}
