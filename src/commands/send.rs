@@ -182,6 +182,23 @@ impl Observer for Progress {
         }
     }
 
+    fn notice(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("note: {message}")),
+            None => {
+                let _ = writeln!(std::io::stderr(), "note: {message}");
+            }
+        }
+    }
+
+    fn more(&self, messages: usize) {
+        let mut counts = self.counts.lock().expect("progress");
+        counts.total += messages;
+        if let Some(bar) = &self.bar {
+            bar.set_length(counts.total as u64);
+        }
+    }
+
     fn problem(&self, message: &str) {
         match &self.bar {
             Some(bar) => bar.println(format!("error: {message}")),

@@ -44,7 +44,7 @@ use crate::store::import::ImportReport;
 use crate::store::ledger::{Claimant, Freezing, Recipient, State};
 use crate::subscribers;
 use relay::{Outcome, Relay, SMTP_URL_VAR};
-use run::{Marks, Run, RunState, build, commit_marks, renew_claims, worker};
+use run::{Marks, Round, Run, RunState, build, commit_marks, next_round, renew_claims, worker};
 
 /// An observer that is told nothing: for a caller with nothing to show.
 pub struct Quiet;
@@ -512,18 +512,25 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         (Marks::Inline, None)
     };
     runtime.block_on(async {
-        let mut running: tokio::task::JoinSet<()> = (0..workers).map(|_| worker(run.clone(), marks.clone())).collect();
         // The claims stay this sender's while it runs, however long a
         // retry's backoff or a slow relay keeps a row in its queue.
         let renewing = tokio::spawn(renew_claims(run.clone()));
-        // In the order they end: a worker that panicked leaves its job in
-        // flight, which the others would wait for forever. Its panic ends
-        // the run instead; rows left `sending` are ambiguous to the next run.
-        while let Some(ended) = running.join_next().await {
-            if let Err(error) = ended
-                && error.is_panic()
-            {
-                std::panic::resume_unwind(error.into_panic());
+        loop {
+            let mut running: tokio::task::JoinSet<()> =
+                (0..workers).map(|_| worker(run.clone(), marks.clone())).collect();
+            // In the order they end: a worker that panicked leaves its job in
+            // flight, which the others would wait for forever. Its panic ends
+            // the run instead; rows left `sending` are ambiguous to the next run.
+            while let Some(ended) = running.join_next().await {
+                if let Err(error) = ended
+                    && error.is_panic()
+                {
+                    std::panic::resume_unwind(error.into_panic());
+                }
+            }
+            // Rows other senders hold are waited for, or taken over.
+            if let Round::Done = next_round(&run, &run.digest.id).await {
+                break;
             }
         }
         renewing.abort();
@@ -545,6 +552,7 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     let counts = ledger.counts(&report.digest_id)?;
     let count = |state: State| counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
     report.sent = state.sent;
+    report.recovered_ambiguous += state.taken_over_ambiguous;
     report.failed_permanent = count(State::FailedPermanent).saturating_sub(report.refused_earlier);
     report.failed_transient = count(State::FailedTransient);
     report.ambiguous = count(State::Ambiguous).saturating_sub(report.ambiguous_earlier);

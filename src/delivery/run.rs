@@ -78,6 +78,12 @@ pub trait Observer: Send + Sync {
     /// Something went wrong that the run goes on after (the ledger could not
     /// record an outcome, which the next run will report).
     fn problem(&self, _message: &str) {}
+    /// Something the run is doing that a person watching should know: it
+    /// waits for rows another sender holds.
+    fn notice(&self, _message: &str) {}
+    /// The run will try this many messages more than it said at the start
+    /// (rows it took over from a sender whose lease lapsed).
+    fn more(&self, _messages: usize) {}
 }
 
 /// The first retry's delay; each further retry doubles it (plus jitter).
@@ -118,6 +124,15 @@ pub(super) struct RunState {
     workers_given_up: usize,
     /// The store had no more rows to claim.
     exhausted: bool,
+    /// A claim failed: the run ends when its queue does, and waits for nothing.
+    claim_failed: bool,
+    /// Rows claimed in all, and when the workers last started: a round
+    /// that claims none made no progress.
+    claimed: usize,
+    claimed_at_round_start: usize,
+    /// Rows another sender left `sending` when its lease lapsed, taken
+    /// over as ambiguous while this run went on.
+    pub(super) taken_over_ambiguous: usize,
     /// Rows are being claimed.
     refilling: bool,
     /// The last row claimed: the next claim looks after it first.
@@ -233,6 +248,7 @@ impl Run {
         match claimed {
             Ok(claimed) if !claimed.is_empty() => {
                 state.claimed_up_to = claimed.last().map_or(state.claimed_up_to, |row| row.id);
+                state.claimed += claimed.len();
                 let now = Instant::now();
                 queue.extend(claimed.into_iter().map(|recipient| Job { recipient, attempt: 0, not_before: now }));
             }
@@ -240,6 +256,7 @@ impl Run {
             Err(error) => {
                 self.observer.problem(&format!("the store could not give this sender more rows ({error:#}); stopping"));
                 state.exhausted = true;
+                state.claim_failed = true;
             }
         }
         drop((queue, state));
@@ -375,6 +392,99 @@ impl Run {
     fn give_back(&self, job: Job) {
         self.queue.lock().expect("queue").push_front(job);
         self.state.lock().expect("state").in_flight -= 1;
+    }
+}
+
+/// What a run does once its workers have ended.
+pub(super) enum Round {
+    /// Rows are there to claim again (another sender's lease lapsed): run
+    /// the workers again.
+    Again,
+    /// Nothing is left that this sender could send: the run is over.
+    Done,
+}
+
+/// The longest a sender sleeps between looks at the rows other senders
+/// hold, so that one whose holder finishes (or dies) early is not kept
+/// waiting for a whole lease.
+const HELD_LOOK_EVERY: Duration = Duration::from_secs(5);
+
+/// After the workers end: a run is over only when its digest has no row
+/// left pending, in flight or held by anyone. Rows another sender holds
+/// under a live lease are waited for: renewed, that sender is alive and
+/// sends them; lapsed, it died, and this run takes them over (its rows
+/// in flight become ambiguous, its pending ones this run's to send). So
+/// one re-run after a crash completes the digest, however many senders
+/// shared it. A stop, a relay given up on, a claim that failed or a relay
+/// that refuses everyone ends the run at once, as before.
+pub(super) async fn next_round(run: &Run, digest_id: &str) -> Round {
+    let mut said: Option<usize> = None;
+    loop {
+        {
+            let state = run.state.lock().expect("state");
+            if run.stop.is_requested()
+                || state.workers_given_up > 0
+                || state.claim_failed
+                || state.refused_everyone.is_some()
+            {
+                return Round::Done;
+            }
+        }
+        let looked = {
+            let ledger = run.ledger.lock().expect("ledger");
+            ledger
+                .take_over_lapsed(digest_id, &run.claimant)
+                .and_then(|taken| Ok((taken, ledger.others_claims(digest_id, &run.claimant)?)))
+        };
+        let ((ambiguous, claimable), (held, lapses)) = match looked {
+            Ok(looked) => looked,
+            Err(error) => {
+                run.observer.problem(&format!("the store could not say what other senders hold ({error:#}); stopping"));
+                return Round::Done;
+            }
+        };
+        if ambiguous > 0 {
+            run.state.lock().expect("state").taken_over_ambiguous += ambiguous;
+            run.observer.notice(&format!(
+                "{ambiguous} message(s) a sender that stopped had in flight are ambiguous now (never sent twice)"
+            ));
+        }
+        if claimable > 0 {
+            // No row claimed since the last round (another sender took
+            // them first): look again a little later, not at once.
+            let progress = {
+                let mut state = run.state.lock().expect("state");
+                let progress = state.claimed > state.claimed_at_round_start;
+                state.claimed_at_round_start = state.claimed;
+                state.exhausted = false;
+                state.claimed_up_to = 0;
+                progress
+            };
+            run.observer.notice(&format!("{claimable} recipient(s) left by another sender: sending them"));
+            run.observer.more(claimable);
+            if !progress && run.stop.sleep(Duration::from_millis(200)).await {
+                return Round::Done;
+            }
+            return Round::Again;
+        }
+        if held == 0 {
+            return Round::Done;
+        }
+        if said != Some(held) {
+            let until = lapses.map_or_else(String::new, |at| {
+                format!(": their claims lapse at {} unless renewed", at.format("%H:%M:%S UTC"))
+            });
+            run.observer.notice(&format!(
+                "waiting for {held} recipient(s) another sender of {digest_id} holds{until}; a sender that stopped leaves them to this one then"
+            ));
+            said = Some(held);
+        }
+        let until_lapse = lapses
+            .and_then(|at| (at - chrono::Utc::now()).to_std().ok())
+            .map_or(HELD_LOOK_EVERY, |wait| wait + Duration::from_millis(100));
+        if run.stop.sleep(until_lapse.min(HELD_LOOK_EVERY)).await {
+            return Round::Done;
+        }
     }
 }
 

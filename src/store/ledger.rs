@@ -551,6 +551,47 @@ impl Store {
     }
 
     /// Rows of a digest another sender holds under a live lease, pending or
+    /// in flight, and when the first of those leases lapses unless renewed.
+    pub fn others_claims(
+        &self,
+        digest_id: &str,
+        claimant: &Claimant,
+    ) -> Result<(usize, Option<chrono::DateTime<chrono::Utc>>)> {
+        let (count, earliest): (i64, Option<String>) = self.db.query_one(
+            "SELECT COUNT(*), MIN(lease_until) FROM deliveries WHERE digest_id = ?1 AND state IN ('pending', 'sending')
+             AND owner IS NOT NULL AND owner != ?2 AND lease_until >= ?3",
+            params![digest_id, claimant.owner, now_text()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let earliest = earliest.and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok()).map(|at| at.to_utc());
+        Ok((count as usize, earliest))
+    }
+
+    /// Takes over what a sender whose lease lapsed left of a digest while
+    /// this one runs: its rows in flight become `ambiguous` (it may have
+    /// handed them over: never sent twice), its pending ones anyone's to
+    /// claim. Returns how many became ambiguous and how many are now
+    /// pending for any sender (this one's own claims aside).
+    pub fn take_over_lapsed(&self, digest_id: &str, claimant: &Claimant) -> Result<(usize, usize)> {
+        self.in_transaction(|db| {
+            let now = now_text();
+            let ambiguous = db.execute(
+                "UPDATE deliveries SET state = 'ambiguous', reply = 'interrupted while sending (the relay may have accepted it)', updated_at = ?2,
+                 owner = NULL, lease_until = NULL
+                 WHERE digest_id = ?1 AND state = 'sending' AND owner != ?3 AND lease_until < ?2",
+                params![digest_id, now, claimant.owner],
+            )?;
+            let claimable: i64 = db.query_one(
+                "SELECT COUNT(*) FROM deliveries WHERE digest_id = ?1 AND state = 'pending'
+                 AND (owner IS NULL OR lease_until IS NULL OR lease_until < ?2)",
+                params![digest_id, now],
+                |row| row.get(0),
+            )?;
+            Ok((ambiguous, claimable as usize))
+        })
+    }
+
+    /// Rows of a digest another sender holds under a live lease, pending or
     /// in flight: theirs to finish, not this sender's to report as left.
     pub fn held_by_others(&self, digest_id: &str, claimant: &Claimant) -> Result<usize> {
         let count: i64 = self.db.query_one(
@@ -886,6 +927,37 @@ mod tests {
             Backend::Postgres => 0,
         };
         assert_eq!(recovered, expected);
+    }
+
+    /// Issue 26, point 6: what another sender holds is waited for while its
+    /// lease lives, and taken over once it lapses: its row in flight is
+    /// ambiguous (never sent twice), its pending rows anyone's to claim.
+    fn a_lapsed_senders_rows_are_taken_over_and_a_live_ones_waited_for(place: &TestPlace) {
+        let mut store = place.open();
+        freeze(&mut store, "d", &["a@x.org", "b@x.org", "c@x.org", "d@x.org"]);
+        let (ours, live, dead) = (
+            Claimant::new(Duration::from_secs(60)),
+            Claimant::new(Duration::from_secs(60)),
+            Claimant::new(Duration::from_millis(1)),
+        );
+        let lived = store.claim("d", &live, 1).unwrap();
+        let died = store.claim("d", &dead, 2).unwrap();
+        store.mark_sending(died[0].id, "<b@x>", &dead).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        // The live sender's row is held; the dead one's two, lapsed, are not.
+        let (held, lapses) = store.others_claims("d", &ours).unwrap();
+        assert_eq!(held, 1);
+        assert!(lapses.is_some_and(|at| at > chrono::Utc::now()), "{lapses:?}");
+        let (ambiguous, claimable) = store.take_over_lapsed("d", &ours).unwrap();
+        assert_eq!((ambiguous, claimable), (1, 2), "the dead sender's row in flight, its pending row and d@x.org");
+        let states: Vec<State> = store.rows("d", None).unwrap().iter().map(|r| r.state).collect();
+        assert_eq!(states, [State::Pending, State::Ambiguous, State::Pending, State::Pending]);
+        let taken: Vec<i64> = store.claim("d", &ours, 10).unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(taken, [died[1].id, store.rows("d", None).unwrap()[3].id]);
+        assert!(!taken.contains(&lived[0].id), "a live lease's row was taken");
+        // Our own rows are neither held by others nor taken over.
+        assert_eq!(store.others_claims("d", &ours).unwrap().0, 1);
+        assert_eq!(store.take_over_lapsed("d", &ours).unwrap(), (0, 0));
     }
 
     /// Eight senders, each with its own connection, drain one digest at

@@ -1002,3 +1002,71 @@ fn every_command_that_merges_the_subscriber_file_says_what_is_wrong_with_it() {
         "the short row is a subscriber, and so is the one added"
     );
 }
+
+/// Issue 26, point 6: with several senders on PostgreSQL and one killed,
+/// the re-runs started right after said "56 more with other senders of
+/// this digest, still running" and exited, though no sender ran: the dead
+/// one's lease had not lapsed, and its rows were stranded. A sender now
+/// waits for the rows others hold, takes them over when their lease lapses,
+/// and ends only when the digest has nothing left: one re-run completes it.
+#[test]
+fn one_rerun_after_a_sender_is_killed_waits_for_its_lease_and_completes_the_digest() {
+    if postgres_server("send::one_rerun_after_a_sender_is_killed_waits_for_its_lease_and_completes_the_digest")
+        .is_none()
+    {
+        return;
+    }
+    on_backend(Backend::Postgres, || {
+        let _store = site_store();
+        // The killed sender's relay is slow, so that it dies holding rows;
+        // the re-run's is fast, so that it is done with the rest long
+        // before the dead one's lease lapses, and must wait for it.
+        let slow = SmtpServer::start(Faults { delay: Duration::from_millis(40), ..Faults::default() });
+        let fast = SmtpServer::start(Faults::default());
+        let site = site_with_subscribers(300);
+        let mut first = send_command(site.path(), &slow, &["--concurrency", "2", "--lease", "6"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while slow.count() < 20 {
+            assert!(first.try_wait().unwrap().is_none(), "the first sender ended before the kill");
+            assert!(Instant::now() < deadline, "the first sender stalled");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        kill(&mut first);
+        let held = ledger(site.path()).values().filter(|(state, _)| state == "pending" || state == "sending").count();
+        assert!(held > 100, "{held} rows left: the kill came too late to test anything");
+
+        let output = send(site.path(), &fast, &["--concurrency", "4", "--lease", "6"]);
+        let said = stderr(&output);
+        assert!(
+            said.contains("note: waiting for ") && said.contains("recipient(s) another sender of digest-2026-10 holds"),
+            "{said}"
+        );
+        assert!(said.contains("left by another sender: sending them"), "{said}");
+        assert!(!stdout(&output).contains("more with other senders"), "{}", stdout(&output));
+        assert!(stdout(&output).contains(" 0 pending"), "{}", stdout(&output));
+        // Every row is settled: sent, or ambiguous if the dead sender had it
+        // in flight (at most one per worker); nobody got two copies.
+        let ledger = ledger(site.path());
+        assert_eq!(ledger.len(), 300);
+        let ambiguous = ledger.values().filter(|(state, _)| state == "ambiguous").count();
+        assert!(ambiguous <= 2, "{ambiguous} ambiguous");
+        assert_eq!(ledger.values().filter(|(state, _)| state == "sent").count() + ambiguous, 300, "{ledger:?}");
+        let mut copies = per_address(&slow);
+        for (address, n) in per_address(&fast) {
+            *copies.entry(address).or_default() += n;
+        }
+        for (address, (state, _)) in &ledger {
+            let got = copies.get(address).copied().unwrap_or(0);
+            if state == "sent" {
+                assert_eq!(got, 1, "{address}");
+            } else {
+                assert!(got <= 1, "{address} got {got}");
+            }
+        }
+        assert_eq!(output.status.code(), Some(if ambiguous > 0 { 1 } else { 0 }), "{}{said}", stdout(&output));
+    });
+}
