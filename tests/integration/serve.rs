@@ -15,9 +15,9 @@ use reqwest::StatusCode;
 use crate::support::*;
 
 pub const SECRET: &str = crate::support::SECRET;
-const LIST_ID: &str = "news.lantern.example.org";
+pub const LIST_ID: &str = "news.lantern.example.org";
 const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
-const FORM: &str = "application/x-www-form-urlencoded";
+pub const FORM: &str = "application/x-www-form-urlencoded";
 
 /// `newsroom serve` on a free port of a site, killed when dropped.
 pub struct Server {
@@ -27,7 +27,7 @@ pub struct Server {
 }
 
 impl Server {
-    fn start(site: &Path) -> Server {
+    pub fn start(site: &Path) -> Server {
         Server::start_with(site, &[])
     }
 
@@ -78,7 +78,7 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
 }
@@ -92,7 +92,7 @@ impl Drop for Server {
 
 /// A copy of the example site whose store holds `addresses`, subscribed,
 /// with their ids in the same order.
-fn site_with(addresses: &[&str]) -> (tempfile::TempDir, Vec<i64>) {
+pub fn site_with(addresses: &[&str]) -> (tempfile::TempDir, Vec<i64>) {
     let site = copy_example_site();
     let csv: String =
         std::iter::once("email\n".to_string()).chain(addresses.iter().map(|a| format!("{a}\n"))).collect();
@@ -112,22 +112,22 @@ pub fn open_store(site: &Path) -> Store {
     }
 }
 
-fn token(id: i64) -> String {
+pub fn token(id: i64) -> String {
     newsroom::token::sign(SECRET.as_bytes(), LIST_ID, id)
 }
 
-fn status_and_events(site: &Path, address: &str) -> (SubscriberStatus, Vec<(EventKind, Option<Channel>)>) {
+pub fn status_and_events(site: &Path, address: &str) -> (SubscriberStatus, Vec<(EventKind, Option<Channel>)>) {
     let store = open_store(site);
     let subscriber = store.subscriber(address).unwrap().unwrap();
     let events = store.events(subscriber.id).unwrap().into_iter().map(|e| (e.kind, e.channel)).collect();
     (subscriber.status, events)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 

@@ -1,0 +1,88 @@
+//! What a reader sees (issue 26, point 10, and serve's line of point 11):
+//! the pages of `newsroom serve` and the confirmation message, over real
+//! HTTP and SMTP, read back with scraper (HTML), mail-parser (the message)
+//! and csv (the preview's manifest), never with newsroom's own code.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use newsroom::store::SubscriberStatus;
+use reqwest::StatusCode;
+use scraper::{ElementRef, Html, Selector};
+
+use crate::serve::{
+    FORM, LIST_ID, PUBLIC_URL, Server, client, open_store, runtime, site_with, status_and_events, token, wait_for_mail,
+};
+use crate::smtp_server::{Received, SmtpServer};
+use crate::support::*;
+
+const BLOG_URL: &str = "https://lantern.example.org/blog/";
+
+fn select<'a>(page: &'a Html, selector: &str) -> Vec<ElementRef<'a>> {
+    page.select(&Selector::parse(selector).unwrap()).collect()
+}
+
+fn text_of(element: &ElementRef) -> String {
+    element.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The page's `h1`, its whole text, and whether it has a form or a button.
+fn read_page(body: &str) -> (String, String, bool) {
+    let page = Html::parse_document(body);
+    let h1 = select(&page, "h1").first().map(text_of).unwrap_or_default();
+    let text = text_of(&page.root_element());
+    (h1, text, !select(&page, "form, button").is_empty())
+}
+
+/// The confirmation link of a mailed confirmation (its text part), as
+/// the test's server is reached.
+fn confirmation_link(mail: &Received, server: &Server) -> String {
+    let message = mail_parser::MessageParser::default().parse(&mail.data).unwrap();
+    let text = message.body_text(0).unwrap().to_string();
+    let link = text.split_whitespace().find(|w| w.contains("/confirm/")).unwrap().trim_matches(['<', '>']);
+    link.replace(PUBLIC_URL, &server.base)
+}
+
+/// A sign-up as a client at `ip` makes it (behind the proxy: the server
+/// sees loopback and `X-Forwarded-For`): the status and the page.
+async fn sign_up(server: &Server, ip: &str, address: &str) -> (StatusCode, String) {
+    let body = format!("email={}", address.replace('@', "%40"));
+    let response = client()
+        .post(server.url("/subscribe"))
+        .header("content-type", FORM)
+        .header("x-forwarded-for", ip)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// The inline style of the first link in `html` matching `wanted`.
+fn link_style(html: &str, wanted: impl Fn(&ElementRef) -> bool) -> Option<String> {
+    let page = Html::parse_document(html);
+    select(&page, "a").into_iter().find(|a| wanted(a)).map(|a| a.value().attr("style").unwrap_or("").to_string())
+}
+
+/// `serve` without the secret says what serve does with it (before: "a
+/// send without it would mail links that do not work").
+#[test]
+fn serve_without_the_secret_says_what_serve_needs_it_for() {
+    let site = copy_example_site();
+    let output = newsroom(site.path())
+        .env_remove("NEWSROOM_UNSUBSCRIBE_SECRET")
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains("NEWSROOM_UNSUBSCRIBE_SECRET is not set")
+            && said.contains(
+                "serve checks every unsubscribe and confirmation link readers open against it, and signs the confirmation links it mails, so it does not start without it"
+            ),
+        "{said}"
+    );
+    assert!(!said.contains("a send without it"), "{said}");
+}
+
