@@ -64,6 +64,40 @@ fn link_style(html: &str, wanted: impl Fn(&ElementRef) -> bool) -> Option<String
     select(&page, "a").into_iter().find(|a| wanted(a)).map(|a| a.value().attr("style").unwrap_or("").to_string())
 }
 
+/// The confirmation message's link to confirm is a button like the
+/// digest's "Read more", standing alone (before: a text link).
+#[test]
+fn the_confirmation_message_asks_with_a_button_like_the_digests() {
+    let (site, _) = site_with(&["old@example.org"]);
+    let smtp = SmtpServer::start(Default::default());
+    let server = Server::start_with(site.path(), &[("NEWSROOM_SMTP_URL", &smtp.url())]);
+    runtime().block_on(async {
+        assert_eq!(sign_up(&server, "203.0.113.1", "pat@example.org").await.0, StatusCode::OK);
+        let mail = wait_for_mail(&smtp, 1);
+        let message = mail_parser::MessageParser::default().parse(&mail[0].data).unwrap();
+        let html = message.body_html(0).unwrap().to_string();
+        let url = confirmation_link(&mail[0], &server).replace(&server.base, PUBLIC_URL);
+        let page = Html::parse_document(&html);
+        let links = select(&page, "a");
+        let to_confirm: Vec<&ElementRef> = links.iter().filter(|a| a.value().attr("href") == Some(&url)).collect();
+        assert_eq!(to_confirm.len(), 1, "one link to confirm: {html}");
+        assert_eq!(text_of(to_confirm[0]), "Confirm my subscription");
+        let paragraph = to_confirm[0].parent().and_then(ElementRef::wrap).unwrap();
+        assert_eq!(text_of(&paragraph), "Confirm my subscription", "the button stands alone, not in a sentence");
+        let button = to_confirm[0].value().attr("style").unwrap_or("").to_string();
+        assert!(button.contains("display: inline-block") && button.contains("background-color"), "{button}");
+        let output = run(site.path(), &["digest", "preview", "--month", "2026-10"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let eml = std::fs::read_dir(site.path().join("preview/2026-10/messages")).unwrap().next().unwrap().unwrap();
+        let bytes = std::fs::read(eml.path()).unwrap();
+        let digest = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        let read_more = link_style(&digest.body_html(0).unwrap(), |a| text_of(a) == "Read more");
+        assert_eq!(read_more.as_deref(), Some(button.as_str()), "the same button as the digest's");
+        // The text part keeps the link whole.
+        assert!(message.body_text(0).unwrap().contains(&url));
+    });
+}
+
 /// `serve` without the secret says what serve does with it (before: "a
 /// send without it would mail links that do not work").
 #[test]
