@@ -51,6 +51,7 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
     });
     let options = Options {
         list_name: config.site.title.clone(),
+        blog_url: config.blog_url(),
         list_id: config.digest.list_id.clone(),
         secret,
         requests_per_second,

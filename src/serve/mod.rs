@@ -63,6 +63,9 @@ pub const GRACE: Duration = Duration::from_secs(10);
 pub struct Options {
     /// The list's name as readers know it (the site's title).
     pub list_name: String,
+    /// The blog the list comes from (`site.url` + `blog_path`): every
+    /// reader's page links back to it.
+    pub blog_url: String,
     /// The List-Id the tokens were signed for.
     pub list_id: String,
     /// The unsubscribe secret that signed them.
@@ -262,14 +265,19 @@ impl App {
     }
 
     fn invalid_link(&self) -> Response {
-        html(StatusCode::NOT_FOUND, pages::invalid_link(&self.options.list_name))
+        html(StatusCode::NOT_FOUND, pages::invalid_link(self.masthead()))
+    }
+
+    /// The list as its pages name it.
+    fn masthead(&self) -> pages::Masthead<'_> {
+        pages::Masthead { list: &self.options.list_name, blog_url: &self.options.blog_url }
     }
 }
 
 /// GET of an unsubscribe link: a page with a button; nothing changes.
 async fn show_unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
     let Some(id) = app.verify(&token) else { return app.invalid_link() };
-    let list = &app.options.list_name;
+    let list = app.masthead();
     match app.writer.ask(WebRequest::Look(id)).await {
         Ok(WebOutcome { subscriber: Some(subscriber), .. }) if !subscriber.status.is_opt_out() => {
             html(StatusCode::OK, pages::confirm_unsubscribe(list, &mask(&subscriber.address)))
@@ -310,7 +318,7 @@ async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>, req
             );
         }
     };
-    let list = &app.options.list_name;
+    let list = app.masthead();
     let outcome = match app.writer.ask(request.clone()).await {
         Ok(outcome) => outcome,
         Err(_) => return unavailable(),

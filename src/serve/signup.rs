@@ -46,7 +46,7 @@ pub async fn show_form(State(app): State<Arc<App>>) -> Response {
     if app.options.signup.is_none() {
         return closed(&app);
     }
-    html(StatusCode::OK, pages::subscribe_form(&app.options.list_name, None, "", ""))
+    html(StatusCode::OK, pages::subscribe_form(app.masthead(), None, "", ""))
 }
 
 pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -64,17 +64,17 @@ pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Respons
         Err(response) => return response,
     };
     let field = |name: &str| form.get(name).unwrap_or_default();
-    let list = &app.options.list_name;
+    let masthead = app.masthead();
     if !field(HONEYPOT).is_empty() {
         (app.options.log)("POST /subscribe: the hidden field was filled in; dropped".into());
-        return html(StatusCode::OK, pages::check_inbox(list));
+        return html(StatusCode::OK, pages::check_inbox(masthead));
     }
     let (email, name) = (field("email"), field("name"));
     let address = match crate::subscribers::normalise_address(email) {
         Ok(address) => address,
         Err(reason) => {
             let shown = format!("That address cannot get mail: {reason}.");
-            return html(StatusCode::BAD_REQUEST, pages::subscribe_form(list, Some(&shown), email, name));
+            return html(StatusCode::BAD_REQUEST, pages::subscribe_form(masthead, Some(&shown), email, name));
         }
     };
     let name = crate::subscribers::clean_name(name).0;
@@ -87,7 +87,7 @@ pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Respons
     {
         tokio::spawn(mail_confirmation(app.clone(), subscriber.id, subscriber.address));
     }
-    html(StatusCode::OK, pages::check_inbox(list))
+    html(StatusCode::OK, pages::check_inbox(masthead))
 }
 
 /// Mails the confirmation link; the reader is waiting for it, the request
@@ -126,7 +126,7 @@ impl App {
         match token::verify_confirmation(&self.options.secret, &self.options.list_id, token, now) {
             None => Err(Box::new(self.invalid_link())),
             Some(Confirmation::Expired) => {
-                Err(Box::new(html(StatusCode::GONE, pages::link_expired(&self.options.list_name))))
+                Err(Box::new(html(StatusCode::GONE, pages::link_expired(self.masthead()))))
             }
             Some(Confirmation::Valid { id, issued }) => Ok((id, issued)),
         }
@@ -135,7 +135,7 @@ impl App {
 
 /// GET of a confirmation link: a page with the button; nothing changes.
 pub async fn show_confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    let list = &app.options.list_name;
+    let list = app.masthead();
     let (id, _) = match app.confirmation(&token) {
         Ok(named) => named,
         Err(page) => return *page,
@@ -151,7 +151,7 @@ pub async fn show_confirm(State(app): State<Arc<App>>, Path(token): Path<String>
 
 /// POST of a confirmation link: subscribed.
 pub async fn confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    let list = &app.options.list_name;
+    let list = app.masthead();
     let (id, issued) = match app.confirmation(&token) {
         Ok(named) => named,
         Err(page) => return *page,

@@ -98,6 +98,37 @@ fn the_confirmation_message_asks_with_a_button_like_the_digests() {
     });
 }
 
+/// The sign-up page links back to the blog and says what the address is
+/// used for (before: neither).
+#[test]
+fn the_sign_up_page_links_to_the_blog_and_says_what_the_address_is_for() {
+    let (site, _) = site_with(&["ida@example.org"]);
+    let smtp = SmtpServer::start(Default::default());
+    let server = Server::start_with(site.path(), &[("NEWSROOM_SMTP_URL", &smtp.url())]);
+    let body = runtime().block_on(async {
+        let response = client().get(server.url("/subscribe")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    });
+    let page = Html::parse_document(&body);
+    let to_blog: Vec<String> = select(&page, &format!("a[href='{BLOG_URL}']")).iter().map(text_of).collect();
+    assert!(to_blog.contains(&"Lantern Community Blog".to_string()), "the masthead: {to_blog:?}");
+    assert!(to_blog.contains(&"Back to the blog".to_string()), "{to_blog:?}");
+    let said = text_of(&page.root_element());
+    assert!(
+        said.contains(
+            "Your address is used for this digest only: to send it to you, and first one message to confirm."
+        ),
+        "{said}"
+    );
+    assert!(said.contains("link to unsubscribe with one click"), "{said}");
+    // Still no script, and a stylesheet for light and dark.
+    assert!(select(&page, "script, [style]").is_empty());
+    let css = runtime()
+        .block_on(async { client().get(server.url("/newsroom.css")).send().await.unwrap().text().await.unwrap() });
+    assert!(css.contains("color-scheme:light dark") && css.contains("@media (prefers-color-scheme:dark)"), "{css}");
+}
+
 /// `serve` without the secret says what serve does with it (before: "a
 /// send without it would mail links that do not work").
 #[test]

@@ -282,7 +282,7 @@ fn forged_altered_truncated_and_other_lists_tokens_change_nothing_and_say_nothin
     for (token, status, body) in &bodies[..6] {
         assert_eq!(status, first_status, "{token}");
         assert_eq!(body, first_body, "the same answer whoever the token tried to name: {token}");
-        assert!(!body.contains("example.org"), "no address in the answer: {body}");
+        assert!(!body.contains('@'), "no address in the answer, masked or not: {body}");
     }
     assert_eq!(*first_status, StatusCode::NOT_FOUND);
     for address in ["ada@example.org", "bob@example.org"] {
