@@ -282,6 +282,22 @@ pub fn subscribed(masthead: Masthead, masked: &str) -> Markup {
     )
 }
 
+/// A confirmation link of a reader who is subscribed (the link was used,
+/// or the reader came back another way): nothing to press. Only the
+/// holder of the signed link sees it.
+pub fn already_subscribed(masthead: Masthead, masked: &str) -> Markup {
+    let list = masthead.list;
+    page(
+        "Already subscribed",
+        Depth::Token,
+        Some(masthead),
+        html! {
+            h1 { "You're already subscribed" }
+            p { span.address { (masked) } " gets " (list) ": there is nothing more to confirm. Every message has a link to leave with one click." }
+        },
+    )
+}
+
 /// A confirmation link older than 7 days, or than the reader's last change.
 pub fn link_expired(masthead: Masthead) -> Markup {
     let list = masthead.list;

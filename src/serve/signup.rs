@@ -16,7 +16,8 @@ use axum::response::Response;
 use super::{App, client, form_fields, html, mask, pages, unavailable};
 use crate::delivery::relay::{Outcome, Relay};
 use crate::digest::confirm::{self, ConfirmTemplate};
-use crate::store::WebRequest;
+use crate::store::web::issued_before_last_change;
+use crate::store::{SubscriberRecord, SubscriberStatus, WebOutcome, WebRequest};
 use crate::token::{self, Confirmation};
 
 /// What sign-up needs; `serve` offers it only when all of it is there.
@@ -119,49 +120,69 @@ async fn mail_confirmation(app: Arc<App>, id: i64, address: String) {
 }
 
 impl App {
-    /// The subscriber and issue time a confirmation token names, or the
-    /// page to answer: 404 for a token not made here, 410 for an expired one.
-    fn confirmation(&self, token: &str) -> Result<(i64, i64), Box<Response>> {
+    /// What a confirmation token says, or the page to answer a token not
+    /// made here (404, the same page whatever it tried to name).
+    fn confirmation(&self, token: &str) -> Result<Confirmation, Box<Response>> {
         let now = super::now().timestamp();
-        match token::verify_confirmation(&self.options.secret, &self.options.list_id, token, now) {
-            None => Err(Box::new(self.invalid_link())),
-            Some(Confirmation::Expired) => {
-                Err(Box::new(html(StatusCode::GONE, pages::link_expired(self.masthead()))))
+        token::verify_confirmation(&self.options.secret, &self.options.list_id, token, now)
+            .ok_or_else(|| Box::new(self.invalid_link()))
+    }
+
+    /// The page a confirmation link of `subscriber` opens on, before any
+    /// change: "already subscribed" (nothing to press), "expired" (410: too
+    /// old, or issued before the reader's last change), or the button.
+    fn confirmation_page(&self, link: Confirmation, subscriber: &SubscriberRecord) -> Response {
+        let masked = mask(&subscriber.address);
+        if subscriber.status == SubscriberStatus::Subscribed {
+            return html(StatusCode::OK, pages::already_subscribed(self.masthead(), &masked));
+        }
+        match link {
+            Confirmation::Valid { issued, .. } if !issued_before_last_change(subscriber, issued) => {
+                html(StatusCode::OK, pages::confirm_subscription(self.masthead(), &masked))
             }
-            Some(Confirmation::Valid { id, issued }) => Ok((id, issued)),
+            _ => html(StatusCode::GONE, pages::link_expired(self.masthead())),
+        }
+    }
+
+    /// The subscriber a verified confirmation link names, looked at, and
+    /// the page it opens on.
+    async fn look_at_confirmation(&self, link: Confirmation) -> Response {
+        let (Confirmation::Valid { id, .. } | Confirmation::Expired { id }) = link;
+        match self.writer.ask(WebRequest::Look(id)).await {
+            Ok(WebOutcome { subscriber: Some(subscriber), .. }) => self.confirmation_page(link, &subscriber),
+            // Erased on request since the link was mailed.
+            Ok(_) => self.invalid_link(),
+            Err(_) => unavailable(),
         }
     }
 }
 
-/// GET of a confirmation link: a page with the button; nothing changes.
+/// GET of a confirmation link: a page with the button, or what the reader
+/// needs to know instead; nothing changes.
 pub async fn show_confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    let list = app.masthead();
-    let (id, _) = match app.confirmation(&token) {
-        Ok(named) => named,
-        Err(page) => return *page,
-    };
-    match app.writer.ask(WebRequest::Look(id)).await {
-        Ok(outcome) => match outcome.subscriber {
-            Some(subscriber) => html(StatusCode::OK, pages::confirm_subscription(list, &mask(&subscriber.address))),
-            None => app.invalid_link(),
-        },
-        Err(_) => unavailable(),
+    match app.confirmation(&token) {
+        Ok(link) => app.look_at_confirmation(link).await,
+        Err(page) => *page,
     }
 }
 
-/// POST of a confirmation link: subscribed.
+/// POST of a confirmation link: subscribed, or already.
 pub async fn confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    let list = app.masthead();
     let (id, issued) = match app.confirmation(&token) {
-        Ok(named) => named,
+        Ok(Confirmation::Valid { id, issued }) => (id, issued),
+        Ok(expired) => return app.look_at_confirmation(expired).await,
         Err(page) => return *page,
     };
     match app.writer.ask(WebRequest::Confirm { id, issued }).await {
-        Ok(outcome) if outcome.stale => html(StatusCode::GONE, pages::link_expired(list)),
-        Ok(outcome) => match outcome.subscriber {
-            Some(subscriber) => html(StatusCode::OK, pages::subscribed(list, &mask(&subscriber.address))),
-            None => app.invalid_link(),
-        },
+        Ok(WebOutcome { subscriber: Some(subscriber), changed: true, .. }) => {
+            html(StatusCode::OK, pages::subscribed(app.masthead(), &mask(&subscriber.address)))
+        }
+        // Nothing changed: subscribed already, or a link issued before the
+        // reader's last change.
+        Ok(WebOutcome { subscriber: Some(subscriber), .. }) => {
+            app.confirmation_page(Confirmation::Valid { id, issued }, &subscriber)
+        }
+        Ok(WebOutcome { subscriber: None, .. }) => app.invalid_link(),
         Err(_) => unavailable(),
     }
 }

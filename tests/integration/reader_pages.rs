@@ -98,6 +98,68 @@ fn the_confirmation_message_asks_with_a_button_like_the_digests() {
     });
 }
 
+/// A used confirmation link shows no button and says "You're already
+/// subscribed" (before: a "Confirm" button, then "This link has
+/// expired"). Only the holder of the signed link sees it.
+#[test]
+fn a_used_confirmation_link_says_youre_already_subscribed() {
+    let (site, _) = site_with(&["old@example.org"]);
+    let smtp = SmtpServer::start(Default::default());
+    let server = Server::start_with(site.path(), &[("NEWSROOM_SMTP_URL", &smtp.url())]);
+    let now = chrono::DateTime::parse_from_rfc3339(NOW).unwrap().timestamp();
+    runtime().block_on(async {
+        let client = client();
+        assert_eq!(sign_up(&server, "203.0.113.1", "pat@example.org").await.0, StatusCode::OK);
+        let mail = wait_for_mail(&smtp, 1);
+
+        // Confirmed; then the same link again, opened and pressed.
+        let link = confirmation_link(&mail[0], &server);
+        let (h1, _, _) = read_page(&client.post(&link).send().await.unwrap().text().await.unwrap());
+        assert_eq!(h1, "You are subscribed");
+        for request in [client.get(&link), client.post(&link)] {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let (h1, text, form) = read_page(&response.text().await.unwrap());
+            assert_eq!(h1, "You're already subscribed", "{text}");
+            assert!(text.contains("p•••@example.org") && !text.contains("pat@"), "{text}");
+            assert!(!form, "nothing to press: {text}");
+        }
+        // A link of the same reader older than 7 days: subscribed is still what they need to know.
+        let id = open_store(site.path()).subscriber("pat@example.org").unwrap().unwrap().id;
+        let old = newsroom::token::sign_confirmation(SECRET.as_bytes(), LIST_ID, id, now - 8 * 24 * 3600);
+        let response = client.get(server.url(&format!("/confirm/{old}"))).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(read_page(&response.text().await.unwrap()).0, "You're already subscribed");
+
+        // Unsubscribed since: a link issued before that opens on "expired", not on a button.
+        let one_click = client
+            .post(server.url(&format!("/unsubscribe/{}", token(id))))
+            .header("content-type", FORM)
+            .body("List-Unsubscribe=One-Click");
+        assert_eq!(one_click.send().await.unwrap().status(), StatusCode::OK);
+        let before = newsroom::token::sign_confirmation(SECRET.as_bytes(), LIST_ID, id, now - 3600);
+        let response = client.get(server.url(&format!("/confirm/{before}"))).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::GONE);
+        let (h1, _, form) = read_page(&response.text().await.unwrap());
+        assert_eq!((h1.as_str(), form), ("This link has expired", false));
+        assert_eq!(status_and_events(site.path(), "pat@example.org").0, SubscriberStatus::Unsubscribed);
+
+        // A pending reader's link older than 7 days: expired, nothing to press.
+        assert_eq!(sign_up(&server, "203.0.113.2", "quinn@example.org").await.0, StatusCode::OK);
+        let quinn = open_store(site.path()).subscriber("quinn@example.org").unwrap().unwrap().id;
+        let old = newsroom::token::sign_confirmation(SECRET.as_bytes(), LIST_ID, quinn, now - 8 * 24 * 3600);
+        for request in
+            [client.get(server.url(&format!("/confirm/{old}"))), client.post(server.url(&format!("/confirm/{old}")))]
+        {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::GONE);
+            let (h1, _, form) = read_page(&response.text().await.unwrap());
+            assert_eq!((h1.as_str(), form), ("This link has expired", false));
+        }
+        assert_eq!(status_and_events(site.path(), "quinn@example.org").0, SubscriberStatus::Pending);
+    });
+}
+
 /// The sign-up page links back to the blog and says what the address is
 /// used for (before: neither).
 #[test]
