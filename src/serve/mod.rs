@@ -89,6 +89,7 @@ struct App {
     options: Options,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     signup_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    recent_signups: signup::RecentSignUps,
 }
 
 /// Serves on `listener` until `shutdown` completes, then lets requests in
@@ -110,6 +111,7 @@ pub async fn serve(
         options,
         limiter: RateLimiter::keyed(quota),
         signup_limiter: RateLimiter::keyed(Quota::per_minute(signups).allow_burst(signups)),
+        recent_signups: signup::RecentSignUps::default(),
     });
     let router = router(app.clone());
     drop(app);

@@ -251,6 +251,27 @@ pub fn check_inbox(masthead: Masthead) -> Markup {
     )
 }
 
+/// A second sign-up of one address from one client within the hour: the
+/// same words for every address (it depends on what this client asked,
+/// not on what the list holds; docs/security.md).
+pub fn sent_recently(masthead: Masthead) -> Markup {
+    let list = masthead.list;
+    page(
+        "A confirmation was sent recently",
+        Depth::Top,
+        Some(masthead),
+        html! {
+            h1 { "A confirmation was sent recently" }
+            p {
+                "You signed this address up less than an hour ago. If it can get " (list)
+                ", a message with a link to confirm was sent then, and no second one is sent within the hour: "
+                "use the link in that message. It works for 7 days."
+            }
+            p.note { "Nothing arrived? Look in the spam folder, or try again after the hour." }
+        },
+    )
+}
+
 /// A confirmation link's GET: the button that confirms (scanners open links, people press buttons).
 pub fn confirm_subscription(masthead: Masthead, masked: &str) -> Markup {
     let list = masthead.list;

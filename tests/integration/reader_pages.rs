@@ -160,6 +160,54 @@ fn a_used_confirmation_link_says_youre_already_subscribed() {
     });
 }
 
+/// Signing up again within the hour says a confirmation was sent recently
+/// (before: "check your inbox", and nothing was sent). What it depends on
+/// is what the same client asked, never what the list holds: a new, a
+/// subscribed and an unsubscribed address get the same two pages in the
+/// same order, and another client asking for an address gets the first
+/// page whoever signed it up before.
+#[test]
+fn signing_up_again_says_a_confirmation_was_sent_recently_and_tells_nobody_who_is_on_the_list() {
+    let (site, _) = site_with(&["known@example.org", "gone@example.org"]);
+    let output = run(site.path(), &["unsubscribe", "gone@example.org"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let smtp = SmtpServer::start(Default::default());
+    let server = Server::start_with(site.path(), &[("NEWSROOM_SMTP_URL", &smtp.url())]);
+    let addresses = ["new@example.org", "known@example.org", "gone@example.org"];
+    let answers = runtime().block_on(async {
+        let mut answers = Vec::new();
+        for (n, address) in addresses.iter().enumerate() {
+            let ip = format!("203.0.113.{}", n + 1);
+            let first = sign_up(&server, &ip, address).await;
+            let second = sign_up(&server, &ip, address).await;
+            answers.push((first, second));
+        }
+        // Other clients, each asking once: the first page, for an address
+        // just signed up by someone else as for the others.
+        for (n, address) in addresses.iter().enumerate() {
+            let ip = format!("198.51.100.{}", n + 1);
+            assert_eq!(sign_up(&server, &ip, address).await, answers[0].0, "{address} from another client");
+        }
+        answers
+    });
+    let (first, second) = &answers[0];
+    assert_eq!(first.0, StatusCode::OK);
+    assert_eq!(second.0, StatusCode::OK);
+    let (h1, text, _) = read_page(&first.1);
+    assert_eq!(h1, "Check your inbox", "{text}");
+    let (h1, text, _) = read_page(&second.1);
+    assert_eq!(h1, "A confirmation was sent recently", "{text}");
+    assert!(text.contains("less than an hour ago") && text.contains("no second one is sent within the hour"), "{text}");
+    for (address, answer) in addresses.iter().zip(&answers) {
+        assert_eq!(answer, &answers[0], "{address}: the same pages as a new address");
+    }
+    // What was mailed: one confirmation to each address not subscribed, whatever the pages said.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let recipients: BTreeSet<String> = wait_for_mail(&smtp, 2).into_iter().map(|m| m.recipient).collect();
+    assert_eq!(recipients, BTreeSet::from(["gone@example.org".to_string(), "new@example.org".to_string()]));
+    assert_eq!(smtp.count(), 2);
+}
+
 /// The sign-up page links back to the blog and says what the address is
 /// used for (before: neither).
 #[test]
