@@ -170,7 +170,7 @@ fn router(app: Arc<App>) -> Router {
     ];
     let mut routes = Router::new();
     if let Some(preview) = &app.options.preview {
-        routes = routes.merge(preview::routes(&preview.public_dir));
+        routes = routes.merge(preview::routes(&app, &preview.public_dir));
     }
     let mut router = routes
         .route("/unsubscribe/{token}", get(show_unsubscribe).post(unsubscribe))

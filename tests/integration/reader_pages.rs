@@ -261,3 +261,111 @@ fn serve_without_the_secret_says_what_serve_needs_it_for() {
     assert!(!said.contains("a send without it"), "{said}");
 }
 
+/// The site and the month's preview, built, and `serve --preview` on them.
+fn preview_site() -> (tempfile::TempDir, Server) {
+    let site = copy_example_site();
+    for args in [&["build"][..], &["digest", "preview", "--month", "2026-10"]] {
+        let output = run(site.path(), args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+    let server = Server::start_args(site.path(), &[], &["--preview"]);
+    (site, server)
+}
+
+async fn get(server: &Server, path: &str) -> (StatusCode, String) {
+    let response = client().get(server.url(path)).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// Every file under `dir`, relative, with `/` between folders.
+fn files_under(dir: &Path) -> BTreeSet<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(dir).unwrap().to_str().unwrap().replace('\\', "/"))
+        .collect()
+}
+
+/// `serve --preview`'s home links `/public/`, which is an index of the
+/// built site's files, each of which opens (before: a 404).
+#[test]
+fn the_preview_serves_an_index_of_the_built_site() {
+    let (site, server) = preview_site();
+    runtime().block_on(async {
+        let (_, home) = get(&server, "/").await;
+        assert_eq!(select(&Html::parse_document(&home), "a[href='/public/']").len(), 1, "{home}");
+        for path in ["/public/", "/public"] {
+            let (status, body) = get(&server, path).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            let page = Html::parse_document(&body);
+            assert_eq!(select(&page, "h1").first().map(text_of).as_deref(), Some("The built site (public/)"));
+            let listed: BTreeSet<String> = select(&page, "ul.files a")
+                .iter()
+                .map(|a| a.value().attr("href").unwrap().strip_prefix("/public/").unwrap().to_string())
+                .collect();
+            assert_eq!(listed, files_under(&site.path().join("public")), "every file, once");
+            assert_eq!(select(&page, "a[href='/public/feeds/']").len(), 1, "the feeds page first");
+        }
+        for path in ["/public/feeds/", "/public/feed.xml", "/public/digest/2026-10/"] {
+            assert_eq!(get(&server, path).await.0, StatusCode::OK, "{path}");
+        }
+        assert_eq!(get(&server, "/public/nothing-here/").await.0, StatusCode::NOT_FOUND);
+    });
+}
+
+/// The preview's month page shows the manifest: every message, and who
+/// was skipped and why (before: file names only).
+#[test]
+fn the_preview_month_page_shows_who_was_skipped_and_why() {
+    let (site, server) = preview_site();
+    let (status, body) = runtime().block_on(get(&server, "/preview/2026-10/"));
+    assert_eq!(status, StatusCode::OK);
+    let page = Html::parse_document(&body);
+
+    let mut manifest = csv::Reader::from_path(site.path().join("preview/2026-10/manifest.csv")).unwrap();
+    let headers = manifest.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = manifest.records().map(Result::unwrap).collect();
+    let field = |row: &csv::StringRecord, name: &str| row[headers.iter().position(|h| h == name).unwrap()].to_string();
+    let skipped: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| field(r, "status") == "skipped")
+        .map(|r| (field(r, "address"), field(r, "reason")))
+        .collect();
+    let ready: Vec<String> =
+        rows.iter().filter(|r| field(r, "status") == "ready").map(|r| field(r, "address")).collect();
+    assert!(skipped.len() >= 3, "the example list has unsubscribed and bounced readers: {skipped:?}");
+
+    let cells = |row: &ElementRef| select_in(row, "td").iter().map(text_of).collect::<Vec<_>>();
+    let shown: Vec<(String, String)> = select(&page, "table.skipped tr")
+        .iter()
+        .skip(1)
+        .map(|row| {
+            let cells = cells(row);
+            (cells[0].clone(), cells[1].clone())
+        })
+        .collect();
+    assert_eq!(shown, skipped, "every skipped row, with its reason");
+    assert!(shown.iter().any(|(address, why)| address == "oliver.grant@example.org" && why.contains("unsubscribed")));
+
+    let messages: Vec<String> =
+        select(&page, "table.messages tr").iter().skip(1).map(|row| cells(row)[0].clone()).collect();
+    assert_eq!(messages, ready, "every message, in the manifest's order");
+    let links: Vec<&str> =
+        select(&page, "table.messages a[href^='messages/']").iter().map(|a| a.value().attr("href").unwrap()).collect();
+    let on_disk: BTreeSet<String> = files_under(&site.path().join("preview/2026-10/messages"))
+        .into_iter()
+        .map(|f| format!("messages/{f}"))
+        .collect();
+    assert_eq!(
+        links.iter().map(|l| l.to_string()).collect::<BTreeSet<_>>(),
+        on_disk,
+        "each message linked to its file"
+    );
+    let headings: Vec<String> = select(&page, "h2").iter().map(text_of).collect();
+    assert_eq!(headings, [format!("Messages ({})", ready.len()), format!("Skipped ({})", skipped.len())]);
+}
+
+fn select_in<'a>(element: &ElementRef<'a>, selector: &str) -> Vec<ElementRef<'a>> {
+    element.select(&Selector::parse(selector).unwrap()).collect()
+}
