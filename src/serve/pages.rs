@@ -13,11 +13,11 @@ use maud::{DOCTYPE, Markup, html};
 pub const STYLESHEET: &str = "\
 :root{color-scheme:light dark}\
 body{font:17px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2328;background:#f6f8fa;margin:0}\
-main{max-width:32rem;margin:4rem auto;padding:2rem;background:#fff;border:1px solid #d0d7de;border-radius:8px}\
+main{max-width:32rem;margin:2.5rem auto;padding:2rem;background:#fff;border:1px solid #d0d7de;border-radius:8px}\
 a{color:#0b5cad}\
 h1{font-size:1.4rem;margin-top:0}\
-.masthead{margin:0 0 1rem;font-weight:600}\
-.masthead a{color:inherit;text-decoration:none}\
+.masthead{margin:0 0 1rem;font-size:.95rem;font-weight:600}\
+.masthead a{color:#59636e;text-decoration:none}\
 button{font:inherit;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #1f6feb;background:#1f6feb;color:#fff;cursor:pointer}\
 button.secondary{background:#fff;color:#1f6feb}\
 .address{font-weight:600}\
@@ -38,7 +38,7 @@ pre.text{white-space:pre-wrap;font-size:.85rem;background:#f6f8fa;padding:1rem;b
 body{color:#e6edf3;background:#0d1117}\
 main{background:#161b22;border-color:#30363d}\
 a{color:#4493f8}\
-.note,table.headers th{color:#9198a1}\
+.note,table.headers th,.masthead a{color:#9198a1}\
 input[type=email],input[type=text]{background:#0d1117;border-color:#30363d}\
 button.secondary{background:#161b22;color:#4493f8}\
 .error{color:#ff7b72}\
