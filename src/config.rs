@@ -538,6 +538,16 @@ impl Config {
         format!("{}{}/", self.site.url, self.site.blog_path)
     }
 
+    /// The sign-up form `serve` offers readers (`{serve.public_url}/subscribe`),
+    /// when the configuration has what its confirmation message needs
+    /// (`digest.from`, `digest.postal_address`); `serve` still needs
+    /// `NEWSROOM_SMTP_URL` when it runs.
+    pub fn signup_url(&self) -> Option<String> {
+        let public_url = self.serve.public_url.as_deref()?;
+        let needed = self.digest.missing_for_sending().into_iter().all(|key| key == "digest.unsubscribe_url");
+        needed.then(|| format!("{public_url}/subscribe"))
+    }
+
     /// Whether the file has a top-level `section:`.
     pub fn has_section(&self, section: &str) -> bool {
         yaml::section_key_position(&self.text, section, "").is_some()

@@ -71,8 +71,9 @@ pub fn sign_confirmation(secret: &[u8], list_id: &str, id: i64, issued: i64) -> 
 pub enum Confirmation {
     /// Made here, not altered, and issued less than 7 days before `now`.
     Valid { id: i64, issued: i64 },
-    /// Made here, but older than 7 days.
-    Expired,
+    /// Made here for subscriber `id`, but older than 7 days: it confirms
+    /// nothing, though its holder may be told they are subscribed already.
+    Expired { id: i64 },
 }
 
 /// Checks a confirmation token at `now` (Unix seconds); `None` for one
@@ -92,7 +93,7 @@ pub fn verify_confirmation(secret: &[u8], list_id: &str, token: &str, now: i64) 
     confirmation_mac(secret, list_id, id, issued).verify_truncated_left(&tag).ok()?;
     match now.saturating_sub(issued) {
         age if (0..=CONFIRMATION_LIFETIME_SECONDS).contains(&age) => Some(Confirmation::Valid { id, issued }),
-        _ => Some(Confirmation::Expired),
+        _ => Some(Confirmation::Expired { id }),
     }
 }
 
@@ -168,7 +169,7 @@ mod tests {
         let check = |token: &str, now| verify_confirmation(b"secret", "l.org", token, now);
         assert_eq!(check(&token, issued), Some(Confirmation::Valid { id: 42, issued }));
         assert_eq!(check(&token, issued + CONFIRMATION_LIFETIME_SECONDS), Some(Confirmation::Valid { id: 42, issued }));
-        assert_eq!(check(&token, issued + CONFIRMATION_LIFETIME_SECONDS + 1), Some(Confirmation::Expired));
+        assert_eq!(check(&token, issued + CONFIRMATION_LIFETIME_SECONDS + 1), Some(Confirmation::Expired { id: 42 }));
         // A later issue date, to make it last longer, breaks the MAC.
         let tag = token.rsplit('-').next().unwrap();
         assert_eq!(check(&format!("42-{}-{tag}", issued + 100), issued), None);

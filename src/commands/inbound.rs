@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::Out;
 use crate::cli::InboundArgs;
-use newsroom::digest::message::{SecretPolicy, UnsubscribeSecret};
+use newsroom::digest::message::{SECRET_FOR_INBOUND, SecretPolicy, UnsubscribeSecret};
 use newsroom::inbound::mailbox::{self, Incoming};
 use newsroom::inbound::{self, Intake, MAX_MESSAGE_BYTES, Outcome};
 use newsroom::site::Site;
@@ -21,7 +21,7 @@ use newsroom::store::inbound::Applied;
 const EX_TEMPFAIL: u8 = 75;
 
 pub fn run(out: &mut Out, site: &Site, args: InboundArgs, now: DateTime<Utc>) -> Result<ExitCode> {
-    let secret = UnsubscribeSecret::from_env(SecretPolicy::Required)?.into_bytes();
+    let secret = UnsubscribeSecret::from_env(SecretPolicy::Required(SECRET_FOR_INBOUND))?.into_bytes();
     let intake = Intake::new(&site.config, secret);
     let from_stdin = args.stdin.is_some();
     let (store, _) = match Store::for_site(site) {

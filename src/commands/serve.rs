@@ -11,7 +11,7 @@ use super::Out;
 use crate::cli::ServeArgs;
 use newsroom::digest::Month;
 use newsroom::digest::confirm::ConfirmTemplate;
-use newsroom::digest::message::{SecretPolicy, UnsubscribeSecret};
+use newsroom::digest::message::{SECRET_FOR_SERVING, SecretPolicy, UnsubscribeSecret};
 use newsroom::error::UsageError;
 use newsroom::serve::{Options, PreviewOptions, SignUpOptions, serve};
 use newsroom::site::Site;
@@ -21,7 +21,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_REQUESTS_PER_SECOND: u32 = 50;
 
 pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
-    let secret = UnsubscribeSecret::from_env(SecretPolicy::Required)?.into_bytes();
+    let secret = UnsubscribeSecret::from_env(SecretPolicy::Required(SECRET_FOR_SERVING))?.into_bytes();
     let config = &site.config;
     let listen = args.listen.or_else(|| config.serve.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let requests_per_second = NonZeroU32::new(config.serve.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND))
@@ -51,6 +51,7 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
     });
     let options = Options {
         list_name: config.site.title.clone(),
+        blog_url: config.blog_url(),
         list_id: config.digest.list_id.clone(),
         secret,
         requests_per_second,

@@ -35,7 +35,7 @@ use crate::content::Scheduled;
 use crate::diagnostics::Diagnostic;
 use crate::digest::Month;
 use crate::digest::assemble::{month_digest, month_digest_of};
-use crate::digest::message::{SecretPolicy, UnsubscribeSecret};
+use crate::digest::message::{SECRET_FOR_SENDING, SecretPolicy, UnsubscribeSecret};
 use crate::error::UsageError;
 use crate::site::{Input, Site};
 use crate::store::Store;
@@ -394,7 +394,7 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     if sending && !options.unfinished {
         refuse_unfinished(options.month, now, None)?;
     }
-    let secret = UnsubscribeSecret::from_env(SecretPolicy::Required)?.into_bytes();
+    let secret = UnsubscribeSecret::from_env(SecretPolicy::Required(SECRET_FOR_SENDING))?.into_bytes();
     let relay = relay(site.config.delivery.timeout)?;
     let started = Instant::now();
     if let Some(address) = &options.test_to {

@@ -6,16 +6,23 @@
 //!
 //! It is a message the reader asked for, to one address, not a list
 //! message: no List-Id, no List-Unsubscribe (there is no subscription yet).
+//!
+//! The one thing it asks, the paragraph that is only the link to
+//! `{confirm_url}`, is shown as a button, as the digest shows "Read more":
+//! a reader should not have to find a link in a paragraph. The text part
+//! keeps it as a numbered link.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, anyhow};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
+use pulldown_cmark::{Event, Tag, TagEnd};
 use sha2::{Digest as _, Sha256};
 
-use super::email::{Notice, notice_page};
+use super::email::{Button, Notice, notice_page};
 use super::message::OutgoingMessage;
 use super::template::{DEFAULT_EMAIL_CSS, check_placeholders, fill_globals, parse_head, read_template};
 use crate::config::{Config, ConfigError};
@@ -97,7 +104,18 @@ pub fn message(
     let preheader = fill_globals(&template.preheader, &values);
     let body_md = fill_globals(&template.body, &values);
     let blog_url = config.blog_url();
-    let body_html = super::owner_markdown_html(&body_md, &blog_url, &blog_url);
+    let events: Vec<Event> = markdown::events(&body_md).map(|(event, _)| event).collect();
+    // The paragraph that is only the link to confirm becomes a button, as
+    // the digest's "Read more" is; the rest is the owner's text as written.
+    let split = button_paragraph(&events, confirm_url);
+    let (body_html, after_html) = match &split {
+        Some((paragraph, _)) => (
+            super::owner_events_html(events[..paragraph.start].iter().cloned(), &blog_url, &blog_url),
+            super::owner_events_html(events[paragraph.end..].iter().cloned(), &blog_url, &blog_url),
+        ),
+        None => (super::owner_markdown_html(&body_md, &blog_url, &blog_url), String::new()),
+    };
+    let button = split.as_ref().map(|(_, label)| Button { label, url: confirm_url });
     let postal_address = config.digest.postal_address.as_deref().unwrap_or_default();
     let notice = Notice {
         lang: &config.site.language,
@@ -106,6 +124,8 @@ pub fn message(
         site_title: &config.site.title,
         blog_url: &blog_url,
         body_html: &body_html,
+        button,
+        after_html: &after_html,
         postal_address,
     };
     let inliner = super::css_inliner();
@@ -149,9 +169,76 @@ pub fn message(
     Ok(OutgoingMessage { to: address.to_string(), message_id, message, signed: None })
 }
 
+/// The first top-level paragraph that holds only a link to `url` (the
+/// built-in template's `[Confirm my subscription]({confirm_url})`): the
+/// range of its events, and the link's text.
+fn button_paragraph(events: &[Event], url: &str) -> Option<(Range<usize>, String)> {
+    let mut depth = 0usize;
+    for (index, event) in events.iter().enumerate() {
+        match event {
+            Event::Start(Tag::Paragraph) if depth == 0 => {
+                if let Some((length, label)) = only_a_link(&events[index..], url) {
+                    return Some((index..index + length, label));
+                }
+                depth += 1;
+            }
+            Event::Start(_) => depth += 1,
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// For `events` that start with a paragraph holding only a link to `url`:
+/// the paragraph's length in events and the link's text.
+fn only_a_link(events: &[Event], url: &str) -> Option<(usize, String)> {
+    match events.get(1)? {
+        Event::Start(Tag::Link { dest_url, .. }) if dest_url.as_ref() == url => {}
+        _ => return None,
+    }
+    let mut label = String::new();
+    let mut depth = 0usize;
+    for (index, event) in events.iter().enumerate().skip(2) {
+        match event {
+            Event::End(TagEnd::Link) if depth == 0 => {
+                let label = label.split_whitespace().collect::<Vec<_>>().join(" ");
+                return match events.get(index + 1) {
+                    Some(Event::End(TagEnd::Paragraph)) if !label.is_empty() => Some((index + 2, label)),
+                    _ => None,
+                };
+            }
+            Event::Text(text) | Event::Code(text) => label.push_str(text),
+            Event::SoftBreak | Event::HardBreak => label.push(' '),
+            Event::Start(_) => depth += 1,
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ => return None,
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_paragraph_that_is_the_link_alone_becomes_the_button() {
+        let url = "https://x.org/confirm/1-2-ab";
+        let found = |markdown: &str| {
+            let events: Vec<Event> = markdown::events(markdown).map(|(event, _)| event).collect();
+            button_paragraph(&events, url).map(|(range, label)| (range.len(), label))
+        };
+        assert_eq!(
+            found(&format!("Hi.\n\n[Confirm *my* subscription]({url})\n\nBye.")).unwrap().1,
+            "Confirm my subscription"
+        );
+        assert_eq!(found(&format!("[Go]({url})")), Some((5, "Go".to_string())));
+        assert_eq!(found(&format!("Please [confirm]({url}) today.")), None, "a link in a sentence stays a link");
+        assert_eq!(found(&format!("> [Go]({url})")), None, "not inside a quote");
+        assert_eq!(found("[Go](https://x.org/other)"), None);
+        assert_eq!(found(&format!("[Go]({url}) [Again]({url})")), None);
+    }
 
     #[test]
     fn the_built_in_template_parses_and_an_unknown_placeholder_is_named() {

@@ -110,17 +110,37 @@ pub struct Notice<'a> {
     pub preheader: &'a str,
     pub site_title: &'a str,
     pub blog_url: &'a str,
-    /// The template's text, as clean HTML.
+    /// The template's text, as clean HTML: all of it, or what comes
+    /// before the button.
     pub body_html: &'a str,
+    /// The one thing the reader is asked to do, as a button.
+    pub button: Option<Button<'a>>,
+    /// The template's text after the button, as clean HTML.
+    pub after_html: &'a str,
     pub postal_address: &'a str,
+}
+
+/// A link shown as a button, as the digest shows "Read more" (the
+/// `button` class of `email.css`).
+#[derive(Clone, Copy)]
+pub struct Button<'a> {
+    pub label: &'a str,
+    pub url: &'a str,
 }
 
 /// The whole notice document (before CSS inlining).
 pub fn notice_page(notice: &Notice, css: &str) -> Markup {
-    let Notice { lang, subject, preheader, site_title, blog_url, body_html, postal_address } = *notice;
+    let Notice { lang, subject, preheader, site_title, blog_url, body_html, button, after_html, postal_address } =
+        *notice;
     let rows = html! {
         tr { td class="header" { a class="site-title" href=(blog_url) { (site_title) } } }
-        tr { td class="intro" { (SanitisedHtml(body_html)) } }
+        tr { td class="intro" {
+            (SanitisedHtml(body_html))
+            @if let Some(button) = button {
+                p class="button-row" { a class="button" href=(button.url) { (button.label) } }
+            }
+            (SanitisedHtml(after_html))
+        } }
         tr { td class="footer" { p { (postal_address) } } }
     };
     frame(lang, subject, preheader, css, rows)

@@ -27,11 +27,21 @@ pub const DEVELOPMENT_SECRET: &str = "newsroom-development-key-do-not-use-for-se
 /// When the unsubscribe secret may be missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretPolicy {
-    /// `send`: links must work, so the secret must be set.
-    Required,
+    /// `send`, `serve`, `inbound`: the secret must be set. The text says
+    /// what the command itself does with it, for the error when it is not
+    /// ([`SECRET_FOR_SENDING`], [`SECRET_FOR_SERVING`], [`SECRET_FOR_INBOUND`]).
+    Required(&'static str),
     /// `preview`: the fixed development key, with a warning.
     DevelopmentKeyAllowed,
 }
+
+/// Why `digest send` needs the secret.
+pub const SECRET_FOR_SENDING: &str = "a send without it would mail links that do not work";
+/// Why `serve` needs the secret.
+pub const SECRET_FOR_SERVING: &str = "serve checks every unsubscribe and confirmation link readers open against it, and signs the confirmation links it mails, so it does not start without it";
+/// Why `inbound` needs the secret.
+pub const SECRET_FOR_INBOUND: &str =
+    "inbound checks the signed tokens in returned mail against it, so it reads nothing without it";
 
 /// The HMAC key of unsubscribe tokens, from [`SECRET_VAR`], read in one place.
 #[derive(Debug, Clone)]
@@ -52,8 +62,8 @@ impl UnsubscribeSecret {
                     "{SECRET_VAR} is not set: unsubscribe tokens use a fixed development key (`digest send` refuses to run without the real one)"
                 ),
             )),
-            (_, SecretPolicy::Required) => Err(crate::error::UsageError::Environment(format!(
-                "{SECRET_VAR} is not set: it is the key that signs every unsubscribe link, and a send without it would mail links that do not work"
+            (_, SecretPolicy::Required(why)) => Err(crate::error::UsageError::Environment(format!(
+                "{SECRET_VAR} is not set: it is the key that signs every unsubscribe link; {why}"
             ))),
         }
     }

@@ -330,8 +330,18 @@ pub(crate) fn css_inliner() -> css_inline::CSSInliner<'static> {
 /// Site-owner Markdown (intro, footer) as clean HTML; a fragment alone
 /// points into the digest's web version, `page`.
 pub(crate) fn owner_markdown_html(markdown: &str, base_url: &str, page: &str) -> String {
+    owner_events_html(markdown::events(markdown).map(|(event, _)| event), base_url, page)
+}
+
+/// [`owner_markdown_html`] of a part of a document's events (the rest of
+/// the document still defines its link references).
+pub(crate) fn owner_events_html<'a>(
+    events: impl Iterator<Item = pulldown_cmark::Event<'a>>,
+    base_url: &str,
+    page: &str,
+) -> String {
     let mut raw = String::new();
-    pulldown_cmark::html::push_html(&mut raw, markdown::events(markdown).map(|(event, _)| event));
+    pulldown_cmark::html::push_html(&mut raw, events);
     let links = std::collections::HashMap::new();
     let context = markdown::LinkContext { base_url, permalink: page, folder: "", post_links: &links };
     markdown::html::clean(&raw, &context).html

@@ -6,6 +6,10 @@
 //! stylesheet used to show a page. This one needs no XSLT, no JavaScript and
 //! nothing from another address, so it reads the same in every browser. The
 //! feeds point at it with a `related` link (see [`LINK_REL`]).
+//!
+//! A reader who came for the news may not use a feed reader at all: when
+//! the site runs `newsroom serve` with sign-up (`serve.public_url`), the
+//! page offers the monthly digest by email too.
 
 use chrono::{DateTime, FixedOffset};
 use maud::{DOCTYPE, Markup, html};
@@ -94,6 +98,9 @@ pub fn feeds_page(config: &Config, site: &FeedSpec, tags: &[TagFeeds]) -> Markup
                         h2 { "All posts" }
                         (formats(&site_set))
                     }
+                    @if let Some(signup_url) = config.signup_url() {
+                        (by_email(&signup_url))
+                    }
                     @if !tag_sets.is_empty() {
                         section {
                             h2 { "By tag" }
@@ -145,6 +152,20 @@ fn about() -> Markup {
             p {
                 "Opening a feed's address in a browser shows its raw text, or nothing: "
                 "feeds are written for feed readers, not for browsers."
+            }
+        }
+    }
+}
+
+/// The digest by email, for readers without a feed reader.
+fn by_email(signup_url: &str) -> Markup {
+    html! {
+        section {
+            h2 { "By email" }
+            p {
+                "No feed reader? Get the month's posts in one email instead: "
+                a href=(signup_url) { "sign up for the monthly digest" }
+                ". You confirm from your inbox first, and every message has a link to unsubscribe with one click."
             }
         }
     }

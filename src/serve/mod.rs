@@ -63,6 +63,9 @@ pub const GRACE: Duration = Duration::from_secs(10);
 pub struct Options {
     /// The list's name as readers know it (the site's title).
     pub list_name: String,
+    /// The blog the list comes from (`site.url` + `blog_path`): every
+    /// reader's page links back to it.
+    pub blog_url: String,
     /// The List-Id the tokens were signed for.
     pub list_id: String,
     /// The unsubscribe secret that signed them.
@@ -86,6 +89,7 @@ struct App {
     options: Options,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     signup_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    recent_signups: signup::RecentSignUps,
 }
 
 /// Serves on `listener` until `shutdown` completes, then lets requests in
@@ -107,6 +111,7 @@ pub async fn serve(
         options,
         limiter: RateLimiter::keyed(quota),
         signup_limiter: RateLimiter::keyed(Quota::per_minute(signups).allow_burst(signups)),
+        recent_signups: signup::RecentSignUps::default(),
     });
     let router = router(app.clone());
     drop(app);
@@ -165,7 +170,7 @@ fn router(app: Arc<App>) -> Router {
     ];
     let mut routes = Router::new();
     if let Some(preview) = &app.options.preview {
-        routes = routes.merge(preview::routes(&preview.public_dir));
+        routes = routes.merge(preview::routes(&app, &preview.public_dir));
     }
     let mut router = routes
         .route("/unsubscribe/{token}", get(show_unsubscribe).post(unsubscribe))
@@ -262,14 +267,19 @@ impl App {
     }
 
     fn invalid_link(&self) -> Response {
-        html(StatusCode::NOT_FOUND, pages::invalid_link(&self.options.list_name))
+        html(StatusCode::NOT_FOUND, pages::invalid_link(self.masthead()))
+    }
+
+    /// The list as its pages name it.
+    fn masthead(&self) -> pages::Masthead<'_> {
+        pages::Masthead { list: &self.options.list_name, blog_url: &self.options.blog_url }
     }
 }
 
 /// GET of an unsubscribe link: a page with a button; nothing changes.
 async fn show_unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
     let Some(id) = app.verify(&token) else { return app.invalid_link() };
-    let list = &app.options.list_name;
+    let list = app.masthead();
     match app.writer.ask(WebRequest::Look(id)).await {
         Ok(WebOutcome { subscriber: Some(subscriber), .. }) if !subscriber.status.is_opt_out() => {
             html(StatusCode::OK, pages::confirm_unsubscribe(list, &mask(&subscriber.address)))
@@ -310,7 +320,7 @@ async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>, req
             );
         }
     };
-    let list = &app.options.list_name;
+    let list = app.masthead();
     let outcome = match app.writer.ask(request.clone()).await {
         Ok(outcome) => outcome,
         Err(_) => return unavailable(),

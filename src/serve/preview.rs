@@ -1,5 +1,7 @@
 //! The writer's preview (`newsroom serve --preview`): the built site
-//! (`public/`) and the digest previews (`preview/YYYY-MM/`), each message
+//! (`public/`, with an index of its files, since `build` writes feeds and
+//! no home page) and the digest previews (`preview/YYYY-MM/`): a month's
+//! manifest (who gets a message, who was skipped and why), each message
 //! shown as its headers, its HTML and its text part. With `--watch` the
 //! command rebuilds when a post, a template or the configuration changes
 //! and bumps [`PreviewOptions::generation`]; an open preview page reloads
@@ -11,12 +13,13 @@
 //! result must still be under the folder once resolved. A preview names
 //! every subscriber, so the command offers it on a loopback address only.
 
+use std::convert::Infallible;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -62,8 +65,27 @@ const LIVE_JS: &str = r#"(function () {
 })();
 "#;
 
+/// Files the index of `public/` lists at most.
+const PUBLIC_LISTED: usize = 2000;
+/// Rows of each of a month's tables (messages, skipped) shown at most.
+const MANIFEST_SHOWN: usize = 500;
+
 /// The preview's routes, merged into the service's router when enabled.
-pub fn routes(public_dir: &FsPath) -> Router<Arc<App>> {
+pub fn routes(app: &Arc<App>, public_dir: &FsPath) -> Router<Arc<App>> {
+    // What ServeDir does not find: `/public/` itself (no index.html) is
+    // the index of the folder; anything else, not found.
+    let public_fallback = {
+        let app = app.clone();
+        tower::service_fn(move |request: Request| {
+            let app = app.clone();
+            async move {
+                Ok::<_, Infallible>(match request.uri().path() {
+                    "/" | "" => public_index(&app),
+                    _ => not_found(),
+                })
+            }
+        })
+    };
     Router::new()
         .route("/", get(index))
         .route("/preview/", get(index))
@@ -76,11 +98,12 @@ pub fn routes(public_dir: &FsPath) -> Router<Arc<App>> {
         .nest_service(
             "/public",
             tower::ServiceBuilder::new()
-                .layer(SetResponseHeaderLayer::overriding(
+                // The index sets the preview pages' own policy.
+                .layer(SetResponseHeaderLayer::if_not_present(
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static(SITE_CSP),
                 ))
-                .service(ServeDir::new(public_dir).append_index_html_on_directories(true)),
+                .service(ServeDir::new(public_dir).append_index_html_on_directories(true).fallback(public_fallback)),
         )
 }
 
@@ -155,7 +178,7 @@ async fn index(State(app): State<Arc<App>>) -> Response {
         root,
         html! {
             h1 { "Preview of " (app.options.list_name) }
-            p { a href="/public/" { "The built site (public/)" } }
+            p { a href="/public/" { "The built site (public/)" } ": the feeds, the feeds page, the digest archive" }
             h2 { "Digests" }
             @if months.is_empty() {
                 p { "No preview yet: run " code { "newsroom digest preview" } "." }
@@ -165,17 +188,18 @@ async fn index(State(app): State<Arc<App>>) -> Response {
     )
 }
 
-/// A month: the digest as the first reader sees it, and every message.
+/// A month: the digest as the first reader sees it, and its manifest:
+/// every message, and every subscriber or row that gets none, with why.
 async fn month(State(app): State<Arc<App>>, Path(month): Path<String>) -> Response {
     let Some(month) = checked_month(&month) else { return not_found() };
-    let dir = options(&app).preview_dir.join(month).join("messages");
-    let Ok(entries) = std::fs::read_dir(&dir) else { return not_found() };
+    let dir = options(&app).preview_dir.join(month);
+    let Ok(entries) = std::fs::read_dir(dir.join("messages")) else { return not_found() };
     let mut files: Vec<String> = entries
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .filter(|name| checked_file(name).is_some())
         .collect();
     files.sort();
-    let shown = files.len().min(500);
+    let manifest = Manifest::read(&dir.join("manifest.csv"));
     page(
         &app,
         &format!("Preview {month}"),
@@ -183,10 +207,150 @@ async fn month(State(app): State<Arc<App>>, Path(month): Path<String>) -> Respon
         html! {
             h1 { "Digest " (month) }
             p { a href="digest" { "The digest's web page" } " · " (files.len()) " message(s)" }
-            @if shown < files.len() { p.note { "The first " (shown) " are listed." } }
-            ul { @for file in &files[..shown] { li { a href={ "messages/" (file) } { (file) } } } }
+            @match &manifest {
+                Some(manifest) => (manifest_tables(manifest, &files)),
+                None => {
+                    p.note { "No manifest.csv: run " code { "newsroom digest preview" } " again to see who is skipped." }
+                    ul { @for file in files.iter().take(MANIFEST_SHOWN) { li { a href={ "messages/" (file) } { (file) } } } }
+                }
+            }
         },
     )
+}
+
+/// One row of a preview's `manifest.csv`.
+#[derive(Debug, serde::Deserialize)]
+struct ManifestRow {
+    address: String,
+    status: String,
+    bytes: String,
+    reason: String,
+    line: String,
+}
+
+/// A month's `manifest.csv`, as `digest preview` wrote it: the messages
+/// in the order of their files, then the rows that get none.
+struct Manifest {
+    ready: Vec<ManifestRow>,
+    skipped: Vec<ManifestRow>,
+}
+
+impl Manifest {
+    fn read(path: &FsPath) -> Option<Manifest> {
+        let mut reader = csv::Reader::from_path(path).ok()?;
+        let mut manifest = Manifest { ready: Vec::new(), skipped: Vec::new() };
+        for row in reader.deserialize::<ManifestRow>() {
+            let row = row.ok()?;
+            match row.status.as_str() {
+                "ready" => manifest.ready.push(row),
+                _ => manifest.skipped.push(row),
+            }
+        }
+        Some(manifest)
+    }
+}
+
+/// The manifest as two tables: who gets a message (each linked to it) and
+/// who was skipped and why.
+fn manifest_tables(manifest: &Manifest, files: &[String]) -> Markup {
+    let on_disk: std::collections::HashSet<&str> = files.iter().map(String::as_str).collect();
+    // `digest preview` names the n-th message's file after its row.
+    let messages: Vec<(&ManifestRow, Option<String>)> = manifest
+        .ready
+        .iter()
+        .take(MANIFEST_SHOWN)
+        .enumerate()
+        .map(|(index, row)| {
+            let file = crate::digest::preview::safe_file_name(index + 1, &row.address);
+            (row, on_disk.contains(file.as_str()).then_some(file))
+        })
+        .collect();
+    let line = |row: &ManifestRow| if row.line.is_empty() { "store".to_string() } else { row.line.clone() };
+    html! {
+        h2 { "Messages (" (manifest.ready.len()) ")" }
+        @if manifest.ready.len() > MANIFEST_SHOWN { p.note { "The first " (MANIFEST_SHOWN) " are listed." } }
+        @if messages.is_empty() {
+            p { "Nobody gets this digest." }
+        } @else {
+            table.manifest.messages {
+                tr { th { "To" } th { "Size" } th { "Line" } }
+                @for (row, file) in &messages {
+                    tr {
+                        td { @match file { Some(file) => a href={ "messages/" (file) } { (row.address) }, None => (row.address) } }
+                        td { (row.bytes) " bytes" }
+                        td { (line(row)) }
+                    }
+                }
+            }
+        }
+        h2 { "Skipped (" (manifest.skipped.len()) ")" }
+        @if manifest.skipped.is_empty() {
+            p { "Nobody: every subscriber and every row of the subscriber file gets the digest." }
+        } @else {
+            @if manifest.skipped.len() > MANIFEST_SHOWN { p.note { "The first " (MANIFEST_SHOWN) " are listed." } }
+            table.manifest.skipped {
+                tr { th { "Address" } th { "Why" } th { "Line" } }
+                @for row in manifest.skipped.iter().take(MANIFEST_SHOWN) {
+                    tr {
+                        td { @if row.address.is_empty() { "(not shown)" } @else { (row.address) } }
+                        td { (row.reason) }
+                        td { (line(row)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `/public/`: every file `build` wrote (it writes no home page), each
+/// linked; ServeDir serves them.
+fn public_index(app: &App) -> Response {
+    let public_dir = &options(app).public_dir;
+    let mut files: Vec<(String, u64)> = walkdir::WalkDir::new(public_dir)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file())
+        .filter_map(|entry| {
+            let relative = entry.path().strip_prefix(public_dir).ok()?.to_str()?.replace('\\', "/");
+            Some((relative, entry.metadata().ok()?.len()))
+        })
+        .take(PUBLIC_LISTED + 1)
+        .collect();
+    let more = files.len() > PUBLIC_LISTED;
+    files.truncate(PUBLIC_LISTED);
+    let has = |path: &str| files.iter().any(|(file, _)| file == path);
+    page(
+        app,
+        "The built site (public/)",
+        // `/public` and `/public/` both end here: absolute links.
+        "/",
+        html! {
+            h1 { "The built site (public/)" }
+            p {
+                "What " code { "newsroom build" } " wrote, to be published at "
+                a href=(app.options.blog_url) { (app.options.blog_url) } "."
+                @if has("feeds/index.html") { " Start with " a href="/public/feeds/" { "the feeds page" } "." }
+            }
+            @if files.is_empty() {
+                p { "Nothing yet: run " code { "newsroom build" } "." }
+            }
+            @if more { p.note { "The first " (PUBLIC_LISTED) " files are listed." } }
+            ul.files { @for (file, bytes) in &files { li { a href={ "/public/" (path_url(file)) } { (file) } " " span.note { (bytes) " bytes" } } } }
+        },
+    )
+}
+
+/// A relative path as a relative URL: each segment percent-encoded.
+fn path_url(path: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    path.split('/')
+        .map(|segment| percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The month's `index.html`, framed by nothing: its own policy.

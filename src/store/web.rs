@@ -133,7 +133,7 @@ fn apply(db: &Db, request: &WebRequest, now: DateTime<Utc>, at: &str) -> Result<
     };
     let change = match *request {
         WebRequest::Confirm { issued, .. } => {
-            if issued < seconds_of(&subscriber.changed_at) {
+            if issued_before_last_change(&subscriber, issued) {
                 return Ok(WebOutcome { stale: true, ..WebOutcome::of(Some(subscriber), false) });
             }
             match subscriber.status {
@@ -214,6 +214,13 @@ fn sign_up(db: &Db, address: &str, name: Option<&str>, now: DateTime<Utc>, at: &
         record(db, id, &Event::new(EventKind::ConfirmationSent, Channel::Web), at)?;
     }
     Ok(WebOutcome { send_confirmation: !recent, ..WebOutcome::of(locked_by_id(db, id)?, changed || !recent) })
+}
+
+/// Whether a confirmation link issued at `issued` (Unix seconds) is older
+/// than `subscriber`'s last change (an unsubscribe since, or the
+/// confirmation itself), and so confirms nothing.
+pub fn issued_before_last_change(subscriber: &SubscriberRecord, issued: i64) -> bool {
+    issued < seconds_of(&subscriber.changed_at)
 }
 
 /// An instant as the store writes it, in Unix seconds (0 if unreadable).

@@ -23,6 +23,7 @@ use crate::support::*;
 
 const REQUIRE_BROWSER_VAR: &str = "NEWSROOM_REQUIRE_BROWSER";
 const READER: &str = "rae@example.net";
+const BLOG_URL: &str = "https://lantern.example.org/blog/";
 
 fn on_path(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| Path::new(dir).join(program)).find(|p| p.is_file())
@@ -77,7 +78,8 @@ async fn browser(driver: &Driver) -> Client {
 
 /// Waits for the page's `h1` to contain `text`, and returns the page's text.
 async fn heading(client: &Client, text: &str) -> String {
-    let xpath = format!("//h1[contains(., '{text}')]");
+    // Double quotes: a heading may hold an apostrophe ("You're already subscribed").
+    let xpath = format!("//h1[contains(., \"{text}\")]");
     client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -94,6 +96,16 @@ async fn screenshot(client: &Client, name: &str) {
     }
 }
 
+/// Types the reader's address (and `name`, if any) into the sign-up form and presses its button.
+async fn fill_in_and_subscribe(client: &Client, name: &str) {
+    client.find(Locator::Css("input[name=email]")).await.unwrap().send_keys(READER).await.unwrap();
+    if !name.is_empty() {
+        client.find(Locator::Css("input[name=name]")).await.unwrap().send_keys(name).await.unwrap();
+        screenshot(client, "serve-subscribe.png").await;
+    }
+    client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+}
+
 fn status_of(site: &Path, address: &str) -> SubscriberStatus {
     open_store(site).subscriber(address).unwrap().unwrap_or_else(|| panic!("{address} is not in the store")).status
 }
@@ -108,16 +120,23 @@ fn send(site: &Path, smtp: &SmtpServer, month: &str) {
     assert!(output.status.success(), "digest send --month {month}: {}", stderr(&output));
 }
 
-#[test]
-fn sign_up_confirm_receive_and_unsubscribe_in_chromium() {
+/// chromedriver, when it and chromium are installed; else the test skips
+/// with a line, unless [`REQUIRE_BROWSER_VAR`] is set.
+fn chromedriver() -> Option<PathBuf> {
     let (Some(driver), Some(_)) = (on_path("chromedriver"), on_path("chromium")) else {
         assert!(
             std::env::var_os(REQUIRE_BROWSER_VAR).is_none(),
             "{REQUIRE_BROWSER_VAR} is set and chromedriver or chromium is missing"
         );
         println!("skipped: chromium and chromedriver not found (apt-get install chromium chromium-driver)");
-        return;
+        return None;
     };
+    Some(driver)
+}
+
+#[test]
+fn sign_up_confirm_receive_and_unsubscribe_in_chromium() {
+    let Some(driver) = chromedriver() else { return };
     let site = copy_example_site();
     let smtp = SmtpServer::start(Default::default());
     let server = Server::start_with(site.path(), &[("NEWSROOM_SMTP_URL", &smtp.url())]);
@@ -126,15 +145,22 @@ fn sign_up_confirm_receive_and_unsubscribe_in_chromium() {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
         let client = browser(&driver).await;
 
-        // Sign up through the form.
+        // Sign up through the form, which says what the address is for and links back to the blog.
         client.goto(&server.url("/subscribe")).await.unwrap();
-        heading(&client, "Subscribe to").await;
-        client.find(Locator::Css("input[name=email]")).await.unwrap().send_keys(READER).await.unwrap();
-        client.find(Locator::Css("input[name=name]")).await.unwrap().send_keys("Rae Lin").await.unwrap();
-        screenshot(&client, "serve-subscribe.png").await;
-        client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        let page = heading(&client, "Subscribe to").await;
+        assert!(page.contains("Your address is used for this digest only"), "{page}");
+        let back = client.find(Locator::LinkText("Back to the blog")).await.expect("a link back to the blog");
+        assert_eq!(back.attr("href").await.unwrap().as_deref(), Some(BLOG_URL));
+        fill_in_and_subscribe(&client, "Rae Lin").await;
         heading(&client, "Check your inbox").await;
         assert_eq!(status_of(site, READER), SubscriberStatus::Pending);
+
+        // Again within the hour: the page says one was sent recently, and nothing more is sent.
+        client.goto(&server.url("/subscribe")).await.unwrap();
+        heading(&client, "Subscribe to").await;
+        fill_in_and_subscribe(&client, "").await;
+        let page = heading(&client, "A confirmation was sent recently").await;
+        assert!(page.contains("less than an hour ago"), "{page}");
 
         // The confirmation arrives; opening its link confirms nothing.
         let mail = wait_for_mail(&smtp, 1);
@@ -149,6 +175,13 @@ fn sign_up_confirm_receive_and_unsubscribe_in_chromium() {
         client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
         heading(&client, "You are subscribed").await;
         assert_eq!(status_of(site, READER), SubscriberStatus::Subscribed);
+        assert_eq!(smtp.count(), 1, "one confirmation for two sign-ups within the hour");
+
+        // The used link, opened again: no button, and what is true.
+        client.goto(&link.replace(PUBLIC_URL, &server.base)).await.unwrap();
+        let page = heading(&client, "You're already subscribed").await;
+        assert!(page.contains("r•••@example.net"), "{page}");
+        assert!(client.find_all(Locator::Css("form, button")).await.unwrap().is_empty(), "nothing to press");
 
         // The month's digest reaches the new reader; its List-Unsubscribe URL opens a page.
         send(site, &smtp, "2026-10");
@@ -188,5 +221,46 @@ fn sign_up_confirm_receive_and_unsubscribe_in_chromium() {
     send(site, &smtp, "2026-09");
     let next: Vec<String> = smtp.received()[before..].iter().map(|m| m.recipient.clone()).collect();
     assert!(!next.is_empty() && !next.iter().any(|r| r == READER), "{next:?}");
+    drop(server);
+}
+
+/// `serve --preview` in a real browser (issue 26 point 10): from the home
+/// to the index of `public/`, on to the feeds page and its offer of the
+/// digest by email, and a month's manifest with who was skipped and why.
+#[test]
+fn the_writers_preview_from_the_built_site_to_a_months_manifest_in_chromium() {
+    let Some(driver) = chromedriver() else { return };
+    let site = copy_example_site();
+    for args in [&["build"][..], &["digest", "preview", "--month", "2026-10"]] {
+        let output = run(site.path(), args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+    let server = crate::serve::Server::start_args(site.path(), &[], &["--preview"]);
+    let driver = Driver::start(&driver);
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
+        let client = browser(&driver).await;
+        client.goto(&server.url("/")).await.unwrap();
+        heading(&client, "Preview of").await;
+        client.find(Locator::LinkText("The built site (public/)")).await.unwrap().click().await.unwrap();
+        let page = heading(&client, "The built site (public/)").await;
+        assert!(page.contains("feeds/index.html") && page.contains("feed.xml"), "{page}");
+        client.find(Locator::LinkText("the feeds page")).await.unwrap().click().await.unwrap();
+        heading(&client, "Feeds").await;
+        let signup =
+            client.find(Locator::LinkText("sign up for the monthly digest")).await.expect("the offer by email");
+        assert_eq!(signup.attr("href").await.unwrap().as_deref(), Some(&*format!("{PUBLIC_URL}/subscribe")));
+
+        client.goto(&server.url("/")).await.unwrap();
+        heading(&client, "Preview of").await;
+        client.find(Locator::LinkText("2026-10")).await.unwrap().click().await.unwrap();
+        let page = heading(&client, "Digest 2026-10").await;
+        for said in ["Messages (", "Skipped (", "oliver.grant@example.org", "old.address@example.net"] {
+            assert!(page.contains(said), "{said}: {page}");
+        }
+        let first = client.find(Locator::Css("table.messages a")).await.unwrap();
+        first.click().await.unwrap();
+        client.wait().for_element(Locator::Css("iframe.message")).await.expect("the message's page");
+        client.close().await.unwrap();
+    });
     drop(server);
 }

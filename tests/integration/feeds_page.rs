@@ -82,7 +82,37 @@ fn the_page_lists_every_feed_set_written_with_urls_that_exist() {
     let heading = select(&page, "#tag-getting-started h3").first().map(|h| h.text().collect::<String>());
     assert_eq!(heading.as_deref(), Some("Getting Started"));
     let headings: Vec<String> = select(&page, "main h2").iter().map(|h| h.text().collect()).collect();
-    assert_eq!(headings, ["What is a feed?", "All posts", "By tag"]);
+    assert_eq!(headings, ["What is a feed?", "All posts", "By email", "By tag"]);
+}
+
+/// With `serve.public_url` set (and what a confirmation needs), the page
+/// offers the digest by email, linking serve's sign-up form; without it,
+/// it says nothing of email (issue 26 point 10; before: never).
+#[test]
+fn the_page_offers_the_digest_by_email_when_serve_takes_sign_ups() {
+    let signup_links = |site: &Path| {
+        let page = parse_html(&site.join("public/feeds/index.html"));
+        let links: Vec<String> =
+            select(&page, "main a").iter().filter_map(|a| a.value().attr("href")).map(str::to_string).collect();
+        links.into_iter().filter(|href| href.contains("subscribe")).collect::<Vec<_>>()
+    };
+    let site = build_example_site();
+    let links = signup_links(site.path());
+    assert_eq!(links, ["https://lantern.example.org/newsletter/subscribe"]);
+    let page = parse_html(&site.path().join("public/feeds/index.html"));
+    let by_email = select(&page, "main section").into_iter().find(|s| s.text().any(|t| t == "By email")).unwrap();
+    let said: String = by_email.text().collect();
+    assert!(said.contains("sign up for the monthly digest"), "{said}");
+
+    let site = copy_example_site();
+    edit_config(site.path(), &[("serve:\n  public_url: https://lantern.example.org/newsletter\n", "")]);
+    let output = run(site.path(), &["build"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let links = signup_links(site.path());
+    assert!(links.is_empty(), "{links:?}");
+    let page = parse_html(&site.path().join("public/feeds/index.html"));
+    let headings: Vec<String> = select(&page, "main h2").iter().map(|h| h.text().collect()).collect();
+    assert!(!headings.iter().any(|h| h == "By email"), "{headings:?}");
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod hygiene;
 mod inbound;
 mod month_end;
 mod properties;
+mod reader_pages;
 mod send;
 mod serve;
 mod smtp_server;
