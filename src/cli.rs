@@ -334,7 +334,17 @@ pub enum SubscribersCommand {
     },
     /// Write every subscriber as CSV (status, source and times included) to
     /// FILE or standard output; `import` reads it back as it was.
-    Export { file: Option<PathBuf> },
+    ///
+    /// A cell a spreadsheet would evaluate as a formula (one starting with
+    /// `=`, `+`, `-`, `@`, a tab or a carriage return: a name a reader typed
+    /// on the sign-up form) is written with a leading `'`, which the
+    /// spreadsheet shows as text; `import` of the export removes it again.
+    Export {
+        file: Option<PathBuf>,
+        /// Write every value as stored, with no `'` before a cell a spreadsheet would evaluate.
+        #[arg(long)]
+        raw: bool,
+    },
     /// A subscriber and every event of their history.
     Show { address: String },
     /// Erase ADDRESS on request: the subscriber, name, history and delivery

@@ -169,6 +169,40 @@ struct Columns {
     extra: Vec<(usize, String)>,
     /// How many fields the header has; rows must match it.
     len: usize,
+    /// The file is an export (`subscribers export`: it has every one of
+    /// [`EXPORT_COLUMNS`]): its cells may be shielded ([`shield_cell`]).
+    export: bool,
+}
+
+/// The columns `subscribers export` writes besides `email`, `name` and
+/// `status`; read back on import.
+pub const EXPORT_COLUMNS: [&str; 4] = ["source", "created_at", "confirmed_at", "changed_at"];
+
+/// What a spreadsheet takes a cell starting with for a formula (OWASP's
+/// "CSV injection": `=HYPERLINK(…)` in a name signed up on the web became
+/// a live cell in the export).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell as `subscribers export` writes it: one a spreadsheet would
+/// evaluate (starting with `=`, `+`, `-`, `@`, a tab or a carriage return)
+/// gets a leading `'`, which spreadsheets read as "text" and do not show;
+/// so does one that starts with `'` before such a character or another
+/// `'`, so that [`unshield_cell`] gives every value back exactly.
+pub fn shield_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    let quoted = |rest: &str| rest.starts_with(FORMULA_STARTS) || rest.starts_with('\'');
+    if value.starts_with(FORMULA_STARTS) || value.strip_prefix('\'').is_some_and(quoted) {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
+/// The value [`shield_cell`] wrote `cell` for.
+pub fn unshield_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) || rest.starts_with('\'') => rest,
+        _ => cell,
+    }
 }
 
 impl Columns {
@@ -217,7 +251,8 @@ impl Columns {
             diagnostics.push(Diagnostic::error(source, (1, 1), message));
             return None;
         };
-        Some(Columns { email, name, status, extra, len: headers.len() })
+        let export = EXPORT_COLUMNS.iter().all(|column| extra.iter().any(|(_, header)| header == column));
+        Some(Columns { email, name, status, extra, len: headers.len(), export })
     }
 }
 
@@ -411,7 +446,10 @@ fn read_row(record: &StringRecord, columns: &Columns, line: usize) -> Result<(Su
     if fields < columns.len {
         warnings.push(format!("{}: its missing trailing fields are read as empty", counted()));
     }
-    let field = |index: usize| record.get(index).map_or("", str::trim);
+    let field = |index: usize| {
+        let field = record.get(index).map_or("", str::trim);
+        if columns.export { unshield_cell(field) } else { field }
+    };
 
     // Every problem with the row is named at once, so fixing the file takes
     // one round trip, but the row counts as one rejection.
@@ -742,6 +780,30 @@ mod tests {
         let pair = |h: &str, v: &str| (h.to_owned(), v.to_owned());
         assert_eq!(list.subscribers[0].extra, [pair("plan", "pro"), pair("Joined", "2024-01-02")]);
         assert_eq!(list.subscribers[1].extra, [pair("plan", "free"), pair("Joined", "")]);
+    }
+
+    /// Issue 27, point 11: what a spreadsheet would evaluate is shielded
+    /// with a leading `'`, and every value comes back exactly.
+    #[test]
+    fn cells_a_spreadsheet_would_evaluate_are_shielded_and_come_back_exactly() {
+        for (value, written) in [
+            ("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"),
+            ("+1", "'+1"),
+            ("-bob", "'-bob"),
+            ("@sum", "'@sum"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("'=x", "''=x"),
+            ("''", "'''"),
+            ("'", "'"),
+            ("'plain", "'plain"),
+            ("Ada", "Ada"),
+            ("", ""),
+            ("a=b", "a=b"),
+        ] {
+            assert_eq!(shield_cell(value), written, "{value:?}");
+            assert_eq!(unshield_cell(&shield_cell(value)), value, "{value:?}");
+        }
     }
 
     /// Issue 26, point 4: a row appended as `addr,Name` under the header

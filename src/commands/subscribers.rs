@@ -13,7 +13,7 @@ use newsroom::error::UsageError;
 use newsroom::site::Site;
 use newsroom::store::subscribers::Added;
 use newsroom::store::{EventKind, Store, SubscriberStatus};
-use newsroom::subscribers::{Row, matching_key, normalise_address};
+use newsroom::subscribers::{Row, matching_key, normalise_address, shield_cell};
 
 /// How many addresses of one kind an import names before "and N more".
 const SHOWN: usize = 20;
@@ -70,9 +70,16 @@ fn read(out: &mut Out, site: &Site, store: &Store, command: SubscribersCommand) 
                 ListFormat::Csv => {
                     let mut writer = csv::Writer::from_writer(&mut *out);
                     writer.write_record(["email", "name", "status", "source", "changed_at"])?;
+                    // Shielded as `export` shields: a spreadsheet may open this too.
                     for s in &subscribers {
-                        let name = s.name.as_deref().unwrap_or("");
-                        writer.write_record([&s.address, name, s.status.as_str(), s.source.as_str(), &s.changed_at])?;
+                        let (address, name) = (shield_cell(&s.address), shield_cell(s.name.as_deref().unwrap_or("")));
+                        writer.write_record([
+                            &*address,
+                            &*name,
+                            s.status.as_str(),
+                            s.source.as_str(),
+                            &s.changed_at,
+                        ])?;
                     }
                     writer.flush()?;
                 }
@@ -129,15 +136,15 @@ fn read(out: &mut Out, site: &Site, store: &Store, command: SubscribersCommand) 
                 writeln!(out, "  {} {}{channel}{digest}{detail}", event.at, event.kind.as_str())?;
             }
         }
-        SubscribersCommand::Export { file } => {
+        SubscribersCommand::Export { file, raw } => {
             let count = match &file {
                 Some(path) => {
                     let path = site.root.join(path);
                     let written = std::fs::File::create(&path)
                         .with_context(|| format!("failed to create `{}`", path.display()))?;
-                    store.export(written)?
+                    store.export(written, raw)?
                 }
-                None => store.export(&mut *out)?,
+                None => store.export(&mut *out, raw)?,
             };
             if let Some(path) = file {
                 writeln!(std::io::stderr(), "exported {count} subscriber(s) to {}", path.display())?;

@@ -263,7 +263,7 @@ mod tests {
 
     fn snapshot(store: &Store) -> Snapshot {
         let mut export = Vec::new();
-        store.export(&mut export).unwrap();
+        store.export(&mut export, false).unwrap();
         let history = store
             .subscribers(None)
             .unwrap()

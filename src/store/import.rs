@@ -32,15 +32,12 @@ use super::subscribers::{
 };
 use super::{Store, SubscriberStatus, timestamp};
 use crate::diagnostics::Diagnostic;
-use crate::subscribers::{self, Row, SkippedRow, Subscriber, matching_key};
+use crate::subscribers::{self, EXPORT_COLUMNS, Row, SkippedRow, Subscriber, matching_key, shield_cell};
 
 /// Rows merged at a time: one query looks them up and one statement adds
 /// the new ones, instead of three round trips a row (20,000 new rows took
 /// 3.5 s a row at a time on PostgreSQL on the same machine).
 const CHUNK: usize = 500;
-
-/// Columns of an export besides `email`, `name` and `status`, read back on import.
-const EXPORT_COLUMNS: [&str; 4] = ["source", "created_at", "confirmed_at", "changed_at"];
 
 /// What a merge did (or, with `dry_run`, would do), row by row.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -537,8 +534,10 @@ impl Store {
     /// Writes every subscriber as CSV: `email,name,status,source,
     /// created_at,confirmed_at,changed_at`, then each other column any
     /// subscriber has, in name order. Importing it into an empty store and
-    /// exporting again gives the same bytes.
-    pub fn export(&self, out: impl Write) -> Result<usize> {
+    /// exporting again gives the same bytes. Unless `raw`, a cell a
+    /// spreadsheet would evaluate is shielded ([`shield_cell`]); importing
+    /// the export gives its value back.
+    pub fn export(&self, out: impl Write, raw: bool) -> Result<usize> {
         let subscribers = self.subscribers(None)?;
         let mut extra: Vec<String> =
             subscribers.iter().flat_map(|s| s.attributes.iter().map(|(k, _)| k.clone())).collect();
@@ -562,7 +561,14 @@ impl Store {
             for column in &extra {
                 row.push(subscriber.attributes.iter().find(|(k, _)| k == column).map_or("", |(_, v)| v.as_str()));
             }
-            writer.write_record(&row)?;
+            // A name or column a reader typed on the web must not become a
+            // formula in the spreadsheet that opens the export.
+            if raw {
+                writer.write_record(&row)?;
+            } else {
+                writer
+                    .write_record(row.into_iter().map(shield_cell).collect::<Vec<_>>().iter().map(|c| c.as_bytes()))?;
+            }
         }
         writer.flush()?;
         Ok(subscribers.len())

@@ -252,19 +252,26 @@ fn export_import_export_gives_the_same_bytes() {
         1,
     );
     store.add("cli@example.org", Some("Cli Person"), false, at(2)).unwrap();
+    // Issue 27, point 11: what a reader may type on the sign-up form, which a
+    // spreadsheet opening the export would evaluate.
+    store.add("-dash@example.org", Some("=HYPERLINK(\"http://e.test\",\"x\")"), false, at(2)).unwrap();
+    store.add("quote@example.org", Some("'=already quoted"), false, at(2)).unwrap();
     store.unsubscribe("bob@example.org", Channel::Mailto, None, at(3)).unwrap();
     store.unsubscribe("never@example.org", Channel::Cli, None, at(4)).unwrap();
     let id = store.subscriber("ada@example.org").unwrap().unwrap().id;
     store.bounce(id, &Event::new(EventKind::Bounced, Channel::Relay), at(5)).unwrap();
 
     let mut first = Vec::new();
-    assert_eq!(store.export(&mut first).unwrap(), 7);
+    assert_eq!(store.export(&mut first, false).unwrap(), 9);
     let again = fresh_store();
     let report = again.merge(first.as_slice(), Path::new("export.csv"), false, at(59)).unwrap();
-    assert_eq!(report.added.len(), 7, "{report:?}");
+    assert_eq!(report.added.len(), 9, "{report:?}");
+    let name = |store: &newsroom::store::Store, address: &str| store.subscriber(address).unwrap().unwrap().name;
+    assert_eq!(name(&again, "-dash@example.org").as_deref(), Some("=HYPERLINK(\"http://e.test\",\"x\")"));
+    assert_eq!(name(&again, "quote@example.org").as_deref(), Some("'=already quoted"));
     assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
     let mut second = Vec::new();
-    again.export(&mut second).unwrap();
+    again.export(&mut second, false).unwrap();
     assert_eq!(String::from_utf8(second).unwrap(), String::from_utf8(first.clone()).unwrap());
 
     let mut reader = csv::Reader::from_reader(first.as_slice());
@@ -286,6 +293,19 @@ fn export_import_export_gives_the_same_bytes() {
     assert_eq!(rows["cli@example.org"][3], "cli");
     assert_eq!(rows["pat@example.org"][2], "pending");
     assert_eq!(rows["pat@example.org"][5], "", "a pending sign-up has no confirmation time");
+    // No cell a spreadsheet would evaluate: each is shielded with a `'`.
+    assert_eq!(rows["'-dash@example.org"][1], "'=HYPERLINK(\"http://e.test\",\"x\")");
+    assert_eq!(rows["quote@example.org"][1], "''=already quoted");
+    for row in rows.values() {
+        for cell in row {
+            assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "a live cell: {cell:?}");
+        }
+    }
+    // `--raw` writes the values as stored.
+    let mut raw = Vec::new();
+    store.export(&mut raw, true).unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    assert!(raw.contains("\n-dash@example.org,\"=HYPERLINK("), "{raw}");
 }
 }
 
