@@ -461,18 +461,43 @@ fn read_row(record: &StringRecord, columns: &Columns, line: usize) -> Result<(Su
         (Err(reason), _) | (_, Err(reason)) => return Err(reason),
     };
 
-    let (name, name_had_controls) = clean_name(columns.name.map_or("", field));
+    let (mut name, name_had_controls) = clean_name(columns.name.map_or("", field));
     if name_had_controls {
         warnings.push("the name contained control characters (line breaks, tabs); they were replaced by spaces".into());
+    }
+    if let Some(long) = name.as_deref()
+        && let (kept, true) = capped_name(long)
+    {
+        warnings.push(format!(
+            "the name is {} characters long; only its first {MAX_NAME_CHARS} are kept",
+            long.chars().count()
+        ));
+        name = Some(kept.to_string());
     }
     let extra = columns.extra.iter().map(|(index, header)| (header.clone(), field(*index).to_owned())).collect();
     Ok((Subscriber { id: None, email, name, status, extra, line }, warnings))
 }
 
+/// The longest name newsroom keeps, in characters: a name is a greeting
+/// and a `To:` header's display name, and a 15,000-character one (signed up
+/// on the web) made a `To:` line the relay refused (`500 Line too long`) on
+/// every send. 200 is more than any real name and keeps the header within
+/// RFC 5322's 998-octet line limit whatever it holds.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// `name` as newsroom keeps it: its first [`MAX_NAME_CHARS`] characters;
+/// true when it was longer.
+pub fn capped_name(name: &str) -> (&str, bool) {
+    match name.char_indices().nth(MAX_NAME_CHARS) {
+        Some((end, _)) => (name[..end].trim_end(), true),
+        None => (name, false),
+    }
+}
+
 /// Makes a name safe for a `To:` header and a greeting: control characters
 /// become spaces and whitespace runs collapse to one space. Returns the name
 /// (None when nothing is left) and whether control characters were present.
-pub(crate) fn clean_name(raw: &str) -> (Option<String>, bool) {
+pub fn clean_name(raw: &str) -> (Option<String>, bool) {
     let had_controls = raw.chars().any(char::is_control);
     let mut name = String::with_capacity(raw.len());
     for word in raw.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()) {

@@ -166,6 +166,17 @@ fn change(
     let address = |text: &str| normalise_address(text).map_err(UsageError::Argument);
     match command {
         SubscribersCommand::Add { address: text, name, resubscribe } => {
+            // As a subscriber file's name is read: one line, and not longer
+            // than a header can carry.
+            let name = name.as_deref().and_then(|name| newsroom::subscribers::clean_name(name).0);
+            if let Some(long) = name.as_deref().filter(|name| newsroom::subscribers::capped_name(name).1) {
+                return Err(UsageError::Argument(format!(
+                    "--name is {} characters long; a name may have at most {}",
+                    long.chars().count(),
+                    newsroom::subscribers::MAX_NAME_CHARS
+                ))
+                .into());
+            }
             let (subscriber, added) = store.add(&address(&text)?, name.as_deref(), resubscribe, now)?;
             let said = match added {
                 Added::New => "added".to_string(),

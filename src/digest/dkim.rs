@@ -144,7 +144,7 @@ impl Signer {
             Key::Ed25519(signer) => signer.sign(message),
         }
         .map_err(|e| anyhow::anyhow!("DKIM signing failed: {e}"))?;
-        Ok(signature.to_header())
+        Ok(refold(&signature.to_header()))
     }
 
     /// Whether a From domain is aligned with the signing domain (DMARC's
@@ -153,6 +153,37 @@ impl Signer {
         let from = from_domain.trim_end_matches('.').to_ascii_lowercase();
         from == self.domain || from.ends_with(&format!(".{}", self.domain))
     }
+}
+
+/// The longest header line RFC 5322 asks a sender to write (2.1.1).
+const FOLD_AT: usize = 78;
+
+/// A `DKIM-Signature:` field as `mail-auth` writes it, folded again so that
+/// no line is longer than 78 octets where a fold can go (its first line
+/// came out at 83). Folds go only where the field has white space already,
+/// each run of it written as one space or as a fold: `relaxed` header
+/// canonicalisation (RFC 6376, 3.4.2) reads either as one space, so the
+/// signature over the field, `bh=` included, still verifies. A word longer
+/// than a line stays whole.
+fn refold(field: &str) -> String {
+    let mut folded = String::with_capacity(field.len() + 16);
+    let mut line = 0;
+    for (index, word) in field.split_ascii_whitespace().enumerate() {
+        // Never right after the field's name: that would gain nothing.
+        if index > 0 {
+            if index > 1 && line + 1 + word.len() > FOLD_AT {
+                folded.push_str("\r\n\t");
+                line = 1;
+            } else {
+                folded.push(' ');
+                line += 1;
+            }
+        }
+        folded.push_str(word);
+        line += word.len();
+    }
+    folded.push_str("\r\n");
+    folded
 }
 
 /// Every key of `delivery.dkim`: one, or several (dual signing, RSA and
@@ -193,6 +224,29 @@ pub fn for_site(site: &crate::site::Site) -> Result<Option<std::sync::Arc<Signer
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 27, point 9: the first line of mail-auth's field was 83 octets.
+    #[test]
+    fn a_signature_field_is_folded_within_78_octets_at_its_own_white_space() {
+        let signer = load("rsa2048.pem").unwrap();
+        let message = b"From: a@lantern.example.org\r\nTo: b@example.org\r\nSubject: x\r\n\r\nbody\r\n";
+        let field = signer.header(message).unwrap();
+        assert!(field.ends_with("\r\n") && field.starts_with("DKIM-Signature: v=1; a=rsa-sha256;"), "{field}");
+        for line in field.trim_end().split("\r\n") {
+            assert!(line.len() <= FOLD_AT, "{} octets: {line}", line.len());
+        }
+        // The same words, in the same order, with the same white space between them.
+        let words = |text: &str| text.split_ascii_whitespace().map(str::to_string).collect::<Vec<_>>();
+        let raw = match &signer.key {
+            Key::Rsa(rsa) => rsa.sign(message).unwrap().to_header(),
+            Key::Ed25519(_) => unreachable!(),
+        };
+        let strip_b =
+            |words: Vec<String>| -> Vec<String> { words.into_iter().take_while(|w| !w.starts_with("b=")).collect() };
+        assert_eq!(strip_b(words(&field)), strip_b(words(&raw)));
+        assert_eq!(refold("A: b  c\r\n\td\r\n"), "A: b c d\r\n");
+        assert_eq!(refold(&format!("A: {}\r\n", "x".repeat(100))), format!("A: {}\r\n", "x".repeat(100)));
+    }
 
     fn load(key: &str) -> Result<Signer, String> {
         let config = DkimConfig { domain: "Lantern.Example.org.".into(), selector: "news".into(), key: key.into() };

@@ -214,7 +214,9 @@ pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyho
     let address: lettre::Address =
         subscriber.email.parse().map_err(|e| anyhow::anyhow!("`{}` is not a valid address: {e}", subscriber.email))?;
     let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, sender, subscriber);
-    let name = subscriber.name.as_deref().unwrap_or("");
+    // A name stored before names were capped still gets a `To:` line a
+    // relay takes (RFC 5322: at most 998 octets).
+    let name = crate::subscribers::capped_name(subscriber.name.as_deref().unwrap_or("")).0;
     let raw_value = |slot: Slot| slot_value(subscriber, &unsubscribe, slot);
     let html_value = |slot: Slot| escape_html(&raw_value(slot));
     let skeletons = digest.skeletons();

@@ -147,6 +147,12 @@ pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Respons
         }
     };
     let name = crate::subscribers::clean_name(name).0;
+    if name.as_deref().is_some_and(|name| crate::subscribers::capped_name(name).1) {
+        let shown =
+            format!("That name is too long: it may have at most {} characters.", crate::subscribers::MAX_NAME_CHARS);
+        let form_name = name.as_deref().unwrap_or_default();
+        return html(StatusCode::BAD_REQUEST, pages::subscribe_form(masthead, Some(&shown), email, form_name));
+    }
     let key = crate::subscribers::matching_key(&address);
     let outcome = match app.writer.ask(WebRequest::SignUp { address, name }).await {
         Ok(outcome) => outcome,

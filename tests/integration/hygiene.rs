@@ -247,3 +247,85 @@ fn messages_declare_and_carry_a_dark_scheme() {
         assert!(charset < sample.html.find("<style").unwrap() && charset < 1024, "{}", sample.label);
     }
 }
+
+/// Issue 27, point 9: a sign-up with a 15,000-character name gave a
+/// 15,006-octet `To:` line; the relay answered `500 Line too long`, and that
+/// subscriber failed on every send. Names are now capped at 200 characters
+/// where they come in, and every header newsroom writes is folded: each
+/// line of every previewed message's head (DKIM signatures included) is at
+/// most 998 octets, and one over 78 is a single word that cannot be folded.
+#[test]
+fn every_header_line_fits_rfc_5322_whatever_the_names() {
+    let site = copy_example_site();
+    for key in ["rsa2048.pem", "ed25519.pem"] {
+        std::fs::copy(repo_root().join("tests/fixtures/dkim").join(key), site.path().join(key)).unwrap();
+    }
+    edit_config(
+        site.path(),
+        &[(
+            "delivery:\n",
+            "delivery:\n  return_path: \"bounces+{token}@lantern.example.org\"\n  dkim:\n    - { domain: lantern.example.org, selector: rsa, key: rsa2048.pem }\n    - { domain: lantern.example.org, selector: ed, key: ed25519.pem }\n",
+        )],
+    );
+    let words = "Ada Augusta King Countess of Lovelace ".repeat(5);
+    let unbroken = "A".repeat(200);
+    let accented = "Zoë Ångström Øresund ".repeat(10);
+    let giant = "x".repeat(15_000);
+    let csv = format!(
+        "email,name,status\nwords@example.org,{words}\nunbroken@example.org,{unbroken}\naccented@example.org,{accented}\n\
+         quotes@example.org,\"Jane \"\"Q\"\" \\\\ Public, Esq.\"\ngiant@example.org,{giant}\nplain@example.org,Plain\n"
+    );
+    std::fs::write(site.path().join("subscribers.example.csv"), csv).unwrap();
+    let output = newsroom(site.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+        .args(["digest", "preview", "--month", "2026-10", "--out", "p"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "subscribers.example.csv:6:1: warning: the name is 15000 characters long; only its first 200 are kept"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let dir = site.path().join("p/2026-10/messages");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a head and a body");
+        for line in bytes[..head_end].split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let text = String::from_utf8_lossy(line);
+            assert!(line.len() <= 998, "{}: a {}-octet header line: {text:.120}", path.display(), line.len());
+            if line.len() > 78 {
+                // What is left after the header's name: one word, or it could have been folded.
+                let value = match text.split_once(':') {
+                    Some((name, value)) if !name.starts_with([' ', '\t']) => value.trim_start(),
+                    _ => text.trim_start(),
+                };
+                assert!(
+                    !value.contains([' ', '\t']),
+                    "{}: an unfolded {}-octet line: {text}",
+                    path.display(),
+                    line.len()
+                );
+            }
+        }
+        let message = MessageParser::default().parse(&bytes).expect("parses");
+        let to = message.to().and_then(|to| to.first()).expect("a To");
+        let name = to.name().unwrap_or_default();
+        assert!(name.chars().count() <= 200, "{}: a {}-character name", path.display(), name.chars().count());
+        if to.address().unwrap_or_default() == "words@example.org" {
+            assert_eq!(name, words.trim_end(), "the name survives folding");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+    // The command line and the sign-up form refuse such a name, saying so.
+    let add =
+        newsroom(site.path()).args(["subscribers", "add", "long@example.org", "--name", &giant]).output().unwrap();
+    assert_eq!(add.status.code(), Some(2));
+    assert!(stderr(&add).contains("--name is 15000 characters long; a name may have at most 200"), "{}", stderr(&add));
+}

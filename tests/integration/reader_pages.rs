@@ -369,3 +369,30 @@ fn the_preview_month_page_shows_who_was_skipped_and_why() {
 fn select_in<'a>(element: &ElementRef<'a>, selector: &str) -> Vec<ElementRef<'a>> {
     element.select(&Selector::parse(selector).unwrap()).collect()
 }
+
+/// Issue 27, point 9: a sign-up with a 15,000-character name was taken, and
+/// its `To:` line was one a relay refuses on every send. A name longer than
+/// 200 characters is refused on the form, saying so, and nothing is stored.
+#[test]
+fn a_name_longer_than_200_characters_is_refused_on_the_form() {
+    let (site, _) = site_with(&["old@example.org"]);
+    let smtp = SmtpServer::start(Default::default());
+    let server = Server::start_with(site.path(), &[("NEWSROOM_SMTP_URL", &smtp.url())]);
+    runtime().block_on(async {
+        let body = format!("email=long%40example.org&name={}", "n".repeat(15_000));
+        let response = client()
+            .post(server.url("/subscribe"))
+            .header("content-type", FORM)
+            .header("x-forwarded-for", "203.0.113.9")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let (_, text, form) = read_page(&response.text().await.unwrap());
+        assert!(text.contains("That name is too long: it may have at most 200 characters."), "{text}");
+        assert!(form, "the form is shown again");
+    });
+    assert!(open_store(site.path()).subscriber("long@example.org").unwrap().is_none(), "a refused sign-up was stored");
+    assert_eq!(smtp.count(), 0);
+}
