@@ -102,6 +102,12 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
     };
     diagnostics.extend(site.deprecations());
     diagnostics.extend(site.unset_sending_keys());
+    diagnostics.extend(
+        site.config
+            .local_trial_urls()
+            .into_iter()
+            .map(|problem| Diagnostic::warning(&problem.path, (problem.line, problem.column), problem.message)),
+    );
     if !posts_missing {
         let loaded = content::load(site)?;
         diagnostics.extend(loaded.diagnostics);

@@ -196,6 +196,13 @@ impl DigestConfig {
         let set = [self.from.is_some(), self.postal_address.is_some(), self.unsubscribe_url.is_some()];
         KEYS_REQUIRED_FOR_SENDING.into_iter().zip(set).filter(|(_, set)| !set).map(|(key, _)| key).collect()
     }
+
+    /// `digest.unsubscribe_url` when it is an `http://` address on this
+    /// machine ([`crate::urls::is_local_trial`]): fine for `serve` and
+    /// `digest preview`, refused by `digest send`.
+    pub fn local_unsubscribe_url(&self) -> Option<&str> {
+        self.unsubscribe_url.as_deref().filter(|url| crate::urls::is_local_trial(&url.replace(['{', '}'], "")))
+    }
 }
 
 /// The `serve:` section: the web service readers reach (sign-up,
@@ -471,12 +478,12 @@ impl Config {
         let mut serve = sections.serve.unwrap_or_default();
         if let Some(url) = serve.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
             match url::Url::parse(url) {
-                Ok(parsed) if parsed.scheme() == "https" && parsed.host_str().is_some() => {
+                Ok(parsed) if crate::urls::is_reader_url(&parsed) => {
                     serve.public_url = Some(parsed.as_str().trim_end_matches('/').to_string());
                 }
                 _ => errors.push(error(
                     position("serve", "public_url"),
-                    format!("serve.public_url `{url}` must be an https URL with a host (readers reach it through your TLS proxy)"),
+                    format!("serve.public_url `{url}` must be an https URL with a host (readers reach it through your TLS proxy; http:// is accepted only on this machine, for a host such as 127.0.0.1, [::1] or localhost)"),
                 )),
             }
         } else {
@@ -555,6 +562,24 @@ impl Config {
 
     /// A problem with `section.key` (or the section, or the file, where the
     /// key is not written), placed where it is written.
+    /// The `http://` loopback addresses (accepted so that `serve` and
+    /// `digest preview` can be tried without a TLS proxy) that a digest to
+    /// readers would carry: `digest send` refuses each, `check` warns.
+    pub fn local_trial_urls(&self) -> Vec<ConfigError> {
+        let why = "is an http:// address on this machine: `serve` and `digest preview` accept it for trying things locally, but no reader can open it, so `digest send` refuses it; set the https address readers reach";
+        let mut problems = Vec::new();
+        let public = self.serve.public_url.as_deref().filter(|url| crate::urls::is_local_trial(url));
+        if let Some(url) = public {
+            problems.push(self.error_at("serve", "public_url", format!("serve.public_url `{url}` {why}")));
+        }
+        let own =
+            self.digest.local_unsubscribe_url().filter(|url| public.is_none_or(|public| !url.starts_with(public)));
+        if let Some(url) = own {
+            problems.push(self.error_at("digest", "unsubscribe_url", format!("digest.unsubscribe_url `{url}` {why}")));
+        }
+        problems
+    }
+
     pub fn error_at(&self, section: &str, key: &str, message: impl Into<String>) -> ConfigError {
         let written = match key {
             // A top-level key's own value (`posts: nowhere`).
@@ -688,14 +713,19 @@ impl DigestText {
 }
 
 /// The unsubscribe URL pattern's rules: https (one-click unsubscribe
-/// requires it), `{email}` and `{token}` only where any address keeps the
+/// requires it; http on a loopback host for local trials, which `digest
+/// send` refuses), `{email}` and `{token}` only where any address keeps the
 /// URL valid (path, query or fragment, not the host or port), and a URL
 /// once they are filled in.
 fn check_unsubscribe_url(pattern: &str) -> Result<(), String> {
-    let Some(rest) = pattern.strip_prefix("https://") else {
-        return Err(format!(
-            "digest.unsubscribe_url `{pattern}` must be an https:// URL (one-click unsubscribe requires it)"
-        ));
+    let rest = match (pattern.strip_prefix("https://"), pattern.strip_prefix("http://")) {
+        (Some(rest), _) => rest,
+        (None, Some(rest)) if crate::urls::is_local_trial(&format!("http://{}", rest.replace(['{', '}'], ""))) => rest,
+        _ => {
+            return Err(format!(
+                "digest.unsubscribe_url `{pattern}` must be an https:// URL (one-click unsubscribe requires it; http:// is accepted only on this machine, for a host such as 127.0.0.1, [::1] or localhost)"
+            ));
+        }
     };
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     if authority.contains("{email}") || authority.contains("{token}") {

@@ -102,6 +102,33 @@ pub fn is_web_url(url: &str) -> bool {
     })
 }
 
+/// Whether `url` names this machine only: `localhost`, 127.0.0.0/8 or
+/// `[::1]`. An `http://` address is accepted for such a host (trying
+/// `serve` and `digest preview` locally needs no TLS proxy); no reader
+/// elsewhere can open it, so `digest send` refuses it.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    }
+}
+
+/// Whether `url` may be an address readers are sent to: https with a
+/// host, or http on a [loopback](is_loopback) host (for local trials;
+/// see [`is_local_trial`]).
+pub fn is_reader_url(url: &url::Url) -> bool {
+    url.host_str().is_some_and(|host| !host.is_empty())
+        && (url.scheme() == "https" || (url.scheme() == "http" && is_loopback(url)))
+}
+
+/// Whether `url` is an `http://` loopback address: accepted for `serve`
+/// and `digest preview`, refused by `digest send`.
+pub fn is_local_trial(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|url| url.scheme() == "http" && is_loopback(&url))
+}
+
 /// A local file reference (relative, no scheme, not root-relative, not a
 /// fragment), with query and fragment removed and percent-decoding applied,
 /// as a path relative to the post's folder; `None` for anything else.
@@ -118,6 +145,29 @@ pub fn local_file_reference(reference: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_is_a_reader_url_on_loopback_hosts_only() {
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://127.3.4.5/x",
+            "http://[::1]:8080/",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+        ] {
+            let url = url::Url::parse(local).unwrap();
+            assert!(is_reader_url(&url) && is_local_trial(local), "{local}");
+        }
+        for remote in
+            ["http://example.org", "http://128.0.0.1", "http://[::2]", "http://localhost.example.org", "http://0.0.0.0"]
+        {
+            let url = url::Url::parse(remote).unwrap();
+            assert!(!is_reader_url(&url) && !is_local_trial(remote), "{remote}");
+        }
+        for https in ["https://example.org", "https://127.0.0.1"] {
+            assert!(is_reader_url(&url::Url::parse(https).unwrap()) && !is_local_trial(https), "{https}");
+        }
+    }
 
     #[test]
     fn encodes_spaces_and_unicode_but_keeps_slashes_and_plus() {

@@ -43,6 +43,7 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
         }
         Err(SignUpOff::Error(error)) => return Err(error),
     };
+    let signup_page = signup.as_ref().map(|signup| format!("{}/subscribe", signup.public_url));
     let (generation, generation_changes) = tokio::sync::watch::channel(0u64);
     let preview = args.preview.then(|| PreviewOptions {
         public_dir: site.default_out_dir(),
@@ -91,6 +92,9 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
             "serving the unsubscribe links of {} on http://{local}; readers reach it as {public}",
             config.site.title
         )?;
+        if let Some(page) = &signup_page {
+            writeln!(out, "sign-up page: {page}")?;
+        }
         if args.preview {
             writeln!(out, "the writer's preview: http://{local}/")?;
         }

@@ -357,6 +357,7 @@ fn preflight(site: &Site, options: &SendOptions) -> Result<(), ConfigErrors> {
     if let Err(ConfigErrors(missing)) = site.require(inputs) {
         problems.extend(missing);
     }
+    problems.extend(site.config.local_trial_urls());
     if problems.is_empty() { Ok(()) } else { Err(ConfigErrors(problems)) }
 }
 
