@@ -16,6 +16,7 @@ pub mod delivery;
 pub mod diagnostics;
 pub mod digest;
 pub mod error;
+pub mod failpoint;
 pub mod feed;
 pub mod inbound;
 pub mod init;

@@ -11,6 +11,7 @@ use super::{Out, print_json, print_merge_problems};
 use crate::cli::{ListFormat, SubscribersCommand};
 use newsroom::error::UsageError;
 use newsroom::site::Site;
+use newsroom::store::import::Sample;
 use newsroom::store::subscribers::Added;
 use newsroom::store::{EventKind, Store, SubscriberStatus};
 use newsroom::subscribers::{Row, matching_key, normalise_address, shield_cell};
@@ -258,34 +259,46 @@ fn print_import(
     let verb = if dry_run { "would change" } else { "changed" };
     let left_alone = report.left_alone().map(|rows| format!("; {rows}")).unwrap_or_default();
     writeln!(out, "{} {verb}: {}{left_alone}", file.display(), report.changes().unwrap_or_else(|| "nothing".into()))?;
-    let named = |out: &mut Out, what: &str, addresses: Vec<String>| -> Result<()> {
-        if addresses.is_empty() {
+    let named = |out: &mut Out, what: &str, (addresses, total): (Vec<String>, usize)| -> Result<()> {
+        if total == 0 {
             return Ok(());
         }
         writeln!(out, "{what}:")?;
         for address in addresses.iter().take(SHOWN) {
             writeln!(out, "  {address}")?;
         }
-        if addresses.len() > SHOWN {
-            writeln!(out, "  … and {} more", addresses.len() - SHOWN)?;
+        if total > SHOWN {
+            writeln!(out, "  … and {} more", total - SHOWN)?;
         }
         Ok(())
     };
-    named(out, "added", report.added.clone())?;
-    named(out, "updated", report.updated.clone())?;
-    named(out, "status changed", report.status_changed.iter().map(|(a, s)| format!("{a}: now {s}")).collect())?;
-    named(out, "removed (no longer in the file)", report.removed.clone())?;
+    let sample = |sample: &Sample<String>| (sample.iter().take(SHOWN).cloned().collect(), sample.len());
+    let with_status = |sample: &Sample<(String, SubscriberStatus)>, how: &str| {
+        (sample.iter().take(SHOWN).map(|(a, s)| format!("{a}: {how}{s}")).collect(), sample.len())
+    };
+    named(out, "added", sample(&report.added))?;
+    named(out, "updated", sample(&report.updated))?;
+    named(out, "status changed", with_status(&report.status_changed, "now "))?;
+    named(out, "removed (no longer in the file)", sample(&report.removed))?;
     named(
         out,
         "kept opted out (only `subscribers add --resubscribe` undoes an opt-out)",
-        report.kept_opted_out.iter().map(|(a, s)| format!("{a}: {s}")).collect(),
+        with_status(&report.kept_opted_out, ""),
     )?;
-    named(out, "kept pending (not confirmed yet)", report.kept_pending.clone())?;
-    named(out, "forgotten on request, not imported", report.forgotten.iter().map(|l| format!("line {l}")).collect())?;
+    named(out, "kept pending (not confirmed yet)", sample(&report.kept_pending))?;
+    let all = |lines: Vec<String>| {
+        let total = lines.len();
+        (lines, total)
+    };
+    named(
+        out,
+        "forgotten on request, not imported",
+        all(report.forgotten.iter().map(|l| format!("line {l}")).collect()),
+    )?;
     named(
         out,
         "rows skipped",
-        report.skipped.iter().map(|row| format!("line {}: {}", row.line, row.reason)).collect(),
+        all(report.skipped.iter().map(|row| format!("line {}: {}", row.line, row.reason)).collect()),
     )?;
     let invalid = report.skipped.iter().any(|row| !row.reason.starts_with("duplicate"));
     Ok(if invalid { ExitCode::from(1) } else { ExitCode::SUCCESS })

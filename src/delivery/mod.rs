@@ -11,7 +11,7 @@
 //! skipped; a connection lost after the final `.` is recorded as ambiguous
 //! and not resent.
 
-pub mod failpoint;
+pub use crate::failpoint;
 pub mod relay;
 mod run;
 mod status;

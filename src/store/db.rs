@@ -272,6 +272,27 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// How long [`Db::commit_and_yield`] leaves the SQLite write lock free.
+const YIELD: std::time::Duration = std::time::Duration::from_millis(3);
+
+/// How long a SQLite statement waits for another connection's write lock
+/// before it fails with `SQLITE_BUSY`.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The busy handler of every SQLite connection of the store: try again
+/// every millisecond, for up to [`BUSY_TIMEOUT`]. SQLite's own
+/// (`busy_timeout`) backs off to 100 ms between tries, so a writer waiting
+/// behind a long merge could sleep through each gap the merge leaves
+/// between its batches ([`Db::commit_and_yield`]) and wait for all of it.
+pub fn busy(tries: i32) -> bool {
+    let tries = u32::try_from(tries).unwrap_or(0);
+    if std::time::Duration::from_millis(u64::from(tries)) >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    true
+}
+
 impl Db {
     pub fn backend(&self) -> Backend {
         match self {
@@ -397,6 +418,19 @@ impl Db {
         };
         self.execute(begin, params![])?;
         Ok(())
+    }
+
+    /// Commits the open transaction and opens the next, for work done in
+    /// batches. On SQLite, where one writer at a time holds the lock, it
+    /// first waits a moment, in which a writer waiting for the lock (its
+    /// busy handler polls every millisecond: [`busy`]) takes it, and this
+    /// one's `BEGIN IMMEDIATE` waits behind it.
+    pub fn commit_and_yield(&self) -> Result<()> {
+        self.end(true)?;
+        if self.backend() == Backend::Sqlite {
+            std::thread::sleep(YIELD);
+        }
+        self.begin()
     }
 
     /// Commits (`commit`) or rolls back the open transaction.

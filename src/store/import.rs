@@ -13,10 +13,21 @@
 //! added by hand is never removed by a file; a forgotten address is not
 //! brought back. Every status change is recorded with its event.
 //!
-//! Rows are read as a stream and merged 500 at a time in one transaction
-//! (one query looks a chunk up, one statement adds its new subscribers and
-//! one their events), so a file of a million rows needs memory for a
-//! chunk and for each address's key and line, by which duplicates are found.
+//! Rows are read as a stream and merged 500 at a time (one query looks a
+//! chunk up, one statement adds its new subscribers and one their
+//! events), so a file of a million rows needs memory for a chunk and for
+//! each address's key and line ([`Seen`]), by which duplicates are found.
+//!
+//! A merge that writes commits in batches of about [`BATCH`]: an import
+//! of a million rows takes seconds, and the web writer of `serve` (a
+//! one-click unsubscribe, a sign-up) must not wait for all of it; on
+//! SQLite each commit is followed by a short pause in which a waiting
+//! writer takes the lock (the store's busy handler polls every
+//! millisecond). What a batch committed stays if the process dies: the
+//! merge rules make a second run finish the work without doing any of
+//! it twice, and nobody is removed before the whole file has been read.
+//! A dry run and the merged views (`preview`, `subscribers list`) stay one
+//! transaction, rolled back.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
@@ -26,6 +37,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use super::db::{Backend, Param, numbered, params, values};
+use super::seen::Seen;
 use super::subscribers::{
     COLUMN_COUNT, COLUMNS, Channel, Event, EventKind, Source, SubscriberRecord, encode_attributes, record_all,
     set_status,
@@ -39,21 +51,100 @@ use crate::subscribers::{self, EXPORT_COLUMNS, Row, SkippedRow, Subscriber, matc
 /// 3.5 s a row at a time on PostgreSQL on the same machine).
 const CHUNK: usize = 500;
 
+/// How long a merge's batch holds the store's write lock before it
+/// commits and lets other writers in.
+const BATCH: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The store's subscribers of a file read back at a time, to find those
+/// whose row is gone.
+const PAGE: usize = 10_000;
+
+/// Whether a merge commits as it goes ([`BATCH`]) or is one transaction
+/// its caller ends (a dry run, a view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commits {
+    Batched,
+    Caller,
+}
+
+/// How many of each kind of row an [`ImportReport`] names; beyond them it
+/// counts. A million new rows named one by one took 60 MB, for a command
+/// that prints the first 20.
+pub const NAMED: usize = 10_000;
+
+/// A list a report names: the first [`NAMED`], and how many in all.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Sample<T> {
+    first: Vec<T>,
+    total: usize,
+}
+
+impl<T> Default for Sample<T> {
+    fn default() -> Self {
+        Sample { first: Vec::new(), total: 0 }
+    }
+}
+
+impl<T> Sample<T> {
+    pub fn push(&mut self, item: T) {
+        if self.first.len() < NAMED {
+            self.first.push(item);
+        }
+        self.total += 1;
+    }
+
+    /// How many in all, named or only counted.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The ones named: the first [`NAMED`].
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.first.iter()
+    }
+}
+
+impl<T> Extend<T> for Sample<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, items: I) {
+        for item in items {
+            self.push(item);
+        }
+    }
+}
+
+impl<T> std::ops::Index<usize> for Sample<T> {
+    type Output = T;
+    fn index(&self, index: usize) -> &T {
+        &self.first[index]
+    }
+}
+
+/// A sample equals a list when it names all of it.
+impl<T: PartialEq<U>, U, const N: usize> PartialEq<[U; N]> for Sample<T> {
+    fn eq(&self, other: &[U; N]) -> bool {
+        self.total == N && self.first.iter().zip(other).all(|(a, b)| a == b)
+    }
+}
+
 /// What a merge did (or, with `dry_run`, would do), row by row.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ImportReport {
     /// New subscribers.
-    pub added: Vec<String>,
+    pub added: Sample<String>,
     /// Known subscribers whose name or other columns changed.
-    pub updated: Vec<String>,
+    pub updated: Sample<String>,
     /// Status changes the file made (an opt-out it says, a removed row back), with the new status.
-    pub status_changed: Vec<(String, SubscriberStatus)>,
+    pub status_changed: Sample<(String, SubscriberStatus)>,
     /// Subscribers of this file whose row is gone: removed.
-    pub removed: Vec<String>,
+    pub removed: Sample<String>,
     /// Rows saying `subscribed` for an opt-out the store holds: left opted out.
-    pub kept_opted_out: Vec<(String, SubscriberStatus)>,
+    pub kept_opted_out: Sample<(String, SubscriberStatus)>,
     /// Rows for a sign-up not confirmed yet: left pending.
-    pub kept_pending: Vec<String>,
+    pub kept_pending: Sample<String>,
     /// Rows of addresses forgotten on request: not brought back.
     pub forgotten: Vec<usize>,
     /// Rows that changed nothing.
@@ -176,9 +267,31 @@ impl Store {
 
     /// [`Store::import`] of any reader.
     pub fn merge(&self, reader: impl Read, list: &Path, dry_run: bool, now: DateTime<Utc>) -> Result<ImportReport> {
-        self.db.begin()?;
-        let result = self.merge_in_transaction(reader, list, now).map(|(report, _)| report);
-        self.db.end(!dry_run && result.is_ok())?;
+        let commits = if dry_run { Commits::Caller } else { Commits::Batched };
+        let locked = commits == Commits::Batched && self.db.backend() == Backend::Postgres;
+        if locked {
+            // One merge at a time (several senders may start together, each
+            // merging the same file): the second sees the first's rows. A
+            // session lock, held across the batches' commits.
+            self.db.query_one("SELECT pg_advisory_lock(7237414577312440176)::text", params![], |row| {
+                row.get::<String>(0)
+            })?;
+        }
+        let result = (|| {
+            self.db.begin()?;
+            let result = self.merge_in_transaction(reader, list, now, commits).map(|(report, _)| report);
+            self.db.end(!dry_run && result.is_ok())?;
+            result
+        })();
+        if locked {
+            let unlocked =
+                self.db.query_one("SELECT pg_advisory_unlock(7237414577312440176)::text", params![], |row| {
+                    row.get::<String>(0)
+                });
+            if result.is_ok() {
+                unlocked?;
+            }
+        }
         result
     }
 
@@ -190,7 +303,7 @@ impl Store {
         self.with_merged_lines(file, now, |store, report, lines| {
             let rows = store.db.query(&format!("SELECT {COLUMNS} FROM subscribers ORDER BY id"), params![], |row| {
                 let record = SubscriberRecord::from_row(row)?;
-                let line = lines.get(&record.key).copied().unwrap_or(0);
+                let line = lines.get(&record.key).unwrap_or(0);
                 Ok((record, line))
             })?;
             let mut mailed = Vec::new();
@@ -237,12 +350,14 @@ impl Store {
         &self,
         file: Option<(&Path, &Path)>,
         now: DateTime<Utc>,
-        read: impl FnOnce(&Store, ImportReport, &HashMap<String, usize>) -> Result<T>,
+        read: impl FnOnce(&Store, ImportReport, &Seen) -> Result<T>,
     ) -> Result<T> {
         self.db.begin()?;
         let result = (|| -> Result<T> {
             let (report, lines) = match file {
-                Some((path, shown)) => self.merge_in_transaction(subscribers::open(path)?, shown, now)?,
+                Some((path, shown)) => {
+                    self.merge_in_transaction(subscribers::open(path)?, shown, now, Commits::Caller)?
+                }
                 None => Default::default(),
             };
             read(self, report, &lines)
@@ -251,24 +366,34 @@ impl Store {
         result
     }
 
-    /// The merge's work, inside a transaction the caller ends; with each
+    /// The merge's work, inside a transaction the caller ends (which
+    /// [`Commits::Batched`] commits and opens again as it goes); with each
     /// matching key's first line in the file.
     fn merge_in_transaction(
         &self,
         reader: impl Read,
         list: &Path,
         now: DateTime<Utc>,
-    ) -> Result<(ImportReport, HashMap<String, usize>)> {
+        commits: Commits,
+    ) -> Result<(ImportReport, Seen)> {
         let at = timestamp(now);
         let list_name = list.to_string_lossy().into_owned();
         let db = &self.db;
-        if db.backend() == Backend::Postgres {
-            // One merge at a time (several senders may start together, each
-            // merging the same file): the second sees the first's rows.
+        if db.backend() == Backend::Postgres && commits == Commits::Caller {
+            // One merge at a time (see [`Store::merge`]), until the caller's transaction ends.
             db.query_one("SELECT pg_advisory_xact_lock(7237414577312440176)::text", params![], |row| {
                 row.get::<String>(0)
             })?;
         }
+        let mut batch_began = std::time::Instant::now();
+        let mut chunk_done = || -> Result<()> {
+            if commits == Commits::Batched && batch_began.elapsed() >= BATCH {
+                db.commit_and_yield()?;
+                crate::failpoint::hit(crate::failpoint::MERGE_BATCH_COMMITTED);
+                batch_began = std::time::Instant::now();
+            }
+            Ok(())
+        };
         {
             let mut report = ImportReport::default();
             let (any_forgotten, any_subscriber): (bool, bool) = db.query_one(
@@ -280,7 +405,7 @@ impl Store {
             let mut failure = None;
             // Each key's first line, by which duplicates are found and the
             // subscribers whose row is gone.
-            let mut seen: HashMap<String, usize> = HashMap::new();
+            let mut seen = Seen::default();
             let mut chunk = Vec::with_capacity(CHUNK);
             let problems = subscribers::for_each_row(reader, list, |row| {
                 if failure.is_some() {
@@ -289,8 +414,9 @@ impl Store {
                 let Some(admitted) = admit(row, &list_name, &mut seen, &mut report) else { return };
                 chunk.push(admitted);
                 if chunk.len() == CHUNK
-                    && let Err(error) =
-                        self.merge_chunk(std::mem::take(&mut chunk), &list_name, known, &at, &mut report)
+                    && let Err(error) = self
+                        .merge_chunk(std::mem::take(&mut chunk), &list_name, known, &at, &mut report)
+                        .and_then(|()| chunk_done())
                 {
                     failure = Some(error);
                 }
@@ -304,17 +430,27 @@ impl Store {
             if report.diagnostics.iter().any(|d| d.line == 1 && d.is_error()) {
                 return Ok((report, seen));
             }
-            let listed: Vec<(i64, String, String)> = db.query(
-                "SELECT id, address, key FROM subscribers WHERE list = ?1 AND source = 'csv' AND status = 'subscribed'
-                 ORDER BY id",
-                params![list_name],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )?;
-            let gone = listed.into_iter().filter(|(_, _, key)| !seen.contains_key(key));
-            for (id, address, _) in gone {
-                let event = Event::new(EventKind::Removed, Channel::Csv).detail(format!("no longer in {list_name}"));
-                set_status(db, id, SubscriberStatus::Removed, &event, &at)?;
-                report.removed.push(address);
+            // The file's subscribers in the store, a page at a time: at a
+            // million, all of them at once took more memory than the merge.
+            let mut after = 0i64;
+            loop {
+                let page: Vec<(i64, String, String)> = db.query(
+                    "SELECT id, address, key FROM subscribers
+                     WHERE list = ?1 AND source = 'csv' AND status = 'subscribed' AND id > ?2
+                     ORDER BY id LIMIT ?3",
+                    params![list_name, after, PAGE as i64],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )?;
+                let Some(last) = page.last().map(|(id, _, _)| *id) else { break };
+                after = last;
+                let gone = page.into_iter().filter(|(_, _, key)| !seen.contains(key));
+                for (id, address, _) in gone {
+                    let event =
+                        Event::new(EventKind::Removed, Channel::Csv).detail(format!("no longer in {list_name}"));
+                    set_status(db, id, SubscriberStatus::Removed, &event, &at)?;
+                    report.removed.push(address);
+                }
+                chunk_done()?;
             }
             Ok((report, seen))
         }
@@ -592,7 +728,7 @@ struct Admitted {
 
 /// The subscriber a row names, or `None` for a row that is not one (its
 /// problem reported) or repeats an earlier row's address.
-fn admit(row: Row, list: &str, seen: &mut HashMap<String, usize>, report: &mut ImportReport) -> Option<Admitted> {
+fn admit(row: Row, list: &str, seen: &mut Seen, report: &mut ImportReport) -> Option<Admitted> {
     let (mut subscriber, warnings) = match row {
         Row::Subscriber(subscriber, warnings) => (subscriber, warnings),
         Row::Skipped(row, diagnostic) => {
@@ -604,13 +740,12 @@ fn admit(row: Row, list: &str, seen: &mut HashMap<String, usize>, report: &mut I
     report.diagnostics.extend(warnings);
     let key = matching_key(&subscriber.email);
     let line = subscriber.line;
-    if let Some(first) = seen.get(&key) {
+    if let Some(first) = seen.first_line(&key, line) {
         let reason = format!("duplicate of line {first} ({})", subscriber.email);
         report.diagnostics.push(Diagnostic::warning(list, (line, 1), format!("{reason}; skipped")));
         report.skipped.push(SkippedRow { line, address: subscriber.email, reason });
         return None;
     }
-    seen.insert(key.clone(), line);
     let exported = take_export_columns(&mut subscriber);
     Some(Admitted { subscriber, key, exported })
 }

@@ -17,6 +17,7 @@ pub mod import;
 pub mod inbound;
 pub mod ledger;
 mod migrations;
+mod seen;
 pub mod subscribers;
 #[doc(hidden)]
 pub mod testing;
@@ -69,7 +70,7 @@ impl Store {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
         }
-        let connection =
+        let mut connection =
             Connection::open(path).with_context(|| format!("failed to open the store `{}`", path.display()))?;
         // WAL with synchronous=NORMAL: every commit survives a crash of
         // newsroom's process at any instant, the case the exactly-once promise
@@ -81,7 +82,7 @@ impl Store {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
-        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        connection.busy_handler(Some(db::busy))?;
         let db = db::Db::Sqlite(connection);
         migrations::migrate(&db).with_context(|| format!("the store `{}`", path.display()))?;
         Ok(Store { db, path: path.to_path_buf(), _scratch: None })
@@ -152,9 +153,9 @@ impl Store {
                     return Ok(None);
                 }
                 let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                let connection = Connection::open_with_flags(&path, flags)
+                let mut connection = Connection::open_with_flags(&path, flags)
                     .with_context(|| format!("failed to open the store `{}`", path.display()))?;
-                connection.busy_timeout(std::time::Duration::from_secs(10))?;
+                connection.busy_handler(Some(db::busy))?;
                 db::Db::Sqlite(connection)
             }
             StoreLocation::Postgres(url) => {

@@ -766,3 +766,69 @@ fn an_address_added_while_a_merge_runs_is_merged_into_not_duplicated() {
     assert_eq!(store.subscribers(None).unwrap().len(), 1_200);
     assert_eq!(kinds(&store, "reader000900@example.org").len(), 1, "one event: the sign-up's, none from the file");
 }
+
+/// A long merge commits in batches (issue 27, point 12): another writer,
+/// `serve`'s when a reader unsubscribes, waits for one batch, not for the
+/// whole file. The merge is held inside its first batch (the write lock
+/// taken), let go, and the other writer's change must be in while the
+/// merge still runs.
+#[test]
+fn a_writer_gets_in_between_a_long_merges_batches() {
+    let store = TestStore::new(Backend::Sqlite);
+    let other = store.open();
+    other.add("early@example.org", None, false, at(0)).unwrap();
+    let rows = 40_000;
+    let mut csv = String::from("email,name\n");
+    for line in 2..=rows + 1 {
+        csv.push_str(&format!("reader{line:06}@example.org,Reader {line}\n"));
+    }
+    let pause_at = csv.find("reader000300@").unwrap();
+    let (paused, paused_here) = std::sync::mpsc::channel();
+    let (go, go_here) = std::sync::mpsc::channel();
+    let reader = Paused { bytes: csv.into_bytes(), at: 0, pause_at, paused: Some((paused, go_here)) };
+    std::thread::scope(|scope| {
+        let merger = store.open();
+        let merging = scope.spawn(move || merger.merge(reader, Path::new(LIST), false, at(1)));
+        paused_here.recv().unwrap();
+        go.send(()).unwrap();
+        other.unsubscribe("early@example.org", Channel::OneClick, None, at(2)).unwrap();
+        assert!(!merging.is_finished(), "the unsubscribe waited for the whole merge");
+        let report = merging.join().unwrap().unwrap();
+        assert_eq!(report.added.len(), rows);
+    });
+    assert_eq!(store.subscriber("early@example.org").unwrap().unwrap().status, SubscriberStatus::Unsubscribed);
+}
+
+both_backends! {
+/// What a batch committed stays when the process dies after it, and the
+/// next import finishes the work without doing any of it twice.
+fn an_import_killed_after_a_batch_keeps_it_and_the_next_run_finishes() {
+    let site = TempSite::new();
+    let store = site_store();
+    std::fs::write(site.path().join("newsroom.yaml"), "site:\n  title: T\n  url: https://t.example.org\n").unwrap();
+    let rows = 40_000;
+    let mut csv = String::from("email,name\n");
+    for line in 2..=rows + 1 {
+        csv.push_str(&format!("reader{line:06}@example.org,Reader {line}\n"));
+    }
+    std::fs::write(site.path().join("big.csv"), csv).unwrap();
+    let killed = newsroom(site.path())
+        .env("NEWSROOM_FAILPOINT", "merge-batch-committed")
+        .args(["subscribers", "import", "big.csv"])
+        .output()
+        .unwrap();
+    assert!(!killed.status.success(), "the failpoint was not reached: {}", stdout(&killed));
+    assert!(stderr(&killed).contains("failpoint merge-batch-committed@1: aborting"), "{}", stderr(&killed));
+    let store = store.open(site.path());
+    let kept = store.subscribers(None).unwrap().len();
+    assert!(kept > 0 && kept < rows, "{kept} of {rows} subscribers after the crash");
+    let again = run(site.path(), &["subscribers", "import", "big.csv"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stdout(&again).starts_with(&format!("big.csv changed: {} added", rows - kept)), "{}", stdout(&again));
+    let subscribers = store.subscribers(None).unwrap();
+    assert_eq!(subscribers.len(), rows);
+    for subscriber in subscribers.iter().step_by(1_000) {
+        assert_eq!(kinds(&store, &subscriber.address), [EventKind::Imported], "{}", subscriber.address);
+    }
+}
+}

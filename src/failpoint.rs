@@ -1,8 +1,9 @@
-//! Named points in the delivery path where a test makes the process die,
-//! to prove what a crash at that exact moment leaves behind: the windows
-//! exactly-once delivery is argued over (`sending` committed but nothing
-//! sent; the final `.` written but no reply read; the relay's `250` read
-//! but `sent` not committed; the TLS upgrade).
+//! Named points where a test makes the process die, to prove what a crash
+//! at that exact moment leaves behind: the windows exactly-once delivery
+//! is argued over (`sending` committed but nothing sent; the final `.`
+//! written but no reply read; the relay's `250` read but `sent` not
+//! committed; the TLS upgrade), and a merge's batch boundaries (what one
+//! batch committed stays, and the web writer had its turn).
 //!
 //! `NEWSROOM_FAILPOINT=NAME` aborts the process the first time NAME is
 //! reached, `NAME@N` the Nth time. `std::process::abort` is a crash: no
@@ -22,6 +23,8 @@ pub const AFTER_FINAL_DOT: &str = "after-final-dot";
 pub const AFTER_ACCEPTED: &str = "after-accepted";
 /// When the relay has agreed to STARTTLS, before the TLS handshake.
 pub const STARTTLS: &str = "starttls";
+/// After a batch of a subscriber file's merge is committed, before the next begins.
+pub const MERGE_BATCH_COMMITTED: &str = "merge-batch-committed";
 
 /// Crashes the process here if [`FAILPOINT_VAR`] names this point (and this is the hit it counts to).
 #[cfg(debug_assertions)]
