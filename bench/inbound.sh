@@ -24,7 +24,7 @@ cargo build --release --quiet --bins
 BIN="$ROOT/target/release/newsroom"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-inbound.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=inbound-test-secret
+export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=newsroom-test-secret-0123456789abcdef
 
 site="$WORK/site"
 mkdir -p "$site/posts"

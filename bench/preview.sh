@@ -44,7 +44,7 @@ need_time
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-preview.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=bench
+export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=bench-secret-0123456789abcdef0123456789
 
 # Each timed run appends "seconds kb user-seconds" to its file (bench/lib.sh's `timed`); any
 # failure stops the benchmark.

@@ -106,7 +106,7 @@ c = sqlite3.connect(sys.argv[1]); c.execute("DELETE FROM deliveries"); c.execute
 before_send() {
     if [ "$LIST" = kept ]; then forget_digests; else fresh_store; fi
 }
-export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=bench
+export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=bench-secret-0123456789abcdef0123456789
 export NEWSROOM_SMTP_URL="smtp://127.0.0.1:$PORT"
 
 # The ~30 KB digest: the example site plus generated ~8 KB posts (each adds its excerpt, ~2.8 KB

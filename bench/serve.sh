@@ -44,7 +44,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-SECRET=bench-secret
+SECRET=bench-secret-0123456789abcdef0123456789
 LIST_ID=news.bench.example.org
 site="$WORK/site"
 mkdir -p "$site"

@@ -23,7 +23,7 @@ pg_dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; "$repo/scripts/pg-cluster.sh" stop "$pg_dir"; if [ -n "${KEEP_LOGS:-}" ]; then cp "$work"/*.log "$KEEP_LOGS"/; fi; rm -rf "$work"' EXIT
 export NEWSROOM_STORE_URL
 NEWSROOM_STORE_URL=$("$repo/scripts/pg-cluster.sh" start "$pg_dir" "${PGPORT_SOAK:-55434}")
-export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=soak NEWSROOM_SMTP_URL=smtp://127.0.0.1:2651
+export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=soak-secret-0123456789abcdef0123456789 NEWSROOM_SMTP_URL=smtp://127.0.0.1:2651
 
 site="$work/site"
 mkdir -p "$site"

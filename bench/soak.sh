@@ -16,7 +16,7 @@ if [ -z "${NEWSROOM_BIN:-}" ]; then cargo build --release --quiet; fi
 newsroom=${NEWSROOM_BIN:-$repo/target/release/newsroom}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=soak NEWSROOM_SMTP_URL=smtp://127.0.0.1:2650
+export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=soak-secret-0123456789abcdef0123456789 NEWSROOM_SMTP_URL=smtp://127.0.0.1:2650
 
 site="$work/site"
 mkdir -p "$site"

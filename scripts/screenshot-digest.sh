@@ -15,7 +15,7 @@
 #      browser build of its own (puppeteer/playwright download) cannot be fetched.
 #   2. From the repository root, renders the digest with fixed inputs so the
 #      picture is reproducible:
-#        NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=screenshot \
+#        NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=screenshot-secret-0123456789abcdef0123456789 \
 #        cargo run --release --quiet -- digest preview --month MONTH --out "$tmp"
 #      which writes "$tmp/MONTH/index.html".
 #   3. Measures the page height with headless Chromium (--dump-dom on a copy
@@ -93,7 +93,7 @@ if [ -n "${DIGEST_HTML:-}" ]; then
     html="$(cd "$(dirname "$DIGEST_HTML")" && pwd)/$(basename "$DIGEST_HTML")"
 else
     say "rendering the $MONTH digest with cargo ..."
-    NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=screenshot \
+    NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=screenshot-secret-0123456789abcdef0123456789 \
         cargo run --release --quiet -- digest preview --month "$MONTH" --out "$tmp/digest"
     html="$tmp/digest/$MONTH/index.html"
     [ -f "$html" ] || die "digest preview did not write $html"

@@ -97,6 +97,15 @@ pub enum Command {
     ///
     /// Refuses to overwrite: if any of those files exists, nothing is written.
     Init(InitArgs),
+    /// Print a fresh NEWSROOM_UNSUBSCRIBE_SECRET: 32 random bytes as 64 hex digits.
+    ///
+    /// The secret signs every unsubscribe, confirmation and return-path
+    /// token; commands refuse one shorter than 32 bytes. Keep it out of the
+    /// repository and keep it for good: links already mailed are checked
+    /// against it. `newsroom secret > secret.env` then edit the file to
+    /// `NEWSROOM_UNSUBSCRIBE_SECRET=…`, or
+    /// `echo "NEWSROOM_UNSUBSCRIBE_SECRET=$(newsroom secret)" >> .env`.
+    Secret,
     /// Print a shell completion script: `newsroom completions bash > ~/.local/share/bash-completion/completions/newsroom`.
     Completions {
         /// The shell to complete in.

@@ -195,8 +195,8 @@ mod tests {
         assert_eq!(verify(b"secret", "l.org", &token), None, "not an unsubscribe token");
         // Python's hmac module, on the rule above (tests/fixtures/returned/make.py).
         assert_eq!(
-            sign_return_path(b"inbound-test-secret", "news.example.org", 1, "202610"),
-            "1-202610-d4bc85fe85fbc887d2af717d"
+            sign_return_path(b"newsroom-test-secret-0123456789abcdef", "news.example.org", 1, "202610"),
+            "1-202610-0187276d09f5076b6709c858"
         );
     }
 }

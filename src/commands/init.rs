@@ -22,11 +22,11 @@ pub fn run(out: &mut Out, dir: &Path, args: &InitArgs, now: DateTime<Utc>) -> Re
         out,
         "\nnext:\n{cd}  newsroom check                      # every problem, before anything is published\n  \
          newsroom build                      # the feeds, into public/\n  \
-         newsroom digest preview --month {}  # this month's digest as files, in preview/\n\
+         newsroom digest preview --month {}  # last month's digest (the example post) as files, in preview/\n\
          Before `newsroom digest send`, set digest.from, digest.postal_address and\n\
          digest.unsubscribe_url in newsroom.yaml. (`cargo install --path .` in\n\
          newsroom's repository puts `newsroom` on your PATH.)\n",
-        Month::of(now.fixed_offset())
+        Month::previous(now)
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -40,6 +40,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Init(args) => return init::run(&mut out, args.dir.as_deref().unwrap_or(&cli.site_dir), args, now),
         Command::Completions { shell } => return reference::completions(&mut out, *shell),
+        Command::Secret => {
+            let secret = newsroom::digest::message::new_secret()
+                .map_err(|e| anyhow::anyhow!("the system gave no randomness for a secret: {e}"))?;
+            writeln!(out, "{secret}")?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Man { out: dir } => return reference::man(&mut out, dir.as_deref()),
         _ => {}
     }
@@ -77,7 +83,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(&mut out, &site, args),
         Command::Inbound(args) => inbound::run(&mut out, &site, args, now),
         Command::Store(command) => store::run(&mut out, &site, command),
-        Command::Init(_) | Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
+        Command::Init(_) | Command::Completions { .. } | Command::Man { .. } | Command::Secret => {
+            unreachable!("handled above")
+        }
     }
 }
 

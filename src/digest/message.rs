@@ -43,6 +43,37 @@ pub const SECRET_FOR_SERVING: &str = "serve checks every unsubscribe and confirm
 pub const SECRET_FOR_INBOUND: &str =
     "inbound checks the signed tokens in returned mail against it, so it reads nothing without it";
 
+/// The fewest bytes an unsubscribe secret may hold: HMAC-SHA256's own
+/// block of key material (RFC 2104 §3 asks for at least its output, 32).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// How many bytes of key `secret` holds, and how it was read: hex digits
+/// and base64 (what `newsroom secret`, `openssl rand -hex 32` and
+/// `openssl rand -base64 32` print) count as the bytes they decode to,
+/// anything else by its length. The key itself is always the text as
+/// written, so that links already mailed keep verifying.
+pub fn key_bytes(secret: &str) -> (usize, &'static str) {
+    use base64::Engine as _;
+    let secret = secret.trim();
+    if secret.len().is_multiple_of(2) && secret.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return (secret.len() / 2, "read as hex digits");
+    }
+    // The standard alphabet only: text with `-` or `_` in it is a
+    // passphrase more often than URL-safe base64.
+    let engines = [base64::engine::general_purpose::STANDARD, base64::engine::general_purpose::STANDARD_NO_PAD];
+    if let Some(decoded) = engines.iter().find_map(|engine| engine.decode(secret).ok()) {
+        return (decoded.len(), "read as base64");
+    }
+    (secret.len(), "as written")
+}
+
+/// A fresh secret: [`MIN_SECRET_BYTES`] random bytes as hex digits.
+pub fn new_secret() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; MIN_SECRET_BYTES];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}
+
 /// The HMAC key of unsubscribe tokens, from [`SECRET_VAR`], read in one place.
 #[derive(Debug, Clone)]
 pub enum UnsubscribeSecret {
@@ -55,7 +86,12 @@ impl UnsubscribeSecret {
     /// The secret from the environment under `policy`.
     pub fn from_env(policy: SecretPolicy) -> Result<UnsubscribeSecret, crate::error::UsageError> {
         match (std::env::var(SECRET_VAR), policy) {
-            (Ok(secret), _) if !secret.is_empty() => Ok(UnsubscribeSecret::Set(secret.into_bytes())),
+            (Ok(secret), _) if !secret.is_empty() => match key_bytes(&secret) {
+                (bytes, _) if bytes >= MIN_SECRET_BYTES => Ok(UnsubscribeSecret::Set(secret.into_bytes())),
+                (bytes, read_as) => Err(crate::error::UsageError::Environment(format!(
+                    "{SECRET_VAR} is too weak: it holds {bytes} byte(s) ({read_as}), and it must hold at least {MIN_SECRET_BYTES} random bytes: subscriber ids are sequential, so anyone who guesses the key can forge the unsubscribe link of every reader. Make one with `newsroom secret` (64 hex digits), put it where the command's environment comes from, and keep it: links already mailed are signed with the old one"
+                ))),
+            },
             (_, SecretPolicy::DevelopmentKeyAllowed) => Ok(UnsubscribeSecret::Development(
                 DEVELOPMENT_SECRET.as_bytes().to_vec(),
                 format!(
@@ -330,6 +366,23 @@ impl Header for ListUnsubscribePost {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_secret_counts_the_bytes_it_decodes_to() {
+        assert_eq!(key_bytes(&"ab".repeat(32)), (32, "read as hex digits"));
+        assert_eq!(key_bytes(&"ab".repeat(31)).0, 31);
+        assert_eq!(key_bytes("x"), (1, "as written"));
+        assert_eq!(key_bytes("ci-secret"), (9, "as written"));
+        // `openssl rand -base64 32`
+        assert_eq!(key_bytes("q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8M="), (32, "read as base64"));
+        assert_eq!(key_bytes("newsroom-test-secret-0123456789abcdef"), (37, "as written"));
+        assert_eq!(key_bytes("bench-secret-0123456789abcdef0123456789"), (39, "as written"));
+        assert_eq!(key_bytes("abcdefghijklmnopqrstuvwxyzABCDEF").0, 24, "base64 of 24 bytes");
+        let fresh = new_secret().unwrap();
+        assert_eq!(key_bytes(&fresh).0, MIN_SECRET_BYTES);
+        assert_ne!(fresh, new_secret().unwrap());
+    }
+
     use super::*;
 
     #[test]

@@ -22,7 +22,9 @@ const GITIGNORE: &str = include_str!("gitignore");
 const SUBSCRIBERS: &str = "email,name,status\n";
 
 /// The files of a starter site for `title` at `url`, each with its path
-/// in the site folder; the example post is dated `today`.
+/// in the site folder. The example post is dated on the first day of the
+/// month before `today`'s: that month is finished, so the default `digest
+/// preview` (the previous month) shows it, and `digest send` may send it.
 pub fn starter_files(title: &str, url: &str, today: DateTime<Utc>) -> Vec<(PathBuf, String)> {
     // JSON strings are YAML double-quoted scalars: any title is safe in them.
     let quoted = |text: &str| serde_json::to_string(text).expect("a string serialises");
@@ -31,7 +33,7 @@ pub fn starter_files(title: &str, url: &str, today: DateTime<Utc>) -> Vec<(PathB
         WELCOME_POST.replace("{welcome_title}", &quoted(&format!("Welcome to {title}"))).replace("{title}", title);
     vec![
         (PathBuf::from(CONFIG_FILE), config),
-        (PathBuf::from(format!("posts/{}-welcome.md", today.format("%Y-%m-%d"))), post),
+        (PathBuf::from(format!("posts/{}-01-welcome.md", crate::digest::Month::previous(today))), post),
         (PathBuf::from("posts/authors.yml"), AUTHORS.to_string()),
         (PathBuf::from("templates/digest.md"), DEFAULT_DIGEST_MD.to_string()),
         (PathBuf::from("templates/email.css"), DEFAULT_EMAIL_CSS.to_string()),

@@ -192,7 +192,7 @@ fn init_makes_a_site_that_works_and_never_overwrites() {
         [
             ".gitignore",
             "newsroom.yaml",
-            "posts/2026-11-22-welcome.md",
+            "posts/2026-10-01-welcome.md",
             "posts/authors.yml",
             "subscribers.csv",
             "templates/confirm.md",
@@ -213,8 +213,15 @@ fn init_makes_a_site_that_works_and_never_overwrites() {
     let feed = parse_feed(&dir.join("public/feed.xml"));
     assert_eq!(feed.title.unwrap().content, "Ada's: Blog");
     assert_eq!(feed.entries.len(), 1);
-    let preview = newsroom(&dir).args(["digest", "preview", "--month", "2026-11"]).output().unwrap();
+    // The example post is in the last finished month: the default preview shows it.
+    let preview = newsroom(&dir).args(["digest", "preview"]).output().unwrap();
     assert!(preview.status.success(), "{}", stderr(&preview));
+    assert!(stdout(&preview).contains("2026-10"), "{}", stdout(&preview));
+    let manifest = std::fs::read_to_string(dir.join("preview/2026-10/index.html")).unwrap_or_default();
+    assert!(manifest.contains("Welcome to Ada"), "the example post is in the October digest: {manifest}");
+    assert!(said.contains("newsroom digest preview --month 2026-10"), "{said}");
+    let ignored = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
+    assert!(ignored.lines().any(|l| l == ".env") && ignored.lines().any(|l| l == "*.pem"), "{ignored}");
     let send = newsroom(&dir)
         .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
         .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
@@ -456,4 +463,52 @@ fn a_bad_unsubscribe_url_stops_preview_and_send_before_anything_happens() {
         assert!(!dir.path().join(".newsroom").exists(), "{url}: a send started");
     }
     assert_eq!(server.count(), 0);
+}
+
+/// A guessable unsubscribe secret lets anyone forge every reader's links
+/// (ids are sequential): each command that signs or checks tokens refuses
+/// one under 32 bytes, and `newsroom secret` makes one that passes
+/// (issue 26, point 3).
+#[test]
+fn a_weak_secret_is_refused_and_newsroom_secret_makes_a_strong_one() {
+    let site = copy_example_site();
+    let smtp = crate::smtp_server::SmtpServer::start(Default::default());
+    let with = |secret: &str, args: &[&str]| {
+        newsroom(site.path())
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", secret)
+            .env("NEWSROOM_SMTP_URL", smtp.url())
+            .args(args)
+            .write_stdin("")
+            .output()
+            .unwrap()
+    };
+    let commands: [&[&str]; 4] = [
+        &["digest", "send", "--month", "2026-10"],
+        &["digest", "preview", "--month", "2026-10"],
+        &["serve", "--listen", "127.0.0.1:0"],
+        &["inbound", "-"],
+    ];
+    for weak in ["x", "ci-secret", &"ab".repeat(31), "abcdefghijklmnopqrstuvwxyzABCDEF"] {
+        for args in commands {
+            let output = with(weak, args);
+            assert_eq!(output.status.code(), Some(2), "{weak} {args:?}: {}", stderr(&output));
+            let said = stderr(&output);
+            assert!(
+                said.contains("NEWSROOM_UNSUBSCRIBE_SECRET is too weak: it holds")
+                    && said.contains("at least 32 random bytes")
+                    && said.contains("Make one with `newsroom secret`"),
+                "{said}"
+            );
+        }
+    }
+    assert_eq!(smtp.count(), 0, "nothing was sent with a weak key");
+
+    let made = run(site.path(), &["secret"]);
+    assert!(made.status.success());
+    let secret = stdout(&made).trim().to_string();
+    assert!(secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit()), "{secret}");
+    assert_ne!(secret, stdout(&run(site.path(), &["secret"])).trim(), "a fresh one each time");
+    let sent = with(&secret, &["digest", "send", "--month", "2026-10"]);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    assert!(smtp.count() > 0);
 }

@@ -18,7 +18,6 @@ use sha2::{Digest as _, Sha256};
 use crate::smtp_server::{Faults, SmtpServer};
 use crate::support::*;
 
-const SECRET: &str = "inbound-test-secret";
 const LIST_ID: &str = "news.example.org";
 /// The test store's subscribers, in the order that gives them ids 1, 2, …
 const SUBSCRIBERS: [&str; 12] = [
