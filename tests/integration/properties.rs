@@ -707,10 +707,14 @@ fn subscribers() -> impl Strategy<Value = Vec<(String, String)>> {
 }
 
 /// The name as the subscriber list documents it: control characters and
-/// whitespace runs become one space, trimmed; nothing left is no name.
+/// whitespace runs become one space, trimmed; nothing left is no name;
+/// at most 200 characters (the rest cut, and the cut trimmed).
 fn expected_name(raw: &str) -> Option<String> {
     let words: Vec<&str> = raw.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()).collect();
-    (!words.is_empty()).then(|| words.join(" "))
+    let joined = words.join(" ");
+    let capped: String = joined.chars().take(200).collect();
+    let capped = capped.trim_end();
+    (!capped.is_empty()).then(|| capped.to_string())
 }
 
 /// The address as the subscriber list normalises it: the domain lower-cased.
