@@ -73,15 +73,23 @@ pub enum Command {
     /// Each message is classified: a delivery status notification (RFC 3464;
     /// status 5.x.x hard, 4.x.x soft), a bounce without one, an ARF complaint
     /// (RFC 5965: suppressed at once), mail to digest.unsubscribe_mailto (an
-    /// unsubscribe), an auto-reply (ignored), or unrecognised (left where it
-    /// is). Bounces count against delivery.bounces (default: 1 hard, or 3 soft
-    /// in 30 days, make a subscriber `bounced`). Whom a message is about comes
-    /// from the VERP token of delivery.return_path when the mail carries one.
-    /// The same message read twice changes nothing. Needs
-    /// NEWSROOM_UNSUBSCRIBE_SECRET, the key the tokens were signed with.
-    /// Exit status 0 when every message was read (unrecognised ones
-    /// included), 1 when one could not be, 75 (EX_TEMPFAIL, so an MTA retries
-    /// later) when the message on standard input could not be recorded.
+    /// unsubscribe), an auto-reply (ignored), or unrecognised. Bounces count
+    /// against delivery.bounces (default: 1 hard, or 3 soft in 30 days, make
+    /// a subscriber `bounced`). Whom a message is about comes from the VERP
+    /// token of delivery.return_path when the mail carries one. Only signed
+    /// tokens act: with delivery.return_path set, a bounce acts only through
+    /// its VERP token; a complaint only through a token in its reported
+    /// original; a mailto unsubscribe through its token, or when the MTA of
+    /// inbound.authserv_id authenticated its From (Authentication-Results:
+    /// dmarc=pass or an aligned dkim=pass). Anything else is an unverified
+    /// request: reported, listed by `digest status`, and changes nothing.
+    /// The same message read twice changes nothing. A message over 10 MiB
+    /// is not read. Needs NEWSROOM_UNSUBSCRIBE_SECRET, the key the tokens
+    /// were signed with. Exit status 0 when every message was read
+    /// (unrecognised and oversized ones included), 1 when one could not be;
+    /// from standard input, 75 (EX_TEMPFAIL, so an MTA retries later) when
+    /// the message could not be recorded, and 65 (EX_DATAERR, so the MTA
+    /// returns it, nothing kept) when it is over 10 MiB.
     Inbound(InboundArgs),
     /// The store itself: bring its schema up to date, or copy it to another
     /// (SQLite to PostgreSQL and back).
@@ -177,13 +185,13 @@ pub enum StoreCommand {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct InboundArgs {
-    /// A Maildir the MTA delivers into: each handled message moves to its `.Done` folder (never deleted); unrecognised ones stay in new/ or cur/.
+    /// A Maildir the MTA delivers into, read one message at a time: each handled message moves to its `.Done` folder (never deleted), an unrecognised one to `.Unrecognised`, one over 10 MiB to `.Oversized` unread.
     #[arg(long, value_name = "DIR")]
     pub maildir: Option<PathBuf>,
-    /// An mbox file: read, never changed.
+    /// An mbox file: streamed one message at a time, never changed (a message over 10 MiB is skipped unread).
     #[arg(long, value_name = "FILE")]
     pub mbox: Option<PathBuf>,
-    /// `-`: one message on standard input, as an MTA's pipe gives it (Postfix `pipe`, an aliases `|command`); an unrecognised one is kept in the Maildir .newsroom/inbound-unrecognised/ beside the store.
+    /// `-`: one message on standard input, as an MTA's pipe gives it (Postfix `pipe`, an aliases `|command`), read to its end; an unrecognised one is kept in the Maildir .newsroom/inbound-unrecognised/ beside the store; one over 10 MiB exits 65 (EX_DATAERR) and nothing is kept.
     #[arg(value_name = "-", value_parser = ["-"])]
     pub stdin: Option<String>,
 }

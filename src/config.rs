@@ -38,6 +38,8 @@ pub struct Config {
     pub store: Option<PathBuf>,
     /// `newsroom serve`.
     pub serve: ServeConfig,
+    /// `newsroom inbound`.
+    pub inbound: InboundConfig,
     /// The text it was read from, to place problems found later (a file
     /// it names that is missing) at their key.
     text: String,
@@ -57,6 +59,7 @@ struct Sections {
     delivery: Option<DeliveryConfig>,
     store: Option<PathBuf>,
     serve: Option<ServeConfig>,
+    inbound: Option<InboundConfig>,
 }
 
 impl Sections {
@@ -69,6 +72,7 @@ impl Sections {
         self.delivery = self.delivery.take().or(other.delivery);
         self.store = self.store.take().or(other.store);
         self.serve = self.serve.take().or(other.serve);
+        self.inbound = self.inbound.take().or(other.inbound);
     }
 }
 
@@ -158,6 +162,9 @@ pub struct DigestConfig {
     pub unsubscribe_url: Option<String>,
     /// An address for `mailto:` unsubscribes.
     pub unsubscribe_mailto: Option<String>,
+    /// The unsubscribe address takes `+tag`s (`unsubscribe+TOKEN@…`
+    /// reaches it): the reader's token goes there, not in the subject.
+    pub unsubscribe_mailto_plus_addressing: bool,
     /// The sender's postal address, shown in every digest's footer.
     pub postal_address: Option<String>,
 }
@@ -172,6 +179,8 @@ struct DigestText {
     list_id: Option<String>,
     unsubscribe_url: Option<String>,
     unsubscribe_mailto: Option<String>,
+    #[serde(default)]
+    unsubscribe_mailto_plus_addressing: bool,
     postal_address: Option<String>,
 }
 
@@ -203,6 +212,31 @@ impl DigestConfig {
     pub fn local_unsubscribe_url(&self) -> Option<&str> {
         self.unsubscribe_url.as_deref().filter(|url| crate::urls::is_local_trial(&url.replace(['{', '}'], "")))
     }
+    /// What follows `mailto:` in List-Unsubscribe, with `{token}` for the
+    /// reader's token: in the subject (`unsubscribe@…?subject=unsubscribe%20{token}`),
+    /// or with plus-addressing in the address (`unsubscribe+{token}@…?subject=unsubscribe`).
+    pub fn unsubscribe_mailto_uri(&self) -> Option<String> {
+        let mailto = self.unsubscribe_mailto.as_deref()?;
+        match mailto.rsplit_once('@') {
+            Some((local, domain)) if self.unsubscribe_mailto_plus_addressing => {
+                Some(format!("{local}+{{token}}@{domain}?subject=unsubscribe"))
+            }
+            _ => Some(format!("{mailto}?subject=unsubscribe%20{{token}}")),
+        }
+    }
+}
+
+/// The `inbound:` section: how `newsroom inbound` trusts mail.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundConfig {
+    /// The authserv-id your own MTA writes in `Authentication-Results`
+    /// (RFC 8601; usually its host name, such as `mx.example.org`): a mail
+    /// to the unsubscribe address without a token that verifies is acted
+    /// on only when those results show `dmarc=pass` or an aligned
+    /// `dkim=pass` for its From. Unset: such mail is never acted on.
+    #[serde(default)]
+    pub authserv_id: Option<String>,
 }
 
 /// The `serve:` section: the web service readers reach (sign-up,
@@ -529,6 +563,13 @@ impl Config {
                 delivery,
                 store: sections.store,
                 serve,
+                inbound: InboundConfig {
+                    authserv_id: sections
+                        .inbound
+                        .and_then(|inbound| inbound.authserv_id)
+                        .map(|id| id.trim().to_string())
+                        .filter(|id| !id.is_empty()),
+                },
                 text: text.to_string(),
                 path: path.to_path_buf(),
             }),
@@ -706,6 +747,7 @@ impl DigestText {
             list_id,
             unsubscribe_url,
             unsubscribe_mailto,
+            unsubscribe_mailto_plus_addressing: self.unsubscribe_mailto_plus_addressing,
             postal_address: given(self.postal_address),
         };
         if problems.is_empty() { Ok(digest) } else { Err(problems) }

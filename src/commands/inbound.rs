@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::Out;
 use crate::cli::InboundArgs;
 use newsroom::digest::message::{SECRET_FOR_INBOUND, SecretPolicy, UnsubscribeSecret};
-use newsroom::inbound::mailbox::{self, Incoming};
+use newsroom::inbound::mailbox::{self, Body, Incoming, OVERSIZED_FOLDER, UNRECOGNISED_FOLDER};
 use newsroom::inbound::{self, Intake, MAX_MESSAGE_BYTES, Outcome};
 use newsroom::site::Site;
 use newsroom::store::Store;
@@ -19,6 +19,10 @@ use newsroom::store::inbound::Applied;
 
 /// sysexits.h's EX_TEMPFAIL: an MTA keeps the message and tries again.
 const EX_TEMPFAIL: u8 = 75;
+/// sysexits.h's EX_DATAERR: the MTA returns the message to its sender
+/// (a bounce of a bounce goes nowhere). A message over the limit will
+/// never fit, so it is not one to retry.
+const EX_DATAERR: u8 = 65;
 
 pub fn run(out: &mut Out, site: &Site, args: InboundArgs, now: DateTime<Utc>) -> Result<ExitCode> {
     let secret = UnsubscribeSecret::from_env(SecretPolicy::Required(SECRET_FOR_INBOUND))?.into_bytes();
@@ -32,14 +36,29 @@ pub fn run(out: &mut Out, site: &Site, args: InboundArgs, now: DateTime<Utc>) ->
         }
         Err(error) => return Err(error),
     };
-    let messages = match (&args.maildir, &args.mbox) {
-        (Some(dir), _) => mailbox::maildir(&site.root.join(dir))?,
-        (_, Some(file)) => mailbox::mbox(&site.root.join(file))?,
-        _ => vec![mailbox::stdin(MAX_MESSAGE_BYTES)?],
-    };
     let maildir = args.maildir.as_ref().map(|dir| site.root.join(dir));
+    // One message at a time, whatever the source: memory holds one message.
+    let messages: Box<dyn Iterator<Item = Result<Incoming>>> = match (&maildir, &args.mbox) {
+        (Some(dir), _) => {
+            Box::new(mailbox::maildir(dir)?.into_iter().map(|path| mailbox::maildir_message(&path, MAX_MESSAGE_BYTES)))
+        }
+        (_, Some(file)) => Box::new(mailbox::mbox(&site.root.join(file), MAX_MESSAGE_BYTES)?),
+        _ => {
+            let incoming = mailbox::stdin(MAX_MESSAGE_BYTES)?;
+            if let Body::Oversized(size) = incoming.body {
+                eprintln!(
+                    "error: standard input: a message of {size} bytes, more than the {} MiB a returned message may have; \
+                     none of it was kept, and the MTA returns it (exit {EX_DATAERR}, EX_DATAERR)",
+                    MAX_MESSAGE_BYTES >> 20
+                );
+                return Ok(ExitCode::from(EX_DATAERR));
+            }
+            Box::new(std::iter::once(Ok(incoming)))
+        }
+    };
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut failed = 0;
+    let mut read = 0;
     // The site's subscriber file, merged the first time a message names an
     // address the store does not hold ([`inbound::handle_merging`]).
     let list = site.subscriber_list();
@@ -55,8 +74,45 @@ pub fn run(out: &mut Out, site: &Site, args: InboundArgs, now: DateTime<Utc>) ->
             _ => Ok(false),
         }
     };
-    for incoming in &messages {
-        let outcome = match inbound::handle_merging(&store, &intake, &incoming.raw, now, &mut merge) {
+    for incoming in messages {
+        read += 1;
+        let incoming = match incoming {
+            Ok(incoming) => incoming,
+            Err(error) => {
+                eprintln!("error: {error:#}; left in place");
+                failed += 1;
+                // An mbox that cannot be read further gives nothing more.
+                if args.mbox.is_some() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let raw = match &incoming.body {
+            Body::Read(raw) => raw,
+            Body::Oversized(size) => {
+                let moved = match (&maildir, &incoming.path) {
+                    (Some(dir), Some(path)) => match mailbox::move_to_folder(dir, OVERSIZED_FOLDER, path) {
+                        Ok(_) => format!("moved to {OVERSIZED_FOLDER} unread"),
+                        Err(error) => {
+                            eprintln!("error: {}: {error:#}", incoming.name);
+                            failed += 1;
+                            "left in place unread".to_string()
+                        }
+                    },
+                    _ => "skipped unread".to_string(),
+                };
+                *counts.entry("oversized (not read)".into()).or_default() += 1;
+                writeln!(
+                    out,
+                    "{}: oversized, {moved}: {size} bytes, more than the {} MiB a returned message may have",
+                    incoming.name,
+                    MAX_MESSAGE_BYTES >> 20
+                )?;
+                continue;
+            }
+        };
+        let outcome = match inbound::handle_merging(&store, &intake, raw, now, &mut merge) {
             Ok(outcome) => outcome,
             Err(error) if from_stdin => {
                 eprintln!(
@@ -71,8 +127,8 @@ pub fn run(out: &mut Out, site: &Site, args: InboundArgs, now: DateTime<Utc>) ->
                 continue;
             }
         };
-        let line = describe(&outcome);
-        *counts.entry(label(&outcome)).or_default() += 1;
+        let mut line = describe(&outcome);
+        let mut label = label(&outcome);
         match (&outcome, &maildir, &incoming.path) {
             // Recorded (committed above): now it may leave the inbox.
             (Outcome::Handled { .. }, Some(dir), Some(path)) => {
@@ -81,29 +137,48 @@ pub fn run(out: &mut Out, site: &Site, args: InboundArgs, now: DateTime<Utc>) ->
                     failed += 1;
                 }
             }
-            (Outcome::Unrecognised(_), None, _) if from_stdin => keep_unrecognised(site, incoming)?,
+            // Read once: the next run does not read it again.
+            (Outcome::Unrecognised(why), Some(dir), Some(path)) => {
+                match mailbox::move_to_folder(dir, UNRECOGNISED_FOLDER, path) {
+                    Ok(_) => {
+                        line = format!("unrecognised, moved to {UNRECOGNISED_FOLDER}: {why}");
+                        label = format!("unrecognised (moved to {UNRECOGNISED_FOLDER})");
+                    }
+                    Err(error) => {
+                        eprintln!("error: {}: {error:#}", incoming.name);
+                        failed += 1;
+                    }
+                }
+            }
+            (Outcome::Unrecognised(_), None, _) if from_stdin => keep_unrecognised(site, raw)?,
             _ => {}
         }
+        *counts.entry(label).or_default() += 1;
         writeln!(out, "{}: {line}", incoming.name)?;
     }
     let summary: Vec<String> = counts.iter().map(|(label, count)| format!("{count} {label}")).collect();
     writeln!(
         out,
-        "inbound: {} message{}{}{}",
-        messages.len(),
-        if messages.len() == 1 { "" } else { "s" },
+        "inbound: {read} message{}{}{}",
+        if read == 1 { "" } else { "s" },
         if summary.is_empty() { String::new() } else { format!(": {}", summary.join(", ")) },
         if failed > 0 { format!("; {failed} could not be handled") } else { String::new() }
     )?;
+    if counts.keys().any(|label| label.starts_with("unverified")) {
+        writeln!(
+            out,
+            "note: unverified requests change nothing; `digest status` lists them. Act on one with `newsroom unsubscribe ADDRESS` once you know it is the reader's"
+        )?;
+    }
     Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// An unrecognised message from a pipe has nowhere to stay: it is kept in
 /// a Maildir beside the store, durably, before the MTA is told it is done.
-fn keep_unrecognised(site: &Site, incoming: &Incoming) -> Result<()> {
+fn keep_unrecognised(site: &Site, raw: &[u8]) -> Result<()> {
     let store = site.store_path();
     let dir = store.parent().unwrap_or(&site.root).join("inbound-unrecognised");
-    let kept = mailbox::deliver(&dir, &incoming.raw)?;
+    let kept = mailbox::deliver(&dir, raw)?;
     eprintln!("note: the unrecognised message is kept as `{}`", kept.display());
     Ok(())
 }
@@ -111,6 +186,9 @@ fn keep_unrecognised(site: &Site, incoming: &Incoming) -> Result<()> {
 fn label(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Handled { applied: Applied::AlreadyHandled, .. } => "handled before".into(),
+        Outcome::Handled { class, applied: Applied::Unverified(_), .. } => {
+            format!("unverified {} (not acted on)", class.as_str())
+        }
         Outcome::Handled { class, .. } => class.as_str().into(),
         Outcome::Unrecognised(_) => "unrecognised (left in place)".into(),
     }
@@ -139,6 +217,11 @@ fn describe(outcome: &Outcome) -> String {
         Applied::Recorded { bounces: Some(count) } => format!("recorded (bounce {count} under the policy)"),
         Applied::Recorded { bounces: None } => "recorded".to_string(),
         Applied::Nothing => "nothing to change".to_string(),
+        Applied::Unverified(why) => {
+            // The record names the address; the line has it already.
+            let why = attribution.address.as_ref().and_then(|a| why.strip_prefix(&format!("{a}: "))).unwrap_or(why);
+            format!("unverified, not acted on: {why}")
+        }
     };
     line.push_str(&format!(": {effect}"));
     if !detail.is_empty() {

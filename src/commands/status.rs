@@ -36,7 +36,7 @@ fn print_status(out: &mut Out, site: &Site, report: &delivery::StatusReport, lis
             _ => "not sent yet".to_string(),
         };
         writeln!(out, "{}: {why}", report.digest_id)?;
-        return Ok(());
+        return print_unverified(out, report);
     }
     writeln!(out, "{}: {} recipients", report.digest_id, report.recipients)?;
     for count in &report.counts {
@@ -78,6 +78,25 @@ fn print_status(out: &mut Out, site: &Site, report: &delivery::StatusReport, lis
             writeln!(out, "(--list STATE lists the addresses in a state; --json gives everything as JSON)")?
         }
         None => {}
+    }
+    print_unverified(out, report)
+}
+
+/// The requests `inbound` did not act on, newest first: the operator's to judge.
+fn print_unverified(out: &mut Out, report: &delivery::StatusReport) -> Result<()> {
+    if report.unverified_total == 0 {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "unverified requests, not acted on ({}; `newsroom unsubscribe ADDRESS` acts on one you know to be the reader's):",
+        report.unverified_total
+    )?;
+    for request in &report.unverified {
+        writeln!(out, "  {} {}: {}", request.at, request.class, request.why)?;
+    }
+    if report.unverified_total > report.unverified.len() {
+        writeln!(out, "  … and {} older", report.unverified_total - report.unverified.len())?;
     }
     Ok(())
 }

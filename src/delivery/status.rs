@@ -37,7 +37,15 @@ pub struct StatusReport {
     /// complaints), events by kind; the relay's refusals while sending are
     /// in `counts` (`failed_permanent`) and `common_failures`.
     pub returned: Vec<ReturnedCount>,
+    /// Requests `inbound` read but did not act on (no token that
+    /// verifies, an unauthenticated From): how many, whatever the digest.
+    pub unverified_total: usize,
+    /// The newest of them, at most [`UNVERIFIED_LISTED`], for the operator to look at.
+    pub unverified: Vec<crate::store::inbound::UnverifiedRequest>,
 }
+
+/// How many unverified requests `digest status` lists.
+pub const UNVERIFIED_LISTED: usize = 20;
 
 #[derive(Debug, serde::Serialize)]
 pub struct ReturnedCount {
@@ -74,6 +82,7 @@ pub fn status(site: &Site, month: Month, list: Option<State>) -> Result<StatusRe
     let Some(ledger) = Store::existing(site)? else {
         return Ok(report);
     };
+    (report.unverified_total, report.unverified) = ledger.unverified_inbound(UNVERIFIED_LISTED)?;
     let Some(frozen) = ledger.frozen_digest(&report.digest_id)? else {
         return Ok(report);
     };

@@ -119,6 +119,8 @@ pub struct Sender {
     pub reply_to: Option<Mailbox>,
     pub list_id: String,
     pub unsubscribe_url: String,
+    /// What follows `mailto:` in List-Unsubscribe, with `{token}` for the
+    /// reader's token ([`crate::config::DigestConfig::unsubscribe_mailto_uri`]).
     pub unsubscribe_mailto: Option<String>,
     pub secret: Vec<u8>,
     pub date: std::time::SystemTime,
@@ -269,7 +271,10 @@ pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyho
 
     let mut list_unsubscribe = format!("<{unsubscribe}>");
     if let Some(mailto) = &sender.unsubscribe_mailto {
-        list_unsubscribe.push_str(&format!(", <mailto:{mailto}?subject=unsubscribe>"));
+        // The reader's own token, which `inbound` verifies: a mail to the
+        // address is not taken on its From alone.
+        let token = crate::token::sign(&sender.secret, &sender.list_id, subscriber.id.unwrap_or(0));
+        list_unsubscribe.push_str(&format!(", <mailto:{}>", mailto.replace("{token}", &token)));
     }
     // The envelope is the From and To addresses; given explicitly, lettre does
     // not parse both headers back to find it (a sixth of the time per message).

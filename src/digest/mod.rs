@@ -436,7 +436,7 @@ pub fn sender(config: &Config, secret: Vec<u8>, date: std::time::SystemTime) -> 
         reply_to: config.digest.reply_to.clone(),
         list_id: config.digest.list_id.clone(),
         unsubscribe_url: config.digest.unsubscribe_url.clone().unwrap_or_else(|| placeholder::UNSUBSCRIBE_URL.into()),
-        unsubscribe_mailto: config.digest.unsubscribe_mailto.clone(),
+        unsubscribe_mailto: config.digest.unsubscribe_mailto_uri(),
         secret,
         date,
         subject_prefix: String::new(),

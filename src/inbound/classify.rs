@@ -32,6 +32,10 @@ pub struct Settings {
     return_path_pattern: Option<Regex>,
     /// `digest.unsubscribe_mailto`, lowercase.
     unsubscribe_mailto: Option<String>,
+    /// `digest.unsubscribe_mailto_plus_addressing`: `local+TOKEN@domain` is that address too.
+    plus_addressing: bool,
+    /// `inbound.authserv_id`: whose `Authentication-Results` are read.
+    authserv_id: Option<String>,
 }
 
 impl Settings {
@@ -48,7 +52,35 @@ impl Settings {
             return_path,
             return_path_pattern,
             unsubscribe_mailto: unsubscribe_mailto.map(str::to_ascii_lowercase),
+            plus_addressing: false,
+            authserv_id: None,
         }
+    }
+
+    /// With `local+TOKEN@domain` read as the unsubscribe address carrying a token.
+    pub fn with_plus_addressing(mut self, plus_addressing: bool) -> Settings {
+        self.plus_addressing = plus_addressing;
+        self
+    }
+
+    /// With the `Authentication-Results` of `authserv_id` trusted
+    /// ([`super::authentication`]).
+    pub fn with_authserv_id(mut self, authserv_id: Option<&str>) -> Settings {
+        self.authserv_id = authserv_id.map(str::to_string);
+        self
+    }
+
+    /// The token of `address` when it is the unsubscribe address: `Some(None)`
+    /// for the address itself, `Some(Some(token))` for `local+TOKEN@domain`
+    /// (with plus-addressing), `None` for another address.
+    fn unsubscribe_recipient(&self, address: &str) -> Option<Option<String>> {
+        let mailto = self.unsubscribe_mailto.as_deref()?;
+        if address == mailto {
+            return Some(None);
+        }
+        let (local, domain) = mailto.rsplit_once('@')?;
+        let token = address.strip_suffix(domain)?.strip_suffix('@')?.strip_prefix(local)?.strip_prefix('+')?;
+        (self.plus_addressing && !token.is_empty()).then(|| Some(token.to_string()))
     }
 }
 
@@ -78,15 +110,18 @@ pub struct Classification {
     /// A short description: the diagnostic, the feedback type, why ignored.
     pub detail: String,
     pub clues: Clues,
+    /// For mail to the unsubscribe address: how its From is authenticated
+    /// by the operator's MTA (`dmarc=pass header.from=…`), or why it is not.
+    pub from_authenticated: Option<Result<String, String>>,
 }
 
 impl Classification {
     fn new(class: InboundClass, status: Option<String>, detail: impl Into<String>, clues: Clues) -> Classification {
-        Classification { class: Ok(class), status, detail: one_line(&detail.into()), clues }
+        Classification { class: Ok(class), status, detail: one_line(&detail.into()), clues, from_authenticated: None }
     }
 
     fn unrecognised(why: impl Into<String>, clues: Clues) -> Classification {
-        Classification { class: Err(why.into()), status: None, detail: String::new(), clues }
+        Classification { class: Err(why.into()), status: None, detail: String::new(), clues, from_authenticated: None }
     }
 }
 
@@ -127,10 +162,13 @@ pub fn classify(settings: &Settings, raw: &[u8]) -> Classification {
     if let Some(why) = auto_reply(&message) {
         return Classification::new(InboundClass::Ignored, None, why, clues);
     }
-    if let Some(mailto) = &settings.unsubscribe_mailto
-        && recipients.iter().any(|address| address == mailto)
-    {
-        return mailto_unsubscribe(&message, clues);
+    let to_unsubscribe: Vec<Option<String>> =
+        recipients.iter().filter_map(|address| settings.unsubscribe_recipient(address)).collect();
+    if !to_unsubscribe.is_empty() {
+        for token in to_unsubscribe.into_iter().flatten() {
+            push_new(&mut clues.unsubscribe_tokens, token);
+        }
+        return mailto_unsubscribe(settings, &message, clues);
     }
     let subject = message.subject().unwrap_or_default();
     Classification::unrecognised(
@@ -329,20 +367,36 @@ fn auto_reply(message: &Message) -> Option<String> {
     SUBJECT.is_match(subject).then(|| format!("an auto-reply (subject `{}`)", one_line(subject)))
 }
 
-fn mailto_unsubscribe(message: &Message, mut clues: Clues) -> Classification {
+fn mailto_unsubscribe(settings: &Settings, message: &Message, mut clues: Clues) -> Classification {
     static TOKEN: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?i)\b(\d{1,19}-[0-9a-f]{32})\b").expect("a valid pattern"));
     let subject = message.subject().unwrap_or_default();
-    clues.unsubscribe_tokens.extend(TOKEN.captures_iter(subject).map(|c| c[1].to_ascii_lowercase()));
-    // Without a token, the sender: From, else the envelope sender.
-    let from = message.from().and_then(|from| from.first()?.address.as_deref()).or_else(|| message.return_address());
-    clues.addresses.extend(from.map(str::to_ascii_lowercase));
-    Classification::new(
+    for capture in TOKEN.captures_iter(subject) {
+        push_new(&mut clues.unsubscribe_tokens, capture[1].to_ascii_lowercase());
+    }
+    // Without a token, the sender: its From (what DMARC and DKIM alignment are about).
+    let from = message.from().and_then(|from| from.first()?.address.as_deref()).map(str::to_ascii_lowercase);
+    let from_authenticated = Some(match (&from, &settings.authserv_id) {
+        (None, _) => Err("it has no From address".to_string()),
+        (Some(_), None) => Err("inbound.authserv_id is not set, so no From is taken as authenticated".to_string()),
+        (Some(from), Some(authserv_id)) => {
+            let results = super::authentication::trusted_results(message.headers_raw(), authserv_id);
+            super::authentication::authenticates(&results, from).ok_or_else(|| {
+                format!(
+                    "its From is not authenticated (no Authentication-Results of {authserv_id} with dmarc=pass or an aligned dkim=pass)"
+                )
+            })
+        }
+    });
+    clues.addresses.extend(from);
+    let mut classification = Classification::new(
         InboundClass::Unsubscribe,
         None,
         format!("mail to the unsubscribe address (subject `{subject}`)"),
         clues,
-    )
+    );
+    classification.from_authenticated = from_authenticated;
+    classification
 }
 
 /// The addresses a message was delivered to: the envelope recipient the MTA

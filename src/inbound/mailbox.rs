@@ -1,14 +1,23 @@
-//! Where returned mail is read from, and where handled mail goes.
+//! Where returned mail is read from, and where read mail goes.
 //!
-//! Reading is mail-parser's: its Maildir iterator (`new/` and `cur/`) and
-//! its mbox reader (the `From ` separator lines, `>From` unquoting). What
-//! is added here is what `inbound` promises: a handled Maildir message is
-//! moved, never deleted, into the Maildir++ folder `.Done`; a message from
-//! standard input that is not recognised is kept in a Maildir of its own,
-//! written as an MTA does (tmp/, fsync, rename into new/), before the
-//! command says it is done with it.
+//! One message at a time, whatever the source: a Maildir's files are
+//! listed, then each is read after its size is checked on the file's
+//! metadata; an mbox is streamed line by line (the `From ` separator
+//! lines, `>From` unquoted, as mail-parser's mbox reader does), so a
+//! message over the limit is skipped without being held; standard input
+//! is read to its end, and what is over the limit is drained, not kept.
+//! Memory is bounded by one message of at most the limit, whatever the
+//! mailbox holds.
+//!
+//! What `inbound` promises of a Maildir: a handled message is moved, never
+//! deleted, into the Maildir++ folder `.Done`; an unrecognised one into
+//! `.Unrecognised` and an oversized one, unread, into `.Oversized`, so
+//! each is read once. A message from standard input that is not
+//! recognised is kept in a Maildir of its own, written as an MTA does
+//! (tmp/, fsync, rename into new/), before the command says it is done
+//! with it.
 
-use std::io::Write;
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,6 +25,10 @@ use anyhow::{Context, Result};
 
 /// The Maildir++ folder handled messages move to, inside the Maildir.
 pub const DONE_FOLDER: &str = ".Done";
+/// The Maildir++ folder unrecognised messages move to.
+pub const UNRECOGNISED_FOLDER: &str = ".Unrecognised";
+/// The Maildir++ folder messages over the limit move to, unread.
+pub const OVERSIZED_FOLDER: &str = ".Oversized";
 
 /// One message read from a source.
 #[derive(Debug)]
@@ -24,59 +37,193 @@ pub struct Incoming {
     pub name: String,
     /// The Maildir file, for moving it once handled.
     pub path: Option<PathBuf>,
-    pub raw: Vec<u8>,
+    pub body: Body,
 }
 
-/// The messages of a Maildir, `cur/` then `new/` (mail-parser's order),
-/// each file name sorted within: a stable order for reports.
-pub fn maildir(dir: &Path) -> Result<Vec<Incoming>> {
-    for sub in ["new", "cur"] {
-        if !dir.join(sub).is_dir() {
+/// A message's bytes, or only its size when it is over the limit.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Body {
+    Read(Vec<u8>),
+    /// More than the limit: this many bytes, none of them kept.
+    Oversized(u64),
+}
+
+/// The message files of a Maildir, `cur/` then `new/`, each sorted by
+/// name: a stable order for reports. Listed, not read.
+pub fn maildir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for sub in ["cur", "new"] {
+        let folder = dir.join(sub);
+        if !folder.is_dir() {
             anyhow::bail!("`{}` is not a Maildir: it has no `{sub}/` folder", dir.display());
         }
+        let entries = std::fs::read_dir(&folder).with_context(|| format!("failed to read `{}`", folder.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("failed to read `{}`", folder.display()))?;
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if !hidden && entry.file_type().is_ok_and(|kind| kind.is_file()) {
+                files.push(entry.path());
+            }
+        }
     }
-    let iterator = mail_parser::mailbox::maildir::MessageIterator::new(dir)
-        .with_context(|| format!("failed to read the Maildir `{}`", dir.display()))?;
-    let mut messages = Vec::new();
-    for message in iterator {
-        let message = message.with_context(|| format!("failed to read a message of `{}`", dir.display()))?;
-        let path = message.path().to_path_buf();
-        messages.push(Incoming { name: path.display().to_string(), path: Some(path), raw: message.unwrap_contents() });
-    }
-    messages.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(messages)
+    files.sort();
+    Ok(files)
 }
 
-/// The messages of an mbox file.
-pub fn mbox(file: &Path) -> Result<Vec<Incoming>> {
+/// One message of a Maildir: its size from the file's metadata first, so
+/// a message over `limit` bytes is not read at all.
+pub fn maildir_message(path: &Path, limit: usize) -> Result<Incoming> {
+    let name = path.display().to_string();
+    let size = std::fs::metadata(path).with_context(|| format!("failed to read `{name}`"))?.len();
+    let body = if size > limit as u64 {
+        Body::Oversized(size)
+    } else {
+        let file = std::fs::File::open(path).with_context(|| format!("failed to open `{name}`"))?;
+        // The file may have grown since: at most one byte more than the limit.
+        let mut raw = Vec::with_capacity(size as usize);
+        file.take(limit as u64 + 1).read_to_end(&mut raw).with_context(|| format!("failed to read `{name}`"))?;
+        if raw.len() > limit { Body::Oversized(raw.len() as u64) } else { Body::Read(raw) }
+    };
+    Ok(Incoming { name, path: Some(path.to_path_buf()), body })
+}
+
+/// The messages of an mbox, one at a time.
+pub fn mbox(file: &Path, limit: usize) -> Result<Mbox<std::io::BufReader<std::fs::File>>> {
     let reader = std::fs::File::open(file).with_context(|| format!("failed to open the mbox `{}`", file.display()))?;
-    let iterator = mail_parser::mailbox::mbox::MessageIterator::new(std::io::BufReader::new(reader));
-    let mut messages = Vec::new();
-    for (index, message) in iterator.enumerate() {
-        let message =
-            message.map_err(|_| anyhow::anyhow!("failed to read message {} of `{}`", index + 1, file.display()))?;
-        messages.push(Incoming {
-            name: format!("{}, message {}", file.display(), index + 1),
-            path: None,
-            raw: message.unwrap_contents(),
-        });
-    }
-    Ok(messages)
+    Ok(Mbox::new(std::io::BufReader::with_capacity(64 << 10, reader), file.display().to_string(), limit))
 }
 
-/// One message on standard input (an MTA's pipe), at most `limit` bytes
-/// read (one more, to tell that it is larger).
+/// An mbox read as a stream: each message ends where the next `From `
+/// line starts. Holds one message, of at most the limit.
+pub struct Mbox<R> {
+    reader: R,
+    name: String,
+    limit: usize,
+    /// Messages given so far.
+    index: usize,
+    /// The separator of the next message has been read.
+    at_message: bool,
+}
+
+impl<R: BufRead> Mbox<R> {
+    pub fn new(reader: R, name: String, limit: usize) -> Mbox<R> {
+        Mbox { reader, name, limit, index: 0, at_message: false }
+    }
+
+    fn next_message(&mut self) -> std::io::Result<Option<Incoming>> {
+        let mut line = Vec::with_capacity(256);
+        // Anything before the first separator is not a message.
+        while !self.at_message {
+            line.clear();
+            if read_line(&mut self.reader, &mut line, 5)? == 0 {
+                return Ok(None);
+            }
+            self.at_message = line.starts_with(b"From ");
+        }
+        self.at_message = false;
+        let mut raw = Vec::new();
+        let mut oversized: Option<u64> = None;
+        loop {
+            line.clear();
+            let keep = match oversized {
+                Some(_) => 5,
+                None => (self.limit + 2).saturating_sub(raw.len()).max(5),
+            };
+            let length = read_line(&mut self.reader, &mut line, keep)?;
+            if length == 0 {
+                break;
+            }
+            if line.starts_with(b"From ") {
+                self.at_message = true;
+                break;
+            }
+            if let Some(size) = &mut oversized {
+                *size += length;
+                continue;
+            }
+            // `>From ` (any number of `>`) loses one `>`, as mboxrd and mail-parser have it.
+            let quoted = line.iter().position(|&b| b != b'>').is_some_and(|i| i > 0 && line[i..].starts_with(b"From "));
+            let kept = if quoted { &line[1..] } else { &line[..] };
+            let whole = (length as usize).saturating_sub(line.len()) + kept.len();
+            if raw.len() + whole > self.limit {
+                oversized = Some(raw.len() as u64 + whole as u64);
+                raw = Vec::new();
+            } else {
+                raw.extend_from_slice(kept);
+            }
+        }
+        self.index += 1;
+        let body = match oversized {
+            Some(size) => Body::Oversized(size),
+            None => Body::Read(raw),
+        };
+        Ok(Some(Incoming { name: format!("{}, message {}", self.name, self.index), path: None, body }))
+    }
+}
+
+impl<R: BufRead> Iterator for Mbox<R> {
+    type Item = Result<Incoming>;
+
+    fn next(&mut self) -> Option<Result<Incoming>> {
+        self.next_message()
+            .with_context(|| format!("failed to read message {} of `{}`", self.index + 1, self.name))
+            .transpose()
+    }
+}
+
+/// Reads one line (through its `\n`, or to the end), keeping at most
+/// `keep` bytes of it in `line`; returns the line's whole length, 0 at the end.
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>, keep: usize) -> std::io::Result<u64> {
+    let mut length = 0u64;
+    loop {
+        let buffer = match reader.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        if buffer.is_empty() {
+            return Ok(length);
+        }
+        let (used, ended) = match buffer.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buffer.len(), false),
+        };
+        let room = keep.saturating_sub(line.len()).min(used);
+        line.extend_from_slice(&buffer[..room]);
+        reader.consume(used);
+        length += used as u64;
+        if ended {
+            return Ok(length);
+        }
+    }
+}
+
+/// The message on standard input (an MTA's pipe), read to its end: at
+/// most `limit` bytes are kept, and a larger message is drained and
+/// counted, so the MTA sees its whole message taken, and none of it kept.
 pub fn stdin(limit: usize) -> Result<Incoming> {
-    use std::io::Read;
+    let mut input = std::io::stdin().lock();
     let mut raw = Vec::new();
-    std::io::stdin().lock().take(limit as u64 + 1).read_to_end(&mut raw).context("failed to read standard input")?;
-    Ok(Incoming { name: "standard input".into(), path: None, raw })
+    (&mut input).take(limit as u64 + 1).read_to_end(&mut raw).context("failed to read standard input")?;
+    let body = if raw.len() > limit {
+        let rest = std::io::copy(&mut input, &mut std::io::sink()).context("failed to read standard input")?;
+        Body::Oversized(raw.len() as u64 + rest)
+    } else {
+        Body::Read(raw)
+    };
+    Ok(Incoming { name: "standard input".into(), path: None, body })
 }
 
 /// Moves a handled message of the Maildir `dir` into its `.Done/cur/`,
 /// marked seen; returns where it is now.
 pub fn move_to_done(dir: &Path, path: &Path) -> Result<PathBuf> {
-    let done = dir.join(DONE_FOLDER);
+    move_to_folder(dir, DONE_FOLDER, path)
+}
+
+/// Moves a message of the Maildir `dir` into the cur/ of its Maildir++
+/// folder `folder` (made when needed), marked seen; returns where it is now.
+pub fn move_to_folder(dir: &Path, folder: &str, path: &Path) -> Result<PathBuf> {
+    let done = dir.join(folder);
     for sub in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(done.join(sub)).with_context(|| format!("failed to create `{}`", done.display()))?;
     }
@@ -120,6 +267,19 @@ pub fn deliver(dir: &Path, raw: &[u8]) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
+    const LIMIT: usize = 10 << 20;
+
+    fn read(path: &Path) -> Vec<u8> {
+        match maildir_message(path, LIMIT).unwrap().body {
+            Body::Read(raw) => raw,
+            Body::Oversized(size) => panic!("{size} bytes"),
+        }
+    }
+
+    fn mbox_bodies(file: &Path, limit: usize) -> Vec<Body> {
+        mbox(file, limit).unwrap().map(|m| m.unwrap().body).collect()
+    }
+
     #[test]
     fn a_delivered_message_is_read_back_and_moves_to_done_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -128,7 +288,7 @@ mod tests {
         deliver(&maildir_path, b"Subject: two\n\nbody\n").unwrap();
         let messages = maildir(&maildir_path).unwrap();
         assert_eq!(messages.len(), 2);
-        assert!(messages.iter().any(|m| m.raw == b"Subject: one\n\nbody\n"));
+        assert!(messages.iter().any(|m| read(m) == b"Subject: one\n\nbody\n"));
         let moved = move_to_done(&maildir_path, &first).unwrap();
         assert!(moved.starts_with(maildir_path.join(".Done/cur")) && moved.to_str().unwrap().ends_with(":2,S"));
         assert_eq!(std::fs::read(&moved).unwrap(), b"Subject: one\n\nbody\n", "moved, not changed");
@@ -156,11 +316,16 @@ mod tests {
             mbox_bytes.extend_from_slice(b"\n");
         }
         std::fs::write(dir.path().join("mbox"), mbox_bytes).unwrap();
-        let hashes = |messages: Vec<Incoming>| -> std::collections::BTreeSet<String> {
-            messages.iter().map(|m| super::super::message_hash(&m.raw)).collect()
-        };
-        let from_maildir = hashes(maildir(&dir.path().join("Maildir")).unwrap());
-        let from_mbox = hashes(mbox(&dir.path().join("mbox")).unwrap());
+        let hash = |raw: &[u8]| super::super::message_hash(raw);
+        let from_maildir: std::collections::BTreeSet<String> =
+            maildir(&dir.path().join("Maildir")).unwrap().iter().map(|path| hash(&read(path))).collect();
+        let from_mbox: std::collections::BTreeSet<String> = mbox_bodies(&dir.path().join("mbox"), LIMIT)
+            .into_iter()
+            .map(|body| match body {
+                Body::Read(raw) => hash(&raw),
+                Body::Oversized(size) => panic!("{size}"),
+            })
+            .collect();
         assert_eq!(from_maildir.len(), files.len());
         assert_eq!(from_maildir, from_mbox);
     }
@@ -171,16 +336,46 @@ mod tests {
         let file = dir.path().join("mbox");
         std::fs::write(
             &file,
-            "From a@example.org Mon Nov  2 10:00:00 2026\nSubject: one\n\n>From here\n\nFrom b@example.org Mon Nov  2 10:00:01 2026\nSubject: two\n\nx\n",
+            "From a@example.org Mon Nov  2 10:00:00 2026\nSubject: one\n\n>From here\n>>From there\n\nFrom b@example.org Mon Nov  2 10:00:01 2026\nSubject: two\n\nx\n",
         )
         .unwrap();
-        let messages = mbox(&file).unwrap();
+        let messages: Vec<Incoming> = mbox(&file, LIMIT).unwrap().map(Result::unwrap).collect();
         assert_eq!(messages.len(), 2);
-        assert!(
-            String::from_utf8_lossy(&messages[0].raw).contains("From here"),
-            "{:?}",
-            String::from_utf8_lossy(&messages[0].raw)
-        );
+        assert_eq!(messages[0].body, Body::Read(b"Subject: one\n\nFrom here\n>From there\n\n".to_vec()));
+        assert_eq!(messages[1].body, Body::Read(b"Subject: two\n\nx\n".to_vec()));
         assert!(messages[1].name.ends_with("message 2"));
+    }
+
+    /// A message over the limit is skipped, counted, and not held; the
+    /// next one is read whole, and a line without an end is bounded too.
+    #[test]
+    fn an_mbox_message_over_the_limit_is_counted_not_kept_and_the_next_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mbox");
+        let long_line = "y".repeat(300);
+        std::fs::write(
+            &file,
+            format!(
+                "junk before the first\nFrom a Mon Nov  2 10:00:00 2026\nSubject: big\n\n{long_line}\n{long_line}\nFrom b Mon Nov  2 10:00:01 2026\nSubject: small\n\nx\nFrom c Mon Nov  2 10:00:02 2026\n{long_line}"
+            ),
+        )
+        .unwrap();
+        let bodies = mbox_bodies(&file, 200);
+        assert_eq!(
+            bodies,
+            vec![Body::Oversized(14 + 301 * 2), Body::Read(b"Subject: small\n\nx\n".to_vec()), Body::Oversized(300)]
+        );
+        assert_eq!(
+            mbox_bodies(&file, 1000)[0],
+            Body::Read(format!("Subject: big\n\n{long_line}\n{long_line}\n").into_bytes())
+        );
+    }
+
+    #[test]
+    fn a_maildir_message_over_the_limit_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = deliver(&dir.path().join("Maildir"), &[b'x'; 300]).unwrap();
+        assert_eq!(maildir_message(&path, 200).unwrap().body, Body::Oversized(300));
+        assert_eq!(maildir_message(&path, 300).unwrap().body, Body::Read(vec![b'x'; 300]));
     }
 }

@@ -11,10 +11,18 @@
 //! ledger, then an address it names. A token that does not verify is
 //! ignored, and nothing about why is said.
 //!
+//! What may act on a subscriber is narrower than what finds one ([`trust`]):
+//! with `delivery.return_path` set, a bounce acts only through its VERP
+//! token; a complaint only through a token of newsroom's in its reported
+//! original; a mailto unsubscribe through its token, or else only when the
+//! operator's MTA authenticated its From ([`authentication`]). Anything
+//! else is recorded as unverified, reported, and changes nothing.
+//!
 //! Nothing is acknowledged before it is durable: a Maildir message moves
 //! to the done folder only after its record is committed, and a message
 //! handled before (by the SHA-256 of its bytes) changes nothing.
 
+pub mod authentication;
 pub mod classify;
 pub mod mailbox;
 
@@ -26,6 +34,7 @@ use crate::config::{BouncePolicy, Config};
 use crate::digest::Month;
 use crate::store::Store;
 use crate::store::inbound::{Applied, Inbound, InboundClass};
+use crate::store::subscribers::{Channel, SubscriberStatus, Unsubscribed};
 pub use classify::{Classification, Clues, Settings, classify};
 
 /// The largest message read; a larger one is left in place, unread.
@@ -38,15 +47,21 @@ pub struct Intake {
     pub secret: Vec<u8>,
     pub list_id: String,
     pub policy: BouncePolicy,
+    /// `delivery.return_path` is set: every message newsroom sends carries
+    /// a VERP token, so a bounce without one that verifies acts on nobody.
+    pub bounces_need_token: bool,
 }
 
 impl Intake {
     pub fn new(config: &Config, secret: Vec<u8>) -> Intake {
         Intake {
-            settings: Settings::new(config.delivery.return_path_parts(), config.digest.unsubscribe_mailto.as_deref()),
+            settings: Settings::new(config.delivery.return_path_parts(), config.digest.unsubscribe_mailto.as_deref())
+                .with_plus_addressing(config.digest.unsubscribe_mailto_plus_addressing)
+                .with_authserv_id(config.inbound.authserv_id.as_deref()),
             secret,
             list_id: config.digest.list_id.clone(),
             policy: config.delivery.bounces,
+            bounces_need_token: config.delivery.return_path.is_some(),
         }
     }
 }
@@ -129,7 +144,8 @@ fn digest_of_message_id(message_id: &str) -> Option<String> {
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Classified, attributed and recorded (or recorded before).
+    /// Classified, attributed and recorded (or recorded before); an
+    /// unverified one is recorded as such ([`Applied::Unverified`]) and changes nothing.
     Handled { class: InboundClass, status: Option<String>, detail: String, attribution: Attribution, applied: Applied },
     /// Not recognised: left where it is, with the reason.
     Unrecognised(String),
@@ -192,18 +208,81 @@ pub fn handle_merging(
     if attribution.subscriber_id.is_none() && !classification.clues.addresses.is_empty() && merge(store)? {
         attribution = attribute(store, intake, &classification.clues)?;
     }
-    // A mailto unsubscribe that names no subscriber is someone else's mail.
+    let unverified = trust(intake, class, &classification, &attribution).err();
+    let mut detail = classification.detail.clone();
+    if let (None, Some(Ok(how))) = (&unverified, &classification.from_authenticated)
+        && attribution.by != Some("unsubscribe-token")
+    {
+        detail = format!("{detail}; From authenticated: {how}");
+    }
+    let mut recorded_as_opt_out = false;
     if class == InboundClass::Unsubscribe && attribution.subscriber_id.is_none() {
-        return Ok(Outcome::Unrecognised("mail to the unsubscribe address from no subscriber".into()));
+        match (&unverified, &attribution.address) {
+            // An authenticated opt-out of an address nobody holds is kept,
+            // as `newsroom unsubscribe` keeps it: no list that adds it later mails it.
+            (None, Some(address)) if !store.inbound_handled(&hash)? => {
+                let outcome = store.unsubscribe(address, Channel::Mailto, None, now)?;
+                recorded_as_opt_out = outcome == Unsubscribed::NotOnTheList;
+                attribution = attribute(store, intake, &classification.clues)?;
+            }
+            (None, Some(_)) => {}
+            // Anything else that names no subscriber is someone else's mail.
+            _ => return Ok(Outcome::Unrecognised("mail to the unsubscribe address from no subscriber".into())),
+        }
     }
     let inbound = Inbound {
         hash,
         class,
         subscriber_id: attribution.subscriber_id,
         status: classification.status.clone(),
-        detail: classification.detail.clone(),
+        detail: detail.clone(),
         digest_id: attribution.digest_id.clone(),
+        unverified: unverified.map(|why| match &attribution.address {
+            Some(address) => format!("{address}: {why}"),
+            None => why,
+        }),
     };
-    let applied = store.apply_inbound(&inbound, intake.policy, now)?;
-    Ok(Outcome::Handled { class, status: classification.status, detail: classification.detail, attribution, applied })
+    let mut applied = store.apply_inbound(&inbound, intake.policy, now)?;
+    if recorded_as_opt_out && applied == Applied::Nothing {
+        applied = Applied::StatusChanged(SubscriberStatus::Unsubscribed);
+    }
+    Ok(Outcome::Handled { class, status: classification.status, detail, attribution, applied })
+}
+
+/// Whether a message may act on the subscriber it found, or why not: the
+/// rules of this module's documentation.
+pub fn trust(
+    intake: &Intake,
+    class: InboundClass,
+    classification: &Classification,
+    attribution: &Attribution,
+) -> Result<(), String> {
+    let clues = &classification.clues;
+    match class {
+        InboundClass::HardBounce | InboundClass::SoftBounce if intake.bounces_need_token => {
+            match (attribution.by, clues.return_path_tokens.is_empty()) {
+                (Some("return-path"), _) => Ok(()),
+                (_, true) => Err("a bounce without a VERP token of delivery.return_path, which every message newsroom sends carries".into()),
+                (_, false) => Err("a bounce whose VERP token does not verify".into()),
+            }
+        }
+        InboundClass::Complaint => match attribution.by {
+            Some("return-path" | "unsubscribe-token") => Ok(()),
+            _ => Err("a complaint whose reported original carries no token of newsroom's that verifies (List-Unsubscribe, VERP return path)".into()),
+        },
+        InboundClass::Unsubscribe if attribution.by == Some("unsubscribe-token") => Ok(()),
+        InboundClass::Unsubscribe => {
+            let no_token = if clues.unsubscribe_tokens.is_empty() {
+                "an unsubscribe without a token"
+            } else {
+                "an unsubscribe whose token does not verify"
+            };
+            match &classification.from_authenticated {
+                Some(Ok(_)) => Ok(()),
+                Some(Err(why)) => Err(format!("{no_token}, and {why}")),
+                None => Err(no_token.to_string()),
+            }
+        }
+        _ => Ok(()),
+    }
 }

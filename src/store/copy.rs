@@ -252,6 +252,7 @@ mod tests {
             status: Some("4.2.2".into()),
             detail: "mailbox full".into(),
             digest_id: Some("digest-2026-10".into()),
+            unverified: None,
         };
         store.apply_inbound(&returned, crate::config::BouncePolicy::default(), at(6)).unwrap();
     }

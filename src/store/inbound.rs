@@ -52,7 +52,25 @@ pub struct Inbound {
     /// What the message said (the diagnostic, the feedback type, the reason it is ignored).
     pub detail: String,
     pub digest_id: Option<String>,
+    /// Why the message may not act (no token that verifies, an
+    /// unauthenticated From), with the address it names: recorded as an
+    /// unverified request for the operator, and nothing else is done.
+    pub unverified: Option<String>,
 }
+
+/// An unverified request, as [`Store::unverified_inbound`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnverifiedRequest {
+    /// When it was read (RFC 3339).
+    pub at: String,
+    /// What the message is (`unsubscribe`, `hard-bounce`, `complaint`).
+    pub class: String,
+    /// The address it names, and why it was not acted on.
+    pub why: String,
+}
+
+/// The prefix of an unverified message's class in `inbound_messages`.
+const UNVERIFIED: &str = "unverified-";
 
 /// What applying a message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +84,8 @@ pub enum Applied {
     Recorded { bounces: Option<u32> },
     /// Recorded as handled; it names no subscriber in the store, or it needs nothing done.
     Nothing,
+    /// Recorded as an unverified request, with why; nothing else changed.
+    Unverified(String),
 }
 
 impl Store {
@@ -79,6 +99,10 @@ impl Store {
     pub fn apply_inbound(&self, inbound: &Inbound, policy: BouncePolicy, now: DateTime<Utc>) -> Result<Applied> {
         let at = timestamp(now);
         let window_start = timestamp(now - Duration::days(i64::from(policy.soft_window_days)));
+        let class = match &inbound.unverified {
+            Some(_) => format!("{UNVERIFIED}{}", inbound.class.as_str()),
+            None => inbound.class.as_str().to_string(),
+        };
         self.in_transaction(|db| {
             let inserted = db.execute(
                 "INSERT INTO inbound_messages (hash, at, class, subscriber_id, status, detail)
@@ -86,14 +110,17 @@ impl Store {
                 params![
                     inbound.hash,
                     at,
-                    inbound.class.as_str(),
+                    class,
                     inbound.subscriber_id,
                     inbound.status,
-                    inbound.detail
+                    inbound.unverified.as_deref().unwrap_or(&inbound.detail)
                 ],
             )?;
             if inserted == 0 {
                 return Ok(Applied::AlreadyHandled);
+            }
+            if let Some(why) = &inbound.unverified {
+                return Ok(Applied::Unverified(why.clone()));
             }
             let Some(subscriber) = inbound.subscriber_id.map(|id| by_id(db, id)).transpose()?.flatten() else {
                 return Ok(Applied::Nothing);
@@ -165,6 +192,31 @@ impl Store {
         )
     }
 
+    /// The unverified requests `inbound` recorded, newest first, at most
+    /// `limit`, and how many there are in all: what the operator is to look
+    /// at (`digest status`).
+    pub fn unverified_inbound(&self, limit: usize) -> Result<(usize, Vec<UnverifiedRequest>)> {
+        let pattern = format!("{UNVERIFIED}%");
+        let total: i64 = self.db.query_one(
+            "SELECT COUNT(*) FROM inbound_messages WHERE class LIKE ?1",
+            params![pattern],
+            |row| row.get(0),
+        )?;
+        let rows = self.db.query(
+            "SELECT at, class, detail FROM inbound_messages WHERE class LIKE ?1 ORDER BY at DESC, hash LIMIT ?2",
+            params![pattern, limit as i64],
+            |row| {
+                let class: String = row.get(1)?;
+                Ok(UnverifiedRequest {
+                    at: row.get(0)?,
+                    class: class.strip_prefix(UNVERIFIED).unwrap_or(&class).to_string(),
+                    why: row.get::<Option<String>>(2)?.unwrap_or_default(),
+                })
+            },
+        )?;
+        Ok((total as usize, rows))
+    }
+
     /// How many subscribers became opt-outs after `since` (RFC 3339), by the
     /// event that did it: what a send's summary counts since the last digest.
     pub fn suppressed_since(&self, since: &str) -> Result<Vec<(EventKind, usize)>> {
@@ -225,6 +277,7 @@ mod tests {
             status: Some("4.2.2".into()),
             detail: "mailbox full".into(),
             digest_id: Some("digest-2026-10".into()),
+            unverified: None,
         }
     }
 
@@ -275,6 +328,24 @@ mod tests {
         let nobody = Inbound { subscriber_id: None, ..inbound("z", InboundClass::HardBounce, 0) };
         assert_eq!(store.apply_inbound(&nobody, policy, now).unwrap(), Applied::Nothing);
         assert!(store.inbound_handled("z").unwrap());
+    }
+
+    fn an_unverified_request_changes_nothing_and_is_listed(place: &TestPlace) {
+        let store = place.open();
+        let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let (ada, _) = store.add("ada@example.org", None, false, now).unwrap();
+        let forged = Inbound {
+            unverified: Some("ada@example.org: no token".into()),
+            ..inbound("u", InboundClass::Unsubscribe, ada.id)
+        };
+        let policy = BouncePolicy::default();
+        assert_eq!(store.apply_inbound(&forged, policy, now).unwrap(), Applied::Unverified("ada@example.org: no token".into()));
+        assert_eq!(store.apply_inbound(&forged, policy, now).unwrap(), Applied::AlreadyHandled);
+        assert_eq!(store.subscriber_by_id(ada.id).unwrap().unwrap().status, SubscriberStatus::Subscribed);
+        assert!(store.events(ada.id).unwrap().iter().all(|e| e.kind != EventKind::Unsubscribed));
+        let (total, listed) = store.unverified_inbound(10).unwrap();
+        assert_eq!(total, 1);
+        assert_eq!((listed[0].class.as_str(), listed[0].why.as_str()), ("unsubscribe", "ada@example.org: no token"));
     }
     }
 }

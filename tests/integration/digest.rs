@@ -71,7 +71,11 @@ fn preview_writes_one_message_per_active_subscriber_that_reads_back() {
             newsroom::token::verify(crate::support::SECRET.as_bytes(), "news.lantern.example.org", token).expect(token);
         assert!(ids.insert(id), "two messages name subscriber {id}");
         assert!(!url.contains(address.split('@').next().unwrap()), "{url}");
-        assert!(unsubscribe.contains("<mailto:unsubscribe@lantern.example.org?subject=unsubscribe>"));
+        // The mailto carries the same token, in the subject (issue 27, point 4).
+        assert!(
+            unsubscribe.contains(&format!("<mailto:unsubscribe@lantern.example.org?subject=unsubscribe%20{token}>")),
+            "{unsubscribe}"
+        );
         // multipart/alternative, text first, then HTML.
         assert_eq!(message.content_type().unwrap().ctype(), "multipart");
         assert_eq!(message.content_type().unwrap().subtype(), Some("alternative"));

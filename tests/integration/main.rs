@@ -12,6 +12,7 @@ mod example_site;
 mod feeds_page;
 mod hygiene;
 mod inbound;
+mod inbound_trust;
 mod local_trial;
 mod month_end;
 mod properties;
