@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Multipart, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Multipart, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -183,7 +183,8 @@ fn router(app: Arc<App>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT));
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(middleware::from_fn(own_pages));
     // A route may set its own policy (the preview's pages and frames);
     // every other response gets these.
     for (name, value) in headers {
@@ -251,7 +252,47 @@ fn now() -> chrono::DateTime<chrono::Utc> {
 }
 
 fn html(status: StatusCode, page: Markup) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page.into_string()).into_response()
+    let mut response =
+        (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page.into_string()).into_response();
+    response.extensions_mut().insert(OwnPage);
+    response
+}
+
+/// Marks a response whose body this service wrote.
+#[derive(Clone, Copy)]
+struct OwnPage;
+
+/// Every error answer is one of this service's pages: the texts axum,
+/// tower-http and the extractors put in theirs ("Failed to buffer the
+/// request body: length limit exceeded", multipart parser errors) name
+/// the machinery and are not for readers, so any error response this
+/// service did not write itself gets a page of its own for its status,
+/// with the status and headers (`Allow`, `Retry-After`) kept.
+async fn own_pages(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<OwnPage>().is_some() {
+        return response;
+    }
+    let (mut parts, _their_text) = response.into_parts();
+    let (title, text) = pages::error_text(status);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    Response::from_parts(parts, Body::from(pages::failure(title, text).into_string()))
+}
+
+/// The token a link carries: the last segment of the path as it was sent,
+/// not percent-decoded. Tokens are made of digits, `-` and lowercase hex,
+/// so `%34%32-…` or `42-3F9A…` is another spelling, and only the one
+/// spelling newsroom mails verifies.
+struct Token(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Token {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Token(parts.uri.path().rsplit('/').next().unwrap_or_default().to_string()))
+    }
 }
 
 fn unavailable() -> Response {
@@ -277,7 +318,7 @@ impl App {
 }
 
 /// GET of an unsubscribe link: a page with a button; nothing changes.
-async fn show_unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+async fn show_unsubscribe(State(app): State<Arc<App>>, Token(token): Token) -> Response {
     let Some(id) = app.verify(&token) else { return app.invalid_link() };
     let list = app.masthead();
     match app.writer.ask(WebRequest::Look(id)).await {
@@ -300,7 +341,7 @@ fn resubscribable(subscriber: Option<&crate::store::SubscriberRecord>) -> Option
 /// (`List-Unsubscribe=One-Click`, urlencoded or multipart), or the page's
 /// buttons (`action=unsubscribe|resubscribe`). Answers 200 with a page:
 /// no redirect, no cookie.
-async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>, request: Request) -> Response {
+async fn unsubscribe(State(app): State<Arc<App>>, Token(token): Token, request: Request) -> Response {
     let Some(id) = app.verify(&token) else { return app.invalid_link() };
     let form = match form_fields(request).await {
         Ok(form) => form,
@@ -385,7 +426,11 @@ async fn form_fields(request: Request) -> Result<Form, Response> {
 async fn healthz(State(app): State<Arc<App>>) -> Response {
     match app.writer.ask(WebRequest::Look(0)).await {
         Ok(_) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok\n").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer\n").into_response(),
+        Err(_) => {
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer\n").into_response();
+            response.extensions_mut().insert(OwnPage);
+            response
+        }
     }
 }
 

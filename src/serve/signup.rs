@@ -14,12 +14,12 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use sha2::{Digest as _, Sha256};
 
-use super::{App, client, form_fields, html, mask, pages, unavailable};
+use super::{App, Token, client, form_fields, html, mask, pages, unavailable};
 use crate::delivery::relay::{Outcome, Relay};
 use crate::digest::confirm::{self, ConfirmTemplate};
 use crate::store::web::{CONFIRMATION_INTERVAL_SECONDS, issued_before_last_change};
@@ -237,7 +237,7 @@ impl App {
 
 /// GET of a confirmation link: a page with the button, or what the reader
 /// needs to know instead; nothing changes.
-pub async fn show_confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+pub async fn show_confirm(State(app): State<Arc<App>>, Token(token): Token) -> Response {
     match app.confirmation(&token) {
         Ok(link) => app.look_at_confirmation(link).await,
         Err(page) => *page,
@@ -245,7 +245,7 @@ pub async fn show_confirm(State(app): State<Arc<App>>, Path(token): Path<String>
 }
 
 /// POST of a confirmation link: subscribed, or already.
-pub async fn confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+pub async fn confirm(State(app): State<Arc<App>>, Token(token): Token) -> Response {
     let (id, issued) = match app.confirmation(&token) {
         Ok(Confirmation::Valid { id, issued }) => (id, issued),
         Ok(expired) => return app.look_at_confirmation(expired).await,

@@ -18,6 +18,7 @@ mod properties;
 mod reader_pages;
 mod send;
 mod serve;
+mod serve_attacks;
 mod smtp_server;
 mod store;
 mod support;

@@ -1,0 +1,126 @@
+//! `newsroom serve` attacked as the internet would (issue 27), over real
+//! HTTP against the binary on an ephemeral port: spellings of a token,
+//! the machinery's error texts, forged `X-Forwarded-For`, sign-up floods,
+//! half-open connection floods, and one-click POSTs under a busy store.
+//! docs/security.md names these tests for the promises they pin.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use newsroom::store::SubscriberStatus;
+use reqwest::StatusCode;
+
+use crate::serve::{FORM, LIST_ID, SECRET, Server, client, runtime, site_with, status_and_events, token};
+use crate::support::*;
+
+/// Sends `request` as raw bytes on a connection of its own and returns
+/// everything the server answered until it closed the connection.
+fn raw(server: &Server, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The security headers every answer carries (docs/security.md).
+fn assert_security_headers(answer: &str) {
+    let head = answer.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    for header in
+        ["content-security-policy: default-src 'none'", "x-content-type-options: nosniff", "cache-control: no-store"]
+    {
+        assert!(head.contains(header), "{header} missing: {head}");
+    }
+}
+
+/// Issue 27, point 12: `42-3F9A…` and `%34%32-…` are other spellings of a
+/// token; before, both verified (hex decoding took either case, and the
+/// router percent-decoded the path), so a link had many spellings.
+#[test]
+fn an_uppercase_or_percent_encoded_token_does_not_verify() {
+    let (site, ids) = site_with(&["una@example.org"]);
+    let server = Server::start(site.path());
+    let canonical = token(ids[0]);
+    let (id, mac) = canonical.split_once('-').unwrap();
+    let percent_mac: String = mac.bytes().map(|b| format!("%{b:02x}")).collect();
+    let issued = chrono::DateTime::parse_from_rfc3339(NOW).unwrap().timestamp();
+    let confirmation = newsroom::token::sign_confirmation(SECRET.as_bytes(), LIST_ID, ids[0], issued);
+    runtime().block_on(async {
+        let client = client();
+        for other in [
+            format!("/unsubscribe/{}", canonical.to_ascii_uppercase()),
+            format!("/unsubscribe/{id}-{}", mac.to_ascii_uppercase()),
+            format!("/unsubscribe/{id}-{percent_mac}"),
+            format!("/unsubscribe/%{:02x}{}-{mac}", id.as_bytes()[0], &id[1..]),
+            format!("/confirm/{}", confirmation.to_ascii_uppercase()),
+            format!("/confirm/{}", confirmation.replacen('-', "%2d", 1)),
+        ] {
+            let page = client.get(server.url(&other)).send().await.unwrap();
+            assert_eq!(page.status(), StatusCode::NOT_FOUND, "GET {other}");
+            let post = client.post(server.url(&other)).header("content-type", FORM).body("List-Unsubscribe=One-Click");
+            assert_eq!(post.send().await.unwrap().status(), StatusCode::NOT_FOUND, "POST {other}");
+        }
+        assert_eq!(status_and_events(site.path(), "una@example.org").0, SubscriberStatus::Subscribed);
+        // The one spelling newsroom mails still works.
+        let confirm = client.get(server.url(&format!("/confirm/{confirmation}"))).send().await.unwrap();
+        assert_eq!(confirm.status(), StatusCode::OK);
+        let link = server.url(&format!("/unsubscribe/{canonical}"));
+        let post = client.post(link).header("content-type", FORM).body("List-Unsubscribe=One-Click");
+        assert_eq!(post.send().await.unwrap().status(), StatusCode::OK);
+    });
+    assert_eq!(status_and_events(site.path(), "una@example.org").0, SubscriberStatus::Unsubscribed);
+}
+
+/// Issue 27, point 12: the texts of axum's rejections ("Failed to buffer
+/// the request body: length limit exceeded", the multipart parser's) went
+/// to clients; now every error answer is one of the service's own pages,
+/// with the security headers.
+#[test]
+fn error_answers_are_the_services_own_pages_not_the_machinerys_texts() {
+    let (site, ids) = site_with(&["vic@example.org"]);
+    let server = Server::start(site.path());
+    let path = format!("/unsubscribe/{}", token(ids[0]));
+    let chunk = "a".repeat(20_000);
+    let cases = [
+        (
+            "no multipart boundary",
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: multipart/form-data\r\nContent-Length: 3\r\n\r\nabc"
+            ),
+            "400",
+        ),
+        (
+            "a chunked body over the limit",
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: {FORM}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+                chunk.len()
+            ),
+            "413",
+        ),
+        (
+            "a method the route does not take",
+            "PUT /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".into(),
+            "405",
+        ),
+        (
+            "a broken multipart body",
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 9\r\n\r\n--b\r\nxyz\r\n"
+            ),
+            "400",
+        ),
+    ];
+    for (what, request, status) in cases {
+        let answer = raw(&server, request.as_bytes());
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{what}: {answer}");
+        assert_security_headers(&answer);
+        let body = answer.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
+        assert!(body.contains("<!DOCTYPE html>") && body.contains("<h1>"), "{what}: not the service's page: {body}");
+        for machinery in ["Failed to", "buffer", "boundary", "multipart", "length limit", "Error parsing"] {
+            assert!(!body.contains(machinery), "{what}: `{machinery}` reached the client: {body}");
+        }
+    }
+    assert_eq!(status_and_events(site.path(), "vic@example.org").0, SubscriberStatus::Subscribed);
+}
