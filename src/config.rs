@@ -222,6 +222,15 @@ pub struct ServeConfig {
     /// few addresses, so keep it well above a person's pace.
     #[serde(default)]
     pub requests_per_second: Option<u32>,
+    /// The proxies whose `X-Forwarded-For` names the client: addresses or
+    /// CIDR ranges; default loopback (`127.0.0.0/8`, `::1/128`), where the
+    /// TLS proxy runs. `[]`: the peer is always the client.
+    #[serde(default)]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// The prefix length an IPv6 client is limited by; default 64 (a site's
+    /// network: one host may use any address of it).
+    #[serde(default)]
+    pub ipv6_prefix: Option<u8>,
 }
 
 /// The `delivery:` section.

@@ -13,7 +13,7 @@ use newsroom::digest::Month;
 use newsroom::digest::confirm::ConfirmTemplate;
 use newsroom::digest::message::{SECRET_FOR_SERVING, SecretPolicy, UnsubscribeSecret};
 use newsroom::error::UsageError;
-use newsroom::serve::{Options, PreviewOptions, SignUpOptions, serve};
+use newsroom::serve::{ClientRule, Options, PreviewOptions, SignUpOptions, parse_network, serve};
 use newsroom::site::Site;
 use newsroom::store::Store;
 
@@ -26,6 +26,7 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
     let listen = args.listen.or_else(|| config.serve.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let requests_per_second = NonZeroU32::new(config.serve.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND))
         .ok_or_else(|| UsageError::Argument("serve.requests_per_second must be at least 1".into()))?;
+    let clients = client_rule(&config.serve)?;
     if config.digest.unsubscribe_url.as_deref().is_some_and(|url| url.contains("{email}")) {
         eprintln!(
             "warning: digest.unsubscribe_url carries {{email}}: serve answers only the opaque links (`{{public_url}}/unsubscribe/{{token}}`), which digests use when digest.unsubscribe_url is not set and serve.public_url is"
@@ -56,6 +57,7 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
         list_id: config.digest.list_id.clone(),
         secret,
         requests_per_second,
+        clients,
         log: Arc::new(|line| eprintln!("{line}")),
         signup,
         preview,
@@ -103,6 +105,30 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
     })?;
     writeln!(out, "stopped: every change taken is in the store")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `serve.trusted_proxies` and `serve.ipv6_prefix`, checked.
+fn client_rule(serve: &newsroom::config::ServeConfig) -> Result<ClientRule> {
+    let mut rule = ClientRule::default();
+    if let Some(list) = &serve.trusted_proxies {
+        rule.trusted_proxies = list
+            .iter()
+            .map(|entry| {
+                parse_network(entry).ok_or_else(|| {
+                    UsageError::Argument(format!(
+                        "serve.trusted_proxies: `{entry}` is not an address or a CIDR range (such as 127.0.0.1, 10.0.0.0/8 or ::1/128)"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(prefix) = serve.ipv6_prefix {
+        if !(1..=128).contains(&prefix) {
+            return Err(UsageError::Argument(format!("serve.ipv6_prefix must be from 1 to 128, not {prefix}")).into());
+        }
+        rule.ipv6_prefix = prefix;
+    }
+    Ok(rule)
 }
 
 enum SignUpOff {

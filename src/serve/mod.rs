@@ -12,6 +12,7 @@
 //! the route, never the token or an address. A change is committed to the
 //! store before its response is sent ([`writer`]).
 
+mod clients;
 mod pages;
 mod preview;
 mod signup;
@@ -42,6 +43,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::store::{Channel, Store, SubscriberStatus, WebOutcome, WebRequest};
+pub use clients::{ClientRule, parse_network};
 pub use pages::mask;
 pub use preview::PreviewOptions;
 pub use signup::SignUpOptions;
@@ -72,6 +74,8 @@ pub struct Options {
     pub secret: Vec<u8>,
     /// Requests a second one client may make (bursts of twice as many).
     pub requests_per_second: NonZeroU32,
+    /// Whose `X-Forwarded-For` is read, and how IPv6 clients are grouped.
+    pub clients: ClientRule,
     /// Where a line per request goes (the command writes it to standard error).
     pub log: Arc<dyn Fn(String) + Send + Sync>,
     /// Sign-up, when the service can mail confirmations; `None`: the
@@ -208,24 +212,16 @@ async fn log_request(State(app): State<Arc<App>>, request: Request, next: Next) 
     response
 }
 
-/// The client a request comes from: the peer, or, when the peer is this
-/// machine (the TLS proxy in front), the last address the proxy added to
-/// `X-Forwarded-For`.
-fn client(request: &Request) -> Option<IpAddr> {
+/// The bucket of the client a request comes from ([`clients`]).
+fn client(app: &App, request: &Request) -> Option<IpAddr> {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
-    if peer.is_loopback()
-        && let Some(forwarded) =
-            request.headers().get_all(HeaderName::from_static("x-forwarded-for")).iter().next_back()
-        && let Some(last) = forwarded.to_str().ok().and_then(|list| list.rsplit(',').next())
-        && let Ok(ip) = last.trim().parse()
-    {
-        return Some(ip);
-    }
-    Some(peer)
+    let forwarded = request.headers().get_all(HeaderName::from_static("x-forwarded-for")).iter().map(|v| v.as_bytes());
+    let rule = &app.options.clients;
+    Some(rule.bucket(rule.client(peer, forwarded)))
 }
 
 async fn rate_limit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    if let Some(ip) = client(&request)
+    if let Some(ip) = client(&app, &request)
         && let Err(not_until) = app.limiter.check_key(&ip)
     {
         let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));

@@ -121,7 +121,7 @@ pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Respons
     if app.options.signup.is_none() {
         return closed(&app);
     }
-    let from = client(&request);
+    let from = client(&app, &request);
     // A stricter rate than the service's own: each sign-up may send a message.
     if let Some(ip) = from
         && app.signup_limiter.check_key(&ip).is_err()

@@ -124,3 +124,80 @@ fn error_answers_are_the_services_own_pages_not_the_machinerys_texts() {
     }
     assert_eq!(status_and_events(site.path(), "vic@example.org").0, SubscriberStatus::Subscribed);
 }
+
+/// The statuses of `requests` GETs of `/healthz`, each with the
+/// `X-Forwarded-For` the function gives for its number.
+fn healthz_statuses(server: &Server, requests: usize, forwarded: impl Fn(usize) -> String) -> Vec<u16> {
+    runtime().block_on(async {
+        let client = client();
+        let mut statuses = Vec::new();
+        for n in 0..requests {
+            let response =
+                client.get(server.url("/healthz")).header("x-forwarded-for", forwarded(n)).send().await.unwrap();
+            statuses.push(response.status().as_u16());
+        }
+        statuses
+    })
+}
+
+/// Issue 27, point 8: any loopback peer's `X-Forwarded-For` was read and
+/// its last address taken, so a proxy that does not append it let every
+/// client choose its own bucket (120 sign-ups in 0.1 s from one client).
+/// Now only `serve.trusted_proxies` are asked, and the rightmost address
+/// that is not a trusted proxy is the client.
+#[test]
+fn only_trusted_proxies_name_the_client_and_nobody_spoofs_past_the_rightmost_untrusted_hop() {
+    let (site, _) = site_with(&["wes@example.org"]);
+    let configure = |extra: &str| {
+        let config = std::fs::read_to_string(site.path().join("newsroom.yaml")).unwrap();
+        let start = config.find("serve:\n").unwrap();
+        let mut edited = config.clone();
+        edited.insert_str(start + "serve:\n".len(), &format!("  requests_per_second: 1\n{extra}"));
+        std::fs::write(site.path().join("newsroom.yaml"), &edited).unwrap();
+        let server = Server::start(site.path());
+        std::fs::write(site.path().join("newsroom.yaml"), config).unwrap();
+        server
+    };
+    let refused = |statuses: &[u16]| statuses.iter().filter(|s| **s == 429).count();
+
+    // Nobody trusted: the loopback peer is the client, whatever it writes.
+    let server = configure("  trusted_proxies: []\n");
+    let statuses = healthz_statuses(&server, 6, |n| format!("198.51.100.{n}"));
+    assert!(refused(&statuses) >= 3, "the header chose the bucket: {statuses:?}");
+    drop(server);
+
+    // The default (loopback): a client that writes addresses of its own
+    // left of the one the proxy appended stays in its bucket.
+    let server = configure("");
+    let statuses = healthz_statuses(&server, 6, |n| format!("192.0.2.{n}, 203.0.113.9"));
+    assert!(refused(&statuses) >= 3, "spoofed past the proxy's hop: {statuses:?}");
+    drop(server);
+
+    // A chain through a trusted inner proxy: its clients are told apart,
+    // and the one spoofing hops left of its own address is not.
+    let server = configure("  trusted_proxies: [127.0.0.1, 10.0.0.0/8]\n");
+    let statuses = healthz_statuses(&server, 6, |n| format!("198.51.100.{n}, 10.0.0.{n}"));
+    assert_eq!(refused(&statuses), 0, "six clients behind the inner proxy: {statuses:?}");
+    let statuses = healthz_statuses(&server, 6, |n| format!("192.0.2.{n}, 203.0.113.7, 10.0.0.1"));
+    assert!(refused(&statuses) >= 3, "spoofed past the rightmost untrusted hop: {statuses:?}");
+    drop(server);
+
+    // A range that is not one is refused at start, saying which.
+    let config = std::fs::read_to_string(site.path().join("newsroom.yaml")).unwrap();
+    std::fs::write(
+        site.path().join("newsroom.yaml"),
+        config.replacen("serve:\n", "serve:\n  trusted_proxies: [10.0.0.0/33]\n", 1),
+    )
+    .unwrap();
+    let output = newsroom(site.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("serve.trusted_proxies: `10.0.0.0/33` is not an address or a CIDR range"),
+        "{}",
+        stderr(&output)
+    );
+}
