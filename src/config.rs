@@ -231,6 +231,22 @@ pub struct ServeConfig {
     /// network: one host may use any address of it).
     #[serde(default)]
     pub ipv6_prefix: Option<u8>,
+    /// Limits on sign-ups, against floods of confirmations.
+    #[serde(default)]
+    pub signup: SignUpLimitsConfig,
+}
+
+/// `serve.signup:` what stands between the sign-up form and the relay
+/// (besides one confirmation an hour per mailbox).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignUpLimitsConfig {
+    /// Sign-ups an hour in all; default 600. Past it: `429`, and a log line.
+    #[serde(default)]
+    pub confirmations_per_hour: Option<u32>,
+    /// Sign-ups an hour to one domain (`gmail.com`); default 300.
+    #[serde(default)]
+    pub per_domain_per_hour: Option<u32>,
 }
 
 /// The `delivery:` section.

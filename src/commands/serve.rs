@@ -154,7 +154,24 @@ fn sign_up(site: &Site) -> Result<SignUpOptions, SignUpOff> {
         newsroom::delivery::relay(config.delivery.timeout).map_err(|error| SignUpOff::Because(format!("{error:#}")))?;
     let template = ConfirmTemplate::load(&site.root).map_err(SignUpOff::Error)?;
     let dkim = newsroom::digest::dkim::for_site(site).map_err(|e| SignUpOff::Error(e.into()))?;
-    Ok(SignUpOptions { public_url, config: config.clone(), template, relay, dkim })
+    let hourly = |value: Option<u32>, key: &str| match value {
+        None => Ok(None),
+        Some(n) => NonZeroU32::new(n)
+            .map(Some)
+            .ok_or_else(|| SignUpOff::Error(UsageError::Argument(format!("{key} must be at least 1")).into())),
+    };
+    let limits = &config.serve.signup;
+    let confirmations_per_hour = hourly(limits.confirmations_per_hour, "serve.signup.confirmations_per_hour")?;
+    let per_domain_per_hour = hourly(limits.per_domain_per_hour, "serve.signup.per_domain_per_hour")?;
+    Ok(SignUpOptions {
+        public_url,
+        config: config.clone(),
+        template,
+        relay,
+        dkim,
+        confirmations_per_hour,
+        per_domain_per_hour,
+    })
 }
 
 /// `--watch`: rebuild the site and the month's preview when a post, a

@@ -13,6 +13,7 @@
 //! store before its response is sent ([`writer`]).
 
 mod clients;
+mod floods;
 mod pages;
 mod preview;
 mod signup;
@@ -94,7 +95,11 @@ struct App {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     signup_limiter: DefaultKeyedRateLimiter<IpAddr>,
     recent_signups: signup::RecentSignUps,
+    signup_limits: floods::SignUpLimits,
 }
+
+/// How often the keyed limiters forget the clients whose limit is full again.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves on `listener` until `shutdown` completes, then lets requests in
 /// flight finish (up to [`GRACE`]) and the store's writer commit what it
@@ -110,14 +115,22 @@ pub async fn serve(
         .allow_burst(options.requests_per_second.saturating_mul(NonZeroU32::new(2).expect("2 is not zero")));
     let log = options.log.clone();
     let signups = NonZeroU32::new(SIGNUPS_PER_MINUTE).expect("not zero");
+    let hourly =
+        |configured: Option<NonZeroU32>, default| configured.unwrap_or(NonZeroU32::new(default).expect("not zero"));
+    let signup_limits = floods::SignUpLimits::new(
+        hourly(options.signup.as_ref().and_then(|s| s.confirmations_per_hour), floods::DEFAULT_CONFIRMATIONS_PER_HOUR),
+        hourly(options.signup.as_ref().and_then(|s| s.per_domain_per_hour), floods::DEFAULT_PER_DOMAIN_PER_HOUR),
+    );
     let app = Arc::new(App {
         writer,
         options,
         limiter: RateLimiter::keyed(quota),
         signup_limiter: RateLimiter::keyed(Quota::per_minute(signups).allow_burst(signups)),
         recent_signups: signup::RecentSignUps::default(),
+        signup_limits,
     });
     let router = router(app.clone());
+    tokio::spawn(prune_limiters(Arc::downgrade(&app)));
     drop(app);
 
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -159,6 +172,20 @@ pub async fn serve(
         log(format!("requests still running {} s after the signal were cut off", GRACE.as_secs()));
     }
     Ok(())
+}
+
+/// Every [`PRUNE_EVERY`], forgets the keys of every keyed limiter whose
+/// state is fresh again ([`floods::prune`]), until the service stops.
+async fn prune_limiters(app: std::sync::Weak<App>) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let Some(app) = app.upgrade() else { return };
+        floods::prune(&app.limiter);
+        floods::prune(&app.signup_limiter);
+        app.signup_limits.prune();
+    }
 }
 
 fn router(app: Arc<App>) -> Router {

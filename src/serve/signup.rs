@@ -19,6 +19,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use sha2::{Digest as _, Sha256};
 
+use super::floods::Verdict;
 use super::{App, Token, client, form_fields, html, mask, pages, unavailable};
 use crate::delivery::relay::{Outcome, Relay};
 use crate::digest::confirm::{self, ConfirmTemplate};
@@ -37,6 +38,10 @@ pub struct SignUpOptions {
     pub relay: Relay,
     /// Signs confirmations as the digests are signed (`delivery.dkim`).
     pub dkim: Option<Arc<crate::digest::dkim::Signers>>,
+    /// `serve.signup.confirmations_per_hour` ([`super::floods`]; `None`: the default).
+    pub confirmations_per_hour: Option<std::num::NonZeroU32>,
+    /// `serve.signup.per_domain_per_hour`.
+    pub per_domain_per_hour: Option<std::num::NonZeroU32>,
 }
 
 /// The honeypot: hidden from people, filled in by form-filling bots.
@@ -154,19 +159,47 @@ pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Respons
         return html(StatusCode::BAD_REQUEST, pages::subscribe_form(masthead, Some(&shown), email, form_name));
     }
     let key = crate::subscribers::matching_key(&address);
-    let outcome = match app.writer.ask(WebRequest::SignUp { address, name }).await {
-        Ok(outcome) => outcome,
-        Err(_) => return unavailable(),
-    };
-    if outcome.send_confirmation
-        && let Some(subscriber) = outcome.subscriber
-    {
-        tokio::spawn(mail_confirmation(app.clone(), subscriber.id, subscriber.address));
+    match app.signup_limits.check(&address) {
+        Verdict::Refused { limit, per_hour, retry_after } => {
+            if app.signup_limits.log_refusal(limit, super::now().timestamp().max(0) as u64) {
+                (app.options.log)(format!(
+                    "POST /subscribe: {limit} ({per_hour} an hour) is reached: sign-ups are refused with 429 for {retry_after} s"
+                ));
+            }
+            return too_many_sign_ups(&app, retry_after);
+        }
+        // That inbox got a confirmation this hour, under this spelling or
+        // another: nothing more is mailed, and the answer is the usual one.
+        Verdict::MailboxHadOne => {}
+        Verdict::Mail => {
+            let outcome = match app.writer.ask(WebRequest::SignUp { address, name }).await {
+                Ok(outcome) => outcome,
+                Err(_) => return unavailable(),
+            };
+            if outcome.send_confirmation
+                && let Some(subscriber) = outcome.subscriber
+            {
+                tokio::spawn(mail_confirmation(app.clone(), subscriber.id, subscriber.address));
+            }
+        }
     }
     // Noted whatever the store did, so the answer cannot tell a subscribed
     // address (nothing mailed) from a new one.
     let again = from.is_some_and(|ip| app.recent_signups.note(ip, &key, super::now().timestamp()));
     html(StatusCode::OK, if again { pages::sent_recently(masthead) } else { pages::check_inbox(masthead) })
+}
+
+/// `429` for a cap of [`super::floods`], saying what happened.
+fn too_many_sign_ups(app: &App, retry_after: u64) -> Response {
+    let minutes = retry_after.div_ceil(60);
+    let text = format!(
+        "{} has taken as many sign-ups as it can for now. Nothing was recorded: try again in {minutes} minute{}.",
+        app.options.list_name,
+        if minutes == 1 { "" } else { "s" }
+    );
+    let mut response = html(StatusCode::TOO_MANY_REQUESTS, pages::failure("Too many sign-ups", &text));
+    response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after.into());
+    response
 }
 
 /// Mails the confirmation link; the reader is waiting for it, the request

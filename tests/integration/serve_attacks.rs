@@ -11,7 +11,9 @@ use std::time::Duration;
 use newsroom::store::SubscriberStatus;
 use reqwest::StatusCode;
 
-use crate::serve::{FORM, LIST_ID, SECRET, Server, client, runtime, site_with, status_and_events, token};
+use crate::serve::{
+    FORM, LIST_ID, SECRET, Server, client, runtime, site_with, status_and_events, token, wait_for_mail,
+};
 use crate::support::*;
 
 /// Sends `request` as raw bytes on a connection of its own and returns
@@ -200,4 +202,89 @@ fn only_trusted_proxies_name_the_client_and_nobody_spoofs_past_the_rightmost_unt
         "{}",
         stderr(&output)
     );
+}
+
+/// A sign-up of `address` by a client at `ip` behind the loopback proxy:
+/// the status and the page's text.
+async fn sign_up(server: &Server, ip: &str, address: &str) -> (u16, String) {
+    let response = client()
+        .post(server.url("/subscribe"))
+        .header("content-type", FORM)
+        .header("x-forwarded-for", ip)
+        .body(format!("email={}", address.replace('+', "%2B").replace('@', "%40")))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// Issue 27, point 6: 21 dot and plus spellings of one Gmail inbox got 20
+/// confirmations; nothing capped a domain or the whole form; an IPv6 client
+/// was limited by its full address, so one /64 was unlimited. Now one
+/// confirmation an hour per mailbox as delivered, per-domain and global
+/// caps (`429`, a log line), IPv6 clients limited per /64; what the relay
+/// received is counted.
+#[test]
+fn a_sign_up_flood_from_many_clients_mails_no_more_than_the_caps() {
+    let (site, _) = site_with(&["kim@example.org"]);
+    edit_config(
+        site.path(),
+        &[("serve:\n", "serve:\n  signup:\n    confirmations_per_hour: 40\n    per_domain_per_hour: 25\n")],
+    );
+    let smtp = crate::smtp_server::SmtpServer::start(Default::default());
+    let server = Server::start_with(site.path(), &[("NEWSROOM_SMTP_URL", &smtp.url())]);
+    let mailed = runtime().block_on(async {
+        // One /64: six sign-ups a minute, whatever the address in it.
+        let mut statuses = Vec::new();
+        for n in 0..8 {
+            statuses.push(sign_up(&server, &format!("2001:db8:ffff:1::{n:x}"), &format!("v6{n}@v6.example")).await.0);
+        }
+        assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 429, 429], "one /64 is one client");
+        let mut mailed = 6;
+
+        // 21 spellings of one Gmail inbox, from 21 clients: one confirmation.
+        let local = "janedoe";
+        for n in 0..21 {
+            let dotted: String = local
+                .chars()
+                .enumerate()
+                .flat_map(|(i, c)| (i > 0 && n & (1 << (i % 5)) != 0).then_some('.').into_iter().chain([c]))
+                .collect();
+            let address =
+                if n % 2 == 0 { format!("{dotted}+t{n}@gmail.com") } else { format!("{dotted}@googlemail.com") };
+            let (status, _) = sign_up(&server, &format!("198.51.100.{n}"), &address).await;
+            assert_eq!(status, 200, "{address}");
+        }
+        mailed += 1;
+
+        // Gmail's cap of 25 an hour: 21 used, four more mailboxes, then 429.
+        let mut statuses = Vec::new();
+        for n in 0..10 {
+            let (status, page) = sign_up(&server, &format!("192.0.2.{n}"), &format!("reader{n}@gmail.com")).await;
+            if status == 429 {
+                assert!(page.contains("Too many sign-ups") && page.contains("try again in"), "{page}");
+            }
+            statuses.push(status);
+        }
+        assert_eq!(statuses, [200, 200, 200, 200, 429, 429, 429, 429, 429, 429]);
+        mailed += 4;
+
+        // A thousand clients, each of its own /64 and domain: the form's cap
+        // of 40 an hour (37 counted so far) lets three more through.
+        let mut refused = 0;
+        for n in 0..1000 {
+            let (status, _) = sign_up(&server, &format!("2001:db8:{n:x}::1"), &format!("f{n}@d{n}.example")).await;
+            refused += usize::from(status == 429);
+        }
+        assert_eq!(refused, 997);
+        mailed + 3
+    });
+    assert_eq!(wait_for_mail(&smtp, mailed).len(), mailed);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(smtp.count(), mailed, "the relay received more than the caps allow");
+    let gmail = smtp.received().iter().filter(|m| m.recipient.contains("@g")).count();
+    assert_eq!(gmail, 5, "one confirmation for the 21 spellings of one inbox, four for the others");
+    let log = server.log();
+    assert!(log.contains("POST /subscribe: serve.signup.per_domain_per_hour (25 an hour) is reached"), "{log}");
+    assert!(log.contains("POST /subscribe: serve.signup.confirmations_per_hour (40 an hour) is reached: sign-ups are refused with 429"), "{log}");
 }
