@@ -231,6 +231,16 @@ pub struct ServeConfig {
     /// network: one host may use any address of it).
     #[serde(default)]
     pub ipv6_prefix: Option<u8>,
+    /// Connections open at once; default from the file-descriptor limit
+    /// (raised to the hard limit at start), less a headroom for the store
+    /// and the relay. When full, the oldest connection with no request in
+    /// flight is closed first.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Connections open at once from one peer that is not a trusted proxy;
+    /// default 64.
+    #[serde(default)]
+    pub max_connections_per_client: Option<usize>,
     /// Limits on sign-ups, against floods of confirmations.
     #[serde(default)]
     pub signup: SignUpLimitsConfig,

@@ -27,6 +27,19 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
     let requests_per_second = NonZeroU32::new(config.serve.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND))
         .ok_or_else(|| UsageError::Argument("serve.requests_per_second must be at least 1".into()))?;
     let clients = client_rule(&config.serve)?;
+    let fd_limit = newsroom::serve::raise_fd_limit();
+    let max_connections = match config.serve.max_connections {
+        Some(0) => return Err(UsageError::Argument("serve.max_connections must be at least 1".into()).into()),
+        Some(max) => max,
+        None => newsroom::serve::default_max_connections(fd_limit),
+    };
+    let max_connections_per_client = match config.serve.max_connections_per_client {
+        Some(0) => {
+            return Err(UsageError::Argument("serve.max_connections_per_client must be at least 1".into()).into());
+        }
+        Some(max) => max,
+        None => newsroom::serve::DEFAULT_PER_CLIENT,
+    };
     if config.digest.unsubscribe_url.as_deref().is_some_and(|url| url.contains("{email}")) {
         eprintln!(
             "warning: digest.unsubscribe_url carries {{email}}: serve answers only the opaque links (`{{public_url}}/unsubscribe/{{token}}`), which digests use when digest.unsubscribe_url is not set and serve.public_url is"
@@ -58,6 +71,8 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
         secret,
         requests_per_second,
         clients,
+        max_connections,
+        max_connections_per_client,
         log: Arc::new(|line| eprintln!("{line}")),
         signup,
         preview,

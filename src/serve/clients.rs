@@ -47,6 +47,11 @@ pub fn parse_network(text: &str) -> Option<IpNet> {
 }
 
 impl ClientRule {
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted(ip)
+    }
+
     fn trusted(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.trusted_proxies.iter().any(|net| net.contains(&ip))

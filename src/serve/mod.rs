@@ -13,6 +13,7 @@
 //! store before its response is sent ([`writer`]).
 
 mod clients;
+mod connections;
 mod floods;
 mod pages;
 mod preview;
@@ -45,6 +46,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::store::{Channel, Store, SubscriberStatus, WebOutcome, WebRequest};
 pub use clients::{ClientRule, parse_network};
+pub use connections::{DEFAULT_PER_CLIENT, default_max_connections, raise_fd_limit};
 pub use pages::mask;
 pub use preview::PreviewOptions;
 pub use signup::SignUpOptions;
@@ -77,6 +79,10 @@ pub struct Options {
     pub requests_per_second: NonZeroU32,
     /// Whose `X-Forwarded-For` is read, and how IPv6 clients are grouped.
     pub clients: ClientRule,
+    /// Connections held at once ([`connections`]).
+    pub max_connections: usize,
+    /// Connections one peer that is not a trusted proxy may hold.
+    pub max_connections_per_client: usize,
     /// Where a line per request goes (the command writes it to standard error).
     pub log: Arc<dyn Fn(String) + Send + Sync>,
     /// Sign-up, when the service can mail confirmations; `None`: the
@@ -131,6 +137,8 @@ pub async fn serve(
     });
     let router = router(app.clone());
     tokio::spawn(prune_limiters(Arc::downgrade(&app)));
+    let registry = connections::Registry::new(app.options.max_connections, app.options.max_connections_per_client);
+    let clients = app.options.clients.clone();
     drop(app);
 
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -149,14 +157,35 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let exempt = clients.is_trusted(peer.ip());
+                let ticket = match registry.admit(peer.ip(), exempt) {
+                    Ok(ticket) => ticket,
+                    // Dropped unanswered: the client has nothing finished to lose.
+                    Err(_) => continue,
+                };
                 let _ = stream.set_nodelay(true);
                 let router = router.clone();
+                let in_flight = ticket.in_flight.clone();
                 let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
-                    router.clone().oneshot(request.map(Body::new))
+                    let busy = connections::InFlight::new(&in_flight);
+                    let answer = router.clone().oneshot(request.map(Body::new));
+                    async move {
+                        let response = answer.await;
+                        drop(busy);
+                        response
+                    }
                 });
                 let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(connection);
+                tokio::spawn(async move {
+                    // Closed to make room ([`connections`]): dropping the
+                    // connection closes its socket.
+                    tokio::select! {
+                        _ = connection => {}
+                        () = ticket.close.notified() => {}
+                    }
+                    drop(ticket);
+                });
             }
             () = &mut shutdown => break,
         }

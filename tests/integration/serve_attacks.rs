@@ -288,3 +288,46 @@ fn a_sign_up_flood_from_many_clients_mails_no_more_than_the_caps() {
     assert!(log.contains("POST /subscribe: serve.signup.per_domain_per_hour (25 an hour) is reached"), "{log}");
     assert!(log.contains("POST /subscribe: serve.signup.confirmations_per_hour (40 an hour) is reached: sign-ups are refused with 429"), "{log}");
 }
+
+/// Issue 27, point 1: connections that never finish their headers took
+/// every file descriptor (the soft limit was kept, and nothing capped the
+/// connections), so `/healthz` and one-click POSTs timed out. Now the soft
+/// limit is raised to the hard one, connections are capped, and a full
+/// service closes its oldest connection with nothing in flight first.
+/// The server runs under a hard limit of 128 descriptors with
+/// `max_connections: 20`; 300 half-open connections are opened first.
+#[test]
+fn half_open_connections_beyond_the_cap_starve_neither_healthz_nor_one_click() {
+    use std::os::unix::process::CommandExt as _;
+    let (site, ids) = site_with(&["xan@example.org"]);
+    edit_config(site.path(), &[("serve:\n", "serve:\n  max_connections: 20\n")]);
+    let server = Server::start_tweaked(site.path(), &[], &[], |command| {
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 128, 128)
+                    .map_err(std::io::Error::from)
+            });
+        }
+    });
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut half_open = Vec::new();
+    for _ in 0..300 {
+        let mut stream = TcpStream::connect(&address).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+        half_open.push(stream);
+    }
+    let link = server.url(&format!("/unsubscribe/{}", token(ids[0])));
+    runtime().block_on(async {
+        // Far less than the 10 s header timeout that would free them anyway.
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(4)).build().unwrap();
+        for _ in 0..5 {
+            let health = client.get(server.url("/healthz")).send().await.expect("healthz answers");
+            assert_eq!(health.status(), StatusCode::OK);
+        }
+        let post = client.post(&link).header("content-type", FORM).body("List-Unsubscribe=One-Click");
+        assert_eq!(post.send().await.expect("the one-click POST is answered").status(), StatusCode::OK);
+    });
+    assert_eq!(status_and_events(site.path(), "xan@example.org").0, SubscriberStatus::Unsubscribed);
+    drop(half_open);
+}
