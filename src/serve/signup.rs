@@ -8,7 +8,10 @@
 //! fills the hidden field gets that page too, and nothing is recorded. The
 //! one difference a reader may see, "a confirmation was sent recently",
 //! depends only on what the same client asked in the last hour
-//! ([`RecentSignUps`]), never on the store.
+//! ([`RecentSignUps`]), never on the store. Nor does the time of the
+//! answer: what the store does with an address (record it, or not; mail,
+//! or not) runs after the answer is sent ([`record_sign_up`]), so the
+//! answer waits on no statement, commit or lock that depends on it.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -171,22 +174,31 @@ pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Respons
         // That inbox got a confirmation this hour, under this spelling or
         // another: nothing more is mailed, and the answer is the usual one.
         Verdict::MailboxHadOne => {}
+        // The store's work (record, decide whether to mail) depends on what
+        // the store holds of the address, so it runs after the answer: the
+        // answer waits on no statement, commit or lock that could tell a
+        // known address from a new one.
         Verdict::Mail => {
-            let outcome = match app.writer.ask(WebRequest::SignUp { address, name }).await {
-                Ok(outcome) => outcome,
-                Err(_) => return unavailable(),
-            };
-            if outcome.send_confirmation
-                && let Some(subscriber) = outcome.subscriber
-            {
-                tokio::spawn(mail_confirmation(app.clone(), subscriber.id, subscriber.address));
-            }
+            tokio::spawn(record_sign_up(app.clone(), address, name));
         }
     }
     // Noted whatever the store did, so the answer cannot tell a subscribed
     // address (nothing mailed) from a new one.
     let again = from.is_some_and(|ip| app.recent_signups.note(ip, &key, super::now().timestamp()));
     html(StatusCode::OK, if again { pages::sent_recently(masthead) } else { pages::check_inbox(masthead) })
+}
+
+/// Records a sign-up and mails its confirmation, after its answer was sent
+/// (a store that fails is logged: the reader may sign up again).
+async fn record_sign_up(app: Arc<App>, address: String, name: Option<String>) {
+    let masked = mask(&address);
+    match app.writer.ask(WebRequest::SignUp { address, name }).await {
+        Ok(WebOutcome { send_confirmation: true, subscriber: Some(subscriber), .. }) => {
+            mail_confirmation(app.clone(), subscriber.id, subscriber.address).await;
+        }
+        Ok(_) => {}
+        Err(error) => (app.options.log)(format!("sign-up of {masked} not recorded: {error:#}")),
+    }
 }
 
 /// `429` for a cap of [`super::floods`], saying what happened.

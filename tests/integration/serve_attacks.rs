@@ -331,3 +331,44 @@ fn half_open_connections_beyond_the_cap_starve_neither_healthz_nor_one_click() {
     assert_eq!(status_and_events(site.path(), "xan@example.org").0, SubscriberStatus::Unsubscribed);
     drop(half_open);
 }
+
+/// Issue 27, point 10: the answer to a sign-up waited on store work that
+/// depends on the address (a subscribed address was answered in 0.22 ms,
+/// others in 0.54–0.60 ms). Now the store's work runs after the answer:
+/// with the store locked by another writer, a known and a new address are
+/// both answered at once, alike, and the sign-up is recorded and mailed
+/// once the lock is gone. (Before: both waited for the lock, 10 s, then 503.)
+#[test]
+fn the_sign_up_answer_waits_on_no_store_work_for_any_address() {
+    if site_store_url().is_some() {
+        return;
+    }
+    let (site, _) = site_with(&["known@example.org"]);
+    let smtp = crate::smtp_server::SmtpServer::start(Default::default());
+    let server = Server::start_with(site.path(), &[("NEWSROOM_SMTP_URL", &smtp.url())]);
+    let lock = rusqlite::Connection::open(site.path().join(".newsroom/newsroom.sqlite")).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let answers = runtime().block_on(async {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        let mut answers = Vec::new();
+        for address in ["known%40example.org", "new%40example.org"] {
+            let response = client
+                .post(server.url("/subscribe"))
+                .header("content-type", FORM)
+                .body(format!("email={address}"))
+                .send()
+                .await
+                .expect("answered while the store is locked");
+            answers.push((response.status().as_u16(), response.text().await.unwrap()));
+        }
+        answers
+    });
+    assert_eq!(answers[0].0, 200);
+    assert_eq!(answers[0], answers[1], "a known and a new address are answered alike");
+    assert!(answers[0].1.contains("Check your inbox"), "{}", answers[0].1);
+    assert_eq!(smtp.count(), 0, "nothing mailed while the store is locked");
+    lock.execute_batch("COMMIT").unwrap();
+    let mail = wait_for_mail(&smtp, 1);
+    assert_eq!(mail[0].recipient, "new@example.org");
+    assert_eq!(status_and_events(site.path(), "new@example.org").0, SubscriberStatus::Pending);
+}
