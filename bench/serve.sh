@@ -27,7 +27,7 @@ N=${N:-100000}
 CONCURRENCY=${CONCURRENCY:-64}
 
 cargo build --release --quiet --bins --example serve_load
-BIN="$ROOT/target/release/newsroom"
+BIN=${BIN:-"$ROOT/target/release/newsroom"}
 LOAD="$ROOT/target/release/examples/serve_load"
 need_time
 if ! command -v sqlite3 >/dev/null; then apt_install sqlite3; fi

@@ -256,6 +256,41 @@ pub struct ServeConfig {
     /// few addresses, so keep it well above a person's pace.
     #[serde(default)]
     pub requests_per_second: Option<u32>,
+    /// The proxies whose `X-Forwarded-For` names the client: addresses or
+    /// CIDR ranges; default loopback (`127.0.0.0/8`, `::1/128`), where the
+    /// TLS proxy runs. `[]`: the peer is always the client.
+    #[serde(default)]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// The prefix length an IPv6 client is limited by; default 64 (a site's
+    /// network: one host may use any address of it).
+    #[serde(default)]
+    pub ipv6_prefix: Option<u8>,
+    /// Connections open at once; default from the file-descriptor limit
+    /// (raised to the hard limit at start), less a headroom for the store
+    /// and the relay. When full, the oldest connection with no request in
+    /// flight is closed first.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Connections open at once from one peer that is not a trusted proxy;
+    /// default 64.
+    #[serde(default)]
+    pub max_connections_per_client: Option<usize>,
+    /// Limits on sign-ups, against floods of confirmations.
+    #[serde(default)]
+    pub signup: SignUpLimitsConfig,
+}
+
+/// `serve.signup:` what stands between the sign-up form and the relay
+/// (besides one confirmation an hour per mailbox).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignUpLimitsConfig {
+    /// Sign-ups an hour in all; default 600. Past it: `429`, and a log line.
+    #[serde(default)]
+    pub confirmations_per_hour: Option<u32>,
+    /// Sign-ups an hour to one domain (`gmail.com`); default 300.
+    #[serde(default)]
+    pub per_domain_per_hour: Option<u32>,
 }
 
 /// The `delivery:` section.

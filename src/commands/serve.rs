@@ -13,7 +13,7 @@ use newsroom::digest::Month;
 use newsroom::digest::confirm::ConfirmTemplate;
 use newsroom::digest::message::{SECRET_FOR_SERVING, SecretPolicy, UnsubscribeSecret};
 use newsroom::error::UsageError;
-use newsroom::serve::{Options, PreviewOptions, SignUpOptions, serve};
+use newsroom::serve::{ClientRule, Options, PreviewOptions, SignUpOptions, parse_network, serve};
 use newsroom::site::Site;
 use newsroom::store::Store;
 
@@ -26,6 +26,20 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
     let listen = args.listen.or_else(|| config.serve.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let requests_per_second = NonZeroU32::new(config.serve.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND))
         .ok_or_else(|| UsageError::Argument("serve.requests_per_second must be at least 1".into()))?;
+    let clients = client_rule(&config.serve)?;
+    let fd_limit = newsroom::serve::raise_fd_limit();
+    let max_connections = match config.serve.max_connections {
+        Some(0) => return Err(UsageError::Argument("serve.max_connections must be at least 1".into()).into()),
+        Some(max) => max,
+        None => newsroom::serve::default_max_connections(fd_limit),
+    };
+    let max_connections_per_client = match config.serve.max_connections_per_client {
+        Some(0) => {
+            return Err(UsageError::Argument("serve.max_connections_per_client must be at least 1".into()).into());
+        }
+        Some(max) => max,
+        None => newsroom::serve::DEFAULT_PER_CLIENT,
+    };
     if config.digest.unsubscribe_url.as_deref().is_some_and(|url| url.contains("{email}")) {
         eprintln!(
             "warning: digest.unsubscribe_url carries {{email}}: serve answers only the opaque links (`{{public_url}}/unsubscribe/{{token}}`), which digests use when digest.unsubscribe_url is not set and serve.public_url is"
@@ -56,6 +70,9 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
         list_id: config.digest.list_id.clone(),
         secret,
         requests_per_second,
+        clients,
+        max_connections,
+        max_connections_per_client,
         log: Arc::new(|line| eprintln!("{line}")),
         signup,
         preview,
@@ -105,6 +122,30 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `serve.trusted_proxies` and `serve.ipv6_prefix`, checked.
+fn client_rule(serve: &newsroom::config::ServeConfig) -> Result<ClientRule> {
+    let mut rule = ClientRule::default();
+    if let Some(list) = &serve.trusted_proxies {
+        rule.trusted_proxies = list
+            .iter()
+            .map(|entry| {
+                parse_network(entry).ok_or_else(|| {
+                    UsageError::Argument(format!(
+                        "serve.trusted_proxies: `{entry}` is not an address or a CIDR range (such as 127.0.0.1, 10.0.0.0/8 or ::1/128)"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(prefix) = serve.ipv6_prefix {
+        if !(1..=128).contains(&prefix) {
+            return Err(UsageError::Argument(format!("serve.ipv6_prefix must be from 1 to 128, not {prefix}")).into());
+        }
+        rule.ipv6_prefix = prefix;
+    }
+    Ok(rule)
+}
+
 enum SignUpOff {
     /// Something is missing: serve runs without sign-up, and says why.
     Because(String),
@@ -128,7 +169,24 @@ fn sign_up(site: &Site) -> Result<SignUpOptions, SignUpOff> {
         newsroom::delivery::relay(config.delivery.timeout).map_err(|error| SignUpOff::Because(format!("{error:#}")))?;
     let template = ConfirmTemplate::load(&site.root).map_err(SignUpOff::Error)?;
     let dkim = newsroom::digest::dkim::for_site(site).map_err(|e| SignUpOff::Error(e.into()))?;
-    Ok(SignUpOptions { public_url, config: config.clone(), template, relay, dkim })
+    let hourly = |value: Option<u32>, key: &str| match value {
+        None => Ok(None),
+        Some(n) => NonZeroU32::new(n)
+            .map(Some)
+            .ok_or_else(|| SignUpOff::Error(UsageError::Argument(format!("{key} must be at least 1")).into())),
+    };
+    let limits = &config.serve.signup;
+    let confirmations_per_hour = hourly(limits.confirmations_per_hour, "serve.signup.confirmations_per_hour")?;
+    let per_domain_per_hour = hourly(limits.per_domain_per_hour, "serve.signup.per_domain_per_hour")?;
+    Ok(SignUpOptions {
+        public_url,
+        config: config.clone(),
+        template,
+        relay,
+        dkim,
+        confirmations_per_hour,
+        per_domain_per_hour,
+    })
 }
 
 /// `--watch`: rebuild the site and the month's preview when a post, a

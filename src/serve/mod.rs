@@ -12,6 +12,9 @@
 //! the route, never the token or an address. A change is committed to the
 //! store before its response is sent ([`writer`]).
 
+mod clients;
+mod connections;
+mod floods;
 mod pages;
 mod preview;
 mod signup;
@@ -26,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Multipart, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Multipart, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +45,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::store::{Channel, Store, SubscriberStatus, WebOutcome, WebRequest};
+pub use clients::{ClientRule, parse_network};
+pub use connections::{DEFAULT_PER_CLIENT, default_max_connections, raise_fd_limit};
 pub use pages::mask;
 pub use preview::PreviewOptions;
 pub use signup::SignUpOptions;
@@ -72,6 +77,12 @@ pub struct Options {
     pub secret: Vec<u8>,
     /// Requests a second one client may make (bursts of twice as many).
     pub requests_per_second: NonZeroU32,
+    /// Whose `X-Forwarded-For` is read, and how IPv6 clients are grouped.
+    pub clients: ClientRule,
+    /// Connections held at once ([`connections`]).
+    pub max_connections: usize,
+    /// Connections one peer that is not a trusted proxy may hold.
+    pub max_connections_per_client: usize,
     /// Where a line per request goes (the command writes it to standard error).
     pub log: Arc<dyn Fn(String) + Send + Sync>,
     /// Sign-up, when the service can mail confirmations; `None`: the
@@ -90,7 +101,11 @@ struct App {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     signup_limiter: DefaultKeyedRateLimiter<IpAddr>,
     recent_signups: signup::RecentSignUps,
+    signup_limits: floods::SignUpLimits,
 }
+
+/// How often the keyed limiters forget the clients whose limit is full again.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves on `listener` until `shutdown` completes, then lets requests in
 /// flight finish (up to [`GRACE`]) and the store's writer commit what it
@@ -106,14 +121,24 @@ pub async fn serve(
         .allow_burst(options.requests_per_second.saturating_mul(NonZeroU32::new(2).expect("2 is not zero")));
     let log = options.log.clone();
     let signups = NonZeroU32::new(SIGNUPS_PER_MINUTE).expect("not zero");
+    let hourly =
+        |configured: Option<NonZeroU32>, default| configured.unwrap_or(NonZeroU32::new(default).expect("not zero"));
+    let signup_limits = floods::SignUpLimits::new(
+        hourly(options.signup.as_ref().and_then(|s| s.confirmations_per_hour), floods::DEFAULT_CONFIRMATIONS_PER_HOUR),
+        hourly(options.signup.as_ref().and_then(|s| s.per_domain_per_hour), floods::DEFAULT_PER_DOMAIN_PER_HOUR),
+    );
     let app = Arc::new(App {
         writer,
         options,
         limiter: RateLimiter::keyed(quota),
         signup_limiter: RateLimiter::keyed(Quota::per_minute(signups).allow_burst(signups)),
         recent_signups: signup::RecentSignUps::default(),
+        signup_limits,
     });
     let router = router(app.clone());
+    tokio::spawn(prune_limiters(Arc::downgrade(&app)));
+    let registry = connections::Registry::new(app.options.max_connections, app.options.max_connections_per_client);
+    let clients = app.options.clients.clone();
     drop(app);
 
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -132,14 +157,35 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let exempt = clients.is_trusted(peer.ip());
+                let ticket = match registry.admit(peer.ip(), exempt) {
+                    Ok(ticket) => ticket,
+                    // Dropped unanswered: the client has nothing finished to lose.
+                    Err(_) => continue,
+                };
                 let _ = stream.set_nodelay(true);
                 let router = router.clone();
+                let in_flight = ticket.in_flight.clone();
                 let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
-                    router.clone().oneshot(request.map(Body::new))
+                    let busy = connections::InFlight::new(&in_flight);
+                    let answer = router.clone().oneshot(request.map(Body::new));
+                    async move {
+                        let response = answer.await;
+                        drop(busy);
+                        response
+                    }
                 });
                 let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(connection);
+                tokio::spawn(async move {
+                    // Closed to make room ([`connections`]): dropping the
+                    // connection closes its socket.
+                    tokio::select! {
+                        _ = connection => {}
+                        () = ticket.close.notified() => {}
+                    }
+                    drop(ticket);
+                });
             }
             () = &mut shutdown => break,
         }
@@ -155,6 +201,20 @@ pub async fn serve(
         log(format!("requests still running {} s after the signal were cut off", GRACE.as_secs()));
     }
     Ok(())
+}
+
+/// Every [`PRUNE_EVERY`], forgets the keys of every keyed limiter whose
+/// state is fresh again ([`floods::prune`]), until the service stops.
+async fn prune_limiters(app: std::sync::Weak<App>) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let Some(app) = app.upgrade() else { return };
+        floods::prune(&app.limiter);
+        floods::prune(&app.signup_limiter);
+        app.signup_limits.prune();
+    }
 }
 
 fn router(app: Arc<App>) -> Router {
@@ -183,7 +243,8 @@ fn router(app: Arc<App>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT));
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(middleware::from_fn(own_pages));
     // A route may set its own policy (the preview's pages and frames);
     // every other response gets these.
     for (name, value) in headers {
@@ -207,24 +268,16 @@ async fn log_request(State(app): State<Arc<App>>, request: Request, next: Next) 
     response
 }
 
-/// The client a request comes from: the peer, or, when the peer is this
-/// machine (the TLS proxy in front), the last address the proxy added to
-/// `X-Forwarded-For`.
-fn client(request: &Request) -> Option<IpAddr> {
+/// The bucket of the client a request comes from ([`clients`]).
+fn client(app: &App, request: &Request) -> Option<IpAddr> {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
-    if peer.is_loopback()
-        && let Some(forwarded) =
-            request.headers().get_all(HeaderName::from_static("x-forwarded-for")).iter().next_back()
-        && let Some(last) = forwarded.to_str().ok().and_then(|list| list.rsplit(',').next())
-        && let Ok(ip) = last.trim().parse()
-    {
-        return Some(ip);
-    }
-    Some(peer)
+    let forwarded = request.headers().get_all(HeaderName::from_static("x-forwarded-for")).iter().map(|v| v.as_bytes());
+    let rule = &app.options.clients;
+    Some(rule.bucket(rule.client(peer, forwarded)))
 }
 
 async fn rate_limit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    if let Some(ip) = client(&request)
+    if let Some(ip) = client(&app, &request)
         && let Err(not_until) = app.limiter.check_key(&ip)
     {
         let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
@@ -251,7 +304,47 @@ fn now() -> chrono::DateTime<chrono::Utc> {
 }
 
 fn html(status: StatusCode, page: Markup) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page.into_string()).into_response()
+    let mut response =
+        (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page.into_string()).into_response();
+    response.extensions_mut().insert(OwnPage);
+    response
+}
+
+/// Marks a response whose body this service wrote.
+#[derive(Clone, Copy)]
+struct OwnPage;
+
+/// Every error answer is one of this service's pages: the texts axum,
+/// tower-http and the extractors put in theirs ("Failed to buffer the
+/// request body: length limit exceeded", multipart parser errors) name
+/// the machinery and are not for readers, so any error response this
+/// service did not write itself gets a page of its own for its status,
+/// with the status and headers (`Allow`, `Retry-After`) kept.
+async fn own_pages(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<OwnPage>().is_some() {
+        return response;
+    }
+    let (mut parts, _their_text) = response.into_parts();
+    let (title, text) = pages::error_text(status);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    Response::from_parts(parts, Body::from(pages::failure(title, text).into_string()))
+}
+
+/// The token a link carries: the last segment of the path as it was sent,
+/// not percent-decoded. Tokens are made of digits, `-` and lowercase hex,
+/// so `%34%32-…` or `42-3F9A…` is another spelling, and only the one
+/// spelling newsroom mails verifies.
+struct Token(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Token {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Token(parts.uri.path().rsplit('/').next().unwrap_or_default().to_string()))
+    }
 }
 
 fn unavailable() -> Response {
@@ -277,7 +370,7 @@ impl App {
 }
 
 /// GET of an unsubscribe link: a page with a button; nothing changes.
-async fn show_unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+async fn show_unsubscribe(State(app): State<Arc<App>>, Token(token): Token) -> Response {
     let Some(id) = app.verify(&token) else { return app.invalid_link() };
     let list = app.masthead();
     match app.writer.ask(WebRequest::Look(id)).await {
@@ -300,7 +393,7 @@ fn resubscribable(subscriber: Option<&crate::store::SubscriberRecord>) -> Option
 /// (`List-Unsubscribe=One-Click`, urlencoded or multipart), or the page's
 /// buttons (`action=unsubscribe|resubscribe`). Answers 200 with a page:
 /// no redirect, no cookie.
-async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>, request: Request) -> Response {
+async fn unsubscribe(State(app): State<Arc<App>>, Token(token): Token, request: Request) -> Response {
     let Some(id) = app.verify(&token) else { return app.invalid_link() };
     let form = match form_fields(request).await {
         Ok(form) => form,
@@ -385,7 +478,11 @@ async fn form_fields(request: Request) -> Result<Form, Response> {
 async fn healthz(State(app): State<Arc<App>>) -> Response {
     match app.writer.ask(WebRequest::Look(0)).await {
         Ok(_) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok\n").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer\n").into_response(),
+        Err(_) => {
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer\n").into_response();
+            response.extensions_mut().insert(OwnPage);
+            response
+        }
     }
 }
 

@@ -338,6 +338,22 @@ pub fn failure(title: &str, text: &str) -> Markup {
     page(title, Depth::Unknown, None, html! { h1 { (title) } p { (text) } })
 }
 
+/// The title and text of the page for an error status the service did not
+/// write a page for itself (a rejection of axum or tower-http).
+pub fn error_text(status: axum::http::StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("Bad request", "The request could not be read. Nothing was changed."),
+        404 => ("Not found", "There is no page at this address."),
+        405 => ("Not allowed", "This page does not take that kind of request. Nothing was changed."),
+        408 => ("Too slow", "The request took too long to arrive. Nothing was changed: try again."),
+        413 => ("Too large", "The request is larger than this service takes (16 KiB). Nothing was changed."),
+        415 => ("Unsupported form", "Send the form as application/x-www-form-urlencoded or multipart/form-data."),
+        431 => ("Headers too large", "The request's headers are larger than this service takes. Nothing was changed."),
+        500..=599 => ("Not done", "Nothing was changed: something went wrong here. Try again in a minute."),
+        _ => ("Not done", "The request could not be handled. Nothing was changed."),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,18 +8,22 @@
 //! fills the hidden field gets that page too, and nothing is recorded. The
 //! one difference a reader may see, "a confirmation was sent recently",
 //! depends only on what the same client asked in the last hour
-//! ([`RecentSignUps`]), never on the store.
+//! ([`RecentSignUps`]), never on the store. Nor does the time of the
+//! answer: what the store does with an address (record it, or not; mail,
+//! or not) runs after the answer is sent ([`record_sign_up`]), so the
+//! answer waits on no statement, commit or lock that depends on it.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use sha2::{Digest as _, Sha256};
 
-use super::{App, client, form_fields, html, mask, pages, unavailable};
+use super::floods::Verdict;
+use super::{App, Token, client, form_fields, html, mask, pages, unavailable};
 use crate::delivery::relay::{Outcome, Relay};
 use crate::digest::confirm::{self, ConfirmTemplate};
 use crate::store::web::{CONFIRMATION_INTERVAL_SECONDS, issued_before_last_change};
@@ -37,6 +41,10 @@ pub struct SignUpOptions {
     pub relay: Relay,
     /// Signs confirmations as the digests are signed (`delivery.dkim`).
     pub dkim: Option<Arc<crate::digest::dkim::Signers>>,
+    /// `serve.signup.confirmations_per_hour` ([`super::floods`]; `None`: the default).
+    pub confirmations_per_hour: Option<std::num::NonZeroU32>,
+    /// `serve.signup.per_domain_per_hour`.
+    pub per_domain_per_hour: Option<std::num::NonZeroU32>,
 }
 
 /// The honeypot: hidden from people, filled in by form-filling bots.
@@ -121,7 +129,7 @@ pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Respons
     if app.options.signup.is_none() {
         return closed(&app);
     }
-    let from = client(&request);
+    let from = client(&app, &request);
     // A stricter rate than the service's own: each sign-up may send a message.
     if let Some(ip) = from
         && app.signup_limiter.check_key(&ip).is_err()
@@ -154,19 +162,56 @@ pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Respons
         return html(StatusCode::BAD_REQUEST, pages::subscribe_form(masthead, Some(&shown), email, form_name));
     }
     let key = crate::subscribers::matching_key(&address);
-    let outcome = match app.writer.ask(WebRequest::SignUp { address, name }).await {
-        Ok(outcome) => outcome,
-        Err(_) => return unavailable(),
-    };
-    if outcome.send_confirmation
-        && let Some(subscriber) = outcome.subscriber
-    {
-        tokio::spawn(mail_confirmation(app.clone(), subscriber.id, subscriber.address));
+    match app.signup_limits.check(&address) {
+        Verdict::Refused { limit, per_hour, retry_after } => {
+            if app.signup_limits.log_refusal(limit, super::now().timestamp().max(0) as u64) {
+                (app.options.log)(format!(
+                    "POST /subscribe: {limit} ({per_hour} an hour) is reached: sign-ups are refused with 429 for {retry_after} s"
+                ));
+            }
+            return too_many_sign_ups(&app, retry_after);
+        }
+        // That inbox got a confirmation this hour, under this spelling or
+        // another: nothing more is mailed, and the answer is the usual one.
+        Verdict::MailboxHadOne => {}
+        // The store's work (record, decide whether to mail) depends on what
+        // the store holds of the address, so it runs after the answer: the
+        // answer waits on no statement, commit or lock that could tell a
+        // known address from a new one.
+        Verdict::Mail => {
+            tokio::spawn(record_sign_up(app.clone(), address, name));
+        }
     }
     // Noted whatever the store did, so the answer cannot tell a subscribed
     // address (nothing mailed) from a new one.
     let again = from.is_some_and(|ip| app.recent_signups.note(ip, &key, super::now().timestamp()));
     html(StatusCode::OK, if again { pages::sent_recently(masthead) } else { pages::check_inbox(masthead) })
+}
+
+/// Records a sign-up and mails its confirmation, after its answer was sent
+/// (a store that fails is logged: the reader may sign up again).
+async fn record_sign_up(app: Arc<App>, address: String, name: Option<String>) {
+    let masked = mask(&address);
+    match app.writer.ask(WebRequest::SignUp { address, name }).await {
+        Ok(WebOutcome { send_confirmation: true, subscriber: Some(subscriber), .. }) => {
+            mail_confirmation(app.clone(), subscriber.id, subscriber.address).await;
+        }
+        Ok(_) => {}
+        Err(error) => (app.options.log)(format!("sign-up of {masked} not recorded: {error:#}")),
+    }
+}
+
+/// `429` for a cap of [`super::floods`], saying what happened.
+fn too_many_sign_ups(app: &App, retry_after: u64) -> Response {
+    let minutes = retry_after.div_ceil(60);
+    let text = format!(
+        "{} has taken as many sign-ups as it can for now. Nothing was recorded: try again in {minutes} minute{}.",
+        app.options.list_name,
+        if minutes == 1 { "" } else { "s" }
+    );
+    let mut response = html(StatusCode::TOO_MANY_REQUESTS, pages::failure("Too many sign-ups", &text));
+    response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after.into());
+    response
 }
 
 /// Mails the confirmation link; the reader is waiting for it, the request
@@ -237,7 +282,7 @@ impl App {
 
 /// GET of a confirmation link: a page with the button, or what the reader
 /// needs to know instead; nothing changes.
-pub async fn show_confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+pub async fn show_confirm(State(app): State<Arc<App>>, Token(token): Token) -> Response {
     match app.confirmation(&token) {
         Ok(link) => app.look_at_confirmation(link).await,
         Err(page) => *page,
@@ -245,7 +290,7 @@ pub async fn show_confirm(State(app): State<Arc<App>>, Path(token): Path<String>
 }
 
 /// POST of a confirmation link: subscribed, or already.
-pub async fn confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+pub async fn confirm(State(app): State<Arc<App>>, Token(token): Token) -> Response {
     let (id, issued) = match app.confirmation(&token) {
         Ok(Confirmation::Valid { id, issued }) => (id, issued),
         Ok(expired) => return app.look_at_confirmation(expired).await,

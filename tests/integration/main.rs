@@ -19,6 +19,7 @@ mod properties;
 mod reader_pages;
 mod send;
 mod serve;
+mod serve_attacks;
 mod smtp_server;
 mod store;
 mod support;

@@ -36,7 +36,20 @@ impl Server {
     }
 
     pub fn start_args(site: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("newsroom"))
+        Server::start_tweaked(site, env, args, |_| {})
+    }
+
+    /// [`Server::start_args`], with the command changed by `tweak` first
+    /// (a lower descriptor limit, say).
+    pub fn start_tweaked(
+        site: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+        tweak: impl FnOnce(&mut std::process::Command),
+    ) -> Server {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("newsroom"));
+        tweak(&mut command);
+        let mut child = command
             .env("NEWSROOM_NOW", NOW)
             .env_remove("NEWSROOM_SMTP_URL")
             .env_remove("NEWSROOM_STORE_URL")
