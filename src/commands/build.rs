@@ -30,6 +30,7 @@ pub fn run(out: &mut Out, site: &Site, args: BuildArgs, now: DateTime<Utc>) -> R
             feed_sets: usize,
             digest_archives: usize,
             assets_copied: usize,
+            assets_reused: usize,
             skipped: &'a [std::path::PathBuf],
             scheduled: &'a Scheduled,
             #[serde(flatten)]
@@ -42,6 +43,7 @@ pub fn run(out: &mut Out, site: &Site, args: BuildArgs, now: DateTime<Utc>) -> R
             feed_sets: report.feed_sets,
             digest_archives: report.digest_archives,
             assets_copied: report.assets_copied,
+            assets_reused: report.assets_reused,
             skipped: &report.skipped,
             scheduled: &report.scheduled,
             problems: Problems::new(report.diagnostics.clone(), 0),
@@ -78,12 +80,17 @@ pub fn run(out: &mut Out, site: &Site, args: BuildArgs, now: DateTime<Utc>) -> R
     }
     writeln!(
         out,
-        "built {} post(s) into {}: {} feed set(s), {} digest archive page(s), {} file(s) copied{}{}",
+        "built {} post(s) into {}: {} feed set(s), {} digest archive page(s), {} file(s) copied{}{}{}",
         report.listed_posts,
         report.out_dir.display(),
         report.feed_sets,
         report.digest_archives,
         report.assets_copied,
+        if report.assets_reused == 0 {
+            String::new()
+        } else {
+            format!(", {} unchanged file(s) kept from the previous build", report.assets_reused)
+        },
         if report.skipped.is_empty() { String::new() } else { format!(", {} post(s) skipped", report.skipped.len()) },
         if report.scheduled.count == 0 { String::new() } else { format!("; {}", report.scheduled) },
     )?;

@@ -17,6 +17,7 @@ mod local_trial;
 mod month_end;
 mod properties;
 mod reader_pages;
+mod rebuild;
 mod send;
 mod serve;
 mod serve_attacks;

@@ -278,12 +278,15 @@ async fn get(server: &Server, path: &str) -> (StatusCode, String) {
 }
 
 /// Every file under `dir`, relative, with `/` between folders.
+/// The files a reader may be given: the hidden ones (`build`'s manifest of
+/// the files it copied) are newsroom's own.
 fn files_under(dir: &Path) -> BTreeSet<String> {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .map(Result::unwrap)
         .filter(|e| e.file_type().is_file())
         .map(|e| e.path().strip_prefix(dir).unwrap().to_str().unwrap().replace('\\', "/"))
+        .filter(|path| !path.split('/').any(|segment| segment.starts_with('.')))
         .collect()
 }
 

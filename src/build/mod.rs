@@ -6,14 +6,16 @@
 //! load, up to a memory budget), render the rest a month at a time (each
 //! month's archive page written as it goes), make the feed sets, write
 //! them, swap the folder in. The posts' local files are copied on a thread
-//! of their own from the moment a post's rendering names them
-//! ([`Copier`]).
+//! of their own from the moment a post's rendering names them, and a
+//! re-build keeps the earlier copies of those that did not change
+//! ([`assets`]).
+
+mod assets;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{OnceLock, mpsc};
-use std::thread;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -28,8 +30,10 @@ use crate::feed::{self, Entry, FeedSpec};
 use crate::markdown::{self, Parts, RenderedPost};
 use crate::render;
 use crate::site::{Input, Site};
-use crate::staging::{replace_dir, stage_dir};
+use crate::staging::{replace_dir_reusing, stage_dir};
 use crate::urls;
+use assets::Copier;
+pub use assets::MANIFEST;
 
 /// What `build` is asked to do.
 #[derive(Debug, Clone, Default)]
@@ -56,6 +60,9 @@ pub struct BuildReport {
     pub feed_sets: usize,
     /// Local files copied into the output.
     pub assets_copied: usize,
+    /// Local files unchanged since the previous build, whose copies in the
+    /// previous output were kept.
+    pub assets_reused: usize,
     /// Months with a web version of their digest.
     pub digest_archives: usize,
     /// Posts left out until their date.
@@ -95,7 +102,7 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     let no_links = HashMap::new();
     let staging = stage_dir(&out_dir)?;
     // Dropped (and so finished) before the staging folder on every way out.
-    let copier = Copier::start(staging.path())?;
+    let copier = Copier::start(staging.path(), &out_dir)?;
     let loaded = load_rendering_listed(site, now, parts, budget, &no_links, &copier)?;
     report.skipped = loaded.rejected.clone();
     report.scheduled = Scheduled::of(&loaded.posts, now);
@@ -144,10 +151,12 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     let entries: Vec<Entry> = in_a_feed.iter().map(|(post, rendered)| Entry { post, rendered }).collect();
     let feeds = feed_sets(site, &entries, now)?;
     let feeds_written = write_feeds(site, staging.path(), &feeds);
-    let assets_copied = copier.finish();
+    let published = copier.finish();
     feeds_written?;
-    report.assets_copied = assets_copied?;
-    replace_dir(staging, &out_dir)?;
+    let published = published?;
+    report.assets_copied = published.copied;
+    report.assets_reused = published.reused;
+    replace_dir_reusing(staging, &out_dir, &published.reused_folders)?;
 
     diagnostics::sort(&mut diagnostics);
     report.diagnostics = diagnostics;
@@ -218,89 +227,6 @@ fn write_feeds(site: &Site, out: &Path, feeds: &FeedOutput) -> Result<()> {
         }
         Ok(())
     })
-}
-
-/// Copies the posts' local files (output-relative path → source file) into
-/// the staging folder on a thread of its own, from the moment a rendering
-/// names them, while the posts go on rendering on the other threads.
-///
-/// A site whose posts each show an image of their own has as many files to
-/// create as posts, and at 10,000 posts creating them costs the kernel more
-/// than reading and rendering the posts costs both cores (`cp -r` of the
-/// same files takes 1.3 times the render limit): done after rendering, it
-/// doubled the build. One thread, because creating files and folders does
-/// not go faster on two (the file system serialises it; a second thread
-/// only spins on its locks). Each file is copied once and each folder made
-/// once, whichever posts name them.
-struct Copier {
-    sender: Option<mpsc::Sender<BTreeMap<PathBuf, PathBuf>>>,
-    thread: Option<thread::JoinHandle<Result<usize>>>,
-}
-
-impl Copier {
-    fn start(out: &Path) -> Result<Copier> {
-        let out = out.to_path_buf();
-        let (sender, receiver) = mpsc::channel::<BTreeMap<PathBuf, PathBuf>>();
-        let thread = thread::Builder::new()
-            .name("copy-files".into())
-            .spawn(move || -> Result<usize> {
-                let mut copied = HashSet::new();
-                let mut folders = HashSet::new();
-                for (relative, source) in receiver.into_iter().flatten() {
-                    if copied.contains(&relative) {
-                        continue;
-                    }
-                    if let Some(folder) = relative.parent()
-                        && !folders.contains(folder)
-                    {
-                        let dir = out.join(folder);
-                        fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
-                        folders.insert(folder.to_path_buf());
-                    }
-                    fs::copy(&source, out.join(&relative))
-                        .with_context(|| format!("failed to copy `{}`", source.display()))?;
-                    copied.insert(relative);
-                }
-                Ok(copied.len())
-            })
-            .context("failed to start the thread that copies the posts' files")?;
-        Ok(Copier { sender: Some(sender), thread: Some(thread) })
-    }
-
-    /// Hands the files a rendering names over to be copied, unless the
-    /// rendering failed (a post left out publishes nothing).
-    fn take_copies(&self, rendered: &mut RenderedPost) {
-        if rendered.copies.is_empty() || rendered.diagnostics.iter().any(Diagnostic::is_error) {
-            return;
-        }
-        let copies = std::mem::take(&mut rendered.copies);
-        // A closed channel means the thread stopped on an error, which
-        // `finish` reports.
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(copies);
-        }
-    }
-
-    /// Waits for every file handed over to be copied: how many were.
-    fn finish(mut self) -> Result<usize> {
-        self.sender = None;
-        match self.thread.take().map(thread::JoinHandle::join) {
-            Some(Ok(copied)) => copied,
-            Some(Err(_)) => anyhow::bail!("the thread that copies the posts' files panicked"),
-            None => Ok(0),
-        }
-    }
-}
-
-impl Drop for Copier {
-    /// A build that stops early still waits for the copying to stop, so that
-    /// nothing writes into the staging folder while it is removed.
-    fn drop(&mut self) {
-        self.sender = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// Whether a rendering made without the other posts' permalinks met a link
