@@ -6,6 +6,7 @@ mod bad_inputs;
 mod browser;
 mod cli;
 mod corpus_posts;
+mod deploy;
 mod digest;
 mod dkim;
 mod example_site;

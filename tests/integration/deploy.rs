@@ -1,0 +1,81 @@
+//! The deployment recipes of docs/deploy.md, as files in the repository
+//! and run as a user would run them (issue 26, point 2): the systemd units
+//! and the cron script under contrib/ are the ones the page shows (byte for
+//! byte, so they cannot drift), and the cron script sends under `env -i`
+//! with nothing but its environment file. `.ci/run` runs
+//! `systemd-analyze verify` on the units the Debian package installs.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::smtp_server::SmtpServer;
+use crate::support::*;
+
+/// A 64-hex-digit secret, as `newsroom secret` prints one.
+const STRONG_SECRET: &str = "5f0c3e9a1b7d2c4e6f8a0b1c3d5e7f9a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e";
+
+const CONTRIB: [&str; 4] = [
+    "contrib/systemd/newsroom-serve.service",
+    "contrib/systemd/newsroom-send.service",
+    "contrib/systemd/newsroom-send.timer",
+    "contrib/cron/newsroom-send",
+];
+
+#[test]
+fn deploy_md_shows_the_repository_s_units_and_cron_script_byte_for_byte() {
+    let root = repo_root();
+    let page = std::fs::read_to_string(root.join("docs/deploy.md")).unwrap();
+    for file in CONTRIB {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let block = format!("`{file}`:\n\n```\n{text}```\n");
+        assert!(page.contains(&block), "docs/deploy.md does not show {file} as it is in the repository");
+    }
+    for unit in &CONTRIB[..3] {
+        let text = std::fs::read_to_string(root.join(unit)).unwrap();
+        for line in text.lines().filter(|line| !line.starts_with('#')) {
+            // systemd.syntax(7): only a whole line is a comment.
+            assert!(!line.contains('#'), "{unit}: `{line}` would keep its `#` as part of the value");
+        }
+    }
+    assert!(!page.contains("example.org/newsroom-x86_64-linux.tar.gz"), "the CI example installs a placeholder");
+}
+
+#[test]
+fn the_cron_script_sends_with_only_its_environment_file() {
+    let site = copy_example_site();
+    let smtp = SmtpServer::start(Default::default());
+    let env_file = site.path().join("newsroom.env");
+    // KEY=value lines, as systemd's EnvironmentFile= reads them too; the
+    // clock is pinned here so that "last month" is October's digest.
+    std::fs::write(
+        &env_file,
+        format!("NEWSROOM_SMTP_URL={}\nNEWSROOM_UNSUBSCRIBE_SECRET={STRONG_SECRET}\nNEWSROOM_NOW={NOW}\n", smtp.url()),
+    )
+    .unwrap();
+    let binary = assert_cmd::cargo::cargo_bin("newsroom");
+    let bin_dir = binary.parent().unwrap();
+    let script = repo_root().join("contrib/cron/newsroom-send");
+    let output = cron(&script, bin_dir, &env_file, site.path());
+    assert!(output.status.success(), "{}\n{}", stdout(&output), stderr(&output));
+    let expected = smtp.count();
+    assert!(expected > 0, "the relay received nothing: {}", stdout(&output));
+    assert!(stdout(&output).contains(&format!("{expected} sent")), "{}", stdout(&output));
+
+    // Run again (cron's next attempt after a crash): nobody is mailed twice.
+    let again = cron(&script, bin_dir, &env_file, site.path());
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(smtp.count(), expected);
+}
+
+/// The script as cron runs it: an empty environment but PATH (here the
+/// test binary's folder), its two variables, no shell profile.
+fn cron(script: &Path, bin_dir: &Path, env_file: &Path, site: &Path) -> std::process::Output {
+    Command::new("env")
+        .arg("-i")
+        .arg(format!("PATH={}:/usr/bin:/bin", bin_dir.display()))
+        .arg(format!("ENV_FILE={}", env_file.display()))
+        .arg(format!("SITE={}", site.display()))
+        .arg(script)
+        .output()
+        .unwrap()
+}
