@@ -18,15 +18,24 @@ pub fn run(out: &mut Out, dir: &Path, args: &InitArgs, now: DateTime<Utc>) -> Re
         writeln!(out, "  {}", file.display())?;
     }
     let cd = if dir == Path::new(".") { String::new() } else { format!("  cd {}\n", dir.display()) };
+    let month = Month::previous(now);
     write!(
         out,
         "\nnext:\n{cd}  newsroom check                      # every problem, before anything is published\n  \
          newsroom build                      # the feeds, into public/\n  \
-         newsroom digest preview --month {}  # last month's digest (the example post) as files, in preview/\n\
-         Before `newsroom digest send`, set digest.from, digest.postal_address and\n\
-         digest.unsubscribe_url in newsroom.yaml. (`cargo install --path .` in\n\
-         newsroom's repository puts `newsroom` on your PATH.)\n",
-        Month::previous(now)
+         newsroom digest preview --month {month}  # last month's digest (the example post) as files, in preview/\n\
+         \n\
+         to send it (each step once):\n  \
+         # 1. in newsroom.yaml, uncomment `digest:` with from, postal_address and unsubscribe_url, your own values\n  \
+         # 2. the key of every link, and your relay, into .env (which .gitignore leaves out):\n  \
+         echo \"NEWSROOM_UNSUBSCRIBE_SECRET=$(newsroom secret)\" >> .env\n  \
+         echo \"NEWSROOM_SMTP_URL=smtp://USER:PASSWORD@mail.example.org:587\" >> .env\n  \
+         set -a; . ./.env; set +a\n  \
+         # 3. DKIM (recommended): make a key and set delivery.dkim, as the comments in newsroom.yaml say\n  \
+         newsroom digest send --month {month} --test-to YOU@example.org   # one copy, to you\n  \
+         newsroom serve                      # the unsubscribe pages the digest links to (serve: in newsroom.yaml)\n  \
+         newsroom digest send --month {month}   # everyone in subscribers.csv, exactly once\n\
+         (`cargo install --path .` in newsroom's repository, or its .deb, puts `newsroom` on your PATH.)\n"
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -512,3 +512,83 @@ fn a_weak_secret_is_refused_and_newsroom_secret_makes_a_strong_one() {
     assert!(sent.status.success(), "{}", stderr(&sent));
     assert!(smtp.count() > 0);
 }
+
+/// What `init` prints is enough to send (issue 26, point 8): a newcomer
+/// who does what it says (uncomment `digest:`, run the printed lines with
+/// their own relay and address) reaches a `--test-to` send and a running
+/// `serve`. The relay here is the in-process one; the lines are run by `sh`
+/// with nothing in the environment but PATH and the pinned clock.
+#[test]
+fn following_inits_output_alone_reaches_a_test_send_and_a_running_serve() {
+    use std::io::BufRead;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("blog");
+    let output = newsroom(parent.path()).args(["init", dir.to_str().unwrap()]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let said = stdout(&output);
+    let steps =
+        said.split("to send it (each step once):\n").nth(1).unwrap_or_else(|| panic!("no send steps in {said}"));
+    // Step 1, as its comment says: uncomment `digest:` and its three required keys.
+    let config = std::fs::read_to_string(dir.join("newsroom.yaml")).unwrap();
+    let config: String = config
+        .lines()
+        .map(|line| match line {
+            "# digest:" => "digest:".to_string(),
+            line if ["#   from:", "#   postal_address:", "#   unsubscribe_url:"]
+                .iter()
+                .any(|k| line.starts_with(k)) =>
+            {
+                line[1..].to_string()
+            }
+            line => line.to_string(),
+        })
+        .map(|line| line + "\n")
+        .collect();
+    std::fs::write(dir.join("newsroom.yaml"), config).unwrap();
+    let smtp = crate::smtp_server::SmtpServer::start(Default::default());
+    let commands: Vec<String> = steps
+        .lines()
+        .filter(|line| line.starts_with("  ") && !line.trim_start().starts_with('#'))
+        .map(|line| {
+            line.trim()
+                .replace("smtp://USER:PASSWORD@mail.example.org:587", &smtp.url())
+                .replace("YOU@example.org", "me@example.org")
+        })
+        .collect();
+    let send_to_me = commands.iter().position(|c| c.contains("--test-to")).expect("a --test-to line");
+    let serve = commands.iter().position(|c| c.starts_with("newsroom serve")).expect("a serve line");
+    let bin = assert_cmd::cargo::cargo_bin("newsroom");
+    let path = format!("{}:/usr/bin:/bin", bin.parent().unwrap().display());
+    let script = commands[..=send_to_me].join("\n");
+    let sent = std::process::Command::new("sh")
+        .args(["-e", "-c", &script])
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", &path)
+        .env("NEWSROOM_NOW", NOW)
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{script}\n{}{}", stdout(&sent), stderr(&sent));
+    let received = smtp.received();
+    assert_eq!(received.iter().map(|m| m.recipient.as_str()).collect::<Vec<_>>(), ["me@example.org"]);
+    // The serve line, on a free port instead of 8080.
+    let serve_script = format!(
+        "set -a; . ./.env; set +a\nexec {} --listen 127.0.0.1:0",
+        commands[serve].split('#').next().unwrap().trim()
+    );
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", &serve_script])
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", &path)
+        .env("NEWSROOM_NOW", NOW)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = std::io::BufReader::new(child.stdout.take().unwrap()).lines().next().map(Result::unwrap);
+    let _ = child.kill();
+    let _ = child.wait();
+    let first = first.unwrap_or_default();
+    assert!(first.starts_with("serving the unsubscribe links of"), "{first}");
+}
