@@ -544,6 +544,28 @@ fn following_inits_output_alone_reaches_a_test_send_and_a_running_serve() {
         })
         .map(|line| line + "\n")
         .collect();
+    // Step 3, as newsroom.yaml's comments say: the `openssl` commands they
+    // give, then `delivery:` and its `dkim:` list uncommented.
+    let keygen: Vec<&str> = config
+        .lines()
+        .filter(|line| line.trim_start().starts_with("#   #"))
+        .filter_map(|line| line.split('`').nth(1))
+        .filter(|command| command.starts_with("openssl genpkey"))
+        .collect();
+    assert_eq!(keygen.len(), 2, "{config}");
+    for command in keygen {
+        let made = std::process::Command::new("sh").args(["-ec", command]).current_dir(&dir).output().unwrap();
+        assert!(made.status.success(), "{command}: {}", stderr(&made));
+    }
+    let config: String = config
+        .lines()
+        .map(|line| match line {
+            "# delivery:" => "delivery:".to_string(),
+            line if line.starts_with("#   dkim:") || line.starts_with("#     - {") => line[1..].to_string(),
+            line => line.to_string(),
+        })
+        .map(|line| line + "\n")
+        .collect();
     std::fs::write(dir.join("newsroom.yaml"), config).unwrap();
     let smtp = crate::smtp_server::SmtpServer::start(Default::default());
     let commands: Vec<String> = steps
@@ -571,6 +593,13 @@ fn following_inits_output_alone_reaches_a_test_send_and_a_running_serve() {
     assert!(sent.status.success(), "{script}\n{}{}", stdout(&sent), stderr(&sent));
     let received = smtp.received();
     assert_eq!(received.iter().map(|m| m.recipient.as_str()).collect::<Vec<_>>(), ["me@example.org"]);
+    let message = mail_parser::MessageParser::default().parse(&received[0].data).unwrap();
+    let selectors: Vec<String> = message
+        .header_values("DKIM-Signature")
+        .filter_map(|value| value.as_text())
+        .filter_map(|text| text.split(';').find_map(|tag| tag.trim().strip_prefix("s=").map(str::to_string)))
+        .collect();
+    assert_eq!(selectors, ["ed", "rsa"], "signed with both keys the steps made");
     // The serve line, on a free port instead of 8080.
     let serve_script = format!(
         "set -a; . ./.env; set +a\nexec {} --listen 127.0.0.1:0",
@@ -587,8 +616,19 @@ fn following_inits_output_alone_reaches_a_test_send_and_a_running_serve() {
         .spawn()
         .unwrap();
     let first = std::io::BufReader::new(child.stdout.take().unwrap()).lines().next().map(Result::unwrap);
+    let first = first.unwrap_or_default();
+    // It answers: /healthz, what a proxy or a monitor asks.
+    let health = first.split("http://").nth(1).and_then(|rest| rest.split(';').next()).map(|address| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        write!(stream, "GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    });
     let _ = child.kill();
     let _ = child.wait();
-    let first = first.unwrap_or_default();
     assert!(first.starts_with("serving the unsubscribe links of"), "{first}");
+    let health = health.unwrap_or_default();
+    assert!(health.starts_with("HTTP/1.1 200") && health.trim_end().ends_with("ok"), "{health}");
 }

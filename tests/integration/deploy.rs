@@ -67,6 +67,32 @@ fn the_cron_script_sends_with_only_its_environment_file() {
     assert_eq!(smtp.count(), expected);
 }
 
+/// `ENV_FILE=newsroom.env`, a name without a slash, is the file in the
+/// current folder: `.` alone would look for it on PATH (POSIX), and the
+/// script stopped with "newsroom.env: not found".
+#[test]
+fn the_cron_script_reads_an_environment_file_named_without_a_folder() {
+    let site = copy_example_site();
+    let smtp = SmtpServer::start(Default::default());
+    std::fs::write(
+        site.path().join("newsroom.env"),
+        format!("NEWSROOM_SMTP_URL={}\nNEWSROOM_UNSUBSCRIBE_SECRET={STRONG_SECRET}\nNEWSROOM_NOW={NOW}\n", smtp.url()),
+    )
+    .unwrap();
+    let binary = assert_cmd::cargo::cargo_bin("newsroom");
+    let output = Command::new("env")
+        .arg("-i")
+        .arg(format!("PATH={}:/usr/bin:/bin", binary.parent().unwrap().display()))
+        .arg("ENV_FILE=newsroom.env")
+        .arg(format!("SITE={}", site.path().display()))
+        .arg(repo_root().join("contrib/cron/newsroom-send"))
+        .current_dir(site.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(smtp.count() > 0, "{}", stdout(&output));
+}
+
 /// The script as cron runs it: an empty environment but PATH (here the
 /// test binary's folder), its two variables, no shell profile.
 fn cron(script: &Path, bin_dir: &Path, env_file: &Path, site: &Path) -> std::process::Output {
