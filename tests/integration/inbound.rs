@@ -208,11 +208,13 @@ fn fixture_site() -> tempfile::TempDir {
     dir
 }
 
-fn inbound_command(site: &Path, args: &[&str]) -> std::process::Command {
+/// `newsroom inbound ARGS` on `site`'s own store, with the pinned clock and the tests' secret.
+pub fn inbound_command(site: &Path, args: &[&str]) -> std::process::Command {
     let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("newsroom"));
     command
         .env("NEWSROOM_NOW", NOW)
         .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+        .env_remove("NEWSROOM_STORE_URL")
         .arg("-C")
         .arg(site)
         .arg("inbound")

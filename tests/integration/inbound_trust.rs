@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
+use crate::inbound::inbound_command as inbound;
 use crate::smtp_server::{Faults, SmtpServer};
 use crate::support::*;
 
@@ -38,19 +39,6 @@ fn site(return_path: bool, extra: &str) -> tempfile::TempDir {
         assert!(output.status.success(), "{}", stderr(&output));
     }
     dir
-}
-
-fn inbound(site: &Path, args: &[&str]) -> std::process::Command {
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("newsroom"));
-    command
-        .env("NEWSROOM_NOW", NOW)
-        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
-        .env_remove("NEWSROOM_STORE_URL")
-        .arg("-C")
-        .arg(site)
-        .arg("inbound")
-        .args(args);
-    command
 }
 
 /// `inbound -` with `mail` on standard input, written from a thread: the
