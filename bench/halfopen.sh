@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 HALF_OPEN=${HALF_OPEN:-5000}
 POSTS=${POSTS:-1000}
 if [ -z "${BIN:-}" ]; then
@@ -27,18 +29,7 @@ trap cleanup EXIT
 SECRET=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 LIST_ID=news.bench.example.org
 site="$WORK/site"
-mkdir -p "$site"
-cat >"$site/newsroom.yaml" <<YAML
-site:
-  title: Bench
-  url: https://bench.example.org
-digest:
-  list_id: $LIST_ID
-serve:
-  public_url: https://bench.example.org/newsletter
-  requests_per_second: 1000000
-YAML
-awk -v n="$((POSTS * 2))" 'BEGIN { print "email"; for (i = 1; i <= n; i++) printf "reader%07d@example.org\n", i }' >"$WORK/list.csv"
+serve_site "$site" "$LIST_ID" "$((POSTS * 2))"
 "$BIN" -C "$site" subscribers import "$WORK/list.csv" >/dev/null
 first=$(sqlite3 "$site/.newsroom/newsroom.sqlite" "SELECT min(id) FROM subscribers")
 

@@ -10,6 +10,10 @@
 #                         runs CMD under /usr/bin/time and appends one line of FORMAT
 #                         (time's -f: '%e %M' is "seconds peak-kb") to OUTFILE
 #   median FILE COLUMN    the median of a column of numbers
+#   warm DIR              reads DIR's posts into the page cache, then syncs
+#   serve_site SITE LIST_ID N
+#                         a site for serve's benchmarks (no rate limit in the way), and
+#                         $WORK/list.csv of N readers to import into it
 #
 # `timed` needs $WORK, the script's scratch folder: CMD's output goes to $WORK/cmd.out and
 # $WORK/cmd.err, where the caller may read it after.
@@ -49,4 +53,30 @@ timed() {
 # median FILE COLUMN: the median of a column of space-separated numbers.
 median() {
     sort -g <(cut -d' ' -f"$2" "$1") | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
+}
+
+# serve_site SITE LIST_ID N: writes SITE/newsroom.yaml for serve's benchmarks (List-Id LIST_ID,
+# serve's rate limit out of the way) and $WORK/list.csv, a subscriber file of N readers.
+serve_site() {
+    mkdir -p "$1"
+    cat >"$1/newsroom.yaml" <<YAML
+site:
+  title: Bench
+  url: https://bench.example.org
+digest:
+  list_id: $2
+serve:
+  public_url: https://bench.example.org/newsletter
+  requests_per_second: 1000000
+YAML
+    awk -v n="$3" 'BEGIN { print "email"; for (i = 1; i <= n; i++) printf "reader%07d@example.org\n", i }' >"$WORK/list.csv"
+}
+
+# warm DIR: reads every post once so that both programs start with the posts in the page
+# cache. (The machines here drop page cache within a minute or so; without this, whichever
+# program ran first after a pause paid for the disk.) Then `sync`, so that neither pays for
+# writing back what ran before it (the generated site, the previous build's output).
+warm() {
+    find "$1" -type f \( -name '*.md' -o -name '*.mdx' \) -print0 | xargs -0 cat >/dev/null
+    sync
 }

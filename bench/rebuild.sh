@@ -21,7 +21,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-rebuild.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 bins=("new:$ROOT/target/release/newsroom")
 if [ -n "${OLD:-}" ]; then bins=("old:$OLD" "${bins[@]}"); fi
-warm() { find "$1" -type f \( -name '*.md' -o -name '*.mdx' \) -print0 | xargs -0 cat >/dev/null; sync; }
 echo "uptime at start: $(uptime)"
 echo
 echo "| shape | binary | limit s | cp s | cold build s | cold ratio to limit + cp | re-build s | re-build ratio to limit |"

@@ -81,14 +81,6 @@ trap 'rm -rf "$WORK"' EXIT
 # Each timed run appends "seconds kb cpu%" to its file (bench/lib.sh's `timed`).
 TIME_FORMAT='%e %M %P'
 
-# warm DIR: reads every post once so that both programs start with the posts in the page
-# cache. (The machines here drop page cache within a minute or so; without this, whichever
-# program ran first after a pause paid for the disk.) Then `sync`, so that neither pays for
-# writing back what ran before it (the generated site, the previous build's output).
-warm() {
-    find "$1" -type f \( -name '*.md' -o -name '*.mdx' \) -print0 | xargs -0 cat >/dev/null
-    sync
-}
 
 # copy_others POSTS_DIR DEST: copies the posts folder's files other than posts (images and
 # the like) with cp, as build publishes them: what creating those files costs on its own.

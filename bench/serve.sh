@@ -47,18 +47,7 @@ trap cleanup EXIT
 SECRET=bench-secret-0123456789abcdef0123456789
 LIST_ID=news.bench.example.org
 site="$WORK/site"
-mkdir -p "$site"
-cat >"$site/newsroom.yaml" <<YAML
-site:
-  title: Bench
-  url: https://bench.example.org
-digest:
-  list_id: $LIST_ID
-serve:
-  public_url: https://bench.example.org/newsletter
-  requests_per_second: 1000000
-YAML
-awk -v n="$N" 'BEGIN { print "email"; for (i = 1; i <= n; i++) printf "reader%07d@example.org\n", i }' >"$WORK/list.csv"
+serve_site "$site" "$LIST_ID" "$N"
 if [ "$STORE" = postgres ]; then
     NEWSROOM_STORE_URL=$("$ROOT/scripts/pg-cluster.sh" start "$pg_dir" "${PGPORT_BENCH:-55435}")
     export NEWSROOM_STORE_URL
