@@ -210,7 +210,7 @@ impl DigestConfig {
     /// machine ([`crate::urls::is_local_trial`]): fine for `serve` and
     /// `digest preview`, refused by `digest send`.
     pub fn local_unsubscribe_url(&self) -> Option<&str> {
-        self.unsubscribe_url.as_deref().filter(|url| crate::urls::is_local_trial(&url.replace(['{', '}'], "")))
+        self.unsubscribe_url.as_deref().filter(|pattern| is_local_trial_pattern(pattern))
     }
     /// What follows `mailto:` in List-Unsubscribe, with `{token}` for the
     /// reader's token: in the subject (`unsubscribe@…?subject=unsubscribe%20{token}`),
@@ -244,7 +244,9 @@ pub struct InboundConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
-    /// The https address readers see, such as `https://news.example.org`.
+    /// The https address readers see, such as `https://news.example.org`
+    /// (or http on a loopback host, to try `serve` and `digest preview`
+    /// locally; `digest send` refuses that).
     #[serde(default)]
     pub public_url: Option<String>,
     /// The address and port `serve` listens on (`--listen` wins); default
@@ -789,6 +791,12 @@ impl DigestText {
     }
 }
 
+/// Whether an unsubscribe URL pattern is an `http://` address on this
+/// machine ([`crate::urls::is_local_trial`]), its slots' braces aside.
+fn is_local_trial_pattern(pattern: &str) -> bool {
+    crate::urls::is_local_trial(&pattern.replace(['{', '}'], ""))
+}
+
 /// The unsubscribe URL pattern's rules: https (one-click unsubscribe
 /// requires it; http on a loopback host for local trials, which `digest
 /// send` refuses), `{email}` and `{token}` only where any address keeps the
@@ -797,7 +805,7 @@ impl DigestText {
 fn check_unsubscribe_url(pattern: &str) -> Result<(), String> {
     let rest = match (pattern.strip_prefix("https://"), pattern.strip_prefix("http://")) {
         (Some(rest), _) => rest,
-        (None, Some(rest)) if crate::urls::is_local_trial(&format!("http://{}", rest.replace(['{', '}'], ""))) => rest,
+        (None, Some(rest)) if is_local_trial_pattern(pattern) => rest,
         _ => {
             return Err(format!(
                 "digest.unsubscribe_url `{pattern}` must be an https:// URL (one-click unsubscribe requires it; http:// is accepted only on this machine, for a host such as 127.0.0.1, [::1] or localhost)"

@@ -11,7 +11,6 @@
 //! skipped; a connection lost after the final `.` is recorded as ambiguous
 //! and not resent.
 
-pub use crate::failpoint;
 pub mod relay;
 mod run;
 mod status;

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use tokio::sync::{mpsc, oneshot};
 
-use super::failpoint;
 use super::relay::{self, Outcome, Relay};
 use crate::digest::Digest;
 use crate::digest::message::{self, Sender};
+use crate::failpoint;
 use crate::store::ledger::{self, Claim, Claimant, Mark, Recipient, State};
 use crate::store::{Channel, Event, EventKind, Store};
 use crate::subscribers::{Status, Subscriber};

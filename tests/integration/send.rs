@@ -617,7 +617,7 @@ fn copies(server: &SmtpServer, address: &str) -> usize {
 ///   message once.
 #[test]
 fn a_crash_at_each_named_window_leaves_what_the_readme_promises() {
-    use newsroom::delivery::failpoint;
+    use newsroom::failpoint;
     use std::os::unix::process::ExitStatusExt;
     let third = "sub00003@example.org";
     for (point, relay_has_it) in

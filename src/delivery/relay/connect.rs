@@ -31,7 +31,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::url::{Relay, Security};
-use crate::delivery::failpoint;
+use crate::failpoint;
 
 impl Relay {
     /// Opens an authenticated connection, with TLS unless the relay is on this machine.
