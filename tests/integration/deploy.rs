@@ -45,13 +45,24 @@ fn the_cron_script_sends_with_only_its_environment_file() {
     let site = copy_example_site();
     let smtp = SmtpServer::start(Default::default());
     let env_file = site.path().join("newsroom.env");
-    // KEY=value lines, as systemd's EnvironmentFile= reads them too; the
-    // clock is pinned here so that "last month" is October's digest.
-    std::fs::write(
-        &env_file,
-        format!("NEWSROOM_SMTP_URL={}\nNEWSROOM_UNSUBSCRIBE_SECRET={STRONG_SECRET}\nNEWSROOM_NOW={NOW}\n", smtp.url()),
-    )
-    .unwrap();
+    // Written by docs/deploy.md's own recipe (its relay and path swapped
+    // for this test's); the clock is pinned after it, so that "last month"
+    // is October's digest.
+    let docs = std::fs::read_to_string(repo_root().join("docs/deploy.md")).unwrap();
+    let start = docs.find("( umask 077; printf 'NEWSROOM_SMTP_URL").expect("the env file recipe in docs/deploy.md");
+    let end = start + docs[start..].find(" > /etc/newsroom/newsroom.env )").expect("its end") + 31;
+    let recipe = docs[start..end]
+        .replace("'smtps://user:password@relay.example.org'", &format!("'{}'", smtp.url()))
+        .replace("/etc/newsroom/newsroom.env", &env_file.display().to_string());
+    let made = Command::new("sh").args(["-e", "-c", &recipe]).output().unwrap();
+    assert!(made.status.success(), "{recipe}\n{}", stderr(&made));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&env_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the secret is for its owner only: {mode:o}");
+    let written = std::fs::read_to_string(&env_file).unwrap();
+    let secret = written.lines().find_map(|line| line.strip_prefix("NEWSROOM_UNSUBSCRIBE_SECRET=")).unwrap_or_default();
+    assert!(secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit()), "{written}");
+    std::fs::write(&env_file, format!("{written}NEWSROOM_NOW={NOW}\n")).unwrap();
     let binary = assert_cmd::cargo::cargo_bin("newsroom");
     let bin_dir = binary.parent().unwrap();
     let script = repo_root().join("contrib/cron/newsroom-send");
