@@ -16,6 +16,8 @@ static INTAKE: LazyLock<Intake> = LazyLock::new(|| Intake {
     secret: b"inbound-test-secret".to_vec(),
     list_id: "news.example.org".into(),
     policy: BouncePolicy::default(),
+    // The settings above have a return path: a bounce acts through its VERP token only.
+    bounces_need_token: true,
 });
 
 /// libFuzzer's panic hook aborts on any panic. mail-parser 0.11.9 has a
