@@ -4,14 +4,13 @@
 //! `check` and the digest render, they render here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 
 use rayon::prelude::*;
 
 use crate::content::{self, Body, BodyCache, Post};
 use crate::diagnostics::Diagnostic;
 use crate::markdown::{self, LinkContext, Parts, RenderedPost};
-use crate::site::{PostsEntry, Site};
+use crate::site::{LocalFile, PostsEntry, Site};
 
 /// The absolute URL of a post's folder, for relative references in it.
 pub fn post_base_url(site: &Site, post: &Post) -> String {
@@ -74,7 +73,7 @@ fn resolve_assets(
     body: &Body,
     local_refs: &BTreeSet<String>,
     diagnostics: &mut Vec<Diagnostic>,
-) -> BTreeMap<PathBuf, PathBuf> {
+) -> BTreeMap<String, LocalFile> {
     let mut copies = BTreeMap::new();
     if local_refs.is_empty() {
         return copies;
@@ -94,8 +93,8 @@ fn resolve_assets(
             continue;
         };
         match site.posts_entry(&relative) {
-            PostsEntry::File(source) if !markdown::is_post_file(&relative) => {
-                copies.insert(PathBuf::from(relative), source);
+            PostsEntry::File(file) if !markdown::is_post_file(&relative) => {
+                copies.insert(relative, file);
             }
             PostsEntry::File(_) | PostsEntry::Folder => {}
             PostsEntry::Missing => warn(diagnostics, "does not exist"),

@@ -32,12 +32,40 @@ pub struct Site {
     folders_inside: FoldersInside,
 }
 
+/// A file of the posts folder that a post publishes, as found when the
+/// post was rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFile {
+    /// Its path (under the posts folder, as the post names it).
+    pub source: PathBuf,
+    /// Its size and modification time then.
+    pub stamp: FileStamp,
+}
+
+/// A file's size and modification time: what says it has not changed
+/// since a build copied it (`build` keeps the copy then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStamp {
+    /// Its length in bytes.
+    pub size: u64,
+    /// Seconds and nanoseconds since the epoch.
+    pub modified: (i64, i64),
+}
+
+impl FileStamp {
+    /// The stamp of a file's metadata.
+    pub fn of(metadata: &fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp { size: metadata.len(), modified: (metadata.mtime(), metadata.mtime_nsec()) }
+    }
+}
+
 /// What a path under the posts folder names, for publishing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostsEntry {
     /// A file really inside the posts folder (through symbolic links that
-    /// stay inside it, if any): its path.
-    File(PathBuf),
+    /// stay inside it, if any): its path and stamp.
+    File(LocalFile),
     /// A folder: nothing to publish, and nothing wrong.
     Folder,
     /// Nothing (a link to nothing, or something other than a file or folder).
@@ -177,13 +205,17 @@ impl Site {
         }
         let folder = relative.rsplit_once('/').map_or("", |(folder, _)| folder);
         if metadata.is_file() {
-            return if self.folder_is_inside(folder) { PostsEntry::File(path) } else { PostsEntry::Outside };
+            return if self.folder_is_inside(folder) {
+                PostsEntry::File(LocalFile { source: path, stamp: FileStamp::of(&metadata) })
+            } else {
+                PostsEntry::Outside
+            };
         }
         match fs::metadata(&path) {
             Ok(target) if target.is_dir() => PostsEntry::Folder,
             Ok(target) if target.is_file() && metadata.is_symlink() => {
                 if self.leads_inside(&path) {
-                    PostsEntry::File(path)
+                    PostsEntry::File(LocalFile { source: path, stamp: FileStamp::of(&target) })
                 } else {
                     PostsEntry::Outside
                 }
@@ -349,7 +381,11 @@ mod tests {
         symlink(posts.join("assets/2026-01-01/a.png"), posts.join("assets/again.png")).unwrap();
         symlink(posts.join("nowhere.png"), posts.join("dangling.png")).unwrap();
         let site = Site::open(root.path()).unwrap();
-        let file = |relative: &str| PostsEntry::File(posts.join(relative));
+        let file = |relative: &str| {
+            let source = posts.join(relative);
+            let stamp = FileStamp::of(&fs::metadata(&source).unwrap());
+            PostsEntry::File(LocalFile { source, stamp })
+        };
         for _ in 0..2 {
             assert_eq!(site.posts_entry("assets/2026-01-01/a.png"), file("assets/2026-01-01/a.png"));
             assert_eq!(site.posts_entry("alias/2026-01-01/a.png"), file("alias/2026-01-01/a.png"));

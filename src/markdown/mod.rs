@@ -15,12 +15,12 @@ pub mod text;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
-use std::path::PathBuf;
 
 use pulldown_cmark::{CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};
 
 use crate::content::{Body, MemorySize, Post};
 use crate::diagnostics::Diagnostic;
+use crate::site::LocalFile;
 pub use html::LinkContext;
 
 /// The Markdown extensions newsroom enables (GitHub-flavoured, as
@@ -72,7 +72,7 @@ pub struct RenderedPost {
     pub diagnostics: Vec<Diagnostic>,
     /// The local files to publish with the post: output-relative path →
     /// source file (filled by the site, which knows the file system).
-    pub copies: BTreeMap<PathBuf, PathBuf>,
+    pub copies: BTreeMap<String, LocalFile>,
 }
 
 impl RenderedPost {
@@ -102,7 +102,7 @@ impl MemorySize for RenderedPost {
                 .as_ref()
                 .map_or(0, |t| t.text.capacity() + t.links.iter().map(|l| l.len() + 32).sum::<usize>())
             + self.local_refs.iter().map(|r| r.len() + 64).sum::<usize>()
-            + self.copies.iter().map(|(a, b)| paths(a) + paths(b)).sum::<usize>()
+            + self.copies.iter().map(|(a, b)| a.len() + 64 + paths(&b.source)).sum::<usize>()
             + self.diagnostics.len() * 256
     }
 }

@@ -169,3 +169,30 @@ fn a_rebuild_publishes_what_a_fresh_build_does() {
     assert_eq!(modified(&public(&site, "top.png")), modified(&source(&site, "top.png")));
     assert!(modified(&public(&site, "top.png")) < SystemTime::now());
 }
+
+/// A folder whose name another one's starts (`pics/a` and `pics/a-b`, which
+/// sorts between `pics/a` and `pics/a/…`) is still checked whole: a stray
+/// file in it keeps it from being moved, and each file is still kept.
+#[test]
+fn a_folder_is_checked_whole_whatever_sorts_beside_it() {
+    let site = TempSite::new();
+    site.post(
+        "2026-01-01-a.md",
+        "---\ntitle: A\n---\n\n![a](pics/a/one.png) ![b](pics/a-b/two.png) ![c](pics/a/deep/three.png)\n\n<!--truncate-->\n",
+    )
+    .post("pics/a/one.png", "one")
+    .post("pics/a-b/two.png", "two")
+    .post("pics/a/deep/three.png", "three");
+    build(&site);
+    let kept: Vec<u64> =
+        ["pics/a/one.png", "pics/a-b/two.png", "pics/a/deep/three.png"].map(|f| inode(&public(&site, f))).to_vec();
+    fs::write(public(&site, "pics/a/stray.png"), "stray").unwrap();
+    fs::write(public(&site, "pics/a/deep/stray.png"), "stray").unwrap();
+    let report = build(&site);
+    assert!(report.contains("0 file(s) copied, 3 unchanged file(s) kept"), "{report}");
+    assert!(!public(&site, "pics/a/stray.png").exists());
+    assert!(!public(&site, "pics/a/deep/stray.png").exists());
+    let again: Vec<u64> =
+        ["pics/a/one.png", "pics/a-b/two.png", "pics/a/deep/three.png"].map(|f| inode(&public(&site, f))).to_vec();
+    assert_eq!(kept, again);
+}
