@@ -102,7 +102,16 @@ pub struct Recipient {
 /// Records the outcome of an attempt.
 const MARK: &str = "UPDATE deliveries SET state = ?2, reply = ?3, updated_at = ?4 WHERE id = ?1";
 
+/// When a row changes, on newsroom's one clock ([`crate::clock`]:
+/// `NEWSROOM_NOW` when set), the clock the events are stamped with:
+/// `digest send` compares a digest's `frozen_at` with the events since.
 fn now_text() -> String {
+    crate::clock::now().unwrap_or_else(|_| chrono::Utc::now()).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The system clock, for leases only: they order real processes, whatever
+/// newsroom's clock is set to.
+fn wall_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -402,7 +411,7 @@ impl Store {
         self.in_transaction(|db| {
             let now = now_text();
             // On SQLite everything lapses now: `lease_until < now` for all.
-            let lapsed = if exclusive { timestamp_after(chrono::Duration::days(365 * 1000)) } else { now.clone() };
+            let lapsed = if exclusive { timestamp_after(chrono::Duration::days(365 * 1000)) } else { wall_text() };
             let crashed = db.execute(
                 "UPDATE deliveries SET state = 'ambiguous', reply = 'interrupted while sending (the relay may have accepted it)', updated_at = ?2,
                  owner = NULL, lease_until = NULL
@@ -500,7 +509,7 @@ impl Store {
             Backend::Sqlite => CLAIM_SQLITE,
             Backend::Postgres => CLAIM_POSTGRES,
         };
-        let now = now_text();
+        let now = wall_text();
         let claim = |after: i64| {
             let params = params![digest_id, claimant.owner, limit as i64, claimant.until(), now, after];
             match self.db.backend() {
@@ -560,7 +569,7 @@ impl Store {
         let (count, earliest): (i64, Option<String>) = self.db.query_one(
             "SELECT COUNT(*), MIN(lease_until) FROM deliveries WHERE digest_id = ?1 AND state IN ('pending', 'sending')
              AND owner IS NOT NULL AND owner != ?2 AND lease_until >= ?3",
-            params![digest_id, claimant.owner, now_text()],
+            params![digest_id, claimant.owner, wall_text()],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
         let earliest = earliest.and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok()).map(|at| at.to_utc());
@@ -574,17 +583,17 @@ impl Store {
     /// pending for any sender (this one's own claims aside).
     pub fn take_over_lapsed(&self, digest_id: &str, claimant: &Claimant) -> Result<(usize, usize)> {
         self.in_transaction(|db| {
-            let now = now_text();
+            let (now, wall) = (now_text(), wall_text());
             let ambiguous = db.execute(
                 "UPDATE deliveries SET state = 'ambiguous', reply = 'interrupted while sending (the relay may have accepted it)', updated_at = ?2,
                  owner = NULL, lease_until = NULL
-                 WHERE digest_id = ?1 AND state = 'sending' AND owner != ?3 AND lease_until < ?2",
-                params![digest_id, now, claimant.owner],
+                 WHERE digest_id = ?1 AND state = 'sending' AND owner != ?3 AND lease_until < ?4",
+                params![digest_id, now, claimant.owner, wall],
             )?;
             let claimable: i64 = db.query_one(
                 "SELECT COUNT(*) FROM deliveries WHERE digest_id = ?1 AND state = 'pending'
                  AND (owner IS NULL OR lease_until IS NULL OR lease_until < ?2)",
-                params![digest_id, now],
+                params![digest_id, wall],
                 |row| row.get(0),
             )?;
             Ok((ambiguous, claimable as usize))
@@ -597,7 +606,7 @@ impl Store {
         let count: i64 = self.db.query_one(
             "SELECT COUNT(*) FROM deliveries WHERE digest_id = ?1 AND state IN ('pending', 'sending')
              AND owner IS NOT NULL AND owner != ?2 AND lease_until >= ?3",
-            params![digest_id, claimant.owner, now_text()],
+            params![digest_id, claimant.owner, wall_text()],
             |row| row.get(0),
         )?;
         Ok(count as usize)

@@ -1070,3 +1070,38 @@ fn one_rerun_after_a_sender_is_killed_waits_for_its_lease_and_completes_the_dige
         assert_eq!(output.status.code(), Some(if ambiguous > 0 { 1 } else { 0 }), "{}{said}", stdout(&output));
     });
 }
+
+/// The ledger keeps newsroom's one clock (`NEWSROOM_NOW`): a digest's
+/// `frozen_at` and the events after it are on the same clock, so the
+/// "since" line of the next send counts an opt-out made between the two
+/// sends (issue 28, point 5). Stamped with the system clock, September's
+/// list was frozen "after" the opt-out and the line said nothing of it.
+#[test]
+fn the_since_line_compares_times_on_one_clock() {
+    let site = site_with_subscribers(3);
+    let server = SmtpServer::start(Faults::default());
+    let at = |now: &str, month: &str| {
+        let mut command = StdCommand::new(assert_cmd::cargo::cargo_bin("newsroom"));
+        command
+            .env("NEWSROOM_NOW", now)
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", crate::support::SECRET)
+            .env("NEWSROOM_SMTP_URL", server.url())
+            .env_remove("NEWSROOM_STORE_URL")
+            .envs(site_store_url().map(|url| ("NEWSROOM_STORE_URL", url)))
+            .arg("-C")
+            .arg(site.path())
+            .args(["digest", "send", "--month", month]);
+        command.output().unwrap()
+    };
+    let september = at("2026-10-01T08:00:00Z", "2026-09");
+    assert_eq!(september.status.code(), Some(0), "{}", stderr(&september));
+    let unsubscribed = newsroom(site.path())
+        .env("NEWSROOM_NOW", "2026-10-15T08:00:00Z")
+        .args(["unsubscribe", "sub00002@example.org"])
+        .output()
+        .unwrap();
+    assert!(unsubscribed.status.success(), "{}", stderr(&unsubscribed));
+    let october = at("2026-11-01T08:00:00Z", "2026-10");
+    assert_eq!(october.status.code(), Some(0), "{}", stderr(&october));
+    assert!(stdout(&october).contains("since digest-2026-09: 1 unsubscribed"), "{}", stdout(&october));
+}
