@@ -1,11 +1,28 @@
-//! newsroom: a folder of Docusaurus-style Markdown posts in, syndication feeds
-//! and a monthly email digest out.
+//! newsroom: a folder of Docusaurus-style Markdown posts in; syndication
+//! feeds, an email digest, and the subscriber lifecycle around it out.
 //!
-//! The crate is the pipeline; the `newsroom` binary is a thin CLI over it.
-//! Each module is one stage and data flows one way:
-//! [`config`] and [`content`] load, [`markdown`] renders, [`feed`] writes feeds,
-//! [`digest`] makes the monthly email from the same rendering, [`subscribers`]
-//! reads who gets it, and [`site`] runs the stages for `build` and `check`.
+//! The crate is the work; the `newsroom` binary (`main.rs`, `cli.rs`,
+//! `commands/`) is a thin CLI over it. The modules, from the top layer down
+//! (the order `.ci/run` declares and `check-layers` checks: a module uses
+//! only the layers below it):
+//!
+//! - **faces the internet**: [`serve`] (one-click unsubscribe, sign-up,
+//!   the preview of the site);
+//! - **the jobs**: [`delivery`] (`digest send`: the ledger, the relays),
+//!   [`build`] (the site's feeds and archive into `public/`), [`check`],
+//!   [`init`] (a new site), [`inbound`] (mail that comes back);
+//! - [`digest`]: the monthly email made from the posts' renderings (its
+//!   assembly, HTML and text, MIME, DKIM, previews);
+//! - [`feed`]: RSS, Atom and JSON Feed;
+//! - [`render`]: a post's rendering with the site's files resolved;
+//! - [`markdown`] (Markdown and MDX to HTML and text) and [`store`] (the
+//!   database of subscribers, consent events and the delivery ledger);
+//! - [`content`] (posts, front matter, authors) and [`subscribers`] (the
+//!   subscriber file);
+//! - [`site`]: a site's folder, configuration and paths;
+//! - [`config`]: `newsroom.yaml`;
+//! - the ground floor, used by all: [`error`], [`failpoint`], [`staging`],
+//!   [`limits`], [`yaml`], [`urls`], [`diagnostics`], [`clock`], [`token`].
 
 pub mod build;
 pub mod check;

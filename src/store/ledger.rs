@@ -179,7 +179,7 @@ fn read_recipient(row: &super::db::Row) -> Result<Recipient> {
         subscriber_id: row.get(6)?,
         address: row.get(1)?,
         name: row.get(2)?,
-        state: State::parse(&state).unwrap_or(State::Ambiguous),
+        state: State::parse(&state).ok_or_else(|| super::unknown_value("a delivery state", &state))?,
         attempts: row.get::<i64>(4)? as u32,
         reply: row.get(5)?,
     })
@@ -740,7 +740,7 @@ impl Store {
             |row| Ok((row.get::<String>(0)?, row.get::<String>(1)?, row.get::<Option<String>>(2)?)),
         )?;
         for (state, address, reply) in rows {
-            let state = State::parse(&state).unwrap_or(State::Ambiguous);
+            let state = State::parse(&state).ok_or_else(|| super::unknown_value("a delivery state", &state))?;
             *counts.entry((state, reply_pattern(reply.as_deref().unwrap_or(""), &address))).or_default() += 1;
         }
         let mut common: Vec<(State, String, usize)> =
@@ -769,6 +769,20 @@ mod tests {
     }
 
     store_tests! {
+    /// A delivery state or a subscriber status that a newer newsroom wrote
+    /// is an error that says so, not a guess (`ambiguous`, `removed`).
+    fn values_a_newer_version_wrote_are_refused_not_guessed(place: &TestPlace) {
+        let mut store = place.open();
+        freeze(&mut store, "d", &["a@x.org"]);
+        store.db.execute("UPDATE deliveries SET state = 'deferred' WHERE digest_id = 'd'", &[]).unwrap();
+        let error = store.rows("d", None).unwrap_err().to_string();
+        assert!(error.contains("a delivery state `deferred`") && error.contains("a newer version"), "{error}");
+        store.add("b@x.org", None, false, now()).unwrap();
+        store.db.execute("UPDATE subscribers SET status = 'paused'", &[]).unwrap();
+        let error = store.subscriber("b@x.org").unwrap_err().to_string();
+        assert!(error.contains("a subscriber status `paused`"), "{error}");
+    }
+
     fn a_crash_while_sending_leaves_an_ambiguous_row_not_a_pending_one(place: &TestPlace) {
         let mut store = place.open();
         store.freeze("d", [(None, "a@x.org", None), (None, "b@x.org", Some("B"))].into_iter()).unwrap();

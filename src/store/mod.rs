@@ -1,4 +1,6 @@
-//! The store: one SQLite database (WAL) that holds the subscribers, their
+//! The store: one database — a SQLite file (WAL) by default, PostgreSQL
+//! when `serve` and `send` run on different machines or several senders
+//! share a list ([`db`] speaks both) — that holds the subscribers, their
 //! consent history (an append-only table of events), the addresses erased
 //! on request, and the delivery ledger that makes `send` exactly-once.
 //!
@@ -36,6 +38,18 @@ pub use subscribers::{Added, Channel, Event, EventKind, Source, SubscriberRecord
 pub use web::{WebOutcome, WebRequest};
 
 pub use crate::config::{DEFAULT_STORE, LEGACY_LEDGER};
+
+/// A value read from the store that this newsroom does not know, such as
+/// a status or a delivery state: a newer version wrote it. Guessing (an
+/// unknown status read as `removed`, an unknown state as `ambiguous`) would
+/// act on a reader's record on a guess, so the command stops and says so.
+pub(crate) fn unknown_value(what: &str, value: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the store holds {what} `{value}`, which newsroom {} does not know: a newer version of newsroom wrote it; \
+         upgrade newsroom before using this store",
+        env!("CARGO_PKG_VERSION")
+    )
+}
 
 /// The store's database.
 pub struct Store {

@@ -221,8 +221,9 @@ impl SubscriberRecord {
             address: row.get(1)?,
             key: row.get(2)?,
             name: row.get(3)?,
-            status: SubscriberStatus::parse(&status).unwrap_or(SubscriberStatus::Removed),
-            source: Source::parse(&source).unwrap_or(Source::Cli),
+            status: SubscriberStatus::parse(&status)
+                .ok_or_else(|| super::unknown_value("a subscriber status", &status))?,
+            source: Source::parse(&source).ok_or_else(|| super::unknown_value("a subscriber source", &source))?,
             attributes: decode_attributes(&attributes),
             created_at: row.get(7)?,
             confirmed_at: row.get(8)?,
@@ -428,11 +429,13 @@ impl Store {
         self.in_transaction(|db| {
             let status: Option<String> =
                 db.query_opt("SELECT status FROM subscribers WHERE id = ?1", params![subscriber_id], |row| row.get(0))?;
-            match status.as_deref().and_then(SubscriberStatus::parse) {
-                Some(status) if !status.is_opt_out() => {
+            let Some(status) = status else { return Ok(()) };
+            match SubscriberStatus::parse(&status) {
+                Some(known) if !known.is_opt_out() => {
                     set_status(db, subscriber_id, SubscriberStatus::Bounced, event, &at)
                 }
-                _ => Ok(()),
+                Some(_) => Ok(()),
+                None => Err(super::unknown_value("a subscriber status", &status)),
             }
         })
     }
