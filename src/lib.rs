@@ -11,16 +11,16 @@
 //! - **the jobs**: [`delivery`] (`digest send`: the ledger, the relays),
 //!   [`build`] (the site's feeds and archive into `public/`), [`check`],
 //!   [`init`] (a new site), [`inbound`] (mail that comes back);
-//! - [`digest`]: the monthly email made from the posts' renderings (its
+//! - [`digest`], the monthly email made from the posts' renderings (its
 //!   assembly, HTML and text, MIME, DKIM, previews);
-//! - [`feed`]: RSS, Atom and JSON Feed;
-//! - [`render`]: a post's rendering with the site's files resolved;
+//! - [`feed`], RSS, Atom and JSON Feed;
+//! - [`render`], a post's rendering with the site's files resolved;
 //! - [`markdown`] (Markdown and MDX to HTML and text) and [`store`] (the
 //!   database of subscribers, consent events and the delivery ledger);
 //! - [`content`] (posts, front matter, authors) and [`subscribers`] (the
 //!   subscriber file);
-//! - [`site`]: a site's folder, configuration and paths;
-//! - [`config`]: `newsroom.yaml`;
+//! - [`site`], a site's folder, configuration and paths;
+//! - [`config`], `newsroom.yaml`;
 //! - the ground floor, used by all: [`error`], [`failpoint`], [`staging`],
 //!   [`limits`], [`yaml`], [`urls`], [`diagnostics`], [`clock`], [`token`].
 
