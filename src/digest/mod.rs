@@ -7,6 +7,7 @@
 pub mod assemble;
 pub mod confirm;
 pub mod dkim;
+pub mod edition;
 pub mod email;
 pub mod message;
 pub mod mime;
