@@ -22,7 +22,8 @@
 //! - [`site`], a site's folder, configuration and paths;
 //! - [`config`], `newsroom.yaml`;
 //! - the ground floor, used by all: [`error`], [`failpoint`], [`staging`],
-//!   [`limits`], [`yaml`], [`urls`], [`diagnostics`], [`clock`], [`token`].
+//!   [`limits`], [`yaml`], [`urls`], [`diagnostics`], [`clock`], [`token`],
+//!   [`edition`] (the calendar of sends).
 
 pub mod build;
 pub mod check;
@@ -32,6 +33,7 @@ pub mod content;
 pub mod delivery;
 pub mod diagnostics;
 pub mod digest;
+pub mod edition;
 pub mod error;
 pub mod failpoint;
 pub mod feed;

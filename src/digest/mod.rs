@@ -7,103 +7,23 @@
 pub mod assemble;
 pub mod confirm;
 pub mod dkim;
-pub mod edition;
 pub mod email;
 pub mod message;
 pub mod mime;
 pub mod preview;
 pub mod template;
 
-use std::fmt;
-use std::str::FromStr;
-
 use anyhow::{Context, Result};
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 
 use crate::config::Config;
 use crate::content::Post;
+pub use crate::edition::Month;
 use crate::markdown::{self, RenderedPost};
 use email::{Footer, Page, PersonalFooter, PostBlock};
 use template::{DigestTemplate, Slot, fill_globals};
 
 /// Gmail clips a message whose HTML is larger than this.
 pub const GMAIL_CLIP_BYTES: usize = 102 * 1024;
-
-/// A calendar month, `YYYY-MM`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Month {
-    pub year: i32,
-    pub month: u32,
-}
-
-impl Month {
-    /// The calendar month before the one `now` is in (UTC): the default digest.
-    pub fn previous(now: DateTime<Utc>) -> Month {
-        let (year, month) = (now.year(), now.month());
-        if month == 1 { Month { year: year - 1, month: 12 } } else { Month { year, month: month - 1 } }
-    }
-
-    /// The month a post belongs to: the calendar date it was published on, in its own offset.
-    pub fn of(date: DateTime<FixedOffset>) -> Month {
-        Month { year: date.year(), month: date.month() }
-    }
-
-    /// `digest-YYYY-MM`: the digest's id, the ledger's key and the
-    /// Message-IDs' prefix.
-    pub fn digest_id(&self) -> String {
-        format!("digest-{self}")
-    }
-
-    /// `202610`: the month in a return-path token.
-    pub fn compact(&self) -> String {
-        format!("{:04}{:02}", self.year, self.month)
-    }
-
-    /// The month of [`Month::compact`]'s form, if it is one.
-    pub fn from_compact(text: &str) -> Option<Month> {
-        let (year, month) = (text.get(..4)?, text.get(4..)?);
-        if text.len() != 6 {
-            return None;
-        }
-        format!("{year}-{month}").parse().ok()
-    }
-
-    /// The first instant after the month, in UTC: when its digest may be
-    /// sent, every post dated in it published (but for one scheduled later
-    /// in an offset west of UTC, which `send` checks for itself).
-    pub fn end(&self) -> DateTime<Utc> {
-        let (year, month) = if self.month == 12 { (self.year + 1, 1) } else { (self.year, self.month + 1) };
-        let first = NaiveDate::from_ymd_opt(year, month, 1).expect("a parsed month is valid");
-        first.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
-    }
-
-    /// `October 2026`.
-    pub fn label(&self) -> String {
-        let first = NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a parsed month is valid");
-        first.format("%B %Y").to_string()
-    }
-}
-
-impl fmt::Display for Month {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}", self.year, self.month)
-    }
-}
-
-impl FromStr for Month {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Month, String> {
-        let invalid = || format!("`{text}` is not a month: use YYYY-MM, such as 2026-10");
-        let (year, month) = text.trim().split_once('-').ok_or_else(invalid)?;
-        let year: i32 = year.parse().map_err(|_| invalid())?;
-        let month: u32 = month.parse().map_err(|_| invalid())?;
-        if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) {
-            return Err(invalid());
-        }
-        Ok(Month { year, month })
-    }
-}
 
 /// A digest rendered once: HTML and text with slots for the personal parts.
 #[derive(Debug, Clone)]
@@ -485,26 +405,6 @@ mod tests {
         );
         assert_eq!(picture_size(Some(0), Some(10)), (CONTENT_WIDTH, None));
         assert_eq!(picture_size(Some(4000), Some(1)), (CONTENT_WIDTH, Some(1)));
-    }
-
-    #[test]
-    fn months_parse_and_default_to_the_previous_one() {
-        assert_eq!("2026-10".parse::<Month>().unwrap().to_string(), "2026-10");
-        assert!("2026-13".parse::<Month>().is_err());
-        assert!("October".parse::<Month>().is_err());
-        let january = DateTime::parse_from_rfc3339("2027-01-15T00:00:00Z").unwrap().with_timezone(&Utc);
-        assert_eq!(Month::previous(january).to_string(), "2026-12");
-        assert_eq!("2026-10".parse::<Month>().unwrap().label(), "October 2026");
-    }
-
-    /// Issue 26: a month's digest may be sent from the first instant of
-    /// the next month (UTC), December's in the next year.
-    #[test]
-    fn a_month_ends_at_midnight_utc_on_the_first_of_the_next() {
-        let end = |month: &str| month.parse::<Month>().unwrap().end().to_rfc3339();
-        assert_eq!(end("2026-10"), "2026-11-01T00:00:00+00:00");
-        assert_eq!(end("2026-12"), "2027-01-01T00:00:00+00:00");
-        assert_eq!(end("2028-02"), "2028-03-01T00:00:00+00:00");
     }
 
     /// Found by fuzzing `newsroom.yaml`: `{email}` in the host gave every

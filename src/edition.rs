@@ -1,4 +1,4 @@
-//! What one send is: an **edition**, a cadence and a period of it, with the
+//! The calendar of sends. What one send is: an **edition**, a cadence and a period of it, with the
 //! window of publication dates it covers, its id, its web path, its name
 //! and when it ends (DESIGN.md, "Editions, topics and preferences").
 //!
@@ -31,10 +31,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, Days, FixedOffset, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
-
-use super::Month;
 
 /// How often a digest goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -402,6 +400,82 @@ impl FromStr for SendAt {
             return Err(invalid(format!("`{extra}` is one word too many")));
         }
         Ok(SendAt { time, zone })
+    }
+}
+
+/// A calendar month, `YYYY-MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    pub year: i32,
+    pub month: u32,
+}
+
+impl Month {
+    /// The calendar month before the one `now` is in (UTC): the default digest.
+    pub fn previous(now: DateTime<Utc>) -> Month {
+        let (year, month) = (now.year(), now.month());
+        if month == 1 { Month { year: year - 1, month: 12 } } else { Month { year, month: month - 1 } }
+    }
+
+    /// The month a post belongs to: the calendar date it was published on, in its own offset.
+    pub fn of(date: DateTime<FixedOffset>) -> Month {
+        Month { year: date.year(), month: date.month() }
+    }
+
+    /// `digest-YYYY-MM`: the digest's id, the ledger's key and the
+    /// Message-IDs' prefix.
+    pub fn digest_id(&self) -> String {
+        format!("digest-{self}")
+    }
+
+    /// `202610`: the month in a return-path token.
+    pub fn compact(&self) -> String {
+        format!("{:04}{:02}", self.year, self.month)
+    }
+
+    /// The month of [`Month::compact`]'s form, if it is one.
+    pub fn from_compact(text: &str) -> Option<Month> {
+        let (year, month) = (text.get(..4)?, text.get(4..)?);
+        if text.len() != 6 {
+            return None;
+        }
+        format!("{year}-{month}").parse().ok()
+    }
+
+    /// The first instant after the month, in UTC: when its digest may be
+    /// sent, every post dated in it published (but for one scheduled later
+    /// in an offset west of UTC, which `send` checks for itself).
+    pub fn end(&self) -> DateTime<Utc> {
+        let (year, month) = if self.month == 12 { (self.year + 1, 1) } else { (self.year, self.month + 1) };
+        let first = NaiveDate::from_ymd_opt(year, month, 1).expect("a parsed month is valid");
+        first.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+    }
+
+    /// `October 2026`.
+    pub fn label(&self) -> String {
+        let first = NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a parsed month is valid");
+        first.format("%B %Y").to_string()
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl FromStr for Month {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Month, String> {
+        let invalid = || format!("`{text}` is not a month: use YYYY-MM, such as 2026-10");
+        let (year, month) = text.trim().split_once('-').ok_or_else(invalid)?;
+        let year: i32 = year.parse().map_err(|_| invalid())?;
+        let month: u32 = month.parse().map_err(|_| invalid())?;
+        if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) {
+            return Err(invalid());
+        }
+        Ok(Month { year, month })
     }
 }
 

@@ -161,3 +161,23 @@ fn cadences_and_week_starts_read_their_yaml_names() {
     assert_eq!("sunday".parse::<WeekStart>().unwrap(), WeekStart::Sunday);
     assert!("friday".parse::<WeekStart>().is_err());
 }
+
+#[test]
+fn months_parse_and_default_to_the_previous_one() {
+    assert_eq!("2026-10".parse::<Month>().unwrap().to_string(), "2026-10");
+    assert!("2026-13".parse::<Month>().is_err());
+    assert!("October".parse::<Month>().is_err());
+    let january = DateTime::parse_from_rfc3339("2027-01-15T00:00:00Z").unwrap().with_timezone(&Utc);
+    assert_eq!(Month::previous(january).to_string(), "2026-12");
+    assert_eq!("2026-10".parse::<Month>().unwrap().label(), "October 2026");
+}
+
+/// Issue 26: a month's digest may be sent from the first instant of
+/// the next month (UTC), December's in the next year.
+#[test]
+fn a_month_ends_at_midnight_utc_on_the_first_of_the_next() {
+    let end = |month: &str| month.parse::<Month>().unwrap().end().to_rfc3339();
+    assert_eq!(end("2026-10"), "2026-11-01T00:00:00+00:00");
+    assert_eq!(end("2026-12"), "2027-01-01T00:00:00+00:00");
+    assert_eq!(end("2028-02"), "2028-03-01T00:00:00+00:00");
+}
