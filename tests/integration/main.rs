@@ -9,6 +9,7 @@ mod corpus_posts;
 mod deploy;
 mod digest;
 mod dkim;
+mod editions;
 mod example_site;
 mod feeds_page;
 mod hygiene;

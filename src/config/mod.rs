@@ -15,6 +15,10 @@ use lettre::message::Mailbox;
 use serde::Deserialize;
 
 pub use crate::error::{ConfigError, ConfigErrors};
+mod editions;
+
+pub use editions::{CatchUp, EditionsConfig, PerPostContent};
+
 use crate::limits::MAX_CONFIG_BYTES;
 use crate::yaml;
 
@@ -167,6 +171,8 @@ pub struct DigestConfig {
     pub unsubscribe_mailto_plus_addressing: bool,
     /// The sender's postal address, shown in every digest's footer.
     pub postal_address: Option<String>,
+    /// Which cadences the site sends, and when their periods end.
+    pub editions: EditionsConfig,
 }
 
 /// `digest:` as written: text, checked into a [`DigestConfig`].
@@ -182,6 +188,13 @@ struct DigestText {
     #[serde(default)]
     unsubscribe_mailto_plus_addressing: bool,
     postal_address: Option<String>,
+    cadence: Option<String>,
+    cadences: Option<Vec<String>>,
+    week_starts: Option<String>,
+    min_posts: Option<u32>,
+    send_at: Option<String>,
+    catch_up: Option<String>,
+    per_post_content: Option<String>,
 }
 
 /// The subscriber file when `digest.subscribers` is not set.
@@ -658,6 +671,29 @@ impl Config {
         problems
     }
 
+    /// The cadences the configuration names that this version does not
+    /// send yet (all but `monthly`): `digest send` refuses them, `check`
+    /// warns, so that no site believes it sends weekly while it does not.
+    pub fn unsent_cadences(&self) -> Vec<ConfigError> {
+        let editions = &self.digest.editions;
+        let unsent: Vec<&str> =
+            editions.cadences.iter().filter(|c| **c != crate::edition::Cadence::Monthly).map(|c| c.as_str()).collect();
+        if unsent.is_empty() {
+            return Vec::new();
+        }
+        let key =
+            if yaml::section_key_position(&self.text, "digest", "cadences").is_some() { "cadences" } else { "cadence" };
+        vec![self.error_at(
+            "digest",
+            key,
+            format!(
+                "digest.{key}: {} editions are not sent by newsroom {} yet (only monthly is); set `monthly` until a release sends them",
+                unsent.join(", "),
+                env!("CARGO_PKG_VERSION")
+            ),
+        )]
+    }
+
     pub fn error_at(&self, section: &str, key: &str, message: impl Into<String>) -> ConfigError {
         let written = match key {
             // A top-level key's own value (`posts: nowhere`).
@@ -777,6 +813,20 @@ impl DigestText {
         {
             problems.push(("unsubscribe_mailto", format!("digest.unsubscribe_mailto `{text}` is not an address")));
         }
+        let editions = editions::EditionsText {
+            cadence: self.cadence,
+            cadences: self.cadences,
+            week_starts: self.week_starts,
+            min_posts: self.min_posts,
+            send_at: self.send_at,
+            catch_up: self.catch_up,
+            per_post_content: self.per_post_content,
+        }
+        .check()
+        .unwrap_or_else(|found| {
+            problems.extend(found);
+            EditionsConfig::default()
+        });
         let digest = DigestConfig {
             from,
             reply_to,
@@ -786,6 +836,7 @@ impl DigestText {
             unsubscribe_mailto,
             unsubscribe_mailto_plus_addressing: self.unsubscribe_mailto_plus_addressing,
             postal_address: given(self.postal_address),
+            editions,
         };
         if problems.is_empty() { Ok(digest) } else { Err(problems) }
     }

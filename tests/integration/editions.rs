@@ -1,0 +1,50 @@
+//! Editions (issue 28): the cadence keys of `digest:` are checked where
+//! they are written, and a cadence this version does not send yet is
+//! refused by `digest send`, never silently sent monthly.
+
+use crate::support::*;
+
+/// The example site with `keys` added at the top of its `digest:` section.
+fn site_with_digest_keys(keys: &str) -> tempfile::TempDir {
+    let site = copy_example_site();
+    let path = site.path().join("newsroom.yaml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    assert!(config.contains("\ndigest:\n"), "the example's digest section moved");
+    std::fs::write(&path, config.replacen("\ndigest:\n", &format!("\ndigest:\n{keys}"), 1)).unwrap();
+    site
+}
+
+fn line_of(site: &tempfile::TempDir, needle: &str) -> usize {
+    let config = std::fs::read_to_string(site.path().join("newsroom.yaml")).unwrap();
+    config.lines().position(|line| line.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn a_bad_cadence_key_is_an_error_at_its_line_and_column() {
+    let site = site_with_digest_keys("  send_at: 9am Europe/Berlin\n");
+    let output = run(site.path(), &["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let line = line_of(&site, "send_at: 9am");
+    let expected = format!("newsroom.yaml:{line}:12: error: digest.send_at: `9am Europe/Berlin` is not a send time");
+    assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
+}
+
+#[test]
+fn a_cadence_not_sent_yet_is_refused_by_send_and_warned_by_check() {
+    let site = site_with_digest_keys("  cadences: [monthly, weekly]\n");
+    let line = line_of(&site, "cadences:");
+    let says = format!("newsroom.yaml:{line}:13: warning: digest.cadences: weekly editions are not sent by newsroom");
+    let check = run(site.path(), &["check"]);
+    let all = format!("{}{}", stdout(&check), stderr(&check));
+    assert!(all.contains(&says), "{all}");
+    let send = newsroom(site.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+        .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
+        .args(["digest", "send", "--month", "2026-10"])
+        .output()
+        .unwrap();
+    assert_eq!(send.status.code(), Some(2), "{}", stderr(&send));
+    assert!(stderr(&send).contains("weekly editions are not sent by newsroom"), "{}", stderr(&send));
+    // Refused before anything was frozen: no ledger row, no store at all.
+    assert!(!site.path().join(".newsroom/newsroom.sqlite").exists());
+}
