@@ -5,6 +5,7 @@
 mod bad_inputs;
 mod browser;
 mod cli;
+mod compat;
 mod corpus_posts;
 mod deploy;
 mod digest;
