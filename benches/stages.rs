@@ -165,7 +165,10 @@ fn feed_json(bencher: Bencher) {
 fn digest_of(root: &Path) -> (Digest, message::Sender) {
     let site = Site::open(root).expect("site");
     let month: Month = "2026-10".parse().expect("month");
-    let digest = newsroom::digest::assemble::month_digest(&site, month, now()).expect("render").digest.expect("posts");
+    let digest = newsroom::digest::assemble::edition_digest(&site, &newsroom::digest::Edition::monthly(month), now())
+        .expect("render")
+        .digest
+        .expect("posts");
     let sender = newsroom::digest::sender(&site.config, b"bench".to_vec(), now().into());
     (digest, sender)
 }

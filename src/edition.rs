@@ -47,6 +47,16 @@ pub enum Cadence {
 impl Cadence {
     pub const ALL: [Cadence; 4] = [Cadence::Monthly, Cadence::Weekly, Cadence::Daily, Cadence::PerPost];
 
+    /// The word for its digests: the "monthly" of "monthly digest".
+    pub fn adjective(self) -> &'static str {
+        match self {
+            Cadence::Monthly => "monthly",
+            Cadence::Weekly => "weekly",
+            Cadence::Daily => "daily",
+            Cadence::PerPost => "new-post",
+        }
+    }
+
     /// The name in `newsroom.yaml` (`digest.cadence`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -205,6 +215,23 @@ impl Edition {
         match &self.period {
             Period::Month(month) => month.to_string(),
             _ => self.name(),
+        }
+    }
+
+    /// The period as a return-path token names it: `202610` for a month
+    /// (the six digits of every earlier release, which `inbound` reads),
+    /// `2026w45` (`2026w45s` for a Sunday week), `20261103`, `p` and the
+    /// post's slug.
+    pub fn token_period(&self) -> String {
+        match &self.period {
+            Period::Month(month) => month.compact(),
+            Period::Week(week) => {
+                let (year, number) = week.iso();
+                let sunday = if week.starts == WeekStart::Sunday { "s" } else { "" };
+                format!("{year:04}w{number:02}{sunday}")
+            }
+            Period::Day(day) => day.format("%Y%m%d").to_string(),
+            Period::Post(slug) => format!("p{slug}"),
         }
     }
 

@@ -25,7 +25,7 @@ use crate::content::{self, Body, BodyCache, LoadedPosts, Post, Scheduled};
 use crate::diagnostics::{self, Diagnostic};
 use crate::digest::assemble::assemble;
 use crate::digest::template::DigestTemplate;
-use crate::digest::{Digest, Month};
+use crate::digest::{Digest, Edition, Month};
 use crate::feed::{self, Entry, FeedSpec};
 use crate::markdown::{self, Parts, RenderedPost};
 use crate::render;
@@ -279,10 +279,10 @@ fn render_month<'a>(context: &MonthContext, month: Month, posts: Vec<&'a Post>) 
         .into_par_iter()
         .map(|post| (post, context.early.take(post).unwrap_or_else(|| render_again(context, post))))
         .collect();
-    let assembled = assemble(month, rendered);
+    let assembled = assemble(Edition::monthly(month), rendered);
     if !assembled.posts.is_empty() {
         let html = Digest::render_archive(&site.config, context.template, &assembled.input())?;
-        let dir = context.out.join("digest").join(month.to_string());
+        let dir = context.out.join("digest").join(assembled.edition.web_path());
         fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
         write_file(&dir.join("index.html"), &html)?;
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Out, digest_month, nothing_to_send};
 use crate::cli::PreviewArgs;
-use newsroom::digest::preview;
+use newsroom::digest::{Edition, preview};
 use newsroom::site::{Input, Site};
 use newsroom::store::Store;
 
@@ -29,7 +29,8 @@ pub fn run(out: &mut Out, site: &Site, args: PreviewArgs, now: DateTime<Utc>) ->
     let list = site.subscriber_list();
     let view = store.view_merged(list.as_deref().map(|path| (path, site.config.digest.subscribers_path())), now)?;
     let frozen = store.frozen_digest(&month.digest_id())?.and_then(|frozen| frozen.posts);
-    let report = preview::preview(site, month, &dir, now, &view, frozen.as_deref())?;
+    let edition = Edition::monthly(month);
+    let report = preview::preview(site, &edition, &dir, now, &view, frozen.as_deref())?;
     let mut stderr = std::io::stderr().lock();
     for diagnostic in &report.diagnostics {
         writeln!(stderr, "{diagnostic}")?;

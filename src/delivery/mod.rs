@@ -32,8 +32,9 @@ use chrono::{DateTime, Utc};
 use crate::config::{ConfigError, ConfigErrors};
 use crate::content::Scheduled;
 use crate::diagnostics::Diagnostic;
+use crate::digest::Edition;
 use crate::digest::Month;
-use crate::digest::assemble::{month_digest, month_digest_of};
+use crate::digest::assemble::{edition_digest, edition_digest_of};
 use crate::digest::message::{SECRET_FOR_SENDING, SecretPolicy, UnsubscribeSecret};
 use crate::error::UsageError;
 use crate::site::{Input, Site};
@@ -266,7 +267,7 @@ fn send_test(
     now: DateTime<Utc>,
 ) -> Result<SendReport> {
     let started = Instant::now();
-    let assembled = month_digest(site, options.month, now)?;
+    let assembled = edition_digest(site, &Edition::monthly(options.month), now)?;
     let mut report = SendReport {
         digest_id: options.month.digest_id(),
         relay: relay.display(),
@@ -411,7 +412,12 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     };
     // A digest already frozen carries the posts its first send carried.
     let frozen = ledger.frozen_digest(&digest_id)?;
-    let assembled = month_digest_of(site, options.month, now, frozen.as_ref().and_then(|f| f.posts.as_deref()))?;
+    let assembled = edition_digest_of(
+        site,
+        &Edition::monthly(options.month),
+        now,
+        frozen.as_ref().and_then(|f| f.posts.as_deref()),
+    )?;
     if frozen.is_none() && !options.unfinished {
         refuse_unfinished(options.month, now, Some(&assembled.scheduled))?;
     }

@@ -1,7 +1,7 @@
-//! A month's digest put together, once, for every use: the web version
+//! An edition's digest put together, once, for every use: the web version
 //! `build` writes, and the email `preview` writes and `send` transmits.
 //!
-//! The month's listed posts go in oldest first (ties broken by permalink);
+//! The edition's listed posts go in oldest first (ties broken by permalink);
 //! a post whose rendering failed (its file changed or vanished since it was
 //! loaded) is left out and named, never half-shown; every rendering
 //! problem is kept for the command to report.
@@ -12,7 +12,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use super::template::DigestTemplate;
-use super::{Digest, DigestInput, Month};
+use super::{Digest, DigestInput, Edition, Month};
 use crate::content::{self, Post, Scheduled};
 use crate::diagnostics::Diagnostic;
 use crate::markdown::{Parts, RenderedPost};
@@ -20,9 +20,9 @@ use crate::render;
 use crate::site::Site;
 use crate::store::FrozenDigest;
 
-/// A month's posts, in digest order, each with its rendering.
-pub struct MonthPosts<'a> {
-    pub month: Month,
+/// An edition's posts, in digest order, each with its rendering.
+pub struct EditionPosts<'a> {
+    pub edition: Edition,
     pub posts: Vec<(&'a Post, RenderedPost)>,
     /// Posts left out because their rendering failed.
     pub skipped: Vec<PathBuf>,
@@ -30,17 +30,23 @@ pub struct MonthPosts<'a> {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl MonthPosts<'_> {
+impl EditionPosts<'_> {
     /// What [`Digest::render`] takes.
     pub fn input(&self) -> DigestInput<'_> {
-        DigestInput { month: self.month, posts: self.posts.iter().map(|(post, rendered)| (*post, rendered)).collect() }
+        DigestInput {
+            edition: self.edition.clone(),
+            posts: self.posts.iter().map(|(post, rendered)| (*post, rendered)).collect(),
+        }
     }
 }
 
-/// Puts a month's rendered posts in digest order and leaves out those whose
-/// rendering failed. The one place where that is decided.
-pub fn assemble<'a>(month: Month, rendered: impl IntoIterator<Item = (&'a Post, RenderedPost)>) -> MonthPosts<'a> {
-    let mut assembled = MonthPosts { month, posts: Vec::new(), skipped: Vec::new(), diagnostics: Vec::new() };
+/// Puts an edition's rendered posts in digest order and leaves out those
+/// whose rendering failed. The one place where that is decided.
+pub fn assemble<'a>(
+    edition: Edition,
+    rendered: impl IntoIterator<Item = (&'a Post, RenderedPost)>,
+) -> EditionPosts<'a> {
+    let mut assembled = EditionPosts { edition, posts: Vec::new(), skipped: Vec::new(), diagnostics: Vec::new() };
     for (post, mut rendering) in rendered {
         let failed = rendering.diagnostics.iter().any(Diagnostic::is_error);
         assembled.diagnostics.append(&mut rendering.diagnostics);
@@ -54,43 +60,40 @@ pub fn assemble<'a>(month: Month, rendered: impl IntoIterator<Item = (&'a Post, 
     assembled
 }
 
-/// A month's email digest, as `preview` and `send` need it.
-pub struct MonthDigest {
-    /// `None` when the month has no published post.
+/// An edition's email digest, as `preview` and `send` need it.
+pub struct EditionDigest {
+    /// `None` when the edition has no published post.
     pub digest: Option<Digest>,
-    /// The month's posts dated after now.
+    /// The edition's posts dated after now.
     pub scheduled: Scheduled,
     /// Errors of the posts that could not be loaded, and every problem
-    /// of the month's posts' renderings.
+    /// of the edition's posts' renderings.
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Loads the site's posts, renders the month's listed ones for email
+/// Loads the site's posts, renders the edition's listed ones for email
 /// (HTML and text), assembles them and renders the digest once.
-pub fn month_digest(site: &Site, month: Month, now: DateTime<Utc>) -> Result<MonthDigest> {
-    month_digest_of(site, month, now, None)
+pub fn edition_digest(site: &Site, edition: &Edition, now: DateTime<Utc>) -> Result<EditionDigest> {
+    edition_digest_of(site, edition, now, None)
 }
 
-/// [`month_digest`] of the posts `frozen` names only, when it names some:
+/// [`edition_digest`] of the posts `frozen` names only, when it names some:
 /// a digest whose first send recorded its posts carries the same posts
 /// on every later run (a post published since is in no digest, which
 /// `check` and `build` say). A post it names that is gone is named too.
-pub fn month_digest_of(
+pub fn edition_digest_of(
     site: &Site,
-    month: Month,
+    edition: &Edition,
     now: DateTime<Utc>,
     frozen: Option<&[String]>,
-) -> Result<MonthDigest> {
+) -> Result<EditionDigest> {
+    let in_edition = |post: &Post| edition.covers(post.date.date_naive());
     let loaded = content::load(site)?;
     let mut diagnostics: Vec<Diagnostic> = loaded.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
-    let scheduled = Scheduled::of(loaded.posts.iter().filter(|post| Month::of(post.date) == month), now);
+    let scheduled = Scheduled::of(loaded.posts.iter().filter(|post| in_edition(post)), now);
     let carried = |post: &&Post| frozen.is_none_or(|permalinks| permalinks.contains(&post.permalink));
-    let posts: Vec<&Post> = loaded
-        .posts
-        .iter()
-        .filter(|post| post.is_listed(now) && Month::of(post.date) == month)
-        .filter(carried)
-        .collect();
+    let posts: Vec<&Post> =
+        loaded.posts.iter().filter(|post| post.is_listed(now) && in_edition(post)).filter(carried).collect();
     for gone in frozen.unwrap_or_default().iter().filter(|permalink| !posts.iter().any(|p| &p.permalink == *permalink))
     {
         diagnostics.push(Diagnostic::warning(
@@ -98,24 +101,24 @@ pub fn month_digest_of(
             (1, 1),
             format!(
                 "{gone} was in {}'s digest when its first send began, and is no longer a listed post: the rest of its recipients get the digest without it",
-                month.label()
+                edition.label()
             ),
         ));
     }
     if posts.is_empty() {
-        return Ok(MonthDigest { digest: None, scheduled, diagnostics });
+        return Ok(EditionDigest { digest: None, scheduled, diagnostics });
     }
     let template = DigestTemplate::load(&site.root)?;
     let links = render::post_links(site, &loaded.posts);
     let rendered = render::render_posts(site, &posts, &loaded.kept, &links, Parts::EMAIL);
-    let assembled = assemble(month, posts.into_iter().zip(rendered));
+    let assembled = assemble(edition.clone(), posts.into_iter().zip(rendered));
     diagnostics.extend(assembled.diagnostics.iter().cloned());
     let digest = if assembled.posts.is_empty() {
         None
     } else {
         Some(Digest::render(&site.config, &template, &assembled.input())?)
     };
-    Ok(MonthDigest { digest, scheduled, diagnostics })
+    Ok(EditionDigest { digest, scheduled, diagnostics })
 }
 
 /// How the warning of [`left_out_of_sent_digests`] ends: `build`, which

@@ -144,7 +144,7 @@ impl Sender {
             &self.secret,
             &self.list_id,
             subscriber.id.unwrap_or(0),
-            &digest.month.compact(),
+            &digest.edition.token_period(),
         );
         let address = pattern.replace("{token}", &token);
         address.parse().map_err(|e| anyhow::anyhow!("delivery.return_path `{address}` is not an address: {e}"))

@@ -399,7 +399,10 @@ mod tests {
         let site = crate::site::Site::open(root).unwrap();
         let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z").unwrap().with_timezone(&chrono::Utc);
         let month = "2026-10".parse().unwrap();
-        let digest = crate::digest::assemble::month_digest(&site, month, now).unwrap().digest.unwrap();
+        let digest = crate::digest::assemble::edition_digest(&site, &crate::digest::Edition::monthly(month), now)
+            .unwrap()
+            .digest
+            .unwrap();
         let names = ["", "Ada", "Zoë Ünïcode", "x".repeat(70).as_str(), "a  b", "<b>&\"'"].map(str::to_string);
         for name in names {
             let values =

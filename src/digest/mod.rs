@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 
 use crate::config::Config;
 use crate::content::Post;
-pub use crate::edition::Month;
+pub use crate::edition::{Edition, Month};
 use crate::markdown::{self, RenderedPost};
 use email::{Footer, Page, PersonalFooter, PostBlock};
 use template::{DigestTemplate, Slot, fill_globals};
@@ -28,9 +28,10 @@ pub const GMAIL_CLIP_BYTES: usize = 102 * 1024;
 /// A digest rendered once: HTML and text with slots for the personal parts.
 #[derive(Debug, Clone)]
 pub struct Digest {
-    /// `digest-YYYY-MM`: the ledger key and the Message-ID prefix.
+    /// The edition's id (`digest-YYYY-MM` for a month): the ledger key and
+    /// the Message-ID prefix.
     pub id: String,
-    pub month: Month,
+    pub edition: Edition,
     pub post_count: usize,
     /// The permalinks of its posts, in digest order: what the ledger
     /// records when the digest's list is frozen.
@@ -49,15 +50,15 @@ pub struct Digest {
     skeletons: std::sync::OnceLock<mime::Skeletons>,
 }
 
-/// A month's posts with their rendering, the input of [`Digest::render`].
+/// An edition's posts with their rendering, the input of [`Digest::render`].
 pub struct DigestInput<'a> {
-    pub month: Month,
+    pub edition: Edition,
     pub posts: Vec<(&'a Post, &'a RenderedPost)>,
 }
 
-/// The URL of a month's web version.
-pub fn archive_url(config: &Config, month: Month) -> String {
-    format!("{}digest/{month}/", config.blog_url())
+/// The URL of an edition's web version (`digest/YYYY-MM/` for a month).
+pub fn archive_url(config: &Config, edition: &Edition) -> String {
+    format!("{}digest/{}/", config.blog_url(), edition.web_path())
 }
 
 impl Digest {
@@ -86,11 +87,13 @@ impl Digest {
         input: &DigestInput,
         personal: bool,
     ) -> Result<Digest> {
-        let month_label = input.month.label();
+        let month_label = input.edition.label();
         let post_count = input.posts.len().to_string();
         let new_posts = new_posts(input.posts.len());
         let globals = |name: &str| match name {
-            "month" => Some(month_label.clone()),
+            // `{month}` is the period's name in every template since the
+            // first release; `{period}` says it for any cadence.
+            "month" | "period" => Some(month_label.clone()),
             "site_title" => Some(config.site.title.clone()),
             "post_count" => Some(post_count.clone()),
             "new_posts" => Some(new_posts.clone()),
@@ -101,7 +104,7 @@ impl Digest {
         let intro_md = fill_globals(&template.intro.0, &globals);
         let footer_md = fill_globals(&template.footer.0, &globals);
         let blog_url = config.blog_url();
-        let archive_url = archive_url(config, input.month);
+        let archive_url = archive_url(config, &input.edition);
         let intro_html = owner_markdown_html(&intro_md, &blog_url, &archive_url);
         let footer_html = owner_markdown_html(&footer_md, &blog_url, &archive_url);
 
@@ -161,8 +164,8 @@ impl Digest {
             String::new()
         };
         Ok(Digest {
-            id: input.month.digest_id(),
-            month: input.month,
+            id: input.edition.id(),
+            edition: input.edition.clone(),
             post_count: input.posts.len(),
             permalinks: input.posts.iter().map(|(post, _)| post.permalink.clone()).collect(),
             subject,
@@ -291,7 +294,8 @@ fn text_part(
     let rule = "-".repeat(60);
     let mut out = String::new();
     // The HTML part's header links the site's title to the blog.
-    out.push_str(&format!("{}: monthly digest, {month_label}\n{blog_url}\n\n", config.site.title));
+    let cadence = input.edition.cadence().adjective();
+    out.push_str(&format!("{}: {cadence} digest, {month_label}\n{blog_url}\n\n", config.site.title));
     out.push_str(&plain(intro_md));
     out.push_str("\n\n");
     for (post, rendered) in &input.posts {
@@ -462,7 +466,7 @@ mod tests {
                 template::DEFAULT_EMAIL_CSS.into(),
             )
             .unwrap(),
-            &DigestInput { month: "2026-10".parse().unwrap(), posts: Vec::new() },
+            &DigestInput { edition: Edition::monthly("2026-10".parse().unwrap()), posts: Vec::new() },
         )
         .unwrap();
         let subscriber = crate::subscribers::Subscriber {

@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
-use super::assemble::month_digest_of;
+use super::assemble::edition_digest_of;
 use super::message::{self, SecretPolicy, UnsubscribeSecret};
 use super::template::Slot;
-use super::{GMAIL_CLIP_BYTES, Month};
+use super::{Edition, GMAIL_CLIP_BYTES};
 use crate::content::Scheduled;
 use crate::diagnostics::{self, Diagnostic};
 use crate::site::{Input, Site};
@@ -28,14 +28,14 @@ const PREVIEW_CHUNK: usize = 1024;
 /// What `preview` did.
 #[derive(Debug, Default)]
 pub struct PreviewReport {
-    pub month: Option<Month>,
-    /// The month's folder, when something was written.
+    pub edition: Option<Edition>,
+    /// The edition's folder, when something was written.
     pub dir: Option<PathBuf>,
     pub posts: usize,
     pub messages: usize,
     /// Subscriber rows not mailed (unsubscribed, bounced, suppressed, invalid, duplicates).
     pub skipped: usize,
-    /// With no posts to send: the month's posts dated after now.
+    /// With no posts to send: the edition's posts dated after now.
     pub scheduled: Scheduled,
     /// Problems with posts, subscribers or messages.
     pub diagnostics: Vec<Diagnostic>,
@@ -72,7 +72,8 @@ pub fn safe_file_name(index: usize, address: &str) -> String {
     format!("{index:05}-{}.eml", cleaned.trim_start_matches('.'))
 }
 
-/// Writes the preview of `month` into `out_dir/YYYY-MM/`, replacing it
+/// Writes the preview of `edition` into `out_dir/<its web path>/`
+/// (`YYYY-MM/` for a month), replacing it
 /// atomically: what `send` would transmit to each subscriber `list` (the
 /// store with the site's subscriber file merged, unsaved) holds as
 /// subscribed, and a manifest of every other subscriber and file row with
@@ -80,16 +81,16 @@ pub fn safe_file_name(index: usize, address: &str) -> String {
 /// its first send recorded (`frozen`), as its later runs do.
 pub fn preview(
     site: &Site,
-    month: Month,
+    edition: &Edition,
     out_dir: &Path,
     now: DateTime<Utc>,
     list: &ListView,
     frozen: Option<&[String]>,
 ) -> Result<PreviewReport> {
     site.require(&[Input::Posts])?;
-    let mut report = PreviewReport { month: Some(month), ..Default::default() };
+    let mut report = PreviewReport { edition: Some(edition.clone()), ..Default::default() };
     report.diagnostics.extend(site.unset_sending_keys());
-    let assembled = month_digest_of(site, month, now, frozen)?;
+    let assembled = edition_digest_of(site, edition, now, frozen)?;
     report.diagnostics.extend(assembled.diagnostics);
     report.scheduled = assembled.scheduled;
     let Some(digest) = assembled.digest else {
@@ -107,7 +108,7 @@ pub fn preview(
     sender.dkim = super::dkim::for_site(site)?;
 
     report.diagnostics.extend(list.report.diagnostics.iter().cloned());
-    let month_dir = out_dir.join(month.to_string());
+    let month_dir = out_dir.join(edition.web_path());
     fs::create_dir_all(out_dir).with_context(|| format!("failed to create `{}`", out_dir.display()))?;
     let staging = tempfile::Builder::new()
         .prefix(".newsroom-preview-")
