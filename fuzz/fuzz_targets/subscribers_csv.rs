@@ -9,14 +9,14 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use newsroom::digest::message;
-use newsroom::digest::{Digest, DigestInput, Month};
+use newsroom::digest::{Digest, DigestInput, Edition, Month};
 use newsroom::store::Store;
 use newsroom::subscribers::{normalise_address, parse};
 use newsroom_fuzz::{CONFIG, SAMPLE, TEMPLATE, check_diagnostics, check_head, check_page_html, sender};
 
 static DIGEST: LazyLock<Digest> = LazyLock::new(|| {
     let (post, rendered) = &*SAMPLE;
-    let input = DigestInput { month: Month::of(post.date), posts: vec![(post, rendered)] };
+    let input = DigestInput { edition: Edition::monthly(Month::of(post.date)), posts: vec![(post, rendered)] };
     Digest::render(&CONFIG, &TEMPLATE, &input).expect("the sample digest renders")
 });
 

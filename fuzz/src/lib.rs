@@ -22,7 +22,7 @@ use newsroom::content::{self, AuthorMap, Body, Post};
 use newsroom::diagnostics::Diagnostic;
 use newsroom::digest::message::{self, Sender};
 use newsroom::digest::template::{DEFAULT_DIGEST_MD, DEFAULT_EMAIL_CSS, DigestTemplate};
-use newsroom::digest::{self, Digest, DigestInput, Month};
+use newsroom::digest::{self, Digest, DigestInput, Edition, Month};
 use newsroom::feed::{self, Entry, FeedSpec};
 use newsroom::markdown::{self, LinkContext, RenderedPost};
 use newsroom::subscribers::{Status, Subscriber};
@@ -155,7 +155,7 @@ pub fn email(config: &Config, template: &DigestTemplate, post: &Post, rendered: 
     }
     // As `digest preview` chooses: listed posts of the month (the one post, or none).
     let chosen = (post.is_listed(now())).then_some((post, rendered));
-    let input = DigestInput { month, posts: chosen.into_iter().collect() };
+    let input = DigestInput { edition: Edition::monthly(month), posts: chosen.into_iter().collect() };
     let digest = Digest::render(config, template, &input).expect("the digest renders");
     check_digest(config, &digest);
 }
