@@ -256,8 +256,13 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct MonthArg {
     /// The digest's month, YYYY-MM (default: the previous calendar month).
-    #[arg(long, value_name = "YYYY-MM")]
+    #[arg(long, value_name = "YYYY-MM", conflicts_with = "edition")]
     pub month: Option<String>,
+    /// The edition, by its name: monthly/YYYY-MM (the same as --month YYYY-MM),
+    /// weekly/YYYY-Www, daily/YYYY-MM-DD or post/SLUG. This release sends
+    /// monthly editions only.
+    #[arg(long, value_name = "NAME")]
+    pub edition: Option<String>,
 }
 
 #[derive(Debug, Args)]

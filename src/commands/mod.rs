@@ -126,9 +126,21 @@ pub fn print_merge_problems(merged: &newsroom::store::import::ImportReport) -> R
 
 /// The month of a digest command: `--month`, or the previous calendar month.
 /// A malformed month is a usage error (exit status 2).
-pub fn digest_month(month: Option<&str>, now: DateTime<Utc>) -> Result<Month> {
-    match month {
-        Some(text) => text.parse().map_err(|message: String| UsageError::Argument(message).into()),
+pub fn digest_month(chosen: &crate::cli::MonthArg, now: DateTime<Utc>) -> Result<Month> {
+    let usage = |message: String| anyhow::Error::from(UsageError::Argument(message));
+    if let Some(name) = chosen.edition.as_deref() {
+        let edition = newsroom::edition::Edition::parse(name).map_err(usage)?;
+        return match edition.period {
+            newsroom::edition::Period::Month(month) => Ok(month),
+            _ => Err(usage(format!(
+                "--edition {edition}: {} editions are not sent by newsroom {} yet (only monthly ones are)",
+                edition.cadence(),
+                env!("CARGO_PKG_VERSION")
+            ))),
+        };
+    }
+    match chosen.month.as_deref() {
+        Some(text) => text.parse().map_err(usage),
         None => Ok(Month::previous(now)),
     }
 }

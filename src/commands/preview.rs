@@ -15,7 +15,7 @@ use newsroom::store::Store;
 
 /// Writes the preview, then says what it wrote and every problem.
 pub fn run(out: &mut Out, site: &Site, args: PreviewArgs, now: DateTime<Utc>) -> Result<ExitCode> {
-    let month = digest_month(args.month.month.as_deref(), now)?;
+    let month = digest_month(&args.month, now)?;
     let dir = site.root.join(args.out.unwrap_or_else(|| "preview".into()));
     if site.config.digest.subscribers.is_some() {
         site.require(&[Input::Subscribers])?;

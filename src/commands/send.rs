@@ -22,7 +22,7 @@ const INTERRUPTED: u8 = 130;
 
 /// Sends, showing progress, and says how it went.
 pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Result<ExitCode> {
-    let month = digest_month(args.month.month.as_deref(), now)?;
+    let month = digest_month(&args.month, now)?;
     let progress = Progress::new();
     let stop = Arc::new(Stop::default());
     let handler_stop = stop.clone();

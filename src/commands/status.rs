@@ -14,7 +14,7 @@ use newsroom::site::{Site, StoreLocation};
 use newsroom::store::State;
 
 pub fn run(out: &mut Out, site: &Site, args: StatusArgs, now: DateTime<Utc>) -> Result<ExitCode> {
-    let month = digest_month(args.month.month.as_deref(), now)?;
+    let month = digest_month(&args.month, now)?;
     let list = args.list.as_deref().map(|state| State::parse(state).expect("clap allows only states"));
     let report = delivery::status(site, month, list)?;
     if args.json.json {

@@ -48,3 +48,47 @@ fn a_cadence_not_sent_yet_is_refused_by_send_and_warned_by_check() {
     // Refused before anything was frozen: no ledger row, no store at all.
     assert!(!site.path().join(".newsroom/newsroom.sqlite").exists());
 }
+
+/// `--edition monthly/2026-10` is `--month 2026-10`; another cadence's
+/// edition is refused by name until this release sends it, and a name that
+/// is no edition says why.
+#[test]
+fn editions_are_named_on_the_command_line() {
+    let site = copy_example_site();
+    let preview = |args: &[&str], out: &str| {
+        newsroom(site.path())
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+            .args(["digest", "preview"])
+            .args(args)
+            .args(["--out", out])
+            .current_dir(site.path())
+            .output()
+            .unwrap()
+    };
+    let by_month = preview(&["--month", "2026-10"], "a");
+    let by_edition = preview(&["--edition", "monthly/2026-10"], "b");
+    assert!(by_month.status.success() && by_edition.status.success(), "{}", stderr(&by_edition));
+    let read = |dir: &str| {
+        let root = site.path().join(dir).join("2026-10");
+        let mut files: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(&root)
+            .into_iter()
+            .map(Result::unwrap)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| (e.path().strip_prefix(&root).unwrap().display().to_string(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    assert!(!read("a").is_empty());
+    assert_eq!(read("a"), read("b"));
+    for (args, says) in [
+        (&["--edition", "weekly/2026-W45"][..], "weekly editions are not sent by newsroom"),
+        (&["--edition", "weekly/2027-W53"][..], "2027 has no week 53"),
+        (&["--edition", "yearly/2026"][..], "is not an edition"),
+        (&["--edition", "monthly/2026-10", "--month", "2026-10"][..], "cannot be used with"),
+    ] {
+        let output = preview(args, "c");
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(says), "{args:?}: {}", stderr(&output));
+    }
+}
