@@ -218,21 +218,51 @@ impl Edition {
         }
     }
 
-    /// The period as a return-path token names it: `202610` for a month
-    /// (the six digits of every earlier release, which `inbound` reads),
-    /// `2026w45` (`2026w45s` for a Sunday week), `20261103`, `p` and the
-    /// post's slug.
+    /// The period as a return-path token names it, in digits (a VERP
+    /// local part's letter case is not kept): `202610` for a month (the six
+    /// digits of every earlier release, which `inbound` reads), `2026451`
+    /// for a week (year, ISO week, 1 for Monday weeks, 0 for Sunday ones),
+    /// `20261103` for a day; `0` for a post's edition, which the message's
+    /// other clues name.
     pub fn token_period(&self) -> String {
         match &self.period {
             Period::Month(month) => month.compact(),
             Period::Week(week) => {
                 let (year, number) = week.iso();
-                let sunday = if week.starts == WeekStart::Sunday { "s" } else { "" };
-                format!("{year:04}w{number:02}{sunday}")
+                let monday = u8::from(week.starts == WeekStart::Monday);
+                format!("{year:04}{number:02}{monday}")
             }
             Period::Day(day) => day.format("%Y%m%d").to_string(),
-            Period::Post(slug) => format!("p{slug}"),
+            Period::Post(_) => "0".into(),
         }
+    }
+
+    /// The edition of a [`Edition::token_period`], when it names one.
+    pub fn from_token_period(text: &str) -> Option<Edition> {
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        match text.len() {
+            6 => Month::from_compact(text).map(Edition::monthly),
+            7 => {
+                let starts = if &text[6..] == "1" { "" } else { "-sun" };
+                Edition::parse(&format!("weekly/{}-W{}{starts}", &text[..4], &text[4..6])).ok()
+            }
+            8 => Edition::parse(&format!("daily/{}-{}-{}", &text[..4], &text[4..6], &text[6..])).ok(),
+            _ => None,
+        }
+    }
+
+    /// The edition of an [`Edition::id`] (`digest-2026-10`,
+    /// `digest-weekly-2026-W45`, …), when it is one.
+    pub fn from_id(id: &str) -> Option<Edition> {
+        let rest = id.strip_prefix("digest-")?;
+        for cadence in ["weekly", "daily", "post"] {
+            if let Some(period) = rest.strip_prefix(cadence).and_then(|r| r.strip_prefix('-')) {
+                return Edition::parse(&format!("{cadence}/{period}")).ok();
+            }
+        }
+        rest.parse::<Month>().ok().map(Edition::monthly)
     }
 
     /// Its name on the command line (`--edition`) and in reports.

@@ -28,6 +28,10 @@ fn the_monthly_edition_keeps_the_months_bytes() {
         assert_eq!(Edition::parse(text).unwrap(), edition);
         assert_eq!(Edition::parse(&format!("monthly/{text}")).unwrap(), edition);
         assert_eq!(edition.name(), format!("monthly/{text}"));
+        // The six digits of every earlier release's return paths.
+        assert_eq!(edition.token_period(), text.replace('-', ""));
+        assert_eq!(Edition::from_token_period(&edition.token_period()), Some(edition.clone()));
+        assert_eq!(Edition::from_id(&edition.id()), Some(edition.clone()));
     }
 }
 
@@ -57,6 +61,10 @@ fn weeks_follow_iso_8601_and_the_sites_first_day() {
         assert_eq!(edition.window(), Some((day(first), day(after))), "{date}");
         assert_eq!(edition.web_path(), name, "{date}");
         assert_eq!(edition.id(), format!("digest-{}", name.replace('/', "-")), "{date}");
+        assert_eq!(Edition::from_id(&edition.id()), Some(edition.clone()), "{date}");
+        let token = edition.token_period();
+        assert!(token.len() == 7 && token.bytes().all(|b| b.is_ascii_digit()), "{token}");
+        assert_eq!(Edition::from_token_period(&token), Some(edition.clone()), "{date}");
         assert_eq!(Edition::parse(name).unwrap(), edition, "{name}");
         assert!(edition.covers(day(date)) && !edition.covers(day(after)) && edition.covers(day(first)));
         // Consecutive editions tile the calendar.
@@ -72,6 +80,11 @@ fn days_and_months_tile_the_calendar_across_leap_days() {
     assert_eq!(leap.next().unwrap().name(), "daily/2028-03-01");
     assert_eq!(leap.previous().unwrap().name(), "daily/2028-02-28");
     assert_eq!(leap.id(), "digest-daily-2028-02-29");
+    assert_eq!(leap.token_period(), "20280229");
+    assert_eq!(Edition::from_token_period("20280229"), Some(leap.clone()));
+    assert_eq!(Edition::from_token_period("20270229"), None);
+    assert_eq!(Edition::from_id("digest-post-hello"), Some(Edition::per_post("hello")));
+    assert_eq!(Edition::from_id("digest-2026-13"), None);
     assert_eq!(leap.label(), "February 29, 2028");
     let february = Edition::parse("2028-02").unwrap();
     assert_eq!(february.window(), Some((day("2028-02-01"), day("2028-03-01"))));

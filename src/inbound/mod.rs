@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::{BouncePolicy, Config};
-use crate::digest::Month;
+use crate::digest::Edition;
 use crate::store::Store;
 use crate::store::inbound::{Applied, Inbound, InboundClass};
 use crate::store::subscribers::{Channel, SubscriberStatus, Unsubscribed};
@@ -84,7 +84,7 @@ pub fn attribute(store: &Store, intake: &Intake, clues: &Clues) -> Result<Attrib
         if let Some((id, digest)) = crate::token::verify_return_path(&intake.secret, &intake.list_id, token)
             && let Some(subscriber) = store.subscriber_by_id(id)?
         {
-            let digest_id = Month::from_compact(&digest).map(|month| month.digest_id());
+            let digest_id = Edition::from_token_period(&digest).map(|edition| edition.id());
             return Ok(found(subscriber.id, subscriber.address, digest_id, "return-path"));
         }
     }
@@ -133,12 +133,12 @@ mod tests {
     }
 }
 
-/// `digest-2026-10` from a digest's Message-ID (`<digest-2026-10.…@…>`).
+/// `digest-2026-10` (an edition's id) from a digest's Message-ID
+/// (`<digest-2026-10.…@…>`).
 fn digest_of_message_id(message_id: &str) -> Option<String> {
     let id = message_id.trim_matches(['<', '>']);
     let digest = id.split('.').next()?;
-    let month: Month = digest.strip_prefix("digest-")?.parse().ok()?;
-    Some(month.digest_id())
+    Some(Edition::from_id(digest)?.id())
 }
 
 /// What became of one message.
