@@ -47,6 +47,16 @@ pub enum Cadence {
 impl Cadence {
     pub const ALL: [Cadence; 4] = [Cadence::Monthly, Cadence::Weekly, Cadence::Daily, Cadence::PerPost];
 
+    /// What one period is called: "month", "week", "day", "post".
+    pub fn noun(self) -> &'static str {
+        match self {
+            Cadence::Monthly => "month",
+            Cadence::Weekly => "week",
+            Cadence::Daily => "day",
+            Cadence::PerPost => "post",
+        }
+    }
+
     /// The word for its digests: the "monthly" of "monthly digest".
     pub fn adjective(self) -> &'static str {
         match self {

@@ -26,6 +26,7 @@ use serde::Serialize;
 use crate::cli::{Cli, Command, DigestCommand};
 use newsroom::diagnostics::Diagnostic;
 use newsroom::digest::Month;
+use newsroom::edition::{Cadence, Edition};
 use newsroom::error::UsageError;
 use newsroom::site::Site;
 
@@ -126,30 +127,37 @@ pub fn print_merge_problems(merged: &newsroom::store::import::ImportReport) -> R
 
 /// The month of a digest command: `--month`, or the previous calendar month.
 /// A malformed month is a usage error (exit status 2).
-pub fn digest_month(chosen: &crate::cli::MonthArg, now: DateTime<Utc>) -> Result<Month> {
+/// The edition a digest command is about: `--edition`, `--month` (a
+/// monthly one), or the latest of the site's cadence whose period has
+/// ended (`digest.send_at`): for the monthly default, the previous month.
+pub fn digest_edition(chosen: &crate::cli::MonthArg, site: &Site, now: DateTime<Utc>) -> Result<Edition> {
     let usage = |message: String| anyhow::Error::from(UsageError::Argument(message));
-    if let Some(name) = chosen.edition.as_deref() {
-        let edition = newsroom::edition::Edition::parse(name).map_err(usage)?;
-        return match edition.period {
-            newsroom::edition::Period::Month(month) => Ok(month),
-            _ => Err(usage(format!(
-                "--edition {edition}: {} editions are not sent by newsroom {} yet (only monthly ones are)",
-                edition.cadence(),
-                env!("CARGO_PKG_VERSION")
-            ))),
-        };
+    let edition = match (chosen.edition.as_deref(), chosen.month.as_deref()) {
+        (Some(name), _) => Edition::parse(name).map_err(usage)?,
+        (None, Some(month)) => Edition::monthly(month.parse().map_err(usage)?),
+        (None, None) => {
+            let editions = &site.config.digest.editions;
+            match Edition::last_ended(editions.cadence(), now, &editions.send_at, editions.week_starts) {
+                Some(edition) => edition,
+                None => Edition::monthly(Month::previous(now)),
+            }
+        }
+    };
+    if edition.cadence() == Cadence::PerPost {
+        return Err(usage(format!(
+            "--edition {edition}: per-post editions are not sent by newsroom {} yet (monthly, weekly and daily ones are)",
+            env!("CARGO_PKG_VERSION")
+        )));
     }
-    match chosen.month.as_deref() {
-        Some(text) => text.parse().map_err(usage),
-        None => Ok(Month::previous(now)),
-    }
+    Ok(edition)
 }
 
-/// What to say of a month without posts to send: scheduled ones, or none.
-pub fn nothing_to_send(month: Month, scheduled: &newsroom::content::Scheduled, what: &str) -> String {
+/// What to say of an edition without posts to send: scheduled ones, or none.
+pub fn nothing_to_send(edition: &Edition, scheduled: &newsroom::content::Scheduled, what: &str) -> String {
+    let (label, path) = (edition.label(), edition.web_path());
     if scheduled.count > 0 {
-        format!("no posts published in {} ({month}) yet: {scheduled}; {what}", month.label())
+        format!("no posts published in {label} ({path}) yet: {scheduled}; {what}")
     } else {
-        format!("no posts in {} ({month}): {what}", month.label())
+        format!("no posts in {label} ({path}): {what}")
     }
 }

@@ -7,15 +7,15 @@ use std::process::ExitCode;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use super::{Out, digest_month, nothing_to_send};
+use super::{Out, digest_edition, nothing_to_send};
 use crate::cli::PreviewArgs;
-use newsroom::digest::{Edition, preview};
+use newsroom::digest::preview;
 use newsroom::site::{Input, Site};
 use newsroom::store::Store;
 
 /// Writes the preview, then says what it wrote and every problem.
 pub fn run(out: &mut Out, site: &Site, args: PreviewArgs, now: DateTime<Utc>) -> Result<ExitCode> {
-    let month = digest_month(&args.month, now)?;
+    let edition = digest_edition(&args.month, site, now)?;
     let dir = site.root.join(args.out.unwrap_or_else(|| "preview".into()));
     if site.config.digest.subscribers.is_some() {
         site.require(&[Input::Subscribers])?;
@@ -28,8 +28,7 @@ pub fn run(out: &mut Out, site: &Site, args: PreviewArgs, now: DateTime<Utc>) ->
     };
     let list = site.subscriber_list();
     let view = store.view_merged(list.as_deref().map(|path| (path, site.config.digest.subscribers_path())), now)?;
-    let frozen = store.frozen_digest(&month.digest_id())?.and_then(|frozen| frozen.posts);
-    let edition = Edition::monthly(month);
+    let frozen = store.frozen_digest(&edition.id())?.and_then(|frozen| frozen.posts);
     let report = preview::preview(site, &edition, &dir, now, &view, frozen.as_deref())?;
     let mut stderr = std::io::stderr().lock();
     for diagnostic in &report.diagnostics {
@@ -39,11 +38,11 @@ pub fn run(out: &mut Out, site: &Site, args: PreviewArgs, now: DateTime<Utc>) ->
         writeln!(stderr, "warning: {warning}")?;
     }
     match &report.dir {
-        None => writeln!(out, "{}", nothing_to_send(month, &report.scheduled, "nothing to send, nothing written"))?,
+        None => writeln!(out, "{}", nothing_to_send(&edition, &report.scheduled, "nothing to send, nothing written"))?,
         Some(dir) => writeln!(
             out,
             "previewed the {} digest ({} post(s)) in {}: {} message(s), {} subscriber row(s) skipped (see manifest.csv)",
-            month.label(),
+            edition.label(),
             report.posts,
             dir.display(),
             report.messages,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use super::{Out, digest_month, nothing_to_send};
+use super::{Out, digest_edition, nothing_to_send};
 use crate::cli::SendArgs;
 use newsroom::delivery::{self, Observer, SendOptions, Stop};
 use newsroom::site::Site;
@@ -22,7 +22,7 @@ const INTERRUPTED: u8 = 130;
 
 /// Sends, showing progress, and says how it went.
 pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Result<ExitCode> {
-    let month = digest_month(&args.month, now)?;
+    let edition = digest_edition(&args.month, site, now)?;
     let progress = Progress::new();
     let stop = Arc::new(Stop::default());
     let handler_stop = stop.clone();
@@ -38,7 +38,7 @@ pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Re
         }
     })?;
     let options = SendOptions {
-        month,
+        edition: edition.clone(),
         concurrency: args.concurrency.unwrap_or(site.config.delivery.concurrency),
         rate: args.rate.unwrap_or(site.config.delivery.rate),
         retry_failed: args.retry_failed,
@@ -70,7 +70,7 @@ pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Re
         writeln!(stderr, "error: could not reach the relay: {error}")?;
     }
     if report.nothing_to_send {
-        writeln!(out, "{}", nothing_to_send(month, &report.scheduled, "nothing to send"))?;
+        writeln!(out, "{}", nothing_to_send(&edition, &report.scheduled, "nothing to send"))?;
         return Ok(ExitCode::SUCCESS);
     }
     if report.recovered_ambiguous > 0 {

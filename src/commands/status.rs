@@ -7,16 +7,16 @@ use std::process::ExitCode;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use super::{Out, digest_month, print_json};
+use super::{Out, digest_edition, print_json};
 use crate::cli::StatusArgs;
 use newsroom::delivery;
 use newsroom::site::{Site, StoreLocation};
 use newsroom::store::State;
 
 pub fn run(out: &mut Out, site: &Site, args: StatusArgs, now: DateTime<Utc>) -> Result<ExitCode> {
-    let month = digest_month(&args.month, now)?;
+    let edition = digest_edition(&args.month, site, now)?;
     let list = args.list.as_deref().map(|state| State::parse(state).expect("clap allows only states"));
-    let report = delivery::status(site, month, list)?;
+    let report = delivery::status(site, &edition, list)?;
     if args.json.json {
         print_json(out, &report)?;
     } else {

@@ -671,27 +671,39 @@ impl Config {
         problems
     }
 
-    /// The cadences the configuration names that this version does not
-    /// send yet (all but `monthly`): `digest send` refuses them, `check`
-    /// warns, so that no site believes it sends weekly while it does not.
+    /// The edition settings this version does not act on yet: the
+    /// `per_post` cadence, and `min_posts` above 1 (its carrying over needs
+    /// `send --due`). `digest send` refuses them, `check` warns, so that no
+    /// site believes it gets what it does not.
     pub fn unsent_cadences(&self) -> Vec<ConfigError> {
         let editions = &self.digest.editions;
-        let unsent: Vec<&str> =
-            editions.cadences.iter().filter(|c| **c != crate::edition::Cadence::Monthly).map(|c| c.as_str()).collect();
-        if unsent.is_empty() {
-            return Vec::new();
+        let version = env!("CARGO_PKG_VERSION");
+        let mut problems = Vec::new();
+        if editions.cadences.contains(&crate::edition::Cadence::PerPost) {
+            let key = if yaml::section_key_position(&self.text, "digest", "cadences").is_some() {
+                "cadences"
+            } else {
+                "cadence"
+            };
+            problems.push(self.error_at(
+                "digest",
+                key,
+                format!(
+                    "digest.{key}: per_post editions are not sent by newsroom {version} yet (monthly, weekly and daily ones are); remove it until a release sends them"
+                ),
+            ));
         }
-        let key =
-            if yaml::section_key_position(&self.text, "digest", "cadences").is_some() { "cadences" } else { "cadence" };
-        vec![self.error_at(
-            "digest",
-            key,
-            format!(
-                "digest.{key}: {} editions are not sent by newsroom {} yet (only monthly is); set `monthly` until a release sends them",
-                unsent.join(", "),
-                env!("CARGO_PKG_VERSION")
-            ),
-        )]
+        if editions.min_posts > 1 {
+            problems.push(self.error_at(
+                "digest",
+                "min_posts",
+                format!(
+                    "digest.min_posts {}: newsroom {version} sends every edition with a post (carrying a short period's posts over needs `digest send --due`, not in this release); use 1",
+                    editions.min_posts
+                ),
+            ));
+        }
+        problems
     }
 
     pub fn error_at(&self, section: &str, key: &str, message: impl Into<String>) -> ConfigError {

@@ -33,9 +33,9 @@ use crate::config::{ConfigError, ConfigErrors};
 use crate::content::Scheduled;
 use crate::diagnostics::Diagnostic;
 use crate::digest::Edition;
-use crate::digest::Month;
 use crate::digest::assemble::{edition_digest, edition_digest_of};
 use crate::digest::message::{SECRET_FOR_SENDING, SecretPolicy, UnsubscribeSecret};
+use crate::edition::SendAt;
 use crate::error::UsageError;
 use crate::site::{Input, Site};
 use crate::store::Store;
@@ -54,7 +54,8 @@ impl Observer for Quiet {}
 /// What `send` is asked to do.
 #[derive(Clone)]
 pub struct SendOptions {
-    pub month: Month,
+    /// The edition to send (a month's, or a week's or a day's).
+    pub edition: Edition,
     pub concurrency: usize,
     /// Messages per second; 0 for as fast as the relay takes them.
     pub rate: f64,
@@ -267,9 +268,9 @@ fn send_test(
     now: DateTime<Utc>,
 ) -> Result<SendReport> {
     let started = Instant::now();
-    let assembled = edition_digest(site, &Edition::monthly(options.month), now)?;
+    let assembled = edition_digest(site, &options.edition, now)?;
     let mut report = SendReport {
-        digest_id: options.month.digest_id(),
+        digest_id: options.edition.id(),
         relay: relay.display(),
         scheduled: assembled.scheduled,
         diagnostics: assembled.diagnostics,
@@ -362,39 +363,47 @@ fn preflight(site: &Site, options: &SendOptions) -> Result<(), ConfigErrors> {
     if problems.is_empty() { Ok(()) } else { Err(ConfigErrors(problems)) }
 }
 
-/// Refuses a send of a month that has not ended, unless asked for with
+/// Refuses a send of an edition whose period has not ended
+/// (`digest.send_at` on the day after it), unless asked for with
 /// `--unfinished`: its digest would be frozen without the posts still to
-/// come that month, and those posts would reach nobody.
-fn refuse_unfinished(month: Month, now: DateTime<Utc>, scheduled: Option<&Scheduled>) -> Result<(), UsageError> {
-    let ends = month.end();
-    let why = if now < ends {
+/// come in it, and those posts would reach nobody.
+fn refuse_unfinished(
+    edition: &Edition,
+    send_at: &SendAt,
+    now: DateTime<Utc>,
+    scheduled: Option<&Scheduled>,
+) -> Result<(), UsageError> {
+    let noun = edition.cadence().noun();
+    let why = if let Some(ends) = edition.ends(send_at).filter(|ends| now < *ends) {
         format!(
-            "its month ends {}, and a post dated later in {} would be in no digest",
+            "its {noun} ends {}, and a post dated later in {} would be in no digest",
             ends.format("%Y-%m-%d %H:%M UTC"),
-            month.label()
+            edition.label()
         )
     } else if let Some(first) = scheduled.and_then(|scheduled| scheduled.first.as_ref()) {
         format!(
             "{} is dated in {} and not published yet ({}), and would be in no digest",
             first.path.display(),
-            month.label(),
+            edition.label(),
             first.date.to_rfc3339()
         )
     } else {
         return Ok(());
     };
     Err(UsageError::Argument(format!(
-        "the {} digest ({month}) is not finished: {why}. To see it now, send yourself a copy with `--test-to ADDRESS` (or look at `digest preview`); to send it to everyone anyway, add `--unfinished` (the store records it, and `digest status` shows it)",
-        month.label()
+        "the {} digest ({}) is not finished: {why}. To see it now, send yourself a copy with `--test-to ADDRESS` (or look at `digest preview`); to send it to everyone anyway, add `--unfinished` (the store records it, and `digest status` shows it)",
+        edition.label(),
+        edition.web_path()
     )))
 }
 
 /// `newsroom digest send`.
 pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<SendReport> {
     preflight(site, options)?;
+    let send_at = &site.config.digest.editions.send_at;
     let sending = options.test_to.is_none();
     if sending && !options.unfinished {
-        refuse_unfinished(options.month, now, None)?;
+        refuse_unfinished(&options.edition, send_at, now, None)?;
     }
     let secret = UnsubscribeSecret::from_env(SecretPolicy::Required(SECRET_FOR_SENDING))?.into_bytes();
     let relay = relay(site.config.delivery.timeout)?;
@@ -403,7 +412,7 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         return send_test(site, options, address, secret, relay, now);
     }
     let (mut ledger, notices) = Store::for_site(site)?;
-    let digest_id = options.month.digest_id();
+    let digest_id = options.edition.id();
     // SQLite: one sender at a time, by a lock file beside the store.
     // PostgreSQL: any number, on any machines, sharing rows by claims.
     let _lock = match ledger.backend() {
@@ -412,14 +421,9 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     };
     // A digest already frozen carries the posts its first send carried.
     let frozen = ledger.frozen_digest(&digest_id)?;
-    let assembled = edition_digest_of(
-        site,
-        &Edition::monthly(options.month),
-        now,
-        frozen.as_ref().and_then(|f| f.posts.as_deref()),
-    )?;
+    let assembled = edition_digest_of(site, &options.edition, now, frozen.as_ref().and_then(|f| f.posts.as_deref()))?;
     if frozen.is_none() && !options.unfinished {
-        refuse_unfinished(options.month, now, Some(&assembled.scheduled))?;
+        refuse_unfinished(&options.edition, send_at, now, Some(&assembled.scheduled))?;
     }
     let mut report = SendReport {
         digest_id,
@@ -429,8 +433,9 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         notices,
         ..Default::default()
     };
-    if options.unfinished && options.month.end() <= now && report.scheduled.count == 0 {
-        report.notices.push(format!("{} has ended: --unfinished changes nothing", options.month.label()));
+    let ended = options.edition.ends(send_at).is_none_or(|ends| ends <= now);
+    if options.unfinished && ended && report.scheduled.count == 0 {
+        report.notices.push(format!("{} has ended: --unfinished changes nothing", options.edition.label()));
     }
     let Some(digest) = assembled.digest else {
         report.nothing_to_send = true;
@@ -448,7 +453,7 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     // A list frozen empty would stay empty: refuse, and freeze nothing (the
     // transaction that would have frozen it is not committed).
     let freezing = Freezing {
-        unfinished: options.unfinished && (now < options.month.end() || report.scheduled.count > 0),
+        unfinished: options.unfinished && (!ended || report.scheduled.count > 0),
         posts: Some(digest.permalinks.clone()),
     };
     if ledger.freeze_subscribed_with(&digest.id, &freezing)? == 0 {

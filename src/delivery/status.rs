@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use chrono::{DateTime, Utc};
 
-use crate::digest::Month;
+use crate::digest::Edition;
 use crate::error::UsageError;
 use crate::site::Site;
 use crate::store::ledger::State;
@@ -77,8 +77,8 @@ pub struct StatusRow {
 /// `newsroom digest status`: the ledger's counts for a digest, its most
 /// common failures, and the rows in `list` when asked. Reads only: a
 /// missing store is reported as nothing sent, not created.
-pub fn status(site: &Site, month: Month, list: Option<State>) -> Result<StatusReport> {
-    let mut report = StatusReport { digest_id: month.digest_id(), ..Default::default() };
+pub fn status(site: &Site, edition: &Edition, list: Option<State>) -> Result<StatusReport> {
+    let mut report = StatusReport { digest_id: edition.id(), ..Default::default() };
     let Some(ledger) = Store::existing(site)? else {
         return Ok(report);
     };

@@ -1,6 +1,8 @@
 //! Editions (issue 28): the cadence keys of `digest:` are checked where
-//! they are written, and a cadence this version does not send yet is
-//! refused by `digest send`, never silently sent monthly.
+//! they are written, weekly and daily editions are sent exactly once under
+//! ids of their own, and what this version does not send yet (per-post
+//! editions, `min_posts` above 1) is refused by `digest send`, never
+//! silently sent as something else.
 
 use crate::support::*;
 
@@ -31,9 +33,9 @@ fn a_bad_cadence_key_is_an_error_at_its_line_and_column() {
 
 #[test]
 fn a_cadence_not_sent_yet_is_refused_by_send_and_warned_by_check() {
-    let site = site_with_digest_keys("  cadences: [monthly, weekly]\n");
+    let site = site_with_digest_keys("  cadences: [monthly, per_post]\n");
     let line = line_of(&site, "cadences:");
-    let says = format!("newsroom.yaml:{line}:13: warning: digest.cadences: weekly editions are not sent by newsroom");
+    let says = format!("newsroom.yaml:{line}:13: warning: digest.cadences: per_post editions are not sent by newsroom");
     let check = run(site.path(), &["check"]);
     let all = format!("{}{}", stdout(&check), stderr(&check));
     assert!(all.contains(&says), "{all}");
@@ -44,7 +46,7 @@ fn a_cadence_not_sent_yet_is_refused_by_send_and_warned_by_check() {
         .output()
         .unwrap();
     assert_eq!(send.status.code(), Some(2), "{}", stderr(&send));
-    assert!(stderr(&send).contains("weekly editions are not sent by newsroom"), "{}", stderr(&send));
+    assert!(stderr(&send).contains("per_post editions are not sent by newsroom"), "{}", stderr(&send));
     // Refused before anything was frozen: no ledger row, no store at all.
     assert!(!site.path().join(".newsroom/newsroom.sqlite").exists());
 }
@@ -82,7 +84,7 @@ fn editions_are_named_on_the_command_line() {
     assert!(!read("a").is_empty());
     assert_eq!(read("a"), read("b"));
     for (args, says) in [
-        (&["--edition", "weekly/2026-W45"][..], "weekly editions are not sent by newsroom"),
+        (&["--edition", "post/fix-it-october"][..], "per-post editions are not sent by newsroom"),
         (&["--edition", "weekly/2027-W53"][..], "2027 has no week 53"),
         (&["--edition", "yearly/2026"][..], "is not an edition"),
         (&["--edition", "monthly/2026-10", "--month", "2026-10"][..], "cannot be used with"),
@@ -91,4 +93,56 @@ fn editions_are_named_on_the_command_line() {
         assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
         assert!(stderr(&output).contains(says), "{args:?}: {}", stderr(&output));
     }
+}
+
+/// A weekly edition goes out once (counted at the SMTP server) under its
+/// own ledger key, Message-IDs and return-path period, with the week's
+/// posts only; a second run sends nothing; the site's default edition is
+/// its latest ended week.
+#[test]
+fn a_weekly_edition_is_sent_once_with_its_own_ids() {
+    use crate::smtp_server::{Faults, SmtpServer};
+    let site = site_with_digest_keys("  cadence: weekly\n");
+    let config = std::fs::read_to_string(site.path().join("newsroom.yaml")).unwrap();
+    std::fs::write(
+        site.path().join("newsroom.yaml"),
+        config.replacen("\ndelivery:\n", "\ndelivery:\n  return_path: \"bounces+{token}@lantern.example.org\"\n", 1),
+    )
+    .unwrap();
+    let server = SmtpServer::start(Faults::default());
+    let send = || {
+        newsroom(site.path())
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+            .env("NEWSROOM_SMTP_URL", server.url())
+            .args(["digest", "send", "--edition", "weekly/2026-W42"])
+            .output()
+            .unwrap()
+    };
+    let first = send();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(stdout(&first).contains("digest-weekly-2026-W42: 9 sent"), "{}", stdout(&first));
+    let received = server.received();
+    assert_eq!(received.len(), 9);
+    for message in &received {
+        assert!(message.message_id.starts_with("<digest-weekly-2026-W42."), "{}", message.message_id);
+        assert!(message.sender.starts_with("bounces+") && message.sender.contains("-2026421-"), "{}", message.sender);
+        let text = String::from_utf8_lossy(&message.data);
+        // The week of 12-18 October 2026 holds one post of the example site.
+        assert!(text.contains("week 42 of 2026"), "{text}");
+        assert!(text.contains("portal-in-an-afternoon") && !text.contains("fix-it-october"), "{text}");
+    }
+    let again = send();
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(server.received().len(), 9, "nothing sent twice");
+
+    // A week with no post sends nothing and says so.
+    let empty = newsroom(site.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+        .env("NEWSROOM_SMTP_URL", server.url())
+        .args(["digest", "send"])
+        .output()
+        .unwrap();
+    assert_eq!(empty.status.code(), Some(0), "{}", stderr(&empty));
+    assert!(stdout(&empty).contains("no posts in week 46 of 2026"), "{}", stdout(&empty));
+    assert_eq!(server.received().len(), 9);
 }
