@@ -199,7 +199,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::SubscriberStatus;
-    use crate::store::testing::{TestPlace, store_tests};
+    use crate::store::testing::store_tests;
 
     #[test]
     fn lines_cut_or_foreign_are_skipped() {
