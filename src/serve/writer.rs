@@ -98,7 +98,9 @@ fn replay(store: &Store, journal: &Journal, log: &Log) -> Result<(), String> {
     }
     match journal.replay(store) {
         Ok(changed) => {
-            log(format!("{changed} unsubscribe(s) kept in the journal while the store was busy are now in the store"));
+            log(format!(
+                "the unsubscribes kept in the journal while the store was busy are in the store now ({changed} reader(s) unsubscribed)"
+            ));
             Ok(())
         }
         Err(error) => {

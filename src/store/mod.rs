@@ -243,7 +243,7 @@ impl Store {
         if journal.is_pending() {
             let changed = journal.replay(&store)?;
             notices.push(format!(
-                "{changed} unsubscribe(s) kept in `{}` while the store was busy are now in the store",
+                "the unsubscribes `serve` kept in `{}` while the store was busy are in the store now ({changed} reader(s) unsubscribed)",
                 relative(site, journal.path())
             ));
         }

@@ -449,7 +449,7 @@ fn a_send_after_serve_was_killed_does_not_mail_a_reader_whose_unsubscribe_was_ke
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stderr(&output).contains("unsubscribe(s) kept in `.newsroom/unsubscribe-journal`"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("note: the unsubscribes `serve` kept in `.newsroom/unsubscribe-journal` while the store was busy are in the store now (1 reader(s) unsubscribed)"), "{}", stderr(&output));
     let recipients: Vec<String> = smtp.received().into_iter().map(|mail| mail.recipient).collect();
     assert_eq!(recipients, ["abe@example.org"]);
     assert_eq!(status_and_events(site.path(), "zoe@example.org").0, SubscriberStatus::Unsubscribed);
