@@ -45,7 +45,8 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
             "warning: digest.unsubscribe_url carries {{email}}: serve answers only the opaque links (`{{public_url}}/unsubscribe/{{token}}`), which digests use when digest.unsubscribe_url is not set and serve.public_url is"
         );
     }
-    let (store, notices) = Store::for_site(site)?;
+    // The writer replays the unsubscribe journal once the store answers.
+    let (store, notices) = Store::for_site_as_is(site)?;
     for notice in notices {
         eprintln!("note: {notice}");
     }
@@ -74,6 +75,7 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
         max_connections,
         max_connections_per_client,
         log: Arc::new(|line| eprintln!("{line}")),
+        journal: Arc::new(newsroom::store::journal::Journal::of_site(site)),
         signup,
         preview,
     };

@@ -10,7 +10,11 @@
 //! [`MAX_BODY`] bytes and must arrive within [`BODY_TIMEOUT`]; each client
 //! has a rate; pages forbid scripts, framing and other origins; logs carry
 //! the route, never the token or an address. A change is committed to the
-//! store before its response is sent ([`writer`]).
+//! store before its response is sent ([`writer`]); an unsubscribe the
+//! store cannot take within [`UNSUBSCRIBE_BUDGET`] is kept in the
+//! unsubscribe journal instead, on disk before the answer
+//! ([`crate::store::journal`]), so a reader's opt-out never fails because
+//! the store is busy.
 
 mod clients;
 mod connections;
@@ -44,6 +48,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
+use crate::store::journal::Journal;
 use crate::store::{Channel, Store, SubscriberStatus, WebOutcome, WebRequest};
 pub use clients::{ClientRule, parse_network};
 pub use connections::{DEFAULT_PER_CLIENT, default_max_connections, raise_fd_limit};
@@ -61,6 +66,11 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request body: a one-click POST is 26 bytes, a form a few hundred.
 pub const MAX_BODY: usize = 16 * 1024;
+/// Longest an unsubscribe waits for the store before it is kept in the
+/// journal instead (a mail provider's one-click POST gives up not much later).
+pub const UNSUBSCRIBE_BUDGET: Duration = Duration::from_secs(5);
+/// How often the journal is offered to the store while it holds lines.
+const REPLAY_EVERY: Duration = Duration::from_secs(1);
 /// Longest wait for requests in flight after SIGTERM or Ctrl-C.
 pub const GRACE: Duration = Duration::from_secs(10);
 
@@ -85,6 +95,8 @@ pub struct Options {
     pub max_connections_per_client: usize,
     /// Where a line per request goes (the command writes it to standard error).
     pub log: Arc<dyn Fn(String) + Send + Sync>,
+    /// Where unsubscribes wait when the store is busy ([`Journal::of_site`]).
+    pub journal: Arc<Journal>,
     /// Sign-up, when the service can mail confirmations; `None`: the
     /// sign-up routes say sign-up is not offered.
     pub signup: Option<SignUpOptions>,
@@ -116,7 +128,7 @@ pub async fn serve(
     options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let (writer, writer_thread) = Writer::start(store)?;
+    let (writer, writer_thread) = Writer::start(store, options.journal.clone(), options.log.clone())?;
     let quota = Quota::per_second(options.requests_per_second)
         .allow_burst(options.requests_per_second.saturating_mul(NonZeroU32::new(2).expect("2 is not zero")));
     let log = options.log.clone();
@@ -137,6 +149,7 @@ pub async fn serve(
     });
     let router = router(app.clone());
     tokio::spawn(prune_limiters(Arc::downgrade(&app)));
+    tokio::spawn(offer_journal(Arc::downgrade(&app)));
     let registry = connections::Registry::new(app.options.max_connections, app.options.max_connections_per_client);
     let clients = app.options.clients.clone();
     drop(app);
@@ -214,6 +227,20 @@ async fn prune_limiters(app: std::sync::Weak<App>) {
         floods::prune(&app.limiter);
         floods::prune(&app.signup_limiter);
         app.signup_limits.prune();
+    }
+}
+
+/// Every [`REPLAY_EVERY`] while the journal holds lines, asks the writer
+/// to replay it, so a kept unsubscribe reaches the store as soon as the
+/// store answers, with or without other requests.
+async fn offer_journal(app: std::sync::Weak<App>) {
+    let mut every = tokio::time::interval(REPLAY_EVERY);
+    loop {
+        every.tick().await;
+        let Some(app) = app.upgrade() else { return };
+        if app.options.journal.is_pending() {
+            app.writer.replay();
+        }
     }
 }
 
@@ -414,6 +441,15 @@ async fn unsubscribe(State(app): State<Arc<App>>, Token(token): Token, request: 
         }
     };
     let list = app.masthead();
+    if let WebRequest::Unsubscribe(id, channel) = request {
+        let answer = tokio::time::timeout(UNSUBSCRIBE_BUDGET, app.writer.ask(request)).await;
+        return match answer {
+            Ok(Ok(outcome)) => {
+                html(StatusCode::OK, pages::unsubscribed(list, resubscribable(outcome.subscriber.as_ref()).as_deref()))
+            }
+            _ => keep_unsubscribe(&app, id, channel).await,
+        };
+    }
     let outcome = match app.writer.ask(request.clone()).await {
         Ok(outcome) => outcome,
         Err(_) => return unavailable(),
@@ -431,6 +467,29 @@ async fn unsubscribe(State(app): State<Arc<App>>, Token(token): Token, request: 
         _ => pages::unsubscribed(list, resubscribable(outcome.subscriber.as_ref()).as_deref()),
     };
     html(StatusCode::OK, page)
+}
+
+/// An unsubscribe the store did not take in time: kept in the journal
+/// (on disk before the answer), and answered as done; `503` only when
+/// the journal cannot take it either (full, or its disk failing).
+async fn keep_unsubscribe(app: &Arc<App>, id: i64, channel: Channel) -> Response {
+    let journal = app.options.journal.clone();
+    let at = now();
+    match tokio::task::spawn_blocking(move || journal.keep(id, channel, at)).await {
+        Ok(Ok(())) => {
+            (app.options.log)(format!(
+                "the store did not answer within {} s: an unsubscribe was kept in the journal",
+                UNSUBSCRIBE_BUDGET.as_secs()
+            ));
+            app.writer.replay();
+            html(StatusCode::OK, pages::unsubscribed(app.masthead(), None))
+        }
+        Ok(Err(error)) => {
+            (app.options.log)(format!("an unsubscribe could not be kept: {error:#}"));
+            unavailable()
+        }
+        Err(_) => unavailable(),
+    }
 }
 
 /// A form's fields, in the order sent.

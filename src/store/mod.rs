@@ -17,6 +17,7 @@ pub mod copy;
 pub mod db;
 pub mod import;
 pub mod inbound;
+pub mod journal;
 pub mod ledger;
 mod migrations;
 mod seen;
@@ -228,12 +229,30 @@ impl Store {
         Ok(store)
     }
 
-    /// The site's store ([`Site::store_path`]). A ledger from before the
+    /// The site's store ([`Site::store_path`]), with the unsubscribes
+    /// `serve` kept in its journal while the store was busy written into
+    /// it first ([`journal`]): what a command reads there includes every
+    /// opt-out a reader was told was done. A ledger from before the
     /// store (`delivery.ledger`, or the default `.newsroom/ledger.sqlite`)
     /// is taken over when the store does not exist yet: checkpointed and
     /// renamed to the store's name, then migrated. What was done is
     /// returned for the command to say.
     pub fn for_site(site: &Site) -> Result<(Store, Vec<String>)> {
+        let (store, mut notices) = Store::for_site_as_is(site)?;
+        let journal = journal::Journal::of_site(site);
+        if journal.is_pending() {
+            let changed = journal.replay(&store)?;
+            notices.push(format!(
+                "the unsubscribes `serve` kept in `{}` while the store was busy are in the store now ({changed} reader(s) unsubscribed)",
+                relative(site, journal.path())
+            ));
+        }
+        Ok((store, notices))
+    }
+
+    /// [`Store::for_site`] without replaying the unsubscribe journal: for
+    /// `serve`, whose writer replays it as soon as the store answers.
+    pub fn for_site_as_is(site: &Site) -> Result<(Store, Vec<String>)> {
         let path = match site.store_location() {
             StoreLocation::File(path) => path,
             StoreLocation::Postgres(url) => return Ok((Store::open_postgres(&url)?, Vec::new())),

@@ -372,3 +372,86 @@ fn the_sign_up_answer_waits_on_no_store_work_for_any_address() {
     assert_eq!(mail[0].recipient, "new@example.org");
     assert_eq!(status_and_events(site.path(), "new@example.org").0, SubscriberStatus::Pending);
 }
+
+/// The unsubscribe journal beside the SQLite store, as serve keeps it.
+fn journal(site: &std::path::Path) -> String {
+    std::fs::read_to_string(site.join(".newsroom/unsubscribe-journal")).unwrap_or_default()
+}
+
+/// Holds the SQLite store's write lock, as a long import does.
+fn hold_write_lock(site: &std::path::Path) -> rusqlite::Connection {
+    let lock = rusqlite::Connection::open(site.join(".newsroom/newsroom.sqlite")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    lock
+}
+
+/// POSTs RFC 8058's one-click body to `link`; the status.
+fn one_click(link: &str) -> StatusCode {
+    runtime().block_on(async {
+        // Longer than the store's own 10 s wait, so the old 503 is seen.
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+        let post = client.post(link).header("content-type", FORM).body("List-Unsubscribe=One-Click");
+        post.send().await.expect("the one-click POST is answered").status()
+    })
+}
+
+/// Issue 27, point 12: with the store's write lock held by another
+/// process (an import) for longer than serve's budget, a one-click POST
+/// waited 10 s and got 503. Now it is kept in the journal, on disk before
+/// the 200, and in the store once the lock is gone.
+#[test]
+fn a_one_click_post_under_a_locked_store_is_kept_and_answered_then_stored() {
+    if site_store_url().is_some() {
+        return;
+    }
+    let (site, ids) = site_with(&["yve@example.org"]);
+    let server = Server::start(site.path());
+    let lock = hold_write_lock(site.path());
+    assert_eq!(one_click(&server.url(&format!("/unsubscribe/{}", token(ids[0])))), StatusCode::OK);
+    assert!(journal(site.path()).contains(&format!(" unsubscribe {} one-click\n", ids[0])), "{}", journal(site.path()));
+    lock.execute_batch("COMMIT").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !journal(site.path()).is_empty()
+        || status_and_events(site.path(), "yve@example.org").0 != SubscriberStatus::Unsubscribed
+    {
+        assert!(std::time::Instant::now() < deadline, "not stored: {}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, events) = status_and_events(site.path(), "yve@example.org");
+    let unsubscribes = events.iter().filter(|(kind, _)| *kind == newsroom::store::EventKind::Unsubscribed);
+    assert_eq!(
+        unsubscribes.map(|(_, channel)| *channel).collect::<Vec<_>>(),
+        [Some(newsroom::store::Channel::OneClick)]
+    );
+}
+
+/// Issue 27, point 12: serve killed after it kept an unsubscribe in the
+/// journal (the store locked), before the store answered: the next send
+/// writes the journal into the store first, and does not mail that reader.
+#[test]
+fn a_send_after_serve_was_killed_does_not_mail_a_reader_whose_unsubscribe_was_kept() {
+    if site_store_url().is_some() {
+        return;
+    }
+    let (site, ids) = site_with(&["zoe@example.org", "abe@example.org"]);
+    std::fs::write(site.path().join("subscribers.example.csv"), "email\nzoe@example.org\nabe@example.org\n").unwrap();
+    let server = Server::start(site.path());
+    let lock = hold_write_lock(site.path());
+    assert_eq!(one_click(&server.url(&format!("/unsubscribe/{}", token(ids[0])))), StatusCode::OK);
+    drop(server); // SIGKILL
+    lock.execute_batch("COMMIT").unwrap();
+    assert_eq!(status_and_events(site.path(), "zoe@example.org").0, SubscriberStatus::Subscribed);
+    let smtp = crate::smtp_server::SmtpServer::start(Default::default());
+    let output = newsroom(site.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+        .env("NEWSROOM_SMTP_URL", smtp.url())
+        .args(["digest", "send", "--month", "2026-10"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("note: the unsubscribes `serve` kept in `.newsroom/unsubscribe-journal` while the store was busy are in the store now (1 reader(s) unsubscribed)"), "{}", stderr(&output));
+    let recipients: Vec<String> = smtp.received().into_iter().map(|mail| mail.recipient).collect();
+    assert_eq!(recipients, ["abe@example.org"]);
+    assert_eq!(status_and_events(site.path(), "zoe@example.org").0, SubscriberStatus::Unsubscribed);
+    assert!(journal(site.path()).is_empty());
+}
