@@ -25,7 +25,8 @@ use crate::content::{self, Body, BodyCache, LoadedPosts, Post, Scheduled};
 use crate::diagnostics::{self, Diagnostic};
 use crate::digest::assemble::assemble;
 use crate::digest::template::DigestTemplate;
-use crate::digest::{Digest, Edition, Month};
+use crate::digest::{Digest, Edition};
+use crate::edition::Cadence;
 use crate::feed::{self, Entry, FeedSpec};
 use crate::markdown::{self, Parts, RenderedPost};
 use crate::render;
@@ -131,13 +132,32 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
         parts,
         copier: &copier,
     };
-    let mut by_month: BTreeMap<Month, Vec<&Post>> = BTreeMap::new();
-    for post in listed.iter().copied() {
-        by_month.entry(Month::of(post.date)).or_default().push(post);
+    // The web version of every edition of each cadence the site sends
+    // (a message's "view in browser" link): the first cadence's editions
+    // take the renderings made while loading, and give the feeds theirs;
+    // another cadence's render its posts again.
+    let editions = &site.config.digest.editions;
+    let mut cadences: Vec<Cadence> = editions.cadences.iter().copied().filter(|c| *c != Cadence::PerPost).collect();
+    if cadences.is_empty() {
+        // A per-post site's messages link no archive; its months have one, as always.
+        cadences.push(Cadence::Monthly);
     }
-    let archives = by_month.len();
-    let months: Vec<RenderedMonth> =
-        by_month.into_par_iter().map(|(month, posts)| render_month(&context, month, posts)).collect::<Result<_>>()?;
+    let mut by_edition: BTreeMap<(usize, Edition), Vec<&Post>> = BTreeMap::new();
+    for post in listed.iter().copied() {
+        for (rank, cadence) in cadences.iter().enumerate() {
+            if let Some(edition) = Edition::containing(*cadence, post.date.date_naive(), editions.week_starts) {
+                by_edition.entry((rank, edition)).or_default().push(post);
+            }
+        }
+    }
+    let archives = by_edition.values().filter(|posts| !posts.is_empty()).count();
+    let (first, others): (Vec<_>, Vec<_>) = by_edition.into_iter().partition(|((rank, _), _)| *rank == 0);
+    let months: Vec<RenderedMonth> = first
+        .into_par_iter()
+        .map(|((_, edition), posts)| render_month(&context, edition, posts))
+        .collect::<Result<_>>()?;
+    // Their renderings and problems are the first cadence's again.
+    others.into_par_iter().try_for_each(|((_, edition), posts)| render_month(&context, edition, posts).map(drop))?;
 
     let mut in_a_feed = Vec::new();
     for month in months {
@@ -273,13 +293,13 @@ struct RenderedMonth<'a> {
 /// Renders a month's posts and writes the month's archive page
 /// (`digest/YYYY-MM/index.html`, the web version of its digest, the "view in
 /// browser" target of the emails).
-fn render_month<'a>(context: &MonthContext, month: Month, posts: Vec<&'a Post>) -> Result<RenderedMonth<'a>> {
+fn render_month<'a>(context: &MonthContext, edition: Edition, posts: Vec<&'a Post>) -> Result<RenderedMonth<'a>> {
     let site = context.site;
     let rendered: Vec<(&Post, RenderedPost)> = posts
         .into_par_iter()
         .map(|post| (post, context.early.take(post).unwrap_or_else(|| render_again(context, post))))
         .collect();
-    let assembled = assemble(Edition::monthly(month), rendered);
+    let assembled = assemble(edition, rendered);
     if !assembled.posts.is_empty() {
         let html = Digest::render_archive(&site.config, context.template, &assembled.input())?;
         let dir = context.out.join("digest").join(assembled.edition.web_path());

@@ -109,7 +109,9 @@ pub fn preview(
 
     report.diagnostics.extend(list.report.diagnostics.iter().cloned());
     let month_dir = out_dir.join(edition.web_path());
-    fs::create_dir_all(out_dir).with_context(|| format!("failed to create `{}`", out_dir.display()))?;
+    // `weekly/2026-W45`: the cadence's folder first.
+    let parent = month_dir.parent().unwrap_or(out_dir);
+    fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
     let staging = tempfile::Builder::new()
         .prefix(".newsroom-preview-")
         .tempdir_in(out_dir)

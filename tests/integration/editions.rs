@@ -146,3 +146,31 @@ fn a_weekly_edition_is_sent_once_with_its_own_ids() {
     assert!(stdout(&empty).contains("no posts in week 46 of 2026"), "{}", stdout(&empty));
     assert_eq!(server.received().len(), 9);
 }
+
+/// Every edition a message can link to ("view in browser") is a page
+/// `build` writes: the weeks of a weekly site, and its months too when it
+/// offers both; each page carries its period's posts only.
+#[test]
+fn build_writes_the_web_version_of_every_cadences_editions() {
+    let site = site_with_digest_keys("  cadences: [weekly, monthly]\n");
+    let output = run(site.path(), &["build"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let page = |path: &str| std::fs::read_to_string(site.path().join("public/digest").join(path).join("index.html"));
+    let week = page("weekly/2026-W42").expect("the week of 12-18 October");
+    assert!(week.contains("portal-in-an-afternoon") && !week.contains("fix-it-october"), "{week}");
+    let month = page("2026-10").expect("October, as always");
+    assert!(month.contains("portal-in-an-afternoon") && month.contains("fix-it-october"));
+    assert!(page("weekly/2026-W46").is_err(), "a week without posts has no page");
+
+    // The link a weekly message carries is one of those pages.
+    let out = site.path().join("preview");
+    let preview = newsroom(site.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+        .args(["digest", "preview", "--edition", "weekly/2026-W42", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(preview.status.success(), "{}", stderr(&preview));
+    let html = std::fs::read_to_string(out.join("weekly/2026-W42/index.html")).unwrap();
+    assert!(html.contains("https://lantern.example.org/blog/digest/weekly/2026-W42/"), "the archive link");
+}
