@@ -148,8 +148,12 @@ pub struct ServeArgs {
     #[arg(long, requires = "preview")]
     pub watch: bool,
     /// With --watch: the digest month to preview (default: the current month, the one being written).
-    #[arg(long, value_name = "YYYY-MM", requires = "watch")]
+    #[arg(long, value_name = "YYYY-MM", requires = "watch", conflicts_with = "edition")]
     pub month: Option<String>,
+    /// With --watch: the edition to preview, by its name (monthly/YYYY-MM, weekly/YYYY-Www,
+    /// daily/YYYY-MM-DD; default: the current period of the site's cadence).
+    #[arg(long, value_name = "NAME", requires = "watch")]
+    pub edition: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,9 +9,9 @@ use anyhow::{Context, Result};
 
 use super::Out;
 use crate::cli::ServeArgs;
-use newsroom::digest::Month;
 use newsroom::digest::confirm::ConfirmTemplate;
 use newsroom::digest::message::{SECRET_FOR_SERVING, SecretPolicy, UnsubscribeSecret};
+use newsroom::digest::{Edition, Month};
 use newsroom::error::UsageError;
 use newsroom::serve::{ClientRule, Options, PreviewOptions, SignUpOptions, parse_network, serve};
 use newsroom::site::Site;
@@ -97,11 +97,17 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
         // Kept for as long as the service runs: dropping it stops watching.
         let _watcher = match args.watch {
             true => {
-                let month = match args.month.as_deref() {
-                    Some(text) => text.parse().map_err(UsageError::Argument)?,
-                    None => Month::of(newsroom::clock::now()?.fixed_offset()),
+                let edition = match (args.edition.as_deref(), args.month.as_deref()) {
+                    (Some(name), _) => Edition::parse(name).map_err(UsageError::Argument)?,
+                    (None, Some(text)) => Edition::monthly(text.parse().map_err(UsageError::Argument)?),
+                    (None, None) => {
+                        let now = newsroom::clock::now()?.fixed_offset();
+                        let editions = &site.config.digest.editions;
+                        Edition::containing(editions.cadence(), now.date_naive(), editions.week_starts)
+                            .unwrap_or_else(|| Edition::monthly(Month::of(now)))
+                    }
                 };
-                Some(watch::start(site, month, generation)?)
+                Some(watch::start(site, edition, generation)?)
             }
             false => None,
         };
@@ -204,7 +210,7 @@ mod watch {
     use anyhow::{Context, Result};
     use notify::{RecursiveMode, Watcher};
 
-    use newsroom::digest::Month;
+    use newsroom::digest::Edition;
     use newsroom::site::Site;
 
     /// Changes closer together than this make one rebuild.
@@ -212,7 +218,7 @@ mod watch {
 
     pub fn start(
         site: &Site,
-        month: Month,
+        edition: Edition,
         generation: tokio::sync::watch::Sender<u64>,
     ) -> Result<notify::RecommendedWatcher> {
         let (events, changes) = mpsc::channel();
@@ -238,7 +244,7 @@ mod watch {
             Err(_) => false,
         };
         std::thread::Builder::new().name("newsroom-watch".into()).spawn(move || {
-            rebuild(&root, month);
+            rebuild(&root, &edition);
             generation.send_modify(|g| *g += 1);
             while let Ok(event) = changes.recv() {
                 if !relevant(&event) {
@@ -246,18 +252,18 @@ mod watch {
                 }
                 // Let an editor's save (write, rename, chmod) settle.
                 while changes.recv_timeout(SETTLE).is_ok() {}
-                rebuild(&root, month);
+                rebuild(&root, &edition);
                 generation.send_modify(|g| *g += 1);
             }
         })?;
         Ok(watcher)
     }
 
-    fn rebuild(root: &Path, month: Month) {
+    fn rebuild(root: &Path, edition: &Edition) {
         let started = Instant::now();
-        let month = month.to_string();
+        let name = edition.name();
         let Ok(program) = std::env::current_exe() else { return };
-        for args in [vec!["build"], vec!["digest", "preview", "--month", &month]] {
+        for args in [vec!["build"], vec!["digest", "preview", "--edition", &name]] {
             match Command::new(&program).arg("-C").arg(root).args(&args).output() {
                 Ok(output) => {
                     let said =

@@ -740,6 +740,22 @@ fn watch_rebuilds_the_preview_when_a_post_changes() {
     assert!(log.contains("watch: rebuilt in"), "{log}");
 }
 
+/// `serve --preview --watch --edition weekly/…` previews that week, into
+/// its cadence's folder.
+#[test]
+fn watch_previews_the_edition_it_is_given() {
+    let site = copy_example_site();
+    let server = Server::start_args(site.path(), &[], &["--preview", "--watch", "--edition", "weekly/2026-W42"]);
+    let base = server.base.clone();
+    let first = runtime().block_on(async {
+        client().get(format!("{base}/_newsroom/changes?since=0")).send().await.unwrap().text().await.unwrap()
+    });
+    assert_eq!(first.trim(), "1");
+    let index = std::fs::read_to_string(site.path().join("preview/weekly/2026-W42/index.html")).unwrap();
+    assert!(index.contains("week 42 of 2026"), "{index}");
+    assert!(server.log().contains("digest preview --edition weekly/2026-W42"), "{}", server.log());
+}
+
 /// Each sign-up may mail a message: one client gets six a minute, then 429.
 #[test]
 fn one_client_gets_six_sign_ups_a_minute() {
