@@ -25,7 +25,7 @@ pub const DEFAULT_EMAIL_CSS: &str = include_str!("../../templates/email.css");
 const FOOTER_MARKER: &str = "<!-- footer -->";
 
 /// Placeholders filled once per digest.
-pub const GLOBAL_PLACEHOLDERS: [&str; 4] = ["month", "site_title", "post_count", "new_posts"];
+pub const GLOBAL_PLACEHOLDERS: [&str; 5] = ["month", "period", "site_title", "post_count", "new_posts"];
 /// A personal part of a digest: a slot in the once-rendered text, filled
 /// per subscriber. The one list of them: templates, the renderer, the
 /// per-message encoder and the message builder all name slots through it.

@@ -174,3 +174,30 @@ fn build_writes_the_web_version_of_every_cadences_editions() {
     let html = std::fs::read_to_string(out.join("weekly/2026-W42/index.html")).unwrap();
     assert!(html.contains("https://lantern.example.org/blog/digest/weekly/2026-W42/"), "the archive link");
 }
+
+/// `{period}` names the edition's period in the templates, as `{month}`
+/// always has (and still does, for any cadence).
+#[test]
+fn the_period_placeholder_names_the_edition() {
+    let site = copy_example_site();
+    let template = site.path().join("templates/digest.md");
+    let text = std::fs::read_to_string(&template).unwrap();
+    assert!(text.contains("subject: \"{site_title} digest: {month}\""), "the example's subject changed");
+    std::fs::write(
+        &template,
+        text.replace("subject: \"{site_title} digest: {month}\"", "subject: \"{period} / {month}\""),
+    )
+    .unwrap();
+    let out = site.path().join("preview");
+    let preview = newsroom(site.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+        .args(["digest", "preview", "--edition", "daily/2026-10-13", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(preview.status.success(), "{}", stderr(&preview));
+    let messages = out.join("daily/2026-10-13/messages");
+    let first = std::fs::read_dir(&messages).unwrap().next().unwrap().unwrap().path();
+    let message = std::fs::read_to_string(first).unwrap();
+    assert!(message.contains("Subject: October 13, 2026 / October 13, 2026\r\n"), "{message}");
+}
