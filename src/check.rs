@@ -126,6 +126,14 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
     if let Err(error) = DigestTemplate::load(&site.root) {
         diagnostics.push(template_diagnostic(&error, "templates/digest.md"));
     }
+    for cadence in crate::edition::Cadence::ALL {
+        let name = format!("templates/digest-{}.md", cadence.as_str());
+        if site.root.join(&name).is_file()
+            && let Err(error) = DigestTemplate::load_for(&site.root, cadence)
+        {
+            diagnostics.push(template_diagnostic(&error, &name));
+        }
+    }
     if let Err(error) = crate::digest::confirm::ConfirmTemplate::load(&site.root) {
         diagnostics.push(template_diagnostic(&error, "templates/confirm.md"));
     }

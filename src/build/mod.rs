@@ -119,10 +119,13 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     // 90 ms on one core).
     let post_links = OnceLock::new();
     let in_feeds = feed::feed_members(&site.config, &listed);
-    let template = DigestTemplate::load(&site.root)?;
+    let templates: Vec<(Cadence, DigestTemplate)> = Cadence::ALL
+        .into_iter()
+        .map(|cadence| Ok((cadence, DigestTemplate::load_for(&site.root, cadence)?)))
+        .collect::<Result<_>>()?;
     let context = MonthContext {
         site,
-        template: &template,
+        templates: &templates,
         out: staging.path(),
         post_links: &post_links,
         posts: &loaded.posts,
@@ -265,7 +268,8 @@ const RENDERINGS_MEMORY_BUDGET: usize = content::BODY_MEMORY_BUDGET;
 /// What every month's rendering shares.
 struct MonthContext<'a> {
     site: &'a Site,
-    template: &'a DigestTemplate,
+    /// Each cadence's template (`templates/digest-weekly.md`, or the one).
+    templates: &'a [(Cadence, DigestTemplate)],
     /// The staging folder the archive pages go into.
     out: &'a Path,
     /// Every post file's permalink, made when first needed.
@@ -301,7 +305,13 @@ fn render_month<'a>(context: &MonthContext, edition: Edition, posts: Vec<&'a Pos
         .collect();
     let assembled = assemble(edition, rendered);
     if !assembled.posts.is_empty() {
-        let html = Digest::render_archive(&site.config, context.template, &assembled.input())?;
+        let template = context
+            .templates
+            .iter()
+            .find(|(cadence, _)| *cadence == assembled.edition.cadence())
+            .map(|(_, template)| template)
+            .expect("a template for every cadence");
+        let html = Digest::render_archive(&site.config, template, &assembled.input())?;
         let dir = context.out.join("digest").join(assembled.edition.web_path());
         fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
         write_file(&dir.join("index.html"), &html)?;

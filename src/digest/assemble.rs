@@ -108,7 +108,7 @@ pub fn edition_digest_of(
     if posts.is_empty() {
         return Ok(EditionDigest { digest: None, scheduled, diagnostics });
     }
-    let template = DigestTemplate::load(&site.root)?;
+    let template = DigestTemplate::load_for(&site.root, edition.cadence())?;
     let links = render::post_links(site, &loaded.posts);
     let rendered = render::render_posts(site, &posts, &loaded.kept, &links, Parts::EMAIL);
     let assembled = assemble(edition.clone(), posts.into_iter().zip(rendered));

@@ -101,6 +101,19 @@ impl DigestTemplate {
         DigestTemplate::parse(&text, &source, css)
     }
 
+    /// The template of a cadence's editions: `templates/digest-weekly.md`
+    /// (`-daily`, `-per_post`, `-monthly`) when the site has one, else
+    /// [`DigestTemplate::load`]'s.
+    pub fn load_for(site_root: &Path, cadence: crate::edition::Cadence) -> Result<DigestTemplate> {
+        let name = format!("digest-{}.md", cadence.as_str());
+        if !site_root.join("templates").join(&name).is_file() {
+            return DigestTemplate::load(site_root);
+        }
+        let (text, source) = read_template(site_root, &name, DEFAULT_DIGEST_MD)?;
+        let (css, _) = read_template(site_root, "email.css", DEFAULT_EMAIL_CSS)?;
+        DigestTemplate::parse(&text, &source, css)
+    }
+
     /// Parses template text; `source` names it in errors.
     pub fn parse(text: &str, source: &Path, css: String) -> Result<DigestTemplate> {
         let parsed = parse_head(text, source)?;

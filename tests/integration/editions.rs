@@ -4,6 +4,8 @@
 //! editions, `min_posts` above 1) is refused by `digest send`, never
 //! silently sent as something else.
 
+use newsroom::edition::Edition;
+
 use crate::support::*;
 
 /// The example site with `keys` added at the top of its `digest:` section.
@@ -200,4 +202,40 @@ fn the_period_placeholder_names_the_edition() {
     let first = std::fs::read_dir(&messages).unwrap().next().unwrap().unwrap().path();
     let message = std::fs::read_to_string(first).unwrap();
     assert!(message.contains("Subject: October 13, 2026 / October 13, 2026\r\n"), "{message}");
+}
+
+/// `templates/digest-weekly.md` is the weekly editions' template (their
+/// messages and web pages); the months keep `templates/digest.md`; `check`
+/// reads it as it reads the other.
+#[test]
+fn a_cadence_may_have_a_template_of_its_own() {
+    let site = site_with_digest_keys("  cadences: [weekly, monthly]\n");
+    let weekly = site.path().join("templates/digest-weekly.md");
+    std::fs::write(
+        &weekly,
+        "---\nsubject: \"This week: {period}\"\npreheader: \"{new_posts}\"\n---\n\n{greeting} the week.\n",
+    )
+    .unwrap();
+    let preview = |edition: &str| {
+        let out = site.path().join("preview");
+        let output = newsroom(site.path())
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+            .args(["digest", "preview", "--edition", edition, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        std::fs::read_to_string(out.join(Edition::parse(edition).unwrap().web_path()).join("digest.txt")).unwrap()
+    };
+    assert!(preview("weekly/2026-W42").contains("the week."));
+    assert!(!preview("monthly/2026-10").contains("the week."));
+    let build = run(site.path(), &["build"]);
+    assert!(build.status.success(), "{}", stderr(&build));
+    let page = std::fs::read_to_string(site.path().join("public/digest/weekly/2026-W42/index.html")).unwrap();
+    assert!(page.contains("the week."), "the web version uses it too");
+
+    std::fs::write(&weekly, "---\nsubject: \"{nope}\"\n---\nbody\n").unwrap();
+    let check = run(site.path(), &["check"]);
+    let all = format!("{}{}", stdout(&check), stderr(&check));
+    assert!(all.contains("templates/digest-weekly.md:2:") && all.contains("{nope}"), "{all}");
 }
