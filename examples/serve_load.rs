@@ -1,12 +1,15 @@
 //! The load generator of `bench/serve.sh`: N requests to a running
 //! `newsroom serve`, each with its own token, at C concurrent connections.
 //!
-//!   serve_load URL SECRET LIST_ID FIRST_ID COUNT CONCURRENCY post|get|static
+//!   serve_load URL SECRET LIST_ID FIRST_ID COUNT CONCURRENCY post|get|static|clients
 //!
 //! `post` sends RFC 8058's one-click body to `/unsubscribe/{token}` of ids
 //! FIRST_ID.. FIRST_ID+COUNT-1; `get` opens the same links (a link
 //! scanner); `static` gets `/newsroom.css` COUNT times, the same server's
-//! floor with no token and no store. Prints one line:
+//! floor with no token and no store; `clients` gets `/newsroom.css` as
+//! COUNT distinct clients behind the loopback proxy (`X-Forwarded-For`
+//! 11.0.0.0 + id: each a new key of the per-client rate limiter, as in
+//! `bench/limiter-memory.sh`). Prints one line:
 //! `requests ok seconds per_second p50_ms p99_ms max_ms`. A general load
 //! generator (oha) cannot give each request its own token.
 
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, url, secret, list_id, first, count, concurrency, mode] = args.as_slice() else {
-        eprintln!("usage: serve_load URL SECRET LIST_ID FIRST_ID COUNT CONCURRENCY post|get|static");
+        eprintln!("usage: serve_load URL SECRET LIST_ID FIRST_ID COUNT CONCURRENCY post|get|static|clients");
         std::process::exit(2);
     };
     let first: i64 = first.parse().expect("FIRST_ID");
@@ -47,6 +50,10 @@ fn main() {
                             .header("content-type", "application/x-www-form-urlencoded")
                             .body("List-Unsubscribe=One-Click"),
                         "get" => client.get(&link),
+                        "clients" => client.get(format!("{url}/newsroom.css")).header(
+                            "x-forwarded-for",
+                            std::net::Ipv4Addr::from(0x0B00_0000_u32.wrapping_add(id as u32)).to_string(),
+                        ),
                         _ => client.get(format!("{url}/newsroom.css")),
                     };
                     let sent = Instant::now();

@@ -40,6 +40,11 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
         Some(max) => max,
         None => newsroom::serve::DEFAULT_PER_CLIENT,
     };
+    let prune_every = match config.serve.prune_every_seconds {
+        Some(0) => return Err(UsageError::Argument("serve.prune_every_seconds must be at least 1".into()).into()),
+        Some(seconds) => std::time::Duration::from_secs(seconds),
+        None => newsroom::serve::DEFAULT_PRUNE_EVERY,
+    };
     if config.digest.unsubscribe_url.as_deref().is_some_and(|url| url.contains("{email}")) {
         eprintln!(
             "warning: digest.unsubscribe_url carries {{email}}: serve answers only the opaque links (`{{public_url}}/unsubscribe/{{token}}`), which digests use when digest.unsubscribe_url is not set and serve.public_url is"
@@ -74,6 +79,7 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
         clients,
         max_connections,
         max_connections_per_client,
+        prune_every,
         log: Arc::new(|line| eprintln!("{line}")),
         journal: Arc::new(newsroom::store::journal::Journal::of_site(site)),
         signup,

@@ -290,6 +290,12 @@ pub struct ServeConfig {
     /// default 64.
     #[serde(default)]
     pub max_connections_per_client: Option<usize>,
+    /// How often, in seconds, the rate limiters forget the clients (and
+    /// mailboxes, domains) whose limit is full again; default 60. A client
+    /// seen once costs memory until then, so a flood from millions of
+    /// addresses is given back within this time.
+    #[serde(default)]
+    pub prune_every_seconds: Option<u64>,
     /// Limits on sign-ups, against floods of confirmations.
     #[serde(default)]
     pub signup: SignUpLimitsConfig,

@@ -150,21 +150,31 @@ impl SignUpLimits {
     }
 
     /// Forgets the mailboxes and domains whose limit is back to full.
-    pub fn prune(&self) {
-        prune(&self.mailbox);
-        prune(&self.domain);
+    pub fn prune(&self) -> Pruned {
+        let (mailbox, domain) = (prune(&self.mailbox), prune(&self.domain));
+        Pruned { forgot: mailbox.forgot + domain.forgot, kept: mailbox.kept + domain.kept }
     }
+}
+
+/// What a [`prune`] did: keys forgotten, keys still remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub forgot: usize,
+    pub kept: usize,
 }
 
 /// Forgets the keys of `limiter` whose state is back to a fresh one (no
 /// request in the last period), and gives the memory back.
-pub fn prune<K, C>(limiter: &RateLimiter<K, DefaultKeyedStateStore<K>, C, NoOpMiddleware<C::Instant>>)
+pub fn prune<K, C>(limiter: &RateLimiter<K, DefaultKeyedStateStore<K>, C, NoOpMiddleware<C::Instant>>) -> Pruned
 where
     K: Hash + Eq + Clone,
     C: Clock,
 {
+    let before = limiter.len();
     limiter.retain_recent();
     limiter.shrink_to_fit();
+    let kept = limiter.len();
+    Pruned { forgot: before.saturating_sub(kept), kept }
 }
 
 #[cfg(test)]
@@ -216,10 +226,14 @@ mod tests {
         for key in 0..10_000 {
             limiter.check_key(&key).unwrap();
         }
-        prune(&limiter);
-        assert_eq!(limiter.len(), 10_000, "every key is still within its period");
+        assert_eq!(prune(&limiter), Pruned { forgot: 0, kept: 10_000 }, "every key is still within its period");
+        assert_eq!(limiter.len(), 10_000);
         clock.advance(std::time::Duration::from_secs(1));
-        prune(&limiter);
-        assert_eq!(limiter.len(), 0, "nothing is remembered of a key once its state is fresh again");
+        assert_eq!(
+            prune(&limiter),
+            Pruned { forgot: 10_000, kept: 0 },
+            "nothing is remembered of a key once its state is fresh again"
+        );
+        assert_eq!(limiter.len(), 0);
     }
 }

@@ -93,6 +93,9 @@ pub struct Options {
     pub max_connections: usize,
     /// Connections one peer that is not a trusted proxy may hold.
     pub max_connections_per_client: usize,
+    /// How often the keyed limiters forget the clients whose limit is full
+    /// again ([`DEFAULT_PRUNE_EVERY`] unless configured).
+    pub prune_every: Duration,
     /// Where a line per request goes (the command writes it to standard error).
     pub log: Arc<dyn Fn(String) + Send + Sync>,
     /// Where unsubscribes wait when the store is busy ([`Journal::of_site`]).
@@ -116,8 +119,10 @@ struct App {
     signup_limits: floods::SignUpLimits,
 }
 
-/// How often the keyed limiters forget the clients whose limit is full again.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How often the keyed limiters forget the clients whose limit is full
+/// again, unless `serve.prune_every_seconds` says otherwise: a minute keeps
+/// a flood's memory short-lived at the cost of one pass over the keys.
+pub const DEFAULT_PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves on `listener` until `shutdown` completes, then lets requests in
 /// flight finish (up to [`GRACE`]) and the store's writer commit what it
@@ -148,7 +153,7 @@ pub async fn serve(
         signup_limits,
     });
     let router = router(app.clone());
-    tokio::spawn(prune_limiters(Arc::downgrade(&app)));
+    tokio::spawn(prune_limiters(Arc::downgrade(&app), app.options.prune_every));
     tokio::spawn(offer_journal(Arc::downgrade(&app)));
     let registry = connections::Registry::new(app.options.max_connections, app.options.max_connections_per_client);
     let clients = app.options.clients.clone();
@@ -216,17 +221,22 @@ pub async fn serve(
     Ok(())
 }
 
-/// Every [`PRUNE_EVERY`], forgets the keys of every keyed limiter whose
-/// state is fresh again ([`floods::prune`]), until the service stops.
-async fn prune_limiters(app: std::sync::Weak<App>) {
-    let mut every = tokio::time::interval(PRUNE_EVERY);
+/// Every `every`, forgets the keys of every keyed limiter whose state is
+/// fresh again ([`floods::prune`]), until the service stops. A pass that
+/// forgot any logs how many (counts only, never an address), so an
+/// operator sees a flood's memory given back.
+async fn prune_limiters(app: std::sync::Weak<App>, every: Duration) {
+    let mut every = tokio::time::interval(every);
     every.tick().await;
     loop {
         every.tick().await;
         let Some(app) = app.upgrade() else { return };
-        floods::prune(&app.limiter);
-        floods::prune(&app.signup_limiter);
-        app.signup_limits.prune();
+        let passes = [floods::prune(&app.limiter), floods::prune(&app.signup_limiter), app.signup_limits.prune()];
+        let forgot: usize = passes.iter().map(|pass| pass.forgot).sum();
+        let kept: usize = passes.iter().map(|pass| pass.kept).sum();
+        if forgot > 0 {
+            (app.options.log)(format!("rate limits: forgot {forgot} keys, {kept} kept"));
+        }
     }
 }
 

@@ -204,6 +204,53 @@ fn only_trusted_proxies_name_the_client_and_nobody_spoofs_past_the_rightmost_unt
     );
 }
 
+/// Issue 27, point 7: governor keeps every key it saw until told to
+/// forget it, so 2 M client addresses kept 129 MiB for good. Every keyed
+/// limiter is now pruned on a timer (`serve.prune_every_seconds`, here 1 s)
+/// and a pass that forgot any says how many: 2,000 clients seen once are
+/// all forgotten, and none is kept.
+#[test]
+fn the_rate_limiters_forget_every_client_once_its_period_has_passed() {
+    let (site, _) = site_with(&["pru@example.org"]);
+    edit_config(site.path(), &[("serve:\n", "serve:\n  prune_every_seconds: 1\n")]);
+    let server = Server::start(site.path());
+    let clients = 2_000;
+    let statuses = healthz_statuses(&server, clients, |n| format!("198.18.{}.{}", n / 256, n % 256));
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+
+    // The passes' lines: "rate limits: forgot K keys, M kept".
+    let passes = |log: &str| -> Vec<(usize, usize)> {
+        log.lines()
+            .filter_map(|line| line.strip_prefix("rate limits: forgot "))
+            .map(|rest| {
+                let (forgot, kept) = rest.split_once(" keys, ").unwrap_or_else(|| panic!("{rest}"));
+                (forgot.parse().unwrap(), kept.trim_end_matches(" kept").parse().unwrap())
+            })
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = server.log();
+        let passes = passes(&log);
+        let forgot: usize = passes.iter().map(|(forgot, _)| forgot).sum();
+        if forgot >= clients && passes.last().is_some_and(|(_, kept)| *kept == 0) {
+            break;
+        }
+        let tail: Vec<&str> = log.lines().filter(|line| line.starts_with("rate limits")).collect();
+        assert!(std::time::Instant::now() < deadline, "{forgot} of {clients} clients forgotten, passes: {tail:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // No pruning at all is not a setting.
+    edit_config(site.path(), &[("prune_every_seconds: 1", "prune_every_seconds: 0")]);
+    let output = newsroom(site.path())
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("serve.prune_every_seconds must be at least 1"), "{}", stderr(&output));
+}
+
 /// A sign-up of `address` by a client at `ip` behind the loopback proxy:
 /// the status and the page's text.
 async fn sign_up(server: &Server, ip: &str, address: &str) -> (u16, String) {
