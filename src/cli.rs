@@ -273,6 +273,12 @@ pub struct MonthArg {
 pub struct SendArgs {
     #[command(flatten)]
     pub month: MonthArg,
+    /// Send every edition of the site's cadence whose period has ended and
+    /// that the store has not sent, oldest first, and nothing else: the one
+    /// command a timer runs, safe to run as often as you like. The first one
+    /// sends only the latest ended edition, never the blog's history.
+    #[arg(long, conflicts_with_all = ["month", "edition", "test_to"])]
+    pub due: bool,
     /// SMTP connections used at once (default: delivery.concurrency, 4).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,

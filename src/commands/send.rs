@@ -13,7 +13,10 @@ use chrono::{DateTime, Utc};
 
 use super::{Out, digest_edition, nothing_to_send};
 use crate::cli::SendArgs;
+use newsroom::config::CatchUp;
 use newsroom::delivery::{self, Observer, SendOptions, Stop};
+use newsroom::edition::Edition;
+use newsroom::error::UsageError;
 use newsroom::site::Site;
 use newsroom::store::State;
 
@@ -22,8 +25,7 @@ const INTERRUPTED: u8 = 130;
 
 /// Sends, showing progress, and says how it went.
 pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Result<ExitCode> {
-    let edition = digest_edition(&args.month, site, now)?;
-    let progress = Progress::new();
+    let editions = if args.due { due_editions(out, site, now)? } else { vec![digest_edition(&args.month, site, now)?] };
     let stop = Arc::new(Stop::default());
     let handler_stop = stop.clone();
     // The first signal stops starting messages; a second one ends the process at once.
@@ -37,15 +39,71 @@ pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Re
             std::process::exit(i32::from(INTERRUPTED));
         }
     })?;
+    for edition in editions {
+        if args.due {
+            writeln!(out, "due: {edition} ({})", edition.label())?;
+        }
+        match send_one(out, site, &args, &edition, &stop, now)? {
+            Sent::Fine => {}
+            Sent::Stopped(code) => return Ok(code),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How one edition's send ended: fine (go on with the next one due), or
+/// with this exit status.
+enum Sent {
+    Fine,
+    Stopped(ExitCode),
+}
+
+/// The editions `--due` sends, or none (said on `out`); refused when a gap
+/// asks for `digest.catch_up: combine`, which this release does not do.
+fn due_editions(out: &mut Out, site: &Site, now: DateTime<Utc>) -> Result<Vec<Edition>> {
+    let due = delivery::due::due(site, now)?;
+    let cadence = due.cadence;
+    if due.editions.is_empty() {
+        match (&due.last_ended, &due.last_sent) {
+            (Some(ended), _) => {
+                writeln!(out, "nothing is due: the latest {cadence} edition that has ended, {ended}, is in the store")?
+            }
+            (None, _) => writeln!(out, "nothing is due: no {cadence} edition has ended yet")?,
+        }
+        return Ok(Vec::new());
+    }
+    if due.editions.len() > 1 && site.config.digest.editions.catch_up == CatchUp::Combine {
+        let (first, last) = (&due.editions[0], &due.editions[due.editions.len() - 1]);
+        return Err(UsageError::Argument(format!(
+            "{} {cadence} editions are due ({first} to {last}) since the last one sent ({}): one edition for the gap (digest.catch_up: combine, the default) is not in newsroom {} yet; set `digest.catch_up: each` to send them one by one, oldest first",
+            due.editions.len(),
+            due.last_sent.as_ref().map_or_else(String::new, Edition::name),
+            env!("CARGO_PKG_VERSION")
+        ))
+        .into());
+    }
+    Ok(due.editions)
+}
+
+/// Sends one edition, showing progress, and says how it went.
+fn send_one(
+    out: &mut Out,
+    site: &Site,
+    args: &SendArgs,
+    edition: &Edition,
+    stop: &Arc<Stop>,
+    now: DateTime<Utc>,
+) -> Result<Sent> {
+    let progress = Progress::new();
     let options = SendOptions {
         edition: edition.clone(),
         concurrency: args.concurrency.unwrap_or(site.config.delivery.concurrency),
         rate: args.rate.unwrap_or(site.config.delivery.rate),
         retry_failed: args.retry_failed,
         resend_ambiguous: args.resend_ambiguous,
-        test_to: args.test_to,
+        test_to: args.test_to.clone(),
         unfinished: args.unfinished,
-        stop,
+        stop: stop.clone(),
         observer: progress.clone(),
         lease: std::time::Duration::from_secs(args.lease),
     };
@@ -64,14 +122,14 @@ pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Re
     }
     if let Some(why) = &report.nobody {
         writeln!(stderr, "error: {why}")?;
-        return Ok(ExitCode::from(2));
+        return Ok(Sent::Stopped(ExitCode::from(2)));
     }
     if let Some(error) = &report.relay_error {
         writeln!(stderr, "error: could not reach the relay: {error}")?;
     }
     if report.nothing_to_send {
-        writeln!(out, "{}", nothing_to_send(&edition, &report.scheduled, "nothing to send"))?;
-        return Ok(ExitCode::SUCCESS);
+        writeln!(out, "{}", nothing_to_send(edition, &report.scheduled, "nothing to send"))?;
+        return Ok(Sent::Fine);
     }
     if report.recovered_ambiguous > 0 {
         writeln!(
@@ -82,11 +140,11 @@ pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Re
     }
     writeln!(out, "{report}")?;
     Ok(if report.interrupted {
-        ExitCode::from(INTERRUPTED)
+        Sent::Stopped(ExitCode::from(INTERRUPTED))
     } else if report.failed() {
-        ExitCode::from(1)
+        Sent::Stopped(ExitCode::from(1))
     } else {
-        ExitCode::SUCCESS
+        Sent::Fine
     })
 }
 

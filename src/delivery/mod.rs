@@ -11,6 +11,7 @@
 //! skipped; a connection lost after the final `.` is recorded as ambiguous
 //! and not resent.
 
+pub mod due;
 pub mod relay;
 mod run;
 mod status;

@@ -239,3 +239,75 @@ fn a_cadence_may_have_a_template_of_its_own() {
     let all = format!("{}{}", stdout(&check), stderr(&check));
     assert!(all.contains("templates/digest-weekly.md:2:") && all.contains("{nope}"), "{all}");
 }
+
+/// `digest send --due` on a weekly site: the first run sends the latest
+/// ended week only; a re-run sends nothing; after a gap it refuses the
+/// default `catch_up: combine` (not in this release) and with `each` sends
+/// every missed week, oldest first — each post once, counted at the server.
+#[test]
+fn send_due_sends_each_ended_week_once_and_nothing_else() {
+    use crate::smtp_server::{Faults, SmtpServer};
+    let site = site_with_digest_keys("  cadence: weekly\n");
+    let server = SmtpServer::start(Faults::default());
+    let due = |now: &str| {
+        newsroom(site.path())
+            .env("NEWSROOM_NOW", now)
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+            .env("NEWSROOM_SMTP_URL", server.url())
+            .args(["digest", "send", "--due"])
+            .output()
+            .unwrap()
+    };
+    let weeks_received = || {
+        let mut weeks: Vec<String> =
+            server.received().iter().map(|m| m.message_id.split('.').next().unwrap().to_string()).collect();
+        weeks.dedup();
+        weeks
+    };
+    // Tuesday of week 43: week 42 (12-18 October) has ended; 43 has not.
+    let first = due("2026-10-20T12:00:00Z");
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(stdout(&first).contains("due: weekly/2026-W42"), "{}", stdout(&first));
+    assert_eq!(weeks_received(), ["<digest-weekly-2026-W42"]);
+    assert_eq!(server.received().len(), 9);
+    let again = due("2026-10-21T12:00:00Z");
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(stdout(&again).contains("nothing is due"), "{}", stdout(&again));
+    assert_eq!(server.received().len(), 9);
+
+    // The timer was down for two weeks: 43 and 44 are due.
+    let gap = due("2026-11-03T12:00:00Z");
+    assert_eq!(gap.status.code(), Some(2), "{}", stderr(&gap));
+    assert!(
+        stderr(&gap).contains("2 weekly editions are due (weekly/2026-W43 to weekly/2026-W44)"),
+        "{}",
+        stderr(&gap)
+    );
+    assert_eq!(server.received().len(), 9, "refused before sending anything");
+    let config = std::fs::read_to_string(site.path().join("newsroom.yaml")).unwrap();
+    std::fs::write(
+        site.path().join("newsroom.yaml"),
+        config.replacen("  cadence: weekly\n", "  cadence: weekly\n  catch_up: each\n", 1),
+    )
+    .unwrap();
+    let each = due("2026-11-03T12:00:00Z");
+    assert_eq!(each.status.code(), Some(0), "{}", stderr(&each));
+    // Week 43's only post is unlisted: nothing to send, and it says so.
+    assert!(stdout(&each).contains("no posts in week 43 of 2026"), "{}", stdout(&each));
+    assert_eq!(weeks_received(), ["<digest-weekly-2026-W42", "<digest-weekly-2026-W44"]);
+    assert_eq!(server.received().len(), 18);
+    // Every post of those weeks in exactly one of them.
+    let mut posts_seen: Vec<(String, String)> = Vec::new();
+    for message in server.received().iter().filter(|m| m.recipient == "ada.reader@example.org") {
+        let text = String::from_utf8_lossy(&message.data).into_owned();
+        for post in ["portal-in-an-afternoon", "lanternconf-speaker-preview", "newsletter-october-2026"] {
+            if text.contains(post) {
+                posts_seen.push((post.to_string(), message.message_id.clone()));
+            }
+        }
+    }
+    let names: Vec<&str> = posts_seen.iter().map(|(post, _)| post.as_str()).collect();
+    assert_eq!(names, ["portal-in-an-afternoon", "newsletter-october-2026"], "{posts_seen:?}");
+    assert!(stdout(&due("2026-11-04T12:00:00Z")).contains("nothing is due"));
+    assert_eq!(server.received().len(), 18);
+}
