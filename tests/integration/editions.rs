@@ -311,3 +311,31 @@ fn send_due_sends_each_ended_week_once_and_nothing_else() {
     assert!(stdout(&due("2026-11-04T12:00:00Z")).contains("nothing is due"));
     assert_eq!(server.received().len(), 18);
 }
+
+/// The README's weekly site, from `init` to the timer: every line but the
+/// `systemctl` one, run by `sh` as written.
+#[test]
+fn the_readmes_weekly_site_recipe_runs() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let start = readme.find("A weekly site, from `init` to the timer").expect("the recipe");
+    let block = &readme[start..];
+    let code = &block[block.find("```sh\n").unwrap() + 6..];
+    let code = &code[..code.find("```\n").unwrap()];
+    let script: String =
+        code.lines().filter(|line| !line.contains("systemctl")).map(|line| format!("{line}\n")).collect();
+    assert!(script.contains("newsroom init") && script.contains("cadence: weekly"), "{script}");
+    let dir = tempfile::tempdir().unwrap();
+    let binary = assert_cmd::cargo::cargo_bin("newsroom");
+    let output = std::process::Command::new("sh")
+        .args(["-e", "-c", &script])
+        .current_dir(dir.path())
+        .env("PATH", format!("{}:/usr/bin:/bin", binary.parent().unwrap().display()))
+        .env("NEWSROOM_NOW", NOW)
+        .env_remove("NEWSROOM_STORE_URL")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{script}\n{}\n{}", stdout(&output), stderr(&output));
+    // init dates its example post on the 1st of the previous month: in no
+    // ended week at NOW, so the preview says which week it looked at.
+    assert!(stdout(&output).contains("week 46 of 2026"), "{}", stdout(&output));
+}
