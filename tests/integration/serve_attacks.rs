@@ -233,7 +233,11 @@ fn the_rate_limiters_forget_every_client_once_its_period_has_passed() {
         let log = server.log();
         let passes = passes(&log);
         let forgot: usize = passes.iter().map(|(forgot, _)| forgot).sum();
-        if forgot >= clients && passes.last().is_some_and(|(_, kept)| *kept == 0) {
+        // Every key gone once the passes are done ("0 kept" after the last
+        // request). The counts are the limiters' sizes before and after a
+        // pass, so a client arriving during one hides one of its forgotten
+        // keys (CI once saw 1,999 of 2,000): the sum only has to come close.
+        if forgot + clients / 100 >= clients && passes.last().is_some_and(|(_, kept)| *kept == 0) {
             break;
         }
         let tail: Vec<&str> = log.lines().filter(|line| line.starts_with("rate limits")).collect();
