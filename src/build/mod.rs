@@ -119,9 +119,19 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     // 90 ms on one core).
     let post_links = OnceLock::new();
     let in_feeds = feed::feed_members(&site.config, &listed);
-    let templates: Vec<(Cadence, DigestTemplate)> = Cadence::ALL
-        .into_iter()
-        .map(|cadence| Ok((cadence, DigestTemplate::load_for(&site.root, cadence)?)))
+    // The web version of every edition of each cadence the site sends
+    // (a message's "view in browser" link): the first cadence's editions
+    // take the renderings made while loading, and give the feeds theirs;
+    // another cadence's render its posts again.
+    let editions = &site.config.digest.editions;
+    let mut cadences: Vec<Cadence> = editions.cadences.iter().copied().filter(|c| *c != Cadence::PerPost).collect();
+    if cadences.is_empty() {
+        // A per-post site's messages link no archive; its months have one, as always.
+        cadences.push(Cadence::Monthly);
+    }
+    let templates: Vec<(Cadence, DigestTemplate)> = cadences
+        .iter()
+        .map(|&cadence| Ok((cadence, DigestTemplate::load_for(&site.root, cadence)?)))
         .collect::<Result<_>>()?;
     let context = MonthContext {
         site,
@@ -135,16 +145,6 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
         parts,
         copier: &copier,
     };
-    // The web version of every edition of each cadence the site sends
-    // (a message's "view in browser" link): the first cadence's editions
-    // take the renderings made while loading, and give the feeds theirs;
-    // another cadence's render its posts again.
-    let editions = &site.config.digest.editions;
-    let mut cadences: Vec<Cadence> = editions.cadences.iter().copied().filter(|c| *c != Cadence::PerPost).collect();
-    if cadences.is_empty() {
-        // A per-post site's messages link no archive; its months have one, as always.
-        cadences.push(Cadence::Monthly);
-    }
     let mut by_edition: BTreeMap<(usize, Edition), Vec<&Post>> = BTreeMap::new();
     for post in listed.iter().copied() {
         for (rank, cadence) in cadences.iter().enumerate() {

@@ -64,11 +64,11 @@ fn due_editions(out: &mut Out, site: &Site, now: DateTime<Utc>) -> Result<Vec<Ed
     let due = delivery::due::due(site, now)?;
     let cadence = due.cadence;
     if due.editions.is_empty() {
-        match (&due.last_ended, &due.last_sent) {
-            (Some(ended), _) => {
+        match &due.last_ended {
+            Some(ended) => {
                 writeln!(out, "nothing is due: the latest {cadence} edition that has ended, {ended}, is in the store")?
             }
-            (None, _) => writeln!(out, "nothing is due: no {cadence} edition has ended yet")?,
+            None => writeln!(out, "nothing is due: no {cadence} edition has ended yet")?,
         }
         return Ok(Vec::new());
     }
