@@ -4,9 +4,6 @@
 //! preview — every message's bytes: ids, Message-IDs, tokens, links — is
 //! the same as that release's.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use reqwest::StatusCode;
 
 use crate::serve::{FORM, Server, client, runtime};
@@ -15,16 +12,6 @@ use crate::support::*;
 
 fn fixture() -> std::path::PathBuf {
     repo_root().join("tests/fixtures/release-0.1.0")
-}
-
-/// Every file under `dir`, by its path relative to it.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .map(Result::unwrap)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().strip_prefix(dir).unwrap().display().to_string(), std::fs::read(e.path()).unwrap()))
-        .collect()
 }
 
 /// The example site with release 0.1.0's store as its own.
@@ -46,7 +33,7 @@ fn the_monthly_preview_is_byte_for_byte_release_0_1_0s() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    let (now, then) = (tree(&out), tree(&fixture().join("preview")));
+    let (now, then) = (file_tree(&out), file_tree(&fixture().join("preview")));
     assert_eq!(now.keys().collect::<Vec<_>>(), then.keys().collect::<Vec<_>>());
     for (path, bytes) in &then {
         assert!(now[path] == *bytes, "{path} differs from release 0.1.0's");

@@ -72,17 +72,7 @@ fn editions_are_named_on_the_command_line() {
     let by_month = preview(&["--month", "2026-10"], "a");
     let by_edition = preview(&["--edition", "monthly/2026-10"], "b");
     assert!(by_month.status.success() && by_edition.status.success(), "{}", stderr(&by_edition));
-    let read = |dir: &str| {
-        let root = site.path().join(dir).join("2026-10");
-        let mut files: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(&root)
-            .into_iter()
-            .map(Result::unwrap)
-            .filter(|e| e.file_type().is_file())
-            .map(|e| (e.path().strip_prefix(&root).unwrap().display().to_string(), std::fs::read(e.path()).unwrap()))
-            .collect();
-        files.sort();
-        files
-    };
+    let read = |dir: &str| file_tree(&site.path().join(dir).join("2026-10"));
     assert!(!read("a").is_empty());
     assert_eq!(read("a"), read("b"));
     for (args, says) in [

@@ -1,9 +1,6 @@
 //! The example site at the repository root: its feeds, read back with
 //! feed-rs item for item, snapshotted, and rebuilt byte for byte.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use crate::support::*;
 
 /// The listed posts of the example site, newest first, as a reader sees them:
@@ -190,15 +187,6 @@ fn check_output_matches_its_snapshot() {
     insta::assert_snapshot!("example_check", stdout(&output));
 }
 
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .map(Result::unwrap)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().strip_prefix(dir).unwrap().display().to_string(), std::fs::read(e.path()).unwrap()))
-        .collect()
-}
-
 #[test]
 fn two_builds_of_the_same_input_are_byte_identical() {
     let site = copy_example_site();
@@ -208,7 +196,7 @@ fn two_builds_of_the_same_input_are_byte_identical() {
         let output = run(site.path(), &["build", "--out", out.to_str().unwrap()]);
         assert!(output.status.success(), "{}", stderr(&output));
     }
-    let (a, b) = (tree(&first), tree(&second));
+    let (a, b) = (file_tree(&first), file_tree(&second));
     assert!(a.len() > 40, "expected the full output, got {} files", a.len());
     assert_eq!(a, b);
 }
@@ -217,7 +205,7 @@ fn two_builds_of_the_same_input_are_byte_identical() {
 fn a_failed_build_leaves_the_previous_output_untouched() {
     let site = copy_example_site();
     assert!(run(site.path(), &["build"]).status.success());
-    let before = tree(&site.path().join("public"));
+    let before = file_tree(&site.path().join("public"));
     std::fs::write(site.path().join("posts/2026-10-30-broken.md"), "---\ntitle: [unclosed\n---\nText\n").unwrap();
     let output = run(site.path(), &["build"]);
     assert_eq!(output.status.code(), Some(1));
@@ -226,7 +214,7 @@ fn a_failed_build_leaves_the_previous_output_untouched() {
         "{}",
         stderr(&output)
     );
-    assert_eq!(tree(&site.path().join("public")), before);
+    assert_eq!(file_tree(&site.path().join("public")), before);
     // With --keep-going the good posts are published and the bad one named.
     let output = run(site.path(), &["build", "--keep-going"]);
     assert_eq!(output.status.code(), Some(1));

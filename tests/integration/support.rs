@@ -387,3 +387,13 @@ macro_rules! both_backends {
     };
 }
 pub(crate) use both_backends;
+
+/// Every file under `dir`, by its path relative to it, with its bytes.
+pub fn file_tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().strip_prefix(dir).unwrap().display().to_string(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
