@@ -208,6 +208,16 @@ impl Edition {
         }
     }
 
+    /// Whether `other` is of this edition's calendar: the same cadence
+    /// and, for weeks, the same first day. Only such editions follow one
+    /// another ([`Edition::next`]) and carry posts over between them.
+    pub fn same_calendar(&self, other: &Edition) -> bool {
+        match (&self.period, &other.period) {
+            (Period::Week(a), Period::Week(b)) => a.starts == b.starts,
+            _ => self.cadence() == other.cadence(),
+        }
+    }
+
     /// The ledger's key and the Message-IDs' prefix: `digest-2026-10` for
     /// a month, as always; the cadence in it for the others.
     pub fn id(&self) -> String {

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Out, digest_edition, nothing_to_send};
 use crate::cli::PreviewArgs;
+use newsroom::digest::assemble::Selection;
 use newsroom::digest::preview;
 use newsroom::site::{Input, Site};
 use newsroom::store::Store;
@@ -28,8 +29,11 @@ pub fn run(out: &mut Out, site: &Site, args: PreviewArgs, now: DateTime<Utc>) ->
     };
     let list = site.subscriber_list();
     let view = store.view_merged(list.as_deref().map(|path| (path, site.config.digest.subscribers_path())), now)?;
-    let frozen = store.frozen_digest(&edition.id())?.and_then(|frozen| frozen.posts);
-    let report = preview::preview(site, &edition, &dir, now, &view, frozen.as_deref())?;
+    // What a send would carry now: a digest being sent, the posts its
+    // first send recorded; one not sent yet, those its cadence passed over too.
+    let start = store.cadence_start(edition.cadence().as_str())?;
+    let selection = Selection::of(&edition, &store.frozen_digests()?, start);
+    let report = preview::preview(site, &edition, &dir, now, &view, &selection)?;
     let mut stderr = std::io::stderr().lock();
     for diagnostic in &report.diagnostics {
         writeln!(stderr, "{diagnostic}")?;

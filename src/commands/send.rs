@@ -13,10 +13,8 @@ use chrono::{DateTime, Utc};
 
 use super::{Out, digest_edition, nothing_to_send};
 use crate::cli::SendArgs;
-use newsroom::config::CatchUp;
 use newsroom::delivery::{self, Observer, SendOptions, Stop};
 use newsroom::edition::Edition;
-use newsroom::error::UsageError;
 use newsroom::site::Site;
 use newsroom::store::State;
 
@@ -58,8 +56,8 @@ enum Sent {
     Stopped(ExitCode),
 }
 
-/// The editions `--due` sends, or none (said on `out`); refused when a gap
-/// asks for `digest.catch_up: combine`, which this release does not do.
+/// The editions `--due` sends, or none (said on `out`); a gap under
+/// `digest.catch_up: combine` is one edition that carries the others' posts.
 fn due_editions(out: &mut Out, site: &Site, now: DateTime<Utc>) -> Result<Vec<Edition>> {
     let due = delivery::due::due(site, now)?;
     let cadence = due.cadence;
@@ -72,16 +70,14 @@ fn due_editions(out: &mut Out, site: &Site, now: DateTime<Utc>) -> Result<Vec<Ed
         }
         return Ok(Vec::new());
     }
-    if due.editions.len() > 1 && site.config.digest.editions.catch_up == CatchUp::Combine {
-        let (first, last) = (&due.editions[0], &due.editions[due.editions.len() - 1]);
-        return Err(UsageError::Argument(format!(
-            "{} {cadence} editions are due ({first} to {last}) since the last one sent ({}): one edition for the gap (digest.catch_up: combine, the default) is not in newsroom {} yet; set `digest.catch_up: each` to send them one by one, oldest first",
-            due.editions.len(),
-            due.last_sent.as_ref().map_or_else(String::new, Edition::name),
-            env!("CARGO_PKG_VERSION")
-        ))
-        .into());
+    if let (Some(first), Some(last)) = (due.combined.first(), due.combined.last()) {
+        writeln!(
+            out,
+            "{} earlier {cadence} edition(s) not sent ({first} to {last}) go in the next one (digest.catch_up: combine)",
+            due.combined.len()
+        )?;
     }
+    delivery::due::begin(site, &due, now)?;
     Ok(due.editions)
 }
 
@@ -106,6 +102,7 @@ fn send_one(
         stop: stop.clone(),
         observer: progress.clone(),
         lease: std::time::Duration::from_secs(args.lease),
+        min_posts: if args.due { site.config.digest.editions.min_posts } else { 1 },
     };
     let report = delivery::send(site, &options, now);
     progress.finish();
@@ -129,6 +126,15 @@ fn send_one(
     }
     if report.nothing_to_send {
         writeln!(out, "{}", nothing_to_send(edition, &report.scheduled, "nothing to send"))?;
+        return Ok(Sent::Fine);
+    }
+    if let Some(posts) = report.too_few_posts {
+        writeln!(
+            out,
+            "{edition} has {posts} post(s), fewer than digest.min_posts ({}): nothing sent; they go in the next {} edition",
+            site.config.digest.editions.min_posts,
+            edition.cadence()
+        )?;
         return Ok(Sent::Fine);
     }
     if report.recovered_ambiguous > 0 {

@@ -678,9 +678,8 @@ impl Config {
     }
 
     /// The edition settings this version does not act on yet: the
-    /// `per_post` cadence, and `min_posts` above 1 (its carrying over needs
-    /// `send --due`). `digest send` refuses them, `check` warns, so that no
-    /// site believes it gets what it does not.
+    /// `per_post` cadence. `digest send` refuses it, `check` warns, so that
+    /// no site believes it gets what it does not.
     pub fn unsent_cadences(&self) -> Vec<ConfigError> {
         let editions = &self.digest.editions;
         let version = env!("CARGO_PKG_VERSION");
@@ -696,16 +695,6 @@ impl Config {
                 key,
                 format!(
                     "digest.{key}: per_post editions are not sent by newsroom {version} yet (monthly, weekly and daily ones are); remove it until a release sends them"
-                ),
-            ));
-        }
-        if editions.min_posts > 1 {
-            problems.push(self.error_at(
-                "digest",
-                "min_posts",
-                format!(
-                    "digest.min_posts {}: newsroom {version} sends every edition with a post (carrying a short period's posts over needs `digest send --due`, not in this release); use 1",
-                    editions.min_posts
                 ),
             ));
         }

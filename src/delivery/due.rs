@@ -5,12 +5,20 @@
 //! is not in the store's ledger. The first `--due` of a cadence sends only
 //! its latest ended edition (as `--month` defaults to the previous month:
 //! never the blog's whole history); after that, every edition since the
-//! last one the ledger holds, oldest first. Deciding reads only the
-//! ledger's list of digests (one row a digest), never its deliveries.
+//! last one the ledger holds, oldest first — or, with `digest.catch_up:
+//! combine` (the default), the latest of them alone, which carries the
+//! posts of the others ([`crate::digest::assemble::Selection`]). Deciding
+//! reads only the ledger's list of digests (one row a digest), never its
+//! deliveries.
+//!
+//! The first `--due` of a cadence records where the cadence began (the
+//! first day of the period it looked at, [`begin`]): from then on no post
+//! dated in a period passed over is lost, even before an edition was sent.
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
+use crate::config::CatchUp;
 use crate::edition::{Cadence, Edition};
 use crate::site::Site;
 use crate::store::Store;
@@ -21,6 +29,9 @@ pub struct Due {
     pub cadence: Cadence,
     /// The editions to send, oldest first.
     pub editions: Vec<Edition>,
+    /// Ended editions not sent that the one edition due carries
+    /// (`catch_up: combine`), oldest first.
+    pub combined: Vec<Edition>,
     /// The latest edition of the cadence the ledger holds.
     pub last_sent: Option<Edition>,
     /// The latest edition of the cadence whose period has ended.
@@ -40,12 +51,7 @@ pub fn due_given(site: &Site, frozen: &[String], now: DateTime<Utc>) -> Due {
     let cadence = settings.cadence();
     let last_ended = Edition::last_ended(cadence, now, &settings.send_at, settings.week_starts);
     // Editions of this cadence (and, for weeks, of the site's first day).
-    let ours = |edition: &Edition| {
-        edition.cadence() == cadence
-            && edition.window().is_some_and(|(first, _)| {
-                Edition::containing(cadence, first, settings.week_starts).as_ref() == Some(edition)
-            })
-    };
+    let ours = |edition: &Edition| last_ended.as_ref().is_some_and(|last| last.same_calendar(edition));
     let last_sent = frozen.iter().filter_map(|id| Edition::from_id(id)).filter(ours).max();
     let mut editions = Vec::new();
     if let Some(last) = &last_ended {
@@ -60,5 +66,20 @@ pub fn due_given(site: &Site, frozen: &[String], now: DateTime<Utc>) -> Due {
             }
         }
     }
-    Due { cadence, editions, last_sent, last_ended }
+    let mut combined = Vec::new();
+    if settings.catch_up == CatchUp::Combine && editions.len() > 1 {
+        let last = editions.pop().expect("more than one");
+        combined = std::mem::replace(&mut editions, vec![last]);
+    }
+    Due { cadence, editions, combined, last_sent, last_ended }
+}
+
+/// Records where the site's cadence began, the first time `--due` finds
+/// an edition of it to send: the first day of that edition's period.
+pub fn begin(site: &Site, due: &Due, now: DateTime<Utc>) -> Result<()> {
+    let Some(first) = due.combined.first().or(due.editions.first()) else { return Ok(()) };
+    let Some((since, _)) = first.window() else { return Ok(()) };
+    let (store, _notices) = Store::for_site(site)?;
+    store.begin_cadence(due.cadence.as_str(), since, now)?;
+    Ok(())
 }

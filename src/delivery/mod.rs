@@ -34,7 +34,7 @@ use crate::config::{ConfigError, ConfigErrors};
 use crate::content::Scheduled;
 use crate::diagnostics::Diagnostic;
 use crate::digest::Edition;
-use crate::digest::assemble::{edition_digest, edition_digest_of};
+use crate::digest::assemble::{Selection, edition_digest_of};
 use crate::digest::message::{SECRET_FOR_SENDING, SecretPolicy, UnsubscribeSecret};
 use crate::edition::SendAt;
 use crate::error::UsageError;
@@ -71,6 +71,10 @@ pub struct SendOptions {
     pub stop: Arc<Stop>,
     /// Told of each message as it ends.
     pub observer: Arc<dyn Observer>,
+    /// An edition not sent yet with fewer posts than this is not sent
+    /// (`digest.min_posts`, for `--due`; 1 when an edition is named): its
+    /// posts go in the next edition of its cadence.
+    pub min_posts: u32,
     /// How long the rows this sender claims stay its own unless renewed
     /// (renewed every third of it while it runs). A sender that dies
     /// holds its claims this long; then another takes them (PostgreSQL)
@@ -91,6 +95,9 @@ pub struct SendReport {
     pub digest_id: String,
     pub relay: String,
     pub nothing_to_send: bool,
+    /// The edition had this many posts, fewer than `min_posts`: nothing
+    /// was sent or frozen, and its posts go in the next edition.
+    pub too_few_posts: Option<usize>,
     /// Recipients in the frozen list.
     pub recipients: usize,
     /// Sent in this run.
@@ -269,7 +276,8 @@ fn send_test(
     now: DateTime<Utc>,
 ) -> Result<SendReport> {
     let started = Instant::now();
-    let assembled = edition_digest(site, &options.edition, now)?;
+    // What the edition would carry if it were sent now.
+    let assembled = edition_digest_of(site, &options.edition, now, &Selection::of_site(site, &options.edition)?)?;
     let mut report = SendReport {
         digest_id: options.edition.id(),
         relay: relay.display(),
@@ -420,9 +428,12 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         Backend::Sqlite => Some(lock_digest(ledger.path(), &digest_id)?),
         Backend::Postgres => None,
     };
-    // A digest already frozen carries the posts its first send carried.
+    // A digest already frozen carries the posts its first send carried;
+    // one not sent yet, those its cadence passed over too.
     let frozen = ledger.frozen_digest(&digest_id)?;
-    let assembled = edition_digest_of(site, &options.edition, now, frozen.as_ref().and_then(|f| f.posts.as_deref()))?;
+    let start = ledger.cadence_start(options.edition.cadence().as_str())?;
+    let selection = Selection::of(&options.edition, &ledger.frozen_digests()?, start);
+    let assembled = edition_digest_of(site, &options.edition, now, &selection)?;
     if frozen.is_none() && !options.unfinished {
         refuse_unfinished(&options.edition, send_at, now, Some(&assembled.scheduled))?;
     }
@@ -442,6 +453,11 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         report.nothing_to_send = true;
         return Ok(report);
     };
+    if frozen.is_none() && digest.post_count < options.min_posts as usize {
+        // Nothing frozen: the posts stay for the next edition of the cadence.
+        report.too_few_posts = Some(digest.post_count);
+        return Ok(report);
+    }
     let mut sender = crate::digest::sender(&site.config, secret, now.into());
     sender.dkim = crate::digest::dkim::for_site(site)?;
     // The list merged first, every run: an opt-out it gained stops the

@@ -6,10 +6,11 @@
 //! loaded) is left out and named, never half-shown; every rendering
 //! problem is kept for the command to report.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::template::DigestTemplate;
 use super::{Digest, DigestInput, Edition, Month};
@@ -71,31 +72,108 @@ pub struct EditionDigest {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Loads the site's posts, renders the edition's listed ones for email
-/// (HTML and text), assembles them and renders the digest once.
-pub fn edition_digest(site: &Site, edition: &Edition, now: DateTime<Utc>) -> Result<EditionDigest> {
-    edition_digest_of(site, edition, now, None)
+/// Which of the site's posts an edition carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Those dated in its own period: a web version, a test copy.
+    Period,
+    /// Those its first send recorded, on every later run of it (a post
+    /// published since is in no digest, which `check` and `build` say).
+    Frozen(Vec<String>),
+    /// Those dated from `since` to the end of its period that no other
+    /// edition of its cadence carries: its period's, and those of every
+    /// period passed over since the edition of its cadence sent before it
+    /// (fewer posts than `digest.min_posts`, a gap sent as one edition).
+    Since { since: NaiveDate, taken: HashSet<String> },
 }
 
-/// [`edition_digest`] of the posts `frozen` names only, when it names some:
-/// a digest whose first send recorded its posts carries the same posts
-/// on every later run (a post published since is in no digest, which
-/// `check` and `build` say). A post it names that is gone is named too.
+impl Selection {
+    /// What `edition` carries, given every digest the ledger holds and
+    /// where its cadence began (`digest send --due`'s first run): for an
+    /// edition not sent yet, its period's posts and, once the cadence has
+    /// a start, those of the periods passed over since the edition of its
+    /// cadence before it (or since the start), but none another edition
+    /// of its cadence carries. With one edition a period, sent in turn,
+    /// that is its own period's posts, as it always was.
+    pub fn of(edition: &Edition, frozen: &[FrozenDigest], start: Option<NaiveDate>) -> Selection {
+        if let Some(sent) = frozen.iter().find(|digest| digest.digest_id == edition.id()) {
+            // Frozen by a release that did not record its posts: its
+            // period's, as then.
+            return sent.posts.clone().map_or(Selection::Period, Selection::Frozen);
+        }
+        let Some((first, _)) = edition.window() else { return Selection::Period };
+        let kin: Vec<(Edition, &FrozenDigest)> = frozen
+            .iter()
+            .filter_map(|digest| Edition::from_id(&digest.digest_id).map(|sent| (sent, digest)))
+            .filter(|(sent, _)| sent.same_calendar(edition))
+            .collect();
+        let before = kin.iter().map(|(sent, _)| sent).filter(|sent| *sent < edition).max();
+        let since = match start {
+            // A site that never ran `--due`: each edition is its period, as
+            // it always was.
+            None => first,
+            // Never before the cadence began: the blog's history is not
+            // carried into its first edition.
+            Some(start) => before.and_then(Edition::window).map_or(start, |(_, after)| after.max(start)).min(first),
+        };
+        let taken = kin.iter().flat_map(|(_, digest)| digest.posts.iter().flatten().cloned()).collect();
+        Selection::Since { since, taken }
+    }
+
+    /// [`Selection::of`] with what the site's store holds, read without
+    /// changing it (a test copy touches no store).
+    pub fn of_site(site: &Site, edition: &Edition) -> Result<Selection> {
+        let frozen = crate::store::Store::frozen_digests_of(site)?.unwrap_or_default();
+        let start = crate::store::Store::cadence_starts_of(site)?
+            .into_iter()
+            .find(|(cadence, _)| cadence == edition.cadence().as_str())
+            .map(|(_, since)| since);
+        Ok(Selection::of(edition, &frozen, start))
+    }
+
+    /// Whether `post` (listed or not) is dated where this selection looks.
+    fn dated_in(&self, edition: &Edition, post: &Post) -> bool {
+        let date = post.date.date_naive();
+        match self {
+            Selection::Period | Selection::Frozen(_) => edition.covers(date),
+            Selection::Since { since, .. } => *since <= date && edition.window().is_some_and(|(_, after)| date < after),
+        }
+    }
+
+    /// Whether the edition carries `post`, a listed post.
+    fn carries(&self, edition: &Edition, post: &Post) -> bool {
+        match self {
+            Selection::Period => edition.covers(post.date.date_naive()),
+            Selection::Frozen(permalinks) => permalinks.contains(&post.permalink),
+            Selection::Since { taken, .. } => self.dated_in(edition, post) && !taken.contains(&post.permalink),
+        }
+    }
+}
+
+/// Loads the site's posts, renders the edition's period's listed ones for
+/// email (HTML and text), assembles them and renders the digest once.
+pub fn edition_digest(site: &Site, edition: &Edition, now: DateTime<Utc>) -> Result<EditionDigest> {
+    edition_digest_of(site, edition, now, &Selection::Period)
+}
+
+/// [`edition_digest`] of the posts `selection` names. A post a frozen
+/// digest names that is gone is named too.
 pub fn edition_digest_of(
     site: &Site,
     edition: &Edition,
     now: DateTime<Utc>,
-    frozen: Option<&[String]>,
+    selection: &Selection,
 ) -> Result<EditionDigest> {
-    let in_edition = |post: &Post| edition.covers(post.date.date_naive());
     let loaded = content::load(site)?;
     let mut diagnostics: Vec<Diagnostic> = loaded.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
-    let scheduled = Scheduled::of(loaded.posts.iter().filter(|post| in_edition(post)), now);
-    let carried = |post: &&Post| frozen.is_none_or(|permalinks| permalinks.contains(&post.permalink));
+    let scheduled = Scheduled::of(loaded.posts.iter().filter(|post| selection.dated_in(edition, post)), now);
     let posts: Vec<&Post> =
-        loaded.posts.iter().filter(|post| post.is_listed(now) && in_edition(post)).filter(carried).collect();
-    for gone in frozen.unwrap_or_default().iter().filter(|permalink| !posts.iter().any(|p| &p.permalink == *permalink))
-    {
+        loaded.posts.iter().filter(|post| post.is_listed(now) && selection.carries(edition, post)).collect();
+    let frozen: &[String] = match selection {
+        Selection::Frozen(permalinks) => permalinks,
+        _ => &[],
+    };
+    for gone in frozen.iter().filter(|permalink| !posts.iter().any(|p| &p.permalink == *permalink)) {
         diagnostics.push(Diagnostic::warning(
             crate::diagnostics::display_path(&site.root, &site.posts_dir()),
             (1, 1),

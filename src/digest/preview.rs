@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
-use super::assemble::edition_digest_of;
+use super::assemble::{Selection, edition_digest_of};
 use super::message::{self, SecretPolicy, UnsubscribeSecret};
 use super::template::Slot;
 use super::{Edition, GMAIL_CLIP_BYTES};
@@ -77,20 +77,21 @@ pub fn safe_file_name(index: usize, address: &str) -> String {
 /// atomically: what `send` would transmit to each subscriber `list` (the
 /// store with the site's subscriber file merged, unsaved) holds as
 /// subscribed, and a manifest of every other subscriber and file row with
-/// why it gets nothing. A digest whose send has begun carries the posts
-/// its first send recorded (`frozen`), as its later runs do.
+/// why it gets nothing. The edition carries the posts `selection` names:
+/// those its first send recorded once its send has begun, as its later
+/// runs do.
 pub fn preview(
     site: &Site,
     edition: &Edition,
     out_dir: &Path,
     now: DateTime<Utc>,
     list: &ListView,
-    frozen: Option<&[String]>,
+    selection: &Selection,
 ) -> Result<PreviewReport> {
     site.require(&[Input::Posts])?;
     let mut report = PreviewReport { edition: Some(edition.clone()), ..Default::default() };
     report.diagnostics.extend(site.unset_sending_keys());
-    let assembled = edition_digest_of(site, edition, now, frozen)?;
+    let assembled = edition_digest_of(site, edition, now, selection)?;
     report.diagnostics.extend(assembled.diagnostics);
     report.scheduled = assembled.scheduled;
     let Some(digest) = assembled.digest else {

@@ -22,7 +22,7 @@ enum Kind {
 
 use Kind::{Bytes, Integer, Text};
 
-/// Every table of the schema (version 6), parents before children.
+/// Every table of the schema (version 7), parents before children.
 const TABLES: &[(&str, &[(&str, Kind)])] = &[
     (
         "subscribers",
@@ -54,6 +54,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("forgotten", &[("key_hash", Text), ("at", Text)]),
     ("store_keys", &[("name", Text), ("value", Bytes)]),
+    ("cadence_starts", &[("cadence", Text), ("since", Text), ("at", Text)]),
     (
         "digests",
         &[("digest_id", Text), ("frozen_at", Text), ("recipients", Integer), ("unfinished", Integer), ("posts", Text)],
@@ -103,7 +104,9 @@ pub struct CopyReport {
 pub fn copy(from: &Store, to: &Store) -> Result<CopyReport> {
     let highest = highest_subscriber_id(&from.db)?;
     to.in_transaction(|db| {
-        for table in ["subscribers", "events", "digests", "deliveries", "inbound_messages", "forgotten"] {
+        for table in
+            ["subscribers", "events", "digests", "deliveries", "inbound_messages", "forgotten", "cadence_starts"]
+        {
             let rows: i64 = db.query_one(&format!("SELECT COUNT(*) FROM {table}"), params![], |row| row.get(0))?;
             if rows > 0 {
                 bail!("the destination store is not empty ({table}: {rows} rows); nothing was copied");

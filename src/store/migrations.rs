@@ -187,6 +187,27 @@ const MIGRATIONS: &[Migration] = &[
     ",
         data: None,
     },
+    // 7: where each cadence's editions began: the first day of the period
+    // the first `digest send --due` of that cadence looked at. Posts dated
+    // from it on that no edition carried yet (a period with fewer than
+    // `digest.min_posts`, a gap sent as one edition) go in the next one.
+    Migration {
+        sqlite: "
+    CREATE TABLE cadence_starts (
+        cadence TEXT PRIMARY KEY,
+        since TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    ",
+        postgres: "
+    CREATE TABLE cadence_starts (
+        cadence TEXT PRIMARY KEY,
+        since TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    ",
+        data: None,
+    },
 ];
 
 /// Migration 1 on PostgreSQL.

@@ -13,6 +13,7 @@
 //! written before the store (`.newsroom/ledger.sqlite`) is one at version 1
 //! and is taken over with nothing lost.
 
+mod cadences;
 pub mod copy;
 pub mod db;
 pub mod import;
@@ -161,6 +162,32 @@ impl Store {
     /// there): `None` when the site has no store yet. A store written by
     /// an older release is read as far as its schema goes.
     pub fn frozen_digests_of(site: &Site) -> Result<Option<Vec<ledger::FrozenDigest>>> {
+        let Some((store, version)) = Store::read_only(site, "digests")? else { return Ok(None) };
+        let columns = if version >= 6 {
+            "digest_id, frozen_at, recipients, unfinished, posts"
+        } else {
+            "digest_id, frozen_at, recipients, 0, CAST(NULL AS TEXT)"
+        };
+        Ok(Some(store.db.query(
+            &format!("SELECT {columns} FROM digests ORDER BY digest_id"),
+            db::params![],
+            ledger::read_frozen,
+        )?))
+    }
+
+    /// Where each cadence's editions began ([`Store::cadence_start`]), read
+    /// as [`Store::frozen_digests_of`] reads: empty without a store, or one
+    /// older than the table.
+    pub fn cadence_starts_of(site: &Site) -> Result<Vec<(String, chrono::NaiveDate)>> {
+        match Store::read_only(site, "cadence_starts")? {
+            Some((store, version)) if version >= 7 => store.cadence_starts(),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The site's store opened read-only, with its schema version; `None`
+    /// when there is none (on PostgreSQL: when `table` is not there).
+    fn read_only(site: &Site, table: &str) -> Result<Option<(Store, usize)>> {
         let db = match site.store_location() {
             StoreLocation::File(path) => {
                 let path = if path.is_file() { path } else { site.legacy_ledger_path() };
@@ -175,8 +202,11 @@ impl Store {
             }
             StoreLocation::Postgres(url) => {
                 let db = db::Db::Postgres(Box::new(db::Postgres::connect(&url)?));
+                // `table` is one of ours, never input.
                 let exists: bool =
-                    db.query_one("SELECT to_regclass('digests') IS NOT NULL", db::params![], |row| row.get(0))?;
+                    db.query_one(&format!("SELECT to_regclass('{table}') IS NOT NULL"), db::params![], |row| {
+                        row.get(0)
+                    })?;
                 if !exists {
                     return Ok(None);
                 }
@@ -184,17 +214,7 @@ impl Store {
             }
         };
         let version = migrations::version(&db)?;
-        let columns = if version >= 6 {
-            "digest_id, frozen_at, recipients, unfinished, posts"
-        } else {
-            "digest_id, frozen_at, recipients, 0, CAST(NULL AS TEXT)"
-        };
-        let store = Store { db, path: PathBuf::new(), _scratch: None };
-        Ok(Some(store.db.query(
-            &format!("SELECT {columns} FROM digests ORDER BY digest_id"),
-            db::params![],
-            ledger::read_frozen,
-        )?))
+        Ok(Some((Store { db, path: PathBuf::new(), _scratch: None }, version)))
     }
 
     /// Which server holds the store.

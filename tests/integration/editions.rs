@@ -1,8 +1,9 @@
 //! Editions (issue 28): the cadence keys of `digest:` are checked where
 //! they are written, weekly and daily editions are sent exactly once under
-//! ids of their own, and what this version does not send yet (per-post
-//! editions, `min_posts` above 1) is refused by `digest send`, never
-//! silently sent as something else.
+//! ids of their own, a short period's posts carry over (`min_posts`) and a
+//! gap goes as one edition (`catch_up: combine`) or one each, and what this
+//! version does not send yet (per-post editions) is refused by `digest
+//! send`, never silently sent as something else.
 
 use newsroom::edition::Edition;
 
@@ -231,9 +232,9 @@ fn a_cadence_may_have_a_template_of_its_own() {
 }
 
 /// `digest send --due` on a weekly site: the first run sends the latest
-/// ended week only; a re-run sends nothing; after a gap it refuses the
-/// default `catch_up: combine` (not in this release) and with `each` sends
-/// every missed week, oldest first — each post once, counted at the server.
+/// ended week only; a re-run sends nothing; after a gap the default
+/// `catch_up: combine` sends one edition for it — each post once, counted
+/// at the server.
 #[test]
 fn send_due_sends_each_ended_week_once_and_nothing_else() {
     use crate::smtp_server::{Faults, SmtpServer};
@@ -265,25 +266,16 @@ fn send_due_sends_each_ended_week_once_and_nothing_else() {
     assert!(stdout(&again).contains("nothing is due"), "{}", stdout(&again));
     assert_eq!(server.received().len(), 9);
 
-    // The timer was down for two weeks: 43 and 44 are due.
+    // The timer was down for two weeks: 43 and 44 are due, and go as one
+    // edition (the default `catch_up: combine`): week 44's, carrying 43's.
     let gap = due("2026-11-03T12:00:00Z");
-    assert_eq!(gap.status.code(), Some(2), "{}", stderr(&gap));
+    assert_eq!(gap.status.code(), Some(0), "{}", stderr(&gap));
     assert!(
-        stderr(&gap).contains("2 weekly editions are due (weekly/2026-W43 to weekly/2026-W44)"),
+        stdout(&gap)
+            .contains("1 earlier weekly edition(s) not sent (weekly/2026-W43 to weekly/2026-W43) go in the next one"),
         "{}",
-        stderr(&gap)
+        stdout(&gap)
     );
-    assert_eq!(server.received().len(), 9, "refused before sending anything");
-    let config = std::fs::read_to_string(site.path().join("newsroom.yaml")).unwrap();
-    std::fs::write(
-        site.path().join("newsroom.yaml"),
-        config.replacen("  cadence: weekly\n", "  cadence: weekly\n  catch_up: each\n", 1),
-    )
-    .unwrap();
-    let each = due("2026-11-03T12:00:00Z");
-    assert_eq!(each.status.code(), Some(0), "{}", stderr(&each));
-    // Week 43's only post is unlisted: nothing to send, and it says so.
-    assert!(stdout(&each).contains("no posts in week 43 of 2026"), "{}", stdout(&each));
     assert_eq!(weeks_received(), ["<digest-weekly-2026-W42", "<digest-weekly-2026-W44"]);
     assert_eq!(server.received().len(), 18);
     // Every post of those weeks in exactly one of them.
@@ -328,4 +320,66 @@ fn the_readmes_weekly_site_recipe_runs() {
     // init dates its example post on the 1st of the previous month: in no
     // ended week at NOW, so the preview says which week it looked at.
     assert!(stdout(&output).contains("week 46 of 2026"), "{}", stdout(&output));
+}
+
+/// `digest.min_posts: 2` on a weekly site, with gaps: a week of one post
+/// sends nothing and says so, and its post goes in the next edition sent —
+/// even before any edition was sent (the cadence's start is recorded by
+/// the first `--due`). Every post dated from the start is in exactly one
+/// edition, counted at the server; under `catch_up: each` each missed
+/// week is its own edition.
+#[test]
+fn a_short_weeks_posts_carry_over_into_the_next_edition_sent() {
+    use crate::smtp_server::{Faults, SmtpServer};
+    for catch_up in ["combine", "each"] {
+        let site = site_with_digest_keys(&format!("  cadence: weekly\n  min_posts: 2\n  catch_up: {catch_up}\n"));
+        let server = SmtpServer::start(Faults::default());
+        let due = |now: &str| {
+            let output = newsroom(site.path())
+                .env("NEWSROOM_NOW", now)
+                .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+                .env("NEWSROOM_SMTP_URL", server.url())
+                .args(["digest", "send", "--due"])
+                .output()
+                .unwrap();
+            assert_eq!(output.status.code(), Some(0), "{catch_up}: {}", stderr(&output));
+            stdout(&output)
+        };
+        // Week 35 (24-30 August) holds one post: nothing sent.
+        let first = due("2026-09-01T12:00:00Z");
+        assert!(
+            first.contains("weekly/2026-W35 has 1 post(s), fewer than digest.min_posts (2): nothing sent"),
+            "{catch_up}: {first}"
+        );
+        assert_eq!(server.received().len(), 0);
+        // Week 36 has one more: sent, carrying week 35's.
+        due("2026-09-08T12:00:00Z");
+        // Weeks 37 (none) and 38 (one post): nothing yet, under either rule.
+        due("2026-09-22T12:00:00Z");
+        // Weeks 39 and 40 end; by now every post of 37 to 40 is due.
+        due("2026-10-06T12:00:00Z");
+        let mut editions: Vec<String> =
+            server.received().iter().map(|m| m.message_id.split('.').next().unwrap().to_string()).collect();
+        editions.dedup();
+        let expected: &[&str] = match catch_up {
+            "combine" => &["<digest-weekly-2026-W36", "<digest-weekly-2026-W40"],
+            // Week 39's post joins 38's: two, sent as week 39; 40's two go alone.
+            _ => &["<digest-weekly-2026-W36", "<digest-weekly-2026-W39", "<digest-weekly-2026-W40"],
+        };
+        assert_eq!(editions, expected, "{catch_up}");
+        let mut seen: Vec<&str> = Vec::new();
+        let posts = [
+            "meetup-recap-harbour-city",
+            "lantern-2-0",
+            "qa-whats-next",
+            "contributor-spotlight",
+            "docs-sprint-recap",
+            "fix-it-october",
+        ];
+        for message in server.received().iter().filter(|m| m.recipient == "ada.reader@example.org") {
+            let text = String::from_utf8_lossy(&message.data).into_owned();
+            seen.extend(posts.iter().filter(|post| text.contains(&format!("/{post}"))));
+        }
+        assert_eq!(seen, posts, "{catch_up}: each post of weeks 35 to 40 in exactly one edition");
+    }
 }
