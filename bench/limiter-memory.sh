@@ -2,7 +2,7 @@
 # Measures what `newsroom serve`'s rate limiters keep of the clients they saw (issue 27,
 # point 7): N requests (2,000,000 by default) from N distinct clients, each named by the
 # loopback proxy's X-Forwarded-For (serve.trusted_proxies' default), each a new key of the
-# per-client limiter. examples/serve_load.rs (`clients` mode, GETs of /newsroom.css) is the
+# per-client limiter. bench/harness/serve_load.rs (`clients` mode, GETs of /newsroom.css) is the
 # client, on one thread; serve has the rest of the machine.
 #
 # serve's VmRSS (from /proc/PID/status) is read at start, when the load ends, once the

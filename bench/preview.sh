@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures `newsroom digest preview` of the example site's October 2026 digest (3 posts, ~10 KB
 # messages, NEWSROOM_NOW fixed) for N generated subscribers against "the limit":
-# examples/preview_limit.rs, which writes N files of the same size with the same names into a
+# bench/harness/preview_limit.rs, which writes N files of the same size with the same names into a
 # fresh folder on every core, plus a manifest line each, and does nothing else. For each size it
 # runs, alternating, the limit and preview RUNS times each (default 3) under /usr/bin/time and
 # prints one Markdown table row of medians: wall time, µs per message, the µs per message preview

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 26, point 13: `newsroom build` of 10,000 generated posts (examples/gen_posts.rs, both
-# shapes) against the render limit (examples/limit.rs: read + front matter + pulldown-cmark on
+# Issue 26, point 13: `newsroom build` of 10,000 generated posts (bench/harness/gen_posts.rs, both
+# shapes) against the render limit (bench/harness/limit.rs: read + front matter + pulldown-cmark on
 # both cores), cold (a fresh output folder; the floor adds `cp` of the posts' other files) and
 # re-built (the same output folder again, nothing changed). With OLD=path/to/newsroom the same
 # runs of another binary alternate with this tree's.

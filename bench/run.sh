@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Measures `newsroom build` against "the limit": examples/limit.rs, which only reads the same
+# Measures `newsroom build` against "the limit": bench/harness/limit.rs, which only reads the same
 # posts, parses their front matter with serde_yaml and renders them with pulldown-cmark on all
 # cores. For each size and post shape (SHAPES, below) it generates a synthetic site
-# (examples/gen_posts.rs, ~8 KB posts), then runs, alternating, the limit and
+# (bench/harness/gen_posts.rs, ~8 KB posts), then runs, alternating, the limit and
 # `newsroom -C SITE build` 3 times each under /usr/bin/time and prints the median wall time and
 # peak RSS of each as a Markdown table row. It then does the
 # same for each real blog in ../shared/corpus (with `build --keep-going`: babel and jest exit 1
@@ -13,7 +13,7 @@
 #   bash bench/run.sh 1000 10000 100000
 #   RUNS=5 bash bench/run.sh 10000     # more runs per median (default 3)
 #   SHAPES=legacy bash bench/run.sh 10000   # post shapes, a row each (default: default legacy;
-#                                           # see examples/gen_posts.rs --shape)
+#                                           # see bench/harness/gen_posts.rs --shape)
 # 100000 posts take ~800 MB in $TMPDIR (/tmp by default), ~1.2 GB in the legacy shape (an image
 # a post), and each run's output ~150 MB (~550 MB legacy); sites and outputs are deleted at the end.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures `newsroom serve` under load (issue 18), with examples/serve_load.rs as the client
+# Measures `newsroom serve` under load (issue 18), with bench/harness/serve_load.rs as the client
 # (each request carries its own token, which a general load generator cannot make):
 #
 #   1. static:  N GETs of /newsroom.css: the same server and client with no token and no

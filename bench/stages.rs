@@ -1,7 +1,7 @@
 //! Micro-benchmarks of the hot stages (issue 5, part 5), with divan:
 //! `cargo bench --bench stages`. Each figure is the time of one call, on
 //! inputs like the ones `bench/run.sh` measures end to end: ~8 KB posts from
-//! `examples/gen_posts.rs`, the example site's October 2026 digest (~10 KB a
+//! `bench/harness/gen_posts.rs`, the example site's October 2026 digest (~10 KB a
 //! message) and the same digest with generated posts added (~30 KB).
 
 use std::hint::black_box;
@@ -18,7 +18,7 @@ use newsroom::store::ledger::Claimant;
 use newsroom::store::{State, Store};
 use newsroom::subscribers::{Status, Subscriber};
 
-#[path = "../examples/gen_posts.rs"]
+#[path = "harness/gen_posts.rs"]
 #[allow(dead_code)]
 mod gen_posts;
 
