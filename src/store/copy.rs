@@ -258,6 +258,7 @@ mod tests {
             unverified: None,
         };
         store.apply_inbound(&returned, crate::config::BouncePolicy::default(), at(6)).unwrap();
+        store.begin_cadence("weekly", chrono::NaiveDate::from_ymd_opt(2026, 10, 12).unwrap(), at(7)).unwrap();
     }
 
     /// Everything a user could compare: the export's bytes, every
@@ -297,6 +298,7 @@ mod tests {
         for place in [&postgres, &last] {
             let store = place.open();
             assert_eq!(snapshot(&store), before);
+            assert_eq!(store.cadence_starts().unwrap(), source.cadence_starts().unwrap());
             assert!(store.is_forgotten(&crate::subscribers::matching_key("newest@example.org")).unwrap());
             // A new subscriber gets an id above any the first store gave.
             let (next, _) = store.add("next@example.org", None, false, at(9)).unwrap();
