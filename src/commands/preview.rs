@@ -31,9 +31,7 @@ pub fn run(out: &mut Out, site: &Site, args: PreviewArgs, now: DateTime<Utc>) ->
     let view = store.view_merged(list.as_deref().map(|path| (path, site.config.digest.subscribers_path())), now)?;
     // What a send would carry now: a digest being sent, the posts its
     // first send recorded; one not sent yet, those its cadence passed over too.
-    let start = store.cadence_start(edition.cadence().as_str())?;
-    let selection = Selection::of(&edition, &store.frozen_digests()?, start);
-    let report = preview::preview(site, &edition, &dir, now, &view, &selection)?;
+    let report = preview::preview(site, &edition, &dir, now, &view, &Selection::of_store(&store, &edition)?)?;
     let mut stderr = std::io::stderr().lock();
     for diagnostic in &report.diagnostics {
         writeln!(stderr, "{diagnostic}")?;

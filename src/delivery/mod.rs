@@ -431,9 +431,7 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     // A digest already frozen carries the posts its first send carried;
     // one not sent yet, those its cadence passed over too.
     let frozen = ledger.frozen_digest(&digest_id)?;
-    let start = ledger.cadence_start(options.edition.cadence().as_str())?;
-    let selection = Selection::of(&options.edition, &ledger.frozen_digests()?, start);
-    let assembled = edition_digest_of(site, &options.edition, now, &selection)?;
+    let assembled = edition_digest_of(site, &options.edition, now, &Selection::of_store(&ledger, &options.edition)?)?;
     if frozen.is_none() && !options.unfinished {
         refuse_unfinished(&options.edition, send_at, now, Some(&assembled.scheduled))?;
     }

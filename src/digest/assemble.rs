@@ -120,6 +120,12 @@ impl Selection {
         Selection::Since { since, taken }
     }
 
+    /// [`Selection::of`] with what `store` holds.
+    pub fn of_store(store: &crate::store::Store, edition: &Edition) -> Result<Selection> {
+        let start = store.cadence_start(edition.cadence().as_str())?;
+        Ok(Selection::of(edition, &store.frozen_digests()?, start))
+    }
+
     /// [`Selection::of`] with what the site's store holds, read without
     /// changing it (a test copy touches no store).
     pub fn of_site(site: &Site, edition: &Edition) -> Result<Selection> {
