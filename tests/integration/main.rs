@@ -11,6 +11,7 @@ mod deploy;
 mod digest;
 mod dkim;
 mod editions;
+mod editions_property;
 mod example_site;
 mod feeds_page;
 mod hygiene;
