@@ -61,7 +61,10 @@ enum Sent {
 fn due_editions(out: &mut Out, site: &Site, now: DateTime<Utc>) -> Result<Vec<Edition>> {
     let due = delivery::due::due(site, now)?;
     let cadence = due.cadence;
-    if due.editions.is_empty() {
+    if let Some(resumed) = &due.resumed {
+        writeln!(out, "{resumed}: an earlier run did not finish sending it; finishing it first")?;
+    }
+    if due.editions.is_empty() && due.resumed.is_none() {
         match &due.last_ended {
             Some(ended) => {
                 writeln!(out, "nothing is due: the latest {cadence} edition that has ended, {ended}, is in the store")?
@@ -78,7 +81,7 @@ fn due_editions(out: &mut Out, site: &Site, now: DateTime<Utc>) -> Result<Vec<Ed
         )?;
     }
     delivery::due::begin(site, &due, now)?;
-    Ok(due.editions)
+    Ok(due.resumed.into_iter().chain(due.editions).collect())
 }
 
 /// Sends one edition, showing progress, and says how it went.

@@ -11,6 +11,13 @@
 //! reads only the ledger's list of digests (one row a digest), never its
 //! deliveries.
 //!
+//! An edition whose send a crash (or a stop, or a relay down) left with
+//! rows to send is finished first: it is in the ledger, so it is not due,
+//! but its other recipients have not had it ([`Due::resumed`]). Only the
+//! latest edition sent can be such: `--due` sends oldest first and goes on
+//! to the next only when one has no row left, so this reads that one
+//! digest's rows, and no other's.
+//!
 //! The first `--due` of a cadence records where the cadence began (the
 //! first day of the period it looked at, [`begin`]): from then on no post
 //! dated in a period passed over is lost, even before an edition was sent.
@@ -34,6 +41,9 @@ pub struct Due {
     pub combined: Vec<Edition>,
     /// The latest edition of the cadence the ledger holds.
     pub last_sent: Option<Edition>,
+    /// `last_sent`, when its send left rows to send: sent before the
+    /// editions due.
+    pub resumed: Option<Edition>,
     /// The latest edition of the cadence whose period has ended.
     pub last_ended: Option<Edition>,
 }
@@ -42,10 +52,17 @@ pub struct Due {
 pub fn due(site: &Site, now: DateTime<Utc>) -> Result<Due> {
     let frozen: Vec<String> =
         Store::frozen_digests_of(site)?.unwrap_or_default().into_iter().map(|digest| digest.digest_id).collect();
-    Ok(due_given(site, &frozen, now))
+    let mut due = due_given(site, &frozen, now);
+    if let Some(sent) = &due.last_sent
+        && Store::rows_left_of(site, &sent.id())?
+    {
+        due.resumed = Some(sent.clone());
+    }
+    Ok(due)
 }
 
-/// [`due`], given the ids of the digests the ledger holds.
+/// [`due`], given the ids of the digests the ledger holds (and nothing
+/// [`Due::resumed`]).
 pub fn due_given(site: &Site, frozen: &[String], now: DateTime<Utc>) -> Due {
     let settings = &site.config.digest.editions;
     let cadence = settings.cadence();
@@ -71,7 +88,7 @@ pub fn due_given(site: &Site, frozen: &[String], now: DateTime<Utc>) -> Due {
         let last = editions.pop().expect("more than one");
         combined = std::mem::replace(&mut editions, vec![last]);
     }
-    Due { cadence, editions, combined, last_sent, last_ended }
+    Due { cadence, editions, combined, last_sent, resumed: None, last_ended }
 }
 
 /// Records where the site's cadence began, the first time `--due` finds

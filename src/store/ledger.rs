@@ -727,6 +727,21 @@ impl Store {
             .collect())
     }
 
+    /// Whether a digest's send left rows to send: pending, failed for now
+    /// (every run retries those), or being sent when a sender stopped (the
+    /// next run reports them ambiguous). `digest send --due` finishes such
+    /// a digest before it sends the next ([`crate::delivery::due`]). Reads
+    /// one digest's rows through its `(digest_id, …)` index, and stops at
+    /// the first.
+    pub fn rows_left(&self, digest_id: &str) -> Result<bool> {
+        let found: Option<i64> = self.db.query_opt(
+            "SELECT id FROM deliveries WHERE digest_id = ?1 AND state IN ('pending', 'sending', 'failed_transient') LIMIT 1",
+            params![digest_id],
+            |row| row.get(0),
+        )?;
+        Ok(found.is_some())
+    }
+
     /// The `limit` most common replies of failed and ambiguous rows, each
     /// with its recipient's address taken out ([`reply_pattern`]), so that
     /// one refusal given to many recipients counts as one: state, reply,
@@ -800,6 +815,31 @@ mod tests {
         // Freezing again keeps the first list.
         freeze(&mut store, "d", &["c@x.org"]);
         assert_eq!(store.rows("d", None).unwrap().len(), 2);
+    }
+
+    /// A digest has rows left while one is pending, failed for now or
+    /// being sent; sent, refused, ambiguous and suppressed ones are settled.
+    fn a_digest_has_rows_left_until_every_row_is_settled(place: &TestPlace) {
+        let mut store = place.open();
+        assert!(!store.rows_left("d").unwrap(), "a digest not frozen");
+        freeze(&mut store, "d", &["a@x.org", "b@x.org"]);
+        freeze(&mut store, "e", &["a@x.org"]);
+        let rows = store.rows("d", None).unwrap();
+        assert!(store.rows_left("d").unwrap(), "pending");
+        store.mark(rows[1].id, State::Sent, "250").unwrap();
+        for (state, left) in [
+            (State::Sending, true),
+            (State::FailedTransient, true),
+            (State::Pending, true),
+            (State::Sent, false),
+            (State::FailedPermanent, false),
+            (State::Ambiguous, false),
+            (State::Suppressed, false),
+        ] {
+            store.mark(rows[0].id, state, "").unwrap();
+            assert_eq!(store.rows_left("d").unwrap(), left, "{state:?}");
+        }
+        assert!(store.rows_left("e").unwrap(), "another digest's rows are its own");
     }
 
     /// `unsubscribe BOB@Birds.Test` stops `bob@birds.test`, frozen in

@@ -175,6 +175,16 @@ impl Store {
         )?))
     }
 
+    /// Whether the send of `digest_id` left rows to send
+    /// ([`Store::rows_left`]), read as [`Store::frozen_digests_of`] reads:
+    /// `false` without a store.
+    pub fn rows_left_of(site: &Site, digest_id: &str) -> Result<bool> {
+        match Store::read_only(site, "deliveries")? {
+            Some((store, _)) => store.rows_left(digest_id),
+            None => Ok(false),
+        }
+    }
+
     /// Where each cadence's editions began ([`Store::cadence_start`]), read
     /// as [`Store::frozen_digests_of`] reads: empty without a store, or one
     /// older than the table.
