@@ -6,6 +6,7 @@ mod bad_inputs;
 mod browser;
 mod cli;
 mod compat;
+mod corpus_editions;
 mod corpus_posts;
 mod deploy;
 mod digest;
