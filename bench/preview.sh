@@ -24,7 +24,14 @@
 # Run from anywhere (it cds to the repo root):
 #   bash bench/preview.sh                 # 10000 and 100000 subscribers, in /tmp
 #   bash bench/preview.sh 1000 10000
-#   TMPDIR=/dev/shm bash bench/preview.sh # on tmpfs (needs ~8 GB of memory for 100000)
+#   TMPDIR=/dev/shm bash bench/preview.sh # on tmpfs (each run's files removed once timed)
+#   OLD=/path/to/old/newsroom bash bench/preview.sh 10000   # and another binary: in each round
+#                                         # the limit, then this tree's and OLD's previews in
+#                                         # turn (which goes first alternates), a row each
+#
+# On tmpfs a run's folder is removed as soon as it is timed (the last preview's is kept for
+# check-eml): tmpfs has no ext4 history to make the next run pay, and 100000 subscribers would
+# otherwise hold ~1 GB of memory a run.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -44,6 +51,12 @@ need_time
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-preview.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+TMPFS=0
+[ "$(findmnt -no FSTYPE -T "$WORK" | head -n 1)" = tmpfs ] && TMPFS=1
+# done_with DIR: forgets a timed run's output on tmpfs (see above).
+done_with() { if [ "$TMPFS" = 1 ]; then rm -rf "$1"; fi; }
+BINS=("new:$BIN")
+if [ -n "${OLD:-}" ]; then BINS+=("old:$OLD"); fi
 export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=bench-secret-0123456789abcdef0123456789
 
 # Each timed run appends "seconds kb user-seconds" to its file (bench/lib.sh's `timed`); any
@@ -51,8 +64,8 @@ export NEWSROOM_NOW=2026-11-22T12:00:00Z NEWSROOM_UNSUBSCRIBE_SECRET=bench-secre
 TIME_FORMAT='%e %M %U'
 
 echo
-echo "| subscribers | limit s | preview s | ratio | preview µs/message | above the limit µs/message | preview user CPU µs/message | limit peak RSS MB | preview peak RSS MB |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| subscribers | binary | limit s | preview s | ratio | preview µs/message | above the limit µs/message | preview user CPU µs/message | limit peak RSS MB | preview peak RSS MB |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for n in "${SIZES[@]}"; do
     site="$WORK/site-$n"
     mkdir -p "$site"
@@ -62,31 +75,43 @@ for n in "${SIZES[@]}"; do
     # One untimed run: warms the page cache and gives the limit its message.
     "$BIN" -C "$site" digest preview --month 2026-10 --out "$WORK/warm-$n" >/dev/null 2>&1
     cp "$WORK/warm-$n/2026-10/messages/00001-sub000001@example.org.eml" "$WORK/message.eml"
-    lf="$WORK/limit.txt" pf="$WORK/preview.txt"
+    lf="$WORK/limit.txt"
     : >"$lf"
-    : >"$pf"
+    for b in "${BINS[@]}"; do : >"$WORK/preview-${b%%:*}.txt"; done
     for run in $(seq "$RUNS"); do
         sync
         timed "$lf" "$TIME_FORMAT" "$LIMIT" "$WORK/message.eml" "$WORK/limit-$n-$run" "$n"
-        sync
-        timed "$pf" "$TIME_FORMAT" "$BIN" -C "$site" digest preview --month 2026-10 --out "$WORK/preview-$n-$run"
+        done_with "$WORK/limit-$n-$run"
+        # With OLD, which binary goes first alternates from round to round.
+        order=("${BINS[@]}")
+        if [ $((run % 2)) -eq 0 ] && [ ${#BINS[@]} -eq 2 ]; then order=("${BINS[1]}" "${BINS[0]}"); fi
+        for b in "${order[@]}"; do
+            name=${b%%:*} bin=${b#*:}
+            sync
+            timed "$WORK/preview-$name.txt" "$TIME_FORMAT" "$bin" -C "$site" digest preview --month 2026-10 --out "$WORK/preview-$name-$n-$run"
+            if [ "$name" != new ] || [ "$run" -ne "$RUNS" ]; then done_with "$WORK/preview-$name-$n-$run"; fi
+        done
     done
-    ls_=$(median "$lf" 1)
-    ps=$(median "$pf" 1)
-    lm=$(median "$lf" 2)
-    pm=$(median "$pf" 2)
-    pu=$(median "$pf" 3)
-    awk -v n="$n" -v ls="$ls_" -v ps="$ps" -v lm="$lm" -v pm="$pm" -v pu="$pu" 'BEGIN {
-        r = (ls > 0) ? sprintf("%.2fx", ps / ls) : "n/a";
-        printf "| %d | %.2f | %.2f | %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
-            n, ls, ps, r, ps * 1e6 / n, (ps - ls) * 1e6 / n, pu * 1e6 / n, lm / 1024, pm / 1024 }'
+    for b in "${BINS[@]}"; do
+        name=${b%%:*}
+        pf="$WORK/preview-$name.txt"
+        ls_=$(median "$lf" 1)
+        ps=$(median "$pf" 1)
+        lm=$(median "$lf" 2)
+        pm=$(median "$pf" 2)
+        pu=$(median "$pf" 3)
+        awk -v n="$n" -v b="$name" -v ls="$ls_" -v ps="$ps" -v lm="$lm" -v pm="$pm" -v pu="$pu" 'BEGIN {
+            r = (ls > 0) ? sprintf("%.2fx", ps / ls) : "n/a";
+            printf "| %d | %s | %.2f | %.2f | %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
+                n, b, ls, ps, r, ps * 1e6 / n, (ps - ls) * 1e6 / n, pu * 1e6 / n, lm / 1024, pm / 1024 }'
+    done
     if [ ! -x "$CHECK_EML" ]; then
         echo "check-eml not found at $CHECK_EML (../shared/tools): the previews are not checked" >&2
         [ -n "${CI:-}" ] && exit 1
     else
         # The first 2,000 messages and the last: check-eml parses each one fully.
-        mapfile -t files < <(find "$WORK/preview-$n-$RUNS/2026-10/messages" -name '*.eml' | sort | head -n 2000)
-        files+=("$(find "$WORK/preview-$n-$RUNS/2026-10/messages" -name '*.eml' | sort | tail -n 1)")
+        mapfile -t files < <(find "$WORK/preview-new-$n-$RUNS/2026-10/messages" -name '*.eml' | sort | head -n 2000)
+        files+=("$(find "$WORK/preview-new-$n-$RUNS/2026-10/messages" -name '*.eml' | sort | tail -n 1)")
         "$CHECK_EML" "${files[@]}" >"$WORK/check.out" 2>&1 || {
             cat "$WORK/check.out" >&2
             echo "check-eml failed on the $n-subscriber preview" >&2
@@ -99,4 +124,5 @@ done
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: *//'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
 echo "Folder: $WORK ($(findmnt -no FSTYPE -T "$WORK" | head -n 1))"
-echo "Command: RUNS=$RUNS TMPDIR=${TMPDIR:-/tmp} bash bench/preview.sh ${SIZES[*]}"
+echo "Command: RUNS=$RUNS TMPDIR=${TMPDIR:-/tmp} ${OLD:+OLD=$OLD }bash bench/preview.sh ${SIZES[*]}"
+echo "Load at the end: $(uptime)"

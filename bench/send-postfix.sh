@@ -35,6 +35,9 @@
 #                                                   # digest and merges the unchanged file. Default
 #                                                   # LIST=fresh: an empty store each timed run, so
 #                                                   # each also imports every subscriber anew.
+#   OLD=/path/to/old/newsroom bash bench/send-postfix.sh 20000   # and another binary: each
+#                                                   # round sends with both at each C (which
+#                                                   # goes first alternates), a row each
 #   SINK_PORT=2745 (default) must be free.
 set -euo pipefail
 
@@ -66,6 +69,8 @@ fi
 cargo build --release --quiet --examples --bins
 BIN="$ROOT/target/release/newsroom"
 GEN="$ROOT/target/release/examples/gen_posts"
+BINS=("new:$BIN")
+if [ -n "${OLD:-}" ]; then BINS+=("old:$OLD"); fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/newsroom-send.XXXXXX")
 # The cluster gets a folder of its own: initdb runs as `postgres`, which
@@ -142,33 +147,37 @@ done
 TIME_FORMAT='%e %M'
 
 echo
-echo "| subscribers | concurrency | smtp-source -m 20000 msg/s | smtp-source -m N msg/s | newsroom send s | newsroom msg/s | ratio to -m 20000 | ratio to -m N | peak RSS MB |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| subscribers | concurrency | binary | smtp-source -m 20000 msg/s | smtp-source -m N msg/s | newsroom send s | newsroom msg/s | ratio to -m 20000 | ratio to -m N | peak RSS MB |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for n in "${SIZES[@]}"; do
     awk -v n="$n" 'BEGIN { print "email,name,status"; for (i = 1; i <= n; i++) printf "sub%06d@example.org,Subscriber %06d,subscribed\n", i, i }' \
         >"$site/subscribers.example.csv"
     sf="$WORK/source.txt" nf="$WORK/source-n.txt"
     : >"$sf"
     : >"$nf"
-    for c in "${LEVELS[@]}"; do : >"$WORK/send-$c.txt"; done
+    for c in "${LEVELS[@]}"; do for b in "${BINS[@]}"; do : >"$WORK/send-$c-${b%%:*}.txt"; done; done
     if [ "$LIST" = kept ]; then
         # Merged once, untimed, under the name the site's configuration gives it.
         fresh_store
         (cd "$site" && "$BIN" subscribers import subscribers.example.csv >/dev/null)
     fi
-    for _ in $(seq "$RUNS"); do
+    for run in $(seq "$RUNS"); do
         timed "$sf" "$TIME_FORMAT" /usr/sbin/smtp-source -d -s 8 -l 30720 -m 20000 "127.0.0.1:$PORT"
         if [ "$n" -ne 20000 ]; then
             timed "$nf" "$TIME_FORMAT" /usr/sbin/smtp-source -d -s 8 -l 30720 -m "$n" "127.0.0.1:$PORT"
         fi
+        order=("${BINS[@]}")
+        if [ $((run % 2)) -eq 0 ] && [ ${#BINS[@]} -eq 2 ]; then order=("${BINS[1]}" "${BINS[0]}"); fi
         for c in "${LEVELS[@]}"; do
-            before_send
-            timed "$WORK/send-$c.txt" "$TIME_FORMAT" "$BIN" -C "$site" digest send --month 2026-10 --concurrency "$c"
-            grep -q " $n sent, 0 failed" "$WORK/cmd.out" "$WORK/cmd.err" || {
-                cat "$WORK/cmd.out" "$WORK/cmd.err" >&2
-                echo "send did not send all $n messages" >&2
-                exit 1
-            }
+            for b in "${order[@]}"; do
+                before_send
+                timed "$WORK/send-$c-${b%%:*}.txt" "$TIME_FORMAT" "${b#*:}" -C "$site" digest send --month 2026-10 --concurrency "$c"
+                grep -q " $n sent, 0 failed" "$WORK/cmd.out" "$WORK/cmd.err" || {
+                    cat "$WORK/cmd.out" "$WORK/cmd.err" >&2
+                    echo "send did not send all $n messages" >&2
+                    exit 1
+                }
+            done
         done
     done
     source_rate=$(awk -v s="$(median "$sf" 1)" 'BEGIN { printf "%.0f", 20000 / s }')
@@ -178,11 +187,13 @@ for n in "${SIZES[@]}"; do
         source_n_rate=$source_rate
     fi
     for c in "${LEVELS[@]}"; do
-        s=$(median "$WORK/send-$c.txt" 1)
-        m=$(median "$WORK/send-$c.txt" 2)
-        awk -v n="$n" -v c="$c" -v src="$source_rate" -v srcn="$source_n_rate" -v s="$s" -v m="$m" 'BEGIN {
-            rate = n / s;
-            printf "| %d | %d | %d | %d | %.2f | %.0f | %.2fx | %.2fx | %.1f |\n", n, c, src, srcn, s, rate, rate / src, rate / srcn, m / 1024 }'
+        for b in "${BINS[@]}"; do
+            s=$(median "$WORK/send-$c-${b%%:*}.txt" 1)
+            m=$(median "$WORK/send-$c-${b%%:*}.txt" 2)
+            awk -v n="$n" -v c="$c" -v b="${b%%:*}" -v src="$source_rate" -v srcn="$source_n_rate" -v s="$s" -v m="$m" 'BEGIN {
+                rate = n / s;
+                printf "| %d | %d | %s | %d | %d | %.2f | %.0f | %.2fx | %.2fx | %.1f |\n", n, c, b, src, srcn, s, rate, rate / src, rate / srcn, m / 1024 }'
+        done
     done
 done
 
@@ -190,4 +201,5 @@ echo
 echo "Message: $SIZE bytes (smtp-source: 30720). Sink: smtp-sink -u nobody -c 127.0.0.1:$PORT 1000."
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: *//'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
 echo "Store: $STORE; list: $LIST."
-echo "Command: ${STORE:+STORE=$STORE }LIST=$LIST ${DKIM:+DKIM=$DKIM }CONCURRENCY=\"${LEVELS[*]}\" RUNS=$RUNS bash bench/send-postfix.sh ${SIZES[*]}"
+echo "Command: ${STORE:+STORE=$STORE }LIST=$LIST ${DKIM:+DKIM=$DKIM }${OLD:+OLD=$OLD }CONCURRENCY=\"${LEVELS[*]}\" RUNS=$RUNS bash bench/send-postfix.sh ${SIZES[*]}"
+echo "Load at the end: $(uptime)"

@@ -208,7 +208,7 @@ fn jan1() -> NaiveDate {
 
 fn settings() -> impl Strategy<Value = Settings> {
     let cadence = prop_oneof![Just(Cadence::Monthly), Just(Cadence::Weekly), Just(Cadence::Daily)];
-    // Noon-ish in New York and morning in Berlin: the ends move with daylight
+    // Morning in Berlin and evening in New York: the ends move with daylight
     // saving (8 and 29 March 2026), and a post dated late in the evening
     // west of UTC is still scheduled when its period has ended.
     let send_at = prop::sample::select(vec!["00:00 UTC", "09:30 Europe/Berlin", "18:00 America/New_York"]);
