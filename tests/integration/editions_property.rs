@@ -293,7 +293,7 @@ fn site(case: &Case) -> TempSite {
     site
 }
 
-fn due(site: &Path, server: &SmtpServer, now: DateTime<Utc>, crash: Option<(&str, u32)>) -> Output {
+fn due(site: &Path, server: &SmtpServer, now: DateTime<Utc>, crash: Crash) -> Output {
     let mut command = newsroom(site);
     command
         .env("NEWSROOM_NOW", now.to_rfc3339())
@@ -307,9 +307,15 @@ fn due(site: &Path, server: &SmtpServer, now: DateTime<Utc>, crash: Option<(&str
     command.output().unwrap()
 }
 
-/// (edition id, address) of the deliveries in `state`, and the posts
+/// (edition id, address) pairs.
+type Pairs = BTreeSet<(String, String)>;
+
+/// A failpoint and the hit it crashes at.
+type Crash<'a> = Option<(&'a str, u32)>;
+
+/// (edition id, address) of the ambiguous deliveries, and the posts
 /// (permalinks) of each edition the ledger froze.
-fn ledger(site: &Path) -> (BTreeSet<(String, String)>, BTreeMap<String, Vec<String>>) {
+fn ledger(site: &Path) -> (Pairs, BTreeMap<String, Vec<String>>) {
     let path = site.join(".newsroom/newsroom.sqlite");
     if !path.exists() {
         return Default::default();
@@ -339,7 +345,7 @@ fn check(case: &Case) -> Result<String, TestCaseError> {
     let mut mails: Vec<Mail> = Vec::new();
     let mut crashes = 0;
     let mut now = case.first_run;
-    let mut runs: Vec<(DateTime<Utc>, Option<(&str, u32)>)> = Vec::new();
+    let mut runs: Vec<(DateTime<Utc>, Crash)> = Vec::new();
     for (n, run) in case.runs.iter().enumerate() {
         if n > 0 {
             now = match run.gap {
@@ -359,7 +365,7 @@ fn check(case: &Case) -> Result<String, TestCaseError> {
         }
         runs.push((now, run.crash));
     }
-    let mut step = |now: DateTime<Utc>, crash: Option<(&str, u32)>| -> Result<Option<i32>, TestCaseError> {
+    let mut step = |now: DateTime<Utc>, crash: Crash| -> Result<Option<i32>, TestCaseError> {
         let before = server.count();
         let output = due(site.path(), &server, now, crash);
         let said = format!("{}{}", stdout(&output), stderr(&output));
@@ -402,7 +408,6 @@ fn check(case: &Case) -> Result<String, TestCaseError> {
             break;
         }
     }
-    drop(step);
 
     let fail = |why: String| TestCaseError::fail(format!("{why}\n{log}"));
     let dated = |marker: &str| case.posts.iter().find(|p| p.marker == marker).unwrap().date;
