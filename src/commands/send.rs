@@ -23,7 +23,8 @@ const INTERRUPTED: u8 = 130;
 
 /// Sends, showing progress, and says how it went.
 pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Result<ExitCode> {
-    let editions = if args.due { due_editions(out, site, now)? } else { vec![digest_edition(&args.month, site, now)?] };
+    let (editions, resumed) =
+        if args.due { due_editions(out, site, now)? } else { (vec![digest_edition(&args.month, site, now)?], None) };
     let stop = Arc::new(Stop::default());
     let handler_stop = stop.clone();
     // The first signal stops starting messages; a second one ends the process at once.
@@ -37,28 +38,37 @@ pub fn run(out: &mut Out, site: &Site, args: SendArgs, now: DateTime<Utc>) -> Re
             std::process::exit(i32::from(INTERRUPTED));
         }
     })?;
+    let mut status = ExitCode::SUCCESS;
     for edition in editions {
         if args.due {
             writeln!(out, "due: {edition} ({})", edition.label())?;
         }
         match send_one(out, site, &args, &edition, &stop, now)? {
             Sent::Fine => {}
+            // The resumed edition had its retry: what still fails must not
+            // hold back the editions due after it (one address answering
+            // 451 for ever would otherwise stop the newsletter).
+            Sent::Failed if resumed.as_ref() == Some(&edition) => status = ExitCode::from(1),
+            Sent::Failed => return Ok(ExitCode::from(1)),
             Sent::Stopped(code) => return Ok(code),
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(status)
 }
 
-/// How one edition's send ended: fine (go on with the next one due), or
-/// with this exit status.
+/// How one edition's send ended: fine (go on with the next one due);
+/// finished but with rows that failed (none left to try in this run); or
+/// stopped with this exit status, rows left to send.
 enum Sent {
     Fine,
+    Failed,
     Stopped(ExitCode),
 }
 
-/// The editions `--due` sends, or none (said on `out`); a gap under
-/// `digest.catch_up: combine` is one edition that carries the others' posts.
-fn due_editions(out: &mut Out, site: &Site, now: DateTime<Utc>) -> Result<Vec<Edition>> {
+/// The editions `--due` sends, or none (said on `out`), and which of them
+/// an earlier run left unfinished; a gap under `digest.catch_up: combine`
+/// is one edition that carries the others' posts.
+fn due_editions(out: &mut Out, site: &Site, now: DateTime<Utc>) -> Result<(Vec<Edition>, Option<Edition>)> {
     let due = delivery::due::due(site, now)?;
     let cadence = due.cadence;
     if let Some(resumed) = &due.resumed {
@@ -71,7 +81,7 @@ fn due_editions(out: &mut Out, site: &Site, now: DateTime<Utc>) -> Result<Vec<Ed
             }
             None => writeln!(out, "nothing is due: no {cadence} edition has ended yet")?,
         }
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     if let (Some(first), Some(last)) = (due.combined.first(), due.combined.last()) {
         writeln!(
@@ -81,7 +91,7 @@ fn due_editions(out: &mut Out, site: &Site, now: DateTime<Utc>) -> Result<Vec<Ed
         )?;
     }
     delivery::due::begin(site, &due, now)?;
-    Ok(due.resumed.into_iter().chain(due.editions).collect())
+    Ok((due.resumed.iter().cloned().chain(due.editions).collect(), due.resumed))
 }
 
 /// Sends one edition, showing progress, and says how it went.
@@ -150,8 +160,10 @@ fn send_one(
     writeln!(out, "{report}")?;
     Ok(if report.interrupted {
         Sent::Stopped(ExitCode::from(INTERRUPTED))
-    } else if report.failed() {
+    } else if report.relay_error.is_some() || report.pending > 0 {
         Sent::Stopped(ExitCode::from(1))
+    } else if report.failed() {
+        Sent::Failed
     } else {
         Sent::Fine
     })

@@ -383,3 +383,55 @@ fn a_short_weeks_posts_carry_over_into_the_next_edition_sent() {
         assert_eq!(seen, posts, "{catch_up}: each post of weeks 35 to 40 in exactly one edition");
     }
 }
+
+/// One address answering `451` for ever: the week it failed in is retried
+/// by the next `--due` runs, but never holds back the weeks after it —
+/// every other reader gets each week once, counted at the server, and the
+/// runs with a failure exit 1.
+#[test]
+fn an_address_that_always_fails_for_now_does_not_stop_the_next_editions() {
+    use crate::smtp_server::{Faults, SmtpServer};
+    let site = site_with_digest_keys("  cadence: weekly\n");
+    let server = SmtpServer::start(Faults { always_451: Some("ada.reader".into()), ..Faults::default() });
+    let due = |now: &str| {
+        let output = newsroom(site.path())
+            .env("NEWSROOM_NOW", now)
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+            .env("NEWSROOM_SMTP_URL", server.url())
+            .args(["digest", "send", "--due"])
+            .output()
+            .unwrap();
+        (output.status.code(), stdout(&output))
+    };
+    let weeks_to_others = || {
+        let mut weeks: Vec<String> = server
+            .received()
+            .iter()
+            .filter(|m| m.recipient == "marcus.lee@example.com")
+            .map(|m| m.message_id.split('.').next().unwrap().to_string())
+            .collect();
+        weeks.dedup();
+        weeks
+    };
+    let (code, first) = due("2026-10-20T12:00:00Z");
+    assert_eq!(code, Some(1), "{first}");
+    assert_eq!(weeks_to_others(), ["<digest-weekly-2026-W42"]);
+    // Nothing new is due: week 42's failure is retried, and fails again.
+    let (code, retry) = due("2026-10-21T12:00:00Z");
+    assert_eq!(code, Some(1), "{retry}");
+    assert!(retry.contains("weekly/2026-W42: an earlier run did not finish sending it"), "{retry}");
+    assert_eq!(weeks_to_others(), ["<digest-weekly-2026-W42"], "nobody else mailed twice");
+    // Weeks 43 and 44 have ended: 42 is retried, then 44 (carrying 43)
+    // goes to everyone.
+    let (code, next) = due("2026-11-03T12:00:00Z");
+    assert_eq!(code, Some(1), "{next}");
+    assert!(next.contains("due: weekly/2026-W44"), "{next}");
+    assert_eq!(weeks_to_others(), ["<digest-weekly-2026-W42", "<digest-weekly-2026-W44"], "{next}");
+    // Now week 44 is the one retried; nobody else gets anything again.
+    let (code, after) = due("2026-11-04T12:00:00Z");
+    assert_eq!(code, Some(1), "{after}");
+    assert!(after.contains("weekly/2026-W44: an earlier run did not finish sending it"), "{after}");
+    assert_eq!(weeks_to_others(), ["<digest-weekly-2026-W42", "<digest-weekly-2026-W44"], "{after}");
+    let to_ada = server.received().iter().filter(|m| m.recipient == "ada.reader@example.org").count();
+    assert_eq!(to_ada, 0, "every attempt to the failing address was refused");
+}
