@@ -106,7 +106,6 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
         site.config
             .local_trial_urls()
             .into_iter()
-            .chain(site.config.unsent_cadences())
             .map(|problem| Diagnostic::warning(&problem.path, (problem.line, problem.column), problem.message)),
     );
     if !posts_missing {

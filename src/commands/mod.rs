@@ -125,11 +125,11 @@ pub fn print_merge_problems(merged: &newsroom::store::import::ImportReport) -> R
     Ok(())
 }
 
-/// The month of a digest command: `--month`, or the previous calendar month.
-/// A malformed month is a usage error (exit status 2).
 /// The edition a digest command is about: `--edition`, `--month` (a
 /// monthly one), or the latest of the site's cadence whose period has
-/// ended (`digest.send_at`): for the monthly default, the previous month.
+/// ended (`digest.send_at`): for the monthly default, the previous month;
+/// for `per_post`, the latest post's. A malformed name is a usage error
+/// (exit status 2).
 pub fn digest_edition(chosen: &crate::cli::MonthArg, site: &Site, now: DateTime<Utc>) -> Result<Edition> {
     let usage = |message: String| anyhow::Error::from(UsageError::Argument(message));
     let edition = match (chosen.edition.as_deref(), chosen.month.as_deref()) {
@@ -137,18 +137,14 @@ pub fn digest_edition(chosen: &crate::cli::MonthArg, site: &Site, now: DateTime<
         (None, Some(month)) => Edition::monthly(month.parse().map_err(usage)?),
         (None, None) => {
             let editions = &site.config.digest.editions;
-            match Edition::last_ended(editions.cadence(), now, &editions.send_at, editions.week_starts) {
-                Some(edition) => edition,
-                None => Edition::monthly(Month::previous(now)),
-            }
+            let latest = match editions.cadence() {
+                // A per-post site's latest edition is its latest post's.
+                Cadence::PerPost => newsroom::digest::assemble::latest_post_edition(site, now)?,
+                cadence => Edition::last_ended(cadence, now, &editions.send_at, editions.week_starts),
+            };
+            latest.unwrap_or_else(|| Edition::monthly(Month::previous(now)))
         }
     };
-    if edition.cadence() == Cadence::PerPost {
-        return Err(usage(format!(
-            "--edition {edition}: per-post editions are not sent by newsroom {} yet (monthly, weekly and daily ones are)",
-            env!("CARGO_PKG_VERSION")
-        )));
-    }
     Ok(edition)
 }
 

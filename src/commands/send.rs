@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use super::{Out, digest_edition, nothing_to_send};
 use crate::cli::SendArgs;
 use newsroom::delivery::{self, Observer, SendOptions, Stop};
-use newsroom::edition::Edition;
+use newsroom::edition::{Cadence, Edition};
 use newsroom::site::Site;
 use newsroom::store::State;
 
@@ -75,11 +75,16 @@ fn due_editions(out: &mut Out, site: &Site, now: DateTime<Utc>) -> Result<(Vec<E
         writeln!(out, "{resumed}: an earlier run did not finish sending it; finishing it first")?;
     }
     if due.editions.is_empty() && due.resumed.is_none() {
-        match &due.last_ended {
-            Some(ended) => {
+        match (&due.last_ended, cadence) {
+            (Some(latest), Cadence::PerPost) => writeln!(
+                out,
+                "nothing is due: every post published since the per-post editions began is sent (the latest: {latest})"
+            )?,
+            (None, Cadence::PerPost) => writeln!(out, "nothing is due: no post is published yet")?,
+            (Some(ended), _) => {
                 writeln!(out, "nothing is due: the latest {cadence} edition that has ended, {ended}, is in the store")?
             }
-            None => writeln!(out, "nothing is due: no {cadence} edition has ended yet")?,
+            (None, _) => writeln!(out, "nothing is due: no {cadence} edition has ended yet")?,
         }
         return Ok((Vec::new(), None));
     }
@@ -115,7 +120,12 @@ fn send_one(
         stop: stop.clone(),
         observer: progress.clone(),
         lease: std::time::Duration::from_secs(args.lease),
-        min_posts: if args.due { site.config.digest.editions.min_posts } else { 1 },
+        // Each per-post edition is one post, whatever `min_posts` says.
+        min_posts: if args.due && edition.cadence() != Cadence::PerPost {
+            site.config.digest.editions.min_posts
+        } else {
+            1
+        },
     };
     let report = delivery::send(site, &options, now);
     progress.finish();

@@ -677,30 +677,6 @@ impl Config {
         problems
     }
 
-    /// The edition settings this version does not act on yet: the
-    /// `per_post` cadence. `digest send` refuses it, `check` warns, so that
-    /// no site believes it gets what it does not.
-    pub fn unsent_cadences(&self) -> Vec<ConfigError> {
-        let editions = &self.digest.editions;
-        let version = env!("CARGO_PKG_VERSION");
-        let mut problems = Vec::new();
-        if editions.cadences.contains(&crate::edition::Cadence::PerPost) {
-            let key = if yaml::section_key_position(&self.text, "digest", "cadences").is_some() {
-                "cadences"
-            } else {
-                "cadence"
-            };
-            problems.push(self.error_at(
-                "digest",
-                key,
-                format!(
-                    "digest.{key}: per_post editions are not sent by newsroom {version} yet (monthly, weekly and daily ones are); remove it until a release sends them"
-                ),
-            ));
-        }
-        problems
-    }
-
     pub fn error_at(&self, section: &str, key: &str, message: impl Into<String>) -> ConfigError {
         let written = match key {
             // A top-level key's own value (`posts: nowhere`).

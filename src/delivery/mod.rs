@@ -368,7 +368,6 @@ fn preflight(site: &Site, options: &SendOptions) -> Result<(), ConfigErrors> {
         problems.extend(missing);
     }
     problems.extend(site.config.local_trial_urls());
-    problems.extend(site.config.unsent_cadences());
     if problems.is_empty() { Ok(()) } else { Err(ConfigErrors(problems)) }
 }
 

@@ -14,8 +14,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::template::DigestTemplate;
 use super::{Digest, DigestInput, Edition, Month};
+use crate::config::PerPostContent;
 use crate::content::{self, Post, Scheduled};
 use crate::diagnostics::Diagnostic;
+use crate::edition::Cadence;
 use crate::markdown::{Parts, RenderedPost};
 use crate::render;
 use crate::site::Site;
@@ -137,8 +139,12 @@ impl Selection {
         Ok(Selection::of(edition, &frozen, start))
     }
 
-    /// Whether `post` (listed or not) is dated where this selection looks.
-    fn dated_in(&self, edition: &Edition, post: &Post) -> bool {
+    /// Whether `post` (listed or not) is dated where this selection looks
+    /// (for a post's edition: is that post).
+    fn dated_in(&self, edition: &Edition, post: &Post, blog_url: &str) -> bool {
+        if edition.cadence() == Cadence::PerPost {
+            return post_edition(blog_url, post) == *edition;
+        }
         let date = post.date.date_naive();
         match self {
             Selection::Period | Selection::Frozen(_) => edition.covers(date),
@@ -147,13 +153,49 @@ impl Selection {
     }
 
     /// Whether the edition carries `post`, a listed post.
-    fn carries(&self, edition: &Edition, post: &Post) -> bool {
+    fn carries(&self, edition: &Edition, post: &Post, blog_url: &str) -> bool {
         match self {
-            Selection::Period => edition.covers(post.date.date_naive()),
             Selection::Frozen(permalinks) => permalinks.contains(&post.permalink),
-            Selection::Since { taken, .. } => self.dated_in(edition, post) && !taken.contains(&post.permalink),
+            Selection::Period => self.dated_in(edition, post, blog_url),
+            Selection::Since { taken, .. } => {
+                self.dated_in(edition, post, blog_url) && !taken.contains(&post.permalink)
+            }
         }
     }
+}
+
+/// The per-post edition of `post`: `post/<slug>`, the slug made of its
+/// permalink's path under the blog's URL, each run of characters other
+/// than ASCII letters and digits one `-`, lower-cased — what a ledger key,
+/// a Message-ID and a return path carry unchanged. Two posts whose paths
+/// make the same slug are refused by `digest send --due`
+/// ([`crate::delivery::due`]), never sent as one.
+pub fn post_edition(blog_url: &str, post: &Post) -> Edition {
+    let path = post.permalink.strip_prefix(blog_url).unwrap_or(&post.permalink);
+    let mut slug = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    Edition::per_post(if slug.is_empty() { "home" } else { slug })
+}
+
+/// The edition of the latest listed post at `now` (by date, then
+/// permalink): what a per-post site's digest commands are about when no
+/// edition is named.
+pub fn latest_post_edition(site: &Site, now: DateTime<Utc>) -> Result<Option<Edition>> {
+    let loaded = content::load(site)?;
+    let blog_url = site.config.blog_url();
+    Ok(loaded
+        .posts
+        .iter()
+        .filter(|post| post.is_listed(now))
+        .max_by(|a, b| a.date.cmp(&b.date).then_with(|| a.permalink.cmp(&b.permalink)))
+        .map(|post| post_edition(&blog_url, post)))
 }
 
 /// Loads the site's posts, renders the edition's period's listed ones for
@@ -171,10 +213,11 @@ pub fn edition_digest_of(
     selection: &Selection,
 ) -> Result<EditionDigest> {
     let loaded = content::load(site)?;
+    let blog_url = site.config.blog_url();
     let mut diagnostics: Vec<Diagnostic> = loaded.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
-    let scheduled = Scheduled::of(loaded.posts.iter().filter(|post| selection.dated_in(edition, post)), now);
+    let scheduled = Scheduled::of(loaded.posts.iter().filter(|post| selection.dated_in(edition, post, &blog_url)), now);
     let posts: Vec<&Post> =
-        loaded.posts.iter().filter(|post| post.is_listed(now) && selection.carries(edition, post)).collect();
+        loaded.posts.iter().filter(|post| post.is_listed(now) && selection.carries(edition, post, &blog_url)).collect();
     let frozen: &[String] = match selection {
         Selection::Frozen(permalinks) => permalinks,
         _ => &[],
@@ -194,7 +237,22 @@ pub fn edition_digest_of(
     }
     let template = DigestTemplate::load_for(&site.root, edition.cadence())?;
     let links = render::post_links(site, &loaded.posts);
-    let rendered = render::render_posts(site, &posts, &loaded.kept, &links, Parts::EMAIL);
+    let full =
+        edition.cadence() == Cadence::PerPost && site.config.digest.editions.per_post_content == PerPostContent::Full;
+    let mut rendered =
+        render::render_posts(site, &posts, &loaded.kept, &links, if full { Parts::ALL } else { Parts::EMAIL });
+    if full {
+        // `digest.per_post_content: full`: the message carries the whole
+        // post where the digest shows an excerpt.
+        for rendering in &mut rendered {
+            if let Some(html) = rendering.content_html.take() {
+                rendering.excerpt_html = html;
+            }
+            if let Some(text) = rendering.content_text.take() {
+                rendering.excerpt_text = Some(text);
+            }
+        }
+    }
     let assembled = assemble(edition.clone(), posts.into_iter().zip(rendered));
     diagnostics.extend(assembled.diagnostics.iter().cloned());
     let digest = if assembled.posts.is_empty() {

@@ -87,7 +87,10 @@ impl Digest {
         input: &DigestInput,
         personal: bool,
     ) -> Result<Digest> {
-        let month_label = input.edition.label();
+        // A post's edition is named by its post, and its web version is the
+        // post's own page (`build` writes no archive page for it).
+        let per_post = input.posts.first().filter(|_| input.edition.cadence() == crate::edition::Cadence::PerPost);
+        let month_label = per_post.map_or_else(|| input.edition.label(), |(post, _)| post.title.clone());
         let post_count = input.posts.len().to_string();
         let new_posts = new_posts(input.posts.len());
         let globals = |name: &str| match name {
@@ -104,7 +107,8 @@ impl Digest {
         let intro_md = fill_globals(&template.intro.0, &globals);
         let footer_md = fill_globals(&template.footer.0, &globals);
         let blog_url = config.blog_url();
-        let archive_url = archive_url(config, &input.edition);
+        let archive_url =
+            per_post.map_or_else(|| archive_url(config, &input.edition), |(post, _)| post.permalink.clone());
         let intro_html = owner_markdown_html(&intro_md, &blog_url, &archive_url);
         let footer_html = owner_markdown_html(&footer_md, &blog_url, &archive_url);
 

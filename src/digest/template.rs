@@ -18,6 +18,9 @@ use crate::yaml;
 
 /// The built-in template, used when a site has no `templates/digest.md`.
 pub const DEFAULT_DIGEST_MD: &str = include_str!("../../templates/digest.md");
+/// The built-in words of a per-post message: a digest's ("here is what
+/// happened in …") do not fit one post.
+pub const DEFAULT_PER_POST_MD: &str = include_str!("../../templates/digest-per_post.md");
 /// The built-in stylesheet, used when a site has no `templates/email.css`.
 pub const DEFAULT_EMAIL_CSS: &str = include_str!("../../templates/email.css");
 
@@ -103,13 +106,16 @@ impl DigestTemplate {
 
     /// The template of a cadence's editions: `templates/digest-weekly.md`
     /// (`-daily`, `-per_post`, `-monthly`) when the site has one, else
-    /// [`DigestTemplate::load`]'s.
+    /// [`DigestTemplate::load`]'s — but for per-post messages, whose
+    /// built-in words are their own ([`DEFAULT_PER_POST_MD`]).
     pub fn load_for(site_root: &Path, cadence: crate::edition::Cadence) -> Result<DigestTemplate> {
         let name = format!("digest-{}.md", cadence.as_str());
-        if !site_root.join("templates").join(&name).is_file() {
+        let per_post = cadence == crate::edition::Cadence::PerPost;
+        if !per_post && !site_root.join("templates").join(&name).is_file() {
             return DigestTemplate::load(site_root);
         }
-        let (text, source) = read_template(site_root, &name, DEFAULT_DIGEST_MD)?;
+        let default = if per_post { DEFAULT_PER_POST_MD } else { DEFAULT_DIGEST_MD };
+        let (text, source) = read_template(site_root, &name, default)?;
         let (css, _) = read_template(site_root, "email.css", DEFAULT_EMAIL_CSS)?;
         DigestTemplate::parse(&text, &source, css)
     }

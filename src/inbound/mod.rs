@@ -84,7 +84,11 @@ pub fn attribute(store: &Store, intake: &Intake, clues: &Clues) -> Result<Attrib
         if let Some((id, digest)) = crate::token::verify_return_path(&intake.secret, &intake.list_id, token)
             && let Some(subscriber) = store.subscriber_by_id(id)?
         {
-            let digest_id = Edition::from_token_period(&digest).map(|edition| edition.id());
+            // A per-post edition's token names no period (`0`): the
+            // bounced message's Message-ID names its edition.
+            let digest_id = Edition::from_token_period(&digest)
+                .map(|edition| edition.id())
+                .or_else(|| clues.message_ids.iter().find_map(|id| digest_of_message_id(id)));
             return Ok(found(subscriber.id, subscriber.address, digest_id, "return-path"));
         }
     }

@@ -66,6 +66,9 @@ pub struct RenderedPost {
     /// The excerpt as plain text with numbered link references, for email
     /// (when asked for with [`Parts::text`]).
     pub excerpt_text: Option<text::PlainText>,
+    /// The whole post as plain text (with [`Parts::content`] and
+    /// [`Parts::text`] both): a per-post message of the full post.
+    pub content_text: Option<text::PlainText>,
     /// Local files the post references, relative to its folder, as written.
     pub local_refs: BTreeSet<String>,
     /// Problems found while rendering (warnings only).
@@ -83,6 +86,7 @@ impl RenderedPost {
             content_html: None,
             has_marker: false,
             excerpt_text: None,
+            content_text: None,
             local_refs: BTreeSet::new(),
             diagnostics: vec![diagnostic],
             copies: BTreeMap::new(),
@@ -94,13 +98,14 @@ impl MemorySize for RenderedPost {
     /// About how many bytes of memory it holds.
     fn memory_size(&self) -> usize {
         let paths = |path: &std::path::Path| path.as_os_str().len() + 64;
+        let text = |text: &Option<text::PlainText>| {
+            text.as_ref().map_or(0, |t| t.text.capacity() + t.links.iter().map(|l| l.len() + 32).sum::<usize>())
+        };
         std::mem::size_of::<RenderedPost>()
             + self.excerpt_html.capacity()
             + self.content_html.as_ref().map_or(0, String::capacity)
-            + self
-                .excerpt_text
-                .as_ref()
-                .map_or(0, |t| t.text.capacity() + t.links.iter().map(|l| l.len() + 32).sum::<usize>())
+            + text(&self.excerpt_text)
+            + text(&self.content_text)
             + self.local_refs.iter().map(|r| r.len() + 64).sum::<usize>()
             + self.copies.iter().map(|(a, b)| a.len() + 64 + paths(&b.source)).sum::<usize>()
             + self.diagnostics.len() * 256
@@ -226,6 +231,8 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
         }
     };
     let excerpt_text = parts.text.then(|| text::to_text(excerpt_events.iter().cloned(), links));
+    let content_text =
+        (parts.text && full).then(|| text::to_text(events.iter().map(|(event, _)| event.clone()), links));
     let (mut local_refs, mut dropped) = below.references(links);
     let mut to_html = |events: Vec<Event<'_>>| {
         let clean = html::render_events(events.into_iter().map(replace_task_markers), source.len(), links);
@@ -251,6 +258,7 @@ pub fn render_post(post: &Post, body: &Body, links: &LinkContext, parts: Parts) 
         content_html,
         has_marker: marker.is_some(),
         excerpt_text,
+        content_text,
         local_refs,
         diagnostics,
         copies: BTreeMap::new(),

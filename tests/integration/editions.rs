@@ -1,9 +1,8 @@
 //! Editions (issue 28): the cadence keys of `digest:` are checked where
 //! they are written, weekly and daily editions are sent exactly once under
 //! ids of their own, a short period's posts carry over (`min_posts`) and a
-//! gap goes as one edition (`catch_up: combine`) or one each, and what this
-//! version does not send yet (per-post editions) is refused by `digest
-//! send`, never silently sent as something else.
+//! gap goes as one edition (`catch_up: combine`) or one each, and a
+//! per-post site mails each post once, when it is published.
 
 use newsroom::edition::Edition;
 
@@ -34,29 +33,128 @@ fn a_bad_cadence_key_is_an_error_at_its_line_and_column() {
     assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
 }
 
+/// A per-post site: `send --due` mails each post once it is published
+/// (the first run only the latest day's, never the history), one message
+/// a post, its subject the post's title, its "view in browser" the post's
+/// own page — counted at the SMTP server and read back by mail-parser; a
+/// scheduled post waits for its date, a draft and an unlisted post never
+/// go; `check` no longer warns of the cadence.
 #[test]
-fn a_cadence_not_sent_yet_is_refused_by_send_and_warned_by_check() {
-    let site = site_with_digest_keys("  cadences: [monthly, per_post]\n");
-    let line = line_of(&site, "cadences:");
-    let says = format!("newsroom.yaml:{line}:13: warning: digest.cadences: per_post editions are not sent by newsroom");
+fn a_per_post_site_mails_each_post_once_when_it_is_published() {
+    use crate::smtp_server::{Faults, SmtpServer};
+    let site = site_with_digest_keys("  cadence: per_post\n  min_posts: 3\n");
     let check = run(site.path(), &["check"]);
-    let all = format!("{}{}", stdout(&check), stderr(&check));
-    assert!(all.contains(&says), "{all}");
-    let send = newsroom(site.path())
-        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
-        .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
-        .args(["digest", "send", "--month", "2026-10"])
-        .output()
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(!format!("{}{}", stdout(&check), stderr(&check)).contains("per_post"), "{}", stderr(&check));
+    let server = SmtpServer::start(Faults::default());
+    let due = |now: &str| {
+        let output = newsroom(site.path())
+            .env("NEWSROOM_NOW", now)
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+            .env("NEWSROOM_SMTP_URL", server.url())
+            .args(["digest", "send", "--due"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{now}: {}", stderr(&output));
+        stdout(&output)
+    };
+    // Posts seen by one reader: (edition, subject, view-in-browser link).
+    let seen = || -> Vec<(String, String, String)> {
+        server
+            .received()
+            .iter()
+            .filter(|m| m.recipient == "marcus.lee@example.com")
+            .map(|m| {
+                let message = mail_parser::MessageParser::default().parse(&m.data).expect("mail-parser reads it");
+                let text = message.body_text(0).expect("a text part").into_owned();
+                let view =
+                    text.split("View in browser:").nth(1).expect("a web version").split_whitespace().next().unwrap();
+                (
+                    m.message_id.split('.').next().unwrap().to_string(),
+                    message.subject().unwrap().to_string(),
+                    view.to_string(),
+                )
+            })
+            .collect()
+    };
+    let first = due("2026-10-29T12:00:00Z");
+    assert!(first.contains("due: post/2026-10-28-newsletter-october-2026"), "{first}");
+    assert_eq!(
+        seen(),
+        [(
+            "<digest-post-2026-10-28-newsletter-october-2026".to_string(),
+            "Lantern community newsletter — October 2026".to_string(),
+            "https://lantern.example.org/blog/2026/10/28/newsletter-october-2026".to_string()
+        )],
+        "the first run: the latest post only, though min_posts says 3"
+    );
+    assert_eq!(server.received().len(), 9, "one message to each subscriber");
+    assert!(due("2026-10-30T12:00:00Z").contains("nothing is due: every post published since"));
+    // Two new posts, one of them scheduled, and a draft.
+    let write = |name: &str, front: &str| {
+        std::fs::write(
+            site.path().join("posts").join(name),
+            format!("---\ntitle: {name}\nauthors: [priya]\n{front}---\nThe excerpt of {name}.\n\n<!--truncate-->\n\nThe rest.\n"),
+        )
         .unwrap();
-    assert_eq!(send.status.code(), Some(2), "{}", stderr(&send));
-    assert!(stderr(&send).contains("per_post editions are not sent by newsroom"), "{}", stderr(&send));
-    // Refused before anything was frozen: no ledger row, no store at all.
-    assert!(!site.path().join(".newsroom/newsroom.sqlite").exists());
+    };
+    write("2026-11-02-first-of-november.md", "");
+    write("2026-11-05-scheduled.md", "date: 2026-11-05T10:00:00Z\n");
+    write("2026-11-03-a-draft.md", "draft: true\n");
+    let november = due("2026-11-04T12:00:00Z");
+    assert!(november.contains("due: post/2026-11-02-first-of-november"), "{november}");
+    assert!(!november.contains("scheduled"), "{november}");
+    assert_eq!(seen().len(), 2);
+    due("2026-11-05T09:59:00Z");
+    assert_eq!(seen().len(), 2, "not before its date");
+    due("2026-11-05T10:00:00Z");
+    due("2026-11-06T10:00:00Z");
+    let editions: Vec<String> = seen().into_iter().map(|(edition, _, _)| edition).collect();
+    assert_eq!(
+        editions,
+        [
+            "<digest-post-2026-10-28-newsletter-october-2026",
+            "<digest-post-2026-11-02-first-of-november",
+            "<digest-post-2026-11-05-scheduled"
+        ]
+    );
+    assert_eq!(server.received().len(), 27, "each post once to each of the nine");
 }
 
-/// `--edition monthly/2026-10` is `--month 2026-10`; another cadence's
-/// edition is refused by name until this release sends it, and a name that
-/// is no edition says why.
+/// `digest.per_post_content: full` mails the whole post (HTML and text),
+/// `excerpt` (the default) what is above the marker.
+#[test]
+fn a_per_post_message_carries_the_excerpt_or_the_whole_post() {
+    for (content, whole) in [("excerpt", false), ("full", true)] {
+        let site = site_with_digest_keys(&format!("  cadence: per_post\n  per_post_content: {content}\n"));
+        let output = newsroom(site.path())
+            .env("NEWSROOM_NOW", NOW)
+            .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+            .args(["digest", "preview", "--edition", "post/2026-10-02-fix-it-october", "--out", "p"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{content}: {}", stderr(&output));
+        let dir = site.path().join("p/post/2026-10-02-fix-it-october");
+        let text = std::fs::read_to_string(dir.join("digest.txt")).unwrap();
+        let post = std::fs::read_to_string(site.path().join("posts/2026-10-02-fix-it-october.md")).unwrap();
+        let below = post.rsplit("<!--truncate-->").next().expect("a marker");
+        let below_words: String = below
+            .lines()
+            .find(|line| line.len() > 40 && !line.starts_with(['#', '-', '!', '<', '|']))
+            .unwrap()
+            .split_whitespace()
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(text.contains(&below_words), whole, "{content}: `{below_words}` in\n{text}");
+        let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+        assert_eq!(html.contains(&below_words), whole, "{content}: `{below_words}` in the HTML");
+        assert!(text.contains("Fix-It October is back"), "{text}");
+    }
+}
+
+/// `--edition monthly/2026-10` is `--month 2026-10`; a name that is no
+/// edition says why.
 #[test]
 fn editions_are_named_on_the_command_line() {
     let site = copy_example_site();
@@ -77,7 +175,7 @@ fn editions_are_named_on_the_command_line() {
     assert!(!read("a").is_empty());
     assert_eq!(read("a"), read("b"));
     for (args, says) in [
-        (&["--edition", "post/fix-it-october"][..], "per-post editions are not sent by newsroom"),
+        (&["--edition", "post/2026/10/02"][..], "is not an edition"),
         (&["--edition", "weekly/2027-W53"][..], "2027 has no week 53"),
         (&["--edition", "yearly/2026"][..], "is not an edition"),
         (&["--edition", "monthly/2026-10", "--month", "2026-10"][..], "cannot be used with"),
@@ -434,4 +532,32 @@ fn an_address_that_always_fails_for_now_does_not_stop_the_next_editions() {
     assert_eq!(weeks_to_others(), ["<digest-weekly-2026-W42", "<digest-weekly-2026-W44"], "{after}");
     let to_ada = server.received().iter().filter(|m| m.recipient == "ada.reader@example.org").count();
     assert_eq!(to_ada, 0, "every attempt to the failing address was refused");
+}
+
+/// Two posts whose paths make one per-post edition (`slug: x/y` and
+/// `slug: x-y`) are refused by name, before anything is sent: sending one
+/// would pass the other over for ever.
+#[test]
+fn two_posts_making_one_per_post_edition_are_refused_by_name() {
+    let site = site_with_digest_keys("  cadence: per_post\n");
+    for (name, slug) in [("2026-10-29-one.md", "x/y"), ("2026-10-29-two.md", "x-y")] {
+        std::fs::write(
+            site.path().join("posts").join(name),
+            format!("---\ntitle: {name}\nslug: {slug}\n---\nExcerpt.\n\n<!--truncate-->\n\nRest.\n"),
+        )
+        .unwrap();
+    }
+    let output = newsroom(site.path())
+        .env("NEWSROOM_NOW", "2026-10-30T00:00:00Z")
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+        .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
+        .args(["digest", "send", "--due"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("posts/2026-10-29-two.md and posts/2026-10-29-one.md both make the per-post edition post/x-y: give one of them a `slug`"),
+        "{}",
+        stderr(&output)
+    );
 }
