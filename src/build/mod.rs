@@ -4,13 +4,15 @@
 //!
 //! It reads as its list of stages: load (rendering listed posts as they
 //! load, up to a memory budget), render the rest a month at a time (each
-//! month's archive page written as it goes), make the feed sets, write
-//! them, swap the folder in. The posts' local files are copied on a thread
+//! month's archive page written as it goes, then each cadence's index of
+//! them, [`editions_index`]), make the feed sets, write them, swap the
+//! folder in. The posts' local files are copied on a thread
 //! of their own from the moment a post's rendering names them, and a
 //! re-build keeps the earlier copies of those that did not change
 //! ([`assets`]).
 
 mod assets;
+mod editions_index;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -160,7 +162,18 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
         .map(|((_, edition), posts)| render_month(&context, edition, posts))
         .collect::<Result<_>>()?;
     // Their renderings and problems are the first cadence's again.
-    others.into_par_iter().try_for_each(|((_, edition), posts)| render_month(&context, edition, posts).map(drop))?;
+    let others: Vec<Option<(Edition, usize)>> = others
+        .into_par_iter()
+        .map(|((_, edition), posts)| render_month(&context, edition, posts).map(|month| month.written))
+        .collect::<Result<_>>()?;
+    let mut written: BTreeMap<Cadence, Vec<(Edition, usize)>> = BTreeMap::new();
+    for (edition, posts) in months.iter().filter_map(|month| month.written.clone()).chain(others.into_iter().flatten())
+    {
+        written.entry(edition.cadence()).or_default().push((edition, posts));
+    }
+    for (cadence, editions) in &mut written {
+        editions_index::write(&site.config, staging.path(), *cadence, editions)?;
+    }
 
     let mut in_a_feed = Vec::new();
     for month in months {
@@ -292,6 +305,8 @@ struct RenderedMonth<'a> {
     /// Posts that failed to render, left out.
     skipped: Vec<PathBuf>,
     kept: Vec<(&'a Post, RenderedPost)>,
+    /// The edition whose web version was written, and its post count.
+    written: Option<(Edition, usize)>,
 }
 
 /// Renders a month's posts and writes the month's archive page
@@ -316,8 +331,9 @@ fn render_month<'a>(context: &MonthContext, edition: Edition, posts: Vec<&'a Pos
         fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
         write_file(&dir.join("index.html"), &html)?;
     }
+    let written = (!assembled.posts.is_empty()).then(|| (assembled.edition.clone(), assembled.posts.len()));
     let mut result =
-        RenderedMonth { diagnostics: assembled.diagnostics, skipped: assembled.skipped, ..Default::default() };
+        RenderedMonth { diagnostics: assembled.diagnostics, skipped: assembled.skipped, written, ..Default::default() };
     for (post, rendered) in assembled.posts {
         if context.in_feeds.contains(post.source.as_path()) {
             result.kept.push((post, rendered));

@@ -253,6 +253,30 @@ fn build_writes_the_web_version_of_every_cadences_editions() {
     assert!(month.contains("portal-in-an-afternoon") && month.contains("fix-it-october"));
     assert!(page("weekly/2026-W46").is_err(), "a week without posts has no page");
 
+    // Each cadence has an index of its editions, newest first, every link
+    // one of the pages written (read back by an HTML parser).
+    for (index, cadence_dir) in [("", ""), ("weekly", "weekly/")] {
+        let html = page(index).unwrap_or_else(|_| panic!("the index of `{index}`"));
+        let document = scraper::Html::parse_document(&html);
+        let links: Vec<String> = document
+            .select(&scraper::Selector::parse("main li a").unwrap())
+            .map(|a| a.value().attr("href").unwrap().to_string())
+            .collect();
+        let written: Vec<String> = std::fs::read_dir(site.path().join("public/digest").join(cadence_dir))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.starts_with("20") && (cadence_dir.is_empty() != name.contains('W')))
+            .collect();
+        let mut expected: Vec<String> = written
+            .iter()
+            .map(|name| format!("https://lantern.example.org/blog/digest/{cadence_dir}{name}/"))
+            .collect();
+        expected.sort();
+        expected.reverse();
+        assert_eq!(links, expected, "`{index}`: every edition written, newest first");
+        assert!(links.len() >= 3, "{links:?}");
+    }
+
     // The link a weekly message carries is one of those pages.
     let out = site.path().join("preview");
     let preview = newsroom(site.path())
