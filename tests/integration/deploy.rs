@@ -116,3 +116,80 @@ fn cron(script: &Path, bin_dir: &Path, env_file: &Path, site: &Path) -> std::pro
         .output()
         .unwrap()
 }
+
+/// docs/deploy.md's weekly site, from `init` to the CI job: the page's
+/// shell lines run by `sh` as written, then the workflow's `digest send
+/// --due` step (read from its YAML) with the job's three values, run on
+/// the days of a week and the Monday after — one edition, to each reader
+/// once, counted at the SMTP server; the other days say nothing is due.
+/// The store is the PostgreSQL test server's when there is one.
+#[test]
+fn the_weekly_ci_recipe_of_deploy_md_sends_each_week_once() {
+    let docs = std::fs::read_to_string(repo_root().join("docs/deploy.md")).unwrap();
+    let block = |start: &str, fence: &str| -> String {
+        let from = docs.find(start).unwrap_or_else(|| panic!("`{start}` in docs/deploy.md"));
+        let code = &docs[from..];
+        let code = &code[code.find(fence).unwrap() + fence.len()..];
+        code[..code.find("```\n").unwrap()].to_string()
+    };
+    let script = block("A weekly site sent from that job", "```sh\n");
+    let workflow: serde_yaml::Value = serde_yaml::from_str(&block("The CI job (GitHub Actions", "```yaml\n")).unwrap();
+    let steps = workflow["jobs"]["send"]["steps"].as_sequence().expect("the job's steps");
+    let send = steps
+        .iter()
+        .find(|step| step["run"].as_str().is_some_and(|run| run.contains("digest send")))
+        .expect("the send step");
+    let store = fresh_stores("the weekly CI recipe").pop().unwrap();
+    let server = SmtpServer::start(Default::default());
+    let values = |name: &str| match name {
+        "NEWSROOM_STORE_URL" => store.location(),
+        "NEWSROOM_UNSUBSCRIBE_SECRET" => STRONG_SECRET.to_string(),
+        "NEWSROOM_SMTP_URL" => server.url(),
+        other => panic!("the job needs {other}"),
+    };
+    let binary = assert_cmd::cargo::cargo_bin("newsroom");
+    let path = format!("{}:/usr/bin:/bin", binary.parent().unwrap().display());
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new("sh")
+        .args(["-e", "-c", &script])
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .env("NEWSROOM_STORE_URL", values("NEWSROOM_STORE_URL"))
+        .env("NEWSROOM_NOW", "2026-11-10T09:00:00Z")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{script}\n{}\n{}", stdout(&output), stderr(&output));
+    let site = dir.path().join("my-blog");
+    // A subscriber and a post in the week of 9-15 November 2026.
+    std::fs::write(site.join("subscribers.csv"), "email,name,status\nreader@example.org,Reader,subscribed\n").unwrap();
+    std::fs::write(
+        site.join("posts/2026-11-11-midweek.md"),
+        "---\ntitle: Midweek\nauthors: []\n---\nThe week's news.\n\n<!--truncate-->\n\nMore.\n",
+    )
+    .unwrap();
+    let job = |now: &str| {
+        let mut command = Command::new("sh");
+        command.args(["-e", "-c", send["run"].as_str().unwrap()]).current_dir(&site).env("PATH", &path);
+        for (name, _) in send["env"].as_mapping().expect("the step's env") {
+            let name = name.as_str().unwrap();
+            command.env(name, values(name));
+        }
+        let output = command.env("NEWSROOM_NOW", now).output().unwrap();
+        assert!(output.status.success(), "{now}: {}", stderr(&output));
+        stdout(&output)
+    };
+    for day in ["2026-11-12", "2026-11-13", "2026-11-14", "2026-11-15"] {
+        let said = job(&format!("{day}T09:00:00Z"));
+        assert!(said.contains("nothing is due") || said.contains("due: weekly/2026-W45"), "{day}: {said}");
+    }
+    let monday = job("2026-11-16T09:00:00Z");
+    assert!(monday.contains("due: weekly/2026-W46"), "{monday}");
+    assert!(job("2026-11-17T09:00:00Z").contains("nothing is due"));
+    let midweek: Vec<_> = server
+        .received()
+        .into_iter()
+        .filter(|m| String::from_utf8_lossy(&m.data).contains("midweek"))
+        .map(|m| (m.recipient, m.message_id.split('.').next().unwrap().to_string()))
+        .collect();
+    assert_eq!(midweek, [("reader@example.org".to_string(), "<digest-weekly-2026-W46".to_string())]);
+}
