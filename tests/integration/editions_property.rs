@@ -15,7 +15,10 @@
 //!   last editions held back under `min_posts` (fewer than it, all after
 //!   the last edition sent), and a message a crash left ambiguous (at most
 //!   one a crash, as the ledger reports it, never resent);
-//! - no post dated before the cadence began is mailed.
+//! - no post dated before the cadence began is mailed;
+//! - under `cadence: per_post`, each message is one post's edition, sent
+//!   once the post is published, and every post from the cadence's first
+//!   day reaches every subscriber once ([`check_per_post`]).
 //!
 //! Messages are read back with mail-parser; the calendar (periods, their
 //! ends at `send_at`, their ids) is computed here with chrono and
@@ -41,15 +44,14 @@ use crate::support::*;
 
 const SUBSCRIBERS: [&str; 3] = ["ada@example.org", "ben@example.org", "cy@example.org"];
 
-/// The cadences `digest send --due` sends.
-// per_post plugs in here once `send` sends it: a `PerPost` variant, an
-// edition per post (`digest-post-<slug>`, due at the post's date) in
-// `Calendar::period_of` and `Calendar::ends`, and `cadence()` below.
+/// The cadences `digest send --due` sends. A per-post edition is no
+/// period: [`check_per_post`] has its own rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cadence {
     Monthly,
     Weekly,
     Daily,
+    PerPost,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +70,7 @@ impl Settings {
             Cadence::Monthly => "monthly",
             Cadence::Weekly => "weekly",
             Cadence::Daily => "daily",
+            Cadence::PerPost => "per_post",
         };
         format!(
             "  cadence: {cadence}\n  week_starts: {}\n  min_posts: {}\n  catch_up: {}\n  send_at: \"{}\"\n",
@@ -136,6 +139,7 @@ impl Calendar {
                 after: date + Days::new(1),
                 id: format!("digest-daily-{}", date.format("%Y-%m-%d")),
             },
+            Cadence::PerPost => unreachable!("a per-post edition is no period"),
         }
     }
 
@@ -207,7 +211,8 @@ fn jan1() -> NaiveDate {
 }
 
 fn settings() -> impl Strategy<Value = Settings> {
-    let cadence = prop_oneof![Just(Cadence::Monthly), Just(Cadence::Weekly), Just(Cadence::Daily)];
+    let cadence =
+        prop_oneof![Just(Cadence::Monthly), Just(Cadence::Weekly), Just(Cadence::Daily), Just(Cadence::PerPost)];
     // Morning in Berlin and evening in New York: the ends move with daylight
     // saving (8 and 29 March 2026), and a post dated late in the evening
     // west of UTC is still scheduled when its period has ended.
@@ -352,8 +357,12 @@ fn check(case: &Case) -> Result<String, TestCaseError> {
                 Gap::Minutes(minutes) => now + chrono::Duration::minutes(minutes),
                 Gap::AfterEndOf(post, share) => {
                     let post = &case.posts[post % case.posts.len()];
-                    let end = calendar.ends(&calendar.period_of(post.date.date_naive()));
                     let published = post.date.with_timezone(&Utc);
+                    let end = match calendar.cadence {
+                        // A post's edition is due when the post is published.
+                        Cadence::PerPost => published,
+                        _ => calendar.ends(&calendar.period_of(post.date.date_naive())),
+                    };
                     let at = if published > end {
                         end + (published - end) * share as i32 / 100
                     } else {
@@ -409,6 +418,11 @@ fn check(case: &Case) -> Result<String, TestCaseError> {
         }
     }
 
+    if calendar.cadence == Cadence::PerPost {
+        return check_per_post(case, site.path(), &runs, &mails, crashes)
+            .map(|()| log.clone())
+            .map_err(|why| fail_with(why, &log));
+    }
     let fail = |why: String| TestCaseError::fail(format!("{why}\n{log}"));
     let dated = |marker: &str| case.posts.iter().find(|p| p.marker == marker).unwrap().date;
     let periods = calendar.periods(jan1() - Days::new(40), jan1() + Days::new(200));
@@ -481,6 +495,70 @@ fn check(case: &Case) -> Result<String, TestCaseError> {
         }
     }
     Ok(log)
+}
+
+fn fail_with(why: String, log: &str) -> TestCaseError {
+    TestCaseError::fail(format!("{why}\n{log}"))
+}
+
+/// The property for `cadence: per_post`: each message is one post's
+/// edition (`digest-post-x07x`), carrying that post only, sent once it was
+/// published; the cadence began on the day of the latest post published
+/// at the first run that found one; every post dated from that day and
+/// published by the last run reached every subscriber exactly once (but
+/// for a message a crash left ambiguous), and none dated before it any.
+fn check_per_post(
+    case: &Case,
+    site: &Path,
+    runs: &[(DateTime<Utc>, Crash)],
+    mails: &[Mail],
+    crashes: usize,
+) -> Result<(), String> {
+    let published = |post: &Post, at: DateTime<Utc>| post.date.with_timezone(&Utc) <= at;
+    let start = runs.iter().find_map(|(at, _)| {
+        case.posts
+            .iter()
+            .filter(|post| published(post, *at))
+            .max_by(|a, b| a.date.cmp(&b.date).then_with(|| a.marker.cmp(&b.marker)))
+            .map(|latest| latest.date.date_naive())
+    });
+    let Some(start) = start else {
+        return if mails.is_empty() { Ok(()) } else { Err("mail before any post was published".into()) };
+    };
+    let mut pairs = BTreeSet::new();
+    for mail in mails {
+        let marker =
+            mail.edition.strip_prefix("digest-post-").ok_or(format!("{} is no post's edition", mail.edition))?;
+        let post =
+            case.posts.iter().find(|post| post.marker == marker).ok_or(format!("{} names no post", mail.edition))?;
+        if mail.markers != [marker] {
+            return Err(format!("{} carries {:?}", mail.edition, mail.markers));
+        }
+        if !published(post, mail.sent_at) {
+            return Err(format!("{marker} (dated {}) mailed at {}", post.date, mail.sent_at));
+        }
+        if post.date.date_naive() < start {
+            return Err(format!("{marker} (dated {}) is before the cadence began ({start})", post.date));
+        }
+        if !pairs.insert((marker.to_string(), mail.recipient.clone())) {
+            return Err(format!("{} received {} twice", mail.recipient, mail.edition));
+        }
+    }
+    let (ambiguous, _) = ledger(site);
+    if ambiguous.len() > crashes {
+        return Err(format!("{} ambiguous deliveries after {crashes} crash(es): {ambiguous:?}", ambiguous.len()));
+    }
+    let last = runs.last().unwrap().0;
+    for post in case.posts.iter().filter(|post| post.date.date_naive() >= start && published(post, last)) {
+        for address in SUBSCRIBERS {
+            let id = format!("digest-post-{}", post.marker);
+            let lost = ambiguous.contains(&(id, address.to_string()));
+            if !pairs.contains(&(post.marker.clone(), address.to_string())) && !lost {
+                return Err(format!("{address} never received {} (dated {})", post.marker, post.date));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The first case the property found (shrunk): a `--due` run crashed at
