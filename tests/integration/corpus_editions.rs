@@ -1,6 +1,7 @@
-//! Every week and every month of the five corpus blogs (../shared/corpus)
-//! as `digest preview` writes it (issue 28, tests): one message each, read
-//! back by mail-parser and by `../shared/tools/check-eml`.
+//! Every week, every month and every post (a per-post edition) of the five
+//! corpus blogs (../shared/corpus) as `digest preview` writes it (issue 28,
+//! tests): one message each, read back by mail-parser and by
+//! `../shared/tools/check-eml`.
 //!
 //! Which editions there are is read from the site's JSON Feed (every post,
 //! `feeds.limit: 0`, with the date in the offset it was published with),
@@ -9,7 +10,7 @@
 //! part that decode, the one-click unsubscribe headers, a Message-ID of
 //! its edition, and a link to each post of its period in both parts.
 //!
-//! About 500 previews of a debug build, two at a time: ~30 s on two cores.
+//! About 800 previews of a debug build, two at a time: ~50 s on two cores.
 //! Without ../shared the test prints one line and passes; `.ci/run` sets
 //! `NEWSROOM_REQUIRE_CORPUS`, which makes that a failure.
 
@@ -58,6 +59,24 @@ fn editions_of_the_feed(public: &Path) -> BTreeMap<String, BTreeSet<String>> {
     editions
 }
 
+/// The per-post editions of the posts in the site's JSON Feed: web path
+/// (`post/2021-06-04-a-post`, the slug made here of the post's path under
+/// the site's URL, each run of characters other than ASCII letters and
+/// digits one `-`, lower-cased) → (permalink, title).
+fn post_editions_of_the_feed(public: &Path, site_url: &str) -> BTreeMap<String, (String, String)> {
+    let feed: serde_json::Value = serde_json::from_slice(&std::fs::read(public.join("feed.json")).unwrap()).unwrap();
+    let mut editions = BTreeMap::new();
+    for item in feed["items"].as_array().unwrap() {
+        let url = item["url"].as_str().unwrap().to_string();
+        let path = url.strip_prefix(site_url).unwrap_or(&url).to_ascii_lowercase();
+        let slug: Vec<&str> =
+            path.split(|c: char| !c.is_ascii_alphanumeric()).filter(|part| !part.is_empty()).collect();
+        let title = item["title"].as_str().unwrap().to_string();
+        assert!(editions.insert(format!("post/{}", slug.join("-")), (url, title)).is_none(), "two posts, one slug");
+    }
+    editions
+}
+
 /// The editions whose web version `build` wrote, by web path.
 fn editions_built(public: &Path) -> BTreeSet<String> {
     let digest = public.join("digest");
@@ -82,7 +101,7 @@ fn hrefs(html: &str) -> BTreeSet<String> {
 
 /// Previews `edition` of `site` into `out`; the message it wrote.
 fn preview(site: &Path, edition: &str, out: &Path, status: i32) -> PathBuf {
-    let name = if edition.starts_with("weekly/") { edition.to_string() } else { format!("monthly/{edition}") };
+    let name = if edition.contains('/') { edition.to_string() } else { format!("monthly/{edition}") };
     let output = newsroom(site)
         .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
         .args(["digest", "preview", "--edition", &name, "--out"])
@@ -98,7 +117,10 @@ fn preview(site: &Path, edition: &str, out: &Path, status: i32) -> PathBuf {
 
 /// What mail-parser reads in one message of `edition`, carrying `posts`.
 fn read_back(path: &Path, blog: &str, edition: &str, posts: &BTreeSet<String>) {
-    let id = edition.strip_prefix("weekly/").map_or(format!("digest-{edition}."), |w| format!("digest-weekly-{w}."));
+    let id = match edition.split_once('/') {
+        Some((cadence, period)) => format!("digest-{cadence}-{period}."),
+        None => format!("digest-{edition}."),
+    };
     let edition = format!("{blog} {edition}");
     let bytes = std::fs::read(path).unwrap();
     let message = MessageParser::default().parse(&bytes).unwrap_or_else(|| panic!("{edition}: mail-parser"));
@@ -118,7 +140,7 @@ fn read_back(path: &Path, blog: &str, edition: &str, posts: &BTreeSet<String>) {
 }
 
 #[test]
-fn every_week_and_month_of_the_corpus_previews_to_messages_mail_readers_read() {
+fn every_week_month_and_post_of_the_corpus_previews_to_messages_mail_readers_read() {
     let Some(corpus) = corpus() else { return };
     let check_eml = corpus.join("../tools/check-eml");
     let mut messages: Vec<PathBuf> = Vec::new();
@@ -131,6 +153,10 @@ fn every_week_and_month_of_the_corpus_previews_to_messages_mail_readers_read() {
         let weeks = editions.keys().filter(|e| e.starts_with("weekly/")).count();
         assert!(weeks >= 15 && editions.len() - weeks >= 15, "{blog}: {} weeks of {}", weeks, editions.len());
         assert_eq!(editions_built(&public), editions.keys().cloned().collect(), "{blog}: the editions build wrote");
+        // And each post as its own edition (`cadence: per_post`).
+        let per_post = post_editions_of_the_feed(&public, &format!("https://{blog}.example.org/blog/"));
+        let mut editions = editions.clone();
+        editions.extend(per_post.iter().map(|(edition, (url, _))| (edition.clone(), BTreeSet::from([url.clone()]))));
         let out = site.path().join("preview");
         // Two at a time: the machine's two cores.
         let all: Vec<(&String, &BTreeSet<String>)> = editions.iter().collect();
@@ -153,7 +179,17 @@ fn every_week_and_month_of_the_corpus_previews_to_messages_mail_readers_read() {
             halves.into_iter().flat_map(|half| half.join().unwrap()).collect()
         });
         assert_eq!(written.len(), editions.len());
-        println!("corpus editions: {blog}: {weeks} weeks, {} months", editions.len() - weeks);
+        // A post's message is titled as the post is.
+        for (edition, (_, title)) in &per_post {
+            let bytes = std::fs::read(out.join(edition).join("messages/00001-ada@example.org.eml")).unwrap();
+            let message = MessageParser::default().parse(&bytes).unwrap();
+            assert_eq!(message.subject(), Some(title.as_str()), "{blog} {edition}");
+        }
+        println!(
+            "corpus editions: {blog}: {weeks} weeks, {} months, {} posts",
+            editions.len() - weeks - per_post.len(),
+            per_post.len()
+        );
         messages.extend(written);
     }
     let output = std::process::Command::new(&check_eml).args(&messages).output().unwrap();
