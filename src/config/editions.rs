@@ -86,10 +86,11 @@ impl EditionsText {
                 "cadences",
                 "set digest.cadence (one) or digest.cadences (a list, the first the default), not both".into(),
             )),
-            (Some(one), None) => match one.parse() {
-                Ok(cadence) => config.cadences = vec![cadence],
-                Err(problem) => problems.push(("cadence", format!("digest.cadence: {problem}"))),
-            },
+            (Some(one), None) => {
+                if let Some(cadence) = parsed(&mut problems, "cadence", Some(one)) {
+                    config.cadences = vec![cadence];
+                }
+            }
             (None, Some(list)) => {
                 let mut cadences = Vec::new();
                 for text in &list {
@@ -110,11 +111,8 @@ impl EditionsText {
             }
             (None, None) => {}
         }
-        if let Some(text) = self.week_starts {
-            match text.parse() {
-                Ok(starts) => config.week_starts = starts,
-                Err(problem) => problems.push(("week_starts", format!("digest.week_starts: {problem}"))),
-            }
+        if let Some(starts) = parsed(&mut problems, "week_starts", self.week_starts) {
+            config.week_starts = starts;
         }
         match self.min_posts {
             Some(0) => problems.push((
@@ -124,11 +122,8 @@ impl EditionsText {
             Some(count) => config.min_posts = count,
             None => {}
         }
-        if let Some(text) = self.send_at {
-            match text.parse() {
-                Ok(send_at) => config.send_at = send_at,
-                Err(problem) => problems.push(("send_at", format!("digest.send_at: {problem}"))),
-            }
+        if let Some(send_at) = parsed(&mut problems, "send_at", self.send_at) {
+            config.send_at = send_at;
         }
         match self.catch_up.as_deref().map(str::trim) {
             None | Some("combine") => {}
@@ -147,6 +142,25 @@ impl EditionsText {
             )),
         }
         if problems.is_empty() { Ok(config) } else { Err(problems) }
+    }
+}
+
+/// `text` (the value of `digest.{key}`, when written) parsed, or the
+/// problem pushed under `key`.
+fn parsed<T: std::str::FromStr>(
+    problems: &mut Vec<(&'static str, String)>,
+    key: &'static str,
+    text: Option<String>,
+) -> Option<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match text?.parse() {
+        Ok(value) => Some(value),
+        Err(problem) => {
+            problems.push((key, format!("digest.{key}: {problem}")));
+            None
+        }
     }
 }
 
