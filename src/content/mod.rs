@@ -40,5 +40,5 @@ pub use bodies::{BODY_MEMORY_BUDGET, BodyCache, MemorySize};
 pub use load::{LoadedPosts, load, load_posts, load_posts_keeping};
 pub use parse::parse_post;
 pub use permalink::folder_url;
-pub use post::{Body, Post, PostTag, Scheduled, ScheduledPost, tag_slug};
+pub use post::{Body, Post, PostTag, Scheduled, ScheduledPost, slug, tag_slug};
 pub use text::{decode_text, read_text};

@@ -164,24 +164,16 @@ impl Selection {
     }
 }
 
-/// The per-post edition of `post`: `post/<slug>`, the slug made of its
-/// permalink's path under the blog's URL, each run of characters other
-/// than ASCII letters and digits one `-`, lower-cased — what a ledger key,
-/// a Message-ID and a return path carry unchanged. Two posts whose paths
-/// make the same slug are refused by `digest send --due`
-/// ([`crate::delivery::due`]), never sent as one.
+/// The per-post edition of `post`: `post/<slug>`, the [`content::slug`]
+/// of its permalink's path under the blog's URL. Permalinks are
+/// percent-encoded, so the slug is lower-case ASCII letters, digits and
+/// `-` — what a ledger key, a Message-ID and a return path carry
+/// unchanged. Two posts whose paths make the same slug are refused by
+/// `digest send --due` ([`crate::delivery::due`]), never sent as one.
 pub fn post_edition(blog_url: &str, post: &Post) -> Edition {
     let path = post.permalink.strip_prefix(blog_url).unwrap_or(&post.permalink);
-    let mut slug = String::with_capacity(path.len());
-    for c in path.chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.is_empty() && !slug.ends_with('-') {
-            slug.push('-');
-        }
-    }
-    let slug = slug.trim_end_matches('-');
-    Edition::per_post(if slug.is_empty() { "home" } else { slug })
+    let slug = content::slug(path);
+    Edition::per_post(if slug.is_empty() { "home" } else { &slug })
 }
 
 /// The edition of the latest listed post at `now` (by date, then
