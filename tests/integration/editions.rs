@@ -18,6 +18,17 @@ fn site_with_digest_keys(keys: &str) -> tempfile::TempDir {
     site
 }
 
+/// `digest send --due` on `site` at `now`, to the relay at `smtp_url`.
+fn send_due(site: &std::path::Path, smtp_url: &str, now: &str) -> std::process::Output {
+    newsroom(site)
+        .env("NEWSROOM_NOW", now)
+        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
+        .env("NEWSROOM_SMTP_URL", smtp_url)
+        .args(["digest", "send", "--due"])
+        .output()
+        .unwrap()
+}
+
 fn line_of(site: &tempfile::TempDir, needle: &str) -> usize {
     let config = std::fs::read_to_string(site.path().join("newsroom.yaml")).unwrap();
     config.lines().position(|line| line.contains(needle)).unwrap() + 1
@@ -48,13 +59,7 @@ fn a_per_post_site_mails_each_post_once_when_it_is_published() {
     assert!(!format!("{}{}", stdout(&check), stderr(&check)).contains("per_post"), "{}", stderr(&check));
     let server = SmtpServer::start(Faults::default());
     let due = |now: &str| {
-        let output = newsroom(site.path())
-            .env("NEWSROOM_NOW", now)
-            .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
-            .env("NEWSROOM_SMTP_URL", server.url())
-            .args(["digest", "send", "--due"])
-            .output()
-            .unwrap();
+        let output = send_due(site.path(), &server.url(), now);
         assert_eq!(output.status.code(), Some(0), "{now}: {}", stderr(&output));
         stdout(&output)
     };
@@ -362,15 +367,7 @@ fn send_due_sends_each_ended_week_once_and_nothing_else() {
     use crate::smtp_server::{Faults, SmtpServer};
     let site = site_with_digest_keys("  cadence: weekly\n");
     let server = SmtpServer::start(Faults::default());
-    let due = |now: &str| {
-        newsroom(site.path())
-            .env("NEWSROOM_NOW", now)
-            .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
-            .env("NEWSROOM_SMTP_URL", server.url())
-            .args(["digest", "send", "--due"])
-            .output()
-            .unwrap()
-    };
+    let due = |now: &str| send_due(site.path(), &server.url(), now);
     let weeks_received = || {
         let mut weeks: Vec<String> =
             server.received().iter().map(|m| m.message_id.split('.').next().unwrap().to_string()).collect();
@@ -457,13 +454,7 @@ fn a_short_weeks_posts_carry_over_into_the_next_edition_sent() {
         let site = site_with_digest_keys(&format!("  cadence: weekly\n  min_posts: 2\n  catch_up: {catch_up}\n"));
         let server = SmtpServer::start(Faults::default());
         let due = |now: &str| {
-            let output = newsroom(site.path())
-                .env("NEWSROOM_NOW", now)
-                .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
-                .env("NEWSROOM_SMTP_URL", server.url())
-                .args(["digest", "send", "--due"])
-                .output()
-                .unwrap();
+            let output = send_due(site.path(), &server.url(), now);
             assert_eq!(output.status.code(), Some(0), "{catch_up}: {}", stderr(&output));
             stdout(&output)
         };
@@ -516,13 +507,7 @@ fn an_address_that_always_fails_for_now_does_not_stop_the_next_editions() {
     let site = site_with_digest_keys("  cadence: weekly\n");
     let server = SmtpServer::start(Faults { always_451: Some("ada.reader".into()), ..Faults::default() });
     let due = |now: &str| {
-        let output = newsroom(site.path())
-            .env("NEWSROOM_NOW", now)
-            .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
-            .env("NEWSROOM_SMTP_URL", server.url())
-            .args(["digest", "send", "--due"])
-            .output()
-            .unwrap();
+        let output = send_due(site.path(), &server.url(), now);
         (output.status.code(), stdout(&output))
     };
     let weeks_to_others = || {
@@ -571,13 +556,7 @@ fn two_posts_making_one_per_post_edition_are_refused_by_name() {
         )
         .unwrap();
     }
-    let output = newsroom(site.path())
-        .env("NEWSROOM_NOW", "2026-10-30T00:00:00Z")
-        .env("NEWSROOM_UNSUBSCRIBE_SECRET", SECRET)
-        .env("NEWSROOM_SMTP_URL", "smtp://127.0.0.1:1")
-        .args(["digest", "send", "--due"])
-        .output()
-        .unwrap();
+    let output = send_due(site.path(), "smtp://127.0.0.1:1", "2026-10-30T00:00:00Z");
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("posts/2026-10-29-two.md and posts/2026-10-29-one.md both make the per-post edition post/x-y: give one of them a `slug`"),
