@@ -31,8 +31,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Days, FixedOffset, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveTime, Timelike, Utc, Weekday};
+use jiff::tz::TimeZone;
 
 /// How often a digest goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -362,7 +362,7 @@ impl Edition {
     pub fn last_ended(cadence: Cadence, now: DateTime<Utc>, send_at: &SendAt, starts: WeekStart) -> Option<Edition> {
         // The edition holding today in the send zone has not ended (it ends
         // at `send_at` tomorrow or later); one of the two before it has.
-        let today = now.with_timezone(&send_at.zone).date_naive();
+        let today = send_at.date_of(now);
         let mut edition = Edition::containing(cadence, today, starts)?;
         for _ in 0..3 {
             if edition.ends(send_at).is_some_and(|end| end <= now) {
@@ -421,38 +421,68 @@ impl fmt::Display for Edition {
 }
 
 /// When a period ends (`digest.send_at`): a time of day in a time zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// The zone is jiff's, from the IANA database bundled into the binary:
+/// its rules are read lazily, one zone at a time, so a process that never
+/// meets a zone carries none of them (chrono-tz's compiled-in tables were
+/// ~1 MB of relocated data in every process, `serve` included: issue 27,
+/// BENCHMARKS.md "Serve's peak RSS"), and a send does not depend on the
+/// host's `/usr/share/zoneinfo`. Zone names match case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendAt {
     pub time: NaiveTime,
-    pub zone: Tz,
+    pub zone: TimeZone,
 }
 
 impl Default for SendAt {
     /// 00:00 UTC: a month ends when the next one starts, in UTC.
     fn default() -> SendAt {
-        SendAt { time: NaiveTime::MIN, zone: Tz::UTC }
+        SendAt { time: NaiveTime::MIN, zone: TimeZone::UTC }
     }
 }
 
 impl SendAt {
     /// `send_at` on `day`, as an instant. A time that daylight saving
-    /// skips that day is the first instant after the gap; one that it
+    /// skips that day is the first whole minute after the gap; one that it
     /// repeats is its first occurrence.
     pub fn on(&self, day: NaiveDate) -> DateTime<Utc> {
-        let local = day.and_time(self.time);
-        match self.zone.from_local_datetime(&local) {
-            LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => at.with_timezone(&Utc),
-            LocalResult::None => {
-                // In the gap: the first whole minute after it.
-                let mut later = local;
-                loop {
-                    later += chrono::Duration::minutes(1);
-                    if let Some(at) = self.zone.from_local_datetime(&later).earliest() {
-                        break at.with_timezone(&Utc);
-                    }
-                }
+        let mut local = day.and_time(self.time);
+        loop {
+            if let Some(at) = self.unskipped(local) {
+                break at;
             }
+            // In the gap: try the next whole minute.
+            local += chrono::Duration::minutes(1);
         }
+    }
+
+    /// The calendar date `at` falls on in the zone.
+    pub fn date_of(&self, at: DateTime<Utc>) -> NaiveDate {
+        let offset = jiff::Timestamp::from_second(at.timestamp())
+            .map(|instant| self.zone.to_offset(instant).seconds())
+            .unwrap_or(0);
+        (at + chrono::Duration::seconds(i64::from(offset))).date_naive()
+    }
+
+    /// `local` in the zone as an instant: its first occurrence if daylight
+    /// saving repeats it, `None` if it skips it.
+    fn unskipped(&self, local: chrono::NaiveDateTime) -> Option<DateTime<Utc>> {
+        let civil = jiff::civil::DateTime::new(
+            i16::try_from(local.year()).ok()?,
+            local.month() as i8,
+            local.day() as i8,
+            local.hour() as i8,
+            local.minute() as i8,
+            0,
+            0,
+        )
+        .ok()?;
+        let ambiguous = self.zone.to_ambiguous_timestamp(civil);
+        if matches!(ambiguous.offset(), jiff::tz::AmbiguousOffset::Gap { .. }) {
+            return None;
+        }
+        let at = ambiguous.earlier().ok()?;
+        DateTime::from_timestamp(at.as_second(), 0)
     }
 }
 
@@ -470,8 +500,8 @@ impl FromStr for SendAt {
         let time = words.next().ok_or_else(|| invalid("empty".into()))?;
         let time = NaiveTime::parse_from_str(time, "%H:%M").map_err(|_| invalid(format!("`{time}` is not HH:MM")))?;
         let zone = match words.next() {
-            Some(zone) => zone.parse::<Tz>().map_err(|_| invalid(format!("`{zone}` is not a time zone")))?,
-            None => Tz::UTC,
+            Some(zone) => TimeZone::get(zone).map_err(|_| invalid(format!("`{zone}` is not a time zone")))?,
+            None => TimeZone::UTC,
         };
         if let Some(extra) = words.next() {
             return Err(invalid(format!("`{extra}` is one word too many")));
