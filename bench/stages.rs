@@ -10,13 +10,14 @@ use std::path::Path;
 use chrono::{DateTime, FixedOffset, Utc};
 use divan::Bencher;
 use newsroom::content::{Body, BodyCache, Post, front_matter};
-use newsroom::digest::{Digest, Month, message};
+use newsroom::digest::{Digest, Month};
+use newsroom::email::message;
 use newsroom::feed::{self, Entry, FeedSpec};
 use newsroom::markdown::{self, RenderedPost};
 use newsroom::site::Site;
 use newsroom::store::ledger::Claimant;
 use newsroom::store::{State, Store};
-use newsroom::subscribers::{Status, Subscriber};
+use newsroom::subscriber::{Status, Subscriber};
 
 #[path = "harness/gen_posts.rs"]
 #[allow(dead_code)]
@@ -169,7 +170,7 @@ fn digest_of(root: &Path) -> (Digest, message::Sender) {
         .expect("render")
         .digest
         .expect("posts");
-    let sender = newsroom::digest::sender(&site.config, b"bench".to_vec(), now().into());
+    let sender = newsroom::email::sender(&site.config, b"bench".to_vec(), now().into());
     (digest, sender)
 }
 
@@ -215,7 +216,7 @@ fn personalise_message(bencher: Bencher, digest: &str) {
     let mut n = 0;
     bencher.bench_local(|| {
         n += 1;
-        let outgoing = message::build(&digest, &sender, &subscriber(n)).expect("message");
+        let outgoing = message::build(&digest, &sender, &subscriber(n).person()).expect("message");
         outgoing.bytes()
     });
 }
@@ -225,14 +226,14 @@ fn personalise_message(bencher: Bencher, digest: &str) {
 #[divan::bench(args = ["rsa2048", "ed25519"])]
 fn dkim_sign_10kb(bencher: Bencher, key: &str) {
     let (digest, sender) = digest_of(Path::new(env!("CARGO_MANIFEST_DIR")));
-    let bytes = message::build(&digest, &sender, &subscriber(1)).expect("message").bytes();
+    let bytes = message::build(&digest, &sender, &subscriber(1).person()).expect("message").bytes();
     let config = newsroom::config::DkimConfig {
         domain: "lantern.example.org".into(),
         selector: "news".into(),
         key: format!("{key}.pem").into(),
     };
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dkim");
-    let signer = newsroom::digest::dkim::Signer::load(&fixtures, &config).expect("key");
+    let signer = newsroom::email::dkim::Signer::load(&fixtures, &config).expect("key");
     bencher.bench_local(|| signer.header(black_box(&bytes)).expect("signature"));
 }
 

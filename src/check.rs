@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::config::ConfigError;
 use crate::content::{self, Post, Scheduled};
 use crate::diagnostics::{self, Diagnostic};
-use crate::digest::template::DigestTemplate;
+use crate::email::template::DigestTemplate;
 use crate::markdown::Parts;
 use crate::render;
 use crate::site::{Input, Site};
@@ -51,7 +51,7 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
     let posts_missing = site.input_problem(Input::Posts).map(&mut configuration).is_some();
     let mut dkim_records = Vec::new();
     let mut dkim_warnings = Vec::new();
-    match crate::digest::dkim::for_site(site) {
+    match crate::email::dkim::for_site(site) {
         Err(problem) => configuration(problem),
         Ok(None) => {}
         Ok(Some(signers)) => {
@@ -133,7 +133,7 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
             diagnostics.push(template_diagnostic(&error, &name));
         }
     }
-    if let Err(error) = crate::digest::confirm::ConfirmTemplate::load(&site.root) {
+    if let Err(error) = crate::email::confirm::ConfirmTemplate::load(&site.root) {
         diagnostics.push(template_diagnostic(&error, "templates/confirm.md"));
     }
     if subscribers {

@@ -11,14 +11,18 @@
 //! - **the jobs**: [`delivery`] (`digest send`: the ledger, the relays),
 //!   [`build`] (the site's feeds and archive into `public/`), [`check`],
 //!   [`init`] (a new site), [`inbound`] (mail that comes back);
-//! - [`digest`], the monthly email made from the posts' renderings (its
-//!   assembly, HTML and text, MIME, DKIM, previews);
-//! - [`feed`], RSS, Atom and JSON Feed;
+//! - [`digest`], the editions made from the posts' renderings (what an
+//!   edition holds, its HTML and text, previews);
+//! - [`email`] (what every message is made of: headers, MIME, DKIM,
+//!   layouts, templates, the sign-up confirmation) and [`feed`] (RSS, Atom
+//!   and JSON Feed);
 //! - [`render`], a post's rendering with the site's files resolved;
 //! - [`markdown`] (Markdown and MDX to HTML and text) and [`store`] (the
 //!   database of subscribers, consent events and the delivery ledger);
 //! - [`content`] (posts, front matter, authors) and [`subscribers`] (the
 //!   subscriber file);
+//! - [`subscriber`], the subscriber model they all share (status, the one
+//!   shape a message is addressed to, the address and name rules);
 //! - [`site`], a site's folder, configuration and paths;
 //! - [`config`], `newsroom.yaml`;
 //! - the ground floor, used by all: [`error`], [`failpoint`], [`staging`],
@@ -34,6 +38,7 @@ pub mod delivery;
 pub mod diagnostics;
 pub mod digest;
 pub mod edition;
+pub mod email;
 pub mod error;
 pub mod failpoint;
 pub mod feed;
@@ -46,6 +51,7 @@ pub mod serve;
 pub mod site;
 pub mod staging;
 pub mod store;
+pub mod subscriber;
 pub mod subscribers;
 pub mod token;
 pub mod urls;

@@ -3,7 +3,7 @@
 //! parsing, then the digest of a sample post and one subscriber's message.
 
 use libfuzzer_sys::fuzz_target;
-use newsroom::digest::template::{DEFAULT_EMAIL_CSS, DigestTemplate};
+use newsroom::email::template::{DEFAULT_EMAIL_CSS, DigestTemplate};
 use newsroom_fuzz::{CONFIG, SAMPLE, email};
 
 fuzz_target!(|data: &[u8]| {

@@ -8,10 +8,11 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use newsroom::digest::message;
+use newsroom::email::message;
 use newsroom::digest::{Digest, DigestInput, Edition, Month};
 use newsroom::store::Store;
-use newsroom::subscribers::{normalise_address, parse};
+use newsroom::subscriber::normalise_address;
+use newsroom::subscribers::parse;
 use newsroom_fuzz::{CONFIG, SAMPLE, TEMPLATE, check_diagnostics, check_head, check_page_html, sender};
 
 static DIGEST: LazyLock<Digest> = LazyLock::new(|| {
@@ -37,8 +38,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let sender = sender(&CONFIG);
     for subscriber in list.active().take(8) {
-        let message = message::build(&DIGEST, &sender, subscriber).expect("a message for every accepted subscriber");
-        check_page_html("message html", &message::personal_parts(&DIGEST, &sender, subscriber).0);
+        let message = message::build(&DIGEST, &sender, &subscriber.person()).expect("a message for every accepted subscriber");
+        check_page_html("message html", &message::personal_parts(&DIGEST, &sender, &subscriber.person()).0);
         check_head(&message.bytes(), &sender, &subscriber.email);
     }
     let store = Store::open_in_memory().expect("an empty store");

@@ -20,12 +20,12 @@ use lol_html::{RewriteStrSettings, element, rewrite_str};
 use newsroom::config::{Config, FeedContent};
 use newsroom::content::{self, AuthorMap, Body, Post};
 use newsroom::diagnostics::Diagnostic;
-use newsroom::digest::message::{self, Sender};
-use newsroom::digest::template::{DEFAULT_DIGEST_MD, DEFAULT_EMAIL_CSS, DigestTemplate};
-use newsroom::digest::{self, Digest, DigestInput, Edition, Month};
+use newsroom::email::message::{self, Sender};
+use newsroom::email::template::{DEFAULT_DIGEST_MD, DEFAULT_EMAIL_CSS, DigestTemplate};
+use newsroom::digest::{Digest, DigestInput, Edition, Month};
 use newsroom::feed::{self, Entry, FeedSpec};
 use newsroom::markdown::{self, LinkContext, RenderedPost};
-use newsroom::subscribers::{Status, Subscriber};
+use newsroom::subscriber::{Status, Subscriber};
 
 /// The example site's configuration, as `newsroom build` reads it.
 pub const EXAMPLE_CONFIG: &str = include_str!("../../newsroom.yaml");
@@ -143,7 +143,7 @@ pub fn subscriber() -> Subscriber {
 
 /// The sender settings of `config`, as `digest preview` makes them.
 pub fn sender(config: &Config) -> Sender {
-    digest::sender(config, b"fuzz-secret".to_vec(), UNIX_EPOCH + Duration::from_secs(1_790_000_000))
+    newsroom::email::sender(config, b"fuzz-secret".to_vec(), UNIX_EPOCH + Duration::from_secs(1_790_000_000))
 }
 
 /// Renders the digest of the post's month (when `digest preview --month` can
@@ -165,8 +165,8 @@ pub fn check_digest(config: &Config, digest: &Digest) {
     // `digest.html` still has slots where URLs go; its filled copy is checked below.
     check_page_html("digest archive", &digest.archive_html);
     let sender = sender(config);
-    let message = message::build(digest, &sender, &subscriber()).expect("a message for a valid subscriber");
-    check_page_html("message html", &message::personal_parts(digest, &sender, &subscriber()).0);
+    let message = message::build(digest, &sender, &subscriber().person()).expect("a message for a valid subscriber");
+    check_page_html("message html", &message::personal_parts(digest, &sender, &subscriber().person()).0);
     check_head(&message.bytes(), &sender, &subscriber().email);
 }
 

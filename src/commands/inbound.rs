@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::Out;
 use crate::cli::InboundArgs;
-use newsroom::digest::message::{SECRET_FOR_INBOUND, SecretPolicy, UnsubscribeSecret};
+use newsroom::email::message::{SECRET_FOR_INBOUND, SecretPolicy, UnsubscribeSecret};
 use newsroom::inbound::mailbox::{self, Body, Incoming, OVERSIZED_FOLDER, UNRECOGNISED_FOLDER};
 use newsroom::inbound::{self, Intake, MAX_MESSAGE_BYTES, Outcome};
 use newsroom::site::Site;

@@ -42,7 +42,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(args) => return init::run(&mut out, args.dir.as_deref().unwrap_or(&cli.site_dir), args, now),
         Command::Completions { shell } => return reference::completions(&mut out, *shell),
         Command::Secret => {
-            let secret = newsroom::digest::message::new_secret()
+            let secret = newsroom::email::message::new_secret()
                 .map_err(|e| anyhow::anyhow!("the system gave no randomness for a secret: {e}"))?;
             writeln!(out, "{secret}")?;
             return Ok(ExitCode::SUCCESS);

@@ -9,9 +9,9 @@ use anyhow::{Context, Result};
 
 use super::Out;
 use crate::cli::ServeArgs;
-use newsroom::digest::confirm::ConfirmTemplate;
-use newsroom::digest::message::{SECRET_FOR_SERVING, SecretPolicy, UnsubscribeSecret};
 use newsroom::digest::{Edition, Month};
+use newsroom::email::confirm::ConfirmTemplate;
+use newsroom::email::message::{SECRET_FOR_SERVING, SecretPolicy, UnsubscribeSecret};
 use newsroom::error::UsageError;
 use newsroom::serve::{ClientRule, Options, PreviewOptions, SignUpOptions, parse_network, serve};
 use newsroom::site::Site;
@@ -182,7 +182,7 @@ fn sign_up(site: &Site) -> Result<SignUpOptions, SignUpOff> {
     let relay =
         newsroom::delivery::relay(config.delivery.timeout).map_err(|error| SignUpOff::Because(format!("{error:#}")))?;
     let template = ConfirmTemplate::load(&site.root).map_err(SignUpOff::Error)?;
-    let dkim = newsroom::digest::dkim::for_site(site).map_err(|e| SignUpOff::Error(e.into()))?;
+    let dkim = newsroom::email::dkim::for_site(site).map_err(|e| SignUpOff::Error(e.into()))?;
     let hourly = |value: Option<u32>, key: &str| match value {
         None => Ok(None),
         Some(n) => NonZeroU32::new(n)

@@ -14,7 +14,8 @@ use newsroom::site::Site;
 use newsroom::store::import::Sample;
 use newsroom::store::subscribers::Added;
 use newsroom::store::{EventKind, Store, SubscriberStatus};
-use newsroom::subscribers::{Row, matching_key, normalise_address, shield_cell};
+use newsroom::subscriber::{matching_key, normalise_address};
+use newsroom::subscribers::{Row, shield_cell};
 
 /// How many addresses of one kind an import names before "and N more".
 const SHOWN: usize = 20;
@@ -169,12 +170,12 @@ fn change(
         SubscribersCommand::Add { address: text, name, resubscribe } => {
             // As a subscriber file's name is read: one line, and not longer
             // than a header can carry.
-            let name = name.as_deref().and_then(|name| newsroom::subscribers::clean_name(name).0);
-            if let Some(long) = name.as_deref().filter(|name| newsroom::subscribers::capped_name(name).1) {
+            let name = name.as_deref().and_then(|name| newsroom::subscriber::clean_name(name).0);
+            if let Some(long) = name.as_deref().filter(|name| newsroom::subscriber::capped_name(name).1) {
                 return Err(UsageError::Argument(format!(
                     "--name is {} characters long; a name may have at most {}",
                     long.chars().count(),
-                    newsroom::subscribers::MAX_NAME_CHARS
+                    newsroom::subscriber::MAX_NAME_CHARS
                 ))
                 .into());
             }

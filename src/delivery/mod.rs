@@ -35,15 +35,14 @@ use crate::content::Scheduled;
 use crate::diagnostics::Diagnostic;
 use crate::digest::Edition;
 use crate::digest::assemble::{Selection, edition_digest_of};
-use crate::digest::message::{SECRET_FOR_SENDING, SecretPolicy, UnsubscribeSecret};
 use crate::edition::SendAt;
+use crate::email::message::{SECRET_FOR_SENDING, SecretPolicy, UnsubscribeSecret};
 use crate::error::UsageError;
 use crate::site::{Input, Site};
 use crate::store::Store;
 use crate::store::db::Backend;
 use crate::store::import::ImportReport;
 use crate::store::ledger::{Claimant, Freezing, Recipient, State};
-use crate::subscribers;
 use relay::{Outcome, Relay, SMTP_URL_VAR};
 use run::{Marks, Round, Run, RunState, build, commit_marks, next_round, renew_claims, worker};
 
@@ -254,7 +253,7 @@ pub fn relay(timeout: Duration) -> Result<Relay> {
 
 /// Hands one message to the relay on a connection of its own: what
 /// `serve` mails a sign-up confirmation with.
-pub async fn send_one(relay: &Relay, message: &crate::digest::message::OutgoingMessage) -> Outcome {
+pub async fn send_one(relay: &Relay, message: &crate::email::message::OutgoingMessage) -> Outcome {
     let mut connection = match relay.connect().await {
         Ok(connection) => connection,
         Err(reason) => return Outcome::Transient { reply: reason, throttle: false },
@@ -289,10 +288,10 @@ fn send_test(
         report.nothing_to_send = true;
         return Ok(report);
     };
-    let mut sender = crate::digest::sender(&site.config, secret, now.into());
-    sender.dkim = crate::digest::dkim::for_site(site)?;
+    let mut sender = crate::email::sender(&site.config, secret, now.into());
+    sender.dkim = crate::email::dkim::for_site(site)?;
     sender.subject_prefix = "[TEST] ".into();
-    let address = subscribers::normalise_address(address).map_err(UsageError::Argument)?;
+    let address = crate::subscriber::normalise_address(address).map_err(UsageError::Argument)?;
     let recipient =
         Recipient { id: 0, subscriber_id: None, address, name: None, state: State::Pending, attempts: 0, reply: None };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -455,8 +454,8 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
         report.too_few_posts = Some(digest.post_count);
         return Ok(report);
     }
-    let mut sender = crate::digest::sender(&site.config, secret, now.into());
-    sender.dkim = crate::digest::dkim::for_site(site)?;
+    let mut sender = crate::email::sender(&site.config, secret, now.into());
+    sender.dkim = crate::email::dkim::for_site(site)?;
     // The list merged first, every run: an opt-out it gained stops the
     // messages not sent yet.
     if let Some(list) = site.subscriber_list() {

@@ -21,11 +21,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::relay::{self, Outcome, Relay};
 use crate::digest::Digest;
-use crate::digest::message::{self, Sender};
+use crate::email::message::{self, Sender};
 use crate::failpoint;
 use crate::store::ledger::{self, Claim, Claimant, Mark, Recipient, State};
 use crate::store::{Channel, Event, EventKind, Store};
-use crate::subscribers::{Status, Subscriber};
 
 /// Attempts per message in one run before a transient failure is recorded as failed.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -94,15 +93,7 @@ const CONNECT_ATTEMPTS: u32 = 5;
 
 /// Builds the message of one ledger row.
 pub(super) fn build(digest: &Digest, sender: &Sender, recipient: &Recipient) -> Result<message::OutgoingMessage> {
-    let subscriber = Subscriber {
-        id: recipient.subscriber_id,
-        email: recipient.address.clone(),
-        name: recipient.name.clone(),
-        status: Status::Subscribed,
-        extra: Vec::new(),
-        line: 0,
-    };
-    message::build(digest, sender, &subscriber)
+    message::build(digest, sender, &recipient.person())
 }
 
 pub(super) struct Job {

@@ -11,7 +11,6 @@ use crate::site::Site;
 use crate::store::ledger::State;
 use crate::store::subscribers::Unsubscribed;
 use crate::store::{Channel, Store, SubscriberRecord};
-use crate::subscribers;
 
 /// How many of the most common failure replies a summary names.
 pub const COMMON_FAILURES: usize = 10;
@@ -135,7 +134,7 @@ pub struct UnsubscribeReport {
 /// address, in any spelling. An address not in the store is recorded too
 /// (it may come with a list later), and the result says so.
 pub fn unsubscribe(site: &Site, address: &str, now: DateTime<Utc>) -> Result<UnsubscribeReport> {
-    let address = subscribers::normalise_address(address).map_err(UsageError::Argument)?;
+    let address = crate::subscriber::normalise_address(address).map_err(UsageError::Argument)?;
     let (store, _) = Store::for_site(site)?;
     // The list first, so an address on it is found as it is written there.
     let merged = match site.subscriber_list() {

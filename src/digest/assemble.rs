@@ -12,12 +12,12 @@ use std::path::PathBuf;
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::template::DigestTemplate;
 use super::{Digest, DigestInput, Edition, Month};
 use crate::config::PerPostContent;
 use crate::content::{self, Post, Scheduled};
 use crate::diagnostics::Diagnostic;
 use crate::edition::Cadence;
+use crate::email::template::DigestTemplate;
 use crate::markdown::{Parts, RenderedPost};
 use crate::render;
 use crate::site::Site;

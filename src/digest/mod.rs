@@ -1,26 +1,25 @@
-//! The monthly digest: a month's listed posts, oldest first, rendered once as
+//! The digest: an edition's listed posts, oldest first, rendered once as
 //! HTML (maud, CSS inlined with css-inline) and plain text, with slots that
-//! [`message::build`] fills per subscriber.
+//! [`crate::email::message::build`] fills per subscriber. What an edition
+//! holds is [`assemble`]; the files a dry run writes, [`preview`]; what a
+//! message is made of, whatever it carries, lives in [`crate::email`].
 //!
 //! Preview and send share this renderer, so what is previewed is what is sent.
 
 pub mod assemble;
-pub mod confirm;
-pub mod dkim;
-pub mod email;
-pub mod message;
-pub mod mime;
 pub mod preview;
-pub mod template;
 
 use anyhow::{Context, Result};
 
 use crate::config::Config;
 use crate::content::Post;
 pub use crate::edition::{Edition, Month};
+use crate::email::layout::{self, Footer, Page, PersonalFooter, PostBlock};
+use crate::email::message::Rendered;
+use crate::email::mime;
+use crate::email::template::{DigestTemplate, Slot, fill_globals};
+use crate::email::{owner_markdown_html, placeholder};
 use crate::markdown::{self, RenderedPost};
-use email::{Footer, Page, PersonalFooter, PostBlock};
-use template::{DigestTemplate, Slot, fill_globals};
 
 /// Gmail clips a message whose HTML is larger than this.
 pub const GMAIL_CLIP_BYTES: usize = 102 * 1024;
@@ -48,6 +47,27 @@ pub struct Digest {
     pub archive_url: String,
     /// `html` and `text` prepared for per-subscriber encoding, on first use.
     skeletons: std::sync::OnceLock<mime::Skeletons>,
+}
+
+impl Rendered for Digest {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn token_period(&self) -> String {
+        self.edition.token_period()
+    }
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+    fn html(&self) -> &str {
+        &self.html
+    }
+    fn text(&self) -> &str {
+        &self.text
+    }
+    fn skeletons(&self) -> &mime::Skeletons {
+        Digest::skeletons(self)
+    }
 }
 
 /// An edition's posts with their rendering, the input of [`Digest::render`].
@@ -131,7 +151,7 @@ impl Digest {
         let (email_slot, unsubscribe_slot) = (Slot::Email.marker(), Slot::UnsubscribeUrl.marker());
         // The web version greets nobody in particular and has no personal footer.
         let neutral = |text: &str| {
-            template::fill_slots(text, &|name| {
+            crate::email::template::fill_slots(text, &|name| {
                 if name == Slot::Greeting { "Hello,".into() } else { "there".into() }
             })
         };
@@ -154,14 +174,14 @@ impl Digest {
                 personal: personal.then(|| PersonalFooter { email: &email_slot, unsubscribe_url: &unsubscribe_slot }),
             },
         };
-        let inliner = css_inliner();
+        let inliner = crate::email::css_inliner();
         let inline = |markup: maud::Markup| -> Result<String> {
             inliner.inline(&markup.into_string()).context("failed to inline templates/email.css")
         };
-        let html = if personal { inline(email::page(&page(true), &template.css))? } else { String::new() };
+        let html = if personal { inline(layout::page(&page(true), &template.css))? } else { String::new() };
         // The web version is for browsers, which read the `<style>` block:
         // no inlining, the costly step on a long month's page.
-        let archive_html = email::page(&page(false), &template.css).into_string();
+        let archive_html = layout::page(&page(false), &template.css).into_string();
         let text = if personal {
             text_part(config, &intro_md, &footer_md, input, &month_label, &archive_url)
         } else {
@@ -245,36 +265,6 @@ fn picture_size(width: Option<u32>, height: Option<u32>) -> (u32, Option<u32>) {
     }
 }
 
-/// The inliner of `email.css` into the messages' style attributes, for the
-/// clients that ignore a `<style>` element. The element stays too: its
-/// `@media` rules (the dark scheme) cannot be inlined. Not css-inline's
-/// `keep_at_rules`, which keeps only those but writes them first in
-/// `<head>`, where a long stylesheet pushes `<meta charset>` past the
-/// first 1024 bytes (an error to the Nu HTML Checker).
-pub(crate) fn css_inliner() -> css_inline::CSSInliner<'static> {
-    css_inline::CSSInliner::options().keep_style_tags(true).load_remote_stylesheets(false).build()
-}
-
-/// Site-owner Markdown (intro, footer) as clean HTML; a fragment alone
-/// points into the digest's web version, `page`.
-pub(crate) fn owner_markdown_html(markdown: &str, base_url: &str, page: &str) -> String {
-    owner_events_html(markdown::events(markdown).map(|(event, _)| event), base_url, page)
-}
-
-/// [`owner_markdown_html`] of a part of a document's events (the rest of
-/// the document still defines its link references).
-pub(crate) fn owner_events_html<'a>(
-    events: impl Iterator<Item = pulldown_cmark::Event<'a>>,
-    base_url: &str,
-    page: &str,
-) -> String {
-    let mut raw = String::new();
-    pulldown_cmark::html::push_html(&mut raw, events);
-    let links = std::collections::HashMap::new();
-    let context = markdown::LinkContext { base_url, permalink: page, folder: "", post_links: &links };
-    markdown::html::clean(&raw, &context).html
-}
-
 /// The text part: the same content as the HTML part, in the same order,
 /// and every address the HTML part links to (the site, each post, its
 /// authors' pages, the links of the excerpts, intro and footer, the
@@ -340,40 +330,6 @@ fn text_part(
     markdown::text::wrap(&out, markdown::text::TEXT_WIDTH)
 }
 
-/// What a preview shows where the configuration leaves a key a digest
-/// cannot be sent without unset: values that say so, at a reserved domain
-/// (`.invalid`, RFC 2606) no message can reach. `send` refuses to start
-/// instead ([`crate::config::DigestConfig::missing_for_sending`]).
-pub mod placeholder {
-    pub const FROM_ADDRESS: &str = "digest-from-is-not-set@newsroom.invalid";
-    pub const POSTAL_ADDRESS: &str = "[digest.postal_address is not set]";
-    pub const UNSUBSCRIBE_URL: &str = "https://digest-unsubscribe-url-is-not-set.invalid/?email={email}&token={token}";
-}
-
-/// The sender settings of every message, from the configuration (checked
-/// when it was read). A key that is not set gets its [`placeholder`].
-pub fn sender(config: &Config, secret: Vec<u8>, date: std::time::SystemTime) -> message::Sender {
-    let from = config.digest.from.clone().unwrap_or_else(|| {
-        let address = placeholder::FROM_ADDRESS.parse().expect("the placeholder is an address");
-        // The title as a display name, cleaned as subscribers' names are: a
-        // control character in it made the header unreadable to lettre
-        // (found by fuzzing `newsroom.yaml`).
-        lettre::message::Mailbox::new(crate::subscribers::clean_name(&config.site.title).0, address)
-    });
-    message::Sender {
-        from,
-        reply_to: config.digest.reply_to.clone(),
-        list_id: config.digest.list_id.clone(),
-        unsubscribe_url: config.digest.unsubscribe_url.clone().unwrap_or_else(|| placeholder::UNSUBSCRIBE_URL.into()),
-        unsubscribe_mailto: config.digest.unsubscribe_mailto_uri(),
-        secret,
-        date,
-        subject_prefix: String::new(),
-        dkim: None,
-        return_path: config.delivery.return_path.clone(),
-    }
-}
-
 /// The postal address of the footer.
 fn postal_address(config: &Config) -> &str {
     config.digest.postal_address.as_deref().unwrap_or(placeholder::POSTAL_ADDRESS)
@@ -382,6 +338,7 @@ fn postal_address(config: &Config) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::email::{message, sender, template};
 
     /// Issue 26, point 11: the default preheader said "1 new posts".
     #[test]
@@ -473,14 +430,7 @@ mod tests {
             &DigestInput { edition: Edition::monthly("2026-10".parse().unwrap()), posts: Vec::new() },
         )
         .unwrap();
-        let subscriber = crate::subscribers::Subscriber {
-            id: None,
-            email: "ada@example.org".into(),
-            name: None,
-            status: crate::subscribers::Status::Subscribed,
-            extra: Vec::new(),
-            line: 2,
-        };
-        message::build(&digest, &sender, &subscriber).expect("a message");
+        let reader = crate::subscriber::Person { id: None, address: "ada@example.org", name: None };
+        message::build(&digest, &sender, &reader).expect("a message");
     }
 }

@@ -10,11 +10,11 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
 use super::assemble::{Selection, edition_digest_of};
-use super::message::{self, SecretPolicy, UnsubscribeSecret};
-use super::template::Slot;
 use super::{Edition, GMAIL_CLIP_BYTES};
 use crate::content::Scheduled;
 use crate::diagnostics::{self, Diagnostic};
+use crate::email::message::{self, SecretPolicy, UnsubscribeSecret};
+use crate::email::template::Slot;
 use crate::site::{Input, Site};
 use crate::store::import::ListView;
 
@@ -51,7 +51,7 @@ fn shown_line(line: usize) -> String {
 /// The text part with its personal slots filled for no one in particular:
 /// what `digest.txt` shows when the preview mails nobody.
 fn text_for_nobody(text: &str) -> String {
-    super::template::fill_slots(text, &|slot| {
+    crate::email::template::fill_slots(text, &|slot| {
         match slot {
             Slot::Greeting => "Hello,",
             Slot::Name => "there",
@@ -105,8 +105,8 @@ pub fn preview(
             secret
         }
     };
-    let mut sender = super::sender(&site.config, secret, now.into());
-    sender.dkim = super::dkim::for_site(site)?;
+    let mut sender = crate::email::sender(&site.config, secret, now.into());
+    sender.dkim = crate::email::dkim::for_site(site)?;
 
     report.diagnostics.extend(list.report.diagnostics.iter().cloned());
     let month_dir = out_dir.join(edition.web_path());
@@ -133,11 +133,11 @@ pub fn preview(
             .enumerate()
             .map(|(index, subscriber)| {
                 let index = offset + index;
-                let outgoing = message::build(&digest, &sender, subscriber)?;
+                let outgoing = message::build(&digest, &sender, &subscriber.person())?;
                 let bytes = outgoing.bytes();
                 let path = messages_dir.join(safe_file_name(index + 1, &subscriber.email));
                 fs::write(&path, &bytes).with_context(|| format!("failed to write `{}`", path.display()))?;
-                let first = (index == 0).then(|| message::personal_parts(&digest, &sender, subscriber));
+                let first = (index == 0).then(|| message::personal_parts(&digest, &sender, &subscriber.person()));
                 Ok((outgoing.message_id, bytes.len(), first))
             })
             .collect();

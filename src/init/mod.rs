@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use crate::config::{CONFIG_FILE, ConfigError, ConfigErrors};
-use crate::digest::template::{DEFAULT_DIGEST_MD, DEFAULT_EMAIL_CSS};
+use crate::email::template::{DEFAULT_DIGEST_MD, DEFAULT_EMAIL_CSS};
 
 const CONFIG: &str = include_str!("newsroom.yaml");
 const WELCOME_POST: &str = include_str!("welcome.md");
@@ -37,7 +37,7 @@ pub fn starter_files(title: &str, url: &str, today: DateTime<Utc>) -> Vec<(PathB
         (PathBuf::from("posts/authors.yml"), AUTHORS.to_string()),
         (PathBuf::from("templates/digest.md"), DEFAULT_DIGEST_MD.to_string()),
         (PathBuf::from("templates/email.css"), DEFAULT_EMAIL_CSS.to_string()),
-        (PathBuf::from("templates/confirm.md"), crate::digest::confirm::DEFAULT_CONFIRM_MD.to_string()),
+        (PathBuf::from("templates/confirm.md"), crate::email::confirm::DEFAULT_CONFIRM_MD.to_string()),
         (PathBuf::from("subscribers.csv"), SUBSCRIBERS.to_string()),
         (PathBuf::from(".gitignore"), GITIGNORE.to_string()),
     ]

@@ -25,7 +25,7 @@ use sha2::{Digest as _, Sha256};
 use super::floods::Verdict;
 use super::{App, Token, client, form_fields, html, mask, pages, unavailable};
 use crate::delivery::relay::{Outcome, Relay};
-use crate::digest::confirm::{self, ConfirmTemplate};
+use crate::email::confirm::{self, ConfirmTemplate};
 use crate::store::web::{CONFIRMATION_INTERVAL_SECONDS, issued_before_last_change};
 use crate::store::{SubscriberRecord, SubscriberStatus, WebOutcome, WebRequest};
 use crate::token::{self, Confirmation};
@@ -40,7 +40,7 @@ pub struct SignUpOptions {
     /// Where confirmations are mailed through (`NEWSROOM_SMTP_URL`).
     pub relay: Relay,
     /// Signs confirmations as the digests are signed (`delivery.dkim`).
-    pub dkim: Option<Arc<crate::digest::dkim::Signers>>,
+    pub dkim: Option<Arc<crate::email::dkim::Signers>>,
     /// `serve.signup.confirmations_per_hour` ([`super::floods`]; `None`: the default).
     pub confirmations_per_hour: Option<std::num::NonZeroU32>,
     /// `serve.signup.per_domain_per_hour`.
@@ -147,21 +147,21 @@ pub async fn subscribe(State(app): State<Arc<App>>, request: Request) -> Respons
         return html(StatusCode::OK, pages::check_inbox(masthead));
     }
     let (email, name) = (field("email"), field("name"));
-    let address = match crate::subscribers::normalise_address(email) {
+    let address = match crate::subscriber::normalise_address(email) {
         Ok(address) => address,
         Err(reason) => {
             let shown = format!("That address cannot get mail: {reason}.");
             return html(StatusCode::BAD_REQUEST, pages::subscribe_form(masthead, Some(&shown), email, name));
         }
     };
-    let name = crate::subscribers::clean_name(name).0;
-    if name.as_deref().is_some_and(|name| crate::subscribers::capped_name(name).1) {
+    let name = crate::subscriber::clean_name(name).0;
+    if name.as_deref().is_some_and(|name| crate::subscriber::capped_name(name).1) {
         let shown =
-            format!("That name is too long: it may have at most {} characters.", crate::subscribers::MAX_NAME_CHARS);
+            format!("That name is too long: it may have at most {} characters.", crate::subscriber::MAX_NAME_CHARS);
         let form_name = name.as_deref().unwrap_or_default();
         return html(StatusCode::BAD_REQUEST, pages::subscribe_form(masthead, Some(&shown), email, form_name));
     }
-    let key = crate::subscribers::matching_key(&address);
+    let key = crate::subscriber::matching_key(&address);
     match app.signup_limits.check(&address) {
         Verdict::Refused { limit, per_hour, retry_after } => {
             if app.signup_limits.log_refusal(limit, super::now().timestamp().max(0) as u64) {

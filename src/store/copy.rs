@@ -299,7 +299,7 @@ mod tests {
             let store = place.open();
             assert_eq!(snapshot(&store), before);
             assert_eq!(store.cadence_starts().unwrap(), source.cadence_starts().unwrap());
-            assert!(store.is_forgotten(&crate::subscribers::matching_key("newest@example.org")).unwrap());
+            assert!(store.is_forgotten(&crate::subscriber::matching_key("newest@example.org")).unwrap());
             // A new subscriber gets an id above any the first store gave.
             let (next, _) = store.add("next@example.org", None, false, at(9)).unwrap();
             assert!(next.id > to_postgres.highest_subscriber_id, "id {} given again", next.id);

@@ -44,7 +44,8 @@ use super::subscribers::{
 };
 use super::{Store, SubscriberStatus, timestamp};
 use crate::diagnostics::Diagnostic;
-use crate::subscribers::{self, EXPORT_COLUMNS, Row, SkippedRow, Subscriber, matching_key, shield_cell};
+use crate::subscriber::{Subscriber, matching_key};
+use crate::subscribers::{self, EXPORT_COLUMNS, Row, SkippedRow, shield_cell};
 
 /// Rows merged at a time: one query looks them up and one statement adds
 /// the new ones, instead of three round trips a row (20,000 new rows took

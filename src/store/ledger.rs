@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use super::Store;
 use super::db::{Backend, Db, Param, params};
-use crate::subscribers::matching_key;
+use crate::subscriber::matching_key;
 use anyhow::Result;
 
 /// Where a recipient of a digest stands.
@@ -97,6 +97,13 @@ pub struct Recipient {
     pub state: State,
     pub attempts: u32,
     pub reply: Option<String>,
+}
+
+impl Recipient {
+    /// Who the row's message is for.
+    pub fn person(&self) -> crate::subscriber::Person<'_> {
+        crate::subscriber::Person { id: self.subscriber_id, address: &self.address, name: self.name.as_deref() }
+    }
 }
 
 /// Records the outcome of an attempt.

@@ -18,7 +18,7 @@
 use anyhow::{Context, Result};
 
 use super::db::{Backend, Db, params};
-use crate::subscribers::matching_key;
+use crate::subscriber::matching_key;
 
 /// One migration: its SQL for SQLite and for PostgreSQL, then, where data
 /// must be moved with newsroom's own rules (address matching keys), a step

@@ -18,9 +18,9 @@ use sha2::Sha256;
 use super::db::{Backend, Db, Param, Row, numbered, params, values};
 use super::{Store, timestamp};
 use crate::error::UsageError;
-use crate::subscribers::matching_key;
+use crate::subscriber::matching_key;
 
-pub use crate::subscribers::Status as SubscriberStatus;
+pub use crate::subscriber::Status as SubscriberStatus;
 
 /// How a subscriber came to the list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::db::{Backend, Db, params};
 use super::subscribers::{COLUMNS, SubscriberRecord as Record, by_key, record, set_status};
 use super::{Channel, Event, EventKind, Store, SubscriberRecord, SubscriberStatus, timestamp};
-use crate::subscribers::matching_key;
+use crate::subscriber::matching_key;
 
 /// At most one confirmation message per address in this many seconds.
 pub const CONFIRMATION_INTERVAL_SECONDS: i64 = 60 * 60;

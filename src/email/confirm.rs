@@ -22,7 +22,7 @@ use lettre::{Address, Message};
 use pulldown_cmark::{Event, Tag, TagEnd};
 use sha2::{Digest as _, Sha256};
 
-use super::email::{Button, Notice, notice_page};
+use super::layout::{Button, Notice, notice_page};
 use super::message::OutgoingMessage;
 use super::template::{DEFAULT_EMAIL_CSS, check_placeholders, fill_globals, parse_head, read_template};
 use crate::config::{Config, ConfigError};

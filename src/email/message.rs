@@ -14,9 +14,9 @@ use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use sha2::{Digest as _, Sha256};
 
-use super::Digest;
+use super::mime::Skeletons;
 use super::template::{Slot, fill_slots};
-use crate::subscribers::Subscriber;
+use crate::subscriber::Person;
 use crate::urls;
 
 /// The environment variable holding the HMAC key of unsubscribe tokens.
@@ -112,6 +112,22 @@ impl UnsubscribeSecret {
     }
 }
 
+/// What a message is built from: a body rendered once for everyone, with
+/// slots for each reader's parts. The digest (`crate::digest::Digest`) is
+/// one; `email` knows nothing else of it.
+pub trait Rendered {
+    /// The id naming the message's edition: the Message-IDs' prefix.
+    fn id(&self) -> &str;
+    /// What the VERP token names of it ([`crate::token::sign_return_path`]).
+    fn token_period(&self) -> String;
+    /// Subject, HTML and text, with slots.
+    fn subject(&self) -> &str;
+    fn html(&self) -> &str;
+    fn text(&self) -> &str;
+    /// The HTML and text prepared for per-reader encoding.
+    fn skeletons(&self) -> &Skeletons;
+}
+
 /// Sender settings shared by every message of a run.
 #[derive(Debug, Clone)]
 pub struct Sender {
@@ -136,7 +152,7 @@ impl Sender {
     /// The envelope sender of `subscriber`'s message of `digest`: the
     /// VERP address naming both, signed ([`crate::token::sign_return_path`]),
     /// when `delivery.return_path` is set; the From address otherwise.
-    pub fn envelope_sender(&self, digest: &Digest, subscriber: &Subscriber) -> anyhow::Result<lettre::Address> {
+    pub fn envelope_sender(&self, digest: &dyn Rendered, subscriber: &Person) -> anyhow::Result<lettre::Address> {
         let Some(pattern) = &self.return_path else {
             return Ok(self.from.email.clone());
         };
@@ -144,7 +160,7 @@ impl Sender {
             &self.secret,
             &self.list_id,
             subscriber.id.unwrap_or(0),
-            &digest.edition.token_period(),
+            &digest.token_period(),
         );
         let address = pattern.replace("{token}", &token);
         address.parse().map_err(|e| anyhow::anyhow!("delivery.return_path `{address}` is not an address: {e}"))
@@ -198,11 +214,11 @@ pub fn unsubscribe_token(secret: &[u8], address: &str) -> String {
 /// token of the store's subscriber id ([`crate::token`]), which `serve`
 /// verifies without the address. A subscriber not in the store (a
 /// `--test-to` address) gets the token of id 0, which names nobody.
-pub fn unsubscribe_url(pattern: &str, sender: &Sender, subscriber: &Subscriber) -> String {
+pub fn unsubscribe_url(pattern: &str, sender: &Sender, subscriber: &Person) -> String {
     if pattern.contains("{email}") {
         return pattern
-            .replace("{email}", &urls::encode_query_value(&subscriber.email))
-            .replace("{token}", &unsubscribe_token(&sender.secret, &subscriber.email));
+            .replace("{email}", &urls::encode_query_value(subscriber.address))
+            .replace("{token}", &unsubscribe_token(&sender.secret, subscriber.address));
     }
     pattern.replace("{token}", &crate::token::sign(&sender.secret, &sender.list_id, subscriber.id.unwrap_or(0)))
 }
@@ -217,57 +233,59 @@ fn address_hash(digest_id: &str, address: &str) -> String {
 }
 
 /// The deterministic Message-ID of the digest for one address.
-pub fn message_id(digest: &Digest, list_id: &str, address: &str) -> String {
-    format!("<{}.{}@{}>", digest.id, address_hash(&digest.id, address), list_id)
+pub fn message_id(digest: &dyn Rendered, list_id: &str, address: &str) -> String {
+    format!("<{}.{}@{}>", digest.id(), address_hash(digest.id(), address), list_id)
 }
 
 /// The value of a personal slot for one subscriber (unescaped).
-fn slot_value(subscriber: &Subscriber, unsubscribe: &str, slot: Slot) -> String {
-    let name = subscriber.name.as_deref().unwrap_or("");
+fn slot_value(subscriber: &Person, unsubscribe: &str, slot: Slot) -> String {
+    let name = subscriber.name.unwrap_or("");
     match slot {
         Slot::Greeting if name.is_empty() => "Hello,".to_string(),
         Slot::Greeting => format!("Hi {name},"),
         Slot::Name if name.is_empty() => "there".to_string(),
         Slot::Name => name.to_string(),
-        Slot::Email => subscriber.email.clone(),
+        Slot::Email => subscriber.address.to_string(),
         Slot::UnsubscribeUrl => unsubscribe.to_string(),
     }
 }
 
 /// The HTML and text one subscriber's message carries, before MIME encoding
 /// (what `preview` writes as `index.html` and `digest.txt`).
-pub fn personal_parts(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> (String, String) {
+pub fn personal_parts(digest: &dyn Rendered, sender: &Sender, subscriber: &Person) -> (String, String) {
     let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, sender, subscriber);
     let raw_value = |slot: Slot| slot_value(subscriber, &unsubscribe, slot);
-    (fill_slots(&digest.html, &|slot| escape_html(&raw_value(slot))), fill_slots(&digest.text, &raw_value))
+    (fill_slots(digest.html(), &|slot| escape_html(&raw_value(slot))), fill_slots(digest.text(), &raw_value))
 }
 
 /// Builds the message for one subscriber.
 ///
-/// The parts are encoded from the digest's skeletons ([`Digest::skeletons`]):
+/// The parts are encoded from the digest's skeletons ([`Rendered::skeletons`]):
 /// only lines with a slot are encoded per message. Where a skeleton cannot
 /// be sure of giving lettre's bytes it declines, and the filled text goes
 /// through the same encoder as a whole.
-pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyhow::Result<OutgoingMessage> {
-    let address: lettre::Address =
-        subscriber.email.parse().map_err(|e| anyhow::anyhow!("`{}` is not a valid address: {e}", subscriber.email))?;
+pub fn build(digest: &dyn Rendered, sender: &Sender, subscriber: &Person) -> anyhow::Result<OutgoingMessage> {
+    let address: lettre::Address = subscriber
+        .address
+        .parse()
+        .map_err(|e| anyhow::anyhow!("`{}` is not a valid address: {e}", subscriber.address))?;
     let unsubscribe = unsubscribe_url(&sender.unsubscribe_url, sender, subscriber);
     // A name stored before names were capped still gets a `To:` line a
     // relay takes (RFC 5322: at most 998 octets).
-    let name = crate::subscribers::capped_name(subscriber.name.as_deref().unwrap_or("")).0;
+    let name = crate::subscriber::capped_name(subscriber.name.unwrap_or("")).0;
     let raw_value = |slot: Slot| slot_value(subscriber, &unsubscribe, slot);
     let html_value = |slot: Slot| escape_html(&raw_value(slot));
     let skeletons = digest.skeletons();
     let text_body = skeletons
         .text
         .body(&raw_value)
-        .unwrap_or_else(|| super::mime::text_body(&fill_slots(&digest.text, &raw_value)));
+        .unwrap_or_else(|| super::mime::text_body(&fill_slots(digest.text(), &raw_value)));
     let html_body = skeletons
         .html
         .body(&html_value)
-        .unwrap_or_else(|| super::mime::text_body(&fill_slots(&digest.html, &html_value)));
-    let subject = single_line(&format!("{}{}", sender.subject_prefix, fill_slots(&digest.subject, &raw_value)));
-    let message_id = message_id(digest, &sender.list_id, &subscriber.email);
+        .unwrap_or_else(|| super::mime::text_body(&fill_slots(digest.html(), &html_value)));
+    let subject = single_line(&format!("{}{}", sender.subject_prefix, fill_slots(digest.subject(), &raw_value)));
+    let message_id = message_id(digest, &sender.list_id, subscriber.address);
 
     let mut list_unsubscribe = format!("<{unsubscribe}>");
     if let Some(mailto) = &sender.unsubscribe_mailto {
@@ -303,7 +321,8 @@ pub fn build(digest: &Digest, sender: &Sender, subscriber: &Subscriber) -> anyho
         .singlepart(SinglePart::plain(text_body))
         .singlepart(SinglePart::html(html_body));
     let message = builder.multipart(body)?;
-    OutgoingMessage { to: subscriber.email.clone(), message_id, message, signed: None }.sign(sender.dkim.as_deref())
+    OutgoingMessage { to: subscriber.address.to_string(), message_id, message, signed: None }
+        .sign(sender.dkim.as_deref())
 }
 
 /// Control characters (CR, LF, tabs) become spaces: a subject is one line.
@@ -412,15 +431,8 @@ mod tests {
         }
     }
 
-    fn subscriber(id: Option<i64>) -> Subscriber {
-        Subscriber {
-            id,
-            email: "a+b@x.org".into(),
-            name: None,
-            status: crate::subscribers::Status::Subscribed,
-            extra: Vec::new(),
-            line: 2,
-        }
+    fn subscriber(id: Option<i64>) -> Person<'static> {
+        Person { id, address: "a+b@x.org", name: None }
     }
 
     #[test]

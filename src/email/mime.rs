@@ -377,7 +377,7 @@ mod tests {
             Slot::Email => values[2].clone(),
             Slot::UnsubscribeUrl => values[3].clone(),
         };
-        let filled = crate::digest::template::fill_slots(template, &value);
+        let filled = crate::email::template::fill_slots(template, &value);
         let theirs = Body::new(filled.clone());
         if let Some(ours) = PartSkeleton::new(template).body(&value) {
             assert_eq!(ours.encoding(), theirs.encoding(), "encoding of {filled:?}");
@@ -408,7 +408,7 @@ mod tests {
             let values =
                 [format!("Hi {name},"), name.clone(), "a+b@example.org".into(), "https://x.org/u?e=a%2Bb".into()];
             skeleton_same_as_lettre(&digest.text, &values);
-            let escaped = values.clone().map(|v| crate::digest::message::escape_html(&v));
+            let escaped = values.clone().map(|v| crate::email::message::escape_html(&v));
             skeleton_same_as_lettre(&digest.html, &escaped);
         }
     }
