@@ -14,8 +14,8 @@ use newsroom::email::message::{SECRET_FOR_INBOUND, SecretPolicy, UnsubscribeSecr
 use newsroom::inbound::mailbox::{self, Body, Incoming, OVERSIZED_FOLDER, UNRECOGNISED_FOLDER};
 use newsroom::inbound::{self, Intake, MAX_MESSAGE_BYTES, Outcome};
 use newsroom::site::Site;
-use newsroom::store::Store;
 use newsroom::store::inbound::Applied;
+use newsroom::store::{Session, Store};
 
 /// sysexits.h's EX_TEMPFAIL: an MTA keeps the message and tries again.
 const EX_TEMPFAIL: u8 = 75;
@@ -28,8 +28,8 @@ pub fn run(out: &mut Out, site: &Site, args: InboundArgs, now: DateTime<Utc>) ->
     let secret = UnsubscribeSecret::from_env(SecretPolicy::Required(SECRET_FOR_INBOUND))?.into_bytes();
     let intake = Intake::new(&site.config, secret);
     let from_stdin = args.stdin.is_some();
-    let (store, _) = match Store::for_site(site) {
-        Ok(store) => store,
+    let session = match Session::open(site) {
+        Ok(session) => session,
         Err(error) if from_stdin => {
             eprintln!("error: {error:#}\nthe message was not recorded; the MTA keeps it and tries again");
             return Ok(ExitCode::from(EX_TEMPFAIL));
@@ -61,17 +61,17 @@ pub fn run(out: &mut Out, site: &Site, args: InboundArgs, now: DateTime<Utc>) ->
     let mut read = 0;
     // The site's subscriber file, merged the first time a message names an
     // address the store does not hold ([`inbound::handle_merging`]).
-    let list = site.subscriber_list();
-    let mut merged = None;
-    let mut merge = |store: &Store| -> Result<bool> {
-        match &list {
-            Some(list) if merged.is_none() => {
-                let report = store.import(list, site.config.digest.subscribers_path(), false, now)?;
+    let mut merged = false;
+    let mut merge = |_: &Store| -> Result<bool> {
+        if std::mem::replace(&mut merged, true) {
+            return Ok(false);
+        }
+        match session.merge_list(now)? {
+            Some(report) => {
                 super::print_merge_problems(&report)?;
-                merged = Some(report);
                 Ok(true)
             }
-            _ => Ok(false),
+            None => Ok(false),
         }
     };
     for incoming in messages {
@@ -112,7 +112,7 @@ pub fn run(out: &mut Out, site: &Site, args: InboundArgs, now: DateTime<Utc>) ->
                 continue;
             }
         };
-        let outcome = match inbound::handle_merging(&store, &intake, raw, now, &mut merge) {
+        let outcome = match inbound::handle_merging(session.store(), &intake, raw, now, &mut merge) {
             Ok(outcome) => outcome,
             Err(error) if from_stdin => {
                 eprintln!(

@@ -12,7 +12,7 @@ use crate::cli::PreviewArgs;
 use newsroom::digest::assemble::Selection;
 use newsroom::digest::preview;
 use newsroom::site::{Input, Site};
-use newsroom::store::Store;
+use newsroom::store::Session;
 
 /// Writes the preview, then says what it wrote and every problem.
 pub fn run(out: &mut Out, site: &Site, args: PreviewArgs, now: DateTime<Utc>) -> Result<ExitCode> {
@@ -23,15 +23,12 @@ pub fn run(out: &mut Out, site: &Site, args: PreviewArgs, now: DateTime<Utc>) ->
     }
     // The store as a send will find it; without one yet, one in memory, so
     // that a preview creates nothing.
-    let store = match Store::existing(site)? {
-        Some(store) => store,
-        None => Store::open_scratch()?,
-    };
-    let list = site.subscriber_list();
-    let view = store.view_merged(list.as_deref().map(|path| (path, site.config.digest.subscribers_path())), now)?;
+    let session = Session::open_to_read(site)?;
+    let store = session.store();
+    let view = session.view_list(now)?;
     // What a send would carry now: a digest being sent, the posts its
     // first send recorded; one not sent yet, those its cadence passed over too.
-    let report = preview::preview(site, &edition, &dir, now, &view, &Selection::of_store(&store, &edition)?)?;
+    let report = preview::preview(site, &edition, &dir, now, &view, &Selection::of_store(store, &edition)?)?;
     let mut stderr = std::io::stderr().lock();
     for diagnostic in &report.diagnostics {
         writeln!(stderr, "{diagnostic}")?;

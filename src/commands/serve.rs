@@ -15,7 +15,7 @@ use newsroom::email::message::{SECRET_FOR_SERVING, SecretPolicy, UnsubscribeSecr
 use newsroom::error::UsageError;
 use newsroom::serve::{ClientRule, Options, PreviewOptions, SignUpOptions, parse_network, serve};
 use newsroom::site::Site;
-use newsroom::store::Store;
+use newsroom::store::Session;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_REQUESTS_PER_SECOND: u32 = 50;
@@ -51,7 +51,9 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
         );
     }
     // The writer replays the unsubscribe journal once the store answers.
-    let (store, notices) = Store::for_site_as_is(site)?;
+    let session = Session::open_as_is(site)?;
+    let notices = session.notices.clone();
+    let store = session.into_store();
     for notice in notices {
         eprintln!("note: {notice}");
     }

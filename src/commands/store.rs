@@ -10,7 +10,7 @@ use super::Out;
 use crate::cli::StoreCommand;
 use newsroom::error::UsageError;
 use newsroom::site::{Site, StoreLocation, postgres_url};
-use newsroom::store::{Store, copy};
+use newsroom::store::{Session, Store, copy};
 
 pub fn run(out: &mut Out, site: &Site, command: StoreCommand) -> Result<ExitCode> {
     match command {
@@ -43,8 +43,8 @@ fn migrate(out: &mut Out, site: &Site, check: bool) -> Result<ExitCode> {
             }
         });
     }
-    let (_store, notices) = Store::for_site(site)?;
-    for notice in notices {
+    let session = Session::open(site)?;
+    for notice in session.notices {
         eprintln!("note: {notice}");
     }
     match before {

@@ -13,7 +13,7 @@ use newsroom::error::UsageError;
 use newsroom::site::Site;
 use newsroom::store::import::Sample;
 use newsroom::store::subscribers::Added;
-use newsroom::store::{EventKind, Store, SubscriberStatus};
+use newsroom::store::{EventKind, Session, Store, SubscriberStatus};
 use newsroom::subscriber::{matching_key, normalise_address};
 use newsroom::subscribers::{Row, shield_cell};
 
@@ -23,8 +23,6 @@ const SHOWN: usize = 20;
 pub fn run(out: &mut Out, site: &Site, command: SubscribersCommand, now: DateTime<Utc>) -> Result<ExitCode> {
     // The site's list, merged first as `send` would: what these commands
     // see and change is the list the next send mails.
-    let list = site.subscriber_list();
-    let shown = site.config.digest.subscribers_path();
     let reading = matches!(
         command,
         SubscribersCommand::List { .. } | SubscribersCommand::Show { .. } | SubscribersCommand::Export { .. }
@@ -32,32 +30,29 @@ pub fn run(out: &mut Out, site: &Site, command: SubscribersCommand, now: DateTim
     if reading {
         // Nothing is written: the merge is rolled back, and a site with no
         // store yet gets none.
-        let store = match Store::existing(site)? {
-            Some(store) => store,
-            None => Store::open_scratch()?,
-        };
-        return store.with_merged(list.as_deref().map(|list| (list, shown)), now, |store, merged| {
+        let session = Session::open_to_read(site)?;
+        return session.with_list_merged(now, |store, merged| {
             print_merge_problems(&merged)?;
             read(out, site, store, command)
         });
     }
-    let (store, notices) = Store::for_site(site)?;
+    let session = Session::open(site)?;
     let mut stderr = std::io::stderr().lock();
-    for notice in notices {
+    for notice in &session.notices {
         writeln!(stderr, "note: {notice}")?;
     }
     // Not before importing that same file, nor before a dry run (which
     // changes nothing).
-    let skip = matches!(&command, SubscribersCommand::Import { file, dry_run } if *dry_run || Some(site.root.join(file)) == list);
-    if let Some(list) = list.filter(|_| !skip) {
-        let merged = store.import(&list, shown, false, now)?;
+    let list = session.list();
+    let skip = matches!(&command, SubscribersCommand::Import { file, dry_run } if *dry_run || list.as_ref().is_some_and(|(list, _)| site.root.join(file) == *list));
+    if !skip && let Some(merged) = session.merge_list(now)? {
         print_merge_problems(&merged)?;
         if let Some(changes) = merged.changes() {
-            writeln!(stderr, "note: {} merged first: {changes}", shown.display())?;
+            writeln!(stderr, "note: {} merged first: {changes}", site.config.digest.subscribers_path().display())?;
         }
     }
     drop(stderr);
-    change(out, site, &store, command, now)
+    change(out, site, session.store(), command, now)
 }
 
 /// `list`, `show`, `export`.

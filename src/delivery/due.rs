@@ -39,7 +39,7 @@ use crate::content::{self, Post};
 use crate::digest::assemble::post_edition;
 use crate::edition::{Cadence, Edition};
 use crate::site::Site;
-use crate::store::{FrozenDigest, Store};
+use crate::store::{FrozenDigest, Session, Store};
 
 /// What `--due` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +163,7 @@ pub fn per_post_due(
 /// an edition of it to send: the first day of that edition's period.
 pub fn begin(site: &Site, due: &Due, now: DateTime<Utc>) -> Result<()> {
     let Some(since) = due.begins else { return Ok(()) };
-    let (store, _notices) = Store::for_site(site)?;
-    store.begin_cadence(due.cadence.as_str(), since, now)?;
+    let session = Session::open(site)?;
+    session.store().begin_cadence(due.cadence.as_str(), since, now)?;
     Ok(())
 }

@@ -39,7 +39,7 @@ use crate::edition::SendAt;
 use crate::email::message::{SECRET_FOR_SENDING, SecretPolicy, UnsubscribeSecret};
 use crate::error::UsageError;
 use crate::site::{Input, Site};
-use crate::store::Store;
+use crate::store::Session;
 use crate::store::db::Backend;
 use crate::store::import::ImportReport;
 use crate::store::ledger::{Claimant, Freezing, Recipient, State};
@@ -418,7 +418,9 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     if let Some(address) = &options.test_to {
         return send_test(site, options, address, secret, relay, now);
     }
-    let (mut ledger, notices) = Store::for_site(site)?;
+    let mut session = Session::open(site)?;
+    let notices = std::mem::take(&mut session.notices);
+    let ledger = session.store();
     let digest_id = options.edition.id();
     // SQLite: one sender at a time, by a lock file beside the store.
     // PostgreSQL: any number, on any machines, sharing rows by claims.
@@ -429,7 +431,7 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     // A digest already frozen carries the posts its first send carried;
     // one not sent yet, those its cadence passed over too.
     let frozen = ledger.frozen_digest(&digest_id)?;
-    let assembled = edition_digest_of(site, &options.edition, now, &Selection::of_store(&ledger, &options.edition)?)?;
+    let assembled = edition_digest_of(site, &options.edition, now, &Selection::of_store(ledger, &options.edition)?)?;
     if frozen.is_none() && !options.unfinished {
         refuse_unfinished(&options.edition, send_at, now, Some(&assembled.scheduled))?;
     }
@@ -458,11 +460,11 @@ pub fn send(site: &Site, options: &SendOptions, now: DateTime<Utc>) -> Result<Se
     sender.dkim = crate::email::dkim::for_site(site)?;
     // The list merged first, every run: an opt-out it gained stops the
     // messages not sent yet.
-    if let Some(list) = site.subscriber_list() {
-        let merged = ledger.import(&list, site.config.digest.subscribers_path(), false, now)?;
+    if let Some(merged) = session.merge_list(now)? {
         report.diagnostics.extend(merged.diagnostics.iter().cloned());
         report.merged = Some(merged);
     }
+    let mut ledger = session.into_store();
     // A list frozen empty would stay empty: refuse, and freeze nothing (the
     // transaction that would have frozen it is not committed).
     let freezing = Freezing {

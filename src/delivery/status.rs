@@ -10,7 +10,7 @@ use crate::error::UsageError;
 use crate::site::Site;
 use crate::store::ledger::State;
 use crate::store::subscribers::Unsubscribed;
-use crate::store::{Channel, Store, SubscriberRecord};
+use crate::store::{Channel, Session, SubscriberRecord};
 
 /// How many of the most common failure replies a summary names.
 pub const COMMON_FAILURES: usize = 10;
@@ -78,9 +78,11 @@ pub struct StatusRow {
 /// missing store is reported as nothing sent, not created.
 pub fn status(site: &Site, edition: &Edition, list: Option<State>) -> Result<StatusReport> {
     let mut report = StatusReport { digest_id: edition.id(), ..Default::default() };
-    let Some(ledger) = Store::existing(site)? else {
+    let session = Session::open_to_read(site)?;
+    if session.is_scratch() {
         return Ok(report);
-    };
+    }
+    let ledger = session.store();
     (report.unverified_total, report.unverified) = ledger.unverified_inbound(UNVERIFIED_LISTED)?;
     let Some(frozen) = ledger.frozen_digest(&report.digest_id)? else {
         return Ok(report);
@@ -135,12 +137,10 @@ pub struct UnsubscribeReport {
 /// (it may come with a list later), and the result says so.
 pub fn unsubscribe(site: &Site, address: &str, now: DateTime<Utc>) -> Result<UnsubscribeReport> {
     let address = crate::subscriber::normalise_address(address).map_err(UsageError::Argument)?;
-    let (store, _) = Store::for_site(site)?;
+    let session = Session::open(site)?;
     // The list first, so an address on it is found as it is written there.
-    let merged = match site.subscriber_list() {
-        Some(list) => Some(store.import(&list, site.config.digest.subscribers_path(), false, now)?),
-        None => None,
-    };
+    let merged = session.merge_list(now)?;
+    let store = session.store();
     let outcome = store.unsubscribe(&address, Channel::Cli, None, now)?;
     let subscriber = store.subscriber(&address)?;
     Ok(UnsubscribeReport { address, outcome, subscriber, merged })

@@ -6,7 +6,7 @@
 //! line a request, synced to disk before the reader is answered, and
 //! written into the store as soon as it answers again — by serve's writer,
 //! and by every command that opens the site's store
-//! ([`Store::for_site`]), so a send never mails a reader whose opt-out
+//! ([`super::Session::open`]), so a send never mails a reader whose opt-out
 //! sits here.
 //!
 //! Only what a verified token names is kept: a subscriber id, the channel

@@ -7,7 +7,8 @@
 //! Everything that changes who gets the digest writes here: the CSV when it
 //! is merged ([`import`]), the command line, and later the web and returned
 //! mail; every command that mails or reports reads here. An opt-out in the
-//! store is never undone by a CSV row.
+//! store is never undone by a CSV row. A command opens the store, and
+//! merges the site's subscriber file into it, one way: [`Session`].
 //!
 //! The schema moves by numbered migrations ([`migrations`]); a ledger file
 //! written before the store (`.newsroom/ledger.sqlite`) is one at version 1
@@ -22,6 +23,7 @@ pub mod journal;
 pub mod ledger;
 mod migrations;
 mod seen;
+mod session;
 pub mod subscribers;
 #[doc(hidden)]
 pub mod testing;
@@ -36,6 +38,7 @@ use rusqlite::Connection;
 
 use crate::site::{Site, StoreLocation};
 pub use ledger::{Freezing, FrozenDigest, State};
+pub use session::Session;
 pub use subscribers::{Added, Channel, Event, EventKind, Source, SubscriberRecord, SubscriberStatus, Unsubscribed};
 pub use web::{WebOutcome, WebRequest};
 
@@ -267,7 +270,7 @@ impl Store {
     /// is taken over when the store does not exist yet: checkpointed and
     /// renamed to the store's name, then migrated. What was done is
     /// returned for the command to say.
-    pub fn for_site(site: &Site) -> Result<(Store, Vec<String>)> {
+    fn for_site(site: &Site) -> Result<(Store, Vec<String>)> {
         let (store, mut notices) = Store::for_site_as_is(site)?;
         let journal = journal::Journal::of_site(site);
         if journal.is_pending() {
@@ -282,7 +285,7 @@ impl Store {
 
     /// [`Store::for_site`] without replaying the unsubscribe journal: for
     /// `serve`, whose writer replays it as soon as the store answers.
-    pub fn for_site_as_is(site: &Site) -> Result<(Store, Vec<String>)> {
+    fn for_site_as_is(site: &Site) -> Result<(Store, Vec<String>)> {
         let path = match site.store_location() {
             StoreLocation::File(path) => path,
             StoreLocation::Postgres(url) => return Ok((Store::open_postgres(&url)?, Vec::new())),
@@ -324,13 +327,13 @@ impl Store {
 
     /// The site's store if it exists, without creating it (a preview or a
     /// status before anything was sent).
-    pub fn existing(site: &Site) -> Result<Option<Store>> {
+    fn existing(site: &Site) -> Result<Option<(Store, Vec<String>)>> {
         let exists = match site.store_location() {
             StoreLocation::File(path) => path.exists(),
             StoreLocation::Postgres(_) => true,
         };
         if exists || Store::ledger_to_take_over(site).is_some() {
-            return Store::for_site(site).map(|(store, _)| Some(store));
+            return Store::for_site(site).map(Some);
         }
         Ok(None)
     }
