@@ -66,6 +66,10 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 address=$(grep -o 'http://[0-9.:]*' "$WORK/serve.out")
+# Serve's resident memory once it answers, before any load (VmRSS of the
+# process GNU time runs): what the binary and its start-up cost alone.
+serve_pid=$(pgrep -P "$SERVE_PID" | head -1)
+started_rss=$(awk '/^VmRSS:/ { printf "%.1f MB", $2 / 1024 }' "/proc/$serve_pid/status")
 
 echo
 echo "N=$N, $CONCURRENCY connections, store: $STORE, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)"
@@ -101,4 +105,4 @@ pkill -TERM -P "$SERVE_PID"
 wait "$SERVE_PID" || true
 SERVE_PID=""
 echo
-echo "serve's peak RSS: $(awk '{ printf "%.1f MB", $1 / 1024 }' "$WORK/time.txt"); after the run the store holds $N unsubscribes and $N one-click events, and the scanner storm changed nothing"
+echo "serve's RSS when it started answering: $started_rss; peak RSS: $(awk '{ printf "%.1f MB", $1 / 1024 }' "$WORK/time.txt"); after the run the store holds $N unsubscribes and $N one-click events, and the scanner storm changed nothing"
