@@ -7,6 +7,11 @@
 //! once, each as `newsroom.yaml:line:col`, so fixing a configuration takes
 //! one round trip: each top-level section is read on its own, and the values
 //! serde accepts are then checked (URLs, addresses) where they are written.
+//!
+//! Longer than the house's ~600 lines on purpose: it is the schema of one
+//! file, each section's struct beside its defaults and its checks, so that
+//! a key is read, defaulted and validated in one place; a section with
+//! logic of its own has its own file (`editions`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

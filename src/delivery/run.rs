@@ -11,6 +11,11 @@
 //! DATA). The message and its final `.` go out only after both; a
 //! transaction the worker backs out of ends with its connection, before
 //! the final `.`, and a relay delivers nothing of it (RFC 5321, 3.8).
+//!
+//! Longer than the house's ~600 lines on purpose: the workers, their
+//! backoff and the ledger marks around each SMTP transaction are one
+//! protocol whose ordering is the exactly-once guarantee; split, the
+//! order of a mark and a DATA would be spread over files.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -28,6 +28,10 @@
 //! it twice, and nobody is removed before the whole file has been read.
 //! A dry run and the merged views (`preview`, `subscribers list`) stay one
 //! transaction, rolled back.
+//!
+//! Longer than the house's ~600 lines on purpose: the merge's batches,
+//! its rules and the rolled-back views share one transaction discipline,
+//! which is what makes a second run finish the first one's work.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};

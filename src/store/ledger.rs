@@ -7,6 +7,10 @@
 //! any instant leaves every row in a state the next run can act on: `sent`
 //! rows are skipped, `sending` rows are reported as ambiguous (the relay may
 //! have the message) instead of being sent twice.
+//!
+//! Longer than the house's ~600 lines on purpose: the freeze, the claims,
+//! the leases and the recovery rules are the states of one table; the
+//! exactly-once argument needs them side by side.
 
 use std::collections::HashMap;
 
