@@ -112,6 +112,7 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
         let loaded = content::load(site)?;
         diagnostics.extend(loaded.diagnostics);
         diagnostics.extend(crate::digest::assemble::left_out_of_sent_digests_of(site, &loaded.posts));
+        diagnostics.extend(unused_topics(site, &loaded.posts));
         report.posts = loaded.posts.len();
         report.scheduled = Scheduled::of(&loaded.posts, now);
         let checked: Vec<&Post> = loaded.posts.iter().filter(|p| !p.draft).collect();
@@ -145,6 +146,35 @@ pub fn check(site: &Site, now: DateTime<Utc>) -> Result<CheckReport> {
     report.diagnostics = diagnostics;
     report.dkim_records = dkim_records;
     Ok(report)
+}
+
+/// A warning for each topic none of whose tags a listed post carries: a
+/// reader who chose it would get nothing (often a tag spelt differently
+/// in the posts).
+fn unused_topics(site: &Site, posts: &[Post]) -> Vec<Diagnostic> {
+    let used: std::collections::HashSet<&str> = posts
+        .iter()
+        .filter(|post| !post.draft)
+        .flat_map(|post| post.tags.iter().map(|tag| tag.slug.as_str()))
+        .collect();
+    site.config
+        .topics
+        .topics
+        .iter()
+        .filter(|topic| !topic.tags.iter().any(|tag| used.contains(tag.as_str())))
+        .map(|topic| {
+            let at = site.config.error_at("topics", &topic.key, String::new());
+            Diagnostic::warning(
+                &at.path,
+                (at.line, at.column),
+                format!(
+                    "topics.{}: no post has any of its tags ({}): a reader who chooses it gets nothing",
+                    topic.key,
+                    topic.tags.join(", ")
+                ),
+            )
+        })
+        .collect()
 }
 
 /// A template error as a diagnostic: at its place when it has one.

@@ -38,8 +38,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let sender = sender(&CONFIG);
     for subscriber in list.active().take(8) {
-        let message = message::build(&DIGEST, &sender, &subscriber.person()).expect("a message for every accepted subscriber");
-        check_page_html("message html", &message::personal_parts(&DIGEST, &sender, &subscriber.person()).0);
+        let message = message::build(&*DIGEST, &sender, &subscriber.person()).expect("a message for every accepted subscriber");
+        check_page_html("message html", &message::personal_parts(&*DIGEST, &sender, &subscriber.person()).0);
         check_head(&message.bytes(), &sender, &subscriber.email);
     }
     let store = Store::open_in_memory().expect("an empty store");

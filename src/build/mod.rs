@@ -365,7 +365,8 @@ fn render_again(context: &MonthContext, post: &Post) -> RenderedPost {
 
 /// The feed sets and the feeds page that lists them.
 struct FeedOutput {
-    /// The main set (folder `""`) and one per tag (`tags/<slug>`), serialised.
+    /// The main set (folder `""`), one per topic (`topics/<key>`) and one
+    /// per tag (`tags/<slug>`), serialised.
     sets: Vec<(String, feed::FeedFiles)>,
     /// `feeds/index.html`.
     page_html: String,
@@ -400,15 +401,43 @@ fn feed_sets(site: &Site, entries: &[Entry], now: DateTime<Utc>) -> Result<FeedO
             (slug, label, FeedSpec::new(config, title, tag_url.clone(), format!("{tag_url}/"), tagged, fallback))
         })
         .collect();
-    let listed: Vec<feed::page::TagFeeds> =
-        tags.iter().map(|(slug, label, spec)| feed::page::TagFeeds { slug, label, spec }).collect();
-    let page_html = feed::page::feeds_page(config, &main, &listed).into_string();
+    // A topic's feed set: the posts with any of its tags, at
+    // `topics/<key>/`. Written whatever `feeds.tags` says: topics are
+    // what the owner chose to offer.
+    let topics: Vec<(&str, &str, FeedSpec)> = config
+        .topics
+        .topics
+        .iter()
+        .map(|topic| {
+            let claimed: Vec<Entry> = entries
+                .iter()
+                .filter(|entry| entry.post.tags.iter().any(|tag| topic.claims(&tag.slug)))
+                .copied()
+                .collect();
+            let title = format!("{} — {}", config.site.title, topic.title);
+            let base = format!("{blog_url}topics/{}/", urls::encode_path(&topic.key));
+            (
+                topic.key.as_str(),
+                topic.title.as_str(),
+                FeedSpec::new(config, title, blog_url.clone(), base, claimed, fallback),
+            )
+        })
+        .collect();
+    let listed_tags = listed_sets(&tags);
+    let listed_topics = listed_sets(&topics);
+    let page_html = feed::page::feeds_page(config, &main, &listed_topics, &listed_tags).into_string();
     let specs: Vec<(String, &FeedSpec)> = std::iter::once((String::new(), &main))
+        .chain(topics.iter().map(|(key, _, spec)| (format!("topics/{key}"), spec)))
         .chain(tags.iter().map(|(slug, _, spec)| (format!("tags/{slug}"), spec)))
         .collect();
     let sets =
         specs.into_par_iter().map(|(folder, spec)| Ok((folder, feed::write_all(spec)?))).collect::<Result<_>>()?;
     Ok(FeedOutput { sets, page_html })
+}
+
+/// Feed sets as the feeds page lists them.
+fn listed_sets<'a>(sets: &'a [(&'a str, &'a str, FeedSpec<'a>)]) -> Vec<feed::page::TagFeeds<'a>> {
+    sets.iter().map(|(slug, label, spec)| feed::page::TagFeeds { slug, label, spec }).collect()
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {

@@ -21,8 +21,10 @@ use serde::Deserialize;
 
 pub use crate::error::{ConfigError, ConfigErrors};
 mod editions;
+mod topics;
 
 pub use editions::{CatchUp, EditionsConfig, PerPostContent};
+pub use topics::{Topic, Topics, Untagged};
 
 use crate::limits::MAX_CONFIG_BYTES;
 use crate::yaml;
@@ -49,6 +51,8 @@ pub struct Config {
     pub serve: ServeConfig,
     /// `newsroom inbound`.
     pub inbound: InboundConfig,
+    /// What readers can choose the digest to be about ([`topics`]).
+    pub topics: Topics,
     /// The text it was read from, to place problems found later (a file
     /// it names that is missing) at their key.
     text: String,
@@ -69,6 +73,7 @@ struct Sections {
     store: Option<PathBuf>,
     serve: Option<ServeConfig>,
     inbound: Option<InboundConfig>,
+    topics: Option<topics::TopicsText>,
 }
 
 impl Sections {
@@ -82,6 +87,7 @@ impl Sections {
         self.store = self.store.take().or(other.store);
         self.serve = self.serve.take().or(other.serve);
         self.inbound = self.inbound.take().or(other.inbound);
+        self.topics = self.topics.take().or(other.topics);
     }
 }
 
@@ -178,6 +184,8 @@ pub struct DigestConfig {
     pub postal_address: Option<String>,
     /// Which cadences the site sends, and when their periods end.
     pub editions: EditionsConfig,
+    /// Where a post no topic claims goes (`digest.untagged`).
+    pub untagged: Untagged,
 }
 
 /// `digest:` as written: text, checked into a [`DigestConfig`].
@@ -200,6 +208,7 @@ struct DigestText {
     send_at: Option<String>,
     catch_up: Option<String>,
     per_post_content: Option<String>,
+    untagged: Option<String>,
 }
 
 /// The subscriber file when `digest.subscribers` is not set.
@@ -602,6 +611,15 @@ impl Config {
                 DigestConfig::default()
             }
         };
+        let topics = match topics::check(sections.topics.unwrap_or_default()) {
+            Ok(topics) => topics,
+            Err(problems) => {
+                for (key, message) in problems {
+                    errors.push(error(position("topics", &key), message));
+                }
+                Topics::default()
+            }
+        };
         let mut delivery = sections.delivery.unwrap_or_default();
         delivery.return_path = delivery.return_path.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
         if let Some(pattern) = &delivery.return_path
@@ -631,6 +649,7 @@ impl Config {
                         .map(|id| id.trim().to_string())
                         .filter(|id| !id.is_empty()),
                 },
+                topics,
                 text: text.to_string(),
                 path: path.to_path_buf(),
             }),
@@ -815,6 +834,14 @@ impl DigestText {
             problems.extend(found);
             EditionsConfig::default()
         });
+        let untagged = match given(self.untagged).map(|text| text.parse::<Untagged>()) {
+            Some(Ok(untagged)) => untagged,
+            Some(Err(why)) => {
+                problems.push(("untagged", format!("digest.untagged: {why}")));
+                Untagged::default()
+            }
+            None => Untagged::default(),
+        };
         let digest = DigestConfig {
             from,
             reply_to,
@@ -825,6 +852,7 @@ impl DigestText {
             unsubscribe_mailto_plus_addressing: self.unsubscribe_mailto_plus_addressing,
             postal_address: given(self.postal_address),
             editions,
+            untagged,
         };
         if problems.is_empty() { Ok(digest) } else { Err(problems) }
     }
@@ -901,6 +929,45 @@ mod tests {
         }
         let error = only_error("site:\n  title: T\n  url: https://example.org/\ndelivery:\n  bounces: { hard: 0 }\n");
         assert!(error.message.contains("1 or more"), "{}", error.message);
+    }
+
+    /// Issue 29, point 1: topics keep their written order, their tags are
+    /// matched by slug, and every problem is placed at its topic.
+    #[test]
+    fn topics_keep_their_order_and_each_problem_names_its_place() {
+        let base = "site:\n  title: T\n  url: https://example.org/\n";
+        let config = parse(&format!(
+            "{base}topics:\n  releases:\n    title: Releases\n    description: What shipped\n    tags: [Release, announcement, release]\n  community:\n    tags: [Community Events]\n"
+        ))
+        .unwrap();
+        let keys: Vec<&str> = config.topics.topics.iter().map(|topic| topic.key.as_str()).collect();
+        assert_eq!(keys, ["releases", "community"]);
+        let releases = config.topics.get("releases").unwrap();
+        assert_eq!((releases.title.as_str(), releases.description.as_str()), ("Releases", "What shipped"));
+        assert_eq!(releases.tags, ["release", "announcement"]);
+        let community = config.topics.get("community").unwrap();
+        assert_eq!(
+            (community.title.as_str(), community.tags.as_slice()),
+            ("community", &["community-events".to_string()][..])
+        );
+        assert_eq!(config.topics.of(&["announcement", "other"]).len(), 1);
+        assert_eq!(config.digest.untagged, Untagged::Everyone);
+        assert!(parse(base).unwrap().topics.is_empty());
+
+        for (topics, line, why) in [
+            ("topics:\n  Releases:\n    tags: [release]\n", 5, "`Releases` is not a topic key"),
+            ("topics:\n  releases:\n    tags: []\n", 5, "needs at least one tag"),
+            ("topics:\n  releases:\n    tags: [release]\n    colour: red\n", 7, "unknown field `colour`"),
+        ] {
+            let error = only_error(&format!("{base}{topics}"));
+            assert!(error.message.contains(why), "{topics}: {}", error.message);
+            assert_eq!(error.line, line, "{topics}: {}", error.message);
+        }
+        let error = only_error(&format!("{base}digest:\n  untagged: some\n"));
+        assert!(error.message.contains("digest.untagged: `some` is not one of everyone, none"), "{}", error.message);
+        assert_eq!(error.line, 5);
+        let config = parse(&format!("{base}digest:\n  untagged: none\n")).unwrap();
+        assert_eq!(config.digest.untagged, Untagged::None);
     }
 
     #[test]

@@ -87,26 +87,7 @@ impl PostTag {
     }
 }
 
-/// The tag's slug: [`slug`], or `tag` for a label of no letter or digit.
-pub fn tag_slug(label: &str) -> String {
-    let slug = slug(label);
-    if slug.is_empty() { "tag".to_string() } else { slug }
-}
-
-/// `text` lower-cased, each run of characters other than letters and
-/// digits replaced by one `-`, no `-` at either end; empty when `text`
-/// has no letter or digit. Tags' slugs and per-post editions' names.
-pub fn slug(text: &str) -> String {
-    let mut slug = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_alphanumeric() {
-            slug.extend(c.to_lowercase());
-        } else if !slug.ends_with('-') {
-            slug.push('-');
-        }
-    }
-    slug.trim_matches('-').to_string()
-}
+pub use crate::urls::{slug, tag_slug};
 
 /// Posts that are ready but dated after now: left out of feeds and
 /// digests until their date, and worth saying so.

@@ -135,8 +135,8 @@ pub fn newest_first(a: &Post, b: &Post) -> std::cmp::Ordering {
     b.date.cmp(&a.date).then_with(|| a.permalink.cmp(&b.permalink))
 }
 
-/// The posts that some feed set carries: the newest `limit` of the site and
-/// of each tag (all of them when the limit is 0). `build` keeps only these
+/// The posts that some feed set carries: the newest `limit` of the site,
+/// of each topic and of each tag (all of them when the limit is 0). `build` keeps only these
 /// posts' renderings once their month's archive page is written.
 pub fn feed_members<'a>(config: &Config, posts: &[&'a Post]) -> std::collections::HashSet<&'a std::path::Path> {
     let newest = |mut chosen: Vec<&'a Post>| {
@@ -158,6 +158,10 @@ pub fn feed_members<'a>(config: &Config, posts: &[&'a Post]) -> std::collections
         for tagged in by_tag.into_values() {
             members.extend(newest(tagged).into_iter().map(|p| p.source.as_path()));
         }
+    }
+    for topic in &config.topics.topics {
+        let claimed = posts.iter().copied().filter(|post| post.tags.iter().any(|tag| topic.claims(&tag.slug)));
+        members.extend(newest(claimed.collect()).into_iter().map(|p| p.source.as_path()));
     }
     members
 }

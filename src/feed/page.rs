@@ -75,14 +75,23 @@ impl<'a> SetLinks<'a> {
     }
 }
 
-/// The feeds page: the site-wide feed set and every tag's (`tags` is empty
-/// when `feeds.tags` is off), each with its RSS, Atom and JSON Feed URLs.
-pub fn feeds_page(config: &Config, site: &FeedSpec, tags: &[TagFeeds]) -> Markup {
+/// The feeds page: the site-wide feed set, every topic's (`topics:`) and
+/// every tag's (`tags` is empty when `feeds.tags` is off), each with its
+/// RSS, Atom and JSON Feed URLs. A topic's `slug` is its key, its `label`
+/// its title.
+pub fn feeds_page(config: &Config, site: &FeedSpec, topics: &[TagFeeds], tags: &[TagFeeds]) -> Markup {
     let site_title = &config.site.title;
     let blog_url = config.blog_url();
     let site_set = SetLinks::new(None, "All posts", site);
     let tag_sets: Vec<SetLinks> =
         tags.iter().map(|tag| SetLinks::new(Some(format!("tag-{}", tag.slug)), tag.label, tag.spec)).collect();
+    let topic_sets: Vec<(SetLinks, &str)> = topics
+        .iter()
+        .map(|set| {
+            let description = config.topics.get(set.slug).map_or("", |topic| topic.description.as_str());
+            (SetLinks::new(Some(format!("topic-{}", set.slug)), set.label, set.spec), description)
+        })
+        .collect();
     html! {
         (DOCTYPE)
         html lang=(config.site.language) {
@@ -100,6 +109,21 @@ pub fn feeds_page(config: &Config, site: &FeedSpec, tags: &[TagFeeds]) -> Markup
                     }
                     @if let Some(signup_url) = config.signup_url() {
                         (by_email(&signup_url))
+                    }
+                    @if !topic_sets.is_empty() {
+                        section {
+                            h2 { "By topic" }
+                            p { "Each of these feeds holds the posts of one topic: the posts with any of its tags." }
+                            @for (set, description) in &topic_sets {
+                                section id=[set.id.as_deref()] {
+                                    h3 { (set.label) }
+                                    @if !description.is_empty() {
+                                        p { (description) }
+                                    }
+                                    (formats(set))
+                                }
+                            }
+                        }
                     }
                     @if !tag_sets.is_empty() {
                         section {

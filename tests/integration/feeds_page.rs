@@ -72,17 +72,24 @@ fn the_page_lists_every_feed_set_written_with_urls_that_exist() {
     assert!(written.len() > 3, "the example has tag feeds: {written:?}");
     assert_eq!(unique, written, "listed (left) and written (right) feeds differ");
 
-    // A section per tag folder, headed by the tag as posts write it.
-    let tag_dirs: BTreeSet<String> = std::fs::read_dir(public.join("tags"))
-        .unwrap()
-        .map(|e| format!("tag-{}", e.unwrap().file_name().to_string_lossy()))
-        .collect();
+    // A section per topic and per tag folder, headed by the topic's title
+    // or the tag as posts write it.
+    let dirs = |folder: &str, prefix: &str| -> BTreeSet<String> {
+        std::fs::read_dir(public.join(folder))
+            .unwrap()
+            .map(|e| format!("{prefix}-{}", e.unwrap().file_name().to_string_lossy()))
+            .collect()
+    };
+    let mut set_dirs = dirs("tags", "tag");
+    set_dirs.extend(dirs("topics", "topic"));
     let sections: BTreeSet<String> = select(&page, "section[id]").iter().map(|s| attr(s, "id").to_string()).collect();
-    assert_eq!(sections, tag_dirs);
+    assert_eq!(sections, set_dirs);
+    let heading = select(&page, "#topic-guides h3").first().map(|h| h.text().collect::<String>());
+    assert_eq!(heading.as_deref(), Some("Guides"));
     let heading = select(&page, "#tag-getting-started h3").first().map(|h| h.text().collect::<String>());
     assert_eq!(heading.as_deref(), Some("Getting Started"));
     let headings: Vec<String> = select(&page, "main h2").iter().map(|h| h.text().collect()).collect();
-    assert_eq!(headings, ["What is a feed?", "All posts", "By email", "By tag"]);
+    assert_eq!(headings, ["What is a feed?", "All posts", "By email", "By topic", "By tag"]);
 }
 
 /// With `serve.public_url` set (and what a confirmation needs), the page
@@ -189,9 +196,16 @@ fn without_tag_feeds_and_under_a_path() {
 
     let page = parse_html(&public.join("feeds/index.html"));
     let listed: BTreeSet<PathBuf> = listed_feed_files(&page, &public, blog_url).into_iter().collect();
-    assert_eq!(listed, FEED_TYPES.iter().map(|(file, _)| PathBuf::from(file)).collect());
+    // The main set, and the topics' (written whatever `feeds.tags` says).
+    let mut sets = vec![String::new()];
+    sets.extend(["community", "guides", "releases"].map(|key| format!("topics/{key}/")));
+    let expected: BTreeSet<PathBuf> = sets
+        .iter()
+        .flat_map(|set| FEED_TYPES.iter().map(move |(file, _)| PathBuf::from(format!("{set}{file}"))))
+        .collect();
+    assert_eq!(listed, expected);
     assert_eq!(listed, feed_files(&public));
-    assert!(select(&page, "section[id], h3").is_empty(), "no tag sections");
+    assert!(select(&page, "section[id^=tag-]").is_empty(), "no tag sections");
     let alternates: Vec<&str> = select(&page, "head link[rel=alternate]").iter().map(|l| attr(l, "href")).collect();
     assert_eq!(alternates.len(), 3);
     assert!(alternates.iter().all(|href| output_file(&public, blog_url, href).is_file()), "{alternates:?}");

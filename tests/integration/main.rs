@@ -29,3 +29,4 @@ mod serve_attacks;
 mod smtp_server;
 mod store;
 mod support;
+mod topics;
