@@ -98,3 +98,19 @@ fn check_warns_of_a_topic_no_post_reaches_and_refuses_a_bad_one() {
     assert!(!output.status.success(), "{text}");
     assert!(placed("error: topics: `Guides!` is not a topic key", &text), "{text}");
 }
+
+/// The README's reference of `newsroom.yaml` (topics included) is a
+/// configuration newsroom reads without a problem.
+#[test]
+fn the_readmes_configuration_reference_parses() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Configuration: `newsroom.yaml`").expect("the section")..];
+    let start = section.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let config = newsroom::config::Config::parse(block, std::path::Path::new("README.md"))
+        .unwrap_or_else(|errors| panic!("the README's reference does not parse:\n{errors}"));
+    assert_eq!(
+        config.topics.get("releases").map(|topic| topic.tags.clone()),
+        Some(vec!["release".into(), "announcement".into()])
+    );
+}
