@@ -13,6 +13,9 @@ pub mod mime;
 pub mod preview;
 pub mod template;
 
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+
 use anyhow::{Context, Result};
 
 use crate::config::Config;
@@ -79,6 +82,28 @@ impl Digest {
     /// empty: `build` needs nothing else.
     pub fn render_archive(config: &Config, template: &DigestTemplate, input: &DigestInput) -> Result<String> {
         Ok(Digest::render_variants(config, template, input, false)?.archive_html)
+    }
+
+    /// Feeds everything [`Digest::render_archive`] reads of `template` and
+    /// `input` into `hasher` (the config is the caller's to feed, once a
+    /// build): two inputs that hash alike make the same page, so `build`
+    /// keeps a re-build's page whose fingerprint is the previous one's.
+    /// Keep it in step with `render_variants`: a field read there and not
+    /// fed here would serve a stale page.
+    pub fn archive_fingerprint<H: Hasher>(template: &DigestTemplate, input: &DigestInput, hasher: &mut H) {
+        // Into the hasher as it is written: no string per post.
+        let debug = |hasher: &mut H, value: &dyn std::fmt::Debug| {
+            let _ = write!(HashWriter(hasher), "{value:?}\u{0}");
+        };
+        debug(hasher, template);
+        input.edition.hash(hasher);
+        input.posts.len().hash(hasher);
+        for (post, rendered) in &input.posts {
+            post.title.hash(hasher);
+            post.permalink.hash(hasher);
+            debug(hasher, &(&post.date, &post.authors));
+            rendered.excerpt_html.hash(hasher);
+        }
     }
 
     fn render_variants(
@@ -179,6 +204,16 @@ impl Digest {
             archive_url,
             skeletons: std::sync::OnceLock::new(),
         })
+    }
+}
+
+/// A [`std::fmt::Write`] that feeds a hasher.
+struct HashWriter<'a, H>(&'a mut H);
+
+impl<H: Hasher> std::fmt::Write for HashWriter<'_, H> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0.write(text.as_bytes());
+        Ok(())
     }
 }
 
