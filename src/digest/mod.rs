@@ -13,7 +13,6 @@ pub mod mime;
 pub mod preview;
 pub mod template;
 
-use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 
 use anyhow::{Context, Result};
@@ -90,18 +89,16 @@ impl Digest {
     /// keeps a re-build's page whose fingerprint is the previous one's.
     /// Keep it in step with `render_variants`: a field read there and not
     /// fed here would serve a stale page.
-    pub fn archive_fingerprint<H: Hasher>(template: &DigestTemplate, input: &DigestInput, hasher: &mut H) {
-        // Into the hasher as it is written: no string per post.
-        let debug = |hasher: &mut H, value: &dyn std::fmt::Debug| {
-            let _ = write!(HashWriter(hasher), "{value:?}\u{0}");
-        };
-        debug(hasher, template);
+    pub fn archive_fingerprint(template: &DigestTemplate, input: &DigestInput, hasher: &mut impl Hasher) {
+        template.hash(hasher);
         input.edition.hash(hasher);
         input.posts.len().hash(hasher);
         for (post, rendered) in &input.posts {
             post.title.hash(hasher);
             post.permalink.hash(hasher);
-            debug(hasher, &(&post.date, &post.authors));
+            // The date as the page writes it: in its own offset.
+            (post.date.naive_local(), post.date.offset().local_minus_utc()).hash(hasher);
+            post.authors.hash(hasher);
             rendered.excerpt_html.hash(hasher);
         }
     }
@@ -204,16 +201,6 @@ impl Digest {
             archive_url,
             skeletons: std::sync::OnceLock::new(),
         })
-    }
-}
-
-/// A [`std::fmt::Write`] that feeds a hasher.
-struct HashWriter<'a, H>(&'a mut H);
-
-impl<H: Hasher> std::fmt::Write for HashWriter<'_, H> {
-    fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        self.0.write(text.as_bytes());
-        Ok(())
     }
 }
 
