@@ -9,10 +9,12 @@
 //! folder in. The posts' local files are copied on a thread
 //! of their own from the moment a post's rendering names them, and a
 //! re-build keeps the earlier copies of those that did not change
-//! ([`assets`]).
+//! ([`assets`]), and the archive pages of the editions whose config,
+//! template and renderings did not change ([`pages`]).
 
 mod assets;
 mod editions_index;
+mod pages;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -26,7 +28,7 @@ use rayon::prelude::*;
 use crate::content::{self, Body, BodyCache, LoadedPosts, Post, Scheduled};
 use crate::diagnostics::{self, Diagnostic};
 use crate::digest::assemble::assemble;
-use crate::digest::{Digest, Edition};
+use crate::digest::{Digest, DigestInput, Edition};
 use crate::edition::Cadence;
 use crate::email::template::DigestTemplate;
 use crate::feed::{self, Entry, FeedSpec};
@@ -37,6 +39,8 @@ use crate::staging::{replace_dir_reusing, stage_dir};
 use crate::urls;
 use assets::Copier;
 pub use assets::MANIFEST;
+pub use pages::MANIFEST as PAGES_MANIFEST;
+use pages::Pages;
 
 /// What `build` is asked to do.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +72,9 @@ pub struct BuildReport {
     pub assets_reused: usize,
     /// Months with a web version of their digest.
     pub digest_archives: usize,
+    /// Of those, the pages unchanged since the previous build, whose copies
+    /// in the previous output were kept.
+    pub digest_archives_kept: usize,
     /// Posts left out until their date.
     pub scheduled: Scheduled,
 }
@@ -106,6 +113,7 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     let staging = stage_dir(&out_dir)?;
     // Dropped (and so finished) before the staging folder on every way out.
     let copier = Copier::start(staging.path(), &out_dir)?;
+    let pages = Pages::start(&out_dir, &site.config);
     let loaded = load_rendering_listed(site, now, parts, budget, &no_links, &copier)?;
     report.skipped = loaded.rejected.clone();
     report.scheduled = Scheduled::of(&loaded.posts, now);
@@ -146,6 +154,7 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
         in_feeds: &in_feeds,
         parts,
         copier: &copier,
+        pages: &pages,
     };
     let mut by_edition: BTreeMap<(usize, Edition), Vec<&Post>> = BTreeMap::new();
     for post in listed.iter().copied() {
@@ -190,6 +199,8 @@ fn build_keeping(site: &Site, options: &BuildOptions, now: DateTime<Utc>, budget
     let published = copier.finish();
     feeds_written?;
     let published = published?;
+    // After the copies: a post's file of the manifest's name wins.
+    report.digest_archives_kept = pages.finish(staging.path())?;
     report.assets_copied = published.copied;
     report.assets_reused = published.reused;
     replace_dir_reusing(staging, &out_dir, &published.reused_folders)?;
@@ -295,6 +306,8 @@ struct MonthContext<'a> {
     in_feeds: &'a HashSet<&'a Path>,
     parts: Parts,
     copier: &'a Copier,
+    /// The previous output's archive pages, which a re-build may keep.
+    pages: &'a Pages,
 }
 
 /// What rendering one month leaves: its posts' problems and files, and the
@@ -313,7 +326,6 @@ struct RenderedMonth<'a> {
 /// (`digest/YYYY-MM/index.html`, the web version of its digest, the "view in
 /// browser" target of the emails).
 fn render_month<'a>(context: &MonthContext, edition: Edition, posts: Vec<&'a Post>) -> Result<RenderedMonth<'a>> {
-    let site = context.site;
     let rendered: Vec<(&Post, RenderedPost)> = posts
         .into_par_iter()
         .map(|post| (post, context.early.take(post).unwrap_or_else(|| render_again(context, post))))
@@ -326,10 +338,7 @@ fn render_month<'a>(context: &MonthContext, edition: Edition, posts: Vec<&'a Pos
             .find(|(cadence, _)| *cadence == assembled.edition.cadence())
             .map(|(_, template)| template)
             .expect("a template for every cadence");
-        let html = Digest::render_archive(&site.config, template, &assembled.input())?;
-        let dir = context.out.join("digest").join(assembled.edition.web_path());
-        fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
-        write_file(&dir.join("index.html"), &html)?;
+        write_archive(context, template, &assembled.input())?;
     }
     let written = (!assembled.posts.is_empty()).then(|| (assembled.edition.clone(), assembled.posts.len()));
     let mut result =
@@ -340,6 +349,23 @@ fn render_month<'a>(context: &MonthContext, edition: Edition, posts: Vec<&'a Pos
         }
     }
     Ok(result)
+}
+
+/// Writes an edition's archive page, or keeps the previous output's when
+/// it was made of the same ([`pages`]).
+fn write_archive(context: &MonthContext, template: &DigestTemplate, input: &DigestInput) -> Result<()> {
+    let relative = format!("digest/{}/index.html", input.edition.web_path());
+    let fingerprint = context.pages.fingerprint(template, input);
+    if fingerprint.is_some_and(|fingerprint| context.pages.keep(context.out, &relative, fingerprint)) {
+        return Ok(());
+    }
+    let html = Digest::render_archive(&context.site.config, template, input)?;
+    let path = context.out.join(&relative);
+    let dir = path.parent().expect("a page is in a folder");
+    fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+    write_file(&path, &html)?;
+    context.pages.wrote(&relative, fingerprint, &html);
+    Ok(())
 }
 
 /// Renders a post whose rendering was not kept from loading: its body read

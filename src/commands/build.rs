@@ -29,6 +29,7 @@ pub fn run(out: &mut Out, site: &Site, args: BuildArgs, now: DateTime<Utc>) -> R
             listed_posts: usize,
             feed_sets: usize,
             digest_archives: usize,
+            digest_archives_kept: usize,
             assets_copied: usize,
             assets_reused: usize,
             skipped: &'a [std::path::PathBuf],
@@ -42,6 +43,7 @@ pub fn run(out: &mut Out, site: &Site, args: BuildArgs, now: DateTime<Utc>) -> R
             listed_posts: report.listed_posts,
             feed_sets: report.feed_sets,
             digest_archives: report.digest_archives,
+            digest_archives_kept: report.digest_archives_kept,
             assets_copied: report.assets_copied,
             assets_reused: report.assets_reused,
             skipped: &report.skipped,
@@ -80,11 +82,16 @@ pub fn run(out: &mut Out, site: &Site, args: BuildArgs, now: DateTime<Utc>) -> R
     }
     writeln!(
         out,
-        "built {} post(s) into {}: {} feed set(s), {} digest archive page(s), {} file(s) copied{}{}{}",
+        "built {} post(s) into {}: {} feed set(s), {} digest archive page(s){}, {} file(s) copied{}{}{}",
         report.listed_posts,
         report.out_dir.display(),
         report.feed_sets,
         report.digest_archives,
+        if report.digest_archives_kept == 0 {
+            String::new()
+        } else {
+            format!(" ({} unchanged, kept from the previous build)", report.digest_archives_kept)
+        },
         report.assets_copied,
         if report.assets_reused == 0 {
             String::new()

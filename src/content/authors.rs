@@ -11,7 +11,7 @@ use crate::diagnostics::Diagnostic;
 use crate::yaml::{self, key_position};
 
 /// One author of a post, as feeds and the digest show them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Author {
     pub name: String,
     pub title: Option<String>,

@@ -9,6 +9,8 @@
 pub mod assemble;
 pub mod preview;
 
+use std::hash::{Hash, Hasher};
+
 use anyhow::{Context, Result};
 
 use crate::config::Config;
@@ -99,6 +101,26 @@ impl Digest {
     /// empty: `build` needs nothing else.
     pub fn render_archive(config: &Config, template: &DigestTemplate, input: &DigestInput) -> Result<String> {
         Ok(Digest::render_variants(config, template, input, false)?.archive_html)
+    }
+
+    /// Feeds everything [`Digest::render_archive`] reads of `template` and
+    /// `input` into `hasher` (the config is the caller's to feed, once a
+    /// build): two inputs that hash alike make the same page, so `build`
+    /// keeps a re-build's page whose fingerprint is the previous one's.
+    /// Keep it in step with `render_variants`: a field read there and not
+    /// fed here would serve a stale page.
+    pub fn archive_fingerprint(template: &DigestTemplate, input: &DigestInput, hasher: &mut impl Hasher) {
+        template.hash(hasher);
+        input.edition.hash(hasher);
+        input.posts.len().hash(hasher);
+        for (post, rendered) in &input.posts {
+            post.title.hash(hasher);
+            post.permalink.hash(hasher);
+            // The date as the page writes it: in its own offset.
+            (post.date.naive_local(), post.date.offset().local_minus_utc()).hash(hasher);
+            post.authors.hash(hasher);
+            rendered.excerpt_html.hash(hasher);
+        }
     }
 
     fn render_variants(

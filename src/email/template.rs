@@ -82,7 +82,7 @@ struct Head {
 }
 
 /// The parsed template.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Hash)]
 pub struct DigestTemplate {
     pub source: PathBuf,
     pub subject: String,

@@ -23,6 +23,7 @@ mod month_end;
 mod properties;
 mod reader_pages;
 mod rebuild;
+mod rebuild_pages;
 mod send;
 mod serve;
 mod serve_attacks;
