@@ -435,11 +435,7 @@ fn feed_sets(site: &Site, entries: &[Entry], now: DateTime<Utc>) -> Result<FeedO
         .topics
         .iter()
         .map(|topic| {
-            let claimed: Vec<Entry> = entries
-                .iter()
-                .filter(|entry| entry.post.tags.iter().any(|tag| topic.claims(&tag.slug)))
-                .copied()
-                .collect();
+            let claimed: Vec<Entry> = entries.iter().filter(|entry| entry.post.is_of(topic)).copied().collect();
             let title = format!("{} — {}", config.site.title, topic.title);
             let base = format!("{blog_url}topics/{}/", urls::encode_path(&topic.key));
             (

@@ -51,8 +51,8 @@ pub fn run(out: &mut Out, site: &Site, args: ServeArgs) -> Result<ExitCode> {
         );
     }
     // The writer replays the unsubscribe journal once the store answers.
-    let session = Session::open_as_is(site)?;
-    let notices = session.notices.clone();
+    let mut session = Session::open_as_is(site)?;
+    let notices = std::mem::take(&mut session.notices);
     let store = session.into_store();
     for notice in notices {
         eprintln!("note: {notice}");

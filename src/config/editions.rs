@@ -147,7 +147,7 @@ impl EditionsText {
 
 /// `text` (the value of `digest.{key}`, when written) parsed, or the
 /// problem pushed under `key`.
-fn parsed<T: std::str::FromStr>(
+pub(super) fn parsed<T: std::str::FromStr>(
     problems: &mut Vec<(&'static str, String)>,
     key: &'static str,
     text: Option<String>,

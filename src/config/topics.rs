@@ -91,11 +91,6 @@ impl Topics {
     pub fn get(&self, key: &str) -> Option<&Topic> {
         self.topics.iter().find(|topic| topic.key == key)
     }
-
-    /// The topics a post with these tag slugs belongs to, in the site's order.
-    pub fn of<'a>(&'a self, tag_slugs: &[&str]) -> Vec<&'a Topic> {
-        self.topics.iter().filter(|topic| tag_slugs.iter().any(|slug| topic.claims(slug))).collect()
-    }
 }
 
 /// Checks `topics:` as written; each problem with the topic's key.

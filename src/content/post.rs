@@ -53,6 +53,11 @@ impl Post {
     pub fn is_listed(&self, now: DateTime<Utc>) -> bool {
         !self.draft && !self.unlisted && self.date.with_timezone(&Utc) <= now
     }
+
+    /// Whether the post is of `topic`: one of its tags is the topic's.
+    pub fn is_of(&self, topic: &crate::config::Topic) -> bool {
+        self.tags.iter().any(|tag| topic.claims(&tag.slug))
+    }
 }
 
 /// A post's Markdown, read when it is rendered.

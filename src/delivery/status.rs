@@ -78,10 +78,9 @@ pub struct StatusRow {
 /// missing store is reported as nothing sent, not created.
 pub fn status(site: &Site, edition: &Edition, list: Option<State>) -> Result<StatusReport> {
     let mut report = StatusReport { digest_id: edition.id(), ..Default::default() };
-    let session = Session::open_to_read(site)?;
-    if session.is_scratch() {
+    let Some(session) = Session::existing(site)? else {
         return Ok(report);
-    }
+    };
     let ledger = session.store();
     (report.unverified_total, report.unverified) = ledger.unverified_inbound(UNVERIFIED_LISTED)?;
     let Some(frozen) = ledger.frozen_digest(&report.digest_id)? else {

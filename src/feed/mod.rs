@@ -160,7 +160,7 @@ pub fn feed_members<'a>(config: &Config, posts: &[&'a Post]) -> std::collections
         }
     }
     for topic in &config.topics.topics {
-        let claimed = posts.iter().copied().filter(|post| post.tags.iter().any(|tag| topic.claims(&tag.slug)));
+        let claimed = posts.iter().copied().filter(|post| post.is_of(topic));
         members.extend(newest(claimed.collect()).into_iter().map(|p| p.source.as_path()));
     }
     members

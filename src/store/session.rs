@@ -13,10 +13,12 @@
 //!   created if need be, and [`Session::merge_list`] merges the file and
 //!   keeps the result;
 //! - [`Session::open_to_read`]: for one that only reads (`digest preview`,
-//!   `digest status`, `subscribers list|show|export`): a store that does not
-//!   exist yet is not created (a scratch one stands in), and
+//!   `subscribers list|show|export`): a store that does not exist yet is
+//!   not created (a scratch one stands in), and
 //!   [`Session::with_list_merged`] / [`Session::view_list`] see the file
-//!   merged inside a transaction that is rolled back.
+//!   merged inside a transaction that is rolled back;
+//! - [`Session::existing`]: for one that reads the store alone (`digest
+//!   status`): `None` when there is none, and nothing made to stand in.
 //!
 //! `serve` alone opens the store without replaying the journal
 //! ([`Session::open_as_is`]): its writer replays it as soon as the store
@@ -61,26 +63,23 @@ impl<'a> Session<'a> {
         Ok(Session { site, store, notices })
     }
 
-    /// The site's store to read: as [`Session::open`] when it exists; when
-    /// it does not, an empty scratch store, so that reading creates nothing.
+    /// The site's store as [`Session::open`] opens it, if it exists;
+    /// `None`, and nothing created, when it does not.
+    pub fn existing(site: &'a Site) -> Result<Option<Session<'a>>> {
+        Ok(Store::existing(site)?.map(|(store, notices)| Session { site, store, notices }))
+    }
+
+    /// The site's store to read: [`Session::existing`]; when there is none,
+    /// an empty scratch store, so that reading creates nothing.
     pub fn open_to_read(site: &'a Site) -> Result<Session<'a>> {
-        match Store::existing(site)? {
-            Some((store, notices)) => Ok(Session { site, store, notices }),
+        match Session::existing(site)? {
+            Some(session) => Ok(session),
             None => Ok(Session { site, store: Store::open_scratch()?, notices: Vec::new() }),
         }
     }
 
-    /// Whether the store is a stand-in for one not created yet.
-    pub fn is_scratch(&self) -> bool {
-        self.store._scratch.is_some()
-    }
-
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    pub fn store_mut(&mut self) -> &mut Store {
-        &mut self.store
     }
 
     pub fn into_store(self) -> Store {
